@@ -1,0 +1,81 @@
+"""Crash-safe file writes and advisory locks.
+
+An atomic write goes to a temporary file in the target's directory, is flushed
+and fsync'ed, renamed over the target, and the directory is fsync'ed, so a
+reader sees the old content or the new one and never a mixture, even after a
+power cut (on file systems that honour fsync).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import KeystoreLocked
+
+__all__ = ["atomic_write", "fsync_directory", "exclusive_lock", "SECRET_MODE"]
+
+#: Mode of every file agile writes that holds key material, sealed or not.
+SECRET_MODE = 0o600
+
+
+def fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = SECRET_MODE) -> None:
+    """Replace ``path`` with ``data`` atomically; the file is created with ``mode``."""
+    target = Path(path)
+    directory = target.parent
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temporary, target)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    fsync_directory(directory)
+
+
+@contextlib.contextmanager
+def exclusive_lock(
+    path: str | os.PathLike[str], *, wait: bool = True, what: str = "keystore"
+) -> Iterator[int]:
+    """Hold an advisory ``flock`` on ``path`` (created 0600) for the duration of the block.
+
+    With ``wait=False`` a held lock raises :class:`KeystoreLocked` at once.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, SECRET_MODE)
+    try:
+        flags = fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, flags)
+        except OSError as error:
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise KeystoreLocked(
+                    f"the {what} lock {os.fspath(path)!r} is held by another process",
+                    fix="wait for the other agile process to finish, then retry",
+                ) from None
+            raise
+        yield fd
+    finally:
+        os.close(fd)

@@ -1,0 +1,216 @@
+"""Finding implementations by algorithm id and provider name.
+
+Built-in providers are modules under :mod:`agile.registry.providers` (and the
+hybrid constructions under :mod:`agile.registry.hybrid`) that expose
+``implementations()``.  Third-party providers register a callable returning an
+iterable of :class:`~agile.registry.interfaces.Implementation` in the entry-point
+group ``agile.providers``.  A provider whose library is missing raises
+``ImportError`` from ``implementations()`` and is left out.
+
+When no provider is named, the first usable one in :data:`PREFERENCE` wins:
+``openssl`` first (fastest here for ML-KEM, ML-DSA and AES), then ``libsodium``,
+``pqcrypto``, third parties in name order, and ``reference`` last (slow, for
+seeded and deterministic operations only).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from typing import TypeVar
+
+from ..errors import ProviderUnavailable, UnknownProvider, UnsupportedAlgorithm
+from .descriptors import BY_ID, DESCRIPTORS, AlgorithmDescriptor, Family
+from .interfaces import AEAD, KDF, KEM, Implementation, PasswordKDF, SignatureScheme
+
+__all__ = [
+    "PREFERENCE",
+    "BUILTIN_PROVIDERS",
+    "descriptor",
+    "descriptors",
+    "get",
+    "kem",
+    "signature",
+    "aead",
+    "kdf",
+    "password_kdf",
+    "implementations",
+    "providers_for",
+    "provider_names",
+    "register",
+]
+
+log = logging.getLogger("agile.registry")
+
+PREFERENCE: tuple[str, ...] = ("openssl", "libsodium", "pqcrypto", "gmpy2")
+LAST: tuple[str, ...] = ("reference",)
+
+#: Modules that hold built-in implementations, and the provider name each serves.
+BUILTIN_PROVIDERS: tuple[tuple[str, str], ...] = (
+    ("agile.registry.providers.openssl", "openssl"),
+    ("agile.registry.providers.libsodium", "libsodium"),
+    ("agile.registry.providers.pqcrypto", "pqcrypto"),
+    ("agile.registry.providers.reference", "reference"),
+    ("agile.registry.hybrid", "hybrid"),
+)
+
+_lock = threading.Lock()
+_table: dict[str, dict[str, Implementation]] | None = None
+_missing: dict[str, str] = {}
+
+T = TypeVar("T", bound=Implementation)
+
+
+def _rank(provider: str) -> tuple[int, str]:
+    if provider in PREFERENCE:
+        return (PREFERENCE.index(provider), provider)
+    if provider in LAST:
+        return (len(PREFERENCE) + 2 + LAST.index(provider), provider)
+    return (len(PREFERENCE) + 1, provider)
+
+
+def _add(table: dict[str, dict[str, Implementation]], items: Iterable[Implementation]) -> None:
+    for item in items:
+        if item.algorithm not in BY_ID:
+            log.warning("ignoring %r: unknown algorithm id %r", item, item.algorithm)
+            continue
+        table.setdefault(item.algorithm, {})[item.provider] = item
+
+
+def _load() -> dict[str, dict[str, Implementation]]:
+    global _table
+    if _table is not None:
+        return _table
+    with _lock:
+        if _table is not None:
+            return _table
+        table: dict[str, dict[str, Implementation]] = {}
+        for module_name, provider in BUILTIN_PROVIDERS:
+            try:
+                module = importlib.import_module(module_name)
+                _add(table, module.implementations())
+            except ImportError as error:
+                _missing[provider] = str(error)
+                log.debug("provider %s unavailable: %s", provider, error)
+        for entry in entry_points(group="agile.providers"):
+            try:
+                _add(table, entry.load()())
+            except ImportError as error:
+                _missing[entry.name] = str(error)
+                log.warning("provider entry point %s unavailable: %s", entry.name, error)
+        _table = table
+        return table
+
+
+def register(implementation: Implementation) -> None:
+    """Add or replace one implementation at run time (tests, plug-ins loaded by hand)."""
+    table = _load()
+    with _lock:
+        _add(table, [implementation])
+
+
+def descriptor(algorithm: str) -> AlgorithmDescriptor:
+    """Return the descriptor of ``algorithm``; raise :class:`UnsupportedAlgorithm` if unknown."""
+    try:
+        return BY_ID[algorithm]
+    except (KeyError, TypeError):
+        raise UnsupportedAlgorithm(
+            f"unknown algorithm id {algorithm!r}",
+            fix="run 'agile algorithms' for the list of ids",
+        ) from None
+
+
+def descriptors(family: Family | str | None = None) -> list[AlgorithmDescriptor]:
+    if family is None:
+        return list(DESCRIPTORS)
+    family = Family(family)
+    return [d for d in DESCRIPTORS if d.family == family]
+
+
+def provider_names() -> list[str]:
+    """Return every provider that registered at least one implementation, best first."""
+    names = {provider for row in _load().values() for provider in row}
+    return sorted(names, key=_rank)
+
+
+def providers_for(algorithm: str) -> list[str]:
+    """Return the providers usable for ``algorithm`` on this machine, in preference order."""
+    descriptor(algorithm)
+    return sorted(_load().get(algorithm, {}), key=_rank)
+
+
+def implementations(algorithm: str) -> list[Implementation]:
+    row = _load().get(algorithm, {})
+    return [row[name] for name in providers_for(algorithm)]
+
+
+def get(algorithm: str, provider: str | None = None) -> Implementation:
+    """Return the implementation of ``algorithm`` by ``provider`` (or the preferred one)."""
+    desc = descriptor(algorithm)
+    row = _load().get(algorithm, {})
+    if provider is None:
+        if not row:
+            raise UnsupportedAlgorithm(
+                f"no provider for {algorithm!r} is installed",
+                fix=_install_hint(desc),
+            )
+        return row[min(row, key=_rank)]
+    if provider in row:
+        return row[provider]
+    known = provider_names()
+    if provider in _missing:
+        raise ProviderUnavailable(
+            f"provider {provider!r} is not available: {_missing[provider]}",
+            fix="install its library (the 'reference' provider: pip install 'agile-crypto[reference]')",
+        )
+    if provider not in known:
+        raise UnknownProvider(
+            f"unknown provider {provider!r}",
+            fix=f"use one of: {', '.join(known)}",
+        )
+    raise UnsupportedAlgorithm(
+        f"provider {provider!r} does not implement {algorithm!r}",
+        fix=f"providers for {algorithm}: {', '.join(providers_for(algorithm)) or 'none'}",
+    )
+
+
+def _typed(algorithm: str, provider: str | None, kind: type[T], family: Family) -> T:
+    desc = descriptor(algorithm)
+    if desc.family != family:
+        raise UnsupportedAlgorithm(
+            f"{algorithm!r} is a {desc.family.value} algorithm, not a {family.value} one",
+            fix=f"run 'agile algorithms --family {family.value}' for the list",
+        )
+    implementation = get(algorithm, provider)
+    if not isinstance(implementation, kind):
+        raise UnsupportedAlgorithm(f"{implementation!r} does not implement {kind.__name__}")
+    return implementation
+
+
+def kem(algorithm: str, provider: str | None = None) -> KEM:
+    return _typed(algorithm, provider, KEM, Family.KEM)
+
+
+def signature(algorithm: str, provider: str | None = None) -> SignatureScheme:
+    return _typed(algorithm, provider, SignatureScheme, Family.SIGNATURE)
+
+
+def aead(algorithm: str, provider: str | None = None) -> AEAD:
+    return _typed(algorithm, provider, AEAD, Family.AEAD)
+
+
+def kdf(algorithm: str, provider: str | None = None) -> KDF:
+    return _typed(algorithm, provider, KDF, Family.KDF)
+
+
+def password_kdf(algorithm: str, provider: str | None = None) -> PasswordKDF:
+    return _typed(algorithm, provider, PasswordKDF, Family.PASSWORD_KDF)
+
+
+def _install_hint(desc: AlgorithmDescriptor) -> str:
+    if desc.family == Family.HOMOMORPHIC:
+        return "import he (installed with agile) to register the gmpy2 Paillier provider"
+    return "install the provider library it needs; 'agile algorithms' shows what is usable"

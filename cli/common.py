@@ -1,0 +1,70 @@
+"""Options and output helpers shared by the ``agile`` commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+__all__ = [
+    "keystore_option",
+    "policy_option",
+    "json_option",
+    "keystore_path",
+    "emit_json",
+    "is_terminal",
+]
+
+
+def _store_keystore(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        ctx.ensure_object(dict)["keystore"] = value
+    return value
+
+
+keystore_option = click.option(
+    "--keystore",
+    metavar="DIR",
+    default=None,
+    expose_value=False,
+    is_eager=True,
+    callback=_store_keystore,
+    help="Keystore directory (default: $AGILE_HOME, else the user data directory).",
+)
+
+policy_option = click.option(
+    "--policy",
+    "policy",
+    metavar="NAME|FILE",
+    default=None,
+    help="Policy for this command: a built-in profile, base:module, a .toml or a .rego file "
+    "(default: the keystore's active policy).",
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+
+
+def keystore_path(ctx: click.Context | None = None) -> Path:
+    """Return the keystore directory chosen by --keystore, $AGILE_HOME or the platform default."""
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    for context in (ctx, root):
+        if context.obj and context.obj.get("keystore"):
+            return Path(context.obj["keystore"]).expanduser()
+    if os.environ.get("AGILE_HOME"):
+        return Path(os.environ["AGILE_HOME"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("agile", appauthor=False))
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,92 @@
+"""The ``agile`` command: a thin layer that parses, calls the library and formats output.
+
+Subcommands load lazily (see :data:`COMMANDS`) so that start-up stays short.
+Errors derived from :class:`agile.errors.AgileError` print one line and exit with
+the error's code (2 for bad input, 1 for a failed check); ``--verbose`` shows
+the traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from agile import __version__
+from agile.errors import AgileError
+
+from .common import keystore_option
+
+#: Command name -> "module:attribute" of its click command or group.
+COMMANDS: dict[str, str] = {
+    "algorithms": "cli.algorithms:algorithms",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            module_name, attribute = COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module_name), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="agile")
+@click.option("-v", "--verbose", is_flag=True, help="Log details and show tracebacks of errors.")
+@keystore_option
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """agile: move keys and protected data to post-quantum cryptography by policy.
+
+    \b
+    Examples:
+      agile algorithms --family kem
+      agile policy explain --policy pq-hybrid --operation encrypt --algorithm x25519
+      agile rotate --policy pq-hybrid --dry-run
+    """
+    ctx.ensure_object(dict)["verbose"] = verbose
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="agile", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        click.echo("agile: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(2 if error.exit_code not in (0, 1) else error.exit_code)
+    except AgileError as error:
+        if verbose:
+            raise
+        click.echo(f"agile: error: {error.diagnostics()}", err=True)
+        sys.exit(error.exit_code)
+    except BrokenPipeError:
+        sys.exit(1)
+    except OSError as error:
+        if verbose:
+            raise
+        name = f" {error.filename!r}" if error.filename else ""
+        click.echo(f"agile: error: {error.strerror or error}{name}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
