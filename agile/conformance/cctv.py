@@ -1,0 +1,146 @@
+"""Readers for C2SP CCTV files: ML-KEM edge cases and the Ed25519 verification table.
+
+The ML-KEM ``intermediate`` and ``unluckysample`` files were generated for the
+FIPS 203 initial public draft, whose key generation differs from the final
+standard (rho and sigma come from SHA3-512(d) without the k byte).  Their
+key-generation values are therefore reported as skipped (see
+:data:`SUPERSEDED`), while their Encaps(ek, m) and Decaps(dk, c) parts, which do
+not depend on that change, run.  The Ed25519 file has flags but no verdicts,
+since verification strictness is a policy choice: it produces a table of which
+provider accepts which case and no pass or fail.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import AgileError
+from ..registry.interfaces import KeyForm
+from .judge import judge, mismatch
+from .report import FileReport, Outcome
+from .targets import Selection
+
+__all__ = ["detect", "run_file", "SUPERSEDED"]
+
+FORMAT = "cctv"
+
+#: Inputs made for a superseded draft, with the reason they are not judged.
+SUPERSEDED: dict[str, str] = {
+    "intermediate": (
+        "key generation follows the FIPS 203 initial public draft "
+        "(rho, sigma = SHA3-512(d)), not final FIPS 203"
+    ),
+    "unluckysample": (
+        "key generation follows the FIPS 203 initial public draft "
+        "(rho, sigma = SHA3-512(d)), not final FIPS 203"
+    ),
+}
+
+
+def detect(path: Path) -> str | None:
+    """Return the CCTV kind of ``path`` (strcmp, modulus, intermediate, ...) or None."""
+    parts = path.parts
+    if path.name == "ed25519vectors.json":
+        return "ed25519"
+    if "ML-KEM" in parts and path.name.startswith("ML-KEM-"):
+        for kind in ("strcmp", "modulus", "intermediate", "unluckysample"):
+            if kind in parts:
+                return kind
+    return None
+
+
+def _parameter_set(path: Path) -> str:
+    return path.name.split(".")[0].lower()
+
+
+def _key_values(text: str) -> dict[str, bytes]:
+    values: dict[str, bytes] = {}
+    for line in text.splitlines():
+        name, separator, value = line.partition(" = ")
+        if separator and name.strip() not in values:
+            values[name.strip()] = bytes.fromhex(value.strip())
+    return values
+
+
+def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
+    report = FileReport(path=str(path), format=f"{FORMAT}-{kind}")
+    if kind == "ed25519":
+        _run_ed25519(path, report, selection)
+        return report
+    name = _parameter_set(path)
+    if kind == "modulus":
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt") as lines:  # type: ignore[operator]
+            keys = [bytes.fromhex(line.strip()) for line in lines if line.strip()]
+        cases = [f"line {number}" for number in range(1, len(keys) + 1)]
+        implementations = selection.implementations(name)
+        if not implementations:
+            selection.skip_unregistered(report, name, cases)
+        for implementation in implementations:
+            for case, key in zip(cases, keys, strict=True):
+                def reject(key=key, implementation=implementation) -> str | None:
+                    public = implementation.load_public(key)
+                    implementation.encapsulate(public)
+                    return None
+
+                judge(report, name, implementation.provider, case, "invalid", reject)
+        return report
+
+    values = _key_values(path.read_text())
+    implementations = selection.implementations(name)
+    cases = ["decaps"] if kind == "strcmp" else ["keygen", "encaps", "decaps"]
+    if not implementations:
+        selection.skip_unregistered(report, name, cases)
+        return report
+    for implementation in implementations:
+        provider = implementation.provider
+        if kind in SUPERSEDED:
+            report.record(name, provider, "keygen", Outcome.SKIPPED, SUPERSEDED[kind])
+
+            def encaps(implementation=implementation) -> str | None:
+                public = implementation.load_public(values["ek"])
+                ciphertext, shared = implementation.encapsulate_derandomized(public, values["m"])
+                return mismatch("c", ciphertext, values["c"]) or mismatch("K", shared, values["K"])
+
+            judge(report, name, provider, "encaps", "valid", encaps)
+
+        def decaps(implementation=implementation) -> str | None:
+            key = implementation.load_private(values["dk"], KeyForm.EXPANDED)
+            return mismatch("K", implementation.decapsulate(key, values["c"]), values["K"])
+
+        judge(report, name, provider, "decaps", "valid", decaps)
+    return report
+
+
+def _run_ed25519(path: Path, report: FileReport, selection: Selection) -> None:
+    """Build the table of which provider accepts which edge case; no verdicts."""
+    vectors: list[dict[str, Any]] = json.loads(path.read_text())
+    implementations = selection.implementations("ed25519")
+    table: dict[str, dict[str, Any]] = {}
+    for implementation in implementations:
+        accepted: list[int] = []
+        by_flag: dict[str, dict[str, int]] = {}
+        for vector in vectors:
+            try:
+                public = implementation.load_public(bytes.fromhex(vector["key"]))
+                implementation.verify(
+                    public, vector["msg"].encode(), bytes.fromhex(vector["sig"])
+                )
+                verdict = "accepted"
+                accepted.append(vector["number"])
+            except AgileError:
+                verdict = "rejected"
+            for flag in vector.get("flags") or ["(none)"]:
+                by_flag.setdefault(flag, {"accepted": 0, "rejected": 0})[verdict] += 1
+        table[implementation.provider] = {
+            "cases": len(vectors),
+            "accepted": len(accepted),
+            "rejected": len(vectors) - len(accepted),
+            "by_flag": by_flag,
+            "accepted_numbers": accepted,
+        }
+    report.tables["ed25519_acceptance"] = table
+    report.skipped_reason = "edge cases without verdicts: reported as a table, not counted"

@@ -1,0 +1,191 @@
+"""Finding vector files, detecting their format and running them, optionally in parallel.
+
+Formats are detected from content (and, for ACVP and CCTV, from the file's name
+and folder), never from a configured list, so the same command runs on any
+copy of the public vector sets.  A file no reader understands is reported as
+skipped with the reason, not counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .. import registry
+from ..errors import UnknownProvider, VectorFormatError
+from . import acvp, cctv, hpke_vectors, wycheproof, xwing
+from .report import FileReport, Report
+from .targets import Selection
+
+__all__ = ["Job", "discover", "run", "default_paths"]
+
+log = logging.getLogger("agile.conformance")
+
+#: Largest vector file read, so that a stray huge file cannot exhaust memory.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+#: HPKE suites per job, so that the 128-suite RFC 9180 file spreads over workers.
+HPKE_SUITES_PER_JOB = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    path: str
+    kind: str
+    start: int = 0
+    stop: int | None = None
+
+
+def default_paths() -> list[Path]:
+    """Return the project's own ``vectors/`` folder (next to the package) when present."""
+    own = Path(__file__).resolve().parents[2] / "vectors"
+    return [own] if own.is_dir() else []
+
+
+def _walk(paths: Iterable[Path]) -> Iterator[Path]:
+    for path in paths:
+        if path.is_dir():
+            for root, directories, files in os.walk(path):
+                directories[:] = sorted(d for d in directories if not d.startswith("."))
+                for name in sorted(files):
+                    if not name.startswith("."):
+                        yield Path(root) / name
+        elif path.exists():
+            yield path
+        else:
+            raise VectorFormatError(
+                f"vector path {str(path)!r} does not exist", fix="check the path and try again"
+            )
+
+
+def _load_json(path: Path) -> Any:
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise VectorFormatError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise VectorFormatError(f"{path}: not valid JSON ({error})") from None
+
+
+def _classify(path: Path) -> tuple[str, int | None] | str:
+    """Return (kind, number of units) for a runnable file, or the reason it is skipped."""
+    kind = cctv.detect(path)
+    if kind is not None:
+        return (f"cctv:{kind}", None)
+    if path.suffix != ".json":
+        return f"no reader for {path.suffix or 'files without an extension'} files"
+    if path.name == "expectedResults.json":
+        return "ACVP answers, read together with the prompt.json beside it"
+    document = _load_json(path)
+    if acvp.is_prompt(path, document):
+        return ("acvp", None)
+    if wycheproof.looks_like(document):
+        return ("wycheproof", None)
+    if hpke_vectors.looks_like(document):
+        return ("hpke", len(document))
+    if xwing.looks_like(document):
+        return ("x-wing", None)
+    if isinstance(document, dict) and "$schema" in document:
+        return "JSON schema, not test vectors"
+    if isinstance(document, dict) and document.get("format") == "agile-golden-vectors":
+        return ("golden", None)
+    return "JSON in no vector format the runner reads"
+
+
+def discover(paths: Iterable[Path]) -> tuple[list[Job], list[FileReport]]:
+    """Return the jobs to run and the reports of files skipped as a whole."""
+    jobs: list[Job] = []
+    skipped: list[FileReport] = []
+    for path in _walk(paths):
+        found = _classify(path)
+        if isinstance(found, str):
+            skipped.append(FileReport(path=str(path), format=None, skipped_reason=found))
+            continue
+        kind, units = found
+        if kind == "hpke" and units:
+            for start in range(0, units, HPKE_SUITES_PER_JOB):
+                jobs.append(Job(str(path), kind, start, start + HPKE_SUITES_PER_JOB))
+        else:
+            jobs.append(Job(str(path), kind))
+    return jobs, skipped
+
+
+def run_job(job: Job, selection: Selection) -> FileReport:
+    path = Path(job.path)
+    if job.kind.startswith("cctv:"):
+        return cctv.run_file(path, job.kind.split(":", 1)[1], selection)
+    if job.kind == "acvp":
+        return acvp.run_pair(path, _load_json(path), selection)
+    if job.kind == "wycheproof":
+        return wycheproof.run_file(job.path, _load_json(path), selection)
+    if job.kind == "hpke":
+        suites = _load_json(path)[job.start : job.stop]
+        return hpke_vectors.run_file(job.path, suites, selection)
+    if job.kind == "x-wing":
+        return xwing.run_file(job.path, _load_json(path), selection)
+    if job.kind == "golden":
+        from . import golden
+
+        return golden.run_file(path, _load_json(path), selection)
+    raise VectorFormatError(f"{path}: unknown job kind {job.kind!r}")
+
+
+def _merge(reports: list[FileReport]) -> list[FileReport]:
+    """Join the reports of jobs that split one file, keeping the files' order."""
+    merged: dict[str, FileReport] = {}
+    for report in reports:
+        if report.path not in merged:
+            merged[report.path] = report
+            continue
+        target = merged[report.path]
+        for key, tally in report.tallies.items():
+            target.tally(*key).merge(tally)
+        for name, value in report.tables.items():
+            if isinstance(value, dict) and isinstance(target.tables.get(name), dict):
+                for inner, count in value.items():
+                    target.tables[name][inner] = target.tables[name].get(inner, 0) + count
+            else:
+                target.tables.setdefault(name, value)
+    return list(merged.values())
+
+
+def run(
+    paths: Iterable[Path | str],
+    *,
+    providers: Iterable[str] | None = None,
+    algorithms: Iterable[str] | None = None,
+    workers: int = 1,
+) -> Report:
+    """Run every vector file under ``paths`` and return the report."""
+    started = time.perf_counter()
+    selection = Selection(
+        providers=frozenset(providers) if providers else None,
+        algorithms=frozenset(algorithms) if algorithms else None,
+    )
+    if selection.providers:
+        known = set(registry.provider_names())
+        unknown = sorted(selection.providers - known)
+        if unknown:
+            raise UnknownProvider(
+                f"unknown provider {unknown[0]!r}", fix=f"use one of: {', '.join(sorted(known))}"
+            )
+    if selection.algorithms:
+        for algorithm in selection.algorithms:
+            registry.descriptor(algorithm)
+    jobs, skipped = discover(Path(path) for path in paths)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(run_job, jobs, [selection] * len(jobs)))
+    else:
+        results = [run_job(job, selection) for job in jobs]
+    report = Report(files=_merge(results) + skipped)
+    report.files.sort(key=lambda item: item.path)
+    report.seconds = time.perf_counter() - started
+    log.info("ran %d vector files in %.1f s", len(report.files), report.seconds)
+    return report
