@@ -1,4 +1,16 @@
-"""The algorithm registry: descriptors (data), family interfaces and provider lookup."""
+"""The algorithm registry: descriptors (data), family interfaces and provider lookup.
+
+Example::
+
+    from agile import registry
+
+    kem = registry.kem("x-wing")  # the preferred provider, openssl when installed
+    private_key = kem.generate()
+    ciphertext, shared_secret = kem.encapsulate(private_key.public_key)
+    assert kem.decapsulate(private_key, ciphertext) == shared_secret
+
+    signer = registry.signature("ml-dsa-65", "pqcrypto")  # a named provider
+"""
 
 from .descriptors import BY_ID, DESCRIPTORS, AlgorithmDescriptor, Family, Sizes
 from .interfaces import (

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 __all__ = ["Family", "Sizes", "AlgorithmDescriptor", "DESCRIPTORS", "BY_ID"]
 
 
-class Family(str, enum.Enum):
+class Family(str, enum.Enum):  # noqa: UP042 - str() and format() stay as released
     KEM = "kem"
     SIGNATURE = "signature"
     AEAD = "aead"
@@ -57,7 +57,8 @@ class AlgorithmDescriptor:
     hpke_kem_id: int | None = None
     hpke_kdf_id: int | None = None
     hpke_aead_id: int | None = None
-    #: Private-key form stored by agile: "seed" where the standard defines one, else "raw" or "pkcs8".
+    #: Private-key form stored by agile: "seed" where the standard defines one,
+    #: else "raw", "pkcs8" or "expanded".
     private_key_form: str | None = None
     legacy: bool = False
 
@@ -96,7 +97,12 @@ K, S, A, D, P, H, X = (
 
 def _slh(name: str, category: int, public: int, signature: int) -> AlgorithmDescriptor:
     return AlgorithmDescriptor(
-        f"slh-dsa-{name}", S, category, None, True, ("FIPS 205",),
+        f"slh-dsa-{name}",
+        S,
+        category,
+        None,
+        True,
+        ("FIPS 205",),
         Sizes(public_key=public, private_key=2 * public, signature=signature),
         private_key_form="expanded",
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 
-class KeyForm(str, enum.Enum):
+class KeyForm(str, enum.Enum):  # noqa: UP042 - str() and format() stay as released
     """Encoding of a private key's bytes."""
 
     SEED = "seed"  # FIPS 203 (d || z), FIPS 204 xi, X-Wing's 32-byte seed
@@ -73,7 +74,7 @@ class PrivateKey:
     handle: Any = field(default=None, repr=False)
 
 
-class Implementation(abc.ABC):
+class Implementation(abc.ABC):  # noqa: B024 - the family ABCs below add the methods
     """One algorithm as implemented by one provider."""
 
     #: Algorithm id, as in :mod:`agile.registry.descriptors`.
@@ -81,8 +82,9 @@ class Implementation(abc.ABC):
     #: Provider name: ``openssl``, ``pqcrypto``, ``libsodium``, ``reference`` or a third party's.
     provider: ClassVar[str] = ""
 
-    @property
+    @functools.cached_property
     def descriptor(self) -> AlgorithmDescriptor:
+        """The algorithm's row in the descriptor table, looked up once per implementation."""
         return BY_ID[self.algorithm]
 
     def __repr__(self) -> str:
@@ -122,16 +124,59 @@ class _AsymmetricKeys(Implementation):
             f"from {key.form.value} to {form.value} form"
         )
 
-    def _check_key(self, key: object, kind: type) -> None:
-        if not isinstance(key, kind):
+    def _form(self, form: KeyForm | str | None) -> KeyForm:
+        """Return ``form`` as a KeyForm, defaulting to the algorithm's stored form.
+
+        An unknown form raises InvalidKey.  A form this provider cannot load raises
+        UnsupportedOperation, so that a caller can try another provider.
+        """
+        if form is None:
+            form = self.descriptor.private_key_form or KeyForm.RAW
+        try:
+            form = KeyForm(form)
+        except ValueError:
             raise InvalidKey(
+                f"unknown private-key form {form!r}",
+                fix=f"use one of: {', '.join(f.value for f in KeyForm)}",
+            ) from None
+        if form not in self.private_forms:
+            allowed = ", ".join(sorted(f.value for f in self.private_forms))
+            raise UnsupportedOperation(
+                f"{self.provider} cannot load a {self.algorithm} private key in {form.value} form",
+                fix=f"pass the key in one of these forms: {allowed}",
+            )
+        return form
+
+    def _public_handle(self, key: PublicKey) -> Any:
+        """Return this provider's parsed object for ``key``, parsing a foreign key once more."""
+        # The common case is checked inline, because this runs on every operation.
+        if isinstance(key, PublicKey) and key.algorithm == self.algorithm:
+            if key.provider == self.provider:
+                return key.handle
+            return self.load_public(key.data).handle
+        raise self._key_error(key, PublicKey)
+
+    def _private_handle(self, key: PrivateKey) -> Any:
+        """Return this provider's parsed object for ``key``, parsing a foreign key once more."""
+        if isinstance(key, PrivateKey) and key.algorithm == self.algorithm:
+            if key.provider == self.provider:
+                return key.handle
+            return self.load_private(key.data, key.form).handle
+        raise self._key_error(key, PrivateKey)
+
+    def _check_key(self, key: object, kind: type) -> None:
+        if not isinstance(key, kind) or key.algorithm != self.algorithm:  # type: ignore[attr-defined]
+            raise self._key_error(key, kind)
+
+    def _key_error(self, key: object, kind: type) -> InvalidKey:
+        if not isinstance(key, kind):
+            return InvalidKey(
                 f"expected a {kind.__name__} for {self.algorithm}, got {type(key).__name__}"
             )
-        if key.algorithm != self.algorithm:  # type: ignore[attr-defined]
-            raise InvalidKey(
-                f"key is for {key.algorithm}, not {self.algorithm}",  # type: ignore[attr-defined]
-                fix="use a key generated for this algorithm",
-            )
+        return InvalidKey(
+            f"key is for {key.algorithm}, not {self.algorithm}",  # type: ignore[attr-defined]
+            fix="use a key generated for this algorithm",
+        )
 
 
 class KEM(_AsymmetricKeys):
@@ -189,6 +234,33 @@ class SignatureScheme(_AsymmetricKeys):
             f"{self.provider} has no deterministic signing for {self.algorithm}",
             fix="use the 'reference' provider",
         )
+
+    def sign_internal(
+        self, private_key: PrivateKey, message_representative: bytes, randomness: bytes
+    ) -> bytes:
+        """Run FIPS 204 ML-DSA.Sign_internal on M' with the 32-byte rnd (ACVP internal API)."""
+        raise UnsupportedOperation(
+            f"{self.provider} does not expose the internal signing interface of {self.algorithm}",
+            fix="use the 'reference' provider",
+        )
+
+    def verify_internal(
+        self, public_key: PublicKey, message_representative: bytes, signature: bytes
+    ) -> None:
+        """FIPS 204 ML-DSA.Verify_internal on M'; raise InvalidSignature if it fails."""
+        raise UnsupportedOperation(
+            f"{self.provider} does not expose the internal verification interface of "
+            f"{self.algorithm}",
+            fix="use the 'reference' provider",
+        )
+
+    def sign_mu(self, private_key: PrivateKey, mu: bytes, randomness: bytes | None = None) -> bytes:
+        """Sign an externally computed 64-byte mu (FIPS 204 external-mu mode)."""
+        raise UnsupportedOperation(f"{self.provider} cannot sign an external mu")
+
+    def verify_mu(self, public_key: PublicKey, mu: bytes, signature: bytes) -> None:
+        """Verify a signature over an externally computed mu."""
+        raise UnsupportedOperation(f"{self.provider} cannot verify an external mu")
 
     def _check_context(self, context: bytes) -> None:
         if context and not self.supports_context:

@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from importlib.metadata import entry_points
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..errors import ProviderUnavailable, UnknownProvider, UnsupportedAlgorithm
 from .descriptors import BY_ID, DESCRIPTORS, AlgorithmDescriptor, Family
@@ -55,6 +55,7 @@ BUILTIN_PROVIDERS: tuple[tuple[str, str], ...] = (
     ("agile.registry.providers.pqcrypto", "pqcrypto"),
     ("agile.registry.providers.reference", "reference"),
     ("agile.registry.hybrid", "hybrid"),
+    ("agile.sharing.providers", "python"),
 )
 
 _lock = threading.Lock()
@@ -164,7 +165,8 @@ def get(algorithm: str, provider: str | None = None) -> Implementation:
     if provider in _missing:
         raise ProviderUnavailable(
             f"provider {provider!r} is not available: {_missing[provider]}",
-            fix="install its library (the 'reference' provider: pip install 'agile-crypto[reference]')",
+            fix="install its library "
+            "(for the 'reference' provider: pip install 'agile-crypto[reference]')",
         )
     if provider not in known:
         raise UnknownProvider(
@@ -177,7 +179,8 @@ def get(algorithm: str, provider: str | None = None) -> Implementation:
     )
 
 
-def _typed(algorithm: str, provider: str | None, kind: type[T], family: Family) -> T:
+def _typed(algorithm: str, provider: str | None, kind: type, family: Family) -> Any:
+    """Return ``get(algorithm, provider)`` after checking its family and interface ``kind``."""
     desc = descriptor(algorithm)
     if desc.family != family:
         raise UnsupportedAlgorithm(
