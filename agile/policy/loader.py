@@ -1,0 +1,434 @@
+"""Parsing, validation and resolution of TOML profiles, modules and ``base:module`` specs.
+
+A profile file names rules per purpose and may inherit from ``base``.  A module
+file (under ``profiles/modules/``) has the same sections without ``base``, and it
+edits whatever policy precedes it in a spec such as ``default:pq:no-rsa``.
+Besides replacing a key, a section may edit inherited lists with ``prepend``,
+``append``, ``remove`` and ``demote`` (move from ``allowed`` to
+``decrypt_only`` / ``verify_only``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import functools
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidPolicy
+from ..registry import BY_ID, Family
+from ..seal.base import SEALERS
+from .model import PURPOSES, SEAL, LegacyEntry, Policy, PurposeRules, parse_duration
+from .profile import ProfilePolicy
+
+__all__ = [
+    "PROFILES_DIR",
+    "MODULES_DIR",
+    "builtin_profiles",
+    "builtin_modules",
+    "load_policy",
+    "parse_profile_text",
+    "policy_file",
+]
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+MODULES_DIR = PROFILES_DIR / "modules"
+
+_TOP_KEYS = ("name", "description", "base")
+_EDIT_KEYS = ("prepend", "append", "remove", "demote")
+_MAX_BASE_DEPTH = 8
+
+
+def builtin_profiles() -> list[str]:
+    """Return the names of the shipped profiles."""
+    return sorted(path.stem for path in PROFILES_DIR.glob("*.toml"))
+
+
+def builtin_modules() -> list[str]:
+    """Return the names of the shipped modules usable as ``base:module``."""
+    return sorted(path.stem for path in MODULES_DIR.glob("*.toml"))
+
+
+def _suggest(value: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(value, choices, n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+
+
+@dataclass
+class _Section:
+    """One purpose section of one document, checked but not yet merged."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    edits: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass
+class _Document:
+    source: str
+    name: str | None
+    description: str | None
+    base: str | None
+    sections: dict[str, _Section]
+
+
+class _Checker:
+    """Type and id checks that name the file, the key and the fix."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, problem: str, fix: str) -> InvalidPolicy:
+        return InvalidPolicy(f"{self.source}: {where}: {problem}", fix=fix)
+
+    def ident(self, purpose: str, where: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(where, f"expected an id string, got {value!r}", "quote the id")
+        if purpose == SEAL:
+            if value not in SEALERS:
+                raise self.fail(
+                    where,
+                    f"unknown sealer {value!r}",
+                    _suggest(value, list(SEALERS)) + "sealers are " + ", ".join(SEALERS),
+                )
+            return value
+        if value not in BY_ID:
+            choices = list(BY_ID) + list(SEALERS)
+            raise self.fail(
+                where,
+                f"unknown algorithm id {value!r}",
+                _suggest(value, choices) + f"run 'agile algorithms --family {purpose}'",
+            )
+        family = BY_ID[value].family.value
+        if family != purpose:
+            raise self.fail(
+                where,
+                f"{value!r} is a {family} algorithm, not a {purpose} one",
+                f"move it to the [{family}] section",
+            )
+        return value
+
+    def ident_list(self, purpose: str, where: str, value: Any) -> list[str]:
+        if not isinstance(value, list):
+            raise self.fail(where, f"expected a list of ids, got {value!r}", 'write ["id", ...]')
+        items = [self.ident(purpose, where, item) for item in value]
+        duplicates = sorted({item for item in items if items.count(item) > 1})
+        if duplicates:
+            raise self.fail(where, f"{', '.join(duplicates)} listed twice", "list each id once")
+        return items
+
+    def until(self, where: str, value: Any) -> dt.date:
+        if isinstance(value, dt.datetime) or not isinstance(value, dt.date | str):
+            raise self.fail(
+                where, f"malformed date {value!r}", "write a date such as until = 2027-06-30"
+            )
+        if isinstance(value, dt.date):
+            return value
+        try:
+            # fromisoformat also takes compact forms such as 20270630; only YYYY-MM-DD counts.
+            if len(value) != 10:
+                raise ValueError(value)
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise self.fail(
+                where, f"malformed date {value!r}", "write a date such as until = 2027-06-30"
+            ) from None
+
+    def legacy_list(self, purpose: str, where: str, value: Any) -> list[LegacyEntry]:
+        if not isinstance(value, list):
+            raise self.fail(where, f"expected a list, got {value!r}", 'write ["id", ...]')
+        entries = []
+        for item in value:
+            if isinstance(item, dict):
+                unknown = sorted(set(item) - {"id", "until"})
+                if unknown or "id" not in item:
+                    raise self.fail(
+                        where,
+                        f"malformed entry {item!r}",
+                        'write {id = "...", until = 2027-06-30}',
+                    )
+                until = (
+                    self.until(f"{where} {item['id']}.until", item["until"])
+                    if ("until" in item)
+                    else None
+                )
+                entries.append(LegacyEntry(self.ident(purpose, where, item["id"]), until))
+            else:
+                entries.append(LegacyEntry(self.ident(purpose, where, item)))
+        ids = [entry.id for entry in entries]
+        duplicates = sorted({item for item in ids if ids.count(item) > 1})
+        if duplicates:
+            raise self.fail(where, f"{', '.join(duplicates)} listed twice", "list each id once")
+        return entries
+
+
+def _legacy_key(purpose: str) -> str | None:
+    if purpose == SEAL:
+        return None
+    return "verify_only" if purpose == Family.SIGNATURE.value else "decrypt_only"
+
+
+def _section_keys(purpose: str) -> list[str]:
+    """Return the keys a ``[purpose]`` section accepts."""
+    if purpose == SEAL:
+        return ["allowed", "prepend", "append", "remove"]
+    constraints = ["min_category", "require_quantum_safe", "require_hybrid", "max_key_age"]
+    return ["allowed", str(_legacy_key(purpose)), *constraints, *_EDIT_KEYS]
+
+
+def _parse_section(check: _Checker, purpose: str, table: Any) -> _Section:
+    where_section = f"[{purpose}]"
+    if not isinstance(table, dict):
+        raise check.fail(where_section, "expected a table", f"write [{purpose}] with keys below")
+    section = _Section()
+    keys = _section_keys(purpose)
+    for key, value in table.items():
+        where = f"[{purpose}] {key}"
+        if key not in keys:
+            other = _legacy_key(purpose)
+            fix = _suggest(key, keys)
+            if key in ("decrypt_only", "verify_only") and other:
+                fix = f"[{purpose}] takes {other} instead; "
+            raise check.fail(where, f"unknown key {key!r}", fix + "keys are " + ", ".join(keys))
+        if key in ("allowed", "prepend", "append", "remove"):
+            section_list = check.ident_list(purpose, where, value)
+            (section.values if key == "allowed" else section.edits)[key] = section_list
+        elif key in ("decrypt_only", "verify_only"):
+            section.values["legacy"] = check.legacy_list(purpose, where, value)
+        elif key == "demote":
+            section.edits[key] = check.legacy_list(purpose, where, value)
+        elif key == "min_category":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
+                raise check.fail(
+                    where,
+                    f"expected a NIST security category 0 to 5, got {value!r}",
+                    "write min_category = 1 (AES-128 strength) up to 5 (AES-256)",
+                )
+            section.values[key] = value
+        elif key in ("require_quantum_safe", "require_hybrid"):
+            if not isinstance(value, bool):
+                raise check.fail(where, f"expected true or false, got {value!r}", f"{key} = true")
+            section.values[key] = value
+        else:
+            try:
+                section.values[key] = parse_duration(value)
+            except ValueError:
+                raise check.fail(
+                    where,
+                    f"malformed duration {value!r}",
+                    'write a count and a unit h, d, w or y, such as max_key_age = "365d"',
+                ) from None
+
+    both = set(section.values.get("allowed", [])) & {
+        entry.id for entry in section.values.get("legacy", [])
+    }
+    if both:
+        raise check.fail(
+            where_section,
+            f"{', '.join(sorted(both))} in both allowed and {_legacy_key(purpose)}",
+            "keep each id in one list",
+        )
+    return section
+
+
+def _parse_document(text: str, source: str, *, module: bool) -> _Document:
+    check = _Checker(source)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise InvalidPolicy(f"{source}: invalid TOML: {error}", fix="fix the TOML syntax") from None
+
+    top_keys = [key for key in _TOP_KEYS if not (module and key == "base")]
+    sections = {}
+    for key, value in data.items():
+        if key in PURPOSES:
+            sections[key] = _parse_section(check, key, value)
+        elif key not in top_keys:
+            choices = top_keys + list(PURPOSES)
+            raise check.fail(
+                key,
+                f"unknown key {key!r}",
+                _suggest(key, choices) + "top-level keys are " + ", ".join(choices),
+            )
+    for key in top_keys:
+        if key in data and not isinstance(data[key], str):
+            raise check.fail(key, f"expected a string, got {data[key]!r}", f'write {key} = "..."')
+    return _Document(source, data.get("name"), data.get("description"), data.get("base"), sections)
+
+
+def _apply(rules: PurposeRules, section: _Section) -> PurposeRules:
+    """Return ``rules`` edited by one document's section (values first, then list edits)."""
+    allowed = list(rules.allowed)
+    legacy = list(rules.legacy)
+    values = dict(section.values)
+
+    # An explicitly set list wins over what the base put in the other list.
+    if "allowed" in values:
+        allowed = list(values.pop("allowed"))
+        legacy = [entry for entry in legacy if entry.id not in allowed]
+    if "legacy" in values:
+        legacy = list(values.pop("legacy"))
+        moved = {entry.id for entry in legacy}
+        allowed = [item for item in allowed if item not in moved]
+
+    edits = section.edits
+    for item in edits.get("remove", []):
+        allowed = [other for other in allowed if other != item]
+        legacy = [entry for entry in legacy if entry.id != item]
+    # Demoting an id that new work may not use is a no-op, because adding it to the
+    # old-data list would let a stricter base decrypt what it never allowed.
+    for entry in edits.get("demote", []):
+        if entry.id in allowed:
+            allowed = [other for other in allowed if other != entry.id]
+            legacy = [other for other in legacy if other.id != entry.id] + [entry]
+    if "prepend" in edits:
+        first = edits["prepend"]
+        allowed = first + [item for item in allowed if item not in first]
+        legacy = [entry for entry in legacy if entry.id not in first]
+    for item in edits.get("append", []):
+        legacy = [entry for entry in legacy if entry.id != item]
+        if item not in allowed:
+            allowed.append(item)
+
+    return replace(rules, allowed=tuple(allowed), legacy=tuple(legacy), **values)
+
+
+def _merge(base: dict[str, PurposeRules], document: _Document) -> dict[str, PurposeRules]:
+    merged = dict(base)
+    for purpose, section in document.sections.items():
+        merged[purpose] = _apply(merged.get(purpose, PurposeRules(purpose)), section)
+    return merged
+
+
+def _validate(rules: dict[str, PurposeRules], source: str) -> None:
+    for purpose in PURPOSES:
+        if purpose not in rules:
+            raise InvalidPolicy(
+                f"{source}: missing section [{purpose}]",
+                fix=f"add [{purpose}] with an allowed list, or set base = 'default' to inherit it",
+            )
+        section = rules[purpose]
+        if not section.allowed:
+            raise InvalidPolicy(
+                f"{source}: [{purpose}] allowed is empty",
+                fix=f"list at least one {purpose} id that new work may use",
+            )
+        if not section.attainable():
+            reasons = "; ".join(
+                reason for _, reason in section.constraint_failures(section.allowed[0])
+            )
+            raise InvalidPolicy(
+                f"{source}: [{purpose}] allowed has no id that meets the section's "
+                f"requirements ({reasons})",
+                fix="add a stronger id to allowed or relax min_category/require_* ",
+            )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidPolicy(
+            f"policy file {str(path)!r} not found",
+            fix="check the path, or name a built-in profile: " + ", ".join(builtin_profiles()),
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidPolicy(f"policy file {str(path)!r} is unreadable: {error}") from None
+
+
+def _resolve_builtin(spec: str, depth: int) -> tuple[dict[str, PurposeRules], str]:
+    """Return the merged rules and description of ``profile[:module...]``."""
+    if depth > _MAX_BASE_DEPTH:
+        raise InvalidPolicy(
+            f"policy base chain through {spec!r} is deeper than {_MAX_BASE_DEPTH}",
+            fix="check for a base that names itself",
+        )
+    name, *modules = spec.split(":")
+    if name not in builtin_profiles():
+        raise InvalidPolicy(
+            f"unknown policy {name!r}",
+            fix=_suggest(name, builtin_profiles())
+            + "built-in profiles are "
+            + ", ".join(builtin_profiles())
+            + "; or give a path to a .toml or .rego file",
+        )
+    path = PROFILES_DIR / f"{name}.toml"
+    document = _parse_document(_read(path), str(path), module=False)
+    rules, description = _resolve_document(document, depth)
+    for module in modules:
+        if module not in builtin_modules():
+            raise InvalidPolicy(
+                f"unknown policy module {module!r} in {spec!r}",
+                fix=_suggest(module, builtin_modules())
+                + "modules are "
+                + ", ".join(builtin_modules()),
+            )
+        module_path = MODULES_DIR / f"{module}.toml"
+        module_document = _parse_document(_read(module_path), str(module_path), module=True)
+        rules = _merge(rules, module_document)
+        description += f" Module {module}: {module_document.description or ''}".rstrip()
+    _validate(rules, spec)
+    return rules, description
+
+
+def _resolve_document(document: _Document, depth: int) -> tuple[dict[str, PurposeRules], str]:
+    base: dict[str, PurposeRules] = {}
+    if document.base is not None:
+        base, _ = _resolve_builtin(document.base, depth + 1)
+    rules = _merge(base, document)
+    _validate(rules, document.source)
+    return rules, document.description or ""
+
+
+@functools.lru_cache(maxsize=64)
+def _load_builtin(spec: str) -> ProfilePolicy:
+    rules, description = _resolve_builtin(spec, 0)
+    return ProfilePolicy(spec, description, rules, source=spec)
+
+
+def parse_profile_text(text: str, source: str) -> ProfilePolicy:
+    """Parse and validate a TOML profile; ``source`` names it in errors."""
+    document = _parse_document(text, source, module=False)
+    rules, description = _resolve_document(document, 0)
+    name = document.name or Path(source).stem
+    return ProfilePolicy(name, description, rules, source=source)
+
+
+def policy_file(spec: str | os.PathLike[str]) -> Path | None:
+    """Return the file a spec names, or ``None`` for a built-in ``profile[:module]`` spec."""
+    if isinstance(spec, os.PathLike):
+        return Path(spec)
+    if spec.endswith((".toml", ".rego")) or os.sep in spec or "/" in spec:
+        path = Path(spec).expanduser()
+        shipped = PROFILES_DIR / spec
+        if not path.exists() and os.sep not in spec and shipped.is_file():
+            return shipped
+        return path
+    return None
+
+
+def load_policy(spec: str | os.PathLike[str] | Policy) -> Policy:
+    """Load a policy from a built-in name, ``base:module``, or a ``.toml`` / ``.rego`` path.
+
+    A bare file name such as ``pq-hybrid.rego`` that does not exist in the
+    current directory names the shipped file of that name.
+    """
+    if isinstance(spec, Policy):
+        return spec
+    if not isinstance(spec, str | os.PathLike) or not str(spec):
+        raise InvalidPolicy(
+            f"invalid policy spec {spec!r}",
+            fix="name a built-in profile, base:module, or a .toml/.rego file",
+        )
+    path = policy_file(spec)
+    if path is None:
+        return _load_builtin(str(spec))
+    text = _read(path)
+    if path.suffix == ".rego":
+        from .rego import RegoPolicy
+
+        return RegoPolicy(text, source=str(path))
+    return parse_profile_text(text, str(path))

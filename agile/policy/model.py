@@ -1,0 +1,438 @@
+"""The policy data model: decisions, key metadata, per-purpose rules and the Policy interface.
+
+A policy decides, per purpose (an algorithm family, or ``seal`` for sealers),
+which algorithms may be used for new work (``generate``, ``encrypt``,
+``sign``, ``seal``) and which may still open old work (``decrypt``,
+``verify``).  Two engines implement :class:`Policy`: TOML profiles
+(:mod:`agile.policy.profile`) and Rego modules (:mod:`agile.policy.rego`).
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import AgileError, InvalidArgument, PolicyViolation, UnsupportedAlgorithm
+from ..registry import BY_ID, Family
+from ..seal.base import SEALERS
+
+__all__ = [
+    "OPERATIONS",
+    "NEW_USE",
+    "OLD_USE",
+    "PURPOSES",
+    "SEAL",
+    "Decision",
+    "KeyMeta",
+    "Finding",
+    "LegacyEntry",
+    "PurposeRules",
+    "Policy",
+    "purpose_of",
+    "parse_duration",
+    "format_duration",
+    "utc_now",
+    "check_keys",
+]
+
+log = logging.getLogger("agile.policy")
+
+#: Purpose name of sealers; every other purpose is an algorithm family.
+SEAL = "seal"
+
+PURPOSES: tuple[str, ...] = tuple(family.value for family in Family) + (SEAL,)
+
+#: Operations that start new use of an algorithm; they need the id in ``allowed``.
+NEW_USE: tuple[str, ...] = ("generate", "encrypt", "sign", "seal")
+
+#: Operations on existing data; ``decrypt_only`` / ``verify_only`` entries also admit them.
+OLD_USE: tuple[str, ...] = ("decrypt", "verify")
+
+OPERATIONS: tuple[str, ...] = NEW_USE + OLD_USE
+
+#: Key statuses (as agile.keys names them) that only open old data.
+OPENING_STATUSES = frozenset({"decrypt-only", "disabled"})
+
+#: Key statuses that no longer protect anything and are left out of checks.
+INACTIVE_STATUSES = frozenset({"destroyed"})
+
+_DURATION = re.compile(r"^([1-9][0-9]*)([hdwy])$")
+_UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """Parse ``"365d"``-style durations (units h, d, w, y; a year is 365 days)."""
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"malformed duration {text!r}")
+    return dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """Format a duration in the largest unit that divides it exactly."""
+    seconds = int(value.total_seconds())
+    # Years are accepted on input only, so "365d" is shown as written.
+    for unit in ("w", "d", "h"):
+        if seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds // 3600}h"
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def as_utc(moment: dt.datetime | None) -> dt.datetime:
+    """Return ``moment`` in UTC (now when ``None``); a naive datetime is rejected."""
+    if moment is None:
+        return utc_now()
+    if moment.tzinfo is None:
+        raise InvalidArgument(
+            f"naive datetime {moment.isoformat()} has no time zone",
+            fix="pass an aware datetime, for example datetime.now(timezone.utc)",
+        )
+    return moment.astimezone(dt.UTC)
+
+
+def purpose_of(algorithm: str) -> str:
+    """Return the purpose of an algorithm id or sealer name; raise if it is neither."""
+    if isinstance(algorithm, str) and algorithm in BY_ID:
+        return BY_ID[algorithm].family.value
+    if isinstance(algorithm, str) and algorithm in SEALERS:
+        return SEAL
+    raise UnsupportedAlgorithm(
+        f"unknown algorithm id or sealer name {algorithm!r}",
+        fix="run 'agile algorithms' for the ids; sealers are " + ", ".join(SEALERS),
+    )
+
+
+def operation_applies(operation: str, purpose: str) -> bool:
+    """Return whether ``operation`` makes sense for algorithms of ``purpose``."""
+    if operation == "generate":
+        return purpose != SEAL
+    if operation == "seal":
+        return purpose == SEAL
+    if operation in ("sign", "verify"):
+        return purpose == Family.SIGNATURE.value
+    # encrypt/decrypt cover every non-signature family: KEMs and AEADs protect data,
+    # KDFs, password KDFs, Paillier and secret sharing derive, hide or split it.
+    return purpose not in (Family.SIGNATURE.value, SEAL)
+
+
+def precheck(operation: str, algorithm: str, key: KeyMeta | None) -> tuple[str, str | None]:
+    """Check the parts of a question that both engines treat alike.
+
+    Return the purpose, and a denial reason when the operation does not fit the
+    purpose (``sign`` with a KEM).  Unknown operations, unknown ids and a key of
+    another algorithm raise.
+    """
+    if operation not in OPERATIONS:
+        raise InvalidArgument(
+            f"unknown operation {operation!r}",
+            fix="use one of: " + ", ".join(OPERATIONS),
+        )
+    purpose = purpose_of(algorithm)
+    if key is not None and key.algorithm != algorithm:
+        raise InvalidArgument(
+            f"key '{key.key_id}' is for {key.algorithm!r}, not {algorithm!r}",
+            fix="pass the key that belongs to the algorithm in question",
+        )
+    if not operation_applies(operation, purpose):
+        return (
+            purpose,
+            f"operation '{operation}' does not apply to {purpose} algorithm '{algorithm}'",
+        )
+    return purpose, None
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMeta:
+    """Metadata of one key, as the keystore records it (no key material)."""
+
+    key_id: str
+    algorithm: str
+    created: dt.datetime
+    status: str
+    purpose: str | None = None
+    keyset: str | None = None
+
+    def age(self, now: dt.datetime) -> dt.timedelta:
+        return now - as_utc(self.created)
+
+    def to_dict(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Return the JSON form; with ``now``, also ``age_seconds`` (the Rego input uses it)."""
+        data: dict[str, Any] = {
+            "key_id": self.key_id,
+            "algorithm": self.algorithm,
+            "created": rfc3339(as_utc(self.created)),
+            "status": self.status,
+            "purpose": self.purpose,
+            "keyset": self.keyset,
+        }
+        if now is not None:
+            data["age_seconds"] = int(self.age(now).total_seconds())
+        return data
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    """Format a UTC datetime as RFC 3339 with a ``Z`` suffix and whole seconds."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one policy question, with the rules that decided it."""
+
+    allowed: bool
+    #: Rule names (``"kem.allowed"``, ``"aead.min_category"``, ...) that allowed or denied.
+    rules: list[str]
+    #: Reasons for a denial; empty when allowed.
+    reasons: list[str]
+    operation: str
+    algorithm: str
+    policy_hash: str
+    policy: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "allowed": self.allowed,
+            "operation": self.operation,
+            "algorithm": self.algorithm,
+            "rules": list(self.rules),
+            "reasons": list(self.reasons),
+            "policy": self.policy,
+            "policy_hash": self.policy_hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A key that violates the policy or is due for rotation."""
+
+    key_id: str
+    algorithm: str
+    status: str
+    keyset: str | None
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keyset": self.keyset,
+            "key_id": self.key_id,
+            "algorithm": self.algorithm,
+            "status": self.status,
+            "reasons": list(self.reasons),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyEntry:
+    """A ``decrypt_only`` / ``verify_only`` entry: admitted for old data through ``until``."""
+
+    id: str
+    #: Last day (inclusive, UTC) on which old data may still be opened; ``None`` means no end.
+    until: dt.date | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "until": self.until.isoformat() if self.until else None}
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeRules:
+    """The rules of one purpose section (``[kem]``, ``[aead]``, ``[seal]``, ...)."""
+
+    purpose: str
+    allowed: tuple[str, ...] = ()
+    legacy: tuple[LegacyEntry, ...] = ()
+    min_category: int | None = None
+    require_quantum_safe: bool = False
+    require_hybrid: bool = False
+    max_key_age: dt.timedelta | None = None
+
+    @property
+    def legacy_key(self) -> str:
+        """TOML name of the old-data list: ``verify_only`` for signatures, else ``decrypt_only``."""
+        return "verify_only" if self.purpose == Family.SIGNATURE.value else "decrypt_only"
+
+    def legacy_entry(self, algorithm: str) -> LegacyEntry | None:
+        for entry in self.legacy:
+            if entry.id == algorithm:
+                return entry
+        return None
+
+    def constraint_failures(self, algorithm: str) -> list[tuple[str, str]]:
+        """Return ``(rule, reason)`` for each new-use constraint ``algorithm`` fails."""
+        if self.purpose == SEAL:
+            return []
+        descriptor = BY_ID[algorithm]
+        failures = []
+        if self.min_category is not None and descriptor.category is not None:
+            if descriptor.category < self.min_category:
+                failures.append(
+                    (
+                        f"{self.purpose}.min_category",
+                        f"'{algorithm}' has security category {descriptor.category}, "
+                        f"below {self.purpose}.min_category {self.min_category}",
+                    )
+                )
+        if self.require_quantum_safe and not descriptor.quantum_safe:
+            failures.append(
+                (
+                    f"{self.purpose}.require_quantum_safe",
+                    f"'{algorithm}' is not quantum-safe ({self.purpose}.require_quantum_safe)",
+                )
+            )
+        if self.require_hybrid and not descriptor.hybrid:
+            failures.append(
+                (
+                    f"{self.purpose}.require_hybrid",
+                    f"'{algorithm}' is not a hybrid ({self.purpose}.require_hybrid)",
+                )
+            )
+        return failures
+
+    def attainable(self) -> list[str]:
+        """Return the ``allowed`` ids that pass every new-use constraint, in order."""
+        return [item for item in self.allowed if not self.constraint_failures(item)]
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"allowed": list(self.allowed)}
+        if self.purpose != SEAL:
+            data[self.legacy_key] = [entry.to_dict() for entry in self.legacy]
+            data["min_category"] = self.min_category
+            data["require_quantum_safe"] = self.require_quantum_safe
+            data["require_hybrid"] = self.require_hybrid
+            data["max_key_age"] = (
+                format_duration(self.max_key_age) if self.max_key_age is not None else None
+            )
+        return data
+
+
+class Policy(abc.ABC):
+    """A named, hashed policy that decides which algorithm may do what.
+
+    ``hash`` is ``"sha256:<hex>"`` over the policy's canonical content, so a
+    logged decision names exactly the rules that produced it.
+    """
+
+    name: str
+    hash: str
+    #: Origin of the policy: a built-in spec or a file path.
+    source: str
+
+    @abc.abstractmethod
+    def decide(
+        self,
+        operation: str,
+        algorithm: str,
+        *,
+        key: KeyMeta | None = None,
+        now: dt.datetime | None = None,
+    ) -> Decision:
+        """Decide whether ``operation`` may use ``algorithm`` (a sealer name for ``seal``)."""
+
+    @abc.abstractmethod
+    def preferred(self, purpose: str) -> str:
+        """Return the algorithm (or sealer) new work of ``purpose`` should use."""
+
+    @property
+    @abc.abstractmethod
+    def sealers(self) -> list[str]:
+        """Sealer names allowed to protect new keysets, preferred first."""
+
+    @abc.abstractmethod
+    def max_key_age(self, purpose: str) -> dt.timedelta | None:
+        """Return how long a key of ``purpose`` may be used for new work, or ``None``."""
+
+    @abc.abstractmethod
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form shown by ``agile policy show --json``."""
+
+    def allows_sealer(self, name: str) -> bool:
+        return name in self.sealers
+
+    def enforce(
+        self,
+        operation: str,
+        algorithm: str,
+        *,
+        key: KeyMeta | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """Raise :class:`PolicyViolation` unless the policy allows the operation."""
+        decision = self.decide(operation, algorithm, key=key, now=now)
+        log.info(
+            "policy %s (%s): %s %s -> %s %s",
+            self.name,
+            self.hash,
+            operation,
+            algorithm,
+            "allow" if decision.allowed else "deny",
+            ",".join(decision.rules),
+        )
+        if decision.allowed:
+            return
+        raise PolicyViolation(
+            f"policy {self.name!r} does not allow {operation} with {algorithm!r}: "
+            + "; ".join(decision.reasons),
+            fix=self._fix_for(operation, algorithm),
+            reasons=decision.reasons,
+        )
+
+    def _fix_for(self, operation: str, algorithm: str) -> str:
+        try:
+            purpose = purpose_of(algorithm)
+            preferred = self.preferred(purpose)
+        except AgileError:
+            return "run 'agile policy explain' for details"
+        return f"use {preferred!r} (preferred by policy {self.name!r}) or change the policy"
+
+    def due_for_rotation(self, key: KeyMeta, now: dt.datetime | None = None) -> list[str]:
+        """Return why ``key`` needs attention (empty when it is fine).
+
+        A key that may still protect new data (primary, enabled) needs rotation
+        when its algorithm may no longer start new work, or when it is older than
+        the purpose's ``max_key_age``.  NIST SP 800-57 Part 1 §5.3 ends a key's
+        originator-usage period while its data may still be opened.  A key that
+        only opens old data (decrypt-only, disabled) is reported when the policy
+        no longer lets it decrypt or verify.
+        """
+        moment = as_utc(now)
+        if key.status in INACTIVE_STATUSES:
+            return []
+        try:
+            purpose = purpose_of(key.algorithm)
+        except AgileError as error:
+            return [str(error)]
+
+        if key.status in OPENING_STATUSES and purpose != SEAL:
+            operation = "verify" if purpose == Family.SIGNATURE.value else "decrypt"
+            return list(self.decide(operation, key.algorithm, now=moment).reasons)
+
+        operation = "seal" if purpose == SEAL else "generate"
+        reasons = list(self.decide(operation, key.algorithm, now=moment).reasons)
+        limit = self.max_key_age(purpose)
+        if limit is not None and key.age(moment) > limit:
+            reasons.append(
+                f"key '{key.key_id}' is older than {purpose}.max_key_age "
+                f"{format_duration(limit)} (created {rfc3339(as_utc(key.created))})"
+            )
+        return reasons
+
+
+def check_keys(
+    policy: Policy, keys: Iterable[KeyMeta], now: dt.datetime | None = None
+) -> list[Finding]:
+    """Return a finding for every key that violates ``policy`` or is due for rotation."""
+    moment = as_utc(now)
+    findings = []
+    for key in keys:
+        reasons = policy.due_for_rotation(key, moment)
+        if reasons:
+            findings.append(Finding(key.key_id, key.algorithm, key.status, key.keyset, reasons))
+    return findings

@@ -1,0 +1,91 @@
+"""The active policy of a keystore, stored beside its keysets.
+
+``policy.json`` in the keystore directory records the spec.  A built-in spec is
+stored by name, so a newer agile brings its updated profile.  A file's text is
+stored too, so the keystore does not depend on the file staying where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidPolicy, KeystoreError
+from ..fsio import SECRET_MODE, atomic_write
+from .loader import load_policy, parse_profile_text, policy_file
+from .model import Policy
+
+__all__ = ["POLICY_FILE", "DEFAULT_POLICY", "active_policy", "set_active_policy"]
+
+log = logging.getLogger("agile.policy")
+
+#: File name of the stored policy inside a keystore directory.
+POLICY_FILE = "policy.json"
+
+#: The built-in profile a keystore without a stored policy uses.
+DEFAULT_POLICY = "default"
+
+_FORMAT_VERSION = 1
+
+
+def set_active_policy(keystore_dir: Path, spec: str) -> Policy:
+    """Validate ``spec`` and store it as the keystore's active policy (atomic write, 0600)."""
+    policy = load_policy(spec)
+    directory = Path(keystore_dir)
+    if not directory.is_dir():
+        raise KeystoreError(
+            f"keystore directory {str(directory)!r} not found",
+            fix="create the keystore first, or pass --keystore DIR",
+        )
+
+    record: dict[str, Any] = {
+        "version": _FORMAT_VERSION,
+        "name": policy.name,
+        "hash": policy.hash,
+    }
+    path = policy_file(spec)
+    if path is None:
+        record["spec"] = spec
+    else:
+        record["engine"] = "rego" if path.suffix == ".rego" else "toml"
+        record["source"] = str(path.resolve())
+        record["text"] = path.read_text(encoding="utf-8")
+
+    data = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
+    atomic_write(directory / POLICY_FILE, data, mode=SECRET_MODE)
+    log.info("keystore %s: active policy set to %s (%s)", directory, policy.name, policy.hash)
+    return policy
+
+
+def active_policy(keystore_dir: Path) -> Policy:
+    """Return the keystore's stored policy, or the built-in ``default`` when none is set."""
+    path = Path(keystore_dir) / POLICY_FILE
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return load_policy(DEFAULT_POLICY)
+    except (OSError, ValueError) as error:
+        raise KeystoreError(
+            f"stored policy {str(path)!r} is unreadable: {error}",
+            fix="run 'agile policy set NAME|FILE' to store a policy again",
+        ) from None
+
+    if not isinstance(record, dict) or record.get("version") != _FORMAT_VERSION:
+        raise KeystoreError(
+            f"stored policy {str(path)!r} has an unknown format",
+            fix="run 'agile policy set NAME|FILE' to store a policy again",
+        )
+    if "spec" in record:
+        return load_policy(str(record["spec"]))
+
+    source = f"{path} (stored from {record.get('source')})"
+    text = record.get("text")
+    if not isinstance(text, str):
+        raise InvalidPolicy(f"{source}: no policy text", fix="run 'agile policy set' again")
+    if record.get("engine") == "rego":
+        from .rego import RegoPolicy
+
+        return RegoPolicy(text, source=source)
+    return parse_profile_text(text, source)

@@ -1,0 +1,286 @@
+"""``agile policy``: show, set, validate, explain and check policies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from agile.errors import InvalidArgument
+from agile.policy import (
+    OPERATIONS,
+    Finding,
+    KeyMeta,
+    Policy,
+    active_policy,
+    builtin_modules,
+    builtin_profiles,
+    check_keys,
+    load_policy,
+    set_active_policy,
+)
+
+from .common import emit_json, json_option, keystore_option, keystore_path, policy_option
+
+__all__ = ["policy"]
+
+
+def _policy_for(spec: str | None) -> Policy:
+    """Return the policy named by --policy, else the keystore's active one."""
+    if spec:
+        return load_policy(spec)
+    return active_policy(keystore_path())
+
+
+def _parse_moment(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidArgument(
+            f"invalid time {text!r}", fix="write a date (2027-06-30) or an RFC 3339 time"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment
+
+
+@click.group()
+def policy() -> None:
+    """Show, set, validate, explain and check policies.
+
+    A policy is a built-in profile (legacy, default, future, fips, pq-hybrid,
+    pq-only), a profile with modules (default:pq, pq-hybrid:no-chacha), or a
+    .toml or .rego file.
+
+    \b
+    Examples:
+      agile policy show --policy pq-hybrid
+      agile policy explain --policy pq-hybrid --operation encrypt --algorithm x25519
+      agile policy set default:pq
+    """
+
+
+@policy.command()
+@policy_option
+@json_option
+def show(policy: str | None, as_json: bool) -> None:
+    """Print a policy's rules per purpose, its hash and its preferred algorithms.
+
+    \b
+    Examples:
+      agile policy show
+      agile policy show --policy fips --json
+      agile policy show --policy default:pq:no-rsa
+    """
+    chosen = _policy_for(policy)
+    data = chosen.to_dict()
+    if as_json:
+        emit_json(data)
+        return
+
+    click.echo(f"policy   {chosen.name}")
+    click.echo(f"hash     {chosen.hash}")
+    click.echo(f"engine   {data['engine']}  ({data['source']})")
+    if data.get("description"):
+        click.echo(f"about    {data['description']}")
+    if "purposes" not in data:
+        for purpose, algorithm in data["preferred"].items():
+            click.echo(f"  {purpose:15} preferred {algorithm}")
+        return
+    for purpose, rules in data["purposes"].items():
+        click.echo(f"[{purpose}]")
+        click.echo(f"  allowed       {', '.join(rules['allowed'])}")
+        for key in ("decrypt_only", "verify_only"):
+            if rules.get(key):
+                entries = [
+                    entry["id"] + (f" (until {entry['until']})" if entry["until"] else "")
+                    for entry in rules[key]
+                ]
+                click.echo(f"  {key:13} {', '.join(entries)}")
+        limits = []
+        if rules.get("min_category") is not None:
+            limits.append(f"min_category {rules['min_category']}")
+        if rules.get("require_quantum_safe"):
+            limits.append("quantum-safe")
+        if rules.get("require_hybrid"):
+            limits.append("hybrid")
+        if rules.get("max_key_age"):
+            limits.append(f"max_key_age {rules['max_key_age']}")
+        if limits:
+            click.echo(f"  requires      {', '.join(limits)}")
+
+
+@policy.command(name="set")
+@click.argument("spec", metavar="NAME|FILE")
+@keystore_option
+def set_(spec: str) -> None:
+    """Validate a policy and store it as the keystore's active policy.
+
+    A built-in profile is stored by name.  A file's text is copied into the
+    keystore, so later edits to the file need another 'agile policy set'.
+
+    \b
+    Examples:
+      agile policy set pq-hybrid
+      agile policy set default:pq
+      agile --keystore ./ks policy set ./our-policy.toml
+    """
+    from agile.keys import Keystore
+
+    store = Keystore.open(keystore_path())
+    chosen = set_active_policy(store.path, spec)
+    click.echo(f"active policy of {store.path}: {chosen.name} ({chosen.hash})")
+
+
+@policy.command()
+@click.argument("file", metavar="FILE")
+@json_option
+def validate(file: str, as_json: bool) -> None:
+    """Check a .toml or .rego policy; exit 0 if valid, 2 with the problem if not.
+
+    \b
+    Examples:
+      agile policy validate ./our-policy.toml
+      agile policy validate ./pq-hybrid.rego --json
+    """
+    chosen = load_policy(file)
+    if as_json:
+        emit_json({"valid": True, "policy": chosen.name, "policy_hash": chosen.hash})
+        return
+    click.echo(f"valid: {chosen.name} ({chosen.hash})")
+
+
+@policy.command()
+@policy_option
+@click.option(
+    "--operation",
+    required=True,
+    type=click.Choice(OPERATIONS),
+    help="Operation to decide on.",
+)
+@click.option(
+    "--algorithm",
+    required=True,
+    metavar="ID",
+    help="Algorithm id (or a sealer name for --operation seal).",
+)
+@click.option(
+    "--at",
+    "at",
+    metavar="TIME",
+    default=None,
+    help="Decide as of this date or RFC 3339 time, UTC (default: now).",
+)
+@json_option
+def explain(
+    policy: str | None, operation: str, algorithm: str, at: str | None, as_json: bool
+) -> None:
+    """Say whether a policy allows an operation with an algorithm, and why.
+
+    Exits 0 whether or not the operation is allowed: this command reports.
+
+    \b
+    Examples:
+      agile policy explain --policy pq-hybrid --operation encrypt --algorithm x25519
+      agile policy explain --policy pq-hybrid --operation decrypt --algorithm x25519 --json
+      agile policy explain --policy fips --operation decrypt --algorithm rsa-oaep-2048 \
+        --at 2031-01-01
+    """
+    chosen = _policy_for(policy)
+    decision = chosen.decide(operation, algorithm, now=_parse_moment(at))
+    if as_json:
+        emit_json(decision.to_dict())
+        return
+    verdict = "allowed" if decision.allowed else "denied"
+    click.echo(f"{operation} with {algorithm}: {verdict} by policy {chosen.name} ({chosen.hash})")
+    click.echo(f"  rules: {', '.join(decision.rules)}")
+    for reason in decision.reasons:
+        click.echo(f"  reason: {reason}")
+
+
+def _keystore_keys(directory: Path) -> list[KeyMeta]:
+    """Return the metadata of every key in the keystore at ``directory`` (none if absent)."""
+    if not (directory / "keysets").is_dir():
+        return []
+    from agile.keys import Keystore
+
+    store = Keystore(directory)
+    return [key.meta() for keyset in store.keysets() for key in keyset.keys]
+
+
+def _finding_line(finding: Finding) -> str:
+    where = f"{finding.keyset}/" if finding.keyset else ""
+    return f"{where}{finding.key_id} ({finding.algorithm}, {finding.status}): " + "; ".join(
+        finding.reasons
+    )
+
+
+@policy.command()
+@policy_option
+@keystore_option
+@click.option(
+    "--at", "at", metavar="TIME", default=None, help="Check as of this date or RFC 3339 time, UTC."
+)
+@json_option
+def check(policy: str | None, at: str | None, as_json: bool) -> None:
+    """List keys that violate the policy or are due for rotation; exit 1 if any.
+
+    \b
+    Examples:
+      agile policy check
+      agile policy check --policy pq-hybrid --json
+      agile --keystore ./ks policy check --policy default:no-rsa
+    """
+    directory = keystore_path()
+    chosen = load_policy(policy) if policy else active_policy(directory)
+    keys = _keystore_keys(directory)
+    findings = check_keys(chosen, keys, now=_parse_moment(at))
+
+    if as_json:
+        emit_json(
+            {
+                "policy": chosen.name,
+                "policy_hash": chosen.hash,
+                "keystore": str(directory),
+                "keys_checked": len(keys),
+                "findings": [finding.to_dict() for finding in findings],
+            }
+        )
+    elif not keys:
+        click.echo(f"no keysets in {directory}")
+    elif not findings:
+        click.echo(f"{len(keys)} keys comply with policy {chosen.name}")
+    else:
+        for finding in findings:
+            click.echo(_finding_line(finding))
+        click.echo(f"{len(findings)} of {len(keys)} keys need attention under policy {chosen.name}")
+    if findings:
+        sys.exit(1)
+
+
+@policy.command(name="list")
+@json_option
+def list_(as_json: bool) -> None:
+    """List the built-in profiles and the modules that combine with them.
+
+    \b
+    Examples:
+      agile policy list
+    """
+    profiles: list[dict[str, Any]] = []
+    for name in builtin_profiles():
+        loaded = load_policy(name)
+        profiles.append(
+            {"name": name, "hash": loaded.hash, "description": loaded.to_dict()["description"]}
+        )
+    if as_json:
+        emit_json({"profiles": profiles, "modules": builtin_modules()})
+        return
+    for row in profiles:
+        click.echo(f"{row['name']:10} {row['description']}")
+    click.echo("modules: " + ", ".join(builtin_modules()) + "  (use as PROFILE:MODULE)")

@@ -1,0 +1,71 @@
+"""The keystore's active policy: default when unset, stored atomically with mode 0600."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from agile.errors import InvalidPolicy, KeystoreError
+from agile.policy import active_policy, load_policy, set_active_policy
+from agile.policy.loader import PROFILES_DIR
+from agile.policy.store import POLICY_FILE
+
+
+def test_active_default(tmp_path: Path) -> None:
+    assert active_policy(tmp_path).name == "default"
+
+
+def test_set_builtin(tmp_path: Path) -> None:
+    set_active_policy(tmp_path, "pq-hybrid:no-chacha")
+    assert active_policy(tmp_path).name == "pq-hybrid:no-chacha"
+
+
+def test_set_mode(tmp_path: Path) -> None:
+    set_active_policy(tmp_path, "fips")
+    assert stat.S_IMODE((tmp_path / POLICY_FILE).stat().st_mode) == 0o600
+
+
+def test_set_file_copies_text(tmp_path: Path) -> None:
+    source = tmp_path / "ours.toml"
+    source.write_text('name = "ours"\nbase = "future"\n')
+    stored = set_active_policy(tmp_path, str(source))
+    source.unlink()
+    assert active_policy(tmp_path).hash == stored.hash
+
+
+def test_set_rego(tmp_path: Path) -> None:
+    pytest.importorskip("regorus")
+    stored = set_active_policy(tmp_path, str(PROFILES_DIR / "pq-hybrid.rego"))
+    assert active_policy(tmp_path).hash == stored.hash
+
+
+def test_set_invalid_keeps_old(tmp_path: Path) -> None:
+    set_active_policy(tmp_path, "fips")
+    with pytest.raises(InvalidPolicy):
+        set_active_policy(tmp_path, "no-such-profile")
+    assert active_policy(tmp_path).name == "fips"
+
+
+def test_set_missing_keystore(tmp_path: Path) -> None:
+    with pytest.raises(KeystoreError):
+        set_active_policy(tmp_path / "absent", "fips")
+
+
+def test_corrupt_record(tmp_path: Path) -> None:
+    (tmp_path / POLICY_FILE).write_text("{not json")
+    with pytest.raises(KeystoreError):
+        active_policy(tmp_path)
+
+
+def test_unknown_format(tmp_path: Path) -> None:
+    (tmp_path / POLICY_FILE).write_text(json.dumps({"version": 99}))
+    with pytest.raises(KeystoreError):
+        active_policy(tmp_path)
+
+
+def test_load_policy_passthrough() -> None:
+    policy = load_policy("default")
+    assert load_policy(policy) is policy
