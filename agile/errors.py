@@ -18,6 +18,7 @@ __all__ = [
     "InvalidKey",
     "InvalidCiphertext",
     "AuthenticationFailed",
+    "MessageLimitReached",
     "InvalidSignature",
     "PolicyViolation",
     "InvalidPolicy",
@@ -32,6 +33,7 @@ __all__ = [
     "ShareError",
     "InsufficientShares",
     "InvalidShare",
+    "InvalidSharingParameters",
     "StoreError",
     "RotationError",
     "RotationInProgress",
@@ -93,6 +95,10 @@ class InvalidCiphertext(InvalidArgument):
 
 class AuthenticationFailed(AgileError):
     """An authentication tag or key commitment did not verify: wrong key or tampered data."""
+
+
+class MessageLimitReached(AgileError):
+    """An encryption context used up its nonces (RFC 9180 §5.2); set up a new one."""
 
 
 class InvalidSignature(AgileError):
@@ -166,6 +172,10 @@ class InsufficientShares(ShareError):
 
 class InvalidShare(ShareError):
     """A share failed its integrity or commitment check."""
+
+
+class InvalidSharingParameters(ShareError, InvalidArgument):
+    """A threshold, share count or secret is out of range for the sharing scheme."""
 
 
 class MPCError(AgileError):
