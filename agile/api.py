@@ -1,0 +1,108 @@
+"""Library API: encrypt, decrypt, sign and verify by keyset name.
+
+These wrap :mod:`agile.envelope` for callers that name keysets and a
+keystore directory instead of holding :class:`~agile.keys.Keystore` objects::
+
+    import agile
+    sealed = agile.encrypt(b"secret", to="files")            # default keystore
+    plain = agile.decrypt(sealed)
+    signature = agile.sign(b"release", keysets=["ed", "mldsa"])
+    agile.verify(signature, b"release")
+
+``keystore`` is a :class:`Keystore`, a directory, or ``None`` for the default
+(``$AGILE_HOME``, else the user data directory).  ``policy`` is a policy object,
+a spec string, or ``None`` for the keystore's active policy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from . import envelope
+from .envelope import Header, Verified
+from .keys import Key, Keyset, Keystore
+
+if TYPE_CHECKING:
+    from .policy import Policy
+
+__all__ = ["open_keystore", "encrypt", "decrypt", "sign", "verify", "inspect"]
+
+KeystoreLike = Keystore | str | os.PathLike[str] | None
+
+
+def open_keystore(keystore: KeystoreLike = None) -> Keystore:
+    """Return ``keystore`` when it is open already, else open the directory (or the default)."""
+    if isinstance(keystore, Keystore):
+        return keystore
+    return Keystore.open(keystore)
+
+
+def _recipients(store: Keystore, to: Any) -> list[Any]:
+    items = [to] if isinstance(to, (str, Keyset, Key)) else list(to)
+    return [store.keyset(item) if isinstance(item, str) else item for item in items]
+
+
+def encrypt(
+    plaintext: bytes | BinaryIO,
+    to: str | Keyset | Key | Iterable[str | Keyset | Key],
+    *,
+    keystore: KeystoreLike = None,
+    policy: Policy | str | None = None,
+    aad: bytes = b"",
+    armor: bool = False,
+    payload_algorithm: str | None = None,
+) -> bytes:
+    """Encrypt to the primary key of each keyset named in ``to``."""
+    store = open_keystore(keystore)
+    return envelope.encrypt(
+        plaintext,
+        _recipients(store, to),
+        policy=policy if policy is not None else store.policy(),
+        aad=aad,
+        armor=armor,
+        payload_algorithm=payload_algorithm,
+    )
+
+
+def decrypt(
+    sealed: bytes | str,
+    *,
+    keystore: KeystoreLike = None,
+    policy: Policy | str | None = None,
+    aad: bytes = b"",
+) -> bytes:
+    """Decrypt an envelope with whichever recipient key the keystore holds."""
+    return envelope.decrypt(sealed, open_keystore(keystore), policy=policy, aad=aad)
+
+
+def sign(
+    message: bytes | BinaryIO,
+    keysets: str | Keyset | Iterable[str | Keyset],
+    *,
+    keystore: KeystoreLike = None,
+    policy: Policy | str | None = None,
+    armor: bool = False,
+) -> bytes:
+    """Return a detached signature by the primary key of each named keyset."""
+    store = open_keystore(keystore)
+    items = [keysets] if isinstance(keysets, (str, Keyset)) else list(keysets)
+    signers = [store.keyset(item) if isinstance(item, str) else item for item in items]
+    return envelope.sign(message, signers, policy=policy, armor=armor)
+
+
+def verify(
+    signature: bytes | str,
+    message: bytes | BinaryIO,
+    *,
+    keystore: KeystoreLike = None,
+    policy: Policy | str | None = None,
+) -> list[Verified]:
+    """Verify a detached signature; raise :class:`agile.errors.InvalidSignature` if one fails."""
+    return envelope.verify(signature, message, open_keystore(keystore), policy=policy)
+
+
+def inspect(data: bytes | str | BinaryIO) -> Header:
+    """Return an envelope's header (no key needed)."""
+    return envelope.read_header(data)

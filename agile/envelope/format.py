@@ -1,0 +1,361 @@
+"""Envelope format v1: byte layout, limits and header parsing (no keys needed).
+
+The full specification is ``docs/format.md``.  All integers are big-endian.
+Every length is checked against a limit before anything of that length is
+read or allocated, so a crafted header cannot make a reader allocate more than
+:data:`MAX_HEADER` bytes for the header or two chunks for the payload.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import struct
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from ..errors import InvalidEnvelope
+
+__all__ = [
+    "MAGIC",
+    "VERSION",
+    "KIND_ENCRYPTED",
+    "KIND_SIGNATURE",
+    "MAX_HEADER",
+    "MAX_STANZA",
+    "MAX_RECIPIENTS",
+    "MIN_CHUNK_SIZE",
+    "MAX_CHUNK_SIZE",
+    "DEFAULT_CHUNK_SIZE",
+    "SALT_SIZE",
+    "COMMITMENT_SIZE",
+    "MAC_SIZE",
+    "Stanza",
+    "SignatureEntry",
+    "Header",
+    "encode_payload_section",
+    "encode_stanzas",
+    "parse_header",
+    "read_header",
+    "read_header_bytes",
+]
+
+#: 8 bytes; the high first byte and CR LF catch 7-bit and line-ending damage, as PNG's do.
+MAGIC = b"\x89agile\r\n"
+VERSION = 1
+KIND_ENCRYPTED = 1
+KIND_SIGNATURE = 2
+_KIND_NAMES = {KIND_ENCRYPTED: "encrypted", KIND_SIGNATURE: "signature"}
+
+#: magic, version, kind, header length (u32).
+PREAMBLE_SIZE = len(MAGIC) + 1 + 1 + 4
+
+MAX_HEADER = 1 << 20
+MAX_STANZA = 1 << 16
+MAX_RECIPIENTS = 1024
+MAX_SIGNATURES = 64
+MAX_SIGNATURE_SIZE = 1 << 17
+MIN_CHUNK_SIZE = 1 << 10
+MAX_CHUNK_SIZE = 1 << 24
+DEFAULT_CHUNK_SIZE = 1 << 18
+MAX_ID_SIZE = 64
+_PRINTABLE = re.compile(rb"[\x21-\x7e]+\Z")
+
+SALT_SIZE = 32
+COMMITMENT_SIZE = 32
+MAC_SIZE = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Stanza:
+    """One recipient: the key id, the algorithm, and the algorithm-specific body."""
+
+    key_id: str
+    algorithm: str
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureEntry:
+    """One signature of a signature envelope."""
+
+    key_id: str
+    algorithm: str
+    signature: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A parsed envelope header.
+
+    For an encrypted envelope ``payload_context`` is the immutable part that
+    every payload chunk is bound to (magic, version, kind, payload section),
+    ``authenticated`` is every header byte before the MAC, and ``length`` is
+    the offset where the payload starts.
+    """
+
+    version: int
+    kind: str
+    length: int
+    payload_algorithm: str | None = None
+    chunk_size: int = 0
+    salt: bytes = field(default=b"", repr=False)
+    commitment: bytes = field(default=b"", repr=False)
+    recipients: tuple[Stanza, ...] = ()
+    mac: bytes = field(default=b"", repr=False)
+    payload_context: bytes = field(default=b"", repr=False)
+    authenticated: bytes = field(default=b"", repr=False)
+    digest_algorithm: str | None = None
+    signatures: tuple[SignatureEntry, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the JSON form printed by ``agile inspect --json``."""
+        data: dict[str, object] = {"version": self.version, "kind": self.kind}
+        if self.kind == "encrypted":
+            data["payload_algorithm"] = self.payload_algorithm
+            data["chunk_size"] = self.chunk_size
+            data["header_size"] = self.length
+            data["recipients"] = [
+                {"key_id": s.key_id, "algorithm": s.algorithm} for s in self.recipients
+            ]
+        else:
+            data["digest_algorithm"] = self.digest_algorithm
+            data["signatures"] = [
+                {"key_id": s.key_id, "algorithm": s.algorithm} for s in self.signatures
+            ]
+        return data
+
+
+# Encoding.
+
+
+def encode_id(value: str) -> bytes:
+    data = value.encode("ascii")
+    if not 1 <= len(data) <= MAX_ID_SIZE:
+        raise InvalidEnvelope(f"identifier {value!r} must be 1 to {MAX_ID_SIZE} ASCII bytes")
+    return bytes([len(data)]) + data
+
+
+def encode_payload_section(
+    payload_algorithm: str, chunk_size: int, salt: bytes, commitment: bytes
+) -> bytes:
+    return encode_id(payload_algorithm) + struct.pack(">I", chunk_size) + salt + commitment
+
+
+def encode_stanzas(stanzas: list[Stanza] | tuple[Stanza, ...]) -> bytes:
+    if not 1 <= len(stanzas) <= MAX_RECIPIENTS:
+        raise InvalidEnvelope(
+            f"an envelope needs 1 to {MAX_RECIPIENTS} recipients, got {len(stanzas)}"
+        )
+    parts = [struct.pack(">H", len(stanzas))]
+    for stanza in stanzas:
+        inner = encode_id(stanza.key_id) + encode_id(stanza.algorithm) + stanza.body
+        if len(inner) > MAX_STANZA:
+            raise InvalidEnvelope(f"recipient stanza of {len(inner)} bytes exceeds {MAX_STANZA}")
+        parts.append(struct.pack(">I", len(inner)) + inner)
+    return b"".join(parts)
+
+
+def preamble(kind: int, length: int) -> bytes:
+    return MAGIC + bytes([VERSION, kind]) + struct.pack(">I", length)
+
+
+# Parsing.
+
+
+class _Reader:
+    def __init__(self, data: bytes, offset: int, end: int) -> None:
+        self.data = data
+        self.offset = offset
+        self.end = end
+
+    def take(self, size: int, what: str) -> bytes:
+        if size < 0 or self.offset + size > self.end:
+            raise InvalidEnvelope(f"envelope header is truncated in {what}")
+        chunk = self.data[self.offset : self.offset + size]
+        self.offset += size
+        return chunk
+
+    def u8(self, what: str) -> int:
+        return self.take(1, what)[0]
+
+    def u16(self, what: str) -> int:
+        return int(struct.unpack(">H", self.take(2, what))[0])
+
+    def u32(self, what: str) -> int:
+        return int(struct.unpack(">I", self.take(4, what))[0])
+
+    def ident(self, what: str) -> str:
+        size = self.u8(what)
+        if not 1 <= size <= MAX_ID_SIZE:
+            raise InvalidEnvelope(f"{what} length {size} is out of range 1..{MAX_ID_SIZE}")
+        raw = self.take(size, what)
+        if not _PRINTABLE.match(raw):
+            raise InvalidEnvelope(f"{what} is not printable ASCII")
+        return raw.decode("ascii")
+
+
+def _check_preamble(data: bytes) -> tuple[int, int]:
+    """Return ``(kind, header length)`` from the first :data:`PREAMBLE_SIZE` bytes."""
+    if len(data) < PREAMBLE_SIZE:
+        raise InvalidEnvelope(
+            f"input of {len(data)} bytes is too short for an agile envelope",
+            fix="pass a complete envelope file",
+        )
+    if data[: len(MAGIC)] != MAGIC:
+        raise InvalidEnvelope(
+            "input is not an agile envelope (bad magic bytes)",
+            fix="pass a file written by 'agile encrypt' or 'agile sign'",
+        )
+    version, kind = data[len(MAGIC)], data[len(MAGIC) + 1]
+    if version != VERSION:
+        raise InvalidEnvelope(
+            f"envelope format version {version} is not supported (this agile reads {VERSION})",
+            fix="upgrade agile",
+        )
+    if kind not in _KIND_NAMES:
+        raise InvalidEnvelope(f"unknown envelope kind {kind}")
+    length = int(struct.unpack(">I", data[len(MAGIC) + 2 : PREAMBLE_SIZE])[0])
+    if not PREAMBLE_SIZE < length <= MAX_HEADER:
+        raise InvalidEnvelope(
+            f"envelope header length {length} is out of range {PREAMBLE_SIZE + 1}..{MAX_HEADER}",
+            fix="the file is damaged or not an agile envelope",
+        )
+    return kind, length
+
+
+def parse_header(data: bytes) -> Header:
+    """Parse the header at the start of ``data`` (which may continue with the payload)."""
+    kind, length = _check_preamble(data)
+    if len(data) < length:
+        raise InvalidEnvelope(
+            f"envelope is truncated: header needs {length} bytes, {len(data)} present"
+        )
+    if kind == KIND_ENCRYPTED:
+        return _parse_encrypted(data, length)
+    return _parse_signature(data, length)
+
+
+def _parse_encrypted(data: bytes, length: int) -> Header:
+    reader = _Reader(data, PREAMBLE_SIZE, length - MAC_SIZE)
+    payload_algorithm = reader.ident("payload algorithm")
+    chunk_size = reader.u32("chunk size")
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+        raise InvalidEnvelope(
+            f"chunk size {chunk_size} is out of range {MIN_CHUNK_SIZE}..{MAX_CHUNK_SIZE}"
+        )
+    salt = reader.take(SALT_SIZE, "salt")
+    commitment = reader.take(COMMITMENT_SIZE, "key commitment")
+    payload_end = reader.offset
+
+    count = reader.u16("recipient count")
+    if not 1 <= count <= MAX_RECIPIENTS:
+        raise InvalidEnvelope(f"recipient count {count} is out of range 1..{MAX_RECIPIENTS}")
+    stanzas = []
+    for index in range(count):
+        size = reader.u32(f"recipient {index} length")
+        if size > MAX_STANZA:
+            raise InvalidEnvelope(f"recipient {index} length {size} exceeds {MAX_STANZA}")
+        inner = _Reader(data, reader.offset, reader.offset + size)
+        reader.take(size, f"recipient {index}")
+        key_id = inner.ident(f"recipient {index} key id")
+        algorithm = inner.ident(f"recipient {index} algorithm")
+        body = inner.take(inner.end - inner.offset, f"recipient {index} body")
+        stanzas.append(Stanza(key_id, algorithm, body))
+    if reader.offset != reader.end:
+        raise InvalidEnvelope(
+            f"envelope header has {reader.end - reader.offset} unexpected bytes before its MAC"
+        )
+
+    context = data[: len(MAGIC) + 2] + data[PREAMBLE_SIZE:payload_end]
+    return Header(
+        version=VERSION,
+        kind="encrypted",
+        length=length,
+        payload_algorithm=payload_algorithm,
+        chunk_size=chunk_size,
+        salt=salt,
+        commitment=commitment,
+        recipients=tuple(stanzas),
+        mac=data[length - MAC_SIZE : length],
+        payload_context=bytes(context),
+        authenticated=bytes(data[: length - MAC_SIZE]),
+    )
+
+
+def _parse_signature(data: bytes, length: int) -> Header:
+    reader = _Reader(data, PREAMBLE_SIZE, length)
+    digest_algorithm = reader.ident("digest algorithm")
+    count = reader.u16("signature count")
+    if not 1 <= count <= MAX_SIGNATURES:
+        raise InvalidEnvelope(f"signature count {count} is out of range 1..{MAX_SIGNATURES}")
+    entries = []
+    for index in range(count):
+        key_id = reader.ident(f"signature {index} key id")
+        algorithm = reader.ident(f"signature {index} algorithm")
+        size = reader.u32(f"signature {index} length")
+        if size > MAX_SIGNATURE_SIZE:
+            raise InvalidEnvelope(f"signature {index} length {size} exceeds {MAX_SIGNATURE_SIZE}")
+        entries.append(SignatureEntry(key_id, algorithm, reader.take(size, f"signature {index}")))
+    if reader.offset != length:
+        raise InvalidEnvelope(f"signature envelope has {length - reader.offset} trailing bytes")
+    if len(data) != length:
+        raise InvalidEnvelope(
+            f"signature envelope has {len(data) - length} bytes after its declared end"
+        )
+    return Header(
+        version=VERSION,
+        kind="signature",
+        length=length,
+        digest_algorithm=digest_algorithm,
+        signatures=tuple(entries),
+    )
+
+
+def read_header_bytes(stream: BinaryIO) -> bytes:
+    """Read exactly the header bytes from ``stream``, checking the length before reading."""
+    start = _read_exact(stream, PREAMBLE_SIZE)
+    _kind, length = _check_preamble(start)
+    rest = _read_exact(stream, length - PREAMBLE_SIZE)
+    if len(rest) != length - PREAMBLE_SIZE:
+        raise InvalidEnvelope(
+            f"envelope is truncated: header needs {length} bytes, "
+            f"{PREAMBLE_SIZE + len(rest)} present"
+        )
+    return start + rest
+
+
+def _read_exact(stream: BinaryIO, size: int) -> bytes:
+    parts = []
+    remaining = size
+    while remaining:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def read_header(source: bytes | bytearray | memoryview | str | BinaryIO) -> Header:
+    """Parse an envelope's header without any key (bytes, armoured text or a binary stream)."""
+    from .armour import dearmour_if_armoured
+
+    if isinstance(source, (bytes, bytearray, memoryview, str)):
+        data = dearmour_if_armoured(source)
+        if data[: len(MAGIC)] == MAGIC and len(data) >= PREAMBLE_SIZE:
+            kind = data[len(MAGIC) + 1]
+            if kind == KIND_SIGNATURE:
+                return parse_header(data)
+        return parse_header(data[: _header_length(data)])
+    if isinstance(source, io.TextIOBase):
+        raise InvalidEnvelope("read_header needs a binary stream, got a text stream")
+    head = read_header_bytes(source)
+    if head[len(MAGIC) + 1] == KIND_SIGNATURE:
+        return _parse_signature(head, len(head))
+    return parse_header(head)
+
+
+def _header_length(data: bytes) -> int:
+    _kind, length = _check_preamble(data)
+    return min(length, len(data))

@@ -1,0 +1,243 @@
+"""Recipient stanzas: how each recipient gets the message's data key.
+
+Three kinds, chosen by the recipient key's algorithm:
+
+* HPKE (RFC 9180 base mode) for every KEM with an HPKE codepoint (``x25519``,
+  ``p256``, ``p384``, ``ml-kem-*``, ``x-wing``).  Body:
+  ``u16 kdf_id || u16 aead_id || u16 len(enc) || enc || ct``; the data key is
+  the HPKE plaintext and ``info`` binds the payload context and the key id.
+* KEM transport for KEMs without an HPKE codepoint (``rsa-oaep-2048/3072``,
+  RSAES-OAEP of RFC 8017 with SHA-256).  Body: ``u16 len(c) || c || w`` where
+  the KEM's shared secret keys HKDF-SHA256 with the same binding as ``info``,
+  and ``w`` is the data key sealed with AES-256-GCM under that one-time key.
+* Symmetric, for AEAD keysets.  Body: ``nonce || AEAD(key, nonce, data key,
+  ad = binding)`` with a random nonce.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .. import hpke, registry
+from ..errors import AgileError, AuthenticationFailed, InvalidArgument, KeysetError
+from ..keys import Key, Keyset
+from ..registry import Family, PrivateKey, PublicKey
+from .format import Stanza
+from .stream import aead_implementation
+
+__all__ = ["Target", "resolve_targets", "wrap", "unwrap", "binding", "fingerprint"]
+
+_HPKE_INFO = b"agile v1 recipient\x00"
+_KEM_INFO = b"agile v1 kem recipient\x00"
+_SYMMETRIC_AD = b"agile v1 symmetric recipient\x00"
+
+#: HPKE KDF per KEM: the hash that matches the KEM's strength; AES-256-GCM for all.
+_HPKE_KDF = {"p384": "hkdf-sha384", "ml-kem-1024": "hkdf-sha384"}
+_HPKE_AEAD = "aes-256-gcm"
+
+_suites: dict[tuple[str, str, str], Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A resolved recipient: id, algorithm, and either a public key or a symmetric key."""
+
+    key_id: str
+    algorithm: str
+    public_key: PublicKey | None = None
+    secret_key: bytes | None = field(default=None, repr=False)
+    key: Key | None = None
+
+
+def fingerprint(public_key: PublicKey) -> str:
+    """Return the key id used for a bare public key: 16 hex digits of SHA-256(alg, key)."""
+    digest = hashlib.sha256(public_key.algorithm.encode() + b"\x00" + public_key.data)
+    return digest.hexdigest()[:16]
+
+
+def resolve_targets(recipients: Any) -> list[Target]:
+    """Turn Keysets, Keys, PublicKeys or ``(key_id, PublicKey)`` pairs into :class:`Target`s."""
+    if isinstance(recipients, (Keyset, Key, PublicKey)):
+        recipients = [recipients]
+    targets: list[Target] = []
+    for item in recipients:
+        if isinstance(item, Keyset):
+            targets.append(_keyset_target(item, item.primary))
+        elif isinstance(item, Key):
+            if item.purpose == Family.AEAD.value:
+                raise InvalidArgument(
+                    f"symmetric key {item.id} must be given through its Keyset",
+                    fix="pass the Keyset, whose primary key then wraps the data key",
+                )
+            _check_protect(item)
+            public = registry.get(item.algorithm).load_public(item.public)  # type: ignore[attr-defined]
+            targets.append(Target(item.id, item.algorithm, public_key=public, key=item))
+        elif isinstance(item, PublicKey):
+            targets.append(Target(fingerprint(item), item.algorithm, public_key=item))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], PublicKey):
+            targets.append(Target(str(item[0]), item[1].algorithm, public_key=item[1]))
+        else:
+            raise InvalidArgument(
+                f"cannot encrypt to a {type(item).__name__}",
+                fix="pass Keyset, Key or PublicKey objects",
+            )
+    if not targets:
+        raise InvalidArgument("no recipients given", fix="name at least one recipient keyset")
+    seen: set[str] = set()
+    unique = []
+    for target in targets:
+        if target.key_id not in seen:
+            seen.add(target.key_id)
+            unique.append(target)
+    return unique
+
+
+def _check_protect(key: Key) -> None:
+    if not key.status.can_protect:
+        raise KeysetError(
+            f"key {key.id} of keyset {key.keyset!r} is {key.status.value} and cannot encrypt",
+            fix="encrypt to the keyset's primary key or an enabled key",
+        )
+
+
+def _keyset_target(keyset: Keyset, key: Key) -> Target:
+    _check_protect(key)
+    if keyset.purpose == Family.AEAD.value:
+        return Target(key.id, key.algorithm, secret_key=keyset.secret_key(key.id), key=key)
+    if keyset.purpose != Family.KEM.value:
+        raise KeysetError(
+            f"keyset {keyset.name!r} is a {keyset.purpose} keyset and cannot receive envelopes",
+            fix="encrypt to a kem or aead keyset",
+        )
+    return Target(key.id, key.algorithm, public_key=keyset.public_key(key.id), key=key)
+
+
+def binding(label: bytes, payload_context: bytes, key_id: str) -> bytes:
+    """Return the string that ties a stanza to one envelope's payload and one key id."""
+    key_bytes = key_id.encode("ascii")
+    return (
+        label
+        + struct.pack(">I", len(payload_context))
+        + payload_context
+        + struct.pack(">B", len(key_bytes))
+        + key_bytes
+    )
+
+
+def _suite(kem: str) -> Any:
+    names = (kem, _HPKE_KDF.get(kem, "hkdf-sha256"), _HPKE_AEAD)
+    suite = _suites.get(names)
+    if suite is None:
+        suite = hpke.Suite.from_ids(kem=names[0], kdf=names[1], aead=names[2])
+        _suites[names] = suite
+    return suite
+
+
+def _suite_from_codepoints(kem: str, kdf_id: int, aead_id: int) -> Any:
+    suite = _suite(kem)
+    if (suite.kdf_id, suite.aead_id) == (kdf_id, aead_id):
+        return suite
+    other = hpke.Suite.from_codepoints(suite.kem_id, kdf_id, aead_id)
+    if other.kem != kem:
+        raise AuthenticationFailed(f"HPKE stanza names KEM {other.kem}, key is {kem}")
+    return other
+
+
+def _is_hpke(algorithm: str) -> bool:
+    return registry.descriptor(algorithm).hpke_kem_id is not None
+
+
+def wrap(target: Target, data_key: bytes, payload_context: bytes) -> Stanza:
+    """Return the stanza that gives ``data_key`` to ``target``."""
+    family = registry.descriptor(target.algorithm).family
+    if family == Family.AEAD:
+        assert target.secret_key is not None
+        implementation = aead_implementation(target.algorithm)
+        nonce = os.urandom(implementation.nonce_size)
+        ad = binding(_SYMMETRIC_AD, payload_context, target.key_id)
+        sealed = implementation.new(target.secret_key).encrypt(nonce, data_key, ad)
+        return Stanza(target.key_id, target.algorithm, nonce + sealed)
+    if family != Family.KEM or target.public_key is None:
+        raise InvalidArgument(
+            f"{target.algorithm!r} key {target.key_id} cannot receive an envelope",
+            fix="encrypt to a KEM public key or an AEAD keyset",
+        )
+    if _is_hpke(target.algorithm):
+        suite = _suite(target.algorithm)
+        info = binding(_HPKE_INFO, payload_context, target.key_id)
+        enc, ciphertext = hpke.seal(suite, target.public_key, data_key, info=info)
+        body = struct.pack(">HHH", suite.kdf_id, suite.aead_id, len(enc)) + enc + ciphertext
+        return Stanza(target.key_id, target.algorithm, body)
+    ciphertext, shared = registry.kem(target.algorithm).encapsulate(target.public_key)
+    wrap_key = _kem_wrap_key(shared, payload_context, target.key_id)
+    # The wrap key is fresh for every stanza, so a fixed nonce is used once per key.
+    wrapped = AESGCM(wrap_key).encrypt(b"\x00" * 12, data_key, None)
+    body = struct.pack(">H", len(ciphertext)) + ciphertext + wrapped
+    return Stanza(target.key_id, target.algorithm, body)
+
+
+def _kem_wrap_key(shared: bytes, payload_context: bytes, key_id: str) -> bytes:
+    info = binding(_KEM_INFO, payload_context, key_id)
+    return HKDF(SHA256(), 32, salt=None, info=info).derive(shared)
+
+
+def unwrap(
+    stanza: Stanza,
+    payload_context: bytes,
+    *,
+    private_key: PrivateKey | None = None,
+    secret_key: bytes | None = None,
+) -> bytes:
+    """Return the data key from ``stanza``; raise :class:`AuthenticationFailed` on any failure."""
+    try:
+        return _unwrap(stanza, payload_context, private_key, secret_key)
+    except AuthenticationFailed:
+        raise
+    except (AgileError, InvalidTag, ValueError, struct.error) as error:
+        raise AuthenticationFailed(
+            f"recipient stanza for key {stanza.key_id} did not open: {error}",
+            fix="the envelope was modified or the key is not the one it was encrypted to",
+        ) from None
+
+
+def _unwrap(
+    stanza: Stanza,
+    payload_context: bytes,
+    private_key: PrivateKey | None,
+    secret_key: bytes | None,
+) -> bytes:
+    body = stanza.body
+    family = registry.descriptor(stanza.algorithm).family
+    if family == Family.AEAD:
+        if secret_key is None:
+            raise AuthenticationFailed(f"no symmetric key for stanza {stanza.key_id}")
+        implementation = aead_implementation(stanza.algorithm)
+        size = implementation.nonce_size
+        ad = binding(_SYMMETRIC_AD, payload_context, stanza.key_id)
+        return implementation.new(secret_key).decrypt(body[:size], body[size:], ad)
+    if private_key is None:
+        raise AuthenticationFailed(f"no private key for stanza {stanza.key_id}")
+    if _is_hpke(stanza.algorithm):
+        kdf_id, aead_id, enc_size = struct.unpack(">HHH", body[:6])
+        enc = body[6 : 6 + enc_size]
+        ciphertext = body[6 + enc_size :]
+        if len(enc) != enc_size:
+            raise AuthenticationFailed(f"HPKE stanza for key {stanza.key_id} is truncated")
+        suite = _suite_from_codepoints(stanza.algorithm, kdf_id, aead_id)
+        info = binding(_HPKE_INFO, payload_context, stanza.key_id)
+        return bytes(hpke.open(suite, enc, private_key, ciphertext, info=info))
+    (size,) = struct.unpack(">H", body[:2])
+    ciphertext = body[2 : 2 + size]
+    wrapped = body[2 + size :]
+    shared = registry.kem(stanza.algorithm).decapsulate(private_key, ciphertext)
+    wrap_key = _kem_wrap_key(shared, payload_context, stanza.key_id)
+    return AESGCM(wrap_key).decrypt(b"\x00" * 12, wrapped, None)

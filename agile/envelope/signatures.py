@@ -1,0 +1,263 @@
+"""Signature envelopes: detached signatures by one or more keys over a message.
+
+Layout: preamble (kind 2), the digest algorithm id, ``u16`` count, and per
+signature ``key id || algorithm || u32 len || signature``.  Each signature is
+over ``"agile v1 signature" || 0 || digest id || SHA-512(message) || key id ||
+algorithm`` (ids length-prefixed), so a signature cannot be moved to another
+key id or algorithm.  The list of signatures itself is not signed, because
+rotation adds a new signature and later drops an old one.  A verifier decides
+from its policy which algorithms count (see :func:`verify`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import struct
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .. import registry
+from ..errors import (
+    InvalidArgument,
+    InvalidSignature,
+    KeyNotFound,
+    KeysetError,
+    PolicyViolation,
+)
+from .armour import armour as to_armour
+from .armour import dearmour_if_armoured
+from .format import (
+    KIND_SIGNATURE,
+    MAX_SIGNATURES,
+    PREAMBLE_SIZE,
+    SignatureEntry,
+    encode_id,
+    parse_header,
+    preamble,
+)
+
+if TYPE_CHECKING:
+    from ..keys import Keyset, Keystore
+    from ..policy import Policy
+
+__all__ = ["sign", "verify", "add_signatures", "remove_signatures", "Verified", "message_digest"]
+
+log = logging.getLogger("agile.envelope")
+
+DIGEST_ALGORITHM = "sha-512"
+_LABEL = b"agile v1 signature\x00"
+_READ_SIZE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A signature that verified: its key id, algorithm and keyset."""
+
+    key_id: str
+    algorithm: str
+    keyset: str
+
+
+def message_digest(message: bytes | bytearray | memoryview | BinaryIO) -> bytes:
+    """Return SHA-512 of the message, reading a stream in 1 MiB pieces."""
+    digest = hashlib.sha512()
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        digest.update(message)
+        return digest.digest()
+    while True:
+        piece = message.read(_READ_SIZE)
+        if not piece:
+            return digest.digest()
+        digest.update(piece)
+
+
+def _to_be_signed(digest: bytes, key_id: str, algorithm: str) -> bytes:
+    return _LABEL + encode_id(DIGEST_ALGORITHM) + digest + encode_id(key_id) + encode_id(algorithm)
+
+
+def _encode(entries: list[SignatureEntry]) -> bytes:
+    if not 1 <= len(entries) <= MAX_SIGNATURES:
+        raise InvalidArgument(
+            f"a signature envelope contains 1 to {MAX_SIGNATURES} signatures, got {len(entries)}"
+        )
+    body = encode_id(DIGEST_ALGORITHM) + struct.pack(">H", len(entries))
+    for entry in entries:
+        body += (
+            encode_id(entry.key_id)
+            + encode_id(entry.algorithm)
+            + struct.pack(">I", len(entry.signature))
+            + entry.signature
+        )
+    return preamble(KIND_SIGNATURE, PREAMBLE_SIZE + len(body)) + body
+
+
+def _policy_for(policy: Any, keystore: Keystore) -> Policy:
+    if policy is not None and not isinstance(policy, str):
+        return policy  # type: ignore[no-any-return]
+    return keystore.policy(policy)
+
+
+def _signers(keysets: Any) -> list[Keyset]:
+    from ..keys import Keyset
+
+    if isinstance(keysets, Keyset):
+        return [keysets]
+    items = list(keysets)
+    for item in items:
+        if not isinstance(item, Keyset):
+            raise InvalidArgument(f"cannot sign with a {type(item).__name__}; pass Keysets")
+    if not items:
+        raise InvalidArgument("no signing keyset given", fix="name at least one signature keyset")
+    return items
+
+
+def _sign_entries(digest: bytes, keysets: list[Keyset], policy: Policy) -> list[SignatureEntry]:
+    entries = []
+    for keyset in keysets:
+        if keyset.purpose != "signature":
+            raise KeysetError(
+                f"keyset {keyset.name!r} is a {keyset.purpose} keyset and cannot sign",
+                fix="sign with a signature keyset",
+            )
+        key = keyset.primary
+        policy.enforce("sign", key.algorithm, key=key.meta())
+        scheme = registry.signature(key.algorithm)
+        signature = scheme.sign(
+            keyset.private_key(key.id), _to_be_signed(digest, key.id, key.algorithm)
+        )
+        entries.append(SignatureEntry(key.id, key.algorithm, signature))
+        log.debug("signed with key %s of keyset %s", key.id, keyset.name)
+    return entries
+
+
+def sign(
+    message: bytes | bytearray | memoryview | BinaryIO,
+    keysets: Any,
+    *,
+    policy: Policy | str | None = None,
+    armor: bool = False,
+) -> bytes:
+    """Return a detached signature envelope with one signature per keyset's primary key."""
+    signers = _signers(keysets)
+    active = _policy_for(policy, signers[0].keystore)
+    entries = _sign_entries(message_digest(message), signers, active)
+    data = _encode(entries)
+    return to_armour(data) if armor else data
+
+
+def add_signatures(
+    signature: bytes | str,
+    message: bytes | bytearray | memoryview | BinaryIO,
+    keysets: Any,
+    *,
+    policy: Policy | str | None = None,
+) -> bytes:
+    """Return ``signature`` with signatures by ``keysets`` added (replacing their key ids)."""
+    header = parse_header(dearmour_if_armoured(signature))
+    _require_signature(header.kind)
+    signers = _signers(keysets)
+    active = _policy_for(policy, signers[0].keystore)
+    added = _sign_entries(message_digest(message), signers, active)
+    ids = {entry.key_id for entry in added}
+    kept = [entry for entry in header.signatures if entry.key_id not in ids]
+    return _encode(kept + added)
+
+
+def remove_signatures(signature: bytes | str, key_ids: Any) -> bytes:
+    """Return ``signature`` without the signatures of ``key_ids`` (at least one must remain)."""
+    header = parse_header(dearmour_if_armoured(signature))
+    _require_signature(header.kind)
+    dropped = set(key_ids)
+    kept = [entry for entry in header.signatures if entry.key_id not in dropped]
+    if not kept:
+        raise InvalidArgument(
+            "removing these signatures would leave none", fix="add a new signature first"
+        )
+    return _encode(kept)
+
+
+def _require_signature(kind: str) -> None:
+    if kind != "signature":
+        from ..errors import InvalidEnvelope
+
+        raise InvalidEnvelope(
+            f"this is an {kind} envelope, not a signature envelope",
+            fix="use 'agile decrypt' for encrypted envelopes",
+        )
+
+
+def verify(
+    signature: bytes | str,
+    message: bytes | bytearray | memoryview | BinaryIO,
+    keystore: Keystore,
+    *,
+    policy: Policy | str | None = None,
+) -> list[Verified]:
+    """Verify a signature envelope against ``message``; return the signatures that verified.
+
+    Each signature whose key is in the keystore and whose algorithm the policy
+    allows for ``verify`` (including ``verify_only`` entries) must verify,
+    otherwise :class:`InvalidSignature` is raised.  Signatures by unknown keys
+    or by algorithms the policy rejects are ignored, and at least one must
+    verify: with none, the error is :class:`KeyNotFound` (no known key) or
+    :class:`PolicyViolation` (known keys, but no allowed algorithm).
+    """
+    header = parse_header(dearmour_if_armoured(signature))
+    _require_signature(header.kind)
+    if header.digest_algorithm != DIGEST_ALGORITHM:
+        from ..errors import UnsupportedAlgorithm
+
+        raise UnsupportedAlgorithm(
+            f"signature digest {header.digest_algorithm!r} is not supported",
+            fix=f"this agile reads {DIGEST_ALGORITHM}",
+        )
+    active = _policy_for(policy, keystore)
+    digest = message_digest(message)
+
+    verified: list[Verified] = []
+    violations: list[PolicyViolation] = []
+    unusable: list[str] = []
+    for entry in header.signatures:
+        try:
+            keyset, key = keystore.find_key(entry.key_id)
+        except KeyNotFound:
+            continue
+        if key.algorithm != entry.algorithm:
+            raise InvalidSignature(
+                f"signature names algorithm {entry.algorithm} but key {key.id} is {key.algorithm}",
+                fix="the signature envelope was modified",
+            )
+        if not key.status.can_open:
+            unusable.append(f"key {key.id} is {key.status.value}")
+            continue
+        try:
+            active.enforce("verify", key.algorithm, key=key.meta())
+        except PolicyViolation as violation:
+            violations.append(violation)
+            log.info("ignoring signature by %s: %s", key.id, violation)
+            continue
+        scheme = registry.signature(key.algorithm)
+        scheme.verify(
+            keyset.public_key(key.id),
+            _to_be_signed(digest, key.id, key.algorithm),
+            entry.signature,
+        )
+        verified.append(Verified(key.id, key.algorithm, keyset.name))
+
+    if verified:
+        return verified
+    if violations:
+        raise PolicyViolation(
+            f"policy {active.name!r} allows none of the signature algorithms: "
+            + "; ".join(str(v) for v in violations),
+            fix=violations[0].fix,
+            reasons=[reason for v in violations for reason in v.reasons],
+        )
+    if unusable:
+        raise KeysetError("no usable signing key: " + "; ".join(unusable))
+    ids = ", ".join(entry.key_id for entry in header.signatures)
+    raise KeyNotFound(
+        f"none of the signing keys ({ids}) is in keystore {str(keystore.path)!r}",
+        fix="import the signer's public key with 'agile keyset import'",
+    )

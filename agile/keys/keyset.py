@@ -1,0 +1,546 @@
+"""Keysets: a named set of versioned keys for one purpose.
+
+A keyset has exactly one primary key, which encrypts or signs new data; other
+keys decrypt or verify what older keys protected (see :class:`KeyStatus`).
+Rotation adds a key, promotes it, and moves the old one to ``decrypt-only``,
+then ``disabled``, then ``destroyed``.
+
+Every mutating method re-reads the keyset file under the keystore's writer
+lock, applies its change and writes the file atomically before it returns, so
+there is no separate save step and concurrent processes never lose updates.
+A :class:`Keyset` object is a snapshot between its own changes: to see changes
+made by other processes, ask the keystore again (``keystore.keyset(name)``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import registry
+from ..errors import (
+    InvalidArgument,
+    KeyNotFound,
+    KeysetError,
+    KeystoreError,
+    UnsupportedAlgorithm,
+)
+from ..fsio import atomic_write
+from ..registry import Family, KeyForm, PrivateKey, PublicKey
+from .kek import unseal_kek, unwrap_private, wrap_private
+from .model import Key, KeyStatus, format_time, parse_time, utc_now
+
+if TYPE_CHECKING:
+    from ..policy import Policy
+    from .keystore import Keystore
+
+__all__ = ["Keyset", "PURPOSES", "KEYSET_FORMAT", "generate_key"]
+
+log = logging.getLogger("agile.keys")
+
+KEYSET_FORMAT = 1
+PURPOSES: tuple[str, ...] = ("kem", "signature", "aead", "homomorphic")
+
+#: The operation a primary key performs, per purpose, as the policy names it.
+_PROTECT_OPERATION = {
+    "kem": "encrypt",
+    "aead": "encrypt",
+    "homomorphic": "encrypt",
+    "signature": "sign",
+}
+
+_private_cache_lock = threading.Lock()
+_private_cache: dict[tuple[str, str, str], PrivateKey | bytes] = {}
+
+
+def check_family(algorithm: str, purpose: str) -> None:
+    family = registry.descriptor(algorithm).family
+    if family.value != purpose:
+        raise UnsupportedAlgorithm(
+            f"{algorithm!r} is a {family.value} algorithm; this keyset's purpose is {purpose}",
+            fix=f"run 'agile algorithms --family {purpose}' for the algorithms of this purpose",
+        )
+
+
+def generate_key(algorithm: str, purpose: str) -> tuple[str, bytes, bytes]:
+    """Return ``(form, private bytes, public bytes)`` of a fresh key of ``algorithm``."""
+    check_family(algorithm, purpose)
+    if purpose == Family.AEAD.value:
+        size = registry.descriptor(algorithm).sizes.key or 32
+        registry.aead(algorithm)
+        return KeyForm.RAW.value, os.urandom(size), b""
+    implementation = registry.get(algorithm)
+    private = implementation.generate()  # type: ignore[attr-defined]
+    return private.form.value, private.data, private.public_key.data
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class Keyset:
+    """A named, versioned set of keys for one purpose: kem, signature, aead or homomorphic."""
+
+    def __init__(
+        self,
+        keystore: Keystore,
+        file: Path,
+        name: str,
+        uid: str,
+        purpose: str,
+        created: datetime,
+        seal: dict[str, Any],
+        keys: list[Key],
+    ) -> None:
+        self._keystore = keystore
+        self._file = file
+        self.name = name
+        self.uid = uid
+        self.purpose = purpose
+        self.created = created
+        self._seal = seal
+        self._keys = keys
+        # Parsed public keys by key id: parsing an ML-KEM key costs about as much as using it.
+        self._public_cache: dict[str, PublicKey] = {}
+
+    def __repr__(self) -> str:
+        return f"<Keyset {self.name} {self.purpose} keys={len(self._keys)}>"
+
+    # Reading.
+
+    @property
+    def keystore(self) -> Keystore:
+        return self._keystore
+
+    @property
+    def keys(self) -> list[Key]:
+        return list(self._keys)
+
+    @property
+    def sealer(self) -> str:
+        return str(self._seal.get("sealer", ""))
+
+    @property
+    def seal_blob(self) -> dict[str, Any]:
+        """A copy of the sealed KEK (public facts and ciphertext only)."""
+        return json.loads(json.dumps(self._seal))  # type: ignore[no-any-return]
+
+    def replace_seal(self, blob: dict[str, Any]) -> None:
+        """Store a new sealed form of the same KEK (after resealing it) and save."""
+        if not isinstance(blob, dict) or not isinstance(blob.get("sealer"), str):
+            raise InvalidArgument("a sealed blob must be a dict that names its 'sealer'")
+
+        def change(current: Keyset) -> None:
+            current._seal = blob
+
+        self._mutate(change)
+        log.info("keyset %s: KEK resealed with %s", self.name, blob["sealer"])
+
+    @property
+    def primary(self) -> Key:
+        for key in self._keys:
+            if key.status == KeyStatus.PRIMARY:
+                return key
+        raise KeysetError(
+            f"keyset {self.name!r} has no primary key",
+            fix=f"promote a key with 'agile keyset promote {self.name} KEY_ID'",
+        )
+
+    def key(self, key_id: str) -> Key:
+        for key in self._keys:
+            if key.id == key_id:
+                return key
+        raise KeyNotFound(
+            f"keyset {self.name!r} has no key {key_id!r}",
+            fix=f"run 'agile keyset show {self.name}' for its key ids",
+        )
+
+    def public_key(self, key_id: str) -> PublicKey:
+        """Return the parsed public key (not available for AEAD keysets)."""
+        key = self.key(key_id)
+        if self.purpose == Family.AEAD.value:
+            raise KeysetError(
+                f"keyset {self.name!r} contains symmetric keys, which have no public part",
+                fix="use Keyset.secret_key for AEAD keys",
+            )
+        cached = self._public_cache.get(key.id)
+        if cached is not None and cached.data == key.public:
+            return cached
+        implementation = registry.get(key.algorithm)
+        public = implementation.load_public(key.public)  # type: ignore[attr-defined]
+        self._public_cache[key.id] = public
+        return public  # type: ignore[no-any-return]
+
+    def _private_bytes(self, key: Key) -> tuple[str, bytes]:
+        if key.sealed is None:
+            raise KeysetError(
+                f"key {key.id} of keyset {self.name!r} has no private part "
+                f"(status {key.status.value})",
+                fix="use another key; a destroyed or public-only key cannot decrypt or sign",
+            )
+        kek = unseal_kek(self._keystore.root, self.name, self.uid, self._seal)
+        return unwrap_private(kek, self.name, self.uid, key.id, key.algorithm, key.sealed)
+
+    def private_key(self, key_id: str) -> PrivateKey:
+        """Return the parsed private key, unsealing the KEK on first use (cached per process)."""
+        key = self.key(key_id)
+        if self.purpose == Family.AEAD.value:
+            raise KeysetError(
+                f"keyset {self.name!r} contains symmetric keys", fix="use Keyset.secret_key"
+            )
+        cache_key = (self._keystore.root, self.uid, key.id)
+        with _private_cache_lock:
+            cached = _private_cache.get(cache_key)
+        if isinstance(cached, PrivateKey):
+            return cached
+        form, data = self._private_bytes(key)
+        implementation = registry.get(key.algorithm)
+        private = implementation.load_private(data, form)  # type: ignore[attr-defined]
+        with _private_cache_lock:
+            _private_cache[cache_key] = private
+        return private  # type: ignore[no-any-return]
+
+    def secret_key(self, key_id: str) -> bytes:
+        """Return the symmetric key of an AEAD keyset (cached per process)."""
+        key = self.key(key_id)
+        if self.purpose != Family.AEAD.value:
+            raise KeysetError(
+                f"keyset {self.name!r} is a {self.purpose} keyset, not an aead one",
+                fix="use Keyset.private_key",
+            )
+        cache_key = (self._keystore.root, self.uid, key.id)
+        with _private_cache_lock:
+            cached = _private_cache.get(cache_key)
+        if isinstance(cached, bytes):
+            return cached
+        _form, data = self._private_bytes(key)
+        with _private_cache_lock:
+            _private_cache[cache_key] = data
+        return data
+
+    # Serialization.
+
+    @classmethod
+    def _load(cls, keystore: Keystore, file: Path) -> Keyset:
+        try:
+            data = json.loads(file.read_bytes())
+        except (OSError, ValueError) as error:
+            raise KeystoreError(
+                f"cannot read keyset file {str(file)!r}: {error}",
+                fix="restore the keyset from a backup",
+            ) from None
+        try:
+            if data["format"] != KEYSET_FORMAT:
+                raise KeystoreError(
+                    f"keyset file {str(file)!r} has format {data['format']!r}, "
+                    f"expected {KEYSET_FORMAT}",
+                    fix="upgrade agile",
+                )
+            name, purpose = data["name"], data["purpose"]
+            keys = [
+                Key(
+                    id=item["id"],
+                    algorithm=item["algorithm"],
+                    created=parse_time(item["created"]),
+                    status=KeyStatus(item["status"]),
+                    public=base64.b64decode(item["public"], validate=True),
+                    sealed=item.get("private"),
+                    keyset=name,
+                    purpose=purpose,
+                )
+                for item in data["keys"]
+            ]
+            return cls(
+                keystore,
+                file,
+                name,
+                data["uid"],
+                purpose,
+                parse_time(data["created"]),
+                data["seal"],
+                keys,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise KeystoreError(
+                f"keyset file {str(file)!r} is malformed ({type(error).__name__}: {error})",
+                fix="restore the keyset from a backup",
+            ) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the keyset file's content (private parts stay sealed)."""
+        return {
+            "format": KEYSET_FORMAT,
+            "name": self.name,
+            "uid": self.uid,
+            "purpose": self.purpose,
+            "created": format_time(self.created),
+            "seal": self._seal,
+            "keys": [
+                {
+                    "id": key.id,
+                    "algorithm": key.algorithm,
+                    "created": format_time(key.created),
+                    "status": key.status.value,
+                    "public": _b64(key.public),
+                    "private": key.sealed,
+                }
+                for key in self._keys
+            ],
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Return public facts for ``agile keyset show`` (no key material)."""
+        primary = next((k.id for k in self._keys if k.status == KeyStatus.PRIMARY), None)
+        return {
+            "name": self.name,
+            "purpose": self.purpose,
+            "created": format_time(self.created),
+            "sealer": self.sealer,
+            "primary": primary,
+            "keys": [key.to_public_dict() for key in self._keys],
+        }
+
+    def _save(self) -> None:
+        atomic_write(self._file, json.dumps(self.to_dict(), indent=2).encode() + b"\n")
+
+    def _mutate(self, change: Callable[[Keyset], Any]) -> Any:
+        """Re-read the file under the writer lock, apply ``change``, write it, adopt the result."""
+        with self._keystore.lock():
+            current = Keyset._load(self._keystore, self._file)
+            if current.uid != self.uid:
+                raise KeysetError(
+                    f"keyset {self.name!r} was replaced on disk by another keyset",
+                    fix="open the keystore again",
+                )
+            result = change(current)
+            current._save()
+        self._keys = current._keys
+        self._seal = current._seal
+        return result
+
+    def _append(
+        self,
+        key_id: str,
+        algorithm: str,
+        form: str,
+        private: bytes | None,
+        public: bytes,
+        status: KeyStatus,
+    ) -> Key:
+        sealed = None
+        if private is not None:
+            kek = unseal_kek(self._keystore.root, self.name, self.uid, self._seal)
+            sealed = wrap_private(kek, self.name, self.uid, key_id, algorithm, form, private)
+        if status == KeyStatus.PRIMARY:
+            self._demote_primary()
+        key = Key(
+            id=key_id,
+            algorithm=algorithm,
+            created=utc_now(),
+            status=status,
+            public=public,
+            sealed=sealed,
+            keyset=self.name,
+            purpose=self.purpose,
+        )
+        self._keys.append(key)
+        return key
+
+    def _demote_primary(self) -> None:
+        self._keys = [
+            replace(k, status=KeyStatus.ENABLED) if k.status == KeyStatus.PRIMARY else k
+            for k in self._keys
+        ]
+
+    def _replace(self, key_id: str, **changes: Any) -> Key:
+        for index, key in enumerate(self._keys):
+            if key.id == key_id:
+                self._keys[index] = replace(key, **changes)
+                return self._keys[index]
+        raise KeyNotFound(
+            f"keyset {self.name!r} has no key {key_id!r}",
+            fix=f"run 'agile keyset show {self.name}' for its key ids",
+        )
+
+    # Operations (each saves itself under the lock).
+
+    def add_key(
+        self,
+        algorithm: str | None = None,
+        promote: bool = False,
+        *,
+        policy: Policy | str | None = None,
+    ) -> Key:
+        """Generate a key (``algorithm`` defaults to the policy's preferred one) and save."""
+        active = self._keystore.policy(policy)
+        algorithm = algorithm or active.preferred(self.purpose)
+        active.enforce("generate", algorithm)
+        if promote:
+            active.enforce(_PROTECT_OPERATION[self.purpose], algorithm)
+        form, private, public = generate_key(algorithm, self.purpose)
+        key_id = self._keystore.new_key_id()
+        status = KeyStatus.PRIMARY if promote else KeyStatus.ENABLED
+
+        key = self._mutate(
+            lambda current: current._append(key_id, algorithm, form, private, public, status)
+        )
+        log.info("keyset %s: added key %s (%s, %s)", self.name, key_id, algorithm, status.value)
+        return key  # type: ignore[no-any-return]
+
+    def add_imported(
+        self,
+        algorithm: str,
+        form: str,
+        private: bytes | None,
+        public: bytes,
+        *,
+        promote: bool = False,
+        policy: Policy | str | None = None,
+        key_id: str | None = None,
+    ) -> Key:
+        """Add a key whose bytes came from outside (see :mod:`agile.keys.transfer`).
+
+        ``key_id`` keeps the id the key has elsewhere, so envelopes encrypted to
+        it here name a key that its owner's keystore finds.
+        """
+        check_family(algorithm, self.purpose)
+        active = self._keystore.policy(policy)
+        operation = _PROTECT_OPERATION[self.purpose] if promote else "generate"
+        active.enforce(operation, algorithm)
+        if promote and private is None and self.purpose == "signature":
+            raise KeysetError(
+                "a public-only signature key cannot be the primary key",
+                fix="import the private key, or import without --promote",
+            )
+        key_id = self._keystore.claim_key_id(key_id)
+        status = KeyStatus.PRIMARY if promote else KeyStatus.ENABLED
+        key = self._mutate(
+            lambda current: current._append(key_id, algorithm, form, private, public, status)
+        )
+        log.info("keyset %s: imported key %s (%s)", self.name, key_id, algorithm)
+        return key  # type: ignore[no-any-return]
+
+    def import_key(
+        self,
+        data: bytes,
+        *,
+        format: str | None = None,
+        algorithm: str | None = None,
+        public: bool = False,
+        promote: bool = False,
+        policy: Policy | str | None = None,
+        key_id: str | None = None,
+    ) -> Key:
+        """Parse a PEM, JWK, raw or seed key (see :mod:`agile.keys.transfer`) and add it.
+
+        The key keeps ``key_id``, else a JWK's ``kid``, else gets a new random id.
+        """
+        from .transfer import parse_key
+
+        imported = parse_key(data, self.purpose, format=format, algorithm=algorithm, public=public)
+        return self.add_imported(
+            imported.algorithm,
+            imported.form,
+            imported.private,
+            imported.public,
+            promote=promote,
+            policy=policy,
+            key_id=key_id or imported.key_id,
+        )
+
+    def export_public(self, key_id: str | None = None, format: str = "pem") -> bytes:
+        """Return a key's public part (the primary key's by default) as PEM, JWK or raw bytes."""
+        from .transfer import export_public
+
+        if self.purpose == Family.AEAD.value:
+            raise KeysetError(
+                f"keyset {self.name!r} contains symmetric keys, which have no public part",
+                fix="AEAD keys have no export; share an envelope encrypted to a kem keyset instead",
+            )
+        key = self.primary if key_id is None else self.key(key_id)
+        return export_public(key.algorithm, key.public, format, key_id=key.id)
+
+    def promote(self, key_id: str, *, policy: Policy | str | None = None) -> Key:
+        """Make ``key_id`` the primary key; the previous primary becomes ``enabled``."""
+        key = self.key(key_id)
+        if key.status in (KeyStatus.DISABLED, KeyStatus.DESTROYED):
+            raise KeysetError(
+                f"key {key_id} is {key.status.value} and cannot become primary",
+                fix="choose an enabled or decrypt-only key, or add a new one",
+            )
+        if self.purpose == "signature" and key.sealed is None:
+            raise KeysetError(f"key {key_id} has no private part and cannot sign")
+        self._keystore.policy(policy).enforce(
+            _PROTECT_OPERATION[self.purpose], key.algorithm, key=key.meta()
+        )
+
+        def change(current: Keyset) -> Key:
+            current._demote_primary()
+            return current._replace(key_id, status=KeyStatus.PRIMARY)
+
+        promoted = self._mutate(change)
+        log.info("keyset %s: promoted key %s", self.name, key_id)
+        return promoted  # type: ignore[no-any-return]
+
+    def set_status(self, key_id: str, status: KeyStatus | str) -> Key:
+        """Set a key's status; the primary key cannot leave ``primary`` this way."""
+        status = KeyStatus(status)
+        if status == KeyStatus.PRIMARY:
+            return self.promote(key_id)
+        if status == KeyStatus.DESTROYED:
+            return self.destroy(key_id)
+
+        def change(current: Keyset) -> Key:
+            key = current.key(key_id)
+            if key.status == KeyStatus.PRIMARY:
+                raise KeysetError(
+                    f"key {key_id} is the primary key of keyset {self.name!r}",
+                    fix="promote another key first",
+                )
+            if key.status == KeyStatus.DESTROYED:
+                raise KeysetError(f"key {key_id} is destroyed and cannot change status")
+            return current._replace(key_id, status=status)
+
+        updated = self._mutate(change)
+        log.info("keyset %s: key %s is now %s", self.name, key_id, status.value)
+        return updated  # type: ignore[no-any-return]
+
+    def disable(self, key_id: str) -> Key:
+        return self.set_status(key_id, KeyStatus.DISABLED)
+
+    def destroy(self, key_id: str, force: bool = False) -> Key:
+        """Erase a key's private part; only a disabled key unless ``force``, never the primary."""
+
+        def change(current: Keyset) -> Key:
+            key = current.key(key_id)
+            if key.status == KeyStatus.PRIMARY:
+                raise KeysetError(
+                    f"key {key_id} is the primary key of keyset {self.name!r}",
+                    fix="promote another key, disable this one, then destroy it",
+                )
+            if key.status != KeyStatus.DISABLED and not force:
+                raise KeysetError(
+                    f"key {key_id} is {key.status.value}; only a disabled key can be destroyed",
+                    fix=f"disable it first ('agile keyset disable {self.name} {key_id}') "
+                    "or pass --force",
+                )
+            return current._replace(key_id, status=KeyStatus.DESTROYED, sealed=None)
+
+        destroyed = self._mutate(change)
+        with _private_cache_lock:
+            _private_cache.pop((self._keystore.root, self.uid, key_id), None)
+        log.info("keyset %s: destroyed key %s", self.name, key_id)
+        return destroyed  # type: ignore[no-any-return]
+
+    def check_algorithm(self, algorithm: str) -> None:
+        if not isinstance(algorithm, str):
+            raise InvalidArgument(f"algorithm must be a string, got {type(algorithm).__name__}")
+        check_family(algorithm, self.purpose)

@@ -1,0 +1,345 @@
+"""Key import and export: PEM (PKCS#8 and SubjectPublicKeyInfo), JWK, raw and seed forms.
+
+Imported keys are converted to the form the registry stores (see
+``AlgorithmDescriptor.private_key_form``) and parsed by the registry before
+they are added, so a key that its algorithm rejects never reaches a keyset.
+PEM covers what pyca/cryptography parses: RSA, EC P-256/P-384, X25519,
+Ed25519, Ed448, ML-KEM-768/1024 and ML-DSA-44/65/87.  JWK covers the
+classical key types of RFC 7517/7518/8037 (``RSA``, ``EC``, ``OKP``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, mlkem, rsa, x25519
+
+from .. import registry
+from ..errors import InvalidKey, UnsupportedAlgorithm
+
+__all__ = ["ImportedKey", "parse_key", "export_public", "FORMATS"]
+
+FORMATS = ("pem", "jwk", "raw", "seed")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedKey:
+    """A key ready for a keyset: algorithm, stored form, bytes (no ``private`` if public-only)."""
+
+    algorithm: str
+    form: str
+    private: bytes | None = field(repr=False)
+    public: bytes
+    #: Key id carried by the file (a JWK ``kid``), kept so envelopes name the same key everywhere.
+    key_id: str | None = None
+
+
+def _b64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64url_int(text: str) -> int:
+    return int.from_bytes(_b64url(text), "big")
+
+
+_EC = {
+    "secp256r1": ("p256", "ecdsa-p256-sha256", 32),
+    "secp384r1": ("p384", "ecdsa-p384-sha384", 48),
+}
+_MLKEM: dict[type[Any], str] = {
+    mlkem.MLKEM768PrivateKey: "ml-kem-768",
+    mlkem.MLKEM1024PrivateKey: "ml-kem-1024",
+}
+_MLKEM_PUBLIC: dict[type[Any], str] = {
+    mlkem.MLKEM768PublicKey: "ml-kem-768",
+    mlkem.MLKEM1024PublicKey: "ml-kem-1024",
+}
+_MLDSA: dict[type[Any], str] = {
+    mldsa.MLDSA44PrivateKey: "ml-dsa-44",
+    mldsa.MLDSA65PrivateKey: "ml-dsa-65",
+    mldsa.MLDSA87PrivateKey: "ml-dsa-87",
+}
+_MLDSA_PUBLIC: dict[type[Any], str] = {
+    mldsa.MLDSA44PublicKey: "ml-dsa-44",
+    mldsa.MLDSA65PublicKey: "ml-dsa-65",
+    mldsa.MLDSA87PublicKey: "ml-dsa-87",
+}
+
+
+def _for_purpose(kem: str | None, signature: str | None, purpose: str, what: str) -> str:
+    algorithm = None
+    if purpose == "kem":
+        algorithm = kem
+    elif purpose == "signature":
+        algorithm = signature
+    if algorithm is None:
+        raise UnsupportedAlgorithm(
+            f"a {what} key cannot go into a {purpose} keyset",
+            fix="import it into a keyset of another purpose",
+        )
+    return algorithm
+
+
+def _from_cryptography_private(key: Any, purpose: str) -> tuple[str, str, bytes]:
+    """Return ``(algorithm, form, bytes)`` in the registry's stored form."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        bits = key.key_size
+        algorithm = _for_purpose(f"rsa-oaep-{bits}", f"rsa-pss-{bits}-sha256", purpose, "RSA")
+        der = key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return algorithm, "pkcs8", der
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.name not in _EC:
+            raise UnsupportedAlgorithm(f"EC curve {key.curve.name} is not supported")
+        kem, signature, size = _EC[key.curve.name]
+        algorithm = _for_purpose(kem, signature, purpose, key.curve.name)
+        return algorithm, "raw", key.private_numbers().private_value.to_bytes(size, "big")
+    if isinstance(key, x25519.X25519PrivateKey):
+        return _for_purpose("x25519", None, purpose, "X25519"), "raw", key.private_bytes_raw()
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return _for_purpose(None, "ed25519", purpose, "Ed25519"), "raw", key.private_bytes_raw()
+    if isinstance(key, ed448.Ed448PrivateKey):
+        return _for_purpose(None, "ed448", purpose, "Ed448"), "raw", key.private_bytes_raw()
+    for cls, name in _MLKEM.items():
+        if isinstance(key, cls):
+            return _for_purpose(name, None, purpose, name), "seed", key.private_bytes_raw()
+    for cls, name in _MLDSA.items():
+        if isinstance(key, cls):
+            return _for_purpose(None, name, purpose, name), "seed", key.private_bytes_raw()
+    raise UnsupportedAlgorithm(f"cannot import a {type(key).__name__}")
+
+
+def _from_cryptography_public(key: Any, purpose: str) -> tuple[str, bytes]:
+    if isinstance(key, rsa.RSAPublicKey):
+        bits = key.key_size
+        algorithm = _for_purpose(f"rsa-oaep-{bits}", f"rsa-pss-{bits}-sha256", purpose, "RSA")
+        der = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return algorithm, der
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if key.curve.name not in _EC:
+            raise UnsupportedAlgorithm(f"EC curve {key.curve.name} is not supported")
+        kem, signature, _size = _EC[key.curve.name]
+        point = key.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        return _for_purpose(kem, signature, purpose, key.curve.name), point
+    if isinstance(key, x25519.X25519PublicKey):
+        return _for_purpose("x25519", None, purpose, "X25519"), key.public_bytes_raw()
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return _for_purpose(None, "ed25519", purpose, "Ed25519"), key.public_bytes_raw()
+    if isinstance(key, ed448.Ed448PublicKey):
+        return _for_purpose(None, "ed448", purpose, "Ed448"), key.public_bytes_raw()
+    for cls, name in _MLKEM_PUBLIC.items():
+        if isinstance(key, cls):
+            return _for_purpose(name, None, purpose, name), key.public_bytes_raw()
+    for cls, name in _MLDSA_PUBLIC.items():
+        if isinstance(key, cls):
+            return _for_purpose(None, name, purpose, name), key.public_bytes_raw()
+    raise UnsupportedAlgorithm(f"cannot import a {type(key).__name__}")
+
+
+def _jwk_to_cryptography(jwk: dict[str, Any]) -> tuple[Any, bool]:
+    """Return ``(key object, is_private)`` for an RFC 7517 JWK of type RSA, EC or OKP."""
+    kty = jwk.get("kty")
+    private = "d" in jwk
+    if kty == "OKP":
+        classes: dict[str, tuple[Any, Any]] = {
+            "X25519": (x25519.X25519PrivateKey, x25519.X25519PublicKey),
+            "Ed25519": (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey),
+            "Ed448": (ed448.Ed448PrivateKey, ed448.Ed448PublicKey),
+        }
+        if jwk.get("crv") not in classes:
+            raise UnsupportedAlgorithm(f"JWK OKP curve {jwk.get('crv')!r} is not supported")
+        private_cls, public_cls = classes[jwk["crv"]]
+        if private:
+            return private_cls.from_private_bytes(_b64url(jwk["d"])), True
+        return public_cls.from_public_bytes(_b64url(jwk["x"])), False
+    if kty == "EC":
+        curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
+        if jwk.get("crv") not in curves:
+            raise UnsupportedAlgorithm(f"JWK EC curve {jwk.get('crv')!r} is not supported")
+        point = ec.EllipticCurvePublicNumbers(
+            _b64url_int(jwk["x"]), _b64url_int(jwk["y"]), curves[jwk["crv"]]
+        )
+        if private:
+            scalar = ec.EllipticCurvePrivateNumbers(_b64url_int(jwk["d"]), point)
+            return scalar.private_key(), True
+        return point.public_key(), False
+    if kty == "RSA":
+        public_numbers = rsa.RSAPublicNumbers(_b64url_int(jwk["e"]), _b64url_int(jwk["n"]))
+        if private:
+            numbers = rsa.RSAPrivateNumbers(
+                p=_b64url_int(jwk["p"]),
+                q=_b64url_int(jwk["q"]),
+                d=_b64url_int(jwk["d"]),
+                dmp1=_b64url_int(jwk["dp"]),
+                dmq1=_b64url_int(jwk["dq"]),
+                iqmp=_b64url_int(jwk["qi"]),
+                public_numbers=public_numbers,
+            )
+            return numbers.private_key(), True
+        return public_numbers.public_key(), False
+    raise UnsupportedAlgorithm(f"JWK key type {kty!r} is not supported", fix="use RSA, EC or OKP")
+
+
+def _checked(algorithm: str, form: str, private: bytes | None, public: bytes | None) -> ImportedKey:
+    """Parse the key with the registry, so that only keys its provider accepts are imported."""
+    implementation = registry.get(algorithm)
+    if private is not None:
+        parsed = implementation.load_private(private, form)  # type: ignore[attr-defined]
+        return ImportedKey(algorithm, parsed.form.value, parsed.data, parsed.public_key.data)
+    assert public is not None
+    parsed_public = implementation.load_public(public)  # type: ignore[attr-defined]
+    return ImportedKey(algorithm, form, None, parsed_public.data)
+
+
+def parse_key(
+    data: bytes,
+    purpose: str,
+    *,
+    format: str | None = None,
+    algorithm: str | None = None,
+    public: bool = False,
+) -> ImportedKey:
+    """Parse a key file for a keyset of ``purpose``.
+
+    ``format`` is ``pem``, ``jwk``, ``raw`` or ``seed`` (detected for PEM and
+    JWK when ``None``).  Raw and seed bytes need ``algorithm``, and
+    ``public`` marks raw bytes as a public key.
+    """
+    stripped = data.strip()
+    if format is None:
+        if stripped.startswith(b"-----BEGIN"):
+            format = "pem"
+        elif stripped.startswith(b"{"):
+            format = "jwk"
+        else:
+            format = "seed" if algorithm and _stored_form(algorithm) == "seed" else "raw"
+    if format not in FORMATS:
+        raise InvalidKey(f"unknown key format {format!r}", fix=f"use one of: {', '.join(FORMATS)}")
+
+    try:
+        if format == "pem":
+            return _parse_pem(stripped, purpose, algorithm)
+        if format == "jwk":
+            jwk = json.loads(stripped)
+            key, is_private = _jwk_to_cryptography(jwk)
+            imported = _from_object(key, is_private, purpose, algorithm)
+            kid = jwk.get("kid")
+            return replace(imported, key_id=kid) if isinstance(kid, str) else imported
+    except (ValueError, KeyError, TypeError) as error:
+        raise InvalidKey(
+            f"cannot parse the {format.upper()} key: {error}",
+            fix="pass an unencrypted PKCS#8 or SubjectPublicKeyInfo PEM, or a JWK",
+        ) from None
+
+    if algorithm is None:
+        raise InvalidKey(
+            f"{format} key bytes need an algorithm", fix="pass --algorithm ID for raw or seed keys"
+        )
+    if registry.descriptor(algorithm).family.value != purpose:
+        raise UnsupportedAlgorithm(f"{algorithm!r} does not belong in a {purpose} keyset")
+    if public:
+        return _checked(algorithm, format, None, data)
+    return _checked(algorithm, format, data, None)
+
+
+def _stored_form(algorithm: str) -> str | None:
+    return registry.descriptor(algorithm).private_key_form
+
+
+def _from_object(key: Any, is_private: bool, purpose: str, algorithm: str | None) -> ImportedKey:
+    if is_private:
+        name, form, private = _from_cryptography_private(key, purpose)
+        name = _pick(name, algorithm)
+        return _checked(name, form, private, None)
+    name, public_bytes = _from_cryptography_public(key, purpose)
+    name = _pick(name, algorithm)
+    return _checked(name, _stored_form(name) or "raw", None, public_bytes)
+
+
+def _pick(detected: str, requested: str | None) -> str:
+    if requested is not None and requested != detected:
+        raise InvalidKey(
+            f"the key is a {detected} key, not {requested}",
+            fix=f"pass --algorithm {detected} or leave --algorithm out",
+        )
+    return detected
+
+
+def _parse_pem(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
+    if b"PRIVATE KEY" in data.split(b"\n", 1)[0]:
+        key = serialization.load_pem_private_key(data, password=None)
+        return _from_object(key, True, purpose, algorithm)
+    return _from_object(serialization.load_pem_public_key(data), False, purpose, algorithm)
+
+
+def export_public(
+    algorithm: str, public: bytes, format: str = "pem", key_id: str | None = None
+) -> bytes:
+    """Return a public key as PEM SubjectPublicKeyInfo, JWK (classical keys) or raw bytes.
+
+    A JWK carries ``key_id`` as its ``kid``, so that an importing keystore keeps the id.
+    """
+    if format == "raw":
+        return public
+    openssl = (
+        registry.get(algorithm, "openssl")
+        if "openssl" in registry.providers_for(algorithm)
+        else None
+    )
+    handle = openssl.load_public(public).handle if openssl is not None else None  # type: ignore[attr-defined]
+    if format == "pem":
+        if handle is None or not hasattr(handle, "public_bytes"):
+            raise UnsupportedAlgorithm(
+                f"{algorithm} public keys have no PEM encoding here",
+                fix="export with --format raw",
+            )
+        return handle.public_bytes(  # type: ignore[no-any-return]
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    if format == "jwk":
+        jwk = _public_jwk(algorithm, public, handle)
+        if key_id is not None:
+            jwk["kid"] = key_id
+        return (json.dumps(jwk) + "\n").encode()
+    raise InvalidKey(f"unknown export format {format!r}", fix="use pem, jwk or raw")
+
+
+def _b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _public_jwk(algorithm: str, public: bytes, handle: Any) -> dict[str, str]:
+    okp = {"x25519": "X25519", "ed25519": "Ed25519", "ed448": "Ed448"}
+    if algorithm in okp:
+        return {"kty": "OKP", "crv": okp[algorithm], "x": _b64url_encode(public)}
+    if isinstance(handle, ec.EllipticCurvePublicKey):
+        size = (handle.curve.key_size + 7) // 8
+        point = handle.public_numbers()
+        crv = {"secp256r1": "P-256", "secp384r1": "P-384"}[handle.curve.name]
+        return {
+            "kty": "EC",
+            "crv": crv,
+            "x": _b64url_encode(point.x.to_bytes(size, "big")),
+            "y": _b64url_encode(point.y.to_bytes(size, "big")),
+        }
+    if isinstance(handle, rsa.RSAPublicKey):
+        numbers = handle.public_numbers()
+        return {
+            "kty": "RSA",
+            "n": _b64url_encode(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+            "e": _b64url_encode(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+        }
+    raise UnsupportedAlgorithm(
+        f"{algorithm} has no JWK encoding", fix="export with --format pem or raw"
+    )

@@ -1,0 +1,309 @@
+"""``agile encrypt|decrypt|sign|verify|inspect``: envelopes on files and pipes.
+
+Decrypting to a file (``-o``) writes a temporary file beside it and renames it
+only after the last chunk authenticated, so a failure leaves no output file.
+Decrypting to standard output writes each chunk once it has authenticated.  If
+a later chunk fails, the command exits with code 2 after the earlier chunks
+were written.  When standard output is a regular file, it is truncated back to
+its starting size on failure, so only pipes can carry partial plaintext.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import stat
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from agile import envelope
+from agile.envelope.format import DEFAULT_CHUNK_SIZE
+from agile.fsio import fsync_directory
+from agile.keys import Keystore
+
+from .common import emit_json, json_option, keystore_option, keystore_path, policy_option
+
+
+def _open_keystore() -> Keystore:
+    return Keystore.open(keystore_path())
+
+
+@contextlib.contextmanager
+def _input(path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    with open(path, "rb") as handle:
+        yield handle
+
+
+@contextlib.contextmanager
+def _atomic_output(path: str, mode: int) -> Iterator[BinaryIO]:
+    """Yield a temporary file beside ``path``; rename it over ``path`` only on success."""
+    target = Path(path)
+    directory = target.parent if str(target.parent) else Path(".")
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    os.fchmod(fd, mode)
+    handle = os.fdopen(fd, "wb")
+    try:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+        handle.close()
+        os.replace(temporary, target)
+        fsync_directory(directory)
+    except BaseException:
+        handle.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def _stdout_output() -> Iterator[BinaryIO]:
+    """Yield stdout; on failure truncate it back when it is a regular file."""
+    out = sys.stdout.buffer
+    start = None
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        if stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+            start = os.lseek(out.fileno(), 0, os.SEEK_CUR)
+    try:
+        yield out
+        out.flush()
+    except BaseException:
+        if start is not None:
+            with contextlib.suppress(OSError, ValueError):
+                out.flush()
+            with contextlib.suppress(OSError, ValueError):
+                os.ftruncate(out.fileno(), start)
+        raise
+
+
+def _output(path: str | None, mode: int) -> contextlib.AbstractContextManager[BinaryIO]:
+    if path is None or path == "-":
+        return _stdout_output()
+    return _atomic_output(path, mode)
+
+
+def _peek_armour(source: BinaryIO) -> BinaryIO:
+    """Return a binary stream of the envelope, decoding ASCII armour when present."""
+    head = source.read(64)
+    if envelope.is_armoured(head):
+        return io.BytesIO(envelope.dearmour(head + source.read()))
+    return _Prefixed(head, source)  # type: ignore[return-value]
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream that replays already-read bytes before reading on."""
+
+    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            if size < 0:
+                data, self._prefix = self._prefix + self._rest.read(), b""
+                return data
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            if len(data) < size:
+                data += self._rest.read(size - len(data))
+            return data
+        return self._rest.read(size)
+
+
+@click.command()
+@click.option(
+    "--to",
+    "recipients",
+    multiple=True,
+    required=True,
+    metavar="KEYSET",
+    help="Recipient keyset (repeat for several).",
+)
+@click.option("-o", "--output", metavar="OUT", help="Output file (default: stdout).")
+@click.option("--armor", is_flag=True, help="Write ASCII armour instead of binary.")
+@click.option("--aad", default="", metavar="TEXT", help="Associated data that decrypt must repeat.")
+@click.option(
+    "--payload-algorithm", metavar="ID", help="Payload AEAD (default: the policy's preferred)."
+)
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=DEFAULT_CHUNK_SIZE,
+    show_default=True,
+    help="Plaintext bytes per authenticated chunk.",
+)
+@click.argument("source", metavar="[IN|-]", default="-")
+@policy_option
+@keystore_option
+def encrypt(
+    recipients: tuple[str, ...],
+    output: str | None,
+    armor: bool,
+    aad: str,
+    payload_algorithm: str | None,
+    chunk_size: int,
+    source: str,
+    policy: str | None,
+) -> None:
+    """Encrypt IN (a file, or - for stdin) to the primary keys of the --to keysets.
+
+    \b
+    Examples:
+      agile encrypt --to files -o report.pdf.agile report.pdf
+      tar c docs | agile encrypt --to files --to backup > docs.tar.agile
+    """
+    store = _open_keystore()
+    keysets = [store.keyset(name) for name in recipients]
+    with _input(source) as reader, _output(output, 0o644) as writer:
+        if armor:
+            data = envelope.encrypt(
+                reader.read(),
+                keysets,
+                policy=policy,
+                aad=aad.encode(),
+                chunk_size=chunk_size,
+                payload_algorithm=payload_algorithm,
+                armor=True,
+            )
+            writer.write(data)
+            return
+        envelope.encrypt_stream(
+            reader,
+            writer,
+            keysets,
+            policy=policy,
+            aad=aad.encode(),
+            chunk_size=chunk_size,
+            payload_algorithm=payload_algorithm,
+        )
+
+
+@click.command()
+@click.option(
+    "-o",
+    "--output",
+    metavar="OUT",
+    help="Output file, created only if the whole envelope authenticates (default: stdout).",
+)
+@click.option("--aad", default="", metavar="TEXT", help="Associated data given to encrypt.")
+@click.argument("source", metavar="[IN|-]", default="-")
+@policy_option
+@keystore_option
+def decrypt(output: str | None, aad: str, source: str, policy: str | None) -> None:
+    """Decrypt IN (binary or armoured) with a key from the keystore.
+
+    To stdout, each chunk is written once it authenticates; a later failure
+    exits with code 2 (a regular file on stdout is truncated back).
+
+    \b
+    Examples:
+      agile decrypt -o report.pdf report.pdf.agile
+      agile decrypt < docs.tar.agile | tar x
+    """
+    store = _open_keystore()
+    with _input(source) as reader, _output(output, 0o600) as writer:
+        envelope.decrypt_stream(
+            _peek_armour(reader), writer, store, policy=policy, aad=aad.encode()
+        )
+
+
+@click.command()
+@click.option(
+    "--keyset",
+    "keysets",
+    multiple=True,
+    required=True,
+    metavar="NAME",
+    help="Signing keyset (repeat to dual-sign, e.g. classical and post-quantum).",
+)
+@click.option("-o", "--output", required=True, metavar="SIG", help="Signature file to write.")
+@click.option("--armor", is_flag=True, help="Write ASCII armour instead of binary.")
+@click.argument("source", metavar="IN")
+@policy_option
+@keystore_option
+def sign(
+    keysets: tuple[str, ...], output: str, armor: bool, source: str, policy: str | None
+) -> None:
+    """Write a detached signature of IN by the primary key of each --keyset.
+
+    \b
+    Example:
+      agile sign --keyset release-ed25519 --keyset release-mldsa app.tar -o app.tar.sig
+    """
+    store = _open_keystore()
+    signers = [store.keyset(name) for name in keysets]
+    with _input(source) as reader:
+        data = envelope.sign(reader, signers, policy=policy, armor=armor)
+    with _output(output, 0o644) as writer:
+        writer.write(data)
+
+
+@click.command()
+@click.option(
+    "--signature",
+    "signature_file",
+    required=True,
+    type=click.File("rb"),
+    metavar="SIG",
+    help="Signature envelope written by 'agile sign'.",
+)
+@click.argument("source", metavar="IN")
+@policy_option
+@json_option
+@keystore_option
+def verify(
+    signature_file: io.BufferedReader, source: str, policy: str | None, as_json: bool
+) -> None:
+    """Verify IN against a detached signature; exit 1 if a signature is invalid.
+
+    \b
+    Example:
+      agile verify --signature app.tar.sig app.tar
+    """
+    store = _open_keystore()
+    with _input(source) as reader:
+        verified = envelope.verify(signature_file.read(), reader, store, policy=policy)
+    if as_json:
+        emit_json(
+            [{"key_id": v.key_id, "algorithm": v.algorithm, "keyset": v.keyset} for v in verified]
+        )
+        return
+    for item in verified:
+        click.echo(f"good signature by key {item.key_id} ({item.algorithm}, keyset {item.keyset})")
+
+
+@click.command()
+@click.argument("source", metavar="FILE")
+@json_option
+def inspect(source: str, as_json: bool) -> None:
+    """Print an envelope's header: version, payload AEAD and recipients (no key needed).
+
+    \b
+    Example:
+      agile inspect report.pdf.agile --json
+    """
+    with _input(source) as reader:
+        header = envelope.read_header(_peek_armour(reader))
+    info = header.to_dict()
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(f"agile envelope v{header.version} ({header.kind})")
+    if header.kind == "encrypted":
+        click.echo(f"payload: {header.payload_algorithm}, chunks of {header.chunk_size} bytes")
+        for stanza in header.recipients:
+            click.echo(f"recipient: {stanza.key_id} ({stanza.algorithm})")
+    else:
+        for entry in header.signatures:
+            click.echo(f"signature: {entry.key_id} ({entry.algorithm})")

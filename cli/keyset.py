@@ -1,0 +1,278 @@
+"""``agile keyset``: create keysets and manage their keys' lifecycle."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+
+from agile.fsio import atomic_write
+from agile.keys import PURPOSES, Keyset, KeyStatus, Keystore
+from agile.keys.transfer import FORMATS
+from agile.seal.base import SEALERS
+
+from .common import emit_json, json_option, keystore_option, keystore_path, policy_option
+
+# Sealer-specific options (--pcrs, --tpm-pin, --pkcs11-token, ...) and `agile keyset
+# reseal` live in cli/sealing.py beside the hardware sealers.
+from .sealing import add_sealer_options, reseal
+
+
+def _open() -> Keystore:
+    return Keystore.open(keystore_path())
+
+
+def _print_keyset(keyset: Keyset) -> None:
+    info = keyset.describe()
+    click.echo(f"{info['name']}  purpose={info['purpose']}  sealer={info['sealer']}")
+    for key in info["keys"]:
+        private = "" if key["has_private"] else "  (no private part)"
+        click.echo(
+            f"  {key['id']}  {key['algorithm']:20} {key['status']:13} {key['created']}{private}"
+        )
+
+
+@click.group()
+def keyset() -> None:
+    """Create keysets and manage the lifecycle of their keys.
+
+    \b
+    Examples:
+      agile keyset create files --purpose kem --algorithm x-wing
+      agile keyset add-key files --promote
+      agile keyset show files --json
+      agile keyset export-public files -o files.pem
+    """
+
+
+@keyset.command()
+@click.argument("name")
+@click.option("--purpose", required=True, type=click.Choice(PURPOSES), help="What the keys do.")
+@click.option("--algorithm", metavar="ID", help="Algorithm id (default: the policy's preferred).")
+@click.option(
+    "--seal",
+    "sealer",
+    default="passphrase",
+    show_default=True,
+    type=click.Choice(list(SEALERS)),
+    help="Sealer that protects the keyset's key-encryption key.",
+)
+@policy_option
+@json_option
+@keystore_option
+def create(
+    name: str, purpose: str, algorithm: str | None, sealer: str, policy: str | None, as_json: bool
+) -> None:
+    """Create keyset NAME with one primary key.
+
+    \b
+    Examples:
+      agile keyset create mail --purpose kem --algorithm x-wing
+      agile keyset create releases --purpose signature --algorithm ml-dsa-65
+    """
+    created = _open().create_keyset(name, purpose, algorithm, sealer=sealer, policy=policy)
+    if as_json:
+        emit_json(created.describe())
+    else:
+        _print_keyset(created)
+
+
+create = add_sealer_options(create)
+
+
+@keyset.command("list")
+@json_option
+@keystore_option
+def list_keysets(as_json: bool) -> None:
+    """List the keysets of the keystore."""
+    keysets = _open().keysets()
+    if as_json:
+        emit_json([k.describe() for k in keysets])
+        return
+    if not keysets:
+        click.echo("no keysets")
+    for item in keysets:
+        click.echo(
+            f"{item.name:24} {item.purpose:12} {item.primary.algorithm:20} "
+            f"primary={item.primary.id} keys={len(item.keys)}"
+        )
+
+
+@keyset.command()
+@click.argument("name")
+@json_option
+@keystore_option
+def show(name: str, as_json: bool) -> None:
+    """Show keyset NAME: its keys, their algorithms and statuses (no key material)."""
+    item = _open().keyset(name)
+    if as_json:
+        emit_json(item.describe())
+    else:
+        _print_keyset(item)
+
+
+@keyset.command("add-key")
+@click.argument("name")
+@click.option("--algorithm", metavar="ID", help="Algorithm id (default: the policy's preferred).")
+@click.option("--promote", is_flag=True, help="Make the new key the primary key.")
+@policy_option
+@keystore_option
+def add_key(name: str, algorithm: str | None, promote: bool, policy: str | None) -> None:
+    """Generate a new key in keyset NAME and print its id."""
+    key = _open().keyset(name).add_key(algorithm, promote=promote, policy=policy)
+    click.echo(key.id)
+
+
+@keyset.command()
+@click.argument("name")
+@click.argument("key_id")
+@policy_option
+@keystore_option
+def promote(name: str, key_id: str, policy: str | None) -> None:
+    """Make KEY_ID the primary key of keyset NAME."""
+    _open().keyset(name).promote(key_id, policy=policy)
+
+
+@keyset.command("decrypt-only")
+@click.argument("name")
+@click.argument("key_id")
+@keystore_option
+def decrypt_only(name: str, key_id: str) -> None:
+    """Let KEY_ID only decrypt or verify existing data."""
+    _open().keyset(name).set_status(key_id, KeyStatus.DECRYPT_ONLY)
+
+
+@keyset.command()
+@click.argument("name")
+@click.argument("key_id")
+@keystore_option
+def enable(name: str, key_id: str) -> None:
+    """Set KEY_ID to enabled (usable, but not the primary key)."""
+    _open().keyset(name).set_status(key_id, KeyStatus.ENABLED)
+
+
+@keyset.command()
+@click.argument("name")
+@click.argument("key_id")
+@keystore_option
+def disable(name: str, key_id: str) -> None:
+    """Disable KEY_ID: it can no longer decrypt, verify, encrypt or sign."""
+    _open().keyset(name).disable(key_id)
+
+
+@keyset.command()
+@click.argument("name")
+@click.argument("key_id")
+@click.option("--force", is_flag=True, help="Destroy even if the key is not disabled.")
+@keystore_option
+def destroy(name: str, key_id: str, force: bool) -> None:
+    """Erase the private part of KEY_ID (its id, algorithm and public part remain)."""
+    _open().keyset(name).destroy(key_id, force=force)
+
+
+@keyset.command("import")
+@click.argument("name")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--purpose",
+    type=click.Choice(PURPOSES),
+    help="Purpose of a new keyset (needed only when NAME does not exist yet).",
+)
+@click.option(
+    "--format", "key_format", type=click.Choice(FORMATS), help="Key format (default: detect)."
+)
+@click.option("--algorithm", metavar="ID", help="Algorithm id (needed for raw and seed keys).")
+@click.option("--public", "public_only", is_flag=True, help="Raw bytes are a public key.")
+@click.option("--promote", is_flag=True, help="Make the imported key the primary key.")
+@click.option("--key-id", metavar="ID", help="Key id to keep (default: a JWK's kid, else new).")
+@click.option(
+    "--seal",
+    "sealer",
+    default="passphrase",
+    show_default=True,
+    type=click.Choice(list(SEALERS)),
+    help="Sealer of a new keyset.",
+)
+@policy_option
+@keystore_option
+def import_key(
+    name: str,
+    file: BinaryIO,
+    purpose: str | None,
+    key_format: str | None,
+    algorithm: str | None,
+    public_only: bool,
+    promote: bool,
+    key_id: str | None,
+    sealer: str,
+    policy: str | None,
+) -> None:
+    """Import a key from FILE (PEM, JWK, raw or seed) into keyset NAME and print its id.
+
+    When NAME does not exist it is created with --purpose, and the imported
+    key becomes its primary key.
+
+    \b
+    Examples:
+      agile keyset import alice alice.pem --purpose kem
+      agile keyset import partner partner.jwk --purpose signature
+      agile keyset import mine seed.bin --purpose kem --algorithm x-wing --format seed
+    """
+    from agile.errors import InvalidArgument
+    from agile.keys.transfer import parse_key
+
+    data = file.read()
+    store = _open()
+    if name in store.keyset_names():
+        key = store.keyset(name).import_key(
+            data,
+            format=key_format,
+            algorithm=algorithm,
+            public=public_only,
+            promote=promote,
+            policy=policy,
+            key_id=key_id,
+        )
+        click.echo(key.id)
+        return
+    if purpose is None:
+        raise InvalidArgument(
+            f"keyset {name!r} does not exist", fix="pass --purpose to create it from the key"
+        )
+    imported = parse_key(data, purpose, format=key_format, algorithm=algorithm, public=public_only)
+    if key_id is not None:
+        imported = replace(imported, key_id=key_id)
+    created = store.create_keyset(name, purpose, sealer=sealer, policy=policy, first_key=imported)
+    click.echo(created.primary.id)
+
+
+import_key = add_sealer_options(import_key)
+keyset.add_command(reseal)
+
+
+@keyset.command("export-public")
+@click.argument("name")
+@click.option("--key", "key_id", metavar="KEY_ID", help="Key to export (default: the primary).")
+@click.option(
+    "--format",
+    "key_format",
+    type=click.Choice(["pem", "jwk", "raw"]),
+    default="pem",
+    show_default=True,
+    help="Output encoding.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Output file (default: stdout)."
+)
+@keystore_option
+def export_public(name: str, key_id: str | None, key_format: str, output: str | None) -> None:
+    """Write the public key of keyset NAME (the primary key unless --key)."""
+    data = _open().keyset(name).export_public(key_id, key_format)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write(Path(output), data, mode=0o644)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+
+from agile.errors import SealError, WrongPassphrase
+from agile.seal.passphrase import DEFAULT_PARAMETERS, PassphraseSealer
+
+
+@pytest.fixture(autouse=True)
+def cheap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGILE_ARGON2_MEMORY_KIB", "256")
+    monkeypatch.setenv("AGILE_ARGON2_ITERATIONS", "1")
+
+
+def test_round_trip() -> None:
+    blob = PassphraseSealer("pw").seal(b"k" * 32, b"ad")
+    assert PassphraseSealer("pw").unseal(blob, b"ad") == b"k" * 32
+
+
+def test_wrong_passphrase() -> None:
+    blob = PassphraseSealer("pw").seal(b"k" * 32, b"ad")
+    with pytest.raises(WrongPassphrase):
+        PassphraseSealer("other").unseal(blob, b"ad")
+
+
+def test_wrong_associated_data() -> None:
+    blob = PassphraseSealer("pw").seal(b"k" * 32, b"ad")
+    with pytest.raises(WrongPassphrase):
+        PassphraseSealer("pw").unseal(blob, b"another keyset")
+
+
+def test_parameters_recorded() -> None:
+    blob = PassphraseSealer("pw").seal(b"k" * 32, b"")
+    assert blob["argon2"] == {"memory_kib": 256, "iterations": 1, "lanes": 4}
+
+
+def test_default_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGILE_ARGON2_MEMORY_KIB")
+    monkeypatch.delenv("AGILE_ARGON2_ITERATIONS")
+    blob = PassphraseSealer("pw").seal(b"k" * 32, b"")
+    assert blob["argon2"]["memory_kib"] == DEFAULT_PARAMETERS.memory_kib == 65536
+    assert blob["argon2"]["iterations"] == 3
+
+
+def test_memory_below_minimum(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGILE_ARGON2_MEMORY_KIB", "8")
+    with pytest.raises(SealError):
+        PassphraseSealer("pw").seal(b"k" * 32, b"")
+
+
+def test_memory_not_integer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGILE_ARGON2_MEMORY_KIB", "lots")
+    with pytest.raises(SealError):
+        PassphraseSealer("pw").seal(b"k" * 32, b"")
+
+
+def test_blob_huge_memory_rejected() -> None:
+    blob = PassphraseSealer("pw").seal(b"k" * 32, b"")
+    blob["argon2"]["memory_kib"] = 1 << 40
+    with pytest.raises(SealError):
+        PassphraseSealer("pw").unseal(blob, b"")
+
+
+def test_environment_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGILE_PASSPHRASE", "from env")
+    blob = PassphraseSealer().seal(b"k" * 32, b"")
+    assert PassphraseSealer("from env").unseal(blob, b"") == b"k" * 32
+
+
+def test_no_passphrase_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGILE_PASSPHRASE", raising=False)
+    with pytest.raises(SealError):
+        PassphraseSealer().seal(b"k" * 32, b"")
+
+
+def test_blob_holds_no_secret() -> None:
+    blob = PassphraseSealer("pw").seal(b"S" * 32, b"")
+    text = repr(blob)
+    assert "pw" not in text.replace("passphrase", "")
+    assert "SSSS" not in text
