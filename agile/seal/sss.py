@@ -1,0 +1,287 @@
+"""The ``sss`` sealer: any ``threshold`` of ``n`` member sealers open the KEK.
+
+Like the sss pin of Clevis, the KEK is split with Shamir's scheme over GF(2^8)
+(:mod:`agile.sharing.gf256`) and each member sealer (passphrase, tpm2, pkcs11,
+keep, or another sss) seals one share.  A threshold of 1 needs no polynomial:
+every member seals the KEK itself, so any one of them opens it.
+
+Each member seals its share bound to the keyset's associated data and its own
+position, so shares cannot be swapped between members or keysets.  After
+combining, an HMAC of the KEK stored in the blob confirms the result before
+anything uses it.  Unsealing tries device members before passphrase members,
+so that a prompt appears only when the devices present are not enough, and
+reports why each failing member failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from ..errors import AgileError, InvalidArgument, SealError
+from ..sharing import gf256
+from ..sharing.base import Share
+from .base import KEK_SIZE, SealedBlob, Sealer, sealer_class
+
+__all__ = [
+    "SSSSealer",
+    "QuorumNotReached",
+    "sealer_from_options",
+    "accepted_options",
+    "MAX_MEMBERS",
+    "THRESHOLD_ENV",
+    "MEMBERS_ENV",
+]
+
+logger = logging.getLogger("agile.seal.sss")
+
+#: Shamir over GF(2^8) has x coordinates 1..255.
+MAX_MEMBERS = 255
+
+THRESHOLD_ENV = "AGILE_SSS_THRESHOLD"
+MEMBERS_ENV = "AGILE_SSS_MEMBERS"
+
+_FORMAT_VERSION = 1
+_CHECK_LABEL = b"agile sss kek check v1\x00"
+_MEMBER_LABEL = b"\x00agile sss member\x00"
+#: Members that may prompt a person, so they are tried last.
+_INTERACTIVE = frozenset({"passphrase"})
+
+
+class QuorumNotReached(SealError):
+    """Fewer than ``threshold`` member sealers could unseal their share."""
+
+    def __init__(self, message: str, *, fix: str | None = None, reasons: list[str]) -> None:
+        super().__init__(message, fix=fix)
+        self.reasons = reasons
+
+
+def accepted_options(cls: type[Sealer], options: dict[str, Any]) -> dict[str, Any]:
+    """Keep the options that ``cls``'s constructor accepts (all if it takes ``**kwargs``)."""
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return dict(options)
+    names = {parameter.name for parameter in parameters}
+    return {key: value for key, value in options.items() if key in names}
+
+
+def sealer_from_options(name: str, **options: Any) -> Sealer:
+    """Build the sealer registered as ``name`` from CLI-style options, ignoring foreign ones."""
+    cls = sealer_class(name)
+    return cls(**accepted_options(cls, options))
+
+
+def _member_associated_data(associated_data: bytes, index: int) -> bytes:
+    return associated_data + _MEMBER_LABEL + bytes([index])
+
+
+def _kek_check(secret: bytes, associated_data: bytes) -> bytes:
+    return hmac.new(secret, _CHECK_LABEL + associated_data, hashlib.sha256).digest()
+
+
+def _parse_members(members: str | Sequence[str]) -> list[str]:
+    if isinstance(members, str):
+        members = members.split(",")
+    names = [name.strip() for name in members if name.strip()]
+    return names
+
+
+class SSSSealer(Sealer):
+    """Seals the KEK to a quorum: any ``threshold`` of the member sealers unseal it."""
+
+    name: ClassVar[str] = "sss"
+
+    def __init__(
+        self,
+        *,
+        sss_threshold: int | str | None = None,
+        sss_members: str | Sequence[str] | None = None,
+        members: Sequence[Sealer] | None = None,
+        **member_options: Any,
+    ) -> None:
+        self.options = member_options
+        if sss_members is None:
+            sss_members = os.environ.get(MEMBERS_ENV) or None
+        if sss_threshold is None:
+            sss_threshold = os.environ.get(THRESHOLD_ENV) or None
+        self.members: list[Sealer] = list(members or [])
+        if not self.members and sss_members:
+            self.members = [
+                sealer_from_options(name, **member_options) for name in _parse_members(sss_members)
+            ]
+        self.threshold: int | None = None
+        if sss_threshold is not None:
+            try:
+                self.threshold = int(sss_threshold)
+            except ValueError:
+                raise InvalidArgument(
+                    f"invalid sss threshold {sss_threshold!r}", fix="give a whole number such as 2"
+                ) from None
+
+    @classmethod
+    def from_blob(cls, blob: SealedBlob, **options: Any) -> SSSSealer:
+        """Build an unsealing sealer whose member sealers get the same ``options``."""
+        return cls(**options)
+
+    @classmethod
+    def from_cli_options(cls, **options: Any) -> SSSSealer:
+        """Build a sealer from ``sss_threshold``, ``sss_members`` and the members' options."""
+        return cls(**options)
+
+    # Sealing.
+
+    def seal(self, secret: bytes, associated_data: bytes) -> SealedBlob:
+        """Split ``secret`` into one share per member and seal each share with its member."""
+        if len(secret) != KEK_SIZE:
+            raise InvalidArgument(f"a KEK is {KEK_SIZE} bytes, got {len(secret)}")
+        count = len(self.members)
+        threshold = self.threshold
+        if count == 0:
+            raise InvalidArgument(
+                "the sss sealer has no members",
+                fix="list member sealers, e.g. --sss-members passphrase,tpm2,pkcs11",
+            )
+        if threshold is None:
+            raise InvalidArgument(
+                "the sss sealer needs a threshold", fix="pass --sss-threshold, e.g. 2"
+            )
+        if not 1 <= threshold <= count or count > MAX_MEMBERS:
+            raise InvalidArgument(
+                f"invalid sss threshold {threshold} for {count} members",
+                fix=f"choose a threshold from 1 to {count} and at most {MAX_MEMBERS} members",
+            )
+
+        if threshold == 1:
+            values = [secret] * count
+        else:
+            values = [share.value for share in gf256.split(secret, threshold, count)]
+
+        sealed = []
+        for index, (member, value) in enumerate(zip(self.members, values, strict=True), start=1):
+            sealed.append(member.seal(value, _member_associated_data(associated_data, index)))
+        logger.info(
+            "sealed a KEK to %d of %d members: %s",
+            threshold,
+            count,
+            ", ".join(member.name for member in self.members),
+        )
+        return {
+            "sealer": self.name,
+            "version": _FORMAT_VERSION,
+            "threshold": threshold,
+            "members": sealed,
+            "check": _kek_check(secret, associated_data).hex(),
+        }
+
+    # Unsealing.
+
+    def _check_blob(self, blob: SealedBlob) -> tuple[int, list[SealedBlob]]:
+        if blob.get("sealer") != self.name or blob.get("version") != _FORMAT_VERSION:
+            raise SealError(
+                f"not an sss sealed blob of version {_FORMAT_VERSION}: "
+                f"sealer={blob.get('sealer')!r}, version={blob.get('version')!r}",
+                fix="upgrade agile or restore the keyset file from a backup",
+            )
+        members = blob.get("members")
+        threshold = blob.get("threshold")
+        if (
+            not isinstance(members, list)
+            or not isinstance(threshold, int)
+            or not 1 <= threshold <= len(members) <= MAX_MEMBERS
+            or not all(isinstance(m, dict) and isinstance(m.get("sealer"), str) for m in members)
+            or not isinstance(blob.get("check"), str)
+        ):
+            raise SealError(
+                "sss sealed blob is malformed: bad threshold, members or check",
+                fix="restore the keyset file from a backup",
+            )
+        return threshold, members
+
+    def unseal(self, blob: SealedBlob, associated_data: bytes) -> bytes:
+        """Unseal shares from members until ``threshold`` succeed, then combine and check them."""
+        threshold, members = self._check_blob(blob)
+        order = sorted(range(len(members)), key=lambda i: (members[i]["sealer"] in _INTERACTIVE, i))
+
+        shares: list[Share] = []
+        reasons: list[str] = []
+        for position in order:
+            member_blob = members[position]
+            index = position + 1
+            member_name = member_blob["sealer"]
+            try:
+                cls = sealer_class(member_name)
+                member = cls.from_blob(member_blob, **accepted_options(cls, self.options))
+                value = member.unseal(member_blob, _member_associated_data(associated_data, index))
+            except AgileError as error:
+                reasons.append(f"member {index} ({member_name}): {error.diagnostics()}")
+                logger.info("sss member %d (%s) failed: %s", index, member_name, error)
+                continue
+            shares.append(Share(index, value))
+            if len(shares) == threshold:
+                break
+
+        if len(shares) < threshold:
+            raise QuorumNotReached(
+                f"only {len(shares)} of the {threshold} required sss members unsealed their "
+                f"share: {'; '.join(reasons)}",
+                fix="make more member devices reachable or give their PINs and passphrases",
+                reasons=reasons,
+            )
+
+        secret = shares[0].value if threshold == 1 else gf256.combine(shares)
+        if not hmac.compare_digest(_kek_check(secret, associated_data).hex(), blob["check"]):
+            raise SealError(
+                "the KEK combined from sss shares does not match the check value in the blob: "
+                "a member blob was replaced or the blob belongs to another keyset",
+                fix="restore the keyset file from a backup",
+            )
+        return secret
+
+    def reseal(
+        self, blob: SealedBlob, associated_data: bytes, secret: bytes | None = None
+    ) -> SealedBlob:
+        """Seal the KEK again to every member, for example after a member's PCRs changed.
+
+        The KEK comes from ``secret`` or from any ``threshold`` members of
+        ``blob``.  Members keep their kinds and order unless this sealer was
+        built with new ones.
+        """
+        if secret is None:
+            secret = self.unseal(blob, associated_data)
+        threshold, members = self._check_blob(blob)
+        if not self.members:
+            self.members = [
+                sealer_from_options(member["sealer"], **self._member_reseal_options(member))
+                for member in members
+            ]
+        if self.threshold is None:
+            self.threshold = threshold
+        return self.seal(secret, associated_data)
+
+    def _member_reseal_options(self, member_blob: SealedBlob) -> dict[str, Any]:
+        """Return options that keep a member's sealing choices (PCR selection, token)."""
+        options = dict(self.options)
+        if member_blob["sealer"] == "tpm2" and not options.get("pcrs"):
+            options["pcrs"] = member_blob.get("pcrs")
+        if member_blob["sealer"] == "pkcs11" and not options.get("pkcs11_token"):
+            options["pkcs11_token"] = member_blob.get("token")
+        if member_blob["sealer"] == "sss":
+            options["sss_threshold"] = member_blob.get("threshold")
+            options["sss_members"] = [m.get("sealer") for m in member_blob.get("members", [])]
+        return options
+
+    def describe(self, blob: SealedBlob) -> dict[str, Any]:
+        members = blob.get("members") or []
+        described = []
+        for member_blob in members:
+            try:
+                cls = sealer_class(member_blob["sealer"])
+                described.append(cls.describe(cls.__new__(cls), member_blob))
+            except (AgileError, KeyError, TypeError):
+                described.append({"sealer": member_blob.get("sealer")})
+        return {"sealer": self.name, "threshold": blob.get("threshold"), "members": described}

@@ -1,0 +1,620 @@
+"""Seal a keyset's KEK to a TPM 2.0 under a PCR policy and an optional PIN.
+
+The KEK is the sensitive data of a keyed-hash object created under a storage
+primary key.  The primary comes from a fixed template (ECC P-256, AES-128-CFB,
+``noDA``), so the TPM re-derives the same key from its owner seed on every use
+and nothing but the sealed object's public and private parts needs storing.
+
+The object has no ``userWithAuth`` attribute, so only its policy opens it:
+TPM2_PolicyPCR over the chosen bank and PCRs, followed by TPM2_PolicyAuthValue
+when a PIN is set.  PolicyAuthValue is used instead of PolicyPassword because
+tpm2-tss 3.2.1 with libtpms 0.9.2 returns wrong unsealed bytes, without an
+error, when PolicyPassword meets a session that encrypts its response.  All
+sessions are salted with the primary key and encrypt the KEK in transit
+(TPM 2.0 Part 1, "Session-based encryption").
+
+The blob keeps the PCR values it was sealed to, so a failed policy names the
+PCRs that changed.  It also keeps an HMAC of the KEK, so a wrong unsealed value
+(or a blob from another keyset) is rejected before anything uses it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import InvalidArgument, SealError, SealerUnavailable, WrongPassphrase
+from .base import KEK_SIZE, SealedBlob, Sealer
+
+__all__ = [
+    "TPM2Sealer",
+    "PCRSelection",
+    "PCRChanged",
+    "TPMLockedOut",
+    "TPMConnection",
+    "DEFAULT_TCTI",
+    "DEFAULT_PCRS",
+    "TCTI_ENV",
+    "PIN_ENV",
+    "PCRS_ENV",
+    "PCR_VALUES_ENV",
+    "hash_algorithm",
+    "connect",
+]
+
+logger = logging.getLogger("agile.seal.tpm2")
+
+#: TCTI used when neither ``--tpm-tcti`` nor ``$AGILE_TPM_TCTI`` is set: the kernel
+#: resource manager.
+DEFAULT_TCTI = "device:/dev/tpmrm0"
+#: PCR policy used when none is given: the Secure Boot state.
+DEFAULT_PCRS = "sha256:7"
+TCTI_ENV = "AGILE_TPM_TCTI"
+PIN_ENV = "AGILE_TPM_PIN"
+PCRS_ENV = "AGILE_TPM_PCRS"
+PCR_VALUES_ENV = "AGILE_TPM_PCR_VALUES"
+
+_FORMAT_VERSION = 1
+_CHECK_LABEL = b"agile tpm2 kek check v1\x00"
+
+#: PCR bank name -> digest size in bytes.
+_BANK_SIZES: dict[str, int] = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
+#: A TPM 2.0 PC Client platform has 24 PCRs.
+_PCR_COUNT = 24
+
+
+class PCRChanged(SealError):
+    """PCR values differ from those the KEK was sealed to, so the TPM policy fails."""
+
+    def __init__(self, message: str, *, fix: str | None = None, changed: list[str]) -> None:
+        super().__init__(message, fix=fix)
+        self.changed = changed
+
+
+class TPMLockedOut(SealError):
+    """The TPM is in dictionary-attack lockout and rejects every PIN for now."""
+
+
+def _tpm2() -> Any:
+    """Import tpm2-pytss, or raise SealerUnavailable naming the missing extra."""
+    # The TSS C library logs every TPM error response to stderr, and agile reports them itself.
+    os.environ.setdefault("TSS2_LOG", "all+NONE")
+    try:
+        import tpm2_pytss
+    except ImportError as error:
+        raise SealerUnavailable(
+            f"the tpm2 sealer needs tpm2-pytss, which failed to import: {error}",
+            fix="run scripts/devices/install.sh or pip install 'agile-crypto[tpm]'",
+        ) from None
+    return tpm2_pytss
+
+
+@dataclass(frozen=True)
+class PCRSelection:
+    """A PCR bank and a sorted list of PCR indices, written ``BANK:I,J,...``."""
+
+    bank: str
+    indices: tuple[int, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> PCRSelection:
+        bank, separator, listing = text.strip().partition(":")
+        bank = bank.lower()
+        if not separator or bank not in _BANK_SIZES:
+            raise InvalidArgument(
+                f"invalid PCR selection {text!r}",
+                fix=f"write BANK:LIST with BANK one of {', '.join(_BANK_SIZES)}, e.g. sha256:0,7",
+            )
+        try:
+            indices = sorted({int(item) for item in listing.split(",") if item.strip()})
+        except ValueError:
+            raise InvalidArgument(
+                f"invalid PCR list in {text!r}",
+                fix="list PCR numbers separated by commas, e.g. sha256:0,2,7",
+            ) from None
+        if not indices or indices[0] < 0 or indices[-1] >= _PCR_COUNT:
+            raise InvalidArgument(
+                f"invalid PCR list in {text!r}",
+                fix=f"list one or more PCR numbers from 0 to {_PCR_COUNT - 1}",
+            )
+        return cls(bank, tuple(indices))
+
+    def __str__(self) -> str:
+        return f"{self.bank}:{','.join(str(index) for index in self.indices)}"
+
+    def names(self, indices: list[int] | tuple[int, ...] | None = None) -> list[str]:
+        return [f"{self.bank}:{index}" for index in (self.indices if indices is None else indices)]
+
+
+def hash_algorithm(name: str) -> Any:
+    """Return the TPM2_ALG constant of a hash named like a PCR bank (sha1, sha256, ...)."""
+    tss = _tpm2()
+    if name not in _BANK_SIZES:
+        raise InvalidArgument(
+            f"unknown TPM hash algorithm {name!r}", fix=f"use one of: {', '.join(_BANK_SIZES)}"
+        )
+    return getattr(tss.TPM2_ALG, name.upper())
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(blob: SealedBlob, field: str) -> bytes:
+    value = blob.get(field)
+    try:
+        if not isinstance(value, str):
+            raise ValueError(field)
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise SealError(
+            f"tpm2 sealed blob is malformed: field {field!r} is missing or not base64",
+            fix="restore the keyset file from a backup",
+        ) from None
+
+
+def _kek_check(secret: bytes, associated_data: bytes) -> bytes:
+    """Return the keyed hash stored in the blob to verify the unsealed KEK and its keyset."""
+    return hmac.new(secret, _CHECK_LABEL + associated_data, hashlib.sha256).digest()
+
+
+class TPMConnection:
+    """An ESAPI context on one TCTI that flushes every transient handle it created on close.
+
+    The swtpm TCP TCTI has no resource manager behind it, so handles left
+    loaded would fill the TPM's slots across processes.
+    """
+
+    def __init__(self, tcti: str) -> None:
+        tss = _tpm2()
+        self.tcti = tcti
+        self._handles: list[Any] = []
+        try:
+            self.esapi = tss.ESAPI(tcti)
+        except (tss.TSS2_Exception, RuntimeError, ValueError) as error:
+            raise SealerUnavailable(
+                f"no TPM reachable through TCTI {tcti!r}: {error}",
+                fix=f"start the TPM (or swtpm) and pass --tpm-tcti or set {TCTI_ENV}, "
+                "e.g. swtpm:host=127.0.0.1,port=2321",
+            ) from None
+
+    def __enter__(self) -> TPMConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def track(self, handle: Any) -> Any:
+        self._handles.append(handle)
+        return handle
+
+    def flush(self, handle: Any) -> None:
+        if handle in self._handles:
+            self._handles.remove(handle)
+        self.esapi.flush_context(handle)
+
+    def close(self) -> None:
+        tss = _tpm2()
+        for handle in reversed(self._handles):
+            try:
+                self.esapi.flush_context(handle)
+            except tss.TSS2_Exception as error:
+                logger.warning("failed to flush TPM handle %s: %s", handle, error)
+        self._handles.clear()
+        self.esapi.close()
+
+    # Objects and sessions.
+
+    def storage_primary(
+        self, template: str = "ecc256:aes128cfb", *, no_da: bool = True, name_hash: str = "sha256"
+    ) -> Any:
+        """Create the owner-hierarchy storage primary from a fixed template and return its handle.
+
+        Without ``no_da`` the template equals tpm2-tools' ``tpm2_createprimary -C o``.
+        """
+        tss = _tpm2()
+        attributes = tss.TPMA_OBJECT.DEFAULT_TPM2_TOOLS_CREATEPRIMARY_ATTRS
+        if no_da:
+            attributes |= tss.TPMA_OBJECT.NODA
+        public = tss.TPM2B_PUBLIC.parse(template, objectAttributes=attributes, nameAlg=name_hash)
+        handle, *_ = self.esapi.create_primary(
+            tss.TPM2B_SENSITIVE_CREATE(), public, tss.ESYS_TR.OWNER
+        )
+        return self.track(handle)
+
+    def name(self, handle: Any) -> bytes:
+        return bytes(self.esapi.tr_get_name(handle))
+
+    def session(self, primary: Any, kind: str, hash_name: str = "sha256") -> Any:
+        """Start a session salted with ``primary`` that encrypts parameters with AES-128-CFB."""
+        tss = _tpm2()
+        session_type = {"hmac": tss.TPM2_SE.HMAC, "policy": tss.TPM2_SE.POLICY}[kind]
+        symmetric = tss.TPMT_SYM_DEF(
+            algorithm=tss.TPM2_ALG.AES,
+            keyBits=tss.TPMU_SYM_KEY_BITS(aes=128),
+            mode=tss.TPMU_SYM_MODE(aes=tss.TPM2_ALG.CFB),
+        )
+        handle = self.esapi.start_auth_session(
+            tpm_key=primary,
+            bind=tss.ESYS_TR.NONE,
+            session_type=session_type,
+            symmetric=symmetric,
+            auth_hash=hash_algorithm(hash_name),
+        )
+        self.track(handle)
+        attributes = tss.TPMA_SESSION.CONTINUESESSION | tss.TPMA_SESSION.ENCRYPT
+        if kind == "hmac":
+            attributes |= tss.TPMA_SESSION.DECRYPT
+        self.esapi.trsess_set_attributes(handle, attributes)
+        return handle
+
+    def trial_policy_digest(
+        self, selection: PCRSelection, pcr_digest: bytes, pin: bool, hash_name: str = "sha256"
+    ) -> bytes:
+        """Compute the policy digest for PolicyPCR (+ PolicyAuthValue) in a trial session."""
+        tss = _tpm2()
+        trial = self.track(
+            self.esapi.start_auth_session(
+                tpm_key=tss.ESYS_TR.NONE,
+                bind=tss.ESYS_TR.NONE,
+                session_type=tss.TPM2_SE.TRIAL,
+                symmetric=tss.TPMT_SYM_DEF(algorithm=tss.TPM2_ALG.NULL),
+                auth_hash=hash_algorithm(hash_name),
+            )
+        )
+        self.esapi.policy_pcr(trial, tss.TPM2B_DIGEST(pcr_digest), str(selection))
+        if pin:
+            self.esapi.policy_auth_value(trial)
+        digest = bytes(self.esapi.policy_get_digest(trial))
+        self.flush(trial)
+        return digest
+
+    def read_pcrs(self, selection: PCRSelection) -> dict[int, bytes]:
+        """Return the current value of each selected PCR."""
+        tss = _tpm2()
+        values: dict[int, bytes] = {}
+        for index in selection.indices:
+            try:
+                _, _, digests = self.esapi.pcr_read(f"{selection.bank}:{index}")
+            except tss.TSS2_Exception as error:
+                raise SealError(
+                    f"reading PCR {selection.bank}:{index} from the TPM at {self.tcti!r} "
+                    f"failed: {error}",
+                    fix="check that the TPM is reachable and not in use by another process",
+                ) from None
+            if len(digests) != 1:
+                raise SealError(
+                    f"the TPM has no active {selection.bank} PCR bank "
+                    f"(reading {selection.bank}:{index} returned nothing)",
+                    fix="choose an active bank with --pcrs, e.g. sha256:7",
+                )
+            values[index] = bytes(digests[0])
+        return values
+
+    def lockout_state(self) -> str:
+        """Describe the dictionary-attack counters in words, or '' when they cannot be read."""
+        tss = _tpm2()
+        try:
+            _, data = self.esapi.get_capability(
+                tss.TPM2_CAP.TPM_PROPERTIES, tss.TPM2_PT.LOCKOUT_COUNTER, 4
+            )
+        except tss.TSS2_Exception:
+            return ""
+        values = {int(prop.property): int(prop.value) for prop in data.data.tpmProperties}
+        counter = values.get(int(tss.TPM2_PT.LOCKOUT_COUNTER), 0)
+        maximum = values.get(int(tss.TPM2_PT.MAX_AUTH_FAIL), 0)
+        interval = values.get(int(tss.TPM2_PT.LOCKOUT_INTERVAL), 0)
+        return (
+            f"{counter} of {maximum} allowed failed authorizations counted; "
+            f"one is forgiven every {interval} s"
+        )
+
+
+def _rc_base(error: Any) -> int:
+    """Return the TPM response code without its handle, session or parameter number."""
+    rc = int(error.rc) & 0xFFFF
+    if (
+        rc & 0x80
+    ):  # Format-one codes also carry the number of the failing handle, session or parameter.
+        return rc & 0xBF
+    return rc & 0x97F
+
+
+_RC_POLICY_FAIL = 0x09D
+_RC_AUTH_FAIL = 0x08E
+_RC_BAD_AUTH = 0x0A2
+_RC_INTEGRITY = 0x09F
+_RC_LOCKOUT = 0x921
+
+
+class TPM2Sealer(Sealer):
+    """Seals the KEK to a TPM 2.0: PCR policy over a chosen bank and PCRs, optional PIN."""
+
+    name: ClassVar[str] = "tpm2"
+
+    def __init__(
+        self,
+        *,
+        tpm_tcti: str | None = None,
+        pcrs: str | PCRSelection | None = None,
+        tpm_pin: str | None = None,
+        pcr_values: str | dict[int, str] | None = None,
+        **_other_sealers_options: Any,
+    ) -> None:
+        self.tcti = tpm_tcti or os.environ.get(TCTI_ENV) or DEFAULT_TCTI
+        if isinstance(pcrs, PCRSelection):
+            self.selection = pcrs
+        else:
+            self.selection = PCRSelection.parse(pcrs or os.environ.get(PCRS_ENV) or DEFAULT_PCRS)
+        self.pin = tpm_pin if tpm_pin is not None else os.environ.get(PIN_ENV)
+        if pcr_values is None:
+            pcr_values = os.environ.get(PCR_VALUES_ENV) or None
+        self.predicted = self._parse_predicted(pcr_values) if pcr_values else {}
+
+    def _parse_predicted(self, values: str | dict[int, str]) -> dict[int, bytes]:
+        """Parse ``INDEX=HEX,...`` into the PCR values to seal to instead of the current ones."""
+        if isinstance(values, str):
+            pairs = [item.partition("=")[::2] for item in values.split(",") if item.strip()]
+        else:
+            pairs = [(str(index), value) for index, value in values.items()]
+        size = _BANK_SIZES[self.selection.bank]
+        predicted: dict[int, bytes] = {}
+        for index_text, value_text in pairs:
+            try:
+                index = int(index_text)
+                value = bytes.fromhex(value_text.strip().removeprefix("0x"))
+            except ValueError:
+                index, value = -1, b""
+            if index not in self.selection.indices or len(value) != size:
+                raise InvalidArgument(
+                    f"invalid predicted PCR value {index_text}={value_text!r} for {self.selection}",
+                    fix=f"write INDEX=HEX for PCRs of the selection, with {size}-byte "
+                    f"{self.selection.bank} values",
+                )
+            predicted[index] = value
+        return predicted
+
+    @classmethod
+    def from_blob(cls, blob: SealedBlob, **options: Any) -> TPM2Sealer:
+        """Build a sealer for ``blob`` that keeps its PCR selection unless ``pcrs`` is given."""
+        options = dict(options)
+        if not options.get("pcrs"):
+            options["pcrs"] = str(blob.get("pcrs") or DEFAULT_PCRS)
+        return cls(**options)
+
+    @classmethod
+    def from_cli_options(cls, **options: Any) -> TPM2Sealer:
+        """Build a sealer from the CLI options ``tpm_tcti``, ``pcrs`` and ``tpm_pin``."""
+        return cls(**options)
+
+    # Sealing.
+
+    def seal(self, secret: bytes, associated_data: bytes) -> SealedBlob:
+        """Seal ``secret`` to the current values of the selected PCRs (and the PIN, if set)."""
+        if len(secret) != KEK_SIZE:
+            raise InvalidArgument(f"a KEK is {KEK_SIZE} bytes, got {len(secret)}")
+        tss = _tpm2()
+        pin = (self.pin or "").encode("utf-8")
+
+        with TPMConnection(self.tcti) as tpm:
+            try:
+                primary = tpm.storage_primary()
+                # Predicted values (for a planned firmware or boot change) replace current ones.
+                values = {**tpm.read_pcrs(self.selection), **self.predicted}
+
+                # TPM 2.0 Part 3, TPM2_PolicyPCR: pcrDigest is the session hash
+                # (SHA-256) over the selected PCR values in selection order.
+                pcr_digest = hashlib.sha256(b"".join(values[i] for i in self.selection.indices))
+                policy = tpm.trial_policy_digest(self.selection, pcr_digest.digest(), bool(pin))
+
+                template = tss.TPM2B_PUBLIC(
+                    publicArea=tss.TPMT_PUBLIC(
+                        type=tss.TPM2_ALG.KEYEDHASH,
+                        nameAlg=tss.TPM2_ALG.SHA256,
+                        objectAttributes=tss.TPMA_OBJECT.FIXEDTPM | tss.TPMA_OBJECT.FIXEDPARENT,
+                        authPolicy=policy,
+                    )
+                )
+                template.publicArea.parameters.keyedHashDetail.scheme.scheme = tss.TPM2_ALG.NULL
+                sensitive = tss.TPM2B_SENSITIVE_CREATE(
+                    tss.TPMS_SENSITIVE_CREATE(
+                        userAuth=tss.TPM2B_AUTH(pin), data=tss.TPM2B_SENSITIVE_DATA(secret)
+                    )
+                )
+                session = tpm.session(primary, "hmac")
+                private, public, *_ = tpm.esapi.create(
+                    primary, sensitive, template, session1=session
+                )
+                primary_name = tpm.name(primary)
+            except tss.TSS2_Exception as error:
+                raise SealError(
+                    f"sealing to the TPM at {self.tcti!r} failed: {error}",
+                    fix="check that the TPM is enabled and its owner hierarchy has no password",
+                ) from None
+
+        logger.info("sealed a KEK to the TPM under PCRs %s", self.selection)
+        return {
+            "sealer": self.name,
+            "version": _FORMAT_VERSION,
+            "pcrs": str(self.selection),
+            "pcr_values": {str(i): values[i].hex() for i in self.selection.indices},
+            "predicted": sorted(self.predicted),
+            "pin": bool(pin),
+            "primary_name": primary_name.hex(),
+            "public": _b64(public.marshal()),
+            "private": _b64(private.marshal()),
+            "check": _kek_check(secret, associated_data).hex(),
+        }
+
+    # Unsealing.
+
+    def unseal(self, blob: SealedBlob, associated_data: bytes) -> bytes:
+        """Unseal the KEK, raising PCRChanged, WrongPassphrase or TPMLockedOut with the reason."""
+        tss = _tpm2()
+        self._check_blob(blob)
+        selection = PCRSelection.parse(str(blob["pcrs"]))
+        needs_pin = bool(blob.get("pin"))
+        if needs_pin and not self.pin:
+            raise WrongPassphrase(
+                "this keyset is sealed to the TPM with a PIN, and no PIN was given",
+                fix=f"pass --tpm-pin or set {PIN_ENV}",
+            )
+        try:
+            public = tss.TPM2B_PUBLIC.unmarshal(_unb64(blob, "public"))[0]
+            private = tss.TPM2B_PRIVATE.unmarshal(_unb64(blob, "private"))[0]
+        except tss.TSS2_Exception:
+            raise SealError(
+                "tpm2 sealed blob is malformed: 'public' or 'private' is not a TPM2B structure",
+                fix="restore the keyset file from a backup",
+            ) from None
+
+        with TPMConnection(self.tcti) as tpm:
+            self._raise_if_pcrs_changed(tpm, blob, selection)
+            try:
+                primary = tpm.storage_primary()
+                if tpm.name(primary).hex() != blob.get("primary_name"):
+                    raise SealError(
+                        f"the TPM at {self.tcti!r} is not the one this KEK was sealed to "
+                        "(its storage primary key differs, so it is another TPM or it was cleared)",
+                        fix="use the TPM that sealed it, or recover the keyset another way "
+                        "(an sss member or a backup) and run agile keyset reseal",
+                    )
+                sealed = tpm.track(tpm.esapi.load(primary, private, public))
+                session = tpm.session(primary, "policy")
+                tpm.esapi.policy_pcr(session, tss.TPM2B_DIGEST(), str(selection))
+                if needs_pin:
+                    tpm.esapi.policy_auth_value(session)
+                    tpm.esapi.tr_set_auth(sealed, (self.pin or "").encode("utf-8"))
+                secret = bytes(tpm.esapi.unseal(sealed, session1=session))
+            except tss.TSS2_Exception as error:
+                raise self._unseal_error(tpm, error, blob, selection) from None
+
+        if not hmac.compare_digest(_kek_check(secret, associated_data).hex(), blob["check"]):
+            raise SealError(
+                "the KEK unsealed by the TPM does not match the check value in the blob: "
+                "the blob belongs to another keyset or the TPM returned wrong bytes",
+                fix="use this keyset's own sealed blob; do not use a copied one",
+            )
+        return secret
+
+    def reseal(
+        self, blob: SealedBlob, associated_data: bytes, secret: bytes | None = None
+    ) -> SealedBlob:
+        """Seal the KEK again to the current PCR values (and this sealer's PIN).
+
+        Without ``secret`` the KEK is first unsealed from ``blob``, which needs
+        the PCRs it was sealed to.  After an intended PCR change the caller
+        passes the KEK recovered another way (an sss quorum, a passphrase).
+        """
+        if secret is None:
+            secret = self.unseal(blob, associated_data)
+        return self.seal(secret, associated_data)
+
+    def describe(self, blob: SealedBlob) -> dict[str, Any]:
+        described = {"sealer": self.name, "pcrs": blob.get("pcrs"), "pin": bool(blob.get("pin"))}
+        if blob.get("predicted"):
+            described["predicted"] = blob["predicted"]
+        return described
+
+    # Helpers.
+
+    def _check_blob(self, blob: SealedBlob) -> None:
+        if blob.get("sealer") != self.name or blob.get("version") != _FORMAT_VERSION:
+            raise SealError(
+                f"not a tpm2 sealed blob of version {_FORMAT_VERSION}: "
+                f"sealer={blob.get('sealer')!r}, version={blob.get('version')!r}",
+                fix="upgrade agile or restore the keyset file from a backup",
+            )
+        for field, kind in (("pcrs", str), ("pcr_values", dict), ("check", str)):
+            if not isinstance(blob.get(field), kind):
+                raise SealError(
+                    f"tpm2 sealed blob is malformed: field {field!r} is missing or not a "
+                    f"{kind.__name__}",
+                    fix="restore the keyset file from a backup",
+                )
+        if not isinstance(blob.get("primary_name"), str):
+            raise SealError(
+                "tpm2 sealed blob is malformed: field 'primary_name' is missing",
+                fix="restore the keyset file from a backup",
+            )
+
+    def _changed_pcrs(
+        self, tpm: TPMConnection, blob: SealedBlob, selection: PCRSelection
+    ) -> list[int]:
+        current = tpm.read_pcrs(selection)
+        stored = blob["pcr_values"]
+        return [i for i in selection.indices if stored.get(str(i)) != current[i].hex()]
+
+    def _raise_if_pcrs_changed(
+        self, tpm: TPMConnection, blob: SealedBlob, selection: PCRSelection
+    ) -> None:
+        changed = self._changed_pcrs(tpm, blob, selection)
+        if changed:
+            raise self._pcr_error(selection, changed, blob)
+
+    def _pcr_error(
+        self, selection: PCRSelection, changed: list[int], blob: SealedBlob
+    ) -> PCRChanged:
+        names = selection.names(changed)
+        plural = "s" if len(names) > 1 else ""
+        numbers = ", ".join(str(index) for index in changed)
+        predicted = [index for index in changed if index in (blob.get("predicted") or [])]
+        note = ""
+        if predicted:
+            listed = ", ".join(str(index) for index in predicted)
+            note = f" (PCR {listed} was sealed to a predicted value that it does not hold yet)"
+        return PCRChanged(
+            f"TPM policy check failed: PCR{plural} {numbers} in bank {selection.bank} changed "
+            f"since the KEK was sealed to {selection}{note}",
+            fix="if the change was intended (a firmware or boot update), open the keyset through "
+            "another member of its sss sealer and run agile keyset reseal NAME, or next time "
+            "reseal with --pcr-values before the change; otherwise investigate the boot chain",
+            changed=names,
+        )
+
+    def _unseal_error(
+        self, tpm: TPMConnection, error: Any, blob: SealedBlob, selection: PCRSelection
+    ) -> SealError:
+        code = _rc_base(error)
+        if code == _RC_POLICY_FAIL:
+            changed = self._changed_pcrs(tpm, blob, selection)
+            if changed:
+                return self._pcr_error(selection, changed, blob)
+            return SealError(
+                f"TPM policy check failed although PCRs {selection} still hold the sealed values",
+                fix="the sealed object's policy does not match this blob; restore the keyset file",
+            )
+        if code in (_RC_AUTH_FAIL, _RC_BAD_AUTH):
+            state = tpm.lockout_state()
+            return WrongPassphrase(
+                f"wrong TPM PIN for this keyset ({state})" if state else "wrong TPM PIN",
+                fix="retry with the right --tpm-pin; each failure counts towards the TPM lockout",
+            )
+        if code == _RC_LOCKOUT:
+            state = tpm.lockout_state()
+            return TPMLockedOut(
+                f"the TPM is in dictionary-attack lockout after too many wrong PINs ({state})",
+                fix="wait for the lockout to expire, or clear it with the lockout authorization: "
+                "tpm2_dictionarylockout --clear-lockout",
+            )
+        if code == _RC_INTEGRITY:
+            return SealError(
+                "the TPM rejected the sealed object: its private part fails the integrity check "
+                "(tampered blob, or another TPM)",
+                fix="restore the keyset file from a backup",
+            )
+        return SealError(f"unsealing with the TPM at {self.tcti!r} failed: {error}")
+
+
+@contextlib.contextmanager
+def connect(tcti: str | None = None) -> Iterator[TPMConnection]:
+    """Open a :class:`TPMConnection` on ``tcti``, by default ``$AGILE_TPM_TCTI`` or DEFAULT_TCTI."""
+    with TPMConnection(tcti or os.environ.get(TCTI_ENV) or DEFAULT_TCTI) as tpm:
+        yield tpm
