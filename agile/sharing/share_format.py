@@ -1,0 +1,217 @@
+"""The agile share format, version 1: self-describing GF(2^8) Shamir shares.
+
+A plain Shamir share cannot tell its holder how many shares are needed, which
+split it belongs to, or whether a combination came out right.  A version 1
+share adds a header and shares a digest together with the secret, in the
+manner of SLIP-0039's digest share::
+
+    version (1 byte, = 1) | secret id (8 bytes) | threshold (1) | index (1) | y bytes
+
+The y bytes are a Shamir share (polynomial 0x11B, as in :mod:`.gf256`) of
+``secret || digest``, where digest is the first 16 bytes of
+SHA-256("agile-share-v1" | secret id | threshold | secret).  Because the digest
+is shared, not published, fewer than ``threshold`` shares still reveal nothing
+about the secret.  On combination the digest is recomputed, so a tampered share
+or a mixture of splits raises :class:`InvalidShare` instead of returning a
+wrong secret with probability 1 - 2^-128.
+
+The text form for paper is ``agile-share-v1:`` followed by the base32 (RFC 4648
+§6) of the binary share and a 4-byte SHA-256 checksum, in groups of five
+characters joined by ``-``.  The checksum catches copying mistakes before any
+arithmetic is done.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..errors import InsufficientShares, InvalidShare
+from . import gf256
+from .base import Share
+
+__all__ = [
+    "VERSION",
+    "TEXT_PREFIX",
+    "AgileShare",
+    "split",
+    "combine",
+    "encode",
+    "decode",
+    "encode_text",
+    "decode_text",
+    "parse",
+]
+
+VERSION = 1
+TEXT_PREFIX = "agile-share-v1:"
+SECRET_ID_SIZE = 8
+DIGEST_SIZE = 16
+CHECKSUM_SIZE = 4
+HEADER_SIZE = 1 + SECRET_ID_SIZE + 1 + 1
+_DIGEST_LABEL = b"agile-share-v1"
+_GROUP = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AgileShare:
+    """One parsed version 1 share."""
+
+    secret_id: bytes
+    threshold: int
+    index: int
+    value: bytes
+
+    def __repr__(self) -> str:
+        return (
+            f"AgileShare(secret_id={self.secret_id.hex()}, threshold={self.threshold}, "
+            f"index={self.index}, value=<{len(self.value)} bytes>)"
+        )
+
+
+def _digest(secret_id: bytes, threshold: int, secret: bytes) -> bytes:
+    material = _DIGEST_LABEL + secret_id + bytes([threshold]) + secret
+    return hashlib.sha256(material).digest()[:DIGEST_SIZE]
+
+
+def split(secret: bytes, threshold: int, count: int) -> list[AgileShare]:
+    """Split ``secret`` into ``count`` version 1 shares, any ``threshold`` of which recover it."""
+    secret = bytes(secret)
+    if not secret:
+        # Let gf256 raise its error for an empty secret, not after the digest makes it non-empty.
+        gf256.split(secret, threshold, count)
+    secret_id = os.urandom(SECRET_ID_SIZE)
+    payload = secret + _digest(secret_id, threshold, secret)
+    return [
+        AgileShare(secret_id, threshold, share.index, share.value)
+        for share in gf256.split(payload, threshold, count)
+    ]
+
+
+def combine(shares: Sequence[AgileShare]) -> bytes:
+    """Recover the secret; raise if the shares are too few, mixed or tampered with."""
+    if not shares:
+        raise InsufficientShares("no shares given", fix="give at least the threshold of shares")
+    first = shares[0]
+    for share in shares[1:]:
+        if share.secret_id != first.secret_id:
+            raise InvalidShare(
+                f"share {share.index} belongs to secret {share.secret_id.hex()}, share "
+                f"{first.index} to secret {first.secret_id.hex()}",
+                fix="combine only shares of one split",
+            )
+        if share.threshold != first.threshold:
+            raise InvalidShare(
+                f"share {share.index} names threshold {share.threshold}, share {first.index} "
+                f"names {first.threshold}",
+                fix="a share header was altered; drop the share that disagrees",
+            )
+    if len(shares) < first.threshold:
+        raise InsufficientShares(
+            f"{len(shares)} share(s) of secret {first.secret_id.hex()} given, the threshold is "
+            f"{first.threshold}",
+            fix=f"give at least {first.threshold} shares",
+        )
+    payload = gf256.combine([Share(share.index, share.value) for share in shares])
+    if len(payload) <= DIGEST_SIZE:
+        raise InvalidShare(
+            f"share values have {len(payload)} bytes, too short to hold a secret and its digest",
+            fix="the shares are truncated",
+        )
+    secret, digest = payload[:-DIGEST_SIZE], payload[-DIGEST_SIZE:]
+    if not hmac.compare_digest(digest, _digest(first.secret_id, first.threshold, secret)):
+        raise InvalidShare(
+            f"the shares of secret {first.secret_id.hex()} do not combine to a consistent secret",
+            fix="a share was altered or corrupted; try another set of shares",
+        )
+    return secret
+
+
+def encode(share: AgileShare) -> bytes:
+    """Encode a share in the binary layout."""
+    return (
+        bytes([VERSION])
+        + share.secret_id
+        + bytes([share.threshold, share.index])
+        + bytes(share.value)
+    )
+
+
+def decode(data: bytes) -> AgileShare:
+    """Decode the binary layout; raise :class:`InvalidShare` on a bad version or length."""
+    if len(data) < HEADER_SIZE + DIGEST_SIZE + 1:
+        raise InvalidShare(
+            f"an agile share needs at least {HEADER_SIZE + DIGEST_SIZE + 1} bytes, got {len(data)}",
+            fix="the share is truncated",
+        )
+    if data[0] != VERSION:
+        raise InvalidShare(
+            f"unsupported agile share version {data[0]}",
+            fix=f"this agile reads version {VERSION}; for a Vault share use --format vault",
+        )
+    secret_id = bytes(data[1 : 1 + SECRET_ID_SIZE])
+    threshold, index = data[1 + SECRET_ID_SIZE], data[2 + SECRET_ID_SIZE]
+    if threshold < 2 or index == 0:
+        raise InvalidShare(
+            f"share header has threshold {threshold} and index {index}",
+            fix="the share is corrupt: threshold must be at least 2 and index at least 1",
+        )
+    return AgileShare(secret_id, threshold, index, bytes(data[HEADER_SIZE:]))
+
+
+def _checksum(binary: bytes) -> bytes:
+    return hashlib.sha256(binary).digest()[:CHECKSUM_SIZE]
+
+
+def encode_text(share: AgileShare) -> str:
+    """Encode a share as ``agile-share-v1:`` and dash-separated base32 groups."""
+    binary = encode(share)
+    text = base64.b32encode(binary + _checksum(binary)).decode("ascii").rstrip("=")
+    groups = [text[i : i + _GROUP] for i in range(0, len(text), _GROUP)]
+    return TEXT_PREFIX + "-".join(groups)
+
+
+def decode_text(text: str) -> AgileShare:
+    """Decode the text form; raise :class:`InvalidShare` on a bad prefix, character or checksum."""
+    text = text.strip()
+    if not text.lower().startswith(TEXT_PREFIX):
+        raise InvalidShare(
+            f"share text does not start with {TEXT_PREFIX!r}",
+            fix="give an agile share, or use --format vault for Vault shares",
+        )
+    body = re.sub(r"[\s-]", "", text[len(TEXT_PREFIX) :]).upper()
+    body += "=" * (-len(body) % 8)
+    try:
+        raw = base64.b32decode(body)
+    except ValueError:
+        raise InvalidShare(
+            "share text contains characters outside base32 (A-Z, 2-7)",
+            fix="check the share for copying mistakes",
+        ) from None
+    binary, checksum = raw[:-CHECKSUM_SIZE], raw[-CHECKSUM_SIZE:]
+    if len(raw) <= CHECKSUM_SIZE or not hmac.compare_digest(checksum, _checksum(binary)):
+        raise InvalidShare(
+            "share text checksum does not match",
+            fix="check the share for copying mistakes (a changed or missing character)",
+        )
+    return decode(binary)
+
+
+def parse(text: str) -> AgileShare:
+    """Parse a share given as its text form or as hex of the binary layout."""
+    stripped = text.strip()
+    if stripped.lower().startswith(TEXT_PREFIX):
+        return decode_text(stripped)
+    try:
+        binary = bytes.fromhex(stripped)
+    except ValueError:
+        raise InvalidShare(
+            f"share is neither {TEXT_PREFIX}... text nor hex",
+            fix="give the share exactly as 'agile share split' wrote it",
+        ) from None
+    return decode(binary)

@@ -1,0 +1,227 @@
+"""``agile mpc``: secure aggregation among parties over mutual TLS."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from .common import emit_json, json_option
+
+__all__ = ["mpc"]
+
+
+@click.group()
+def mpc() -> None:
+    """Compute sums and means over private inputs of several parties (Shamir shares, TLS).
+
+    \b
+    Examples:
+      agile mpc local --parties 3 --inputs a.csv b.csv c.csv --operation sum
+      agile mpc init --parties 3 --dir deploy
+      agile mpc party --config deploy/party-1.json --input a.csv --operation mean
+    """
+
+
+@mpc.command()
+@click.option("--parties", "count", type=int, required=True, help="Number of parties (2-255).")
+@click.option(
+    "-t",
+    "--threshold",
+    type=int,
+    default=None,
+    help="Shares needed to open a result (default: floor((n-1)/2) + 1, an honest majority).",
+)
+@click.option(
+    "--dir", "directory", required=True, metavar="DIR", help="New directory for keys and configs."
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address every party binds to."
+)
+@click.option(
+    "--dealer", is_flag=True, help="Also create dealer.json for a Beaver-triple dealer (variance)."
+)
+@click.option(
+    "--base-port",
+    type=int,
+    default=47100,
+    show_default=True,
+    help="Party i listens on base-port + i.",
+)
+def init(
+    count: int, threshold: int | None, directory: str, host: str, dealer: bool, base_port: int
+) -> None:
+    """Create a CA, party certificates, X-Wing keys and one config per party.
+
+    When the parties run on different machines, edit the host and port of each
+    party in every config file, because all parties need the same party list.
+
+    \b
+    Example:
+      agile mpc init --parties 5 -t 3 --dir deploy --host 127.0.0.1
+    """
+    from mpc.deployment import create_deployment
+    from mpc.local import default_threshold
+
+    threshold = threshold if threshold is not None else default_threshold(count)
+    paths = create_deployment(
+        directory, count, threshold, host=host, base_port=base_port, dealer=dealer
+    )
+    for path in paths:
+        click.echo(path)
+    if dealer:
+        click.echo(Path(directory) / "dealer.json")
+
+
+@mpc.command()
+@click.option("--config", "config_path", required=True, metavar="FILE", help="This party's config.")
+@click.option("--input", "input_path", required=True, metavar="CSV", help="This party's integers.")
+@click.option(
+    "--operation",
+    type=click.Choice(["sum", "mean", "count", "total", "variance"]),
+    default="sum",
+    show_default=True,
+    help="What to compute and open.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=120.0,
+    show_default=True,
+    help="Seconds to wait for peers to connect and for each round.",
+)
+@click.option(
+    "--timing", is_flag=True, help="Print 'elapsed SECONDS' (connection to output) on stderr."
+)
+@click.option(
+    "--drop-after-sharing",
+    is_flag=True,
+    hidden=True,
+    help="Leave right after sharing the input, as a crashed party would (for tests).",
+)
+@json_option
+def party(
+    config_path: str,
+    input_path: str,
+    operation: str,
+    timeout: float,
+    timing: bool,
+    drop_after_sharing: bool,
+    as_json: bool,
+) -> None:
+    """Run one party until the result is opened, and print it, one value per line.
+
+    \b
+    Example:
+      agile mpc party --config deploy/party-2.json --input b.csv --operation sum
+    """
+    from mpc.config import load_config
+    from mpc.party import run_party
+    from mpc.protocols import read_integers
+
+    config = load_config(config_path)
+    values = read_integers(input_path)
+    result = run_party(
+        config,
+        values,
+        operation,
+        drop_after_sharing=drop_after_sharing,
+        connect_timeout=timeout,
+        round_timeout=timeout,
+    )
+    if result is None:
+        return
+    if timing:
+        click.echo(f"elapsed {result.elapsed:.6f} cpu {result.cpu:.6f}", err=True)
+    if as_json:
+        emit_json(
+            {"operation": operation, "outputs": result.outputs, "parties": result.contributors}
+        )
+        return
+    click.echo("\n".join(result.outputs))
+
+
+@mpc.command()
+@click.option(
+    "--parties", "count", type=int, default=None, help="Number of parties (default: one per input)."
+)
+@click.option(
+    "--inputs",
+    "inputs",
+    multiple=True,
+    required=True,
+    metavar="CSV",
+    help="One CSV file of integers per party; repeat, or list several after one flag.",
+)
+@click.option(
+    "--operation",
+    type=click.Choice(["sum", "mean", "count", "total", "variance"]),
+    default="sum",
+    show_default=True,
+    help="What to compute and open.",
+)
+@click.option(
+    "-t",
+    "--threshold",
+    type=int,
+    default=None,
+    help="Shares needed to open a result (default: an honest majority).",
+)
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per round.")
+@click.option(
+    "--timing", is_flag=True, help="Print each party's seconds from connection to output on stderr."
+)
+@click.argument("more_inputs", nargs=-1, metavar="[CSV...]")
+@json_option
+def local(
+    count: int | None,
+    inputs: tuple[str, ...],
+    operation: str,
+    threshold: int | None,
+    timeout: float,
+    timing: bool,
+    more_inputs: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Start one party process per input on 127.0.0.1 and print the results, one per line.
+
+    \b
+    Example:
+      agile mpc local --parties 3 --inputs a.csv b.csv c.csv --operation sum
+    """
+    from mpc.local import run_local
+
+    files = [*inputs, *more_inputs]
+    for name in files:
+        if not Path(name).is_file():
+            raise click.BadParameter(f"input file {name!r} not found", param_hint="--inputs")
+    logging.getLogger("agile.mpc").debug("running %d parties", len(files))
+    run = run_local(files, operation, parties=count, threshold=threshold, timeout=timeout)
+    if timing:
+        click.echo("elapsed " + " ".join(f"{value:.6f}" for value in run.elapsed), err=True)
+    if as_json:
+        emit_json({"operation": operation, "outputs": run.outputs, "elapsed": run.elapsed})
+        return
+    click.echo("\n".join(run.outputs))
+
+
+@mpc.command()
+@click.option("--config", "config_path", required=True, metavar="FILE", help="The dealer.json.")
+@click.option("--length", type=int, required=True, help="Number of triples: the input length.")
+@click.option(
+    "--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for parties."
+)
+def dealer(config_path: str, length: int, timeout: float) -> None:
+    """Send Beaver triples to every party (needed by --operation variance), then exit.
+
+    The dealer is trusted: it could learn the inputs of multiplications.
+
+    \b
+    Example:
+      agile mpc dealer --config deploy/dealer.json --length 10000
+    """
+    from mpc.config import load_config
+    from mpc.dealer import run_dealer
+
+    run_dealer(load_config(config_path), length, connect_timeout=timeout)

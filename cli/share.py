@@ -1,0 +1,197 @@
+"""``agile share``: split a secret into Shamir shares and combine them again."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from agile.errors import InvalidShare
+from agile.fsio import atomic_write
+from agile.sharing import gf256, share_format
+
+from .common import keystore_path
+
+__all__ = ["share"]
+
+FORMATS = ("agile", "vault")
+_format_option = click.option(
+    "--format",
+    "share_format_name",
+    type=click.Choice(FORMATS),
+    default="agile",
+    show_default=True,
+    help="agile: self-describing shares with threshold and integrity check; "
+    "vault: HashiCorp Vault / pyshamir layout (hex of y bytes then x byte).",
+)
+
+
+@click.group()
+def share() -> None:
+    """Split a secret into shares, any T of which recover it (Shamir over GF(2^8)).
+
+    \b
+    Examples:
+      agile share split -t 3 -n 5 key.bin -o backup/key
+      agile share combine backup/key-1 backup/key-4 backup/key-5 -o key.bin
+      agile share split --format vault -t 2 -n 3 key.bin -o vault/key
+    """
+
+
+def _read_secret(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+@share.command()
+@click.option("-t", "--threshold", type=int, required=True, help="Shares needed to recover.")
+@click.option("-n", "--shares", "count", type=int, required=True, help="Shares to write (<= 255).")
+@_format_option
+@click.option(
+    "-o",
+    "--output",
+    "prefix",
+    required=True,
+    metavar="PREFIX",
+    help="Write share i to PREFIX-i (mode 0600), one share per file.",
+)
+@click.option(
+    "--keyset",
+    metavar="NAME",
+    default=None,
+    help="Split the key-encryption key of this keyset (key escrow) instead of FILE.",
+)
+@click.argument("secret_file", metavar="[FILE]", required=False)
+def split(
+    threshold: int,
+    count: int,
+    share_format_name: str,
+    prefix: str,
+    keyset: str | None,
+    secret_file: str | None,
+) -> None:
+    """Split the bytes of FILE ('-' for stdin), or a keyset's KEK, into shares.
+
+    \b
+    Examples:
+      agile share split -t 3 -n 5 key.bin -o backup/key
+      head -c 32 /dev/urandom | agile share split -t 2 -n 3 - -o /tmp/s --format vault
+      agile share split --keyset payments -t 3 -n 5 -o escrow/payments
+    """
+    if (keyset is None) == (secret_file is None):
+        raise click.UsageError("give either FILE or --keyset NAME")
+    if keyset is not None:
+        if share_format_name != "agile":
+            raise click.UsageError("--keyset writes agile shares only; drop --format vault")
+        from mpc.escrow import split_keyset
+
+        items = split_keyset(keystore_path(), keyset, threshold, count)
+        lines = [share_format.encode_text(item) for item in items]
+    elif share_format_name == "agile":
+        secret = _read_secret(str(secret_file))
+        items = share_format.split(secret, threshold, count)
+        lines = [share_format.encode_text(item) for item in items]
+    else:
+        secret = _read_secret(str(secret_file))
+        lines = [gf256.to_vault(item).hex() for item in gf256.split(secret, threshold, count)]
+    for index, line in enumerate(lines, start=1):
+        path = f"{prefix}-{index}"
+        atomic_write(path, (line + "\n").encode("ascii"))
+        click.echo(path)
+
+
+def _read_shares(paths: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Return (source name, share text) pairs from files, or from stdin lines when no files."""
+    if not paths or paths == ("-",):
+        lines = [line.strip() for line in sys.stdin.read().splitlines()]
+        return [(f"stdin line {n}", line) for n, line in enumerate(lines, 1) if line]
+    items = []
+    for path in paths:
+        text = Path(path).read_text(encoding="ascii", errors="replace").strip()
+        items.append((path, text))
+    return items
+
+
+def _decode_agile(source: str, text: str) -> share_format.AgileShare:
+    try:
+        return share_format.parse(text)
+    except InvalidShare as error:
+        raise InvalidShare(f"{source}: {error}", fix=error.fix) from None
+
+
+def _decode_vault(source: str, text: str) -> gf256.Share:
+    try:
+        data = bytes.fromhex(text)
+    except ValueError:
+        raise InvalidShare(
+            f"{source} is not hex text",
+            fix="give Vault shares as hex, one per file or line",
+        ) from None
+    return gf256.from_vault(data)
+
+
+@share.command()
+@_format_option
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    metavar="FILE",
+    help="Write the secret here (0600); '-' for stdout.",
+)
+@click.option(
+    "--keyset",
+    metavar="NAME",
+    default=None,
+    help="Restore this keyset's KEK from the shares and seal it again (instead of -o).",
+)
+@click.option(
+    "--seal",
+    "sealer",
+    metavar="SEALER",
+    default=None,
+    help="With --keyset: the sealer for the restored KEK (default: the keyset's current one).",
+)
+@click.argument("share_files", nargs=-1, metavar="SHARE...")
+def combine(
+    share_format_name: str,
+    output: str | None,
+    keyset: str | None,
+    sealer: str | None,
+    share_files: tuple[str, ...],
+) -> None:
+    """Recover the secret from share files (or from stdin, one share per line).
+
+    In agile format fewer shares than the threshold, shares of different
+    secrets and altered shares are errors.  Vault shares carry no threshold or
+    check: too few of them give a wrong secret without an error.
+
+    \b
+    Examples:
+      agile share combine backup/key-1 backup/key-3 backup/key-4 -o key.bin
+      cat shares.txt | agile share combine --format vault -o key.bin
+      AGILE_PASSPHRASE=new agile share combine --keyset payments escrow/payments-{1,2,5}
+    """
+    if (keyset is None) == (output is None):
+        raise click.UsageError("give either -o FILE or --keyset NAME")
+    items = _read_shares(share_files)
+    if keyset is not None:
+        if share_format_name != "agile":
+            raise click.UsageError("--keyset reads agile shares only; drop --format vault")
+        from mpc.escrow import restore_keyset
+
+        shares = [_decode_agile(source, text) for source, text in items]
+        chosen = restore_keyset(keystore_path(), keyset, shares, sealer)
+        click.echo(f"keyset {keyset}: KEK restored and sealed with {chosen}")
+        return
+    if share_format_name == "agile":
+        secret = share_format.combine([_decode_agile(source, text) for source, text in items])
+    else:
+        secret = gf256.combine([_decode_vault(source, text) for source, text in items])
+    if output == "-":
+        sys.stdout.buffer.write(secret)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write(str(output), secret)

@@ -1,0 +1,82 @@
+"""Key escrow: split a keyset's key-encryption key (KEK) into agile shares, and restore it.
+
+Every keyset's private keys are encrypted under one random 32-byte KEK that a
+sealer (passphrase, TPM, HSM, ...) protects.  Escrow splits that KEK with
+Shamir over GF(2^8) in the agile share format, so that any ``threshold``
+custodians can recover the keyset when the sealer is lost (a forgotten
+passphrase, a dead TPM).  Restoring checks the recovered KEK against the
+keyset by decrypting a private key with it, then seals it again with a sealer
+of the caller's choice.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from agile.errors import InvalidShare, KeysetError, KeystoreError
+from agile.keys import Keyset, Keystore
+from agile.keys.kek import kek_associated_data, unseal_kek, unwrap_private
+from agile.seal.base import KEK_SIZE, sealer_class
+from agile.sharing import share_format
+from agile.sharing.share_format import AgileShare
+
+__all__ = ["split_keyset", "restore_keyset"]
+
+log = logging.getLogger("agile.mpc")
+
+
+def _keyset(keystore: str | Path | None, name: str) -> tuple[Keystore, Keyset]:
+    store = Keystore.open(keystore)
+    return store, store.keyset(name)
+
+
+def split_keyset(
+    keystore: str | Path | None, name: str, threshold: int, count: int
+) -> list[AgileShare]:
+    """Unseal the KEK of keyset ``name`` and split it into ``count`` agile shares."""
+    store, keyset = _keyset(keystore, name)
+    kek = unseal_kek(store.root, keyset.name, keyset.uid, keyset.seal_blob)
+    shares = share_format.split(kek, threshold, count)
+    log.info("keyset %s: KEK split into %d shares, threshold %d", name, count, threshold)
+    return shares
+
+
+def _check_kek(keyset: Keyset, kek: bytes) -> None:
+    if len(kek) != KEK_SIZE:
+        raise InvalidShare(
+            f"the shares hold {len(kek)} bytes, a keyset KEK has {KEK_SIZE}",
+            fix="these shares were not made with 'agile share split --keyset'",
+        )
+    for key in keyset.keys:
+        if key.sealed is None:
+            continue
+        try:
+            unwrap_private(kek, keyset.name, keyset.uid, key.id, key.algorithm, key.sealed)
+        except KeystoreError:
+            raise InvalidShare(
+                f"the shares do not hold the KEK of keyset {keyset.name!r}: key {key.id} "
+                "does not decrypt with it",
+                fix="combine the shares made for this keyset",
+            ) from None
+        return
+    raise KeysetError(
+        f"keyset {keyset.name!r} has no private key to check the recovered KEK against",
+        fix="nothing to restore: the keyset holds no private keys",
+    )
+
+
+def restore_keyset(
+    keystore: str | Path | None, name: str, shares: list[AgileShare], sealer: str | None = None
+) -> str:
+    """Recover the KEK of keyset ``name``, check it, and reseal it; return the sealer's name.
+
+    ``sealer`` defaults to the keyset's current sealer.
+    """
+    _, keyset = _keyset(keystore, name)
+    kek = share_format.combine(shares)
+    _check_kek(keyset, kek)
+    chosen = sealer or keyset.sealer
+    blob = sealer_class(chosen)().seal(kek, kek_associated_data(keyset.name, keyset.uid))
+    keyset.replace_seal(blob)
+    return chosen

@@ -1,0 +1,177 @@
+"""``agile mpc local``: run N real party processes on 127.0.0.1 for one computation.
+
+A fresh deployment (CA, certificates, X-Wing keys, configs) is created in a
+temporary directory with free loopback ports, one ``agile mpc party`` process
+is started per input file, and the outputs are returned once every party
+agrees on them.  The temporary directory, with its private keys, is removed
+afterwards.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agile.errors import InvalidArgument, MPCError
+
+from .deployment import create_deployment
+from .field import check_inputs
+from .protocols import BEAVER_OPERATIONS, read_integers
+
+__all__ = ["LocalRun", "default_threshold", "free_ports", "run_local"]
+
+LOOPBACK = "127.0.0.1"
+_AGILE = (sys.executable, "-m", "cli.main")
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRun:
+    """The agreed outputs and each party's wall-clock and CPU seconds from connection to output."""
+
+    outputs: list[str]
+    elapsed: list[float]
+    cpu: list[float]
+
+
+def default_threshold(parties: int) -> int:
+    """Return max(2, floor((n-1)/2) + 1), the least threshold no colluding minority reaches."""
+    return max(2, (parties - 1) // 2 + 1)
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct loopback ports that were free a moment ago."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((LOOPBACK, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def run_local(
+    inputs: Sequence[str | Path],
+    operation: str,
+    *,
+    parties: int | None = None,
+    threshold: int | None = None,
+    timeout: float = 120.0,
+    drop: Sequence[int] = (),
+) -> LocalRun:
+    """Run one party process per input file and return the outputs they agree on.
+
+    ``drop`` names parties that leave right after sharing their input.
+    """
+    count = parties if parties is not None else len(inputs)
+    if len(inputs) != count:
+        raise InvalidArgument(
+            f"{len(inputs)} input file(s) for {count} parties",
+            fix="give exactly one --inputs file per party",
+        )
+    threshold = threshold if threshold is not None else default_threshold(count)
+    lengths = set()
+    for source in inputs:
+        values = read_integers(source)
+        check_inputs(values, f"input {str(source)!r}")
+        lengths.add(len(values))
+    if len(lengths) > 1:
+        raise InvalidArgument(
+            f"the input files hold different numbers of integers: {sorted(lengths)}",
+            fix="give every party an input of the same length",
+        )
+    with tempfile.TemporaryDirectory(prefix="agile-mpc-") as temporary:
+        folder = Path(temporary) / "deployment"
+        needs_dealer = operation in BEAVER_OPERATIONS
+        configs = create_deployment(
+            folder, count, threshold, host=LOOPBACK, ports=free_ports(count), dealer=needs_dealer
+        )
+        commands = []
+        for party_id, (config, source) in enumerate(zip(configs, inputs, strict=True), start=1):
+            command = [*_AGILE, "mpc", "party", "--config", str(config)]
+            command += ["--input", str(Path(source).resolve()), "--operation", operation]
+            command += ["--timeout", str(timeout), "--timing"]
+            if party_id in drop:
+                command.append("--drop-after-sharing")
+            commands.append((f"party {party_id}", command))
+        if needs_dealer:
+            length = lengths.pop()
+            command = [*_AGILE, "mpc", "dealer", "--config", str(folder / "dealer.json")]
+            command += ["--length", str(length), "--timeout", str(timeout)]
+            commands.append(("the dealer", command))
+        results = _run_processes(commands, Path(temporary), timeout + 30)
+
+    outputs: list[list[str]] = []
+    elapsed: list[float] = []
+    cpu: list[float] = []
+    # Report a party that failed on its own before those stopped because of it (code < 0).
+    ranked = sorted(zip(commands, results, strict=True), key=lambda item: item[1][0] < 0)
+    for (name, _), (code, _stdout, stderr) in ranked:
+        if code != 0:
+            last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {code}"
+            raise MPCError(f"{name} failed: {last}", fix="rerun with -v for details")
+    for party_id, (_, stdout, stderr) in enumerate(results[:count], start=1):
+        if party_id in drop:
+            continue
+        outputs.append(stdout.splitlines())
+        for line in stderr.splitlines():
+            words = line.split()
+            if words[:1] == ["elapsed"] and words[2:3] == ["cpu"]:
+                elapsed.append(float(words[1]))
+                cpu.append(float(words[3]))
+    if any(lines != outputs[0] for lines in outputs[1:]):
+        raise MPCError("the parties opened different outputs", fix="rerun; a party is faulty")
+    return LocalRun(outputs[0], elapsed, cpu)
+
+
+def _run_processes(
+    commands: Sequence[tuple[str, list[str]]], folder: Path, timeout: float
+) -> list[tuple[int, str, str]]:
+    """Start every command at once; return (exit code, stdout, stderr) of each.
+
+    When one process fails the others are stopped at once, because they would
+    only wait for it until their timeout.  Output goes to files in ``folder``
+    so a party never blocks on a full pipe.
+    """
+    processes = []
+    files = []
+    for index, (_, command) in enumerate(commands):
+        out = open(folder / f"{index}.out", "w+b")  # noqa: SIM115 - closed below
+        err = open(folder / f"{index}.err", "w+b")  # noqa: SIM115 - closed below
+        files.append((out, err))
+        processes.append(subprocess.Popen(command, stdout=out, stderr=err))
+    deadline = time.monotonic() + timeout
+    try:
+        while any(process.poll() is None for process in processes):
+            if any(process.poll() not in (None, 0) for process in processes):
+                break
+            if time.monotonic() > deadline:
+                name = next(
+                    n for (n, _), p in zip(commands, processes, strict=True) if p.poll() is None
+                )
+                raise MPCError(
+                    f"{name} did not finish within {timeout:g} s",
+                    fix="raise --timeout for long inputs",
+                )
+            time.sleep(0.005)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
+    results = []
+    for process, (out, err) in zip(processes, files, strict=True):
+        out.seek(0)
+        err.seek(0)
+        results.append((process.returncode, out.read().decode(), err.read().decode()))
+        out.close()
+        err.close()
+    return results

@@ -1,0 +1,406 @@
+"""The party runtime: mutual TLS between configured parties and the two-round protocol.
+
+Security model: semi-honest parties with an honest majority.  Parties follow
+the protocol but may pool what they receive.  As long as fewer than
+``threshold`` of them collude, they learn nothing beyond the opened outputs.  A malicious
+party could send wrong shares and change the result undetected.
+
+Rounds:
+
+1. Input: each party Shamir-shares its vector and sends party j the shares at
+   x = j, sealed to j's X-Wing key, over a TLS connection that j authenticates
+   by certificate fingerprint.
+2. Output: each party adds the shares locally, sends its result shares to every
+   peer, and reconstructs from the first ``threshold`` result vectors.  Up to
+   ``n - threshold`` parties may therefore drop out after round 1.
+
+Every party listens only on the address in its configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import ssl
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agile.errors import MPCError
+
+from . import beaver, field, protocols
+from .config import DEALER_ID, PartyConfig, PartyInfo
+from .sealing import ShareSealer
+from .wire import read_frame, write_frame
+
+__all__ = ["PROTOCOL_VERSION", "PartyResult", "Endpoint", "Party", "run_party"]
+
+log = logging.getLogger("agile.mpc")
+
+PROTOCOL_VERSION = 1
+ROUNDS = ("triples", "input", "open", "output")
+
+
+@dataclass(frozen=True, slots=True)
+class PartyResult:
+    """The outputs of one run, and its wall-clock and CPU seconds from connection to output."""
+
+    outputs: list[str]
+    contributors: list[int]
+    elapsed: float
+    cpu: float = 0.0
+
+
+def _server_context(config: PartyConfig) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(config.certificate, config.private_key)
+    context.load_verify_locations(config.ca_certificate)
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _client_context(config: PartyConfig) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(config.certificate, config.private_key)
+    context.load_verify_locations(config.ca_certificate)
+    return context
+
+
+def _fingerprint(writer: asyncio.StreamWriter) -> str | None:
+    ssl_object = writer.get_extra_info("ssl_object")
+    der = ssl_object.getpeercert(binary_form=True) if ssl_object else None
+    return hashlib.sha256(der).hexdigest() if der else None
+
+
+def _aad(session: bytes, round_name: str, sender: int, recipient: int, length: int) -> bytes:
+    fields = (
+        f"agile-mpc-v{PROTOCOL_VERSION}",
+        session.hex(),
+        round_name,
+        sender,
+        recipient,
+        length,
+    )
+    return "|".join(map(str, fields)).encode()
+
+
+class Endpoint:
+    """A member of a deployment that can open authenticated connections and send sealed vectors."""
+
+    def __init__(self, config: PartyConfig, *, connect_timeout: float = 30.0) -> None:
+        self.config = config
+        self.connect_timeout = connect_timeout
+        self.sealer = ShareSealer(config)
+
+    async def _connect(self, peer: PartyInfo, context: ssl.SSLContext) -> asyncio.StreamWriter:
+        deadline = time.monotonic() + self.connect_timeout
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(
+                    peer.host, peer.port, ssl=context, server_hostname=peer.host
+                )
+                break
+            except ssl.SSLError as error:
+                raise MPCError(
+                    f"TLS handshake with party {peer.id} at {peer.host}:{peer.port} failed: "
+                    f"{error}",
+                    fix="check that both parties use certificates from one 'agile mpc init'",
+                ) from None
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise MPCError(
+                        f"party {peer.id} at {peer.host}:{peer.port} did not accept a connection "
+                        f"within {self.connect_timeout:g} s ({error})",
+                        fix="start that party, or check its address and port",
+                    ) from None
+                await asyncio.sleep(0.005)
+        if _fingerprint(writer) != peer.certificate_sha256:
+            writer.close()
+            raise MPCError(
+                f"party {peer.id} at {peer.host}:{peer.port} presented a certificate whose "
+                "fingerprint is not the configured one",
+                fix="check the configuration; another process may be listening on that port",
+            )
+        return writer
+
+    async def _send(
+        self,
+        writer: asyncio.StreamWriter,
+        recipient: int,
+        round_name: str,
+        vector: list[int],
+        encoded: bytes | None = None,
+    ) -> None:
+        aad = _aad(self.config.session, round_name, self.config.party, recipient, len(vector))
+        plaintext = encoded if encoded is not None else field.encode_vector(vector)
+        enc, ciphertext = self.sealer.seal(recipient, plaintext, aad)
+        header = {
+            "version": PROTOCOL_VERSION,
+            "session": self.config.session.hex(),
+            "round": round_name,
+            "from": self.config.party,
+            "to": recipient,
+            "length": len(vector),
+            "enc": enc.hex(),
+        }
+        await write_frame(writer, header, ciphertext)
+
+    def _log_failures(
+        self,
+        round_name: str,
+        writers: dict[int, asyncio.StreamWriter],
+        outcomes: Sequence[BaseException | None],
+    ) -> None:
+        for pid, outcome in zip(writers, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.warning(
+                    "party %d could not send its %s shares to party %d: %s",
+                    self.config.party,
+                    round_name,
+                    pid,
+                    outcome,
+                )
+            elif isinstance(outcome, BaseException):
+                raise outcome
+
+
+class Party(Endpoint):
+    """One party of a computation, as configured by ``config``."""
+
+    def __init__(
+        self,
+        config: PartyConfig,
+        *,
+        connect_timeout: float = 30.0,
+        round_timeout: float = 120.0,
+    ) -> None:
+        super().__init__(config, connect_timeout=connect_timeout)
+        self.round_timeout = round_timeout
+        self._by_fingerprint = {info.certificate_sha256: info.id for info in config.parties}
+        if config.dealer_sha256:
+            self._by_fingerprint[config.dealer_sha256] = DEALER_ID
+        self._queues: dict[str, asyncio.Queue[tuple[int, dict[str, Any], bytes]]] = {}
+        self.rejected: list[str] = []
+        self._inbound: set[asyncio.StreamWriter] = set()
+
+    # Receiving.
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        address = writer.get_extra_info("peername")
+        fingerprint = _fingerprint(writer)
+        sender = self._by_fingerprint.get(fingerprint or "")
+        if sender is None or sender == self.config.party:
+            log.warning(
+                "party %d rejected a connection from %s: certificate %s is not a peer's",
+                self.config.party,
+                address,
+                fingerprint,
+            )
+            self.rejected.append(fingerprint or "")
+            writer.close()
+            return
+        self._inbound.add(writer)
+        try:
+            while True:
+                header, body = await read_frame(reader, f"party {sender}")
+                self._accept(sender, header, body)
+        except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
+            pass
+        except asyncio.CancelledError:
+            # The run is over and the loop is shutting down; a cancelled handler task would
+            # make Python 3.11's stream callback log a spurious error.
+            pass
+        except MPCError as error:
+            log.error(
+                "party %d dropped the connection of party %d: %s", self.config.party, sender, error
+            )
+        finally:
+            self._inbound.discard(writer)
+            writer.close()
+
+    def _accept(self, sender: int, header: dict[str, Any], body: bytes) -> None:
+        round_name = header.get("round")
+        if (
+            header.get("version") != PROTOCOL_VERSION
+            or header.get("session") != self.config.session.hex()
+            or header.get("from") != sender
+            or header.get("to") != self.config.party
+            or round_name not in ROUNDS
+            or (round_name == "triples") != (sender == DEALER_ID)
+        ):
+            raise MPCError(
+                f"party {sender} sent a message for another session, round or recipient: "
+                f"{ {k: header.get(k) for k in ('version', 'session', 'round', 'from', 'to')} }"
+            )
+        self._queues[round_name].put_nowait((sender, header, body))
+
+    async def _collect(
+        self, round_name: str, senders: set[int], needed: int
+    ) -> dict[int, list[int]]:
+        """Wait for ``needed`` messages of ``round_name`` from distinct ``senders``; open them."""
+        received: dict[int, list[int]] = {}
+        queue = self._queues[round_name]
+        deadline = time.monotonic() + self.round_timeout
+        while len(received) < needed:
+            remaining = deadline - time.monotonic()
+            try:
+                sender, header, body = await asyncio.wait_for(queue.get(), max(remaining, 0))
+            except TimeoutError:
+                missing = sorted(senders - set(received))
+                raise MPCError(
+                    f"party {self.config.party} timed out after {self.round_timeout:g} s in the "
+                    f"{round_name} round: {len(received)} of {needed} messages, none yet from "
+                    f"parties {missing}",
+                    fix="start every party, or lower the number of parties that may drop out",
+                ) from None
+            if sender not in senders or sender in received:
+                continue
+            length = header.get("length")
+            if not isinstance(length, int) or not 0 <= length <= 3 * (field.MAX_LENGTH + 1):
+                raise MPCError(f"party {sender} sent an invalid vector length {length!r}")
+            try:
+                enc = bytes.fromhex(str(header.get("enc", "")))
+            except ValueError:
+                raise MPCError(f"party {sender} sent a non-hex HPKE encapsulation") from None
+            aad = _aad(self.config.session, round_name, sender, self.config.party, length)
+            plaintext = self.sealer.open(sender, enc, body, aad)
+            received[sender] = field.decode_vector(
+                plaintext, length, f"{round_name} from party {sender}"
+            )
+        return received
+
+    async def _variance_shares(
+        self,
+        received: list[list[int]],
+        writers: dict[int, asyncio.StreamWriter],
+        peer_ids: set[int],
+    ) -> list[int]:
+        """Return shares of n * sum(x^2) - (sum x)^2 per element, using one Beaver triple each."""
+        sums, squares = protocols.variance_sums(received)
+        triples = (await self._collect("triples", {DEALER_ID}, 1))[DEALER_ID]
+        a, b, c = beaver.split_triples(triples, len(sums))
+
+        masked = beaver.mask(sums, sums, a, b)
+        sent = await asyncio.gather(
+            *(self._send(writers[pid], pid, "open", masked) for pid in writers),
+            return_exceptions=True,
+        )
+        self._log_failures("open", writers, sent)
+        opened = await self._collect("open", peer_ids, self.config.threshold - 1)
+        opened[self.config.party] = masked
+        products = beaver.product(a, b, c, field.reconstruct_vector(opened))
+
+        count = len(received)
+        return [(count * q - z) % field.MODULUS for q, z in zip(squares, products, strict=True)]
+
+    # The protocol.
+
+    async def run(
+        self, values: list[int], operation: str, *, drop_after_sharing: bool = False
+    ) -> PartyResult | None:
+        """Run one computation on this party's ``values``; ``None`` if it drops out on purpose.
+
+        ``drop_after_sharing`` makes the party leave right after round 1, as a
+        crashed party would; tests and demonstrations use it.
+        """
+        if self.config.is_dealer:
+            raise MPCError(
+                "this is the dealer's configuration, which takes no input",
+                fix="run 'agile mpc dealer' with it, or give a party-N.json",
+            )
+        field.check_inputs(values, f"party {self.config.party} input")
+        if operation in protocols.BEAVER_OPERATIONS and not self.config.dealer_sha256:
+            raise MPCError(
+                f"operation {operation!r} needs a Beaver-triple dealer, and the configuration "
+                "names none",
+                fix="create the deployment with 'agile mpc init --dealer'; run 'agile mpc dealer'",
+            )
+        prepared = protocols.prepare(operation, values)
+        config = self.config
+        self._queues = {name: asyncio.Queue() for name in ROUNDS}
+        me = config.me
+        server = await asyncio.start_server(
+            self._handle, me.host, me.port, ssl=_server_context(config)
+        )
+        writers: dict[int, asyncio.StreamWriter] = {}
+        try:
+            context = _client_context(config)
+            peers = config.peers
+            connected = await asyncio.gather(*(self._connect(peer, context) for peer in peers))
+            writers = {peer.id: writer for peer, writer in zip(peers, connected, strict=True)}
+            started = time.perf_counter()
+            started_cpu = time.process_time()
+            log.info("party %d connected to %d peers", config.party, len(peers))
+
+            # Round 1: share the input vector.
+            indices = [info.id for info in config.parties]
+            shares = field.share_vector(prepared, config.threshold, indices)
+            # A peer that already left after sharing needs no inputs: tolerate failed sends.
+            sent = await asyncio.gather(
+                *(self._send(writers[pid], pid, "input", shares[pid]) for pid in writers),
+                return_exceptions=True,
+            )
+            self._log_failures("input", writers, sent)
+            if drop_after_sharing:
+                log.info("party %d leaves after sharing its input", config.party)
+                return None
+            peer_ids = set(writers)
+            inputs = await self._collect("input", peer_ids, len(peer_ids))
+            inputs[config.party] = shares[config.party]
+            lengths = {pid: len(vector) for pid, vector in inputs.items()}
+            if len(set(lengths.values())) != 1:
+                raise MPCError(
+                    f"parties gave vectors of different lengths: {lengths} (including the count)",
+                    fix="give every party an input of the same length",
+                )
+
+            # Round 2 (multiplications only): open Beaver-masked values.
+            received = [inputs[pid] for pid in sorted(inputs)]
+            if operation in protocols.BEAVER_OPERATIONS:
+                result = await self._variance_shares(received, writers, peer_ids)
+            else:
+                result = protocols.local_result(operation, received)
+
+            # Last round: exchange result shares and open them.
+            encoded = field.encode_vector(result)
+            sent = await asyncio.gather(
+                *(self._send(writers[pid], pid, "output", result, encoded) for pid in writers),
+                return_exceptions=True,
+            )
+            self._log_failures("output", writers, sent)
+            outputs = await self._collect("output", peer_ids, config.threshold - 1)
+            outputs[config.party] = result
+            opened = field.reconstruct_vector(outputs)
+            final = protocols.finalize(operation, opened, parties=len(inputs))
+            elapsed = time.perf_counter() - started
+            cpu = time.process_time() - started_cpu
+            return PartyResult(final, sorted(outputs), elapsed, cpu)
+        finally:
+            for writer in writers.values():
+                writer.close()
+            for writer in writers.values():
+                try:
+                    await writer.wait_closed()
+                except (ConnectionError, ssl.SSLError):
+                    pass
+            server.close()
+            for writer in list(self._inbound):
+                writer.close()
+
+
+def run_party(
+    config: PartyConfig,
+    values: list[int],
+    operation: str,
+    *,
+    drop_after_sharing: bool = False,
+    connect_timeout: float = 30.0,
+    round_timeout: float = 120.0,
+) -> PartyResult | None:
+    """Run :meth:`Party.run` in a fresh event loop."""
+    party = Party(config, connect_timeout=connect_timeout, round_timeout=round_timeout)
+    return asyncio.run(party.run(values, operation, drop_after_sharing=drop_after_sharing))

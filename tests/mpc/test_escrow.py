@@ -1,0 +1,70 @@
+"""Key escrow: a keyset's KEK split into agile shares and restored under a new passphrase."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from agile.errors import InsufficientShares, InvalidShare, WrongPassphrase
+from agile.keys import Keystore
+from agile.keys.kek import forget_keks, unseal_kek
+from agile.sharing import share_format
+from cli.main import main
+from mpc.escrow import restore_keyset, split_keyset
+
+
+def _unseal(keystore: Path, name: str) -> bytes:
+    forget_keks()
+    store = Keystore.open(keystore)
+    keyset = store.keyset(name)
+    return unseal_kek(store.root, keyset.name, keyset.uid, keyset.seal_blob)
+
+
+def test_restore_under_new_passphrase(keystore: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    kek = _unseal(keystore, "pay")
+    shares = split_keyset(keystore, "pay", 2, 3)
+
+    monkeypatch.setenv("AGILE_PASSPHRASE", "a new passphrase for the restored keyset")
+    restore_keyset(keystore, "pay", [shares[0], shares[2]])
+    assert _unseal(keystore, "pay") == kek
+
+    monkeypatch.setenv("AGILE_PASSPHRASE", "correct horse battery staple")
+    with pytest.raises(WrongPassphrase):
+        _unseal(keystore, "pay")
+
+
+def test_restore_below_threshold(keystore: Path) -> None:
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    shares = split_keyset(keystore, "pay", 3, 3)
+    with pytest.raises(InsufficientShares):
+        restore_keyset(keystore, "pay", shares[:2])
+
+
+def test_restore_other_keysets_shares(keystore: Path) -> None:
+    store = Keystore.open(keystore)
+    store.create_keyset("pay", "kem", "x25519")
+    store.create_keyset("hr", "kem", "x25519")
+    shares = split_keyset(keystore, "hr", 2, 2)
+    with pytest.raises(InvalidShare, match="do not hold the KEK of keyset 'pay'"):
+        restore_keyset(keystore, "pay", shares)
+
+
+def test_restore_wrong_length_secret(keystore: Path) -> None:
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    shares = share_format.split(b"not a kek", 2, 2)
+    with pytest.raises(InvalidShare, match="9 bytes"):
+        restore_keyset(keystore, "pay", shares)
+
+
+def test_cli_escrow_roundtrip(
+    keystore: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    kek = _unseal(keystore, "pay")
+    prefix = tmp_path / "escrow"
+    main(["share", "split", "--keyset", "pay", "-t", "2", "-n", "3", "-o", str(prefix)])
+    main(["share", "combine", "--keyset", "pay", f"{prefix}-2", f"{prefix}-3"])
+    assert "restored" in capsys.readouterr().out
+    assert _unseal(keystore, "pay") == kek

@@ -1,0 +1,116 @@
+"""``agile share split`` and ``combine`` end to end, including pyshamir interoperability."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pyshamir
+import pytest
+
+from cli.main import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    try:
+        main(list(argv))
+    except SystemExit as done:
+        return int(done.code or 0), capsys.readouterr().err
+    return 0, capsys.readouterr().err
+
+
+@pytest.fixture
+def secret_file(tmp_path: Path) -> Path:
+    path = tmp_path / "secret.bin"
+    path.write_bytes(b"\x00\x00" + os.urandom(30))
+    return path
+
+
+def test_vault_split_combines_in_pyshamir(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = tmp_path / "v"
+    code, _ = _run(
+        capsys,
+        "share",
+        "split",
+        "--format",
+        "vault",
+        "-t",
+        "3",
+        "-n",
+        "5",
+        str(secret_file),
+        "-o",
+        str(prefix),
+    )
+    assert code == 0
+    parts = [bytearray.fromhex((tmp_path / f"v-{i}").read_text()) for i in (2, 4, 5)]
+    assert bytes(pyshamir.combine(parts)) == secret_file.read_bytes()
+
+
+def test_pyshamir_shares_combine(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = []
+    for i, part in enumerate(pyshamir.split(secret_file.read_bytes(), 5, 3)[:3]):
+        path = tmp_path / f"p{i}"
+        path.write_text(part.hex() + "\n")
+        paths.append(str(path))
+    out = tmp_path / "out.bin"
+    code, _ = _run(capsys, "share", "combine", "--format", "vault", *paths, "-o", str(out))
+    assert code == 0
+    assert out.read_bytes() == secret_file.read_bytes()
+
+
+def test_agile_roundtrip_mode_0600(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = tmp_path / "a"
+    _run(capsys, "share", "split", "-t", "3", "-n", "5", str(secret_file), "-o", str(prefix))
+    out = tmp_path / "out.bin"
+    shares = [str(tmp_path / f"a-{i}") for i in (1, 3, 5)]
+    code, _ = _run(capsys, "share", "combine", *shares, "-o", str(out))
+    assert code == 0
+    assert out.read_bytes() == secret_file.read_bytes()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "a-1").stat().st_mode) == 0o600
+
+
+def test_agile_two_of_three_errors(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = tmp_path / "a"
+    _run(capsys, "share", "split", "-t", "3", "-n", "5", str(secret_file), "-o", str(prefix))
+    out = tmp_path / "out.bin"
+    code, err = _run(
+        capsys, "share", "combine", str(tmp_path / "a-1"), str(tmp_path / "a-2"), "-o", str(out)
+    )
+    assert code == 2
+    assert "threshold is 3" in err
+    assert not out.exists()
+
+
+def test_tampered_file_names_source(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = tmp_path / "a"
+    _run(capsys, "share", "split", "-t", "2", "-n", "2", str(secret_file), "-o", str(prefix))
+    first = tmp_path / "a-1"
+    first.write_text(first.read_text().replace("-", "", 1)[:-3] + "\n")
+    code, err = _run(
+        capsys, "share", "combine", str(first), str(tmp_path / "a-2"), "-o", str(tmp_path / "out")
+    )
+    assert code == 2
+    assert str(first) in err
+
+
+def test_bad_threshold_exit_code(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(
+        capsys, "share", "split", "-t", "6", "-n", "5", str(secret_file), "-o", str(tmp_path / "x")
+    )
+    assert code == 2
+    assert "threshold 6 exceeds" in err
