@@ -1,0 +1,576 @@
+"""A key broker that releases a stored key only to a workload whose attestation evidence verifies.
+
+Protocol (JSON over HTTPS; the broker's self-signed certificate is pinned by clients):
+
+``POST /v1/nonce``
+    returns ``{"nonce": B64}``: 32 random bytes, valid for ``nonce_ttl`` seconds and once.
+``POST /v1/keys`` with ``Authorization: Bearer TOKEN``
+    stores ``{"secret": B64, "policy": {...}}`` and returns ``{"key_id", "policy_sha256"}``.
+``POST /v1/release``
+    takes ``{"key_id", "nonce", "kem", "public_key": B64, "evidence": {...}}``.  The broker
+    consumes the nonce, recomputes :func:`~agile.attest.evidence.binding_input`, verifies the
+    evidence against the key's policy, and returns the key HPKE-sealed (RFC 9180 base mode,
+    HKDF-SHA256, AES-256-GCM) to ``public_key``: ``{"enc", "ciphertext", "policy_sha256"}``.
+    Evidence that fails returns 403 with every reason.
+
+The HPKE ``info`` names the key id and the AAD is the binding, so a response
+cannot be replayed for another request.  Only ``x-wing`` and ``x25519`` are
+accepted as the ephemeral KEM.
+
+Keys at rest are encrypted with AES-256-GCM under a 32-byte master key, with
+the key id and policy hash as associated data.  The master key is stored
+sealed with an agile sealer (``passphrase`` by default) and unsealed when the
+broker starts.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hmac
+import http.client
+import http.server
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import ssl
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.x509.oid import NameOID
+
+from .. import hpke
+from ..errors import AgileError, AttestationError, InvalidArgument, KeyNotFound
+from ..fsio import atomic_write
+from .certs import AMD_TRUST_ANCHORS, TrustAnchor
+from .evidence import EvidenceSource, binding_input, verify_evidence
+from .policy import AttestationPolicy, parse_policy
+from .verdict import EvidenceRejected
+
+__all__ = [
+    "RELEASE_KEMS",
+    "BrokerConfig",
+    "KeyBroker",
+    "BrokerServer",
+    "BrokerClient",
+    "init_broker",
+]
+
+log = logging.getLogger("agile.attest.broker")
+
+#: Ephemeral KEMs a workload may request the key to be sealed to.
+RELEASE_KEMS = ("x-wing", "x25519")
+_KDF, _AEAD = "hkdf-sha256", "aes-256-gcm"
+_INFO_LABEL = b"agile keep key v1\x00"
+_STORE_LABEL = b"agile keep store v1\x00"
+_NONCE_SIZE = 32
+_MAX_BODY = 1 << 20
+_MAX_SECRET = 4096
+_MAX_OPEN_NONCES = 10_000
+_CONFIG_NAME = "broker.toml"
+_CONNECTION_TIMEOUT = 30.0
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(value: object, name: str) -> bytes:
+    try:
+        if not isinstance(value, str):
+            raise ValueError(name)
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        raise InvalidArgument(f"field {name!r} is missing or not base64") from None
+
+
+@dataclass(frozen=True)
+class BrokerConfig:
+    """Broker settings: listening address, state directory and trust, from ``broker.toml``."""
+
+    directory: Path
+    address: str = "127.0.0.1"
+    port: int = 8443
+    nonce_ttl: float = 120.0
+    test_root: Path | None = None
+    master_sealer: str = "passphrase"
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> BrokerConfig:
+        file = Path(path)
+        if file.is_dir():
+            file = file / _CONFIG_NAME
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as error:
+            raise InvalidArgument(
+                f"broker config {str(file)!r} is not valid TOML: {error}"
+            ) from None
+        unknown = set(data) - {"address", "port", "nonce_ttl", "test_root", "master_sealer"}
+        if unknown:
+            raise InvalidArgument(
+                f"unknown key(s) in broker config {str(file)!r}: {', '.join(sorted(unknown))}"
+            )
+        port = data.get("port", 8443)
+        if not isinstance(port, int) or not 0 <= port <= 65535:
+            raise InvalidArgument(f"broker port must be 0 to 65535, got {port!r}")
+        test_root = data.get("test_root")
+        return cls(
+            directory=file.parent,
+            address=str(data.get("address", "127.0.0.1")),
+            port=port,
+            nonce_ttl=float(data.get("nonce_ttl", 120.0)),
+            test_root=None if test_root is None else file.parent / str(test_root),
+            master_sealer=str(data.get("master_sealer", "passphrase")),
+        )
+
+    @property
+    def cert_path(self) -> Path:
+        return self.directory / "tls" / "cert.pem"
+
+    @property
+    def key_path(self) -> Path:
+        return self.directory / "tls" / "key.pem"
+
+    @property
+    def token_path(self) -> Path:
+        return self.directory / "admin.token"
+
+    def anchors(self) -> tuple[TrustAnchor, ...]:
+        """Return AMD's pinned roots, or only the configured test root."""
+        if self.test_root is None:
+            return AMD_TRUST_ANCHORS
+        from .simulator import load_test_anchor
+
+        log.warning("broker trusts the TEST root %s instead of AMD's roots", self.test_root)
+        return (load_test_anchor(self.test_root.read_bytes()),)
+
+
+def _tls_certificate(address: str) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    names: list[x509.GeneralName] = [x509.DNSName("localhost")]
+    try:
+        names.append(x509.IPAddress(ipaddress.ip_address(address)))
+    except ValueError:
+        names.append(x509.DNSName(address))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"agile keep broker {address}")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def init_broker(
+    directory: str | os.PathLike[str],
+    *,
+    address: str = "127.0.0.1",
+    port: int = 8443,
+    test_root: str | os.PathLike[str] | None = None,
+    master_sealer: str = "passphrase",
+    sealer_options: dict[str, Any] | None = None,
+) -> BrokerConfig:
+    """Create a broker directory: config, TLS key and certificate, admin token and master key."""
+    from ..seal.base import sealer_class
+
+    folder = Path(directory)
+    if (folder / _CONFIG_NAME).exists():
+        raise InvalidArgument(
+            f"{str(folder)!r} already contains a broker", fix="choose an empty directory"
+        )
+    (folder / "tls").mkdir(mode=0o700, parents=True, exist_ok=True)
+    (folder / "keys").mkdir(mode=0o700, exist_ok=True)
+    os.chmod(folder, 0o700)
+
+    lines = [f"address = {json.dumps(address)}", f"port = {port}", "nonce_ttl = 120"]
+    lines.append(f"master_sealer = {json.dumps(master_sealer)}")
+    if test_root is not None:
+        atomic_write(folder / "test-root.pem", Path(test_root).read_bytes(), mode=0o644)
+        lines.append('test_root = "test-root.pem"')
+    config = BrokerConfig(folder, address, port, 120.0, None, master_sealer)
+
+    certificate, key = _tls_certificate(address)
+    atomic_write(config.key_path, key)
+    atomic_write(config.cert_path, certificate, mode=0o644)
+    atomic_write(config.token_path, secrets.token_hex(32).encode("ascii") + b"\n")
+
+    sealer = sealer_class(master_sealer)(**(sealer_options or {}))
+    blob = sealer.seal(os.urandom(32), _STORE_LABEL + b"master")
+    atomic_write(folder / "master.json", json.dumps(blob, indent=2).encode("utf-8"))
+    atomic_write(folder / _CONFIG_NAME, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644)
+    log.info("created key broker in %s for %s:%d", folder, address, port)
+    return BrokerConfig.load(folder)
+
+
+class KeyBroker:
+    """The broker's logic without the network: key storage, nonces and release decisions."""
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        *,
+        sealer_options: dict[str, Any] | None = None,
+        anchors: Iterable[TrustAnchor] | None = None,
+    ) -> None:
+        from ..seal.base import unseal
+
+        self.config = config
+        self.anchors = tuple(anchors) if anchors is not None else config.anchors()
+        blob = json.loads((config.directory / "master.json").read_text(encoding="utf-8"))
+        self._master = AESGCM(unseal(blob, _STORE_LABEL + b"master", **(sealer_options or {})))
+        self._token = config.token_path.read_text(encoding="ascii").strip()
+        self._nonces: dict[bytes, float] = {}
+        self._lock = threading.Lock()
+
+    # Keys.
+
+    def _key_path(self, key_id: str) -> Path:
+        if not key_id.startswith("k-") or not all(c in "0123456789abcdef" for c in key_id[2:]):
+            raise KeyNotFound(f"invalid key id {key_id!r}", fix="use an id that put_key returned")
+        return self.config.directory / "keys" / f"{key_id}.json"
+
+    def check_token(self, token: str) -> bool:
+        return hmac.compare_digest(token.encode("utf-8"), self._token.encode("utf-8"))
+
+    def put_key(self, secret: bytes, policy: AttestationPolicy) -> str:
+        """Store ``secret`` under ``policy`` and return its new key id."""
+        if not 1 <= len(secret) <= _MAX_SECRET:
+            raise InvalidArgument(f"a broker key is 1 to {_MAX_SECRET} bytes, got {len(secret)}")
+        if not (policy.snp and policy.snp.measurements) and not (policy.tpm and policy.tpm.pcrs):
+            raise InvalidArgument(
+                "the attestation policy allows no evidence",
+                fix="list [snp] measurements or [tpm] pcrs, so that only those workloads "
+                "receive the key",
+            )
+        key_id = f"k-{secrets.token_hex(16)}"
+        nonce = os.urandom(12)
+        associated = _STORE_LABEL + key_id.encode() + bytes.fromhex(policy.sha256)
+        record = {
+            "key_id": key_id,
+            "policy": policy.to_dict(),
+            "policy_sha256": policy.sha256,
+            "nonce": _b64(nonce),
+            "ciphertext": _b64(self._master.encrypt(nonce, secret, associated)),
+        }
+        atomic_write(self._key_path(key_id), json.dumps(record, indent=2).encode("utf-8"))
+        log.info("stored key %s with policy %s", key_id, policy.sha256)
+        return key_id
+
+    def _load_key(self, key_id: str) -> tuple[bytes, AttestationPolicy]:
+        path = self._key_path(key_id)
+        if not path.is_file():
+            raise KeyNotFound(f"the broker has no key {key_id!r}")
+        record = json.loads(path.read_text(encoding="utf-8"))
+        policy = parse_policy(record["policy"])
+        associated = _STORE_LABEL + key_id.encode() + bytes.fromhex(policy.sha256)
+        try:
+            secret = self._master.decrypt(
+                _unb64(record["nonce"], "nonce"),
+                _unb64(record["ciphertext"], "ciphertext"),
+                associated,
+            )
+        except InvalidTag:
+            raise AttestationError(
+                f"the broker's record of key {key_id!r} fails its integrity check",
+                fix="restore the key file from a backup",
+            ) from None
+        return secret, policy
+
+    # Nonces.
+
+    def issue_nonce(self) -> bytes:
+        now = time.monotonic()
+        nonce = os.urandom(_NONCE_SIZE)
+        with self._lock:
+            for old in [n for n, expiry in self._nonces.items() if expiry < now]:
+                del self._nonces[old]
+            if len(self._nonces) >= _MAX_OPEN_NONCES:
+                raise AttestationError("too many outstanding nonces", fix="retry later")
+            self._nonces[nonce] = now + self.config.nonce_ttl
+        return nonce
+
+    def _consume_nonce(self, nonce: bytes) -> None:
+        with self._lock:
+            expiry = self._nonces.pop(nonce, None)
+        if expiry is None:
+            raise EvidenceRejected(
+                "release rejected", reasons=["the nonce was not issued by this broker or was used"]
+            )
+        if expiry < time.monotonic():
+            raise EvidenceRejected("release rejected", reasons=["the nonce expired"])
+
+    # Release.
+
+    def release(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Verify a release request and return the key HPKE-sealed to its ephemeral public key."""
+        key_id = request.get("key_id")
+        kem = request.get("kem")
+        if not isinstance(key_id, str):
+            raise InvalidArgument("field 'key_id' is missing")
+        if kem not in RELEASE_KEMS:
+            raise InvalidArgument(
+                f"unsupported release KEM {kem!r}", fix=f"use one of {', '.join(RELEASE_KEMS)}"
+            )
+        nonce = _unb64(request.get("nonce"), "nonce")
+        public_bytes = _unb64(request.get("public_key"), "public_key")
+        self._consume_nonce(nonce)
+        secret, policy = self._load_key(key_id)
+
+        binding = binding_input(nonce, key_id, kem, public_bytes)
+        verdict = verify_evidence(request.get("evidence"), policy, binding, anchors=self.anchors)
+        if not verdict.valid:
+            log.warning(
+                "rejected release of key %s to %s evidence: %s",
+                key_id,
+                verdict.kind,
+                "; ".join(verdict.reasons),
+            )
+            verdict.raise_for_reasons()
+
+        suite = hpke.Suite.from_ids(kem, _KDF, _AEAD)
+        public_key = suite.kem_impl.load_public(public_bytes)
+        enc, ciphertext = hpke.seal(
+            suite, public_key, secret, _INFO_LABEL + key_id.encode(), binding
+        )
+        log.info("released key %s to %s evidence", key_id, verdict.kind)
+        return {"enc": _b64(enc), "ciphertext": _b64(ciphertext), "policy_sha256": policy.sha256}
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: BrokerServer
+    protocol_version = "HTTP/1.1"
+    # The headers and the body go out in two writes.  Without TCP_NODELAY, Nagle's
+    # algorithm delays the body until the client's delayed ACK (about 40 ms on Linux).
+    disable_nagle_algorithm = True
+    #: Seconds a connection may stay silent, in the TLS handshake or between requests.
+    timeout = _CONNECTION_TIMEOUT
+
+    def setup(self) -> None:
+        super().setup()
+        # The TLS handshake runs here, in the connection's own thread, so a slow or
+        # silent client cannot stall the accept loop.
+        self.request.do_handshake()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        log.debug("%s %s", self.client_address[0], format % args)
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        broker = self.server.broker
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+            if not 0 <= length <= _MAX_BODY:
+                raise InvalidArgument(f"request body of {length} bytes is too large")
+            raw = self.rfile.read(length) if length else b"{}"
+            try:
+                body = json.loads(raw)
+            except json.JSONDecodeError:
+                raise InvalidArgument("the request body is not JSON") from None
+            if not isinstance(body, dict):
+                raise InvalidArgument("the request body must be a JSON object")
+
+            if self.path == "/v1/nonce":
+                self._reply(200, {"nonce": _b64(broker.issue_nonce())})
+            elif self.path == "/v1/keys":
+                header = self.headers.get("Authorization", "")
+                if not header.startswith("Bearer ") or not broker.check_token(header[7:]):
+                    log.warning("rejected key upload from %s: bad token", self.client_address[0])
+                    self._reply(401, {"error": "missing or wrong admin token"})
+                    return
+                secret = _unb64(body.get("secret"), "secret")
+                policy = parse_policy(body.get("policy") or {})
+                key_id = broker.put_key(secret, policy)
+                self._reply(200, {"key_id": key_id, "policy_sha256": policy.sha256})
+            elif self.path == "/v1/release":
+                self._reply(200, broker.release(body))
+            else:
+                self._reply(404, {"error": f"no such endpoint {self.path!r}"})
+        except EvidenceRejected as error:
+            self._reply(403, {"error": "evidence rejected", "reasons": error.reasons})
+        except KeyNotFound as error:
+            self._reply(404, {"error": str(error)})
+        except AgileError as error:
+            log.warning("bad request from %s: %s", self.client_address[0], error)
+            self._reply(400, {"error": str(error)})
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("bad request from %s: %s", self.client_address[0], error)
+            self._reply(400, {"error": f"malformed request: {error}"})
+        except Exception:  # noqa: BLE001 - one broken request must not stop the broker
+            log.exception("internal error on %s from %s", self.path, self.client_address[0])
+            self._reply(500, {"error": "internal error; see the broker log"})
+
+
+class BrokerServer(http.server.ThreadingHTTPServer):
+    """The broker's HTTPS server; port 0 picks a free port (see :attr:`url`)."""
+
+    daemon_threads = True
+
+    def __init__(self, broker: KeyBroker) -> None:
+        self.broker = broker
+        config = broker.config
+        super().__init__((config.address, config.port), _Handler)
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.context.load_cert_chain(config.cert_path, config.key_path)
+
+    def get_request(self) -> tuple[Any, Any]:
+        connection, address = self.socket.accept()
+        wrapped = self.context.wrap_socket(
+            connection, server_side=True, do_handshake_on_connect=False
+        )
+        return wrapped, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Failed handshakes and dropped connections end here; log them instead of
+        # printing a traceback to stderr.
+        error = sys.exc_info()[1]
+        log.warning("connection from %s failed: %s", client_address[0], error)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode("ascii")
+        return f"https://{host}:{port}"
+
+
+class BrokerClient:
+    """Client of a key broker over TLS that trusts only the broker certificate in ``cafile``."""
+
+    def __init__(
+        self,
+        url: str,
+        cafile: str | os.PathLike[str],
+        *,
+        token: str | None = None,
+        timeout: float = 30,
+    ) -> None:
+        if not url.startswith("https://"):
+            raise InvalidArgument(f"broker URL {url!r} must start with https://")
+        host, _, port = url.removeprefix("https://").rstrip("/").rpartition(":")
+        if not host or not port.isdigit():
+            raise InvalidArgument(f"broker URL {url!r} must be https://HOST:PORT")
+        self.url, self.host, self.port = url, host, int(port)
+        self.context = ssl.create_default_context(cafile=os.fspath(cafile))
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.token = token
+        self.timeout = timeout
+
+    def _post(self, path: str, body: dict[str, Any], *, admin: bool = False) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"}
+        if admin:
+            if not self.token:
+                raise InvalidArgument(
+                    "storing a key at the broker needs its admin token",
+                    fix="pass --token-file with the broker's admin.token, or set AGILE_KEEP_TOKEN",
+                )
+            headers["Authorization"] = f"Bearer {self.token}"
+        connection = http.client.HTTPSConnection(
+            self.host, self.port, context=self.context, timeout=self.timeout
+        )
+        try:
+            connection.request("POST", path, json.dumps(body), headers)
+            response = connection.getresponse()
+            data = json.loads(response.read() or b"{}")
+        except (OSError, http.client.HTTPException, json.JSONDecodeError) as error:
+            raise AttestationError(
+                f"the key broker at {self.url} failed: {error}",
+                fix="check that 'agile keep serve' runs there and that --broker-cert is its cert",
+            ) from None
+        finally:
+            connection.close()
+        if response.status == 403:
+            raise EvidenceRejected(
+                "the key broker rejected the release", reasons=data.get("reasons", [])
+            )
+        if response.status == 404:
+            raise KeyNotFound(str(data.get("error")), fix="check the key id and the broker URL")
+        if response.status != 200:
+            raise AttestationError(
+                f"the key broker returned {response.status}: {data.get('error')}"
+            )
+        return data
+
+    def put_key(self, secret: bytes, policy: AttestationPolicy) -> str:
+        data = self._post(
+            "/v1/keys", {"secret": _b64(secret), "policy": policy.to_dict()}, admin=True
+        )
+        if data.get("policy_sha256") != policy.sha256:
+            raise AttestationError("the broker stored the key under another policy hash")
+        return str(data["key_id"])
+
+    def nonce(self) -> bytes:
+        return _unb64(self._post("/v1/nonce", {}).get("nonce"), "nonce")
+
+    def release(
+        self,
+        key_id: str,
+        source: EvidenceSource,
+        *,
+        kem: str = "x-wing",
+        policy_sha256: str | None = None,
+    ) -> bytes:
+        """Request key ``key_id`` with evidence from ``source`` and return the plaintext key."""
+        if kem not in RELEASE_KEMS:
+            raise InvalidArgument(f"unsupported release KEM {kem!r}")
+        suite = hpke.Suite.from_ids(kem, _KDF, _AEAD)
+        # A fresh key pair per request: the key is released to this process only.
+        private_key = suite.kem_impl.generate()
+        public_bytes = private_key.public_key.data
+
+        nonce = self.nonce()
+        binding = binding_input(nonce, key_id, kem, public_bytes)
+        request = {
+            "key_id": key_id,
+            "nonce": _b64(nonce),
+            "kem": kem,
+            "public_key": _b64(public_bytes),
+            "evidence": source.collect(binding),
+        }
+        data = self._post("/v1/release", request)
+        if policy_sha256 is not None and data.get("policy_sha256") != policy_sha256:
+            raise AttestationError(
+                f"the broker released key {key_id!r} under policy {data.get('policy_sha256')}, "
+                f"not the expected {policy_sha256}",
+                fix="the key's policy changed at the broker; reseal the key",
+            )
+        return hpke.open(
+            suite,
+            _unb64(data.get("enc"), "enc"),
+            private_key,
+            _unb64(data.get("ciphertext"), "ciphertext"),
+            _INFO_LABEL + key_id.encode(),
+            binding,
+        )

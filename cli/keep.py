@@ -1,0 +1,193 @@
+"""``agile keep``: run the attested key broker and request keys from it."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import click
+
+from agile.attest.broker import RELEASE_KEMS, BrokerClient, BrokerConfig, BrokerServer, KeyBroker
+from agile.attest.broker import init_broker as create_broker
+from agile.attest.policy import load_policy
+from agile.errors import InvalidArgument
+from agile.fsio import atomic_write
+
+from .common import emit_json, json_option
+
+__all__ = ["keep"]
+
+log = logging.getLogger("agile.cli.keep")
+
+_broker_option = click.option(
+    "--broker",
+    envvar="AGILE_KEEP_BROKER",
+    required=True,
+    metavar="URL",
+    help="Broker URL, https://HOST:PORT (default: $AGILE_KEEP_BROKER).",
+)
+_cert_option = click.option(
+    "--broker-cert",
+    envvar="AGILE_KEEP_BROKER_CERT",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The broker's TLS certificate, tls/cert.pem in its directory; only it is trusted.",
+)
+
+
+@click.group()
+def keep() -> None:
+    """Attested key release: a broker that gives keys only to verified SEV-SNP or TPM evidence.
+
+    \b
+    Examples:
+      agile keep init /srv/broker --port 8443
+      agile keep serve --config /srv/broker/broker.toml
+      agile keep put secret.bin --policy snp-policy.toml --token-file /srv/broker/admin.token \\
+          --broker https://127.0.0.1:8443 --broker-cert /srv/broker/tls/cert.pem
+      agile keep request k-0123... --evidence sev-guest --output key.bin \\
+          --broker https://127.0.0.1:8443 --broker-cert /srv/broker/tls/cert.pem
+    """
+
+
+@keep.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+@click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--test-root",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trust this simulator ARK instead of AMD's roots. For tests and demonstrations only.",
+)
+@click.option(
+    "--master-sealer",
+    default="passphrase",
+    show_default=True,
+    help="Sealer that protects the broker's master key (reads its usual variables).",
+)
+def init_command(
+    directory: str, address: str, port: int, test_root: str | None, master_sealer: str
+) -> None:
+    """Create a broker directory: config, TLS certificate, admin token and sealed master key."""
+    config = create_broker(
+        directory, address=address, port=port, test_root=test_root, master_sealer=master_sealer
+    )
+    click.echo(f"created broker in {config.directory}")
+    click.echo(f"  config:      {config.directory / 'broker.toml'}")
+    click.echo(f"  certificate: {config.cert_path}")
+    click.echo(f"  admin token: {config.token_path} (mode 0600)")
+
+
+@keep.command("serve")
+@click.option(
+    "--config",
+    "config_file",
+    required=True,
+    type=click.Path(exists=True),
+    help="broker.toml, or the broker directory.",
+)
+def serve_command(config_file: str) -> None:
+    """Serve key releases over TLS until interrupted."""
+    config = BrokerConfig.load(config_file)
+    server = BrokerServer(KeyBroker(config))
+    click.echo(f"agile keep broker listening on {server.url}", err=True)
+    log.info("broker listening on %s", server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        log.info("broker on %s stopped", server.url)
+
+
+@keep.command("put")
+@click.argument("secret_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--policy",
+    "policy_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Attestation policy (TOML or JSON) that a requester's evidence must meet.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The broker's admin.token (default: $AGILE_KEEP_TOKEN).",
+)
+@_broker_option
+@_cert_option
+@json_option
+def put_command(
+    secret_file: str,
+    policy_file: str,
+    token_file: str | None,
+    broker: str,
+    broker_cert: str,
+    as_json: bool,
+) -> None:
+    """Store the bytes of SECRET_FILE at the broker under a policy and print the key id."""
+    token = (
+        Path(token_file).read_text().strip() if token_file else os.environ.get("AGILE_KEEP_TOKEN")
+    )
+    policy = load_policy(policy_file)
+    key_id = BrokerClient(broker, broker_cert, token=token).put_key(
+        Path(secret_file).read_bytes(), policy
+    )
+    if as_json:
+        emit_json({"key_id": key_id, "policy_sha256": policy.sha256})
+    else:
+        click.echo(key_id)
+
+
+@keep.command("request")
+@click.argument("key_id")
+@click.option(
+    "--evidence",
+    envvar="AGILE_KEEP_EVIDENCE",
+    default="sev-guest",
+    show_default=True,
+    help="Evidence source: sev-guest (needs an SNP guest), simulator:DIR (tests) or "
+    "tpm:BANK:PCRS with the TPM from $AGILE_TPM_TCTI.",
+)
+@click.option("--kem", type=click.Choice(RELEASE_KEMS), default="x-wing", show_default=True)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="File that receives the released key, created with mode 0600.",
+)
+@_broker_option
+@_cert_option
+@json_option
+def request_command(
+    key_id: str, evidence: str, kem: str, output: str, broker: str, broker_cert: str, as_json: bool
+) -> None:
+    """Request KEY_ID from the broker with this platform's evidence and write it to --output."""
+    from agile.seal.keep import evidence_source
+
+    source = evidence_source(evidence)
+    secret = BrokerClient(broker, broker_cert).release(key_id, source, kem=kem)
+    atomic_write(output, secret)
+    if as_json:
+        emit_json({"key_id": key_id, "output": output, "bytes": len(secret)})
+    else:
+        click.echo(f"released {key_id}: {len(secret)} bytes written to {output}")
+
+
+@keep.group("simulator")
+def simulator() -> None:
+    """Manage a software AMD-SP for tests and demonstrations (its evidence proves nothing)."""
+
+
+@simulator.command("init")
+@click.argument("directory", type=click.Path(file_okay=False))
+def simulator_init(directory: str) -> None:
+    """Create a simulated AMD-SP (test ARK, ASK and VCEK) in DIRECTORY."""
+    from agile.attest.simulator import SimulatedAmdSp
+
+    if Path(directory).exists() and any(Path(directory).iterdir()):
+        raise InvalidArgument(f"{directory!r} is not empty", fix="choose a new directory")
+    SimulatedAmdSp().save(directory)
+    click.echo(f"created a simulated AMD-SP in {directory}; its test root is {directory}/ark.pem")

@@ -1,0 +1,153 @@
+"""The key broker over real TLS on 127.0.0.1, with simulated SEV-SNP evidence."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from agile.attest.broker import BrokerClient
+from agile.attest.evidence import SimulatorEvidence, binding_input
+from agile.attest.policy import parse_policy
+from agile.attest.simulator import GuestLaunch
+from agile.attest.verdict import EvidenceRejected
+from agile.errors import AttestationError, InvalidArgument, KeyNotFound
+from tests.attest.conftest import BAD_MEASUREMENT, GOOD_MEASUREMENT
+
+SECRET = bytes(range(32))
+POLICY = parse_policy({"snp": {"measurements": [GOOD_MEASUREMENT.hex()], "vmpl": 0}})
+
+
+def evidence(simulator, measurement=GOOD_MEASUREMENT):
+    return SimulatorEvidence(simulator, GuestLaunch(measurement=measurement))
+
+
+def release_request(broker, simulator, key_id, *, measurement=GOOD_MEASUREMENT):
+    """Build a release request by hand, as a workload would, with an X25519 public key."""
+    from agile import hpke
+
+    suite = hpke.Suite.from_ids("x25519", "hkdf-sha256", "aes-256-gcm")
+    public = suite.kem_impl.generate().public_key.data
+    nonce = broker.issue_nonce()
+    binding = binding_input(nonce, key_id, "x25519", public)
+    return {
+        "key_id": key_id,
+        "nonce": base64.b64encode(nonce).decode(),
+        "kem": "x25519",
+        "public_key": base64.b64encode(public).decode(),
+        "evidence": evidence(simulator, measurement).collect(binding),
+    }
+
+
+def test_release_matching_measurement(test_broker, simulator):
+    key_id = test_broker.client.put_key(SECRET, POLICY)
+    released = test_broker.reader().release(key_id, evidence(simulator))
+    assert released == SECRET
+
+
+def test_release_with_x25519(test_broker, simulator):
+    key_id = test_broker.client.put_key(SECRET, POLICY)
+    released = test_broker.reader().release(key_id, evidence(simulator), kem="x25519")
+    assert released == SECRET
+
+
+def test_release_other_measurement_rejected(test_broker, simulator):
+    key_id = test_broker.client.put_key(SECRET, POLICY)
+    with pytest.raises(EvidenceRejected) as caught:
+        test_broker.reader().release(key_id, evidence(simulator, BAD_MEASUREMENT))
+    assert any("not an allowed measurement" in reason for reason in caught.value.reasons)
+
+
+def test_release_nonce_replay_rejected(test_broker, simulator):
+    key_id = test_broker.client.put_key(SECRET, POLICY)
+    request = release_request(test_broker.broker, simulator, key_id)
+    test_broker.broker.release(dict(request))
+    with pytest.raises(EvidenceRejected, match="was used"):
+        test_broker.broker.release(dict(request))
+
+
+def test_release_unknown_nonce_rejected(test_broker, simulator):
+    key_id = test_broker.client.put_key(SECRET, POLICY)
+    request = release_request(test_broker.broker, simulator, key_id)
+    request["nonce"] = base64.b64encode(bytes(32)).decode()
+    with pytest.raises(EvidenceRejected, match="not issued"):
+        test_broker.broker.release(request)
+
+
+def test_release_swapped_public_key_rejected(test_broker, simulator):
+    key_id = test_broker.client.put_key(SECRET, POLICY)
+    request = release_request(test_broker.broker, simulator, key_id)
+    other = release_request(test_broker.broker, simulator, key_id)
+    request["public_key"] = other["public_key"]
+    with pytest.raises(EvidenceRejected, match="REPORT_DATA"):
+        test_broker.broker.release(request)
+
+
+def test_release_evidence_for_other_key_rejected(test_broker, simulator):
+    first = test_broker.client.put_key(SECRET, POLICY)
+    second = test_broker.client.put_key(b"other key", POLICY)
+    request = release_request(test_broker.broker, simulator, first)
+    request["key_id"] = second
+    with pytest.raises(EvidenceRejected, match="REPORT_DATA"):
+        test_broker.broker.release(request)
+
+
+def test_production_broker_rejects_simulator(production_broker, simulator):
+    key_id = production_broker.client.put_key(SECRET, POLICY)
+    with pytest.raises(EvidenceRejected) as caught:
+        production_broker.reader().release(key_id, evidence(simulator))
+    assert any("is not a trusted root" in reason for reason in caught.value.reasons)
+
+
+def test_put_key_needs_token(test_broker):
+    with pytest.raises(InvalidArgument, match="admin token"):
+        test_broker.reader().put_key(SECRET, POLICY)
+
+
+def test_put_key_wrong_token(test_broker):
+    client = BrokerClient(test_broker.url, test_broker.config.cert_path, token="00" * 32)
+    with pytest.raises(AttestationError, match="401"):
+        client.put_key(SECRET, POLICY)
+
+
+def test_put_key_open_policy_rejected(test_broker):
+    with pytest.raises(AttestationError, match="allows no evidence"):
+        test_broker.client.put_key(SECRET, parse_policy({"snp": {}}))
+
+
+def test_release_unknown_key(test_broker, simulator):
+    with pytest.raises(KeyNotFound):
+        test_broker.reader().release("k-" + "00" * 16, evidence(simulator))
+
+
+def test_client_rejects_other_certificate(test_broker, tmp_path, simulator):
+    other = tmp_path / "other.pem"
+    other.write_bytes(simulator.pem(simulator.ark))
+    client = BrokerClient(test_broker.url, other)
+    with pytest.raises(AttestationError, match="failed"):
+        client.nonce()
+
+
+def test_key_file_is_private(test_broker):
+    key_id = test_broker.client.put_key(SECRET, POLICY)
+    path = test_broker.config.directory / "keys" / f"{key_id}.json"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert SECRET.hex() not in path.read_text()
+
+
+def test_silent_connection_does_not_block(test_broker):
+    import socket
+
+    host, port = test_broker.server.server_address[:2]
+    with socket.create_connection((host, port), timeout=10) as silent:
+        silent.sendall(b"not TLS at all\r\n")
+        nonce = test_broker.reader().nonce()
+    assert len(nonce) == 32
+
+
+def test_release_malformed_evidence(test_broker, simulator):
+    key_id = test_broker.client.put_key(SECRET, POLICY)
+    request = release_request(test_broker.broker, simulator, key_id)
+    request["evidence"] = {"type": "sev-snp", "report": "not base64!"}
+    with pytest.raises(AttestationError, match="not base64"):
+        test_broker.broker.release(request)
