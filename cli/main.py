@@ -22,6 +22,23 @@ from .common import keystore_option
 #: Command name -> "module:attribute" of its click command or group.
 COMMANDS: dict[str, str] = {
     "algorithms": "cli.algorithms:algorithms",
+    "keyset": "cli.keyset:keyset",
+    "encrypt": "cli.envelope:encrypt",
+    "decrypt": "cli.envelope:decrypt",
+    "sign": "cli.envelope:sign",
+    "verify": "cli.envelope:verify",
+    "inspect": "cli.envelope:inspect",
+    "rotate": "cli.rotate:rotate",
+    "store": "cli.store:store",
+    "keystore": "cli.keystore:keystore",
+    "policy": "cli.policy:policy",
+    "vectors": "cli.vectors:vectors",
+    "share": "cli.share:share",
+    "clevis": "cli.clevis:clevis",
+    "mpc": "cli.mpc:mpc",
+    "he": "cli.he:he",
+    "attest": "cli.attest:attest",
+    "keep": "cli.keep:keep",
 }
 
 
@@ -86,6 +103,15 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
+        if verbose:
+            raise
+        click.echo(
+            f"agile: internal error: {type(error).__name__}: {error} "
+            "(rerun with --verbose for the traceback, and please report it)",
+            err=True,
+        )
+        sys.exit(3)
 
 
 if __name__ == "__main__":

@@ -21,17 +21,40 @@ def vectors() -> None:
 
 @vectors.command("run")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--provider", "providers", multiple=True, metavar="NAME",
-              help="Only this provider (repeatable).")
-@click.option("--algorithm", "algorithms", multiple=True, metavar="ID",
-              help="Only this algorithm id (repeatable).")
-@click.option("--workers", type=click.IntRange(1, 64), default=None,
-              help="Worker processes (default: the number of CPUs).")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write JUnit XML to this file.")
+@click.option(
+    "--provider",
+    "providers",
+    multiple=True,
+    metavar="NAME",
+    help="Only this provider (repeatable).",
+)
+@click.option(
+    "--algorithm",
+    "algorithms",
+    multiple=True,
+    metavar="ID",
+    help="Only this algorithm id (repeatable).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes (default: the number of CPUs).",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write JUnit XML to this file.",
+)
 @json_option
-def run(paths: tuple[Path, ...], providers: tuple[str, ...], algorithms: tuple[str, ...],
-        workers: int | None, junit: Path | None, as_json: bool) -> None:
+def run(
+    paths: tuple[Path, ...],
+    providers: tuple[str, ...],
+    algorithms: tuple[str, ...],
+    workers: int | None,
+    junit: Path | None,
+    as_json: bool,
+) -> None:
     """Run vector files or folders (default: the project's own vectors/).
 
     Exit code 0 when no case failed, 1 when any failed, 2 on bad input.
@@ -66,22 +89,31 @@ def run(paths: tuple[Path, ...], providers: tuple[str, ...], algorithms: tuple[s
 
 
 def _print_summary(report: conformance.Report) -> None:
-    click.echo(f"{'file / algorithm':58} {'provider':10} {'pass':>7} {'fail':>5} "
-               f"{'skip':>6} {'accept':>6}")
+    click.echo(
+        f"{'file / algorithm':58} {'provider':10} {'pass':>7} {'fail':>5} {'skip':>6} {'accept':>6}"
+    )
     for file_report in report.files:
         click.echo(file_report.path)
         if file_report.skipped_reason and not file_report.tallies:
             click.echo(f"  skipped: {file_report.skipped_reason}")
         for (algorithm, provider), tally in sorted(file_report.tallies.items()):
-            click.echo(f"  {algorithm:56} {provider:10} {tally.passed:7} {tally.failed:5} "
-                       f"{tally.skipped:6} {tally.acceptable:6}")
+            click.echo(
+                f"  {algorithm:56} {provider:10} {tally.passed:7} {tally.failed:5} "
+                f"{tally.skipped:6} {tally.acceptable:6}"
+            )
             for reason, count in tally.skip_reasons.most_common(3):
                 click.echo(f"      skipped {count}: {reason}")
             for failure in tally.failures[:5]:
                 click.echo(f"      FAILED {failure.case}: {failure.reason}")
     total = report.totals()
-    click.echo(f"\nproviders: " + ", ".join(
-        f"{name} {tally.passed} passed/{tally.failed} failed"
-        for name, tally in report.by_provider().items()))
-    click.echo(f"{total.passed} passed, {total.failed} failed, {total.skipped} skipped, "
-               f"{total.acceptable} acceptable in {report.seconds:.1f} s")
+    click.echo(
+        "\nproviders: "
+        + ", ".join(
+            f"{name} {tally.passed} passed/{tally.failed} failed"
+            for name, tally in report.by_provider().items()
+        )
+    )
+    click.echo(
+        f"{total.passed} passed, {total.failed} failed, {total.skipped} skipped, "
+        f"{total.acceptable} acceptable in {report.seconds:.1f} s"
+    )

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import AgileError
+from ..errors import AgileError, VectorFormatError
 from ..registry.interfaces import KeyForm
 from .judge import judge, mismatch
 from .report import FileReport, Outcome
@@ -56,12 +56,22 @@ def _parameter_set(path: Path) -> str:
     return path.name.split(".")[0].lower()
 
 
-def _key_values(text: str) -> dict[str, bytes]:
+#: Values the runner uses; the intermediate files also hold matrices and vectors it ignores.
+_FIELDS = frozenset({"d", "z", "ek", "dk", "m", "K", "c"})
+
+
+def _key_values(path: Path) -> dict[str, bytes]:
+    """Return the first occurrence of each field in :data:`_FIELDS` ("name = hex" lines)."""
     values: dict[str, bytes] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
         name, separator, value = line.partition(" = ")
-        if separator and name.strip() not in values:
-            values[name.strip()] = bytes.fromhex(value.strip())
+        name = name.strip()
+        if not separator or name not in _FIELDS or name in values:
+            continue
+        try:
+            values[name] = bytes.fromhex(value.strip())
+        except ValueError:
+            raise VectorFormatError(f"{path}:{number}: field {name!r} is not hexadecimal") from None
     return values
 
 
@@ -81,6 +91,7 @@ def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
             selection.skip_unregistered(report, name, cases)
         for implementation in implementations:
             for case, key in zip(cases, keys, strict=True):
+
                 def reject(key=key, implementation=implementation) -> str | None:
                     public = implementation.load_public(key)
                     implementation.encapsulate(public)
@@ -89,7 +100,7 @@ def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
                 judge(report, name, implementation.provider, case, "invalid", reject)
         return report
 
-    values = _key_values(path.read_text())
+    values = _key_values(path)
     implementations = selection.implementations(name)
     cases = ["decaps"] if kind == "strcmp" else ["keygen", "encaps", "decaps"]
     if not implementations:
@@ -126,9 +137,7 @@ def _run_ed25519(path: Path, report: FileReport, selection: Selection) -> None:
         for vector in vectors:
             try:
                 public = implementation.load_public(bytes.fromhex(vector["key"]))
-                implementation.verify(
-                    public, vector["msg"].encode(), bytes.fromhex(vector["sig"])
-                )
+                implementation.verify(public, vector["msg"].encode(), bytes.fromhex(vector["sig"]))
                 verdict = "accepted"
                 accepted.append(vector["number"])
             except AgileError:

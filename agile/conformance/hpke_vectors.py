@@ -94,16 +94,21 @@ def _run_suite(
             entry["kem_id"], entry["kdf_id"], entry["aead_id"], provider=provider
         )
         kem = suite.kem_impl
-        recipient_key = kem.derive_key_pair(_hex(entry["ikmR"]))
+        recipient_key = hpke.derive_key_pair(suite, _hex(entry["ikmR"]))
         problem = mismatch("pkR", recipient_key.public_key.data, _hex(entry["pkRm"]))
         sender_public = None
         sender_key = None
         if mode in (hpke.Mode.AUTH, hpke.Mode.AUTH_PSK):
-            sender_key = kem.derive_key_pair(_hex(entry["ikmS"]))
+            sender_key = hpke.derive_key_pair(suite, _hex(entry["ikmS"]))
             sender_public = sender_key.public_key
         receiver = hpke.setup_recipient(
-            suite, _hex(entry["enc"]), recipient_key, info=info, mode=mode,
-            sender_public=sender_public, **options,
+            suite,
+            _hex(entry["enc"]),
+            recipient_key,
+            info=info,
+            mode=mode,
+            sender_public=sender_public,
+            **options,
         )
     except UnsupportedOperation as error:
         for case in cases:
@@ -118,8 +123,13 @@ def _run_suite(
     try:
         public = kem.load_public(_hex(entry["pkRm"]))
         enc, sender = hpke.setup_sender(
-            suite, public, info=info, mode=mode, sender_key=sender_key,
-            seed=_hex(entry["ikmE"]), **options,
+            suite,
+            public,
+            info=info,
+            mode=mode,
+            sender_key=sender_key,
+            seed=_hex(entry["ikmE"]),
+            **options,
         )
         sender_problem = mismatch("enc", enc, _hex(entry["enc"]))
     except UnsupportedOperation as error:
@@ -129,6 +139,7 @@ def _run_suite(
 
     encryptions = entry.get("encryptions") or []
     for number, encryption in enumerate(encryptions):
+
         def action(encryption=encryption) -> str | None:
             if problem:
                 return problem
@@ -136,7 +147,9 @@ def _run_suite(
                 return sender_problem
             assert receiver is not None
             aad, plaintext, ciphertext = (
-                _hex(encryption["aad"]), _hex(encryption["pt"]), _hex(encryption["ct"])
+                _hex(encryption["aad"]),
+                _hex(encryption["pt"]),
+                _hex(encryption["ct"]),
             )
             if sender is not None:
                 sealed = sender.seal(plaintext, aad)
@@ -148,6 +161,7 @@ def _run_suite(
         judge(report, label, provider, cases[number], "valid", action)
 
     for number, export in enumerate(entry.get("exports") or []):
+
         def export_action(export=export) -> str | None:
             if problem:
                 return problem
@@ -156,4 +170,3 @@ def _run_suite(
             return mismatch("exported value", value, _hex(export["exported_value"]))
 
         judge(report, label, provider, cases[len(encryptions) + number], "valid", export_action)
-

@@ -20,7 +20,7 @@ __all__ = ["Outcome", "Failure", "Tally", "FileReport", "Report"]
 MAX_FAILURES_KEPT = 20
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"

@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import registry
 from ..errors import UnknownProvider, VectorFormatError
-from . import acvp, cctv, hpke_vectors, wycheproof, xwing
+from . import acvp, cctv, hpke_vectors, kat, wycheproof, xwing
 from .report import FileReport, Report
 from .targets import Selection
 
@@ -43,9 +43,9 @@ class Job:
 
 
 def default_paths() -> list[Path]:
-    """Return the project's own ``vectors/`` folder (next to the package) when present."""
+    """Return the project's own ``vectors/`` folder and installed vector packages."""
     own = Path(__file__).resolve().parents[2] / "vectors"
-    return [own] if own.is_dir() else []
+    return ([own] if own.is_dir() else []) + kat.installed_paths()
 
 
 def _walk(paths: Iterable[Path]) -> Iterator[Path]:
@@ -78,6 +78,9 @@ def _classify(path: Path) -> tuple[str, int | None] | str:
     kind = cctv.detect(path)
     if kind is not None:
         return (f"cctv:{kind}", None)
+    algorithm = kat.detect(path)
+    if algorithm is not None:
+        return (f"kat:{algorithm}", None)
     if path.suffix != ".json":
         return f"no reader for {path.suffix or 'files without an extension'} files"
     if path.name == "expectedResults.json":
@@ -120,6 +123,8 @@ def run_job(job: Job, selection: Selection) -> FileReport:
     path = Path(job.path)
     if job.kind.startswith("cctv:"):
         return cctv.run_file(path, job.kind.split(":", 1)[1], selection)
+    if job.kind.startswith("kat:"):
+        return kat.run_file(path, job.kind.split(":", 1)[1], selection)
     if job.kind == "acvp":
         return acvp.run_pair(path, _load_json(path), selection)
     if job.kind == "wycheproof":

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import registry
-from ..registry.interfaces import Implementation
+from ..errors import UnsupportedOperation
+from ..registry.interfaces import Implementation, KeyForm, PrivateKey
 from .report import FileReport, Outcome
 
-__all__ = ["Selection", "NOT_REGISTERED"]
+__all__ = ["Selection", "NOT_REGISTERED", "load_seed_key"]
 
 #: Provider column used for cases of an algorithm that is not registered at all.
 NOT_REGISTERED = "-"
@@ -46,3 +47,26 @@ class Selection:
                 reason = f"no selected provider implements {algorithm}"
         for case in cases:
             report.record(algorithm, NOT_REGISTERED, case, Outcome.SKIPPED, reason)
+
+
+def load_seed_key(implementation: Implementation, seed: bytes) -> PrivateKey:
+    """Load a private key from its FIPS 203/204 seed, expanding it elsewhere if need be.
+
+    pqcrypto cannot derive keys from a seed, so the expanded form is produced by another
+    registered provider; the case then still tests this provider's own operations on it.
+    """
+    try:
+        return implementation.load_private(seed, KeyForm.SEED)  # type: ignore[attr-defined]
+    except UnsupportedOperation as unsupported:
+        for other in registry.implementations(implementation.algorithm):
+            if other is implementation:
+                continue
+            try:
+                expanded = other.export_private(  # type: ignore[attr-defined]
+                    other.load_private(seed, KeyForm.SEED),
+                    KeyForm.EXPANDED,  # type: ignore[attr-defined]
+                )
+            except UnsupportedOperation:
+                continue
+            return implementation.load_private(expanded, KeyForm.EXPANDED)  # type: ignore[attr-defined]
+        raise unsupported

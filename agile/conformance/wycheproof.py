@@ -18,7 +18,7 @@ from ..errors import InvalidSignature, UnsupportedOperation
 from ..registry.interfaces import KeyForm
 from .judge import judge, mismatch
 from .report import FileReport
-from .targets import Selection
+from .targets import Selection, load_seed_key
 
 __all__ = ["looks_like", "run_file"]
 
@@ -63,13 +63,21 @@ def _aead_id(algorithm: str, group: dict[str, Any]) -> tuple[str, str | None]:
 
     sizes = registry.descriptor(name).sizes
     if int(group["ivSize"]) != 8 * (sizes.nonce or 0):
-        return name, f"{name} takes {8 * (sizes.nonce or 0)}-bit nonces only, group has {group['ivSize']}"
+        return (
+            name,
+            f"{name} takes {8 * (sizes.nonce or 0)}-bit nonces only, group has {group['ivSize']}",
+        )
     if int(group["tagSize"]) != 8 * (sizes.tag or 0):
-        return name, f"{name} produces {8 * (sizes.tag or 0)}-bit tags only, group has {group['tagSize']}"
+        return (
+            name,
+            f"{name} produces {8 * (sizes.tag or 0)}-bit tags only, group has {group['tagSize']}",
+        )
     return name, None
 
 
-def _run_aead(document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection) -> None:
+def _run_aead(
+    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
+) -> None:
     name, unsupported = _aead_id(document["algorithm"], group)
     implementations = selection.implementations(name)
     if unsupported or not implementations:
@@ -80,8 +88,15 @@ def _run_aead(document: dict[str, Any], group: dict[str, Any], report: FileRepor
             key, nonce, aad = _hex(test["key"]), _hex(test["iv"]), _hex(test["aad"])
             message, sealed = _hex(test["msg"]), _hex(test["ct"]) + _hex(test["tag"])
 
-            def action(implementation=implementation, test=test, key=key, nonce=nonce, aad=aad,
-                       message=message, sealed=sealed) -> str | None:
+            def action(
+                implementation=implementation,
+                test=test,
+                key=key,
+                nonce=nonce,
+                aad=aad,
+                message=message,
+                sealed=sealed,
+            ) -> str | None:
                 context = implementation.new(key)
                 opened = context.decrypt(nonce, sealed, aad)
                 if test["result"] != "invalid":
@@ -91,34 +106,63 @@ def _run_aead(document: dict[str, Any], group: dict[str, Any], report: FileRepor
                     return mismatch("ciphertext", context.encrypt(nonce, message, aad), sealed)
                 return mismatch("plaintext", opened, message)
 
-            judge(report, name, implementation.provider, _case(test), test["result"], action, test.get("flags", []))
+            judge(
+                report,
+                name,
+                implementation.provider,
+                _case(test),
+                test["result"],
+                action,
+                test.get("flags", []),
+            )
 
 
 # --- HKDF -----------------------------------------------------------------------------------
 
 
-def _run_hkdf(document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection) -> None:
-    name = {"HKDF-SHA-256": "hkdf-sha256", "HKDF-SHA-384": "hkdf-sha384", "HKDF-SHA-512": "hkdf-sha512"}.get(
-        document["algorithm"], document["algorithm"].lower()
-    )
+def _run_hkdf(
+    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
+) -> None:
+    name = {
+        "HKDF-SHA-256": "hkdf-sha256",
+        "HKDF-SHA-384": "hkdf-sha384",
+        "HKDF-SHA-512": "hkdf-sha512",
+    }.get(document["algorithm"], document["algorithm"].lower())
     implementations = selection.implementations(name)
     if not implementations:
         selection.skip_unregistered(report, name, _cases(group))
         return
     for implementation in implementations:
         for test in group["tests"]:
+
             def action(implementation=implementation, test=test) -> str | None:
-                okm = implementation.derive(_hex(test["ikm"]), _hex(test["salt"]), _hex(test["info"]), int(test["size"]))
+                okm = implementation.derive(
+                    _hex(test["ikm"]), _hex(test["salt"]), _hex(test["info"]), int(test["size"])
+                )
                 return mismatch("okm", okm, _hex(test["okm"]))
 
-            judge(report, name, implementation.provider, _case(test), test["result"], action, test.get("flags", []))
+            judge(
+                report,
+                name,
+                implementation.provider,
+                _case(test),
+                test["result"],
+                action,
+                test.get("flags", []),
+            )
 
 
 # --- Signatures -----------------------------------------------------------------------------
 
 
-def _verify_action(implementation, public: bytes, message: bytes, signature: bytes, context: bytes = b"",
-                   convert: Callable[[bytes], bytes] | None = None) -> Callable[[], str | None]:
+def _verify_action(
+    implementation,
+    public: bytes,
+    message: bytes,
+    signature: bytes,
+    context: bytes = b"",
+    convert: Callable[[bytes], bytes] | None = None,
+) -> Callable[[], str | None]:
     def action() -> str | None:
         key = implementation.load_public(public)
         encoded = convert(signature) if convert else signature
@@ -131,7 +175,9 @@ def _verify_action(implementation, public: bytes, message: bytes, signature: byt
 def _p1363_to_der(size: int) -> Callable[[bytes], bytes]:
     def convert(signature: bytes) -> bytes:
         if len(signature) != 2 * size:
-            raise InvalidSignature(f"P1363 signature is {len(signature)} bytes, expected {2 * size}")
+            raise InvalidSignature(
+                f"P1363 signature is {len(signature)} bytes, expected {2 * size}"
+            )
         r = int.from_bytes(signature[:size], "big")
         s = int.from_bytes(signature[size:], "big")
         return asym_utils.encode_dss_signature(r, s)
@@ -139,23 +185,35 @@ def _p1363_to_der(size: int) -> Callable[[bytes], bytes]:
     return convert
 
 
-def _signature_id(document: dict[str, Any], group: dict[str, Any]) -> tuple[str, Callable[[bytes], bytes] | None, str | None]:
+def _signature_id(
+    document: dict[str, Any], group: dict[str, Any]
+) -> tuple[str, Callable[[bytes], bytes] | None, str | None]:
     kind = group["type"]
     if kind == "EddsaVerify":
         curve = group["publicKey"]["curve"]
         return {"edwards25519": "ed25519", "edwards448": "ed448"}.get(curve, curve), None, None
     if kind in ("EcdsaVerify", "EcdsaP1363Verify"):
         curve, sha = group["publicKey"]["curve"], group["sha"]
-        name = {("secp256r1", "SHA-256"): "ecdsa-p256-sha256", ("secp384r1", "SHA-384"): "ecdsa-p384-sha384"}.get(
-            (curve, sha), f"ecdsa-{curve}-{sha.lower()}"
-        )
+        name = {
+            ("secp256r1", "SHA-256"): "ecdsa-p256-sha256",
+            ("secp384r1", "SHA-384"): "ecdsa-p384-sha384",
+        }.get((curve, sha), f"ecdsa-{curve}-{sha.lower()}")
         size = {"secp256r1": 32, "secp384r1": 48}.get(curve, 0)
         return name, (_p1363_to_der(size) if kind == "EcdsaP1363Verify" else None), None
     if kind == "RsassaPssVerify":
-        bits, sha, mgf_sha, salt = int(group["keySize"]), group["sha"], group["mgfSha"], int(group["sLen"])
+        bits, sha, mgf_sha, salt = (
+            int(group["keySize"]),
+            group["sha"],
+            group["mgfSha"],
+            int(group["sLen"]),
+        )
         name = f"rsa-pss-{bits}-{sha.lower().replace('-', '')}"
         if (sha, mgf_sha, salt) != ("SHA-256", "SHA-256", 32):
-            return name, None, f"{name} with MGF1-{mgf_sha} and a {salt}-byte salt is not registered"
+            return (
+                name,
+                None,
+                f"{name} with MGF1-{mgf_sha} and a {salt}-byte salt is not registered",
+            )
         return name, None, None
     return kind, None, f"unknown signature group type {kind}"
 
@@ -169,7 +227,9 @@ def _signature_public(group: dict[str, Any]) -> bytes:
     return _hex(key["uncompressed"])
 
 
-def _run_signature_verify(document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection) -> None:
+def _run_signature_verify(
+    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
+) -> None:
     name, convert, unsupported = _signature_id(document, group)
     implementations = [] if unsupported else selection.implementations(name)
     if not implementations:
@@ -178,14 +238,26 @@ def _run_signature_verify(document: dict[str, Any], group: dict[str, Any], repor
     public = _signature_public(group)
     for implementation in implementations:
         for test in group["tests"]:
-            action = _verify_action(implementation, public, _hex(test["msg"]), _hex(test["sig"]), convert=convert)
-            judge(report, name, implementation.provider, _case(test), test["result"], action, test.get("flags", []))
+            action = _verify_action(
+                implementation, public, _hex(test["msg"]), _hex(test["sig"]), convert=convert
+            )
+            judge(
+                report,
+                name,
+                implementation.provider,
+                _case(test),
+                test["result"],
+                action,
+                test.get("flags", []),
+            )
 
 
 # --- Key agreement --------------------------------------------------------------------------
 
 
-def _run_dh(document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection) -> None:
+def _run_dh(
+    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
+) -> None:
     curve = group["curve"]
     name = {"curve25519": "x25519", "secp256r1": "p256", "secp384r1": "p384"}.get(curve, curve)
     implementations = selection.implementations(name)
@@ -195,17 +267,30 @@ def _run_dh(document: dict[str, Any], group: dict[str, Any], report: FileReport,
     encoding = "asn" if group["type"] == "EcdhTest" else "raw"
     for implementation in implementations:
         for test in group["tests"]:
+
             def action(implementation=implementation, test=test) -> str | None:
                 exchange = getattr(implementation, "exchange", None)
                 if exchange is None:
-                    raise UnsupportedOperation(f"{implementation.provider} exposes no raw {name} key agreement")
+                    raise UnsupportedOperation(
+                        f"{implementation.provider} exposes no raw {name} key agreement"
+                    )
                 shared = exchange(_hex(test["private"]), _hex(test["public"]), encoding)
                 return mismatch("shared secret", shared, _hex(test["shared"]))
 
-            judge(report, name, implementation.provider, _case(test), test["result"], action, test.get("flags", []))
+            judge(
+                report,
+                name,
+                implementation.provider,
+                _case(test),
+                test["result"],
+                action,
+                test.get("flags", []),
+            )
 
 
-def _run_oaep(document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection) -> None:
+def _run_oaep(
+    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
+) -> None:
     bits = int(group["keySize"])
     name = f"rsa-oaep-{bits}"
     unsupported = None
@@ -217,15 +302,26 @@ def _run_oaep(document: dict[str, Any], group: dict[str, Any], report: FileRepor
         return
     for implementation in implementations:
         for test in group["tests"]:
+
             def action(implementation=implementation, test=test) -> str | None:
                 decrypt = getattr(implementation, "decrypt_oaep", None)
                 if decrypt is None:
-                    raise UnsupportedOperation(f"{implementation.provider} exposes no raw OAEP decryption")
+                    raise UnsupportedOperation(
+                        f"{implementation.provider} exposes no raw OAEP decryption"
+                    )
                 key = implementation.load_private(_hex(group["privateKeyPkcs8"]), KeyForm.PKCS8)
                 message = decrypt(key, _hex(test["ct"]), _hex(test["label"]))
                 return mismatch("message", message, _hex(test["msg"]))
 
-            judge(report, name, implementation.provider, _case(test), test["result"], action, test.get("flags", []))
+            judge(
+                report,
+                name,
+                implementation.provider,
+                _case(test),
+                test["result"],
+                action,
+                test.get("flags", []),
+            )
 
 
 # --- ML-KEM ---------------------------------------------------------------------------------
@@ -235,7 +331,9 @@ def _mlkem_id(group: dict[str, Any]) -> str:
     return group["parameterSet"].lower()
 
 
-def _run_mlkem(document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection) -> None:
+def _run_mlkem(
+    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
+) -> None:
     name = _mlkem_id(group)
     implementations = selection.implementations(name)
     if not implementations:
@@ -245,7 +343,15 @@ def _run_mlkem(document: dict[str, Any], group: dict[str, Any], report: FileRepo
     for implementation in implementations:
         for test in group["tests"]:
             action = _mlkem_action(kind, implementation, test)
-            judge(report, name, implementation.provider, _case(test), test["result"], action, test.get("flags", []))
+            judge(
+                report,
+                name,
+                implementation.provider,
+                _case(test),
+                test["result"],
+                action,
+                test.get("flags", []),
+            )
 
 
 def _mlkem_action(kind: str, implementation, test: dict[str, Any]) -> Callable[[], str | None]:
@@ -261,7 +367,7 @@ def _mlkem_action(kind: str, implementation, test: dict[str, Any]) -> Callable[[
         return mismatch("dk", expanded, _hex(test["dk"]))
 
     def seed_decaps() -> str | None:
-        key = implementation.load_private(_hex(test["seed"]), KeyForm.SEED)
+        key = load_seed_key(implementation, _hex(test["seed"]))
         problem = mismatch("ek", key.public_key.data, _hex(test["ek"]))
         if problem:
             return problem
@@ -290,7 +396,9 @@ def _mlkem_action(kind: str, implementation, test: dict[str, Any]) -> Callable[[
 # --- ML-DSA ---------------------------------------------------------------------------------
 
 
-def _run_mldsa(document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection) -> None:
+def _run_mldsa(
+    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
+) -> None:
     name = document["algorithm"].lower()
     implementations = selection.implementations(name)
     if not implementations:
@@ -300,17 +408,31 @@ def _run_mldsa(document: dict[str, Any], group: dict[str, Any], report: FileRepo
         for test in group["tests"]:
             if group["type"] == "MlDsaVerify":
                 action = _verify_action(
-                    implementation, _hex(group["publicKey"]), _hex(test["msg"]), _hex(test["sig"]), _hex(test.get("ctx"))
+                    implementation,
+                    _hex(group["publicKey"]),
+                    _hex(test["msg"]),
+                    _hex(test["sig"]),
+                    _hex(test.get("ctx")),
                 )
             else:
                 action = _mldsa_sign_action(implementation, group, test)
-            judge(report, name, implementation.provider, _case(test), test["result"], action, test.get("flags", []))
+            judge(
+                report,
+                name,
+                implementation.provider,
+                _case(test),
+                test["result"],
+                action,
+                test.get("flags", []),
+            )
 
 
-def _mldsa_sign_action(implementation, group: dict[str, Any], test: dict[str, Any]) -> Callable[[], str | None]:
+def _mldsa_sign_action(
+    implementation, group: dict[str, Any], test: dict[str, Any]
+) -> Callable[[], str | None]:
     def action() -> str | None:
         if "privateSeed" in group:
-            key = implementation.load_private(_hex(group["privateSeed"]), KeyForm.SEED)
+            key = load_seed_key(implementation, _hex(group["privateSeed"]))
         else:
             key = implementation.load_private(_hex(group["privateKey"]), KeyForm.EXPANDED)
         expected = _hex(test["sig"])
@@ -322,7 +444,9 @@ def _mldsa_sign_action(implementation, group: dict[str, Any], test: dict[str, An
             representative = bytes([0, len(context)]) + context + _hex(test["msg"])
             signature = implementation.sign_internal(key, representative, randomness)
         else:
-            signature = implementation.sign_deterministic(key, _hex(test["msg"]), _hex(test.get("ctx")))
+            signature = implementation.sign_deterministic(
+                key, _hex(test["msg"]), _hex(test.get("ctx"))
+            )
         return mismatch("signature", signature, expected)
 
     return action

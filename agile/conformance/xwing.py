@@ -39,7 +39,8 @@ def run_file(path: str, document: list[dict[str, Any]], selection: Selection) ->
         return report
     for implementation in implementations:
         for case, vector in zip(cases, document, strict=True):
-            def action(vector=vector) -> str | None:
+
+            def action(vector=vector, implementation=implementation) -> str | None:
                 key = implementation.load_private(bytes.fromhex(vector["seed"]), KeyForm.SEED)
                 problem = mismatch("pk", key.public_key.data, bytes.fromhex(vector["pk"]))
                 problem = problem or mismatch("sk", key.data, bytes.fromhex(vector["sk"]))

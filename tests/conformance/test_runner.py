@@ -70,7 +70,9 @@ def test_acvp_changed_key_fails_once(shared_vectors: Path, tmp_path: Path) -> No
     target.mkdir()
     shutil.copy(source / "prompt.json", target / "prompt.json")
     answers = json.loads((source / "expectedResults.json").read_text())
-    answers["testGroups"][1]["tests"][0]["ek"] = _flip_hex(answers["testGroups"][1]["tests"][0]["ek"])
+    answers["testGroups"][1]["tests"][0]["ek"] = _flip_hex(
+        answers["testGroups"][1]["tests"][0]["ek"]
+    )
     (target / "expectedResults.json").write_text(json.dumps(answers))
 
     report = conformance.run([target], providers=["openssl"], algorithms=["ml-kem-768"])
@@ -101,9 +103,11 @@ def test_superseded_keygen_skipped(shared_vectors: Path) -> None:
     path = shared_vectors / "cctv" / "ML-KEM" / "intermediate" / "ML-KEM-768.txt"
     report = conformance.run([path], providers=["openssl"])
     tally = report.files[0].tallies[("ml-kem-768", "openssl")]
+    draft_skips = [reason for reason in tally.skip_reasons if "initial public draft" in reason]
 
-    assert tally.skipped == 1
-    assert "initial public draft" in next(iter(tally.skip_reasons))
+    assert tally.failed == 0
+    assert len(draft_skips) == 1
+    assert tally.skip_reasons[draft_skips[0]] == 1
 
 
 def test_ed25519_table_has_no_verdicts(shared_vectors: Path) -> None:

@@ -14,14 +14,29 @@ import pytest
 def test_shared_vectors_pass(shared_vectors: Path, tmp_path: Path) -> None:
     junit = tmp_path / "vectors.xml"
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "vectors", "run", str(shared_vectors),
-         "--json", "--workers", "2", "--junit", str(junit)],
-        capture_output=True, text=True, timeout=1800,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "vectors",
+            "run",
+            str(shared_vectors),
+            "--json",
+            "--workers",
+            "2",
+            "--junit",
+            str(junit),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     summary = json.loads(result.stdout)
     failures = [
         (f["path"], r["algorithm"], r["provider"], r["failures"][:2])
-        for f in summary["files"] for r in f["results"] if r["failed"]
+        for f in summary["files"]
+        for r in f["results"]
+        if r["failed"]
     ]
 
     assert failures == []
