@@ -1,0 +1,290 @@
+"""``agile he``: encrypt numbers under a homomorphic keyset, sum them without a key, decrypt.
+
+Values are packed several per Paillier ciphertext (see :mod:`he.packing`), so a
+file of 500 numbers costs about 21 encryptions with a 2048-bit key.  ``he`` and
+the keystore are imported inside the commands to keep start-up short.
+"""
+
+from __future__ import annotations
+
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from agile.errors import HomomorphicError, InvalidArgument, KeyNotFound
+from agile.fsio import atomic_write
+
+from .common import emit_json, json_option, keystore_path, policy_option
+
+if TYPE_CHECKING:
+    from he.keys import PaillierPrivateKey, PaillierPublicKey
+
+__all__ = ["he"]
+
+#: Mode of encrypted-number files: they hold no secret.
+PUBLIC_MODE = 0o644
+
+
+@click.group()
+def he() -> None:
+    """Sum numbers without decrypting them (Paillier, packed slots).
+
+    \b
+    Examples:
+      agile keyset create sales --purpose homomorphic --algorithm paillier-3072
+      agile he encrypt --keyset sales --precision 3 shop1.csv -o shop1.he
+      agile he aggregate shop1.he shop2.he shop3.he -o total.he
+      agile he decrypt --keyset sales total.he
+    """
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    return Path(path).read_text(encoding="utf-8")
+
+
+def _read_bytes(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def parse_csv(text: str, source: str, precision: int | None) -> tuple[list[Decimal], list[int]]:
+    """Return the numbers of a CSV text and its row lengths; blank lines are skipped."""
+    values: list[Decimal] = []
+    shape: list[int] = []
+    for line_number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        row = []
+        for field in line.split(","):
+            try:
+                value = Decimal(field.strip())
+            except InvalidOperation:
+                value = Decimal("NaN")
+            if not value.is_finite():
+                raise InvalidArgument(
+                    f"{source}:{line_number}: {field.strip()!r} is not a number",
+                    fix="write one number per field, comma-separated, like 12 or -3.25",
+                )
+            if precision is None and value != value.to_integral_value():
+                raise InvalidArgument(
+                    f"{source}:{line_number}: {field.strip()!r} has decimals but no "
+                    "--precision was given",
+                    fix="pass --precision with the number of decimal digits to keep",
+                )
+            row.append(value)
+        values.extend(row)
+        shape.append(len(row))
+    if not values:
+        raise InvalidArgument(f"{source} contains no numbers", fix="write at least one number")
+    return values, shape
+
+
+def _keyset(name: str) -> Any:
+    from agile.keys import Keystore
+
+    return Keystore.open(keystore_path()).keyset(name)
+
+
+def _public_key(name: str, policy: str | None) -> PaillierPublicKey:
+    keyset = _keyset(name)
+    _check_homomorphic(keyset)
+    key = keyset.primary
+    keyset.keystore.policy(policy).enforce("encrypt", key.algorithm)
+    return _parse_public(key.public, key.algorithm)
+
+
+def _parse_public(data: bytes, algorithm: str) -> PaillierPublicKey:
+    # Parsed here rather than through the registry, whose first use imports every
+    # provider; the bytes are the same compact encoding the gmpy2 provider reads.
+    from he.keys import PaillierPublicKey, parameters_for
+
+    return PaillierPublicKey.from_bytes(data, parameters_for(algorithm).bits)
+
+
+def _private_key(name: str, key_id: str, policy: str | None) -> PaillierPrivateKey:
+    keyset = _keyset(name)
+    _check_homomorphic(keyset)
+    for key in keyset.keys:
+        if key.sealed is None or not key.algorithm.startswith("paillier-"):
+            continue
+        if _parse_public(key.public, key.algorithm).key_id == key_id:
+            keyset.keystore.policy(policy).enforce("decrypt", key.algorithm)
+            return keyset.private_key(key.id).handle  # type: ignore[no-any-return]
+    raise KeyNotFound(
+        f"keyset {name!r} has no private key for Paillier key {key_id}",
+        fix="decrypt with the keyset the values were encrypted with",
+    )
+
+
+def _check_homomorphic(keyset: Any) -> None:
+    if keyset.purpose != "homomorphic":
+        raise InvalidArgument(
+            f"keyset {keyset.name!r} is a {keyset.purpose} keyset, not a homomorphic one",
+            fix="create one with 'agile keyset create NAME --purpose homomorphic'",
+        )
+
+
+_format_option = click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["json", "binary"]),
+    default="json",
+    show_default=True,
+    help="Output file form: self-describing JSON, or the compact binary form.",
+)
+
+
+@he.command()
+@click.option("--keyset", "keyset_name", required=True, metavar="NAME", help="Homomorphic keyset.")
+@click.option(
+    "--precision",
+    type=click.IntRange(0, 30),
+    default=None,
+    help="Decimal digits kept per value (rounded half to even); without it, integers only.",
+)
+@click.option(
+    "--value-bits",
+    type=click.IntRange(2, 512),
+    default=64,
+    show_default=True,
+    help="Signed bit width of one value times 10^precision.",
+)
+@click.option(
+    "--max-additions",
+    type=click.IntRange(0, 2**40),
+    default=2**20 - 1,
+    show_default=True,
+    help="How many files may be added together; sets each slot's headroom.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Processes computing the random masks (default: one per CPU when there are 16 "
+    "or more ciphertexts).",
+)
+@_format_option
+@policy_option
+@click.option("-o", "--output", required=True, metavar="OUT", help="Encrypted output file.")
+@click.argument("input_file", metavar="IN.csv")
+def encrypt(
+    keyset_name: str,
+    precision: int | None,
+    value_bits: int,
+    max_additions: int,
+    workers: int | None,
+    file_format: str,
+    policy: str | None,
+    output: str,
+    input_file: str,
+) -> None:
+    """Encrypt the numbers of IN.csv ('-' for stdin): one or more per line, comma-separated.
+
+    \b
+    Example:
+      agile he encrypt --keyset sales --precision 3 shop1.csv -o shop1.he
+    """
+    from he import serialize
+    from he.packing import PackingScheme, encrypt_vector
+
+    values, shape = parse_csv(_read_text(input_file), input_file, precision)
+    public_key = _public_key(keyset_name, policy)
+    scheme = PackingScheme(value_bits, max_additions, precision or 0)
+    vector = encrypt_vector(public_key, values, scheme, workers=workers)
+    dump = serialize.dumps_binary if file_format == "binary" else serialize.dumps_json
+    atomic_write(output, dump(vector, shape), mode=PUBLIC_MODE)
+
+
+@he.command()
+@_format_option
+@click.option("-o", "--output", required=True, metavar="OUT", help="Encrypted sum file.")
+@click.argument("inputs", nargs=-1, required=True, metavar="IN...")
+def aggregate(file_format: str, output: str, inputs: tuple[str, ...]) -> None:
+    """Add encrypted files element by element; needs no key.
+
+    \b
+    Example:
+      agile he aggregate shop1.he shop2.he shop3.he -o total.he
+    """
+    from he import serialize
+    from he.packing import PackedVector, total
+
+    vectors = []
+    shapes = []
+    for path in inputs:
+        item, shape = serialize.loads(_read_bytes(path))
+        if not isinstance(item, PackedVector):
+            raise InvalidArgument(
+                f"{path} contains single encrypted numbers, not a packed vector",
+                fix="aggregate files written by 'agile he encrypt'",
+            )
+        vectors.append(item)
+        shapes.append(shape)
+    for path, shape in zip(inputs, shapes, strict=True):
+        if shape != shapes[0]:
+            raise HomomorphicError(
+                f"{path} has rows {shape}, {inputs[0]} has rows {shapes[0]}",
+                fix="aggregate files of the same shape (same number of values per line)",
+            )
+    dump = serialize.dumps_binary if file_format == "binary" else serialize.dumps_json
+    atomic_write(output, dump(total(vectors), shapes[0]), mode=PUBLIC_MODE)
+
+
+@he.command()
+@click.option("--keyset", "keyset_name", required=True, metavar="NAME", help="Homomorphic keyset.")
+@policy_option
+@click.option("-o", "--output", default=None, metavar="OUT", help="Write the CSV here, not stdout.")
+@json_option
+@click.argument("input_file", metavar="IN")
+def decrypt(
+    keyset_name: str, policy: str | None, output: str | None, as_json: bool, input_file: str
+) -> None:
+    """Decrypt an encrypted file and print its values as CSV, in the input's rows.
+
+    \b
+    Example:
+      agile he decrypt --keyset sales total.he
+    """
+    from he import serialize
+    from he.packing import PackedVector, decrypt_vector
+
+    item, shape = serialize.loads(_read_bytes(input_file))
+    public = item.public_key if isinstance(item, PackedVector) else item[0].public_key
+    private_key = _private_key(keyset_name, public.key_id, policy)
+    if isinstance(item, PackedVector):
+        values: list[Any] = decrypt_vector(private_key, item)
+        terms = item.terms
+    else:
+        values = [private_key.decrypt(number) for number in item]
+        terms = 1
+    rows = _rows(values, shape or [len(values)])
+
+    if as_json:
+        emit_json(
+            {
+                "key_id": public.key_id,
+                "files_summed": terms,
+                "rows": [[str(value) for value in row] for row in rows],
+            }
+        )
+        return
+    text = "".join(",".join(str(value) for value in row) + "\n" for row in rows)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        atomic_write(output, text.encode(), mode=0o600)
+
+
+def _rows(values: list[Any], shape: list[int]) -> list[list[Any]]:
+    rows = []
+    start = 0
+    for width in shape:
+        rows.append(values[start : start + width])
+        start += width
+    return rows

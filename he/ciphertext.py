@@ -1,0 +1,299 @@
+"""Encrypted numbers: homomorphic addition and scalar multiplication with an overflow budget.
+
+An :class:`EncryptedNumber` is a Paillier ciphertext of an encoded mantissa
+(see :mod:`he.encoding`) plus its exponent, base and ``bound``, the largest
+magnitude the mantissa can have given how it was produced.  Every operation
+updates the bound, and an operation whose result could exceed the key's
+``max_int`` (n/3) raises :class:`agile.errors.PlaintextOverflow` at once, before
+anything wraps modulo n.  Ciphertexts imported without a bound (``bound=None``)
+skip that check.  Their decryption still rejects any value in the middle third
+of [0, n), because a wrapped result lands there.
+
+Adding numbers of different exponents scales the one with the larger exponent
+down first (one exponentiation).  Numbers with exponent 0 mix with either base;
+two non-zero exponents must share their base.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from gmpy2 import mpz
+
+from agile.errors import HomomorphicError, InvalidArgument, PlaintextOverflow
+
+from .encoding import DECIMAL_BASE, EncodedNumber, encode
+from .keys import PaillierPrivateKey, PaillierPublicKey, check_same_key
+
+if TYPE_CHECKING:
+    from .engine import RandomnessPool
+
+__all__ = [
+    "EncryptedNumber",
+    "EncryptedQuotient",
+    "encrypt",
+    "encrypt_batch",
+    "decrypt",
+    "decrypt_batch",
+    "decrypt_exact",
+]
+
+log = logging.getLogger("agile.he")
+
+
+def _check_budget(public_key: PaillierPublicKey, bound: int | None, operation: str) -> None:
+    if bound is not None and bound > public_key.max_int:
+        raise PlaintextOverflow(
+            f"{operation} could reach a {bound.bit_length()}-bit magnitude, above the "
+            f"{public_key.max_int.bit_length()}-bit plaintext limit of key {public_key.key_id}",
+            fix="aggregate fewer values, lower the precision or use a larger key",
+        )
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class EncryptedNumber:
+    """A ciphertext of mantissa * base**exponent under ``public_key``."""
+
+    public_key: PaillierPublicKey
+    ciphertext: mpz
+    exponent: int = 0
+    base: int = DECIMAL_BASE
+    #: Largest possible |mantissa|, or None when unknown (imported without one).
+    bound: int | None = None
+
+    # Alignment of exponents.
+
+    def decrease_exponent_to(self, exponent: int) -> EncryptedNumber:
+        """Return the same value with a lower exponent (the mantissa grows by base^difference)."""
+        if exponent > self.exponent:
+            raise InvalidArgument(
+                f"new exponent {exponent} is above the current {self.exponent}",
+                fix="an exponent can only be lowered",
+            )
+        if exponent == self.exponent:
+            return self
+        factor = self.base ** (self.exponent - exponent)
+        bound = None if self.bound is None else self.bound * factor
+        _check_budget(self.public_key, bound, "rescaling")
+        return replace(
+            self,
+            ciphertext=self.public_key.raw_multiply(self.ciphertext, factor),
+            exponent=exponent,
+            bound=bound,
+        )
+
+    def _common_base(self, other_exponent: int, other_base: int) -> int:
+        if self.exponent == 0:
+            return other_base
+        if other_exponent == 0 or other_base == self.base:
+            return self.base
+        raise HomomorphicError(
+            f"cannot combine a base-{self.base} encoding (exponent {self.exponent}) with a "
+            f"base-{other_base} one (exponent {other_exponent})",
+            fix="encode all operands the same way: all with precision=P, or all as floats",
+        )
+
+    def _rebased(self, base: int) -> EncryptedNumber:
+        return self if self.base == base else replace(self, base=base)
+
+    # Arithmetic.
+
+    def __add__(self, other: Any) -> EncryptedNumber:
+        if isinstance(other, EncryptedNumber):
+            return self._add_encrypted(other)
+        return self._add_plain(other)
+
+    __radd__ = __add__
+
+    def __neg__(self) -> EncryptedNumber:
+        return self * -1
+
+    def __sub__(self, other: Any) -> EncryptedNumber:
+        return self + (-other)
+
+    def __rsub__(self, other: Any) -> EncryptedNumber:
+        return (-self) + other
+
+    def __mul__(self, scalar: Any) -> EncryptedNumber:
+        if isinstance(scalar, EncryptedNumber):
+            raise HomomorphicError(
+                "Paillier cannot multiply two ciphertexts",
+                fix="multiply a ciphertext by a plaintext scalar only",
+            )
+        encoded = encode(scalar)
+        base = self._common_base(encoded.exponent, encoded.base)
+        bound = None if self.bound is None else self.bound * abs(encoded.mantissa)
+        _check_budget(self.public_key, bound, "the product")
+        return EncryptedNumber(
+            self.public_key,
+            self.public_key.raw_multiply(self.ciphertext, encoded.mantissa),
+            self.exponent + encoded.exponent,
+            base,
+            bound,
+        )
+
+    __rmul__ = __mul__
+
+    def _add_encrypted(self, other: EncryptedNumber) -> EncryptedNumber:
+        check_same_key(self.public_key, other.public_key)
+        base = self._common_base(other.exponent, other.base)
+        left, right = self._rebased(base), other._rebased(base)
+        exponent = min(left.exponent, right.exponent)
+        left, right = left.decrease_exponent_to(exponent), right.decrease_exponent_to(exponent)
+        bound = None
+        if left.bound is not None and right.bound is not None:
+            bound = left.bound + right.bound
+        _check_budget(self.public_key, bound, "the sum")
+        return EncryptedNumber(
+            self.public_key,
+            self.public_key.raw_add(left.ciphertext, right.ciphertext),
+            exponent,
+            base,
+            bound,
+        )
+
+    def _add_plain(self, value: Any) -> EncryptedNumber:
+        encoded = encode(value)
+        mixed = encoded.exponent != 0 and self.exponent < 0 and encoded.base != self.base
+        if mixed and self.base == DECIMAL_BASE:
+            # A plaintext added to a fixed-precision number takes that precision (half to even).
+            encoded = encode(value, precision=-self.exponent)
+        base = self._common_base(encoded.exponent, encoded.base)
+        target = self._rebased(base)
+        exponent = min(target.exponent, encoded.exponent)
+        target = target.decrease_exponent_to(exponent)
+        # An exponent-0 plaintext takes the ciphertext's base, so scale by the common base.
+        mantissa = encoded.mantissa * base ** (encoded.exponent - exponent)
+        bound = None if target.bound is None else target.bound + abs(mantissa)
+        _check_budget(self.public_key, bound, "the sum")
+        key = self.public_key
+        # Adding a known plaintext needs no fresh mask: (1 + m*n) keeps the old randomness.
+        plain = (1 + (mantissa % key.n) * key.n) % key.nsquare
+        return replace(target, ciphertext=target.ciphertext * plain % key.nsquare, bound=bound)
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class EncryptedQuotient:
+    """An encrypted numerator with a plaintext divisor, as a mean is; decrypts to a Fraction."""
+
+    numerator: EncryptedNumber
+    divisor: int
+
+    @property
+    def public_key(self) -> PaillierPublicKey:
+        """The public key of the numerator."""
+        return self.numerator.public_key
+
+
+def _mantissa_for(public_key: PaillierPublicKey, encoded: EncodedNumber, value: Any) -> int:
+    if abs(encoded.mantissa) > public_key.max_int:
+        raise PlaintextOverflow(
+            f"value {value!r} encodes to a {abs(encoded.mantissa).bit_length()}-bit mantissa, "
+            f"above the {public_key.max_int.bit_length()}-bit limit of key {public_key.key_id}",
+            fix="lower the precision or use a larger key",
+        )
+    return encoded.mantissa % public_key.n
+
+
+def encrypt(
+    public_key: PaillierPublicKey,
+    value: Any,
+    precision: int | None = None,
+    *,
+    r: int | None = None,
+    mask: int | None = None,
+) -> EncryptedNumber:
+    """Encrypt one number; ``r`` is caller-given randomness (checked), ``mask`` a ready r^n."""
+    if r is not None and mask is not None:
+        raise InvalidArgument("pass r or mask, not both", fix="drop one of them")
+    encoded = encode(value, precision)
+    plaintext = _mantissa_for(public_key, encoded, value)
+    if mask is None:
+        mask = public_key.mask(r)
+    return EncryptedNumber(
+        public_key,
+        public_key.raw_encrypt(plaintext, mask),
+        encoded.exponent,
+        encoded.base,
+        abs(encoded.mantissa),
+    )
+
+
+def encrypt_batch(
+    public_key: PaillierPublicKey,
+    values: Iterable[Any],
+    precision: int | None = None,
+    *,
+    pool: RandomnessPool | None = None,
+    workers: int | None = 1,
+) -> list[EncryptedNumber]:
+    """Encrypt many numbers, taking masks from ``pool`` and computing any shortfall in parallel."""
+    from .engine import RandomnessPool
+
+    items = list(values)
+    encoded = [encode(value, precision) for value in items]
+    plaintexts = [_mantissa_for(public_key, e, v) for e, v in zip(encoded, items, strict=True)]
+    if pool is None:
+        pool = RandomnessPool(public_key)
+    elif pool.public_key != public_key:
+        raise InvalidArgument(
+            f"randomness pool of key {pool.public_key.key_id} used with key {public_key.key_id}",
+            fix="use a pool made for this public key",
+        )
+    masks = pool.take_many(len(items), workers=workers)
+    return [
+        EncryptedNumber(
+            public_key, public_key.raw_encrypt(m, r), e.exponent, e.base, abs(e.mantissa)
+        )
+        for m, r, e in zip(plaintexts, masks, encoded, strict=True)
+    ]
+
+
+def _signed(private_key: PaillierPrivateKey, value: mpz) -> int:
+    public = private_key.public_key
+    if value <= public.max_int:
+        return int(value)
+    if value >= public.n - public.max_int:
+        return int(value - public.n)
+    raise PlaintextOverflow(
+        f"decrypted plaintext lies in the overflow gap of key {public.key_id}: the sum "
+        "wrapped around n, or the ciphertext was not produced by honest additions",
+        fix="aggregate fewer values or lower the precision, then encrypt again",
+    )
+
+
+def _decrypt_encoded(private_key: PaillierPrivateKey, number: EncryptedNumber) -> EncodedNumber:
+    if not isinstance(number, EncryptedNumber):
+        raise InvalidArgument(
+            f"expected an EncryptedNumber, got {type(number).__name__}",
+            fix="decrypt values produced by he.encrypt or loaded by he.serialize",
+        )
+    check_same_key(number.public_key, private_key.public_key)
+    value = private_key.raw_decrypt(number.ciphertext)
+    return EncodedNumber(_signed(private_key, value), number.exponent, number.base)
+
+
+def decrypt(
+    private_key: PaillierPrivateKey, number: EncryptedNumber | EncryptedQuotient
+) -> int | float | Decimal | Fraction:
+    """Decrypt and decode; a quotient (a mean) decrypts to an exact Fraction."""
+    if isinstance(number, EncryptedQuotient):
+        return decrypt_exact(private_key, number.numerator) / number.divisor
+    return _decrypt_encoded(private_key, number).decode()
+
+
+def decrypt_exact(private_key: PaillierPrivateKey, number: EncryptedNumber) -> Fraction:
+    """Decrypt to the exact value as a Fraction, whatever the encoding."""
+    return _decrypt_encoded(private_key, number).to_fraction()
+
+
+def decrypt_batch(
+    private_key: PaillierPrivateKey, numbers: Sequence[EncryptedNumber | EncryptedQuotient]
+) -> list[int | float | Decimal | Fraction]:
+    """Decrypt many numbers with the CRT (one p- and one q-sized exponentiation each)."""
+    return [decrypt(private_key, number) for number in numbers]

@@ -1,0 +1,101 @@
+"""The ``gmpy2`` provider of paillier-2048/3072/4096 for the agile registry.
+
+Registered through the entry point ``agile.providers: gmpy2`` so that generic
+keyset code can generate, store, seal and load Paillier keys like any other.
+Key bytes are the compact encodings of :mod:`he.keys`: the public key is n
+(bits/8 bytes), the private key p || q (bits/16 bytes each), each optionally
+followed by the Damgard-Jurik-Nielsen part.  The private key form is ``raw``.
+The registry key objects carry the parsed :class:`~he.keys.PaillierPublicKey`
+or :class:`~he.keys.PaillierPrivateKey` as their ``handle``.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+from agile.errors import InvalidKey
+
+# The keyset code treats every key-pair family through these three methods; the
+# base class is private to agile.registry but is the contract the brief names.
+from agile.registry.interfaces import KeyForm, PrivateKey, PublicKey, _AsymmetricKeys
+
+from .keys import PARAMETERS, KeyParameters, PaillierPrivateKey, PaillierPublicKey, generate_keypair
+
+__all__ = ["HomomorphicScheme", "GmpyPaillier", "implementations", "PROVIDER"]
+
+PROVIDER = "gmpy2"
+
+
+class HomomorphicScheme(_AsymmetricKeys):
+    """Additively homomorphic public-key encryption: the ``homomorphic`` family."""
+
+    @abc.abstractmethod
+    def encrypt(self, public_key: PublicKey, value: Any, precision: int | None = None) -> Any:
+        """Encrypt one number under ``public_key``."""
+
+    @abc.abstractmethod
+    def decrypt(self, private_key: PrivateKey, ciphertext: Any) -> Any:
+        """Decrypt and decode one encrypted number."""
+
+
+class GmpyPaillier(HomomorphicScheme):
+    """Paillier on gmpy2 for one key size (subclassed per row of :data:`he.keys.PARAMETERS`)."""
+
+    parameters: ClassVar[KeyParameters]
+    provider = PROVIDER
+    private_forms = frozenset({KeyForm.RAW})
+
+    def _public(self, key: PaillierPublicKey) -> PublicKey:
+        return PublicKey(self.algorithm, self.provider, key.to_bytes(), key)
+
+    def _private(self, key: PaillierPrivateKey) -> PrivateKey:
+        return PrivateKey(
+            self.algorithm,
+            self.provider,
+            KeyForm.RAW,
+            key.to_bytes(),
+            self._public(key.public_key),
+            key,
+        )
+
+    def generate(self) -> PrivateKey:
+        """Generate a key pair whose n has exactly the algorithm's bit length."""
+        _, private = generate_keypair(self.parameters.bits)
+        return self._private(private)
+
+    def load_private(self, data: bytes, form: KeyForm | str | None = None) -> PrivateKey:
+        """Parse p || q (optionally || x); the primes are checked again."""
+        if form is not None and KeyForm(form) != KeyForm.RAW:
+            raise InvalidKey(
+                f"{self.algorithm} private keys are stored in raw form, not {KeyForm(form).value}",
+                fix="pass form='raw' or leave form unset",
+            )
+        return self._private(PaillierPrivateKey.from_bytes(bytes(data), self.parameters.bits))
+
+    def load_public(self, data: bytes) -> PublicKey:
+        """Parse n (optionally || h_s)."""
+        return self._public(PaillierPublicKey.from_bytes(bytes(data), self.parameters.bits))
+
+    def encrypt(self, public_key: PublicKey, value: Any, precision: int | None = None) -> Any:
+        """Encrypt one number under ``public_key``; returns an :class:`he.EncryptedNumber`."""
+        self._check_key(public_key, PublicKey)
+        return public_key.handle.encrypt(value, precision)
+
+    def decrypt(self, private_key: PrivateKey, ciphertext: Any) -> Any:
+        """Decrypt an :class:`he.EncryptedNumber` (or a mean) with ``private_key``."""
+        self._check_key(private_key, PrivateKey)
+        return private_key.handle.decrypt(ciphertext)
+
+
+def _implementation_class(row: KeyParameters) -> type[GmpyPaillier]:
+    name = "GmpyPaillier" + str(row.bits)
+    return type(name, (GmpyPaillier,), {"algorithm": row.algorithm, "parameters": row})
+
+
+_CLASSES = tuple(_implementation_class(row) for row in PARAMETERS.values())
+
+
+def implementations() -> list[GmpyPaillier]:
+    """Return one implementation per Paillier size (the entry point's callable)."""
+    return [cls() for cls in _CLASSES]

@@ -1,0 +1,255 @@
+"""Versioned, self-describing files of encrypted numbers and packed vectors, JSON or binary.
+
+Both forms carry the format name and version, the algorithm, the key id and n
+itself (public).  An aggregator can therefore multiply ciphertexts without any
+key file, and a decrypter can check that it has the right key.  Every
+ciphertext is checked on loading (0 < c < n^2 and gcd(c, n) = 1).
+
+JSON form (``kind`` is ``numbers`` or ``packed``)::
+
+    {"format": "agile-he", "version": 1, "kind": "numbers",
+     "algorithm": "paillier-2048", "key_id": "<16 hex>", "n": "<hex>",
+     "shape": [3, 3],                       # optional row lengths
+     "numbers": [{"ciphertext": "<hex>", "exponent": -3, "base": 10, "bound": "<hex>"|null}]}
+
+    {"format": "agile-he", "version": 1, "kind": "packed", ..., "length": 6, "terms": 1,
+     "scheme": {"value_bits": 64, "max_additions": 1048575, "precision": 3},
+     "ciphertexts": ["<hex>", ...]}
+
+Binary form: the 4 bytes ``AGHE``, a version byte (1) and a 4-byte big-endian
+length L.  Then come L bytes of the JSON document above without its big
+integers (no ``n``, ``ciphertexts`` or ``ciphertext`` fields), n in bits/8
+bytes, and each ciphertext in bits/4 bytes, in order.
+
+NOTE: neither form is authenticated.  Paillier ciphertexts are malleable by
+design, and anyone can also change an exponent or a bound.  Protect files in
+transit with an agile envelope or a signature where that matters.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from typing import Any
+
+from gmpy2 import mpz
+
+from agile.errors import HomomorphicError, InvalidArgument, InvalidCiphertext
+
+from .ciphertext import EncryptedNumber
+from .keys import PaillierPublicKey, parameters_for
+from .packing import PackedVector, PackingScheme
+
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "MAGIC",
+    "Document",
+    "dumps_json",
+    "loads_json",
+    "dumps_binary",
+    "loads_binary",
+    "loads",
+]
+
+FORMAT = "agile-he"
+VERSION = 1
+MAGIC = b"AGHE"
+
+#: Content of a file: a list of EncryptedNumbers or one PackedVector, and an optional shape.
+Document = tuple[list[EncryptedNumber] | PackedVector, list[int] | None]
+
+
+def _invalid(message: str) -> InvalidCiphertext:
+    return InvalidCiphertext(
+        f"invalid {FORMAT} file: {message}",
+        fix="pass a file written by 'agile he' or he.serialize, unmodified",
+    )
+
+
+def _header(
+    item: list[EncryptedNumber] | PackedVector, shape: list[int] | None
+) -> tuple[dict[str, Any], PaillierPublicKey, list[mpz]]:
+    if isinstance(item, PackedVector):
+        key = item.public_key
+        header: dict[str, Any] = {"kind": "packed", "length": item.length, "terms": item.terms}
+        header["scheme"] = item.scheme.to_dict()
+        ciphertexts = list(item.ciphertexts)
+    else:
+        if not item:
+            raise InvalidArgument("cannot serialize an empty list", fix="pass at least one number")
+        key = item[0].public_key
+        for number in item:
+            if number.public_key != key:
+                raise HomomorphicError(
+                    "numbers of different keys cannot share one file",
+                    fix="write one file per key",
+                )
+        header = {"kind": "numbers"}
+        header["numbers"] = [
+            {
+                "exponent": number.exponent,
+                "base": number.base,
+                "bound": None if number.bound is None else hex(number.bound),
+            }
+            for number in item
+        ]
+        ciphertexts = [number.ciphertext for number in item]
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "algorithm": key.algorithm,
+        "key_id": key.key_id,
+        **header,
+    }
+    if shape is not None:
+        document["shape"] = list(shape)
+    return document, key, ciphertexts
+
+
+def dumps_json(item: list[EncryptedNumber] | PackedVector, shape: list[int] | None = None) -> bytes:
+    """Serialize to the JSON form (UTF-8 bytes)."""
+    document, key, ciphertexts = _header(item, shape)
+    document["n"] = format(key.n, "x")
+    if document["kind"] == "packed":
+        document["ciphertexts"] = [format(c, "x") for c in ciphertexts]
+    else:
+        for entry, c in zip(document["numbers"], ciphertexts, strict=True):
+            entry["ciphertext"] = format(c, "x")
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def dumps_binary(
+    item: list[EncryptedNumber] | PackedVector, shape: list[int] | None = None
+) -> bytes:
+    """Serialize to the compact binary form."""
+    document, key, ciphertexts = _header(item, shape)
+    header = json.dumps(document, separators=(",", ":")).encode()
+    size = key.bits // 8
+    parts = [MAGIC, bytes([VERSION]), struct.pack(">I", len(header)), header]
+    parts.append(int(key.n).to_bytes(size, "big"))
+    parts.extend(int(c).to_bytes(2 * size, "big") for c in ciphertexts)
+    return b"".join(parts)
+
+
+def loads(data: bytes, public_key: PaillierPublicKey | None = None) -> Document:
+    """Parse either form, telling them apart by the binary magic."""
+    if data.startswith(MAGIC):
+        return loads_binary(data, public_key)
+    return loads_json(data, public_key)
+
+
+def _check_document(document: Any) -> dict[str, Any]:
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise _invalid("the format field is missing or not 'agile-he'")
+    if document.get("version") != VERSION:
+        raise InvalidCiphertext(
+            f"unsupported {FORMAT} version {document.get('version')!r}",
+            fix=f"this agile reads version {VERSION}; upgrade agile to read newer files",
+        )
+    if document.get("kind") not in ("numbers", "packed"):
+        raise _invalid(f"unknown kind {document.get('kind')!r}")
+    return document
+
+
+def _key(
+    document: dict[str, Any], n: int, public_key: PaillierPublicKey | None
+) -> PaillierPublicKey:
+    bits = parameters_for(str(document.get("algorithm"))).bits
+    key = PaillierPublicKey(mpz(n))
+    key.validate(bits)
+    if key.key_id != document.get("key_id"):
+        raise _invalid(f"key id {document.get('key_id')!r} does not match n (id {key.key_id})")
+    if public_key is not None and public_key != key:
+        raise HomomorphicError(
+            f"the file is encrypted under key {key.key_id}, not key {public_key.key_id}",
+            fix="use the keyset (or key file) the values were encrypted with",
+        )
+    return public_key or key
+
+
+def _build(document: dict[str, Any], key: PaillierPublicKey, ciphertexts: list[int]) -> Document:
+    checked = [key.check_ciphertext(c) for c in ciphertexts]
+    shape = document.get("shape")
+    if shape is not None and (
+        not isinstance(shape, list) or not all(isinstance(x, int) and x >= 0 for x in shape)
+    ):
+        raise _invalid(f"shape {shape!r} is not a list of row lengths")
+    try:
+        if document["kind"] == "packed":
+            scheme = PackingScheme.from_dict(document["scheme"])
+            vector = PackedVector(
+                key, tuple(checked), int(document["length"]), scheme, int(document["terms"])
+            )
+            result: list[EncryptedNumber] | PackedVector = vector
+            count = vector.length
+        else:
+            entries = document["numbers"]
+            if len(entries) != len(checked):
+                raise _invalid(f"{len(entries)} number entries but {len(checked)} ciphertexts")
+            result = [
+                EncryptedNumber(
+                    key,
+                    c,
+                    int(entry["exponent"]),
+                    _base(entry["base"]),
+                    None if entry["bound"] is None else int(entry["bound"], 16),
+                )
+                for entry, c in zip(entries, checked, strict=True)
+            ]
+            count = len(result)
+    except (KeyError, TypeError, ValueError) as error:
+        raise _invalid(f"missing or malformed field: {error}") from None
+    if shape is not None and sum(shape) != count:
+        raise _invalid(f"shape {shape} has {sum(shape)} values, but the file has {count}")
+    return result, shape
+
+
+def _base(value: Any) -> int:
+    if value not in (10, 16):
+        raise _invalid(f"encoding base {value!r} is neither 10 nor 16")
+    return int(value)
+
+
+def loads_json(data: bytes | str, public_key: PaillierPublicKey | None = None) -> Document:
+    """Parse the JSON form; with ``public_key``, the file must be under that key."""
+    try:
+        document = _check_document(json.loads(data))
+        n = int(document["n"], 16)
+        if document["kind"] == "packed":
+            ciphertexts = [int(c, 16) for c in document["ciphertexts"]]
+        else:
+            ciphertexts = [int(entry["ciphertext"], 16) for entry in document["numbers"]]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise _invalid(f"not valid JSON of this format ({error})") from None
+    key = _key(document, n, public_key)
+    return _build(document, key, ciphertexts)
+
+
+def loads_binary(data: bytes, public_key: PaillierPublicKey | None = None) -> Document:
+    """Parse the binary form; with ``public_key``, the file must be under that key."""
+    if len(data) < 9 or not data.startswith(MAGIC):
+        raise _invalid("the magic bytes 'AGHE' are missing")
+    if data[4] != VERSION:
+        raise InvalidCiphertext(
+            f"unsupported {FORMAT} binary version {data[4]}",
+            fix=f"this agile reads version {VERSION}; upgrade agile to read newer files",
+        )
+    (length,) = struct.unpack(">I", data[5:9])
+    end = 9 + length
+    try:
+        document = _check_document(json.loads(data[9:end]))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _invalid(f"the header is not JSON ({error})") from None
+    bits = parameters_for(str(document.get("algorithm"))).bits
+    size = bits // 8
+    body = data[end:]
+    if len(body) < size or (len(body) - size) % (2 * size):
+        raise _invalid(f"the body of {len(body)} bytes is not n plus whole ciphertexts")
+    n = int.from_bytes(body[:size], "big")
+    ciphertexts = [
+        int.from_bytes(body[offset : offset + 2 * size], "big")
+        for offset in range(size, len(body), 2 * size)
+    ]
+    key = _key(document, n, public_key)
+    return _build(document, key, ciphertexts)

@@ -1,0 +1,168 @@
+"""``agile he`` end to end: three CSV files encrypted, aggregated without a key, decrypted."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def agile(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=REPO,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a directory with a keystore holding the paillier-2048 keyset 'agg'."""
+    root = tmp_path_factory.mktemp("he-cli")
+    home = root / "keystore"
+    home.mkdir(mode=0o700)
+    saved = {name: os.environ.get(name) for name in ("AGILE_HOME", "AGILE_PASSPHRASE")}
+    os.environ["AGILE_HOME"] = str(home)
+    os.environ["AGILE_PASSPHRASE"] = "correct horse battery staple"
+    result = agile(
+        "keyset", "create", "agg", "--purpose", "homomorphic",
+        "--algorithm", "paillier-2048", "--policy", "legacy",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    yield root
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def _write_inputs(root: Path) -> list[Decimal]:
+    generator = random.Random(7)
+    totals = [Decimal(0)] * 500
+    for index in range(3):
+        values = []
+        for position in range(500):
+            if generator.random() < 0.5:
+                value = Decimal(generator.randint(-(10**6), 10**6))
+            else:
+                value = Decimal(generator.randint(-(10**9), 10**9)) / 1000
+            values.append(value)
+            totals[position] += value
+        (root / f"in{index}.csv").write_text("".join(f"{v}\n" for v in values))
+    return totals
+
+
+def test_three_files_sum(workspace: Path) -> None:
+    totals = _write_inputs(workspace)
+    for index in range(3):
+        result = agile(
+            "he", "encrypt", "--keyset", "agg", "--precision", "3", "--policy", "legacy",
+            str(workspace / f"in{index}.csv"), "-o", str(workspace / f"in{index}.he"),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    inputs = [str(workspace / f"in{index}.he") for index in range(3)]
+    result = agile("he", "aggregate", *inputs, "-o", str(workspace / "total.he"))
+    assert result.returncode == 0, result.stderr
+    result = agile(
+        "he", "decrypt", "--keyset", "agg", "--policy", "legacy", str(workspace / "total.he")
+    )
+    assert result.returncode == 0, result.stderr
+    assert [Decimal(line) for line in result.stdout.split()] == totals
+
+
+def test_rows_keep_shape(workspace: Path) -> None:
+    source = workspace / "rows.csv"
+    source.write_text("1, 2, 3\n\n-4,5.5\n")
+    encrypted = workspace / "rows.bin"
+    result = agile(
+        "he", "encrypt", "--keyset", "agg", "--precision", "1", "--policy", "legacy",
+        "--format", "binary", str(source), "-o", str(encrypted),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    total = workspace / "rows-total.he"
+    assert (
+        agile("he", "aggregate", str(encrypted), str(encrypted), "-o", str(total)).returncode == 0
+    )
+    result = agile("he", "decrypt", "--keyset", "agg", "--policy", "legacy", "--json", str(total))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["rows"] == [["2.0", "4.0", "6.0"], ["-8.0", "11.0"]]
+    assert document["files_summed"] == 2
+
+
+def test_decimals_need_precision(workspace: Path) -> None:
+    source = workspace / "decimals.csv"
+    source.write_text("1.5\n")
+    result = agile("he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", "x")
+    assert result.returncode == 2
+    assert "--precision" in result.stderr
+
+
+def test_not_a_number(workspace: Path) -> None:
+    source = workspace / "text.csv"
+    source.write_text("1\nabc\n")
+    result = agile("he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", "x")
+    assert result.returncode == 2
+    assert "text.csv:2" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_policy_denies_2048_encrypt(workspace: Path) -> None:
+    source = workspace / "one.csv"
+    source.write_text("1\n")
+    result = agile("he", "encrypt", "--keyset", "agg", str(source), "-o", str(workspace / "o.he"))
+    assert result.returncode == 2
+    assert "paillier-2048" in result.stderr
+
+
+def test_aggregate_shape_mismatch(workspace: Path) -> None:
+    outputs = []
+    for name, text in (("a", "1,2\n"), ("b", "1\n2\n")):
+        (workspace / f"{name}.csv").write_text(text)
+        outputs.append(str(workspace / f"{name}.he"))
+        result = agile(
+            "he", "encrypt", "--keyset", "agg", "--policy", "legacy",
+            str(workspace / f"{name}.csv"), "-o", outputs[-1],
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    result = agile("he", "aggregate", *outputs, "-o", str(workspace / "ab.he"))
+    assert result.returncode == 2
+    assert "same shape" in result.stderr
+
+
+def test_tampered_file(workspace: Path) -> None:
+    source = workspace / "t.csv"
+    source.write_text("5\n")
+    encrypted = workspace / "t.he"
+    result = agile(
+        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", str(encrypted)
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(encrypted.read_text())
+    document["ciphertexts"][0] = "0"
+    encrypted.write_text(json.dumps(document))
+    result = agile("he", "decrypt", "--keyset", "agg", "--policy", "legacy", str(encrypted))
+    assert result.returncode == 2
+    assert "out of range" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_keyset(workspace: Path) -> None:
+    source = workspace / "m.csv"
+    source.write_text("5\n")
+    result = agile("he", "encrypt", "--keyset", "nope", str(source), "-o", "x")
+    assert result.returncode == 2
+    assert "nope" in result.stderr

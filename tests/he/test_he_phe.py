@@ -1,0 +1,67 @@
+"""Interoperability with phe: keys and EncryptedNumbers cross in both directions."""
+
+from __future__ import annotations
+
+import pytest
+
+import he
+from agile.errors import HomomorphicError
+from he import phe_interop
+from he.keys import PaillierPrivateKey, PaillierPublicKey
+
+phe = pytest.importorskip("phe", reason="phe (GPL-3.0, optional extra 'phe') is not installed")
+
+Keys = tuple[PaillierPublicKey, PaillierPrivateKey]
+
+
+def test_he_to_phe_float(keypair: Keys) -> None:
+    public, private = keypair
+    phe_private = phe_interop.to_phe_private_key(private)
+    number = phe_interop.to_phe(public.encrypt(3.75))
+    assert phe_private.decrypt(number) == 3.75
+
+
+def test_he_to_phe_negative_integer(keypair: Keys) -> None:
+    public, private = keypair
+    phe_private = phe_interop.to_phe_private_key(private)
+    number = phe_interop.to_phe(public.encrypt(-12) + public.encrypt(2))
+    assert phe_private.decrypt(number) == -10
+
+
+def test_phe_to_he_float(keypair: Keys) -> None:
+    public, private = keypair
+    phe_public = phe_interop.to_phe_public_key(public)
+    number = phe_interop.from_phe(phe_public.encrypt(-0.125))
+    assert private.decrypt(number) == -0.125
+
+
+def test_phe_to_he_sum(keypair: Keys) -> None:
+    public, private = keypair
+    phe_public = phe_interop.to_phe_public_key(public)
+    imported = phe_interop.from_phe(phe_public.encrypt(40), public)
+    assert private.decrypt(imported + public.encrypt(2)) == 42
+
+
+def test_phe_keypair_import() -> None:
+    phe_public, phe_private = phe.generate_paillier_keypair(n_length=2048)
+    private = phe_interop.from_phe_private_key(phe_private)
+    number = phe_interop.from_phe(phe_public.encrypt(17))
+    assert private.decrypt(number) == 17
+
+
+def test_phe_public_import(keypair: Keys) -> None:
+    public, _ = keypair
+    phe_public = phe_interop.to_phe_public_key(public)
+    assert phe_interop.from_phe_public_key(phe_public) == public
+
+
+def test_precision_number_has_no_phe_form(public_key: PaillierPublicKey) -> None:
+    with pytest.raises(HomomorphicError, match="no phe form"):
+        phe_interop.to_phe(public_key.encrypt(1.5, precision=2))
+
+
+def test_phe_wrong_key(public_key: PaillierPublicKey) -> None:
+    other, _ = he.generate_keypair(2048)
+    phe_public = phe_interop.to_phe_public_key(other)
+    with pytest.raises(HomomorphicError):
+        phe_interop.from_phe(phe_public.encrypt(1), public_key)
