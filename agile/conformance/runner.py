@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import registry
 from ..errors import UnknownProvider, VectorFormatError
-from . import acvp, cctv, hpke_vectors, kat, wycheproof, xwing
+from . import acvp, cctv, golden, hpke_vectors, kat, wycheproof, xwing
 from .report import FileReport, Report
 from .targets import Selection
 
@@ -96,16 +96,27 @@ def _classify(path: Path) -> tuple[str, int | None] | str:
         return ("x-wing", None)
     if isinstance(document, dict) and "$schema" in document:
         return "JSON schema, not test vectors"
-    if isinstance(document, dict) and document.get("format") == "agile-golden-vectors":
+    if golden.looks_like(document):
         return ("golden", None)
     return "JSON in no vector format the runner reads"
+
+
+def _is_golden_manifest(path: Path) -> bool:
+    return path.name == "manifest.json" and golden.looks_like(_load_json(path))
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Job], list[FileReport]]:
     """Return the jobs to run and the reports of files skipped as a whole."""
     jobs: list[Job] = []
     skipped: list[FileReport] = []
-    for path in _walk(paths):
+    files = list(_walk(paths))
+    # A golden set's envelopes, plaintexts and keystore are cases of its manifest, not files.
+    golden_folders = {path.parent for path in files if _is_golden_manifest(path)}
+    for path in files:
+        if path.name != "manifest.json" and any(
+            folder in path.parents for folder in golden_folders
+        ):
+            continue
         found = _classify(path)
         if isinstance(found, str):
             skipped.append(FileReport(path=str(path), format=None, skipped_reason=found))
@@ -135,8 +146,6 @@ def run_job(job: Job, selection: Selection) -> FileReport:
     if job.kind == "x-wing":
         return xwing.run_file(job.path, _load_json(path), selection)
     if job.kind == "golden":
-        from . import golden
-
         return golden.run_file(path, _load_json(path), selection)
     raise VectorFormatError(f"{path}: unknown job kind {job.kind!r}")
 

@@ -1,0 +1,79 @@
+"""Reader for the project's own golden vectors: envelopes of a format version with their plaintexts.
+
+A golden set is a folder with ``manifest.json`` (format version, the passphrase of
+its public test keystore, and one entry per envelope), the keystore, and the
+envelope and plaintext files.  Each entry is one case: the envelope must decrypt
+(or its signatures verify) to the stored plaintext with the current code, so
+every later release proves that it still reads the format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .judge import judge, mismatch
+from .report import FileReport
+from .targets import Selection
+
+__all__ = ["looks_like", "run_file"]
+
+FORMAT = "agile-golden"
+#: Provider column for golden cases, which exercise the envelope code with the preferred providers.
+PROVIDER = "agile"
+
+
+def looks_like(document: Any) -> bool:
+    return isinstance(document, dict) and {"format_version", "keystore", "vectors"} <= set(document)
+
+
+@contextlib.contextmanager
+def _passphrase(value: str) -> Iterator[None]:
+    """Set AGILE_PASSPHRASE in the block: the golden keystore has a public test passphrase."""
+    previous = os.environ.get("AGILE_PASSPHRASE")
+    os.environ["AGILE_PASSPHRASE"] = value
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["AGILE_PASSPHRASE"]
+        else:
+            os.environ["AGILE_PASSPHRASE"] = previous
+
+
+def run_file(path: Path, manifest: dict[str, Any], selection: Selection) -> FileReport:
+    from .. import envelope
+    from ..keys import Keystore
+
+    report = FileReport(path=str(path), format=f"{FORMAT}-v{manifest['format_version']}")
+    algorithm = f"envelope-v{manifest['format_version']}"
+    if selection.providers is not None and PROVIDER not in selection.providers:
+        return report
+    folder = path.parent
+    with tempfile.TemporaryDirectory(prefix="agile-golden-") as scratch:
+        # The keystore is copied because opening it takes a lock file and the
+        # vectors folder may be read-only.
+        keystore_copy = Path(scratch) / "keystore"
+        shutil.copytree(folder / manifest["keystore"], keystore_copy)
+        store = Keystore.open(keystore_copy)
+        with _passphrase(manifest["passphrase"]):
+            for vector in manifest["vectors"]:
+
+                def action(vector: dict[str, Any] = vector) -> str | None:
+                    data = (folder / vector["envelope"]).read_bytes()
+                    plaintext = (folder / vector["plaintext"]).read_bytes()
+                    policy = vector.get("policy")
+                    if vector["kind"] == "signature":
+                        envelope.verify(data, plaintext, store, policy=policy)
+                        return None
+                    aad = vector.get("aad", "").encode()
+                    opened = envelope.decrypt(data, store, policy=policy, aad=aad)
+                    return mismatch("plaintext", opened, plaintext)
+
+                judge(report, algorithm, PROVIDER, vector["name"], "valid", action)
+    return report
