@@ -78,6 +78,8 @@ class FileReport:
     skipped_reason: str | None = None
     #: Tables without verdicts (for example which provider accepts which Ed25519 edge case).
     tables: dict[str, Any] = field(default_factory=dict)
+    #: Time spent running this file's cases, summed over the jobs that split it.
+    seconds: float = 0.0
 
     def tally(self, algorithm: str, provider: str) -> Tally:
         key = (algorithm, provider)
@@ -120,6 +122,7 @@ class FileReport:
             "path": self.path,
             "format": self.format,
             "skipped_reason": self.skipped_reason,
+            "seconds": round(self.seconds, 3),
             "passed": total.passed,
             "failed": total.failed,
             "skipped": total.skipped,

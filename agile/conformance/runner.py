@@ -131,6 +131,13 @@ def discover(paths: Iterable[Path]) -> tuple[list[Job], list[FileReport]]:
 
 
 def run_job(job: Job, selection: Selection) -> FileReport:
+    started = time.perf_counter()
+    report = _run_job(job, selection)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run_job(job: Job, selection: Selection) -> FileReport:
     path = Path(job.path)
     if job.kind.startswith("cctv:"):
         return cctv.run_file(path, job.kind.split(":", 1)[1], selection)
@@ -158,6 +165,7 @@ def _merge(reports: list[FileReport]) -> list[FileReport]:
             merged[report.path] = report
             continue
         target = merged[report.path]
+        target.seconds += report.seconds
         for key, tally in report.tallies.items():
             target.tally(*key).merge(tally)
         for name, value in report.tables.items():
