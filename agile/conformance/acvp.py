@@ -132,6 +132,21 @@ def _mlkem_encap_decap(implementation, group, test, answer):
 
         return action, "valid"
 
+    if function in ("encapsulationKeyCheck", "decapsulationKeyCheck"):
+        # FIPS 203 §7.2 and §7.3 input checks: the answer says whether the key passes.
+        expected = "valid" if _flag(answer.get("testPassed")) else "invalid"
+
+        def key_check() -> str | None:
+            if function == "encapsulationKeyCheck":
+                implementation.encapsulate(implementation.load_public(_hex(test["ek"])))
+            else:
+                key = implementation.load_private(_hex(test["dk"]), KeyForm.EXPANDED)
+                ciphertext = bytes(implementation.descriptor.sizes.ciphertext or 0)
+                implementation.decapsulate(key, ciphertext)
+            return None
+
+        return key_check, expected
+
     def unsupported() -> str | None:
         raise UnsupportedOperation(
             f"ACVP ML-KEM function {function!r} is not supported by the runner"

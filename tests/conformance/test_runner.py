@@ -165,3 +165,62 @@ def test_cli_failure_exit_code(shared_vectors: Path, tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert summary["failed"] == 1
+
+
+def _key_check_pair(shared_vectors: Path, target: Path, answers: list[bool]) -> None:
+    """Write an ACVP encapsulationKeyCheck pair: a valid ek and one with a coefficient >= q."""
+    import gzip
+
+    keygen = json.loads(
+        (shared_vectors / "acvp" / "ML-KEM-keyGen-FIPS203" / "expectedResults.json").read_text()
+    )
+    valid = keygen["testGroups"][0]["tests"][0]["ek"]
+    modulus = shared_vectors / "cctv" / "ML-KEM" / "modulus" / "ML-KEM-512.txt.gz"
+    with gzip.open(modulus, "rt") as lines:
+        invalid = lines.readline().strip()
+    target.mkdir()
+    prompt = {
+        "vsId": 1,
+        "algorithm": "ML-KEM",
+        "mode": "encapDecap",
+        "revision": "FIPS203",
+        "testGroups": [
+            {
+                "tgId": 1,
+                "testType": "VAL",
+                "parameterSet": "ML-KEM-512",
+                "function": "encapsulationKeyCheck",
+                "tests": [{"tcId": 1, "ek": valid}, {"tcId": 2, "ek": invalid}],
+            }
+        ],
+    }
+    expected = {
+        "vsId": 1,
+        "testGroups": [
+            {
+                "tgId": 1,
+                "tests": [
+                    {"tcId": 1, "testPassed": answers[0]},
+                    {"tcId": 2, "testPassed": answers[1]},
+                ],
+            }
+        ],
+    }
+    (target / "prompt.json").write_text(json.dumps(prompt))
+    (target / "expectedResults.json").write_text(json.dumps(expected))
+
+
+def test_acvp_key_check_passes(shared_vectors: Path, tmp_path: Path) -> None:
+    _key_check_pair(shared_vectors, tmp_path / "check", [True, False])
+    totals = conformance.run([tmp_path / "check"], providers=["pqcrypto"]).totals()
+
+    assert totals.failed == 0
+    assert totals.passed == 2
+
+
+def test_acvp_key_check_wrong_answer(shared_vectors: Path, tmp_path: Path) -> None:
+    _key_check_pair(shared_vectors, tmp_path / "check", [True, True])
+    totals = conformance.run([tmp_path / "check"], providers=["pqcrypto"]).totals()
+
+    assert totals.failed == 1
+    assert totals.passed == 1
