@@ -482,11 +482,16 @@ def run_file(path: str, document: dict[str, Any], selection: Selection) -> FileR
     for group in document["testGroups"]:
         kind = group["type"]
         runner = RUNNERS.get(kind)
-        if runner is None:
-            algorithm = UNREGISTERED.get(kind, kind)
+        if runner is None and kind in UNREGISTERED:
+            algorithm = UNREGISTERED[kind]
             if algorithm == "hmac":
                 algorithm = document["algorithm"].lower().replace("hmacsha", "hmac-sha")
             selection.skip_unregistered(report, algorithm, _cases(group))
+            continue
+        if runner is None:
+            reason = f"Wycheproof test group type {kind} is not supported by the runner"
+            algorithm = str(document.get("algorithm", kind)).lower()
+            selection.skip_unregistered(report, algorithm, _cases(group), reason)
             continue
         runner(document, group, report, selection)
     return report
