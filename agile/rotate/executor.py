@@ -1,0 +1,534 @@
+"""Running a rotation so that it can be killed at any instant and resumed.
+
+The order of steps is what keeps every object readable at every moment:
+
+1. The run and its key replacements are journaled before any key changes.
+2. New keys are created and promoted, and old keys become decrypt-only.  The
+   keyset file is replaced atomically, so a reader sees either state, and in
+   both the old key still decrypts.
+3. Objects naming an old key are found by their headers, journaled as pending,
+   rewritten with compare-and-swap, read back, and only then journaled done.
+4. A final pass scans every store of the run again and migrates any object that
+   still names an old key (written during the run, or lost to a crash).
+5. Only when that pass finds nothing and no object failed, and the run covered
+   every registered store, are old keys disabled.
+
+Each step checks the state it is about to create before it acts, so replaying
+it after a crash does nothing twice (see :mod:`agile.rotate.journal`).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import KeyNotFound, KeystoreLocked, RotationError, RotationInProgress
+from ..fsio import exclusive_lock
+from .audit import AuditLog
+from .journal import Journal, KeyChange, Run
+from .migrate import MigrationContext, ObjectResult, migrate_batch, worker_batch, worker_init
+from .planner import ACTIONS, Plan, Unreadable, known_key_ids, plan, plan_keys, scan_store
+from .stores import open_store, parse_store_url
+
+__all__ = ["RotateOptions", "rotate", "dry_run", "resolve_stores", "LOCK_NAME"]
+
+log = logging.getLogger("agile.rotate")
+
+LOCK_NAME = "rotation.lock"
+
+#: Final passes before a run gives up on objects that keep appearing with old keys.
+_FINAL_PASSES = 3
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class RotateOptions:
+    """Options of one ``agile rotate`` invocation."""
+
+    policy: str | None = None
+    stores: tuple[str, ...] = ()
+    workers: int = 1
+    batch_size: int = 64
+    fail_fast: bool = False
+    resume: bool = False
+    keep_old_keys: bool = False
+
+
+def resolve_stores(keystore: Any, selection: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Return ``(name, url)`` of the selected stores (registered names or URLs), or all."""
+    registered = keystore.stores()
+    if not selection:
+        return sorted(registered.items())
+    chosen = []
+    for item in selection:
+        if item in registered:
+            chosen.append((item, registered[item]))
+        elif "://" in item or "/" in item or item.startswith("dir:") or Path(item).is_dir():
+            chosen.append((item, str(parse_store_url(item))))
+        else:
+            raise KeyNotFound(
+                f"no store named {item!r}",
+                fix="run 'agile store list' for the names, or give a directory or sqlite:/// URL",
+            )
+    return chosen
+
+
+@contextmanager
+def _rotation_lock(keystore: Any) -> Iterator[None]:
+    try:
+        with exclusive_lock(keystore.path / LOCK_NAME, wait=False, what="rotation"):
+            yield
+    except KeystoreLocked:
+        raise RotationInProgress(
+            f"another 'agile rotate' is running on keystore {str(keystore.path)!r}",
+            fix="wait for it to finish; if it was killed, run 'agile rotate --resume'",
+        ) from None
+
+
+def dry_run(keystore_path: str, options: RotateOptions, now: datetime | None = None) -> Plan:
+    """Return what :func:`rotate` would do, changing nothing."""
+    from ..keys import Keystore
+
+    keystore = Keystore.open(keystore_path)
+    policy = keystore.policy(options.policy)
+    stores = [(name, open_store(url)) for name, url in resolve_stores(keystore, options.stores)]
+    try:
+        return plan(keystore, policy, stores, now)
+    finally:
+        for _, store in stores:
+            store.close()
+
+
+def rotate(
+    keystore_path: str,
+    options: RotateOptions,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) a rotation and return its report."""
+    from ..keys import Keystore
+
+    keystore = Keystore.open(keystore_path)
+    with _rotation_lock(keystore):
+        journal = Journal(keystore.path)
+        try:
+            return _Rotation(keystore, journal, options, progress, now).run()
+        finally:
+            journal.close()
+
+
+class _Rotation:
+    def __init__(
+        self,
+        keystore: Any,
+        journal: Journal,
+        options: RotateOptions,
+        progress: Progress | None,
+        now: datetime | None,
+    ) -> None:
+        self.keystore = keystore
+        self.journal = journal
+        self.audit = AuditLog(keystore.path)
+        self.options = options
+        self.progress = progress
+        self.now = now
+        self.durations: dict[str, float] = {}
+        self.migrated_now = 0
+        self._recorded: set[tuple[str | None, str | None]] | None = None
+
+    # The run.
+
+    def run(self) -> dict[str, Any]:
+        started = time.monotonic()
+        run = self.journal.unfinished_run()
+        resumed = run is not None
+
+        if run is not None:
+            self._check_resume(run)
+            self.audit.record("run-resumed", run_id=run.run_id, policy_hash=run.policy_hash)
+        else:
+            if self.options.resume:
+                return {"state": "nothing-to-resume", "run_id": None}
+            run = self._start()
+            if run is None:
+                return {"state": "nothing-to-do", "run_id": None}
+
+        self.policy = self.keystore.policy(run.options["policy"])
+        if self.policy.hash != run.policy_hash:
+            raise RotationError(
+                f"policy {self.policy.name!r} of unfinished run {run.run_id} changed since the "
+                f"run started ({self.policy.hash} is not {run.policy_hash})",
+                fix="restore the policy the run started with, then run 'agile rotate --resume'",
+            )
+        self.run_id = run.run_id
+        self.stores = [tuple(item) for item in run.options["stores"]]
+
+        phase = time.monotonic()
+        if run.state == "planned":
+            self._apply_keys()
+            self.journal.set_run_state(self.run_id, "keys-ready")
+        self.durations["keys"] = time.monotonic() - phase
+        self.targets = self._targets()
+
+        run = self.journal.run(self.run_id)
+        phase = time.monotonic()
+        if run.state == "keys-ready":
+            self._initial_scan()
+            self.journal.set_run_state(self.run_id, "migrating")
+        self.durations["scan"] = time.monotonic() - phase
+
+        phase = time.monotonic()
+        stopped = self._migrate_pending()
+        self.durations["migrate"] = time.monotonic() - phase
+
+        phase = time.monotonic()
+        clean = not stopped and self._final_passes()
+        self.durations["verify"] = time.monotonic() - phase
+
+        failures = self.journal.failures(self.run_id)
+        if clean and not failures:
+            self.journal.set_run_state(self.run_id, "verified")
+            disabled = self._retire_old_keys(run)
+            state = "done"
+        else:
+            disabled = []
+            state = "incomplete"
+
+        self.durations["total"] = time.monotonic() - started
+        report = self._report(state, resumed, disabled)
+        self.journal.set_run_state(self.run_id, state, report)
+        self.audit.record(
+            "run-finished",
+            run_id=self.run_id,
+            policy=self.policy.name,
+            policy_hash=self.policy.hash,
+            state=state,
+            objects=report["objects"],
+            failed=report["failed"],
+        )
+        return report
+
+    def _check_resume(self, run: Run) -> None:
+        if self.options.policy is None:
+            return
+        requested = self.keystore.policy(self.options.policy)
+        if requested.hash != run.policy_hash:
+            raise RotationError(
+                f"an unfinished rotation run {run.run_id} with policy {run.policy!r} exists, "
+                f"and it differs from {requested.name!r}",
+                fix="finish it first with 'agile rotate --resume', then rotate to the new policy",
+            )
+
+    def _start(self) -> Run | None:
+        policy = self.keystore.policy(self.options.policy)
+        stores = resolve_stores(self.keystore, self.options.stores)
+        key_plans = plan_keys(self.keystore, policy, self.now)
+        if not key_plans:
+            self.audit.record("run-nothing-to-do", policy=policy.name, policy_hash=policy.hash)
+            return None
+
+        registered = set(self.keystore.stores().values())
+        options = {
+            "policy": self.options.policy,
+            "stores": [list(item) for item in stores],
+            "all_stores": registered <= {url for _, url in stores},
+            "keep_old_keys": self.options.keep_old_keys,
+            "fail_fast": self.options.fail_fast,
+        }
+        run = self.journal.create_run(policy.name, policy.hash, options)
+        for key_plan in key_plans:
+            self.journal.add_key_change(
+                run.run_id,
+                KeyChange(
+                    keyset=key_plan.keyset,
+                    old_key_ids=key_plan.old_key_ids,
+                    known_key_ids=key_plan.known_key_ids,
+                    new_algorithm=key_plan.new_algorithm,
+                    new_key_id=key_plan.target_key_id,
+                    state="planned",
+                    reasons=key_plan.reasons,
+                ),
+            )
+        self.audit.record(
+            "run-started",
+            run_id=run.run_id,
+            policy=policy.name,
+            policy_hash=policy.hash,
+            stores=[name for name, _ in stores],
+            keys=[key_plan.to_dict() for key_plan in key_plans],
+        )
+        log.info("rotation %s started under policy %s", run.run_id, policy.name)
+        return run
+
+    # Keys.
+
+    def _apply_keys(self) -> None:
+        for change in self.journal.key_changes(self.run_id):
+            keyset = self.keystore.keyset(change.keyset)
+            new_key_id = change.new_key_id
+
+            if new_key_id is None:
+                new_key_id = self._adopt_or_create(keyset, change)
+            keyset = self.keystore.keyset(change.keyset)
+            if keyset.key(new_key_id).status.value != "primary":
+                keyset.promote(new_key_id, policy=self.policy)
+            self._audit_key(change.keyset, new_key_id, "primary")
+
+            for old_id in change.old_key_ids:
+                if keyset.key(old_id).status.value in ("primary", "enabled"):
+                    keyset.set_status(old_id, "decrypt-only")
+                self._audit_key(change.keyset, old_id, "decrypt-only")
+            self.journal.update_key_change(self.run_id, change.keyset, state="old-decrypt-only")
+
+    def _adopt_or_create(self, keyset: Any, change: KeyChange) -> str:
+        # A key this run created before a crash is not among the ids journaled
+        # at planning time.  Adopting it keeps a resumed run from adding another.
+        orphans = [
+            key
+            for key in keyset.keys
+            if key.id not in change.known_key_ids
+            and key.algorithm == change.new_algorithm
+            and key.status.value in ("primary", "enabled")
+        ]
+        if orphans:
+            key = max(orphans, key=lambda k: (k.status.value == "primary", k.created))
+            log.info("keyset %s: adopting key %s created before a restart", keyset.name, key.id)
+            event = "key-adopted"
+        else:
+            key = keyset.add_key(algorithm=change.new_algorithm, promote=True, policy=self.policy)
+            event = "key-created"
+        recorded = {record.get("key_id") for record in self._run_records()}
+        if key.id not in recorded:
+            self.audit.record(
+                event,
+                run_id=self.run_id,
+                keyset=keyset.name,
+                key_id=key.id,
+                algorithm=key.algorithm,
+                status=key.status.value,
+                replaces=list(change.old_key_ids),
+                policy_hash=self.policy.hash,
+            )
+        self.journal.update_key_change(
+            self.run_id, change.keyset, state="created", new_key_id=key.id
+        )
+        return str(key.id)
+
+    def _audit_key(self, keyset: str, key_id: str, status: str) -> None:
+        """Record a key state of this run unless the audit log has it already.
+
+        Called whether or not this process made the change, so that a change
+        saved just before a crash gets its record when the run resumes.
+        """
+        if self._recorded is None:
+            self._recorded = {
+                (record.get("key_id"), record.get("status")) for record in self._run_records()
+            }
+        if (key_id, status) in self._recorded:
+            return
+        self._recorded.add((key_id, status))
+        self.audit.record(
+            "key-status",
+            run_id=self.run_id,
+            keyset=keyset,
+            key_id=key_id,
+            status=status,
+            policy_hash=self.policy.hash,
+        )
+
+    def _run_records(self) -> list[dict[str, Any]]:
+        return [record for record in self.audit.records() if record.get("run_id") == self.run_id]
+
+    def _targets(self) -> dict[str, str]:
+        targets = {}
+        for change in self.journal.key_changes(self.run_id):
+            if change.new_key_id is None:
+                raise RotationError(f"run {self.run_id}: keyset {change.keyset} has no new key")
+            for old_id in change.old_key_ids:
+                targets[old_id] = change.new_key_id
+        return targets
+
+    def _retire_old_keys(self, run: Run) -> list[str]:
+        if run.options.get("keep_old_keys"):
+            log.info("rotation %s: old keys stay decrypt-only (--keep-old-keys)", self.run_id)
+            return []
+        if not run.options.get("all_stores"):
+            log.warning(
+                "rotation %s covered only some registered stores; old keys stay decrypt-only",
+                self.run_id,
+            )
+            return []
+
+        disabled = []
+        for change in self.journal.key_changes(self.run_id):
+            keyset = self.keystore.keyset(change.keyset)
+            for old_id in change.old_key_ids:
+                if keyset.key(old_id).status.value == "decrypt-only":
+                    keyset.disable(old_id)
+                self._audit_key(change.keyset, old_id, "disabled")
+                disabled.append(old_id)
+            self.journal.update_key_change(self.run_id, change.keyset, state="disabled")
+        return disabled
+
+    # Objects.
+
+    def _scan(self) -> tuple[list[tuple[str, str, str]], list[Unreadable]]:
+        found: list[tuple[str, str, str]] = []
+        unreadable: list[Unreadable] = []
+        known = known_key_ids(self.keystore)
+        for name, url in self.stores:
+            with open_store(url) as store:
+                for item in scan_store(name, store, self.targets, self.policy, None, known):
+                    if isinstance(item, Unreadable):
+                        unreadable.append(item)
+                    else:
+                        found.append((name, item.object_id, item.action))
+        return found, unreadable
+
+    def _record_unreadable(self, unreadable: list[Unreadable]) -> None:
+        rows = [(u.store, u.object_id, "unreadable") for u in unreadable]
+        self.journal.add_objects(self.run_id, rows)
+        self.journal.finish_objects(
+            self.run_id,
+            [
+                (u.store, u.object_id, "unreadable", "failed", f"{u.location}: {u.error}")
+                for u in unreadable
+            ],
+        )
+
+    def _initial_scan(self) -> None:
+        found, unreadable = self._scan()
+        self.journal.add_objects(self.run_id, found)
+        self._record_unreadable(unreadable)
+        log.info("rotation %s: %d objects to migrate", self.run_id, len(found))
+
+    def _final_passes(self) -> bool:
+        for _ in range(_FINAL_PASSES):
+            found, unreadable = self._scan()
+            failed = {
+                (store, object_id) for store, object_id, _ in self.journal.failures(self.run_id)
+            }
+            found = [item for item in found if (item[0], item[1]) not in failed]
+            fresh = [u for u in unreadable if (u.store, u.object_id) not in failed]
+            self._record_unreadable(fresh)
+            if not found:
+                return True
+            log.info("rotation %s: final pass found %d objects", self.run_id, len(found))
+            self.journal.reopen_objects(self.run_id, found)
+            if self._migrate_pending():
+                return False
+        return False
+
+    def _batches(self) -> list[tuple[str, str, list[tuple[str, str]]]]:
+        urls = dict(self.stores)
+        by_store: dict[str, list[tuple[str, str]]] = {}
+        for store, object_id, action in self.journal.pending_objects(self.run_id):
+            by_store.setdefault(store, []).append((object_id, action))
+        size = max(1, self.options.batch_size)
+        tasks = []
+        for store, items in by_store.items():
+            for start in range(0, len(items), size):
+                tasks.append((store, urls[store], items[start : start + size]))
+        return tasks
+
+    def _migrate_pending(self) -> bool:
+        """Migrate every pending object; return True when --fail-fast stopped the run."""
+        tasks = self._batches()
+        total = sum(len(task[2]) for task in tasks)
+        if not tasks:
+            return False
+        done = 0
+        for store, results in self._results(tasks):
+            self.journal.finish_objects(
+                self.run_id,
+                [(store, r.object_id, r.action, r.state, r.error) for r in results],
+            )
+            done += len(results)
+            self.migrated_now += sum(1 for r in results if r.state == "done")
+            if self.progress is not None:
+                self.progress(done, total)
+            if self.options.fail_fast and any(r.state == "failed" for r in results):
+                return True
+        return False
+
+    def _results(
+        self, tasks: list[tuple[str, str, list[tuple[str, str]]]]
+    ) -> Iterator[tuple[str, list[ObjectResult]]]:
+        workers = max(1, self.options.workers)
+        if workers == 1:
+            context = MigrationContext(
+                str(self.keystore.path), self._policy_spec(), self.targets, self.policy.hash
+            )
+            try:
+                for store, url, items in tasks:
+                    yield store, migrate_batch(context, url, items)
+            finally:
+                context.close()
+            return
+
+        # spawn, not fork: a forked child would share this process's SQLite
+        # connections, whose locks a child's close would release.
+        pool = multiprocessing.get_context("spawn").Pool(
+            workers,
+            initializer=worker_init,
+            initargs=(str(self.keystore.path), self._policy_spec(), self.targets, self.policy.hash),
+        )
+        try:
+            yield from pool.imap_unordered(worker_batch, tasks)
+        finally:
+            pool.terminate()
+            pool.join()
+
+    def _policy_spec(self) -> str | None:
+        return self.journal.run(self.run_id).options["policy"]
+
+    # Report.
+
+    def _report(self, state: str, resumed: bool, disabled: list[str]) -> dict[str, Any]:
+        counts = self.journal.object_counts(self.run_id)
+        per_action = {action: counts.get((action, "done"), 0) for action in ACTIONS}
+        skipped = sum(n for (_, s), n in counts.items() if s == "skipped")
+        failed = sum(n for (_, s), n in counts.items() if s == "failed")
+        migrate_seconds = self.durations.get("migrate", 0.0)
+        urls = dict(self.stores)
+        failures = []
+        for store, object_id, error in self.journal.failures(self.run_id):
+            failures.append(
+                {"store": store, "object": object_id, "error": error, "url": urls.get(store)}
+            )
+        keys = [
+            {
+                "keyset": change.keyset,
+                "old_key_ids": list(change.old_key_ids),
+                "new_key_id": change.new_key_id,
+                "new_algorithm": change.new_algorithm,
+                "state": change.state if state == "done" else "old-decrypt-only",
+            }
+            for change in self.journal.key_changes(self.run_id)
+        ]
+        return {
+            "run_id": self.run_id,
+            "state": state,
+            "resumed": resumed,
+            "policy": self.policy.name,
+            "policy_hash": self.policy.hash,
+            "stores": [name for name, _ in self.stores],
+            "keys": keys,
+            "disabled_key_ids": disabled,
+            "objects": per_action,
+            "already_migrated": skipped,
+            "failed": failed,
+            "failures": failures,
+            "durations": {name: round(value, 3) for name, value in self.durations.items()},
+            "objects_per_second": (
+                round(self.migrated_now / migrate_seconds, 1) if migrate_seconds > 0 else None
+            ),
+        }

@@ -1,0 +1,297 @@
+"""Migrating objects: the per-object work that rotation workers run.
+
+Each worker process opens the keystore itself (the keyset KEK is unsealed in
+that process from ``AGILE_PASSPHRASE`` or the sealer's device, and cached in
+memory only) and its own connection to each store.  A batch of objects is
+read, and each object is transformed and checked in memory.  The batch is
+written back with compare-and-swap on the bytes that were read.  A swap that
+fails because someone changed the object in between is retried from a fresh
+read.  Finally the written objects are read back and compared.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import AgileError, KeyNotFound, RotationError
+from .planner import SIGNATURE_SUFFIX, choose_action, header_key_ids, stale_key_ids
+from .stores import HEADER_PREFIX_SIZE, ObjectStore, Swap, open_store
+
+__all__ = ["MigrationContext", "ObjectResult", "migrate_batch", "worker_init", "worker_batch"]
+
+log = logging.getLogger("agile.rotate")
+
+#: Attempts per object when concurrent writers keep changing it.
+_SWAP_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectResult:
+    """The outcome for one object: state is "done", "skipped" or "failed"."""
+
+    object_id: str
+    action: str
+    state: str
+    error: str | None = None
+
+
+class MigrationContext:
+    """The state a process migrates objects with: keystore, policy, old-to-new key map, stores."""
+
+    def __init__(
+        self,
+        keystore_path: str,
+        policy_spec: str | None,
+        targets: dict[str, str],
+        policy_hash: str | None = None,
+    ) -> None:
+        from ..keys import Keystore
+
+        self.keystore = Keystore.open(keystore_path)
+        self.policy = self.keystore.policy(policy_spec)
+        if policy_hash is not None and self.policy.hash != policy_hash:
+            raise RotationError(
+                f"policy {self.policy.name!r} changed since the rotation run started "
+                f"({self.policy.hash} is not {policy_hash})",
+                fix="restore the policy the run started with, or finish the run with it",
+            )
+        self.targets = dict(targets)
+        self.old_ids = set(targets)
+        self._keys: dict[str, Any] = {}
+        self._stores: dict[str, ObjectStore] = {}
+
+    def recipient(self, key_id: str) -> Any:
+        """Return what the envelope API accepts as the recipient ``key_id``.
+
+        That is the Key for a KEM key, and the Keyset for a symmetric key, whose
+        primary key then wraps the data key (the envelope API takes symmetric
+        keys only through their keyset).
+        """
+        if key_id not in self._keys:
+            keyset, key = self.keystore.find_key(key_id)
+            if keyset.purpose == "aead":
+                if keyset.primary.id != key_id:
+                    raise RotationError(
+                        f"symmetric key {key_id} is not the primary of keyset {keyset.name!r}",
+                        fix=f"promote it with 'agile keyset promote {keyset.name} {key_id}'",
+                    )
+                self._keys[key_id] = keyset
+            else:
+                self._keys[key_id] = key
+        return self._keys[key_id]
+
+    def store(self, url: str) -> ObjectStore:
+        if url not in self._stores:
+            self._stores[url] = open_store(url)
+        return self._stores[url]
+
+    def close(self) -> None:
+        for store in self._stores.values():
+            store.close()
+        self._stores.clear()
+
+    def transform(
+        self, envelope: bytes, message: Callable[[], bytes] | None = None
+    ) -> tuple[str, bytes] | None:
+        """Return ``(action, new envelope)``, or None when the object needs no migration.
+
+        ``message`` returns the signed message, for signature envelopes.
+        """
+        from ..envelope import armour, is_armoured, read_header
+
+        header = read_header(envelope)
+        stale = stale_key_ids(header, self.targets, self.policy)
+        if not stale:
+            return None
+
+        action = choose_action(header, self.policy)
+        if action == "resign":
+            result = self._resign(envelope, header, stale, message)
+        else:
+            result = self._reprotect(envelope, header, stale, action)
+
+        if is_armoured(envelope):
+            result = armour(result)
+        return action, result
+
+    def _reprotect(self, envelope: bytes, header: Any, stale: set[str], action: str) -> bytes:
+        from ..envelope import decrypt, encrypt, read_header, rewrap
+
+        targets = list(dict.fromkeys(self.targets[key_id] for key_id in sorted(stale)))
+        new_keys = [self.recipient(key_id) for key_id in targets]
+
+        if action == "rewrap":
+            result = rewrap(
+                envelope,
+                self.keystore,
+                old_key_ids=sorted(stale),
+                new_recipients=new_keys,
+                policy=self.policy,
+            )
+        else:
+            # The same steps as envelope.reencrypt, done here so that the old
+            # plaintext is at hand for the check below without a second decrypt.
+            kept = [r.key_id for r in header.recipients if r.key_id not in stale]
+            recipients = [self.recipient(key_id) for key_id in kept if key_id not in targets]
+            original = decrypt(envelope, self.keystore, policy=self.policy)
+            result = encrypt(
+                original,
+                recipients + new_keys,
+                policy=self.policy,
+                chunk_size=header.chunk_size,
+                payload_algorithm=self.policy.preferred("aead"),
+            )
+
+        # Check the new envelope before it replaces the old one: it names no old
+        # key and decrypts with the keystore under the target policy.
+        if header_key_ids(read_header(result)) & self.old_ids:
+            raise RotationError("the rewritten envelope still names an old key")
+        plaintext = decrypt(result, self.keystore, policy=self.policy)
+        if action == "reencrypt" and plaintext != original:
+            raise RotationError("the re-encrypted envelope decrypts to different bytes")
+        return result
+
+    def _resign(
+        self,
+        envelope: bytes,
+        header: Any,
+        stale: set[str],
+        message: Callable[[], bytes] | None,
+    ) -> bytes:
+        from ..envelope import add_signatures, read_header, remove_signatures, verify
+
+        if message is None:
+            raise RotationError(
+                "no signed message found for this signature envelope",
+                fix=f"store the message beside its signature as NAME and NAME{SIGNATURE_SUFFIX}",
+            )
+        signed = message()
+        keysets: list[Any] = []
+        for key_id in sorted(stale):
+            keyset, _key = self.keystore.find_key(self.targets[key_id])
+            if keyset.name not in {k.name for k in keysets}:
+                keysets.append(keyset)
+        result = add_signatures(envelope, signed, keysets, policy=self.policy)
+
+        # Drop old signatures whose algorithm the policy no longer accepts for verify.
+        dropped = [
+            entry.key_id
+            for entry in read_header(result).signatures
+            if entry.key_id in self.old_ids
+            and not self.policy.decide("verify", entry.algorithm).allowed
+        ]
+        if dropped:
+            result = remove_signatures(result, dropped)
+        verify(result, signed, self.keystore, policy=self.policy)
+        return result
+
+
+def migrate_batch(
+    context: MigrationContext, store_url: str, items: list[tuple[str, str]]
+) -> list[ObjectResult]:
+    """Migrate ``(object_id, planned action)`` items of one store; one result per item."""
+    store = context.store(store_url)
+    planned = dict(items)
+    results: dict[str, ObjectResult] = {}
+    remaining = [object_id for object_id, _ in items]
+
+    for _attempt in range(_SWAP_ATTEMPTS):
+        if not remaining:
+            break
+        current = store.read_many(remaining)
+        swaps: list[Swap] = []
+        actions: dict[str, str] = {}
+        for object_id in remaining:
+            if object_id not in current:
+                results[object_id] = ObjectResult(
+                    object_id, planned[object_id], "skipped", "object no longer exists"
+                )
+                continue
+            try:
+                change = context.transform(current[object_id], _message_loader(store, object_id))
+            except AgileError as error:
+                log.warning("object %s: %s", store.describe(object_id), error)
+                results[object_id] = ObjectResult(
+                    object_id, planned[object_id], "failed", error.diagnostics()
+                )
+                continue
+            except ValueError as error:
+                # A malformed object can trip a check below the envelope layer;
+                # it is reported like any other failure, not allowed to stop the run.
+                log.warning("object %s: %r", store.describe(object_id), error)
+                results[object_id] = ObjectResult(
+                    object_id, planned[object_id], "failed", f"invalid object: {error}"
+                )
+                continue
+            if change is None:
+                results[object_id] = ObjectResult(object_id, planned[object_id], "skipped")
+                continue
+            actions[object_id] = change[0]
+            swaps.append(Swap(object_id, current[object_id], change[1]))
+
+        swapped = store.swap_many(swaps) if swaps else []
+        written = {s.object_id: s.data for s, ok in zip(swaps, swapped, strict=True) if ok}
+        remaining = [s.object_id for s, ok in zip(swaps, swapped, strict=True) if not ok]
+
+        # Read back the header and length of what was written; the old key
+        # retires only after this check.  The new envelope was decrypted in
+        # memory before the write, and a header carries a random salt, so a
+        # matching header and length identify the envelope this run wrote.
+        reread = store.read_prefixes(written, HEADER_PREFIX_SIZE)
+        for object_id, data in written.items():
+            if reread.get(object_id) == (data[:HEADER_PREFIX_SIZE], len(data)):
+                log.info("object %s: %s done", store.describe(object_id), actions[object_id])
+                results[object_id] = ObjectResult(object_id, actions[object_id], "done")
+            elif object_id not in reread:
+                results[object_id] = ObjectResult(
+                    object_id, actions[object_id], "skipped", "object removed after migration"
+                )
+            else:
+                # Someone wrote it again right after us; the final pass looks at it again.
+                results[object_id] = ObjectResult(object_id, actions[object_id], "done")
+
+    for object_id in remaining:
+        results[object_id] = ObjectResult(
+            object_id,
+            planned[object_id],
+            "failed",
+            f"object changed concurrently {_SWAP_ATTEMPTS} times while it was migrated",
+        )
+    return [results[object_id] for object_id, _ in items]
+
+
+def _message_loader(store: ObjectStore, object_id: str) -> Callable[[], bytes] | None:
+    if not object_id.endswith(SIGNATURE_SUFFIX):
+        return None
+    return lambda: store.read(object_id[: -len(SIGNATURE_SUFFIX)])
+
+
+# Worker processes (multiprocessing, spawn start method).
+
+_worker: MigrationContext | None = None
+
+
+def worker_init(
+    keystore_path: str, policy_spec: str | None, targets: dict[str, str], policy_hash: str
+) -> None:
+    """Open the keystore, policy and key map once per worker process."""
+    global _worker
+    _worker = MigrationContext(keystore_path, policy_spec, targets, policy_hash)
+    log.debug("rotation worker %d ready", os.getpid())
+
+
+def worker_batch(
+    task: tuple[str, str, list[tuple[str, str]]],
+) -> tuple[str, list[ObjectResult]]:
+    """Run :func:`migrate_batch` in a worker; return the store name with the results."""
+    store_name, store_url, items = task
+    if _worker is None:
+        raise RotationError("rotation worker used before worker_init")
+    try:
+        return store_name, migrate_batch(_worker, store_url, items)
+    except KeyNotFound as error:
+        return store_name, [ObjectResult(i, a, "failed", error.diagnostics()) for i, a in items]

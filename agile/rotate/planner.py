@@ -1,0 +1,333 @@
+"""Planning a rotation: which keys retire, which keys replace them, what each object needs.
+
+A key retires when the policy reports it due (its algorithm may no longer be
+used for new work, or it is older than ``max_key_age``).  When a keyset's
+primary retires, a new key of the policy's preferred algorithm for the keyset's
+purpose replaces it in the same keyset.  Objects are found by reading headers
+only, and each object that names a retiring key gets one action:
+
+* ``rewrap``: the payload AEAD is still allowed for encryption, so only the
+  recipient stanzas change and the payload bytes stay as they are;
+* ``reencrypt``: the payload AEAD is no longer allowed, so a new data key
+  encrypts the payload again with the preferred AEAD;
+* ``resign``: a detached signature envelope ``NAME.sig`` gets a signature by
+  the new key over the message ``NAME`` stored beside it, and signatures whose
+  algorithm the policy no longer accepts for verification go.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..errors import AgileError, KeyNotFound
+from .stores import HEADER_PREFIX_SIZE, ObjectStore
+
+if TYPE_CHECKING:
+    from ..keys import Keystore
+    from ..policy import Policy
+
+__all__ = [
+    "ACTIONS",
+    "KeyPlan",
+    "Finding",
+    "Unreadable",
+    "Plan",
+    "plan_keys",
+    "scan_store",
+    "choose_action",
+    "retiring_statuses",
+    "header_key_ids",
+    "stale_key_ids",
+    "SIGNATURE_SUFFIX",
+    "read_object_header",
+    "plan",
+    "known_key_ids",
+]
+
+log = logging.getLogger("agile.rotate")
+
+#: Actions on objects, in report order.
+ACTIONS = ("rewrap", "reencrypt", "resign")
+
+#: A detached signature of the object ``NAME`` is stored as ``NAME.sig`` in the same store.
+SIGNATURE_SUFFIX = ".sig"
+
+#: Key statuses that can still protect or open data, so a due key in one of them retires.
+retiring_statuses = frozenset({"primary", "enabled", "decrypt-only"})
+
+
+@dataclass(frozen=True, slots=True)
+class KeyPlan:
+    """The keys of one keyset that retire, and the key that replaces them.
+
+    ``new_algorithm`` is set when the primary retires and a new key is needed;
+    otherwise ``target_key_id`` is the primary that stays.
+    """
+
+    keyset: str
+    purpose: str
+    old_key_ids: tuple[str, ...]
+    old_algorithms: dict[str, str]
+    reasons: dict[str, list[str]]
+    known_key_ids: tuple[str, ...]
+    new_algorithm: str | None
+    target_key_id: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keyset": self.keyset,
+            "purpose": self.purpose,
+            "old_keys": [
+                {
+                    "id": key_id,
+                    "algorithm": self.old_algorithms[key_id],
+                    "reasons": self.reasons[key_id],
+                }
+                for key_id in self.old_key_ids
+            ],
+            "new_algorithm": self.new_algorithm,
+            "target_key_id": self.target_key_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """An object whose header names a retiring key."""
+
+    store: str
+    object_id: str
+    action: str
+    old_key_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An object whose header could not be read; it is reported and left untouched."""
+
+    store: str
+    object_id: str
+    location: str
+    error: str
+
+
+@dataclass
+class Plan:
+    """The plan of a rotation: key replacements and per-object actions."""
+
+    policy_name: str
+    policy_hash: str
+    keys: list[KeyPlan]
+    findings: list[Finding] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+    scanned: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        per_action = Counter(f.action for f in self.findings)
+        per_old_key: Counter[str] = Counter()
+        for finding in self.findings:
+            per_old_key.update(finding.old_key_ids)
+        target_of = {}
+        for key_plan in self.keys:
+            target = key_plan.target_key_id or f"new {key_plan.new_algorithm} key"
+            for key_id in key_plan.old_key_ids:
+                target_of[key_id] = {"keyset": key_plan.keyset, "replacement": target}
+        return {
+            "policy": self.policy_name,
+            "policy_hash": self.policy_hash,
+            "keys": [key_plan.to_dict() for key_plan in self.keys],
+            "objects": {action: per_action.get(action, 0) for action in ACTIONS},
+            "objects_per_old_key": {
+                key_id: {"objects": per_old_key.get(key_id, 0), **target_of.get(key_id, {})}
+                for key_id in sorted(set(per_old_key) | set(target_of))
+            },
+            "scanned": dict(self.scanned),
+            "unreadable": [
+                {"store": u.store, "object": u.object_id, "location": u.location, "error": u.error}
+                for u in self.unreadable
+            ],
+        }
+
+
+def plan_keys(keystore: Keystore, policy: Policy, now: datetime | None = None) -> list[KeyPlan]:
+    """Return a plan for every keyset that has keys due for rotation under ``policy``."""
+    plans = []
+    for keyset in keystore.keysets():
+        reasons: dict[str, list[str]] = {}
+        for key in keyset.keys:
+            if _status(key) not in retiring_statuses:
+                continue
+            due = policy.due_for_rotation(key.meta(), now)
+            if due:
+                reasons[key.id] = list(due)
+        if not reasons:
+            continue
+
+        primary = _primary(keyset)
+        replace_primary = primary is None or primary.id in reasons
+        new_algorithm = policy.preferred(keyset.purpose) if replace_primary else None
+        plans.append(
+            KeyPlan(
+                keyset=keyset.name,
+                purpose=keyset.purpose,
+                old_key_ids=tuple(reasons),
+                old_algorithms={key.id: key.algorithm for key in keyset.keys if key.id in reasons},
+                reasons=reasons,
+                known_key_ids=tuple(key.id for key in keyset.keys),
+                new_algorithm=new_algorithm,
+                target_key_id=None if replace_primary or primary is None else primary.id,
+            )
+        )
+    return plans
+
+
+def _status(key: Any) -> str:
+    status = key.status
+    return str(getattr(status, "value", status))
+
+
+def _primary(keyset: Any) -> Any:
+    for key in keyset.keys:
+        if _status(key) == "primary":
+            return key
+    return None
+
+
+def known_key_ids(keystore: Keystore) -> set[str]:
+    """Return the id of every key in the keystore, whatever its status."""
+    return {key.id for keyset in keystore.keysets() for key in keyset.keys}
+
+
+def choose_action(header: Any, policy: Policy) -> str:
+    """Return the action for an object with ``header`` under ``policy``."""
+    if _is_signature(header):
+        return "resign"
+    decision = policy.decide("encrypt", header.payload_algorithm)
+    return "rewrap" if decision.allowed else "reencrypt"
+
+
+def _is_signature(header: Any) -> bool:
+    kind = getattr(header, "kind", "")
+    return "sign" in str(getattr(kind, "value", kind))
+
+
+def header_key_ids(header: Any) -> set[str]:
+    """Return the key ids an envelope header names (recipients or signers)."""
+    ids = {recipient.key_id for recipient in getattr(header, "recipients", ()) or ()}
+    ids.update(signer.key_id for signer in getattr(header, "signatures", ()) or ())
+    return ids
+
+
+def stale_key_ids(header: Any, targets: dict[str, str], policy: Policy) -> set[str]:
+    """Return the old key ids that still make this object need migration.
+
+    An encrypted envelope needs it while any recipient is an old key.  A
+    signature envelope needs it while an old key's signature has no signature
+    by its replacement beside it, or while the policy no longer accepts the old
+    signature's algorithm for verification (it is then dropped).
+    """
+    if not _is_signature(header):
+        return header_key_ids(header) & set(targets)
+
+    present = {entry.key_id for entry in header.signatures}
+    stale = set()
+    for entry in header.signatures:
+        if entry.key_id not in targets:
+            continue
+        if targets[entry.key_id] not in present:
+            stale.add(entry.key_id)
+        elif not policy.decide("verify", entry.algorithm).allowed:
+            stale.add(entry.key_id)
+    return stale
+
+
+def read_object_header(store: ObjectStore, object_id: str, prefix: bytes) -> Any:
+    """Parse the header from ``prefix``; read the whole object when the prefix was too short."""
+    from ..envelope import read_header
+
+    try:
+        return read_header(prefix)
+    except AgileError:
+        if len(prefix) < HEADER_PREFIX_SIZE:
+            raise
+    return read_header(store.read(object_id))
+
+
+def scan_store(
+    store_name: str,
+    store: ObjectStore,
+    targets: dict[str, str],
+    policy: Policy,
+    scanned: Counter[str] | None = None,
+    known_key_ids: set[str] | None = None,
+) -> Iterator[Finding | Unreadable]:
+    """Yield a finding for each object naming an old key and each unreadable object.
+
+    ``scanned[store_name]`` counts every object read, when a counter is given.
+    With ``known_key_ids`` (every key id of the keystore), an object that names
+    none of them is reported as unreadable: no key here opens it, and a flipped
+    bit in a key id looks the same.
+    """
+    for object_id, prefix in store.iter_prefixes():
+        if scanned is not None:
+            scanned[store_name] += 1
+        try:
+            header = read_object_header(store, object_id, prefix)
+        except KeyNotFound:
+            continue
+        except (AgileError, ValueError) as error:
+            if store.read_many([object_id + SIGNATURE_SUFFIX]):
+                # The message of a detached signature stored beside it, not an envelope.
+                continue
+            log.warning("store %s: cannot read header of %s: %s", store_name, object_id, error)
+            yield Unreadable(store_name, object_id, store.describe(object_id), str(error))
+            continue
+
+        if known_key_ids is not None and not header_key_ids(header) & known_key_ids:
+            ids = ", ".join(sorted(header_key_ids(header)))
+            reason = f"names no key of this keystore ({ids})"
+            log.warning("store %s: object %s %s", store_name, object_id, reason)
+            yield Unreadable(store_name, object_id, store.describe(object_id), reason)
+            continue
+
+        try:
+            named = stale_key_ids(header, targets, policy)
+            action = choose_action(header, policy) if named else ""
+        except AgileError as error:
+            # A damaged algorithm id in the header, for example.
+            log.warning("store %s: object %s: %s", store_name, object_id, error)
+            yield Unreadable(store_name, object_id, store.describe(object_id), str(error))
+            continue
+        if named:
+            yield Finding(store_name, object_id, action, tuple(sorted(named)))
+
+
+def plan(
+    keystore: Keystore,
+    policy: Policy,
+    stores: Iterable[tuple[str, ObjectStore]],
+    now: datetime | None = None,
+) -> Plan:
+    """Return the full plan (keys and objects) without changing anything."""
+    result = Plan(policy.name, policy.hash, plan_keys(keystore, policy, now))
+    # The dry run has no new key ids yet; a placeholder target per keyset is enough
+    # to tell which objects need work.
+    old_ids = {
+        key_id: key_plan.target_key_id or f"new:{key_plan.keyset}"
+        for key_plan in result.keys
+        for key_id in key_plan.old_key_ids
+    }
+    for name, store in stores:
+        result.scanned[name] += 0
+        for item in scan_store(
+            name, store, old_ids, policy, result.scanned, known_key_ids(keystore)
+        ):
+            if isinstance(item, Unreadable):
+                result.unreadable.append(item)
+            else:
+                result.findings.append(item)
+    return result

@@ -1,0 +1,27 @@
+"""Stores of protected objects: a directory tree and a SQLite column, behind one interface."""
+
+from __future__ import annotations
+
+from .base import HEADER_PREFIX_SIZE, ObjectStore, Swap
+from .directory import DirectoryStore
+from .sqlite import SQLiteStore
+from .url import StoreURL, parse_store_url
+
+__all__ = [
+    "HEADER_PREFIX_SIZE",
+    "DirectoryStore",
+    "ObjectStore",
+    "SQLiteStore",
+    "StoreURL",
+    "Swap",
+    "open_store",
+    "parse_store_url",
+]
+
+
+def open_store(url: str | StoreURL, *, create: bool = False) -> ObjectStore:
+    """Open the store that ``url`` names; ``create`` makes a missing directory or table."""
+    location = url if isinstance(url, StoreURL) else parse_store_url(url)
+    if location.scheme == "sqlite":
+        return SQLiteStore(location, create=create)
+    return DirectoryStore(location.path, create=create)

@@ -1,0 +1,96 @@
+"""The store interface: where protected objects (envelope bytes) live.
+
+A store maps object ids (strings) to envelope bytes.  Rotation reads only the
+leading bytes of each object to find the keys its header names.  It rewrites
+objects with compare-and-swap on the old bytes, so a concurrent writer's change
+made after rotation read the object is never overwritten.  The swap fails
+instead, and rotation reads the object again.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+__all__ = ["ObjectStore", "Swap", "HEADER_PREFIX_SIZE"]
+
+#: Bytes read from the start of each object when scanning headers.  Envelope
+#: headers are usually a few KiB; a longer header is read whole on demand.
+HEADER_PREFIX_SIZE = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Swap:
+    """One compare-and-swap request: replace ``expected`` by ``data`` at ``object_id``."""
+
+    object_id: str
+    expected: bytes
+    data: bytes
+
+
+class ObjectStore(abc.ABC):
+    """A collection of envelope objects addressed by string ids."""
+
+    #: The URL scheme this store serves ("dir", "sqlite").
+    scheme: str = ""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @abc.abstractmethod
+    def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:
+        """Yield ``(object_id, first size bytes)`` for every object, in a stable order."""
+
+    @abc.abstractmethod
+    def read(self, object_id: str) -> bytes:
+        """Return the whole object; raise :class:`agile.errors.KeyNotFound` if it is absent."""
+
+    def read_many(self, object_ids: Iterable[str]) -> dict[str, bytes]:
+        """Return the objects that exist among ``object_ids`` (absent ids are left out)."""
+        from ...errors import KeyNotFound
+
+        found: dict[str, bytes] = {}
+        for object_id in object_ids:
+            try:
+                found[object_id] = self.read(object_id)
+            except KeyNotFound:
+                continue
+        return found
+
+    def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:
+        """Return ``{object_id: (first size bytes, total length)}`` of the objects that exist."""
+        return {
+            object_id: (data[:size], len(data))
+            for object_id, data in self.read_many(object_ids).items()
+        }
+
+    @abc.abstractmethod
+    def put(self, object_id: str, data: bytes) -> None:
+        """Create or replace an object unconditionally and atomically."""
+
+    @abc.abstractmethod
+    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes) -> bool:
+        """Replace the object by ``data`` if it still equals ``expected``; return whether it did."""
+
+    def swap_many(self, swaps: list[Swap]) -> list[bool]:
+        """Apply several swaps (one transaction where the store has them); one result each."""
+        return [self.compare_and_swap(s.object_id, s.expected, s.data) for s in swaps]
+
+    @abc.abstractmethod
+    def count(self) -> int:
+        """Return the number of objects."""
+
+    def describe(self, object_id: str) -> str:
+        """Return where an object lives, for reports (a path or a row id)."""
+        return f"{self.url}#{object_id}"
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+        return None
+
+    def __enter__(self) -> ObjectStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,217 @@
+"""A store that keeps one envelope per file under a directory tree.
+
+Object ids are POSIX paths relative to the root.  Hidden names (starting with
+a dot) are not objects: atomic writes leave ``.NAME.*.tmp`` files while they
+run, and the store's lock file is ``.agile-store.lock``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import stat
+import tempfile
+import threading
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+
+from ...errors import KeyNotFound, StoreError
+from ...fsio import atomic_write, fsync_directory
+from .base import HEADER_PREFIX_SIZE, ObjectStore, Swap
+
+__all__ = ["DirectoryStore", "LOCK_NAME"]
+
+LOCK_NAME = ".agile-store.lock"
+
+#: Number of byte-range lock slots; writers of different objects rarely share one.
+_LOCK_SLOTS = 1 << 16
+
+
+class DirectoryStore(ObjectStore):
+    """Envelope files under ``root``; writes are temp file, fsync, rename, directory fsync."""
+
+    scheme = "dir"
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
+        self.root = Path(root)
+        super().__init__(str(self.root))
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.root.is_dir():
+            raise StoreError(
+                f"store directory {str(self.root)!r} does not exist",
+                fix="create it, or give a path to an existing directory",
+            )
+        self._lock_fd: int | None = None
+        self._thread_lock = threading.Lock()
+
+    # Paths.
+
+    def path_of(self, object_id: str) -> Path:
+        """Return the file of ``object_id``; raise :class:`StoreError` if it leaves the root."""
+        parts = PurePosixPath(object_id).parts
+        # The id must be the canonical form that iteration yields ("a//b" is not "a/b").
+        if (
+            not object_id
+            or object_id.startswith("/")
+            or PurePosixPath(object_id).as_posix() != object_id
+            or any(part in ("", ".", "..") or part.startswith(".") for part in parts)
+        ):
+            raise StoreError(
+                f"invalid object id {object_id!r} for a directory store",
+                fix="use a relative path without '..' or hidden (dot) components",
+            )
+        return self.root.joinpath(*parts)
+
+    def describe(self, object_id: str) -> str:
+        return str(self.root / object_id)
+
+    # Reading.
+
+    def _object_ids(self) -> Iterator[str]:
+        for directory, subdirectories, files in os.walk(self.root):
+            subdirectories[:] = sorted(d for d in subdirectories if not d.startswith("."))
+            relative = Path(directory).relative_to(self.root)
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                yield (relative / name).as_posix()
+
+    def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:
+        for object_id in self._object_ids():
+            try:
+                with open(self.root / object_id, "rb") as file:
+                    yield object_id, file.read(size)
+            except FileNotFoundError:
+                # Removed by someone else since the directory was listed.
+                continue
+
+    def read(self, object_id: str) -> bytes:
+        path = self.path_of(object_id)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise KeyNotFound(
+                f"object {object_id!r} not found in store {self.url!r}",
+                fix="list the store's objects with 'agile store list --objects'",
+            ) from None
+
+    def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:
+        found = {}
+        for object_id in object_ids:
+            try:
+                with open(self.path_of(object_id), "rb") as file:
+                    found[object_id] = (file.read(size), os.fstat(file.fileno()).st_size)
+            except FileNotFoundError:
+                continue
+        return found
+
+    def count(self) -> int:
+        return sum(1 for _ in self._object_ids())
+
+    # Writing.
+
+    def put(self, object_id: str, data: bytes) -> None:
+        path = self.path_of(object_id)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._object_lock(object_id):
+            atomic_write(path, data, mode=self._mode_of(path))
+
+    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes) -> bool:
+        return self.swap_many([Swap(object_id, expected, data)])[0]
+
+    def swap_many(self, swaps: list[Swap]) -> list[bool]:
+        """Swap each object (temp file, fsync, rename), then fsync each directory once.
+
+        A power cut before the directory fsync can undo a rename.  The old
+        object is then back in place, still a whole envelope, and callers
+        learn of success only after the directory fsync.
+        """
+        results = []
+        directories: set[Path] = set()
+        for swap in swaps:
+            path = self.path_of(swap.object_id)
+            with self._object_lock(swap.object_id):
+                try:
+                    current = path.read_bytes()
+                except FileNotFoundError:
+                    results.append(False)
+                    continue
+                if current != swap.expected:
+                    results.append(False)
+                    continue
+                _replace_file(path, swap.data, self._mode_of(path))
+            directories.add(path.parent)
+            results.append(True)
+        for directory in directories:
+            fsync_directory(directory)
+        return results
+
+    @staticmethod
+    def _mode_of(path: Path) -> int:
+        try:
+            return stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            return 0o600
+
+    def _object_lock(self, object_id: str) -> _SlotLock:
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        slot = zlib.crc32(object_id.encode()) % _LOCK_SLOTS
+        return _SlotLock(self._lock_fd, slot, self._thread_lock)
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _replace_file(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it over ``path``."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(temporary, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+class _SlotLock:
+    """An exclusive POSIX byte-range lock on one byte of the store's lock file.
+
+    Every agile writer takes the slot of an object before its check-then-rename,
+    so two agile processes never interleave on one object.  A program that writes
+    the files without agile does not take the lock.
+    """
+
+    def __init__(self, fd: int, slot: int, thread_lock: threading.Lock) -> None:
+        self.fd = fd
+        self.slot = slot
+        self.thread_lock = thread_lock
+
+    def __enter__(self) -> None:
+        # POSIX record locks do not exclude threads of one process, hence the thread lock.
+        self.thread_lock.acquire()
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, self.slot)
+        except BaseException:
+            self.thread_lock.release()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, self.slot)
+        finally:
+            self.thread_lock.release()

@@ -1,0 +1,227 @@
+"""A store that keeps envelopes in one column of a SQLite table.
+
+The table, envelope column and key column come from the store URL (defaults
+``secrets``, ``envelope``, ``id``).  Names are checked against a plain
+identifier pattern and double-quoted, values are always bound parameters.
+The database runs in WAL mode, so readers keep reading while rotation commits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ...errors import KeyNotFound, StoreError
+from .base import HEADER_PREFIX_SIZE, ObjectStore, Swap
+from .url import StoreURL, quote_identifier
+
+__all__ = ["SQLiteStore"]
+
+#: Rows fetched per query while scanning, so no read transaction stays open long.
+_PAGE = 1000
+
+#: Milliseconds a writer waits for another writer's transaction before failing.
+_BUSY_TIMEOUT_MS = 30_000
+
+
+class SQLiteStore(ObjectStore):
+    """Envelope bytes in ``table.column``, addressed by ``table.key``."""
+
+    scheme = "sqlite"
+
+    def __init__(self, location: StoreURL, *, create: bool = False) -> None:
+        super().__init__(str(location))
+        self.location = location
+        self.path = Path(location.path)
+        self._table = quote_identifier(location.table)
+        self._column = quote_identifier(location.column)
+        self._key = quote_identifier(location.key)
+        self._lock_fd: int | None = None
+
+        if not create and not self.path.is_file():
+            raise StoreError(
+                f"SQLite database {str(self.path)!r} does not exist",
+                fix="check the path in the store URL, or create the store with 'agile store put'",
+            )
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        existed = self.path.exists()
+        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        if not existed:
+            os.chmod(self.path, 0o600)
+        self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        # FULL: each commit is fsync'ed, so a migrated row survives a power cut.
+        self._db.execute("PRAGMA synchronous = FULL")
+
+        if create:
+            self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._table} "
+                f"({self._key} TEXT PRIMARY KEY, {self._column} BLOB NOT NULL)"
+            )
+        self._check_table()
+
+    def _check_table(self) -> None:
+        rows = self._db.execute(
+            "SELECT name FROM pragma_table_info(?)", (self.location.table,)
+        ).fetchall()
+        columns = {row[0] for row in rows}
+        if not columns:
+            raise StoreError(
+                f"table {self.location.table!r} not found in {str(self.path)!r}",
+                fix="check table= in the store URL, or create the store with 'agile store put'",
+            )
+        for name in (self.location.column, self.location.key):
+            if name not in columns:
+                raise StoreError(
+                    f"column {name!r} not found in table {self.location.table!r}",
+                    fix=f"the table has: {', '.join(sorted(columns))}",
+                )
+
+    def describe(self, object_id: str) -> str:
+        return f"{self.path} table {self.location.table} {self.location.key}={object_id}"
+
+    # Reading.
+
+    def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:
+        last: object = None
+        while True:
+            if last is None:
+                query = (
+                    f"SELECT {self._key}, substr({self._column}, 1, ?) FROM {self._table} "
+                    f"ORDER BY {self._key} LIMIT ?"
+                )
+                rows = self._db.execute(query, (size, _PAGE)).fetchall()
+            else:
+                query = (
+                    f"SELECT {self._key}, substr({self._column}, 1, ?) FROM {self._table} "
+                    f"WHERE {self._key} > ? ORDER BY {self._key} LIMIT ?"
+                )
+                rows = self._db.execute(query, (size, last, _PAGE)).fetchall()
+            for key, prefix in rows:
+                yield str(key), _as_bytes(prefix)
+            if len(rows) < _PAGE:
+                return
+            last = rows[-1][0]
+
+    def read(self, object_id: str) -> bytes:
+        row = self._db.execute(
+            f"SELECT {self._column} FROM {self._table} WHERE {self._key} = ?", (object_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyNotFound(
+                f"row {self.location.key}={object_id!r} not found in {self.url!r}",
+                fix="list the store's objects with 'agile store list --objects'",
+            )
+        return _as_bytes(row[0])
+
+    def read_many(self, object_ids: Iterable[str]) -> dict[str, bytes]:
+        ids = list(object_ids)
+        found: dict[str, bytes] = {}
+        # SQLite allows at least 999 bound parameters per statement.
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {self._key}, {self._column} FROM {self._table} "
+                f"WHERE {self._key} IN ({marks})",
+                chunk,
+            ).fetchall()
+            for key, value in rows:
+                found[str(key)] = _as_bytes(value)
+        return found
+
+    def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:
+        ids = list(object_ids)
+        found: dict[str, tuple[bytes, int]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT {self._key}, substr({self._column}, 1, ?), length({self._column}) "
+                f"FROM {self._table} WHERE {self._key} IN ({marks})",
+                [size, *chunk],
+            ).fetchall()
+            for key, prefix, length in rows:
+                found[str(key)] = (_as_bytes(prefix), int(length))
+        return found
+
+    def count(self) -> int:
+        return int(self._db.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0])
+
+    # Writing.
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[None]:
+        """Hold the agile writer lock of this database, then a write transaction.
+
+        SQLite's own busy handler polls with sleeps of up to 100 ms, so two
+        rotation workers committing in turn would mostly sleep.  A blocking
+        ``flock`` on a file beside the database wakes the next writer as soon
+        as the lock is released.  Writers outside agile still meet SQLite's
+        lock and busy timeout.
+        """
+        if self._lock_fd is None:
+            lock_path = self.path.with_name(f".{self.path.name}.agile-lock")
+            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def put(self, object_id: str, data: bytes) -> None:
+        with self._writer():
+            cursor = self._db.execute(
+                f"UPDATE {self._table} SET {self._column} = ? WHERE {self._key} = ?",
+                (data, object_id),
+            )
+            if cursor.rowcount == 0:
+                self._db.execute(
+                    f"INSERT INTO {self._table} ({self._key}, {self._column}) VALUES (?, ?)",
+                    (object_id, data),
+                )
+
+    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes) -> bool:
+        return self.swap_many([Swap(object_id, expected, data)])[0]
+
+    def swap_many(self, swaps: list[Swap]) -> list[bool]:
+        """Apply all swaps in one transaction; a row that changed since it was read is kept."""
+        results: list[bool] = []
+        with self._writer():
+            for swap in swaps:
+                cursor = self._db.execute(
+                    f"UPDATE {self._table} SET {self._column} = ? "
+                    f"WHERE {self._key} = ? AND {self._column} = ?",
+                    (swap.data, swap.object_id, swap.expected),
+                )
+                results.append(cursor.rowcount == 1)
+        return results
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _as_bytes(value: object) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        # An armoured envelope stored as TEXT.
+        return value.encode()
+    if value is None:
+        return b""
+    raise StoreError(
+        f"unexpected SQLite value of type {type(value).__name__} in the envelope column"
+    )

@@ -1,0 +1,94 @@
+"""Store URLs: a directory path, ``dir:PATH``, or ``sqlite:///PATH?table=T&column=C&key=ID``.
+
+The SQLite form follows the SQLAlchemy convention: ``sqlite:///data.db`` is a
+path relative to the current directory and ``sqlite:////srv/data.db`` is
+absolute.  Relative paths are resolved when a URL is parsed, so a store
+registered with the keystore keeps meaning the same file from any directory.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from ...errors import StoreError
+
+__all__ = ["StoreURL", "parse_store_url", "check_identifier", "quote_identifier"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_SQLITE_DEFAULTS = {"table": "secrets", "column": "envelope", "key": "id"}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURL:
+    """A parsed store URL with an absolute path."""
+
+    scheme: str
+    path: Path
+    table: str = "secrets"
+    column: str = "envelope"
+    key: str = "id"
+
+    def __str__(self) -> str:
+        if self.scheme == "sqlite":
+            # An absolute path gives four slashes, as in SQLAlchemy.
+            return f"sqlite:///{self.path}?table={self.table}&column={self.column}&key={self.key}"
+        return str(self.path)
+
+
+def check_identifier(value: str, what: str) -> str:
+    """Return ``value`` if it is a plain SQL identifier; raise :class:`StoreError` otherwise."""
+    if not _IDENTIFIER.fullmatch(value):
+        raise StoreError(
+            f"invalid SQL {what} name {value!r}",
+            fix="use letters, digits and underscores, starting with a letter (at most 63)",
+        )
+    return value
+
+
+def quote_identifier(value: str) -> str:
+    """Return a checked identifier in double quotes (SQL standard quoting)."""
+    return '"' + check_identifier(value, "identifier") + '"'
+
+
+def parse_store_url(url: str) -> StoreURL:
+    """Parse a store URL; raise :class:`StoreError` naming the URL when it is invalid."""
+    if not url:
+        raise StoreError("empty store URL", fix="give a directory or sqlite:///PATH?table=T")
+
+    if url.startswith("sqlite:"):
+        return _parse_sqlite(url)
+
+    if url.startswith("dir:"):
+        url = url[len("dir:") :]
+        if url.startswith("//"):
+            url = url[2:]
+    elif "://" in url:
+        scheme = url.split("://", 1)[0]
+        raise StoreError(
+            f"unsupported store URL scheme {scheme!r} in {url!r}",
+            fix="use a directory path or sqlite:///PATH?table=T&column=C&key=ID",
+        )
+    return StoreURL("dir", Path(url).expanduser().resolve())
+
+
+def _parse_sqlite(url: str) -> StoreURL:
+    parts = urlsplit(url)
+    if parts.netloc or not parts.path.startswith("/") or len(parts.path) < 2:
+        raise StoreError(
+            f"invalid SQLite store URL {url!r}",
+            fix="write sqlite:///relative.db or sqlite:////absolute/path.db",
+        )
+    path = Path(unquote(parts.path[1:])).expanduser().resolve()
+
+    options = dict(_SQLITE_DEFAULTS)
+    for name, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        if name not in options:
+            raise StoreError(
+                f"unknown option {name!r} in store URL {url!r}",
+                fix="the options are table, column and key",
+            )
+        options[name] = check_identifier(value, name)
+    return StoreURL("sqlite", path, options["table"], options["column"], options["key"])

@@ -1,0 +1,176 @@
+"""``agile rotate``: retire keys the policy no longer allows and re-protect stored objects."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from .common import emit_json, is_terminal, json_option, keystore_path, policy_option
+
+
+@click.command()
+@policy_option
+@click.option(
+    "--store",
+    "stores",
+    metavar="NAME|URL",
+    multiple=True,
+    help="Rotate only this store (repeatable; default: every registered store). Old keys are "
+    "disabled only when the run covers every registered store.",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan (counts per action and key) only.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes that migrate objects; each unseals the keys itself.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=64,
+    show_default=True,
+    help="Objects per batch (one SQLite transaction per batch).",
+)
+@click.option("--resume", is_flag=True, help="Finish an interrupted run (a plain run does too).")
+@click.option("--fail-fast", is_flag=True, help="Stop at the first object that fails.")
+@click.option(
+    "--keep-old-keys",
+    is_flag=True,
+    help="Leave old keys decrypt-only at the end instead of disabling them (undo window).",
+)
+@json_option
+def rotate(
+    policy: str | None,
+    stores: tuple[str, ...],
+    dry_run: bool,
+    workers: int,
+    batch_size: int,
+    resume: bool,
+    fail_fast: bool,
+    keep_old_keys: bool,
+    as_json: bool,
+) -> None:
+    """Replace keys the policy no longer allows and migrate every object they protect.
+
+    New keys of the policy's preferred algorithm become primary, old keys become
+    decrypt-only, objects are rewrapped (payload kept) or re-encrypted (payload
+    AEAD no longer allowed), and old keys are disabled once every object is
+    migrated and read back.  A killed run resumes where it stopped.  Exit code 1
+    when some objects failed; they are listed and left untouched.
+
+    \b
+    Examples:
+      agile rotate --policy pq-hybrid --dry-run
+      agile rotate --policy pq-hybrid --workers 2 --json
+      agile rotate --resume
+    """
+    from agile.rotate import RotateOptions
+    from agile.rotate import dry_run as plan_rotation
+    from agile.rotate import rotate as run_rotation
+
+    options = RotateOptions(
+        policy=policy,
+        stores=stores,
+        workers=workers,
+        batch_size=batch_size,
+        fail_fast=fail_fast,
+        resume=resume,
+        keep_old_keys=keep_old_keys,
+    )
+    path = str(keystore_path())
+
+    if dry_run:
+        summary = plan_rotation(path, options).to_dict()
+        if as_json:
+            emit_json(summary)
+        else:
+            _print_plan(summary)
+        return
+
+    bar = _ProgressBar() if is_terminal() and not as_json else None
+    try:
+        report = run_rotation(path, options, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if as_json:
+        emit_json(report)
+    else:
+        _print_report(report)
+    if report.get("failed"):
+        sys.exit(1)
+
+
+class _ProgressBar:
+    """A progress bar on stderr, created when the first batch reports."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+        self._shown = 0
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is None or done < self._shown:
+            self.close()
+            self._bar = click.progressbar(length=total, label="migrating", file=sys.stderr)
+            self._bar.__enter__()
+            self._shown = 0
+        self._bar.update(done - self._shown)
+        self._shown = done
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _print_plan(summary: dict[str, Any]) -> None:
+    click.echo(f"policy {summary['policy']} ({summary['policy_hash']})")
+    if not summary["keys"]:
+        click.echo("no key is due for rotation")
+    for key_plan in summary["keys"]:
+        target = key_plan["target_key_id"] or f"a new {key_plan['new_algorithm']} key"
+        for old in key_plan["old_keys"]:
+            objects = summary["objects_per_old_key"].get(old["id"], {}).get("objects", 0)
+            click.echo(
+                f"keyset {key_plan['keyset']}: key {old['id']} ({old['algorithm']}) -> {target}, "
+                f"{objects} objects; {'; '.join(old['reasons'])}"
+            )
+    counts = ", ".join(f"{action} {count}" for action, count in summary["objects"].items())
+    click.echo(f"objects: {counts}")
+    for store, count in summary["scanned"].items():
+        click.echo(f"store {store}: {count} objects scanned")
+    for item in summary["unreadable"]:
+        click.echo(f"unreadable: {item['location']}: {item['error']}")
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    if report.get("run_id") is None:
+        click.echo(report["state"].replace("-", " "))
+        return
+    resumed = " (resumed)" if report["resumed"] else ""
+    click.echo(f"run {report['run_id']}{resumed}: {report['state']}, policy {report['policy']}")
+    for key in report["keys"]:
+        new = (
+            f"{key['new_key_id']} ({key['new_algorithm']})"
+            if key["new_algorithm"]
+            else key["new_key_id"]
+        )
+        click.echo(
+            f"keyset {key['keyset']}: {', '.join(key['old_key_ids'])} -> {new}; "
+            f"old keys {'disabled' if key['state'] == 'disabled' else 'decrypt-only'}"
+        )
+    counts = ", ".join(f"{action} {count}" for action, count in report["objects"].items())
+    click.echo(
+        f"objects: {counts}, already migrated {report['already_migrated']}, "
+        f"failed {report['failed']}"
+    )
+    for failure in report["failures"]:
+        click.echo(f"failed: {failure['store']} {failure['object']}: {failure['error']}")
+    rate = report["objects_per_second"]
+    durations = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report["durations"].items())
+    click.echo(f"time: {durations}" + (f"; {rate} objects/s" if rate else ""))

@@ -1,0 +1,194 @@
+"""``agile store``: register stores of protected objects and put objects in or get them out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .common import emit_json, json_option, keystore_path, policy_option
+
+
+@click.group()
+def store() -> None:
+    """Register and fill the stores that 'agile rotate' migrates.
+
+    A store is a directory of envelope files, or a column of a SQLite table:
+    sqlite:///PATH?table=T&column=C&key=ID (defaults secrets, envelope, id;
+    four slashes for an absolute path, as in sqlite:////srv/app.db).
+
+    \b
+    Examples:
+      agile store add files ./protected
+      agile store add db 'sqlite:////srv/app.db?table=secrets&column=envelope&key=id'
+      agile store put files reports/q3.pdf --to team q3.pdf
+      agile store get files reports/q3.pdf -o q3.pdf
+    """
+
+
+def _keystore():
+    from agile.keys import Keystore
+
+    return Keystore.open(keystore_path())
+
+
+def _open(name_or_url: str, *, create: bool = False):
+    from agile.rotate.executor import resolve_stores
+    from agile.rotate.stores import open_store
+
+    [(_name, url)] = resolve_stores(_keystore(), (name_or_url,))
+    return open_store(url, create=create)
+
+
+@store.command("add")
+@click.argument("name")
+@click.argument("url")
+def add(name: str, url: str) -> None:
+    """Register the store URL as NAME (a missing directory or table is created).
+
+    \b
+    Examples:
+      agile store add files ./protected
+      agile store add db sqlite:///app.db
+    """
+    from agile.rotate.stores import open_store, parse_store_url
+
+    location = parse_store_url(url)
+    open_store(location, create=True).close()
+    _keystore().add_store(name, str(location))
+    click.echo(f"store {name}: {location}")
+
+
+@store.command("remove")
+@click.argument("name")
+def remove(name: str) -> None:
+    """Unregister the store NAME (its objects stay where they are)."""
+    _keystore().remove_store(name)
+
+
+@store.command("list")
+@click.option("--objects", "objects_of", metavar="NAME", help="List the object ids of this store.")
+@json_option
+def list_stores(objects_of: str | None, as_json: bool) -> None:
+    """List registered stores with their object counts, or the objects of one store.
+
+    \b
+    Examples:
+      agile store list --json
+      agile store list --objects files
+    """
+    from agile.rotate.stores import open_store
+
+    if objects_of is not None:
+        with _open(objects_of) as opened:
+            ids = [object_id for object_id, _ in opened.iter_prefixes(0)]
+        if as_json:
+            emit_json(ids)
+        else:
+            for object_id in ids:
+                click.echo(object_id)
+        return
+
+    rows = []
+    for name, url in sorted(_keystore().stores().items()):
+        with open_store(url) as opened:
+            rows.append({"name": name, "url": url, "objects": opened.count()})
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']:16} {row['objects']:>8} objects  {row['url']}")
+
+
+@store.command("put")
+@click.argument("name")
+@click.argument("object_id")
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option(
+    "--to",
+    "keysets",
+    metavar="KEYSET",
+    multiple=True,
+    required=True,
+    help="Encrypt to this keyset's primary key (repeatable).",
+)
+@policy_option
+def put(name: str, object_id: str, source, keysets: tuple[str, ...], policy: str | None) -> None:
+    """Encrypt SOURCE (a file, or - for stdin) and store it as OBJECT_ID in store NAME.
+
+    \b
+    Examples:
+      agile store put files notes.txt --to team notes.txt
+      echo secret | agile store put db api-token --to team -
+    """
+    from agile.envelope import encrypt
+
+    keystore = _keystore()
+    recipients = [keystore.keyset(keyset) for keyset in keysets]
+    envelope = encrypt(source.read(), recipients, policy=keystore.policy(policy))
+    with _open(name, create=True) as opened:
+        opened.put(object_id, envelope)
+
+
+@store.command("import")
+@click.argument("name")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "keysets",
+    metavar="KEYSET",
+    multiple=True,
+    required=True,
+    help="Encrypt to this keyset's primary key (repeatable).",
+)
+@policy_option
+def import_files(name: str, directory: Path, keysets: tuple[str, ...], policy: str | None) -> None:
+    """Encrypt every file under DIRECTORY into store NAME (object id = relative path).
+
+    \b
+    Example:
+      agile store import files ./plain --to team
+    """
+    from agile.envelope import encrypt
+
+    keystore = _keystore()
+    active = keystore.policy(policy)
+    recipients = [keystore.keyset(keyset) for keyset in keysets]
+    count = 0
+    with _open(name, create=True) as opened:
+        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+            object_id = path.relative_to(directory).as_posix()
+            opened.put(object_id, encrypt(path.read_bytes(), recipients, policy=active))
+            count += 1
+    click.echo(f"stored {count} objects in {name}")
+
+
+@store.command("get")
+@click.argument("name")
+@click.argument("object_id")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the plaintext here (atomically) instead of to stdout.",
+)
+@policy_option
+def get(name: str, object_id: str, output: Path | None, policy: str | None) -> None:
+    """Decrypt OBJECT_ID from store NAME.
+
+    \b
+    Example:
+      agile store get files notes.txt -o notes.txt
+    """
+    from agile.envelope import decrypt
+    from agile.fsio import atomic_write
+
+    keystore = _keystore()
+    with _open(name) as opened:
+        envelope = opened.read(object_id)
+    plaintext = decrypt(envelope, keystore, policy=keystore.policy(policy))
+    if output is None:
+        sys.stdout.buffer.write(plaintext)
+    else:
+        atomic_write(output, plaintext)
