@@ -327,9 +327,22 @@ class Keystore:
                     fix="choose another name, or add a key with 'agile keyset add-key'",
                 )
             blob = seal_kek(self._root, name, uid, sealer, sealer_options)
+            # An sss quorum seals the KEK with each member too, so each must be allowed.
+            for member in _member_sealers(blob):
+                active.enforce("seal", member)
             keyset = Keyset(self, file, name, uid, purpose, utc_now(), blob, [])
             key_id = self.claim_key_id(first_key.key_id if first_key is not None else None)
             keyset._append(key_id, algorithm, form, private, public, KeyStatus.PRIMARY)
             keyset._save()
         log.info("created keyset %s (%s, %s)", name, purpose, algorithm)
         return self.keyset(name)
+
+
+def _member_sealers(blob: dict[str, Any]) -> list[str]:
+    """Return the sealer names inside an sss blob, nested quorums included."""
+    names: list[str] = []
+    for member in blob.get("members", []) if blob.get("sealer") == "sss" else []:
+        if isinstance(member, dict) and isinstance(member.get("sealer"), str):
+            names.append(member["sealer"])
+            names.extend(_member_sealers(member))
+    return names
