@@ -10,11 +10,14 @@ from typing import Any
 
 import click
 
+from agile.errors import InvalidArgument
+
 __all__ = [
     "keystore_option",
     "policy_option",
     "json_option",
     "keystore_path",
+    "check_output_path",
     "emit_json",
     "is_terminal",
 ]
@@ -22,6 +25,14 @@ __all__ = [
 
 def _store_keystore(ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is not None:
+        if not value.strip():
+            # An empty --keystore "$UNSET" must not silently select the default keystore.
+            raise click.BadParameter(
+                "the keystore path is empty (pass a directory, or leave out --keystore to use "
+                "$AGILE_HOME or the user data directory)",
+                ctx=ctx,
+                param_hint="'--keystore'",
+            )
         ctx.ensure_object(dict)["keystore"] = value
     return value
 
@@ -60,6 +71,23 @@ def keystore_path(ctx: click.Context | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("agile", appauthor=False))
+
+
+def check_output_path(path: str) -> None:
+    """Raise InvalidArgument when the -o path cannot become a file, naming it (not a temporary)."""
+    if not path:
+        raise InvalidArgument(
+            "the output path is empty",
+            fix="pass a file name with -o, or leave out -o to write to standard output",
+        )
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidArgument(f"output {path!r} is a directory", fix="pass a file path with -o")
+    if not target.parent.is_dir():
+        raise InvalidArgument(
+            f"the folder of output {path!r} does not exist",
+            fix=f"create {str(target.parent)!r} first, or choose another output path",
+        )
 
 
 def emit_json(data: Any) -> None:

@@ -24,14 +24,30 @@ import click
 
 from agile import envelope
 from agile.envelope.format import DEFAULT_CHUNK_SIZE
+from agile.errors import InvalidArgument
 from agile.fsio import fsync_directory
 from agile.keys import Keystore
 
-from .common import emit_json, json_option, keystore_option, keystore_path, policy_option
+from .common import (
+    check_output_path,
+    emit_json,
+    json_option,
+    keystore_option,
+    keystore_path,
+    policy_option,
+)
 
 
 def _open_keystore() -> Keystore:
     return Keystore.open(keystore_path())
+
+
+def _aad_bytes(aad: str) -> bytes:
+    """Return the --aad argument as the bytes that were typed, UTF-8 or not.
+
+    Python decodes invalid UTF-8 arguments with surrogate escapes, and os.fsencode reverses that.
+    """
+    return os.fsencode(aad)
 
 
 @contextlib.contextmanager
@@ -43,9 +59,15 @@ def _input(path: str) -> Iterator[BinaryIO]:
         yield handle
 
 
+def _is_stdin(stream: BinaryIO) -> bool:
+    """Return whether ``stream`` is standard input, which click's File opens for '-'."""
+    return stream is sys.stdin.buffer or getattr(stream, "name", None) == "<stdin>"
+
+
 @contextlib.contextmanager
 def _atomic_output(path: str, mode: int) -> Iterator[BinaryIO]:
     """Yield a temporary file beside ``path``; rename it over ``path`` only on success."""
+    check_output_path(path)
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
@@ -71,8 +93,13 @@ def _stdout_output() -> Iterator[BinaryIO]:
     out = sys.stdout.buffer
     start = None
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
-        if stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+        status = os.fstat(out.fileno())
+        if stat.S_ISREG(status.st_mode):
             start = os.lseek(out.fileno(), 0, os.SEEK_CUR)
+            if _is_appending(out.fileno()):
+                # Under '>>' the offset stays 0 until the first write, so the file's end is
+                # where this command's output starts, and truncating to 0 would erase it all.
+                start = status.st_size
     try:
         yield out
         out.flush()
@@ -83,6 +110,15 @@ def _stdout_output() -> Iterator[BinaryIO]:
             with contextlib.suppress(OSError, ValueError):
                 os.ftruncate(out.fileno(), start)
         raise
+
+
+def _is_appending(fd: int) -> bool:
+    """Return whether ``fd`` was opened with O_APPEND (always False where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
 
 
 def _output(path: str | None, mode: int) -> contextlib.AbstractContextManager[BinaryIO]:
@@ -171,7 +207,7 @@ def encrypt(
                 reader.read(),
                 keysets,
                 policy=policy,
-                aad=aad.encode(),
+                aad=_aad_bytes(aad),
                 chunk_size=chunk_size,
                 payload_algorithm=payload_algorithm,
                 armor=True,
@@ -183,7 +219,7 @@ def encrypt(
             writer,
             keysets,
             policy=policy,
-            aad=aad.encode(),
+            aad=_aad_bytes(aad),
             chunk_size=chunk_size,
             payload_algorithm=payload_algorithm,
         )
@@ -214,7 +250,7 @@ def decrypt(output: str | None, aad: str, source: str, policy: str | None) -> No
     store = _open_keystore()
     with _input(source) as reader, _output(output, 0o600) as writer:
         envelope.decrypt_stream(
-            _peek_armour(reader), writer, store, policy=policy, aad=aad.encode()
+            _peek_armour(reader), writer, store, policy=policy, aad=_aad_bytes(aad)
         )
 
 
@@ -271,6 +307,11 @@ def verify(
     Example:
       agile verify --signature app.tar.sig app.tar
     """
+    if source == "-" and _is_stdin(signature_file):
+        raise InvalidArgument(
+            "the signature and IN cannot both be standard input",
+            fix="pass the signature file with --signature SIG, or IN as a file",
+        )
     store = _open_keystore()
     with _input(source) as reader:
         verified = envelope.verify(signature_file.read(), reader, store, policy=policy)

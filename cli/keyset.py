@@ -14,7 +14,14 @@ from agile.keys import PURPOSES, Keyset, KeyStatus, Keystore
 from agile.keys.transfer import FORMATS
 from agile.seal.base import SEALERS
 
-from .common import emit_json, json_option, keystore_option, keystore_path, policy_option
+from .common import (
+    check_output_path,
+    emit_json,
+    json_option,
+    keystore_option,
+    keystore_path,
+    policy_option,
+)
 
 # Sealer-specific options (--pcrs, --tpm-pin, --pkcs11-token, ...) and `agile keyset
 # reseal` live in cli/sealing.py beside the hardware sealers.
@@ -44,7 +51,7 @@ def keyset() -> None:
       agile keyset create files --purpose kem --algorithm x-wing
       agile keyset add-key files --promote
       agile keyset show files --json
-      agile keyset export-public files -o files.pem
+      agile keyset export-public files --format raw -o files.pub
     """
 
 
@@ -87,7 +94,13 @@ create = add_sealer_options(create)
 @json_option
 @keystore_option
 def list_keysets(as_json: bool) -> None:
-    """List the keysets of the keystore."""
+    """List the keysets of the keystore.
+
+    \b
+    Examples:
+      agile keyset list
+      agile --keystore ./ks keyset list --json
+    """
     keysets = _open().keysets()
     if as_json:
         emit_json([k.describe() for k in keysets])
@@ -106,7 +119,13 @@ def list_keysets(as_json: bool) -> None:
 @json_option
 @keystore_option
 def show(name: str, as_json: bool) -> None:
-    """Show keyset NAME: its keys, their algorithms and statuses (no key material)."""
+    """Show keyset NAME: its keys, their algorithms and statuses (no key material).
+
+    \b
+    Examples:
+      agile keyset show files
+      agile keyset show files --json
+    """
     item = _open().keyset(name)
     if as_json:
         emit_json(item.describe())
@@ -121,7 +140,13 @@ def show(name: str, as_json: bool) -> None:
 @policy_option
 @keystore_option
 def add_key(name: str, algorithm: str | None, promote: bool, policy: str | None) -> None:
-    """Generate a new key in keyset NAME and print its id."""
+    """Generate a new key in keyset NAME and print its id.
+
+    \b
+    Examples:
+      agile keyset add-key files
+      agile keyset add-key files --algorithm x-wing --promote
+    """
     key = _open().keyset(name).add_key(algorithm, promote=promote, policy=policy)
     click.echo(key.id)
 
@@ -132,7 +157,12 @@ def add_key(name: str, algorithm: str | None, promote: bool, policy: str | None)
 @policy_option
 @keystore_option
 def promote(name: str, key_id: str, policy: str | None) -> None:
-    """Make KEY_ID the primary key of keyset NAME."""
+    """Make KEY_ID the primary key of keyset NAME.
+
+    \b
+    Example:
+      agile keyset promote files 6037a6ce79f21772
+    """
     _open().keyset(name).promote(key_id, policy=policy)
 
 
@@ -141,7 +171,12 @@ def promote(name: str, key_id: str, policy: str | None) -> None:
 @click.argument("key_id")
 @keystore_option
 def decrypt_only(name: str, key_id: str) -> None:
-    """Let KEY_ID only decrypt or verify existing data."""
+    """Let KEY_ID only decrypt or verify existing data.
+
+    \b
+    Example:
+      agile keyset decrypt-only files 53926bf71eeaa636
+    """
     _open().keyset(name).set_status(key_id, KeyStatus.DECRYPT_ONLY)
 
 
@@ -150,7 +185,12 @@ def decrypt_only(name: str, key_id: str) -> None:
 @click.argument("key_id")
 @keystore_option
 def enable(name: str, key_id: str) -> None:
-    """Set KEY_ID to enabled (usable, but not the primary key)."""
+    """Set KEY_ID to enabled (usable, but not the primary key).
+
+    \b
+    Example:
+      agile keyset enable files 53926bf71eeaa636
+    """
     _open().keyset(name).set_status(key_id, KeyStatus.ENABLED)
 
 
@@ -159,7 +199,12 @@ def enable(name: str, key_id: str) -> None:
 @click.argument("key_id")
 @keystore_option
 def disable(name: str, key_id: str) -> None:
-    """Disable KEY_ID: it can no longer decrypt, verify, encrypt or sign."""
+    """Disable KEY_ID: it can no longer decrypt, verify, encrypt or sign.
+
+    \b
+    Example:
+      agile keyset disable files 53926bf71eeaa636
+    """
     _open().keyset(name).disable(key_id)
 
 
@@ -169,7 +214,13 @@ def disable(name: str, key_id: str) -> None:
 @click.option("--force", is_flag=True, help="Destroy even if the key is not disabled.")
 @keystore_option
 def destroy(name: str, key_id: str, force: bool) -> None:
-    """Erase the private part of KEY_ID (its id, algorithm and public part remain)."""
+    """Erase the private part of KEY_ID (its id, algorithm and public part remain).
+
+    \b
+    Examples:
+      agile keyset disable files 53926bf71eeaa636
+      agile keyset destroy files 53926bf71eeaa636
+    """
     _open().keyset(name).destroy(key_id, force=force)
 
 
@@ -269,7 +320,18 @@ keyset.add_command(reseal)
 )
 @keystore_option
 def export_public(name: str, key_id: str | None, key_format: str, output: str | None) -> None:
-    """Write the public key of keyset NAME (the primary key unless --key)."""
+    """Write the public key of keyset NAME (the primary key unless --key).
+
+    Some algorithms have no PEM or JWK encoding (X-Wing has neither, ML-DSA has
+    no JWK), so export those with --format raw.
+
+    \b
+    Examples:
+      agile keyset export-public releases -o releases.pem
+      agile keyset export-public files --format raw -o files.pub
+    """
+    if output is not None:
+        check_output_path(output)
     data = _open().keyset(name).export_public(key_id, key_format)
     if output is None:
         sys.stdout.buffer.write(data)

@@ -3,7 +3,7 @@
 Subcommands load lazily (see :data:`COMMANDS`) so that start-up stays short.
 Errors derived from :class:`agile.errors.AgileError` print one line and exit with
 the error's code (2 for bad input, 1 for a failed check); ``--verbose`` shows
-the traceback.
+the traceback. Usage errors from click print one line too, and exit with code 2.
 """
 
 from __future__ import annotations
@@ -51,8 +51,21 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in COMMANDS:
             module_name, attribute = COMMANDS[name].split(":")
-            return getattr(importlib.import_module(module_name), attribute)
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as error:
+                # A command whose module is absent from this install is unknown, and
+                # 'agile --help' still lists the others. A missing dependency still raises.
+                if error.name != module_name:
+                    raise
+                return None
+            return getattr(module, attribute)
         return super().get_command(ctx, name)
+
+
+def _one_line(text: str) -> str:
+    """Return ``text`` with its line breaks and tabs collapsed to single spaces."""
+    return " ".join(text.split())
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,8 +98,15 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         click.echo("agile: aborted", err=True)
         sys.exit(130)
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "agile"
+        click.echo(
+            f"agile: error: {_one_line(error.format_message())} (see '{command} --help')",
+            err=True,
+        )
+        sys.exit(2)
     except click.ClickException as error:
-        error.show()
+        click.echo(f"agile: error: {_one_line(error.format_message())}", err=True)
         sys.exit(2 if error.exit_code not in (0, 1) else error.exit_code)
     except AgileError as error:
         if verbose:

@@ -237,6 +237,13 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
       agile --keystore ./ks policy check --policy default:no-rsa
     """
     directory = keystore_path()
+    if not directory.is_dir():
+        # A mistyped path must not pass this compliance check with "no keysets".
+        problem = "is not a directory" if directory.exists() else "does not exist"
+        raise InvalidArgument(
+            f"keystore {str(directory)!r} {problem}",
+            fix="pass the keystore directory with --keystore or AGILE_HOME",
+        )
     chosen = load_policy(policy) if policy else active_policy(directory)
     keys = _keystore_keys(directory)
     findings = check_keys(chosen, keys, now=_parse_moment(at))

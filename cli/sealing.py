@@ -1,7 +1,7 @@
 """Sealer options for ``agile keyset create|import`` and the ``agile keyset reseal`` command.
 
 The sealers read their settings from keyword options or from environment
-variables (``AGILE_TPM_*``, ``AGILE_PKCS11_*``, ``AGILE_SSS_*``), because every
+variables (``AGILE_TPM_*``, ``AGILE_PKCS11_*``, ``AGILE_SSS_*``, ``AGILE_KEEP_*``), because every
 command that unseals a keyset (decrypt, sign, rotate) must reach the device
 too.  On the command line each option below overrides its variable for the
 duration of the command.
@@ -70,6 +70,36 @@ SEALER_OPTIONS: dict[str, tuple[str, str, str, str]] = {
         "AGILE_SSS_MEMBERS",
         "LIST",
         "sss: comma-separated member sealers, e.g. passphrase,tpm2,pkcs11.",
+    ),
+    "keep_broker": (
+        "--keep-broker",
+        "AGILE_KEEP_BROKER",
+        "URL",
+        "keep: key broker URL, https://HOST:PORT.",
+    ),
+    "keep_broker_cert": (
+        "--keep-broker-cert",
+        "AGILE_KEEP_BROKER_CERT",
+        "PEM",
+        "keep: the broker's TLS certificate file (pinned).",
+    ),
+    "keep_token": (
+        "--keep-token",
+        "AGILE_KEEP_TOKEN",
+        "TOKEN",
+        "keep: the broker's admin token (needed to seal only).",
+    ),
+    "keep_policy": (
+        "--keep-policy",
+        "AGILE_KEEP_POLICY",
+        "FILE",
+        "keep: attestation policy file the broker enforces (needed to seal only).",
+    ),
+    "keep_evidence": (
+        "--keep-evidence",
+        "AGILE_KEEP_EVIDENCE",
+        "SOURCE",
+        "keep: evidence source, sev-guest (default), simulator:DIR or tpm:BANK:PCRS.",
     ),
 }
 
@@ -177,6 +207,11 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
         elif blob.get("sealer") == "sss":
             names += [str(member.get("sealer")) for member in blob.get("members", [])]
     for name_to_check in names:
+        if name_to_check not in SEALERS:
+            raise SealError(
+                f"unknown sss member sealer {name_to_check!r}",
+                fix=f"use sealers from: {', '.join(SEALERS)}",
+            )
         if not active.allows_sealer(name_to_check):
             raise PolicyViolation(
                 f"policy {active.name!r} does not allow the {name_to_check!r} sealer",

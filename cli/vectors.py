@@ -16,7 +16,13 @@ from .common import emit_json, json_option
 
 @click.group()
 def vectors() -> None:
-    """Check providers against Wycheproof, NIST ACVP, HPKE, X-Wing and CCTV vectors."""
+    """Check providers against Wycheproof, NIST ACVP, HPKE, X-Wing and CCTV vectors.
+
+    \b
+    Examples:
+      agile vectors run ../shared/vectors --workers 2
+      agile vectors run ../shared/vectors --junit vectors.xml
+    """
 
 
 @vectors.command("run")
@@ -65,6 +71,12 @@ def run(
       agile vectors run wycheproof/testvectors_v1/aes_gcm_test.json --provider openssl
       agile vectors run ../shared/vectors --algorithm ml-kem-768 --junit report.xml
     """
+    if junit is not None and not junit.parent.is_dir():
+        # Checked before the run, which can take minutes, and named as given, not as a temporary.
+        raise AgileError(
+            f"the folder of --junit file {str(junit)!r} does not exist",
+            fix=f"create {str(junit.parent)!r} first, or choose another path",
+        )
     targets = list(paths) or conformance.default_paths()
     if not targets:
         raise AgileError(
@@ -77,6 +89,18 @@ def run(
         algorithms=algorithms or None,
         workers=workers or os.cpu_count() or 1,
     )
+    if not any(item.tallies or item.tables for item in report.files):
+        # Nothing was checked: a wrong path or filter must not pass a CI job.
+        shown_paths = ", ".join(str(target) for target in targets[:3])
+        reasons = sorted({item.skipped_reason for item in report.files if item.skipped_reason})
+        skip_summary = ""
+        if reasons:
+            skip_summary = f"; {len(report.files)} files skipped: {'; '.join(reasons[:2])}"
+        raise AgileError(
+            f"no test vector case ran from {shown_paths}{skip_summary}",
+            fix="pass a folder or file of Wycheproof, ACVP, HPKE, X-Wing or CCTV vectors, and "
+            "check --provider and --algorithm",
+        )
     if junit:
         from agile.fsio import atomic_write
 

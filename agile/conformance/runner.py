@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import registry
-from ..errors import UnknownProvider, VectorFormatError
+from ..errors import AgileError, UnknownProvider, VectorFormatError
 from . import acvp, cctv, golden, hpke_vectors, kat, wycheproof, xwing
 from .report import FileReport, Report
 from .targets import Selection
@@ -82,7 +82,9 @@ def _classify(path: Path) -> tuple[str, int | None] | str:
     if algorithm is not None:
         return (f"kat:{algorithm}", None)
     if path.suffix != ".json":
-        return f"no reader for {path.suffix or 'files without an extension'} files"
+        if not path.suffix:
+            return "no reader for files without an extension"
+        return f"no reader for {path.suffix} files"
     if path.name == "expectedResults.json":
         return "ACVP answers, read together with the prompt.json beside it"
     document = _load_json(path)
@@ -132,7 +134,18 @@ def discover(paths: Iterable[Path]) -> tuple[list[Job], list[FileReport]]:
 
 def run_job(job: Job, selection: Selection) -> FileReport:
     started = time.perf_counter()
-    report = _run_job(job, selection)
+    try:
+        report = _run_job(job, selection)
+    except AgileError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+        # Readers pass provider calls through judge.py, which records their exceptions,
+        # so an exception that escapes a reader comes from a malformed file.
+        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+        raise VectorFormatError(
+            f"{job.path}: malformed {job.kind} vector file ({type(error).__name__}: {detail})",
+            fix="restore the file from its source, or leave it out of the paths",
+        ) from error
     report.seconds = time.perf_counter() - started
     return report
 

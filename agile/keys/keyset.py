@@ -57,6 +57,14 @@ _PROTECT_OPERATION = {
     "signature": "sign",
 }
 
+#: The operation a key that only opens old data performs, per purpose.
+_OPEN_OPERATION = {
+    "kem": "decrypt",
+    "aead": "decrypt",
+    "homomorphic": "decrypt",
+    "signature": "verify",
+}
+
 _private_cache_lock = threading.Lock()
 _private_cache: dict[tuple[str, str, str], PrivateKey | bytes] = {}
 
@@ -67,6 +75,20 @@ def check_family(algorithm: str, purpose: str) -> None:
         raise UnsupportedAlgorithm(
             f"{algorithm!r} is a {family.value} algorithm; this keyset's purpose is {purpose}",
             fix=f"run 'agile algorithms --family {purpose}' for the algorithms of this purpose",
+        )
+
+
+def _check_stored_family(file: Path, algorithm: str, purpose: str) -> None:
+    """Raise KeystoreError when a stored key's algorithm does not fit its keyset's purpose."""
+    try:
+        family = registry.descriptor(algorithm).family.value
+    except UnsupportedAlgorithm:
+        return  # An id this version does not know fails with its own error when the key is used.
+    if family != purpose:
+        raise KeystoreError(
+            f"keyset file {str(file)!r} is malformed: its {purpose} keyset contains "
+            f"the {family} algorithm {algorithm!r}",
+            fix="restore the keyset from a backup",
         )
 
 
@@ -88,6 +110,9 @@ def _b64(data: bytes) -> str:
 
 class Keyset:
     """A named, versioned set of keys for one purpose: kem, signature, aead or homomorphic."""
+
+    # NOTE: private parts are authenticated under the sealed KEK, but public keys and
+    # statuses in the keyset file rely on file permissions only (see docs/security.md).
 
     def __init__(
         self,
@@ -245,6 +270,14 @@ class Keyset:
                     fix="upgrade agile",
                 )
             name, purpose = data["name"], data["purpose"]
+            if name != file.stem:
+                # A copied or renamed file would list one keyset under two names.
+                raise KeystoreError(
+                    f"keyset file {str(file)!r} contains keyset {name!r}",
+                    fix=f"rename the file to {name}.json, or restore it from a backup",
+                )
+            for item in data["keys"]:
+                _check_stored_family(file, item["algorithm"], purpose)
             keys = [
                 Key(
                     id=item["id"],
@@ -413,19 +446,26 @@ class Keyset:
         """
         check_family(algorithm, self.purpose)
         active = self._keystore.policy(policy)
-        operation = _PROTECT_OPERATION[self.purpose] if promote else "generate"
-        active.enforce(operation, algorithm)
+        if promote:
+            active.enforce(_PROTECT_OPERATION[self.purpose], algorithm)
+            status = KeyStatus.PRIMARY
+        elif active.decide("generate", algorithm).allowed:
+            status = KeyStatus.ENABLED
+        else:
+            # A legacy key (rsa-oaep-2048 under 'default') may still come in to open old
+            # data, so it is stored decrypt-only when the policy allows that.
+            active.enforce(_OPEN_OPERATION[self.purpose], algorithm)
+            status = KeyStatus.DECRYPT_ONLY
         if promote and private is None and self.purpose == "signature":
             raise KeysetError(
                 "a public-only signature key cannot be the primary key",
                 fix="import the private key, or import without --promote",
             )
         key_id = self._keystore.claim_key_id(key_id)
-        status = KeyStatus.PRIMARY if promote else KeyStatus.ENABLED
         key = self._mutate(
             lambda current: current._append(key_id, algorithm, form, private, public, status)
         )
-        log.info("keyset %s: imported key %s (%s)", self.name, key_id, algorithm)
+        log.info("keyset %s: imported key %s (%s, %s)", self.name, key_id, algorithm, status.value)
         return key  # type: ignore[no-any-return]
 
     def import_key(

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgument, KeyNotFound, KeysetError, KeystoreError
+from ..errors import InvalidArgument, KeyNotFound, KeysetError, KeystoreError, PolicyViolation
 from ..fsio import atomic_write, exclusive_lock
 from .kek import seal_kek
 from .keyset import PURPOSES, Keyset, check_family, generate_key
@@ -310,6 +310,8 @@ class Keystore:
             algorithm = first_key.algorithm
         algorithm = algorithm or active.preferred(purpose)
         check_family(algorithm, purpose)
+        if first_key is not None and not active.decide("generate", algorithm).allowed:
+            _reject_legacy_first_key(active, name, purpose, algorithm)
         active.enforce("generate", algorithm)
         active.enforce("seal", sealer)
         file = self._keyset_file(name)
@@ -336,6 +338,24 @@ class Keystore:
             keyset._save()
         log.info("created keyset %s (%s, %s)", name, purpose, algorithm)
         return self.keyset(name)
+
+
+def _reject_legacy_first_key(active: Policy, name: str, purpose: str, algorithm: str) -> None:
+    """Raise PolicyViolation for an imported key that may only open old data.
+
+    Such a key cannot be a new keyset's primary key, but it can join a keyset as
+    decrypt-only, so the error explains that route.
+    """
+    operation = "verify" if purpose == "signature" else "decrypt"
+    if not active.decide(operation, algorithm).allowed:
+        return  # The caller's enforce() then explains the denial.
+    raise PolicyViolation(
+        f"policy {active.name!r} allows {algorithm!r} only to {operation} old data, so it "
+        f"cannot be the primary key of new keyset {name!r}",
+        fix=f"create {name!r} with an allowed algorithm ('agile keyset create {name} --purpose "
+        f"{purpose}'), then import this key into it, where it becomes decrypt-only",
+        reasons=[f"{purpose} {algorithm}: {operation} only"],
+    )
 
 
 def _member_sealers(blob: dict[str, Any]) -> list[str]:

@@ -70,6 +70,10 @@ _MLDSA_PUBLIC: dict[type[Any], str] = {
 }
 
 
+#: RSA modulus sizes the registry has ids for (rsa-oaep-N, rsa-pss-N-sha256).
+_RSA_BITS = (2048, 3072)
+
+
 def _for_purpose(kem: str | None, signature: str | None, purpose: str, what: str) -> str:
     algorithm = None
     if purpose == "kem":
@@ -84,11 +88,20 @@ def _for_purpose(kem: str | None, signature: str | None, purpose: str, what: str
     return algorithm
 
 
+def _rsa_algorithm(bits: int, purpose: str) -> str:
+    """Return the registry id of an RSA key of ``bits`` for ``purpose``."""
+    if bits not in _RSA_BITS:
+        raise UnsupportedAlgorithm(
+            f"RSA keys of {bits} bits are not supported",
+            fix=f"import an RSA key of {' or '.join(map(str, _RSA_BITS))} bits",
+        )
+    return _for_purpose(f"rsa-oaep-{bits}", f"rsa-pss-{bits}-sha256", purpose, "RSA")
+
+
 def _from_cryptography_private(key: Any, purpose: str) -> tuple[str, str, bytes]:
     """Return ``(algorithm, form, bytes)`` in the registry's stored form."""
     if isinstance(key, rsa.RSAPrivateKey):
-        bits = key.key_size
-        algorithm = _for_purpose(f"rsa-oaep-{bits}", f"rsa-pss-{bits}-sha256", purpose, "RSA")
+        algorithm = _rsa_algorithm(key.key_size, purpose)
         der = key.private_bytes(
             serialization.Encoding.DER,
             serialization.PrivateFormat.PKCS8,
@@ -118,8 +131,7 @@ def _from_cryptography_private(key: Any, purpose: str) -> tuple[str, str, bytes]
 
 def _from_cryptography_public(key: Any, purpose: str) -> tuple[str, bytes]:
     if isinstance(key, rsa.RSAPublicKey):
-        bits = key.key_size
-        algorithm = _for_purpose(f"rsa-oaep-{bits}", f"rsa-pss-{bits}-sha256", purpose, "RSA")
+        algorithm = _rsa_algorithm(key.key_size, purpose)
         der = key.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )

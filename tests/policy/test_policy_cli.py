@@ -127,6 +127,7 @@ def test_set_then_show(tmp_path: Path) -> None:
 
 
 def test_check_empty_keystore(tmp_path: Path) -> None:
+    (tmp_path / "none").mkdir()
     result = agile("policy", "check", "--keystore", str(tmp_path / "none"))
     assert result.returncode == 0
     assert "no keysets" in result.stdout
