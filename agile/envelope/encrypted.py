@@ -30,7 +30,7 @@ from ..errors import (
     KeysetError,
     PolicyViolation,
 )
-from ..keys import Keyset
+from ..keys import Key, Keyset
 from .armour import armour as to_armour
 from .armour import dearmour_if_armoured
 from .format import (
@@ -54,11 +54,11 @@ from .format import (
 )
 from .recipients import Target, resolve_targets, unwrap, wrap
 from .schedule import DATA_KEY_SIZE, Schedule, derive_schedule, payload_associated_data
-from .stream import PayloadOpener, PayloadSealer, aead_implementation
+from .stream import PayloadOpener, PayloadSealer, parameters
 
 if TYPE_CHECKING:
     from ..keys import Keystore
-    from ..policy import Policy
+    from ..policy import KeyMeta, Policy
 
 __all__ = [
     "encrypt",
@@ -88,9 +88,28 @@ def _policy_for(policy: Any, keystore: Keystore | None = None, recipients: Any =
     return policies.load_policy(policy or "default")
 
 
+# KeyMeta by key id, with the Key it was made from.  A Key is immutable, so the same
+# object always gives the same metadata.  The entry keeps a reference to the Key, so no
+# other object can reuse its identity while the entry exists.
+_metas: dict[str, tuple[Key, KeyMeta]] = {}
+_METAS_SIZE = 4096
+
+
+def _meta(key: Key) -> KeyMeta:
+    """Return ``key.meta()``, made once per Key object."""
+    entry = _metas.get(key.id)
+    if entry is not None and entry[0] is key:
+        return entry[1]
+    meta = key.meta()
+    if len(_metas) >= _METAS_SIZE:
+        _metas.clear()
+    _metas[key.id] = (key, meta)
+    return meta
+
+
 def _enforce_targets(policy: Policy, targets: list[Target]) -> None:
     for target in targets:
-        meta = target.key.meta() if target.key is not None else None
+        meta = _meta(target.key) if target.key is not None else None
         policy.enforce("encrypt", target.algorithm, key=meta)
 
 
@@ -113,10 +132,8 @@ def _check_chunk_size(chunk_size: int) -> None:
 
 
 def _schedule(data_key: bytes, salt: bytes, payload_algorithm: str) -> Schedule:
-    implementation = aead_implementation(payload_algorithm)
-    return derive_schedule(
-        data_key, salt, payload_algorithm, implementation.key_size, implementation.nonce_size
-    )
+    found = parameters(payload_algorithm)
+    return derive_schedule(data_key, salt, payload_algorithm, found.key_size, found.nonce_size)
 
 
 def _assemble(
@@ -140,8 +157,10 @@ def _payload_context(payload_section: bytes) -> bytes:
 def _new_header(
     targets: list[Target], payload_algorithm: str, chunk_size: int
 ) -> tuple[bytes, Schedule, bytes]:
-    data_key = os.urandom(DATA_KEY_SIZE)
-    salt = os.urandom(SALT_SIZE)
+    # One call to the OS CSPRNG for both: its output bytes are independent.
+    randomness = os.urandom(DATA_KEY_SIZE + SALT_SIZE)
+    data_key = randomness[:DATA_KEY_SIZE]
+    salt = randomness[DATA_KEY_SIZE:]
     schedule = _schedule(data_key, salt, payload_algorithm)
     section = encode_payload_section(payload_algorithm, chunk_size, salt, schedule.commitment)
     context = _payload_context(section)
@@ -155,7 +174,7 @@ def _prepare(
     _check_chunk_size(chunk_size)
     active = _policy_for(policy, recipients=recipients)
     payload_algorithm = payload_algorithm or active.preferred("aead")
-    aead_implementation(payload_algorithm)
+    parameters(payload_algorithm)
     active.enforce("encrypt", payload_algorithm)
     targets = resolve_targets(recipients)
     _enforce_targets(active, targets)
@@ -173,7 +192,7 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
             fix="use 'agile verify' for signature envelopes",
         )
     assert header.payload_algorithm is not None
-    aead_implementation(header.payload_algorithm)
+    parameters(header.payload_algorithm)
     policy.enforce("decrypt", header.payload_algorithm)
 
     failures: list[str] = []
@@ -196,7 +215,7 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
             unusable.append(f"key {key.id} of keyset {keyset.name!r} has no private part")
             continue
         try:
-            policy.enforce("decrypt", key.algorithm, key=key.meta())
+            policy.enforce("decrypt", key.algorithm, key=_meta(key))
         except PolicyViolation as violation:
             violations.append(violation)
             continue
@@ -245,21 +264,6 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
         fix="let a disabled key decrypt again with 'agile keyset decrypt-only KEYSET KEY_ID', "
         "or use the keystore that contains the private key",
     )
-
-
-def _collect(first: bytes, chunks: Iterable[bytes]) -> bytes:
-    """Concatenate ``first`` and ``chunks`` into one bytes object.
-
-    A BytesIO grows in place and CPython's ``getvalue`` hands over its buffer
-    without a final copy, where ``b"".join`` keeps every chunk alive and then
-    copies them all.  For 128 MiB of AES-256-GCM chunks the BytesIO was 3.7
-    times faster in one measurement on a shared 2-CPU machine.
-    """
-    output = io.BytesIO()
-    output.write(first)
-    for chunk in chunks:
-        output.write(chunk)
-    return output.getvalue()
 
 
 def _as_bytes(envelope: Any) -> bytes:
@@ -312,7 +316,7 @@ def encrypt(
         schedule.nonce_prefix,
         payload_associated_data(context, aad),
     )
-    data = _collect(header, sealer.seal_bytes(plaintext, chunk_size))
+    data = sealer.seal_all(header, plaintext, chunk_size)
     return to_armour(data) if armor else data
 
 
@@ -358,7 +362,7 @@ def decrypt(
     header = parse_header(data)
     opened = _open(header, keystore, _policy_for(policy, keystore))
     payload = memoryview(data)[header.length :]
-    return _collect(b"", _opener(opened, aad).open_bytes(payload, header.chunk_size))
+    return _opener(opened, aad).open_all(payload, header.chunk_size)
 
 
 def _opener(opened: _Opened, aad: bytes) -> PayloadOpener:
@@ -441,7 +445,8 @@ def rewrap(
         )
     section = header.payload_context[len(MAGIC) + 2 :]
     new_header = _assemble(section, stanzas, opened.schedule)
-    return new_header + bytes(memoryview(data)[header.length :])
+    # bytes + memoryview copies the payload once.
+    return new_header + memoryview(data)[header.length :]
 
 
 def reencrypt(

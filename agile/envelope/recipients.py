@@ -46,6 +46,14 @@ _HPKE_AEAD = "aes-256-gcm"
 
 _suites: dict[tuple[str, str, str], Any] = {}
 
+# Family values as plain strings: reading ``Family.AEAD.value`` goes through the enum's
+# descriptor machinery on every call.
+_AEAD = Family.AEAD.value
+_KEM = Family.KEM.value
+
+#: Stanza kind by algorithm id: "aead", "hpke", "kem" or "none" (cannot receive).
+_kinds: dict[str, str] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -73,7 +81,7 @@ def resolve_targets(recipients: Any) -> list[Target]:
         if isinstance(item, Keyset):
             targets.append(_keyset_target(item, item.primary))
         elif isinstance(item, Key):
-            if item.purpose == Family.AEAD.value:
+            if item.purpose == _AEAD:
                 raise InvalidArgument(
                     f"symmetric key {item.id} must be given through its Keyset",
                     fix="pass the Keyset, whose primary key then wraps the data key",
@@ -92,6 +100,8 @@ def resolve_targets(recipients: Any) -> list[Target]:
             )
     if not targets:
         raise InvalidArgument("no recipients given", fix="name at least one recipient keyset")
+    if len(targets) == 1:
+        return targets
     seen: set[str] = set()
     unique = []
     for target in targets:
@@ -111,9 +121,9 @@ def _check_protect(key: Key) -> None:
 
 def _keyset_target(keyset: Keyset, key: Key) -> Target:
     _check_protect(key)
-    if keyset.purpose == Family.AEAD.value:
+    if keyset.purpose == _AEAD:
         return Target(key.id, key.algorithm, secret_key=keyset.secret_key(key.id), key=key)
-    if keyset.purpose != Family.KEM.value:
+    if keyset.purpose != _KEM:
         raise KeysetError(
             f"keyset {keyset.name!r} is a {keyset.purpose} keyset and cannot receive envelopes",
             fix="encrypt to a kem or aead keyset",
@@ -152,26 +162,39 @@ def _suite_from_codepoints(kem: str, kdf_id: int, aead_id: int) -> Any:
     return other
 
 
-def _is_hpke(algorithm: str) -> bool:
-    return registry.descriptor(algorithm).hpke_kem_id is not None
+def _kind(algorithm: str) -> str:
+    """Return how stanzas of ``algorithm`` work: "aead", "hpke", "kem" or "none"."""
+    kind = _kinds.get(algorithm)
+    if kind is None:
+        descriptor = registry.descriptor(algorithm)
+        if descriptor.family == Family.AEAD:
+            kind = "aead"
+        elif descriptor.family != Family.KEM:
+            kind = "none"
+        elif descriptor.hpke_kem_id is not None:
+            kind = "hpke"
+        else:
+            kind = "kem"
+        _kinds[algorithm] = kind
+    return kind
 
 
 def wrap(target: Target, data_key: bytes, payload_context: bytes) -> Stanza:
     """Return the stanza that gives ``data_key`` to ``target``."""
-    family = registry.descriptor(target.algorithm).family
-    if family == Family.AEAD:
+    kind = _kind(target.algorithm)
+    if kind == "aead":
         assert target.secret_key is not None
         implementation = aead_implementation(target.algorithm)
         nonce = os.urandom(implementation.nonce_size)
         ad = binding(_SYMMETRIC_AD, payload_context, target.key_id)
         sealed = implementation.new(target.secret_key).encrypt(nonce, data_key, ad)
         return Stanza(target.key_id, target.algorithm, nonce + sealed)
-    if family != Family.KEM or target.public_key is None:
+    if kind == "none" or target.public_key is None:
         raise InvalidArgument(
             f"{target.algorithm!r} key {target.key_id} cannot receive an envelope",
             fix="encrypt to a KEM public key or an AEAD keyset",
         )
-    if _is_hpke(target.algorithm):
+    if kind == "hpke":
         suite = _suite(target.algorithm)
         info = binding(_HPKE_INFO, payload_context, target.key_id)
         enc, ciphertext = hpke.seal(suite, target.public_key, data_key, info=info)
@@ -216,8 +239,8 @@ def _unwrap(
     secret_key: bytes | None,
 ) -> bytes:
     body = stanza.body
-    family = registry.descriptor(stanza.algorithm).family
-    if family == Family.AEAD:
+    kind = _kind(stanza.algorithm)
+    if kind == "aead":
         if secret_key is None:
             raise AuthenticationFailed(f"no symmetric key for stanza {stanza.key_id}")
         implementation = aead_implementation(stanza.algorithm)
@@ -226,7 +249,7 @@ def _unwrap(
         return implementation.new(secret_key).decrypt(body[:size], body[size:], ad)
     if private_key is None:
         raise AuthenticationFailed(f"no private key for stanza {stanza.key_id}")
-    if _is_hpke(stanza.algorithm):
+    if kind == "hpke":
         kdf_id, aead_id, enc_size = struct.unpack(">HHH", body[:6])
         enc = body[6 : 6 + enc_size]
         ciphertext = body[6 + enc_size :]

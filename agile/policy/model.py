@@ -365,7 +365,12 @@ class Policy(abc.ABC):
         now: dt.datetime | None = None,
     ) -> None:
         """Raise :class:`PolicyViolation` unless the policy allows the operation."""
-        decision = self.decide(operation, algorithm, key=key, now=now)
+        self._log_and_raise(
+            self.decide(operation, algorithm, key=key, now=now), operation, algorithm
+        )
+
+    def _log_and_raise(self, decision: Decision, operation: str, algorithm: str) -> None:
+        """Log ``decision`` and raise :class:`PolicyViolation` when it is a denial."""
         log.info(
             "policy %s (%s): %s %s -> %s %s",
             self.name,

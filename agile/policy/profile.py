@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +30,29 @@ from .model import (
     PurposeRules,
     as_utc,
     format_duration,
+    log,
     precheck,
+    purpose_of,
 )
 
 __all__ = ["ProfilePolicy", "decide_with_rules"]
+
+#: Cached allow decisions per policy object; the table is emptied when it is full.
+_ALLOW_CACHE_SIZE = 1024
+#: Seconds by which a cached allow decision expires before the instant its rule would flip,
+#: so that float rounding of timestamps can only make the cache expire early.
+_EXPIRY_MARGIN = 1.0
+_ONE_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Allowed:
+    """A cached allow decision: valid for every instant before ``expires`` (POSIX seconds)."""
+
+    expires: float
+    #: The purpose's rules object the decision was computed from (checked by identity).
+    rules: PurposeRules
+    rule_names: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +162,35 @@ def decide_with_rules(
     return verdict.allowed, verdict.rules, verdict.reasons
 
 
+def allow_expiry(operation: str, algorithm: str, rules: PurposeRules, key: KeyMeta | None) -> float:
+    """Return the POSIX instant before which an allow decision of ``rules`` stays an allow.
+
+    Only two rules read the clock, and both only ever turn an allow into a deny
+    as time goes forward:
+
+    * ``max_key_age`` (new use with a key): allowed while ``now - created <= max_key_age``;
+    * a ``decrypt_only`` / ``verify_only`` entry with ``until`` (old use of an id
+      not in ``allowed``): allowed while ``now.date() <= until`` in UTC.
+
+    So if the decision at some instant was an allow, it is an allow at every
+    instant before the first of these deadlines, earlier instants included (a
+    clock set back cannot turn it into a deny).  Every other input of the
+    decision (operation, algorithm, key metadata, the purpose's rules) is part of
+    the cache key.  Returns ``inf`` when no rule reads the clock.
+    """
+    deadline = math.inf
+    if operation in NEW_USE:
+        if key is not None and rules.max_key_age is not None:
+            limit = as_utc(key.created) + rules.max_key_age
+            deadline = limit.timestamp()
+    elif algorithm not in rules.allowed:
+        entry = rules.legacy_entry(algorithm)
+        if entry is not None and entry.until is not None:
+            midnight = dt.datetime.combine(entry.until + _ONE_DAY, dt.time(), tzinfo=dt.UTC)
+            deadline = midnight.timestamp()
+    return deadline - _EXPIRY_MARGIN
+
+
 class ProfilePolicy(Policy):
     """A policy parsed from TOML: one :class:`PurposeRules` per purpose."""
 
@@ -164,6 +214,9 @@ class ProfilePolicy(Policy):
         self.source = source
         canonical = json.dumps(self._content(), sort_keys=True, separators=(",", ":"))
         self.hash = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        # Decision caches; see enforce() and preferred() for why they are exact.
+        self._allowed: dict[tuple[str, str, KeyMeta | None], _Allowed] = {}
+        self._preferred: dict[str, tuple[PurposeRules, str]] = {}
 
     def _content(self) -> dict[str, Any]:
         return {
@@ -185,13 +238,75 @@ class ProfilePolicy(Policy):
         )
         return Decision(allowed, rules, reasons, operation, algorithm, self.hash, self.name)
 
+    def enforce(
+        self,
+        operation: str,
+        algorithm: str,
+        *,
+        key: KeyMeta | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        """Raise :class:`PolicyViolation` unless the policy allows the operation.
+
+        Allow decisions are cached.  A decision is a pure function of the
+        operation, the algorithm, the key metadata, the purpose's
+        :class:`PurposeRules` and the time (the policy name appears only in
+        denial reasons).  The first three are the cache key, the rules object is
+        compared by identity (so replacing an entry of ``rules`` invalidates
+        it), and :func:`allow_expiry` bounds the time.  Denials are never cached,
+        and a subclass that overrides :meth:`decide` bypasses the cache.
+        """
+        if type(self).decide is not ProfilePolicy.decide:
+            super().enforce(operation, algorithm, key=key, now=now)
+            return
+        cache_key = (operation, algorithm, key)
+        moment = time.time() if now is None else as_utc(now).timestamp()
+        cached = self._allowed.get(cache_key)
+        if cached is not None and moment < cached.expires:
+            purpose = cached.rules.purpose
+            if self.rules.get(purpose) is cached.rules:
+                log.info(
+                    "policy %s (%s): %s %s -> allow %s",
+                    self.name,
+                    self.hash,
+                    operation,
+                    algorithm,
+                    cached.rule_names,
+                )
+                return
+        # decide() on a snapshot of the rules, so that the cached entry names the rules
+        # object the decision was made from even if an entry is replaced meanwhile.
+        snapshot = dict(self.rules)
+        allowed, rule_names, reasons = decide_with_rules(
+            snapshot, self.name, operation, algorithm, key, as_utc(now)
+        )
+        decision = Decision(
+            allowed, rule_names, reasons, operation, algorithm, self.hash, self.name
+        )
+        if decision.allowed:
+            # An allowed decision passed precheck, so the algorithm has a purpose.
+            rules = snapshot[purpose_of(algorithm)]
+            expires = allow_expiry(operation, algorithm, rules, key)
+            if len(self._allowed) >= _ALLOW_CACHE_SIZE:
+                self._allowed.clear()
+            self._allowed[cache_key] = _Allowed(expires, rules, ",".join(decision.rules))
+        self._log_and_raise(decision, operation, algorithm)
+
     def preferred(self, purpose: str) -> str:
         if purpose not in self.rules:
             raise InvalidArgument(
                 f"unknown purpose {purpose!r}", fix="use one of: " + ", ".join(PURPOSES)
             )
+        # The choice depends on the purpose's rules only (no clock), so it is cached
+        # per rules object.
+        rules = self.rules[purpose]
+        cached = self._preferred.get(purpose)
+        if cached is not None and cached[0] is rules:
+            return cached[1]
         # Validation guarantees at least one attainable id per purpose.
-        return self.rules[purpose].attainable()[0]
+        choice = rules.attainable()[0]
+        self._preferred[purpose] = (rules, choice)
+        return choice
 
     @property
     def sealers(self) -> list[str]:
