@@ -147,13 +147,27 @@ class MigrationContext:
             )
 
         # Check the new envelope before it replaces the old one: it names no old
-        # key and decrypts with the keystore under the target policy.
+        # key and opens with the keystore under the target policy.
         if header_key_ids(read_header(result)) & self.old_ids:
             raise RotationError("the rewritten envelope still names an old key")
+        if action == "rewrap":
+            self._check_payload_unchanged(envelope, header, result)
+        # The whole new envelope is authenticated once more (the plaintext is
+        # discarded for a rewrap), so an object whose payload was already
+        # corrupted is reported and left untouched instead of being migrated.
         plaintext = decrypt(result, self.keystore, policy=self.policy)
         if action == "reencrypt" and plaintext != original:
             raise RotationError("the re-encrypted envelope decrypts to different bytes")
         return result
+
+    def _check_payload_unchanged(self, envelope: bytes, header: Any, result: bytes) -> None:
+        """Check that a rewrap kept the payload bytes after the header identical."""
+        from ..envelope import dearmour, is_armoured, read_header
+
+        original = dearmour(envelope) if is_armoured(envelope) else bytes(envelope)
+        new_header = read_header(result)
+        if memoryview(result)[new_header.length :] != memoryview(original)[header.length :]:
+            raise RotationError("the rewrapped envelope's payload differs from the original")
 
     def _resign(
         self,
