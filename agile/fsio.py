@@ -36,7 +36,13 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = SECRET_M
     """Replace ``path`` with ``data`` atomically; the file is created with ``mode``."""
     target = Path(path)
     directory = target.parent
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "output path is a directory", os.fspath(target))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        # Name the path the caller gave, not the temporary file beside it.
+        raise type(error)(error.errno, error.strerror, os.fspath(target)) from None
     try:
         os.fchmod(fd, mode)
         view = memoryview(data)
