@@ -42,9 +42,14 @@ def he() -> None:
 
 
 def _read_text(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    return Path(path).read_text(encoding="utf-8")
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")  # without the byte order mark of spreadsheet exports
+    except UnicodeDecodeError as error:
+        raise InvalidArgument(
+            f"{path} is not UTF-8 text (byte {error.start} is {data[error.start]:#04x})",
+            fix="give a CSV text file of comma-separated numbers",
+        ) from None
 
 
 def _read_bytes(path: str) -> bytes:
@@ -171,7 +176,9 @@ _format_option = click.option(
 )
 @_format_option
 @policy_option
-@click.option("-o", "--output", required=True, metavar="OUT", help="Encrypted output file.")
+@click.option(
+    "-o", "--output", required=True, metavar="OUT", help="Encrypted output file ('-' for stdout)."
+)
 @click.argument("input_file", metavar="IN.csv")
 def encrypt(
     keyset_name: str,
@@ -198,12 +205,14 @@ def encrypt(
     scheme = PackingScheme(value_bits, max_additions, precision or 0)
     vector = encrypt_vector(public_key, values, scheme, workers=workers)
     dump = serialize.dumps_binary if file_format == "binary" else serialize.dumps_json
-    atomic_write(output, dump(vector, shape), mode=PUBLIC_MODE)
+    _write(output, dump(vector, shape), PUBLIC_MODE)
 
 
 @he.command()
 @_format_option
-@click.option("-o", "--output", required=True, metavar="OUT", help="Encrypted sum file.")
+@click.option(
+    "-o", "--output", required=True, metavar="OUT", help="Encrypted sum file ('-' for stdout)."
+)
 @click.argument("inputs", nargs=-1, required=True, metavar="IN...")
 def aggregate(file_format: str, output: str, inputs: tuple[str, ...]) -> None:
     """Add encrypted files element by element; needs no key.
@@ -233,7 +242,7 @@ def aggregate(file_format: str, output: str, inputs: tuple[str, ...]) -> None:
                 fix="aggregate files of the same shape (same number of values per line)",
             )
     dump = serialize.dumps_binary if file_format == "binary" else serialize.dumps_json
-    atomic_write(output, dump(total(vectors), shapes[0]), mode=PUBLIC_MODE)
+    _write(output, dump(total(vectors), shapes[0]), PUBLIC_MODE)
 
 
 @he.command()
@@ -270,15 +279,30 @@ def decrypt(
             {
                 "key_id": public.key_id,
                 "files_summed": terms,
-                "rows": [[str(value) for value in row] for row in rows],
+                "rows": [[_text(value) for value in row] for row in rows],
             }
         )
         return
-    text = "".join(",".join(str(value) for value in row) + "\n" for row in rows)
+    text = "".join(",".join(_text(value) for value in row) + "\n" for row in rows)
     if output is None:
         click.echo(text, nl=False)
     else:
-        atomic_write(output, text.encode(), mode=0o600)
+        _write(output, text.encode(), 0o600)
+
+
+def _write(output: str, data: bytes, mode: int) -> None:
+    """Write ``data`` to the file ``output`` atomically with ``mode``, or to stdout for '-'."""
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write(output, data, mode=mode)
+
+
+def _text(value: Any) -> str:
+    # CPython's str() raises ValueError for an int of more than 4300 digits.
+    # A Decimal of the same int prints every digit without that limit.
+    return str(Decimal(value)) if isinstance(value, int) else str(value)
 
 
 def _rows(values: list[Any], shape: list[int]) -> list[list[Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import click
@@ -10,6 +11,36 @@ import click
 from .common import emit_json, json_option
 
 __all__ = ["mpc"]
+
+#: Longest accepted --timeout: one day.
+MAX_TIMEOUT = 86_400.0
+
+
+class _Seconds(click.ParamType):
+    """A finite number of seconds in (0, MAX_TIMEOUT]; click's FloatRange lets nan through."""
+
+    name = "seconds"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(str(value))
+            except ValueError:
+                self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not (math.isfinite(number) and 0 < number <= MAX_TIMEOUT):
+            self.fail(
+                f"{value!r} is not a number of seconds from above 0 to {MAX_TIMEOUT:g}",
+                param,
+                ctx,
+            )
+        return number
+
+
+SECONDS = _Seconds()
 
 
 @click.group()
@@ -86,7 +117,7 @@ def init(
 )
 @click.option(
     "--timeout",
-    type=float,
+    type=SECONDS,
     default=120.0,
     show_default=True,
     help="Seconds to wait for peers to connect and for each round.",
@@ -168,7 +199,9 @@ def party(
     default=None,
     help="Shares needed to open a result (default: an honest majority).",
 )
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per round.")
+@click.option(
+    "--timeout", type=SECONDS, default=120.0, show_default=True, help="Seconds per round."
+)
 @click.option(
     "--timing", is_flag=True, help="Print each party's seconds from connection to output on stderr."
 )
@@ -210,7 +243,7 @@ def local(
 @click.option("--config", "config_path", required=True, metavar="FILE", help="The dealer.json.")
 @click.option("--length", type=int, required=True, help="Number of triples: the input length.")
 @click.option(
-    "--timeout", type=float, default=120.0, show_default=True, help="Seconds to wait for parties."
+    "--timeout", type=SECONDS, default=120.0, show_default=True, help="Seconds to wait for parties."
 )
 def dealer(config_path: str, length: int, timeout: float) -> None:
     """Send Beaver triples to every party (needed by --operation variance), then exit.

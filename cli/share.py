@@ -82,6 +82,12 @@ def split(
     """
     if (keyset is None) == (secret_file is None):
         raise click.UsageError("give either FILE or --keyset NAME")
+    if prefix == "-":
+        # Every share goes to its own file, so '-' would only make files named '--1', '--2'.
+        raise click.UsageError(
+            "-o - (stdout) does not apply to split, which writes one file per share; "
+            "give a file prefix such as -o backup/key"
+        )
     if keyset is not None:
         if share_format_name != "agile":
             raise click.UsageError("--keyset writes agile shares only; drop --format vault")

@@ -35,6 +35,7 @@ __all__ = [
     "DECIMAL_BASE",
     "FLOAT_BASE",
     "MAX_PRECISION",
+    "MAX_EXPONENT",
     "EncodedNumber",
     "encode",
     "check_precision",
@@ -46,6 +47,13 @@ DECIMAL_BASE = 10
 FLOAT_BASE = 16
 #: Largest accepted precision: 10^600 still leaves room in a 2048-bit plaintext.
 MAX_PRECISION = 600
+#: Largest |exponent| of an encoding.  Rescaling or decoding costs base^|exponent|, so
+#: a Decimal that needs more (Decimal("1e-99999999")) or a file that names more is
+#: rejected instead of hanging.
+MAX_EXPONENT = 20_000
+#: Integer digits above which a Decimal fits no Paillier plaintext, because a 4096-bit
+#: n has about 1233 digits.  Such a Decimal is rejected before 10^exponent is computed.
+_MAX_INTEGER_DIGITS = 1300
 _FLOAT_MANTISSA_BITS = 53
 
 
@@ -98,10 +106,18 @@ def check_precision(precision: Any) -> int:
 
 def encode(value: Any, precision: int | None = None) -> EncodedNumber:
     """Encode a number as the module docstring describes; raise InvalidArgument for non-numbers."""
+    if precision is not None:
+        digits = check_precision(precision)
+        if isinstance(value, Decimal) and value.is_finite() and value:
+            _check_decimal_size(value)
+            if value.adjusted() < -(digits + 1):
+                # |value| < 10^-(digits+1) < 0.5 * 10^-digits, so it rounds to zero.
+                # Fraction(value) could cost 10^|exponent| to compute.
+                return EncodedNumber(0, -digits, DECIMAL_BASE)
+
     exact = _exact_fraction(value)
 
     if precision is not None:
-        digits = check_precision(precision)
         # round() of a Fraction rounds half to even, the IEEE 754 default.
         return EncodedNumber(round(exact * 10**digits), -digits, DECIMAL_BASE)
 
@@ -123,6 +139,13 @@ def _exact_fraction(value: Any) -> Fraction:
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise InvalidArgument(f"cannot encrypt {value!r}", fix="pass a finite number")
+        if value:
+            _check_decimal_size(value)
+            if value.adjusted() < -MAX_EXPONENT:
+                raise InvalidArgument(
+                    f"{value!r} needs a decimal exponent below -{MAX_EXPONENT}",
+                    fix="pass precision= with the number of decimal digits to keep",
+                )
         return Fraction(value)
     if isinstance(value, Fraction):
         return value
@@ -135,6 +158,15 @@ def _exact_fraction(value: Any) -> Fraction:
         f"cannot encrypt a {type(value).__name__}: {value!r}",
         fix="pass an int, float, Decimal, Fraction or numpy number",
     )
+
+
+def _check_decimal_size(value: Decimal) -> None:
+    if value.adjusted() >= _MAX_INTEGER_DIGITS:
+        raise PlaintextOverflow(
+            f"{value!r} has {value.adjusted() + 1} integer digits, more than the "
+            f"{_MAX_INTEGER_DIGITS} that fit any Paillier plaintext",
+            fix="check the input, or scale the values down before encrypting",
+        )
 
 
 def _is_numpy_float(value: Any) -> bool:

@@ -15,7 +15,7 @@ from typing import Any
 from agile.errors import HomomorphicError, InvalidKey, ProviderUnavailable
 
 from .ciphertext import EncryptedNumber
-from .encoding import FLOAT_BASE
+from .encoding import FLOAT_BASE, MAX_EXPONENT
 from .keys import PaillierPrivateKey, PaillierPublicKey
 
 __all__ = [
@@ -102,4 +102,11 @@ def from_phe(
             fix="pass the public key the phe number was encrypted with",
         )
     ciphertext = key.check_ciphertext(encrypted.ciphertext(be_secure=False))
-    return EncryptedNumber(key, ciphertext, int(encrypted.exponent), FLOAT_BASE, bound)
+    exponent = int(encrypted.exponent)
+    if abs(exponent) > MAX_EXPONENT:
+        # Decoding costs 16^|exponent|, so a number deserialized with a huge exponent would hang.
+        raise HomomorphicError(
+            f"the phe number has exponent {exponent}, outside -{MAX_EXPONENT}..{MAX_EXPONENT}",
+            fix="pass a number that phe encoded itself, not one with a modified exponent",
+        )
+    return EncryptedNumber(key, ciphertext, exponent, FLOAT_BASE, bound)

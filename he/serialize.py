@@ -34,9 +34,10 @@ from typing import Any
 
 from gmpy2 import mpz
 
-from agile.errors import HomomorphicError, InvalidArgument, InvalidCiphertext
+from agile.errors import AgileError, HomomorphicError, InvalidArgument, InvalidCiphertext
 
 from .ciphertext import EncryptedNumber
+from .encoding import MAX_EXPONENT
 from .keys import PaillierPublicKey, parameters_for
 from .packing import PackedVector, PackingScheme
 
@@ -156,6 +157,8 @@ def _key(
     document: dict[str, Any], n: int, public_key: PaillierPublicKey | None
 ) -> PaillierPublicKey:
     bits = parameters_for(str(document.get("algorithm"))).bits
+    if n <= 0:
+        raise _invalid(f"the modulus n is {'zero' if n == 0 else 'negative'}")
     key = PaillierPublicKey(mpz(n))
     key.validate(bits)
     if key.key_id != document.get("key_id"):
@@ -187,22 +190,42 @@ def _build(document: dict[str, Any], key: PaillierPublicKey, ciphertexts: list[i
             entries = document["numbers"]
             if len(entries) != len(checked):
                 raise _invalid(f"{len(entries)} number entries but {len(checked)} ciphertexts")
+            if not entries:
+                raise _invalid("the list of numbers is empty")
             result = [
                 EncryptedNumber(
                     key,
                     c,
-                    int(entry["exponent"]),
+                    _exponent(entry["exponent"]),
                     _base(entry["base"]),
-                    None if entry["bound"] is None else int(entry["bound"], 16),
+                    _bound(entry["bound"]),
                 )
                 for entry, c in zip(entries, checked, strict=True)
             ]
             count = len(result)
+    except AgileError:
+        raise
     except (KeyError, TypeError, ValueError) as error:
-        raise _invalid(f"missing or malformed field: {error}") from None
+        raise _invalid(f"missing or malformed field: {error!r}") from None
     if shape is not None and sum(shape) != count:
         raise _invalid(f"shape {shape} has {sum(shape)} values, but the file has {count}")
     return result, shape
+
+
+def _exponent(value: Any) -> int:
+    # Decoding or rescaling costs base^|exponent|, so a tampered exponent of 10^11 would hang.
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_EXPONENT:
+        raise _invalid(f"exponent {value!r} is not an integer in -{MAX_EXPONENT}..{MAX_EXPONENT}")
+    return value
+
+
+def _bound(value: Any) -> int | None:
+    if value is None:
+        return None
+    bound = int(value, 16)
+    if bound < 0:
+        raise _invalid(f"bound {value!r} is negative")
+    return bound
 
 
 def _base(value: Any) -> int:
@@ -220,8 +243,10 @@ def loads_json(data: bytes | str, public_key: PaillierPublicKey | None = None) -
             ciphertexts = [int(c, 16) for c in document["ciphertexts"]]
         else:
             ciphertexts = [int(entry["ciphertext"], 16) for entry in document["numbers"]]
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-        raise _invalid(f"not valid JSON of this format ({error})") from None
+    except AgileError:
+        raise
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as error:
+        raise _invalid(f"not valid JSON of this format ({error!r})") from None
     key = _key(document, n, public_key)
     return _build(document, key, ciphertexts)
 
@@ -239,7 +264,9 @@ def loads_binary(data: bytes, public_key: PaillierPublicKey | None = None) -> Do
     end = 9 + length
     try:
         document = _check_document(json.loads(data[9:end]))
-    except (ValueError, UnicodeDecodeError) as error:
+    except AgileError:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise _invalid(f"the header is not JSON ({error})") from None
     bits = parameters_for(str(document.get("algorithm"))).bits
     size = bits // 8

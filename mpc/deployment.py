@@ -124,6 +124,12 @@ def create_deployment(
     ports = list(ports) if ports is not None else [base_port + i for i in range(1, count + 1)]
     if len(ports) != count:
         raise InvalidArgument(f"{len(ports)} ports given for {count} parties")
+    for party_id, port in enumerate(ports, start=1):
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise InvalidArgument(
+                f"party {party_id} would listen on port {port!r}, outside 1..65535",
+                fix=f"choose a base port from 0 to {65535 - count}",
+            )
     if directory.exists() and any(directory.iterdir()):
         raise InvalidArgument(
             f"directory {str(directory)!r} is not empty",

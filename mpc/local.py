@@ -79,13 +79,15 @@ def run_local(
         )
     threshold = threshold if threshold is not None else default_threshold(count)
     lengths = set()
+    counts = []
     for source in inputs:
         values = read_integers(source)
         check_inputs(values, f"input {str(source)!r}")
         lengths.add(len(values))
+        counts.append(f"{source} {len(values)}")
     if len(lengths) > 1:
         raise InvalidArgument(
-            f"the input files hold different numbers of integers: {sorted(lengths)}",
+            f"the input files contain different numbers of integers: {', '.join(counts)}",
             fix="give every party an input of the same length",
         )
     with tempfile.TemporaryDirectory(prefix="agile-mpc-") as temporary:

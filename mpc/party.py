@@ -20,8 +20,11 @@ Every party listens only on the address in its configuration.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import logging
+import os
+import socket
 import ssl
 import time
 from collections.abc import Sequence
@@ -88,6 +91,29 @@ def _aad(session: bytes, round_name: str, sender: int, recipient: int, length: i
     return "|".join(map(str, fields)).encode()
 
 
+async def _tcp_connect(peer: PartyInfo) -> socket.socket:
+    """Return a TCP socket connected to ``peer``; raise OSError if it connected to itself.
+
+    The default ports (47100 + i) lie in Linux's default ephemeral range (32768-60999).
+    Repeated connects to a port with no listener yet can therefore get that port as their
+    own source port and connect to themselves (a TCP simultaneous open).  Kept open, such
+    a socket would stop the peer from binding its port.
+    """
+    family = socket.AF_INET6 if ":" in peer.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (peer.host, peer.port))
+        if sock.getsockname()[:2] == sock.getpeername()[:2]:
+            raise ConnectionRefusedError(
+                errno.ECONNREFUSED, f"connected to itself on port {peer.port}"
+            )
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class Endpoint:
     """A member of a deployment that can open authenticated connections and send sealed vectors."""
 
@@ -100,8 +126,14 @@ class Endpoint:
         deadline = time.monotonic() + self.connect_timeout
         while True:
             try:
+                sock = await _tcp_connect(peer)
+                # Without a bound, asyncio waits 60 s for a peer that accepts but never
+                # completes the TLS handshake, whatever the connect timeout.
                 _, writer = await asyncio.open_connection(
-                    peer.host, peer.port, ssl=context, server_hostname=peer.host
+                    sock=sock,
+                    ssl=context,
+                    server_hostname=peer.host,
+                    ssl_handshake_timeout=max(0.1, deadline - time.monotonic()),
                 )
                 break
             except ssl.SSLError as error:
@@ -323,9 +355,17 @@ class Party(Endpoint):
         config = self.config
         self._queues = {name: asyncio.Queue() for name in ROUNDS}
         me = config.me
-        server = await asyncio.start_server(
-            self._handle, me.host, me.port, ssl=_server_context(config)
-        )
+        try:
+            server = await asyncio.start_server(
+                self._handle, me.host, me.port, ssl=_server_context(config)
+            )
+        except OSError as error:
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise MPCError(
+                f"party {config.party} failed to listen on {me.host}:{me.port}: {reason}",
+                fix="stop the process that uses this port (see 'ss -ltnp'), or recreate the "
+                "deployment with another --base-port",
+            ) from None
         writers: dict[int, asyncio.StreamWriter] = {}
         try:
             context = _client_context(config)

@@ -20,6 +20,8 @@ shares x followed by x^2, which it computes on its own input.
 from __future__ import annotations
 
 import csv
+import io
+import re
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
 from pathlib import Path
@@ -41,6 +43,9 @@ __all__ = [
 OPERATIONS = ("sum", "mean", "count", "total", "variance")
 #: Operations that multiply shared values and so need triples from a dealer.
 BEAVER_OPERATIONS = ("variance",)
+#: An input cell: ASCII digits with an optional sign.  int() alone would also accept
+#: "1_0" (as 10) and non-ASCII digits.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _check_operation(operation: str) -> None:
@@ -107,17 +112,32 @@ def finalize(operation: str, opened: Sequence[int], parties: int = 1) -> list[st
 def read_integers(path: str | Path) -> list[int]:
     """Read every cell of a CSV file, row by row, as an integer."""
     values = []
-    with open(path, newline="", encoding="utf-8") as handle:
-        for row_number, row in enumerate(csv.reader(handle), start=1):
-            for cell in row:
-                text = cell.strip()
-                if not text:
-                    continue
-                try:
-                    values.append(int(text))
-                except ValueError:
-                    raise InvalidArgument(
-                        f"{str(path)!r} line {row_number}: {text[:40]!r} is not an integer",
-                        fix="give integers only, separated by commas or newlines",
-                    ) from None
+    data = Path(path).read_bytes()
+    try:
+        # utf-8-sig drops the byte order mark that spreadsheet programs write.
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InvalidArgument(
+            f"{str(path)!r} is not UTF-8 text (byte {error.start} is {data[error.start]:#04x})",
+            fix="give a CSV text file of integers, separated by commas or newlines",
+        ) from None
+    for row_number, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+        for cell in row:
+            cell_text = cell.strip()
+            if not cell_text:
+                continue
+            if not _INTEGER.fullmatch(cell_text):
+                raise InvalidArgument(
+                    f"{str(path)!r} line {row_number}: {cell_text[:40]!r} is not an integer",
+                    fix="give integers only, separated by commas or newlines",
+                )
+            if len(cell_text.lstrip("+-").lstrip("0")) > 19:
+                # No 64-bit value has more than 19 digits, and int() raises ValueError
+                # above 4300 digits.
+                raise InvalidArgument(
+                    f"{str(path)!r} line {row_number}: {cell_text[:40]!r} is outside the 64-bit "
+                    "signed range",
+                    fix="give integers from -9223372036854775808 to 9223372036854775807",
+                )
+            values.append(int(cell_text))
     return values

@@ -65,6 +65,7 @@ __all__ = [
     "BrokerConfig",
     "KeyBroker",
     "BrokerServer",
+    "BrokerBadRequest",
     "BrokerClient",
     "init_broker",
 ]
@@ -203,14 +204,21 @@ def init_broker(
         raise InvalidArgument(
             f"{str(folder)!r} already contains a broker", fix="choose an empty directory"
         )
+    root_pem = None
+    if test_root is not None:
+        from .simulator import load_test_anchor
+
+        # Checked before anything is written, so that 'serve' does not fail on it later.
+        root_pem = Path(test_root).read_bytes()
+        load_test_anchor(root_pem)
     (folder / "tls").mkdir(mode=0o700, parents=True, exist_ok=True)
     (folder / "keys").mkdir(mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)
 
     lines = [f"address = {json.dumps(address)}", f"port = {port}", "nonce_ttl = 120"]
     lines.append(f"master_sealer = {json.dumps(master_sealer)}")
-    if test_root is not None:
-        atomic_write(folder / "test-root.pem", Path(test_root).read_bytes(), mode=0o644)
+    if root_pem is not None:
+        atomic_write(folder / "test-root.pem", root_pem, mode=0o644)
         lines.append('test_root = "test-root.pem"')
     config = BrokerConfig(folder, address, port, 120.0, None, master_sealer)
 
@@ -432,6 +440,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(500, {"error": "internal error; see the broker log"})
 
 
+class BrokerBadRequest(AttestationError, InvalidArgument):
+    """The broker rejected a request as invalid (HTTP 400): bad input, so exit code 2."""
+
+    exit_code = 2
+
+
 class BrokerServer(http.server.ThreadingHTTPServer):
     """The broker's HTTPS server; port 0 picks a free port (see :attr:`url`)."""
 
@@ -440,7 +454,15 @@ class BrokerServer(http.server.ThreadingHTTPServer):
     def __init__(self, broker: KeyBroker) -> None:
         self.broker = broker
         config = broker.config
-        super().__init__((config.address, config.port), _Handler)
+        try:
+            super().__init__((config.address, config.port), _Handler)
+        except OSError as error:
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            raise AttestationError(
+                f"the broker failed to listen on {config.address}:{config.port}: {reason}",
+                fix="stop the process that uses this port (see 'ss -ltnp'), or set another "
+                "port in broker.toml",
+            ) from None
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.minimum_version = ssl.TLSVersion.TLSv1_3
         self.context.load_cert_chain(config.cert_path, config.key_path)
@@ -480,10 +502,21 @@ class BrokerClient:
         if not url.startswith("https://"):
             raise InvalidArgument(f"broker URL {url!r} must start with https://")
         host, _, port = url.removeprefix("https://").rstrip("/").rpartition(":")
-        if not host or not port.isdigit():
-            raise InvalidArgument(f"broker URL {url!r} must be https://HOST:PORT")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise InvalidArgument(
+                f"broker URL {url!r} must be https://HOST:PORT with a port from 1 to 65535"
+            )
         self.url, self.host, self.port = url, host, int(port)
-        self.context = ssl.create_default_context(cafile=os.fspath(cafile))
+        try:
+            self.context = ssl.create_default_context(cafile=os.fspath(cafile))
+        except (OSError, ssl.SSLError) as error:
+            # A missing file raises FileNotFoundError without the file name.
+            raise InvalidArgument(
+                f"the broker certificate {os.fspath(cafile)!r} cannot be loaded: "
+                f"{error.strerror or error}",
+                fix="pass the broker's tls/cert.pem (from 'agile keep init') with --broker-cert "
+                "or AGILE_KEEP_BROKER_CERT",
+            ) from None
         self.context.minimum_version = ssl.TLSVersion.TLSv1_3
         self.token = token
         self.timeout = timeout
@@ -517,6 +550,11 @@ class BrokerClient:
             )
         if response.status == 404:
             raise KeyNotFound(str(data.get("error")), fix="check the key id and the broker URL")
+        if response.status == 400:
+            raise BrokerBadRequest(
+                f"the key broker rejected the request: {data.get('error')}",
+                fix="correct the value named in the message and retry",
+            )
         if response.status != 200:
             raise AttestationError(
                 f"the key broker returned {response.status}: {data.get('error')}"
@@ -524,6 +562,12 @@ class BrokerClient:
         return data
 
     def put_key(self, secret: bytes, policy: AttestationPolicy) -> str:
+        # Checked here too, so that an oversized file is not sent before the broker rejects it.
+        if not 1 <= len(secret) <= _MAX_SECRET:
+            raise InvalidArgument(
+                f"a broker key is 1 to {_MAX_SECRET} bytes, got {len(secret)}",
+                fix="store a key (for example 32 random bytes), not a whole file",
+            )
         data = self._post(
             "/v1/keys", {"secret": _b64(secret), "policy": policy.to_dict()}, admin=True
         )

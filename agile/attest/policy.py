@@ -304,14 +304,20 @@ def parse_policy(data: dict[str, Any]) -> AttestationPolicy:
 
 def load_policy(path: str | Path) -> AttestationPolicy:
     """Read an attestation policy from a .toml or .json file (JSON when it starts with '{')."""
-    text = Path(path).read_text(encoding="utf-8")
     try:
+        text = Path(path).read_bytes().decode("utf-8")
         if text.lstrip().startswith("{"):
             data = json.loads(text)
         else:
             data = tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as error:
+    except (
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        tomllib.TOMLDecodeError,
+        RecursionError,
+    ) as error:
         raise InvalidPolicy(
-            f"attestation policy {str(path)!r} is neither valid TOML nor JSON: {error}"
+            f"attestation policy {str(path)!r} is neither valid TOML nor JSON: {error}",
+            fix="write the policy as a UTF-8 TOML or JSON file (see docs/attestation.md)",
         ) from None
     return parse_policy(data)

@@ -87,14 +87,42 @@ class ClevisConfig:
                 f"unknown clevis tpm2 key type {key!r}",
                 fix=f"use one of: {', '.join(_PRIMARY_TEMPLATES)}",
             )
+        if pcr_bank not in _BANK_SIZES:
+            raise InvalidArgument(
+                f"unknown clevis tpm2 pcr_bank {pcr_bank!r}",
+                fix=f"use one of: {', '.join(_BANK_SIZES)}",
+            )
         self.hash = hash
         self.key = key
         self.pcr_bank = pcr_bank
+
+        if isinstance(pcr_ids, int) and not isinstance(pcr_ids, bool):
+            pcr_ids = str(pcr_ids)
         if isinstance(pcr_ids, list):
             pcr_ids = ",".join(str(item) for item in pcr_ids)
+        if pcr_ids is not None and not isinstance(pcr_ids, str):
+            raise InvalidArgument(
+                f"clevis tpm2 pcr_ids {pcr_ids!r} is not a list of PCR numbers",
+                fix='write pcr_ids as a string such as "0,7" or a list such as [0, 7]',
+            )
         self.pcr_ids = (pcr_ids or "").replace(" ", "") or None
         self.selection = PCRSelection.parse(f"{pcr_bank}:{self.pcr_ids}") if self.pcr_ids else None
+
         self.pcr_digest = _unb64url(pcr_digest, "pcr_digest") if pcr_digest else None
+        if self.pcr_digest is not None:
+            # Like clevis, pcr_digest is the concatenated values of the selected PCRs.
+            if self.selection is None:
+                raise InvalidArgument(
+                    "clevis tpm2 pcr_digest is given without pcr_ids",
+                    fix="add pcr_ids naming the PCRs whose values pcr_digest contains",
+                )
+            expected = len(self.selection.indices) * _BANK_SIZES[pcr_bank]
+            if len(self.pcr_digest) != expected:
+                raise InvalidArgument(
+                    f"clevis tpm2 pcr_digest has {len(self.pcr_digest)} bytes, expected {expected} "
+                    f"({len(self.selection.indices)} {pcr_bank} PCR values)",
+                    fix="give the base64url of the concatenated values of the PCRs in pcr_ids",
+                )
 
 
 def parse_config(text: str) -> ClevisConfig:

@@ -168,7 +168,8 @@ class KeepSealer(Sealer):
         value = self.settings[name]
         if not value:
             raise SealError(
-                f"the keep sealer needs {what}", fix=f"set {_ENV[name]} or pass --{name}"
+                f"the keep sealer needs {what}",
+                fix=f"set {_ENV[name]} or pass --{name.replace('_', '-')}",
             )
         return value
 
@@ -187,7 +188,9 @@ class KeepSealer(Sealer):
         try:
             key_id = client.put_key(secret, policy)
         except AgileError as error:
-            raise SealError(f"storing the KEK at {client.url} failed: {error}") from None
+            raise SealError(
+                f"storing the KEK at {client.url} failed: {error}", fix=error.fix
+            ) from None
         return {
             "sealer": self.name,
             "version": _FORMAT_VERSION,

@@ -169,8 +169,8 @@ class PKCS11Sealer(Sealer):
         ):
             raise WrongPassphrase(
                 f"wrong PIN for PKCS#11 token {self.token_label!r}",
-                fix="retry with the right --pkcs11-pin; the token locks the PIN after "
-                "repeated failures",
+                fix=f"retry with the right PIN ({PIN_ENV}, or --pkcs11-pin where the command has "
+                "it); the token locks the PIN after repeated failures",
             ) from None
         except pkcs11.exceptions.PinLocked:
             raise WrongPassphrase(
@@ -302,11 +302,25 @@ class PKCS11Sealer(Sealer):
             )
         mechanism = blob.get("mechanism")
         if mechanism not in MECHANISMS:
-            raise SealError(f"pkcs11 sealed blob names an unknown mechanism {mechanism!r}")
+            raise SealError(
+                f"pkcs11 sealed blob names an unknown mechanism {mechanism!r}",
+                fix="restore the keyset file from a backup",
+            )
         wrapped = _field(blob, "wrapped")
+        token = blob.get("token")
+        key_id_text = blob.get("key_id")
+        try:
+            if not isinstance(token, str) or not isinstance(key_id_text, str):
+                raise ValueError("token and key_id must be strings")
+            key_id = bytes.fromhex(key_id_text)
+        except ValueError:
+            raise SealError(
+                f"pkcs11 sealed blob is malformed: token {token!r} or key_id {key_id_text!r} is "
+                "not valid",
+                fix="restore the keyset file from a backup",
+            ) from None
         if not self.token_label:
-            self.token_label = blob.get("token")
-        key_id = bytes.fromhex(str(blob.get("key_id", "")))
+            self.token_label = token
         _, session = self._open(rw=False)
 
         with session:

@@ -88,6 +88,14 @@ def _parse_members(members: str | Sequence[str]) -> list[str]:
     if isinstance(members, str):
         members = members.split(",")
     names = [name.strip() for name in members if name.strip()]
+    if SSSSealer.name in names:
+        # Members named here share one set of options, so a nested sss member would read
+        # the same member list again and recurse without end.
+        raise InvalidArgument(
+            "an sss member listed in --sss-members or AGILE_SSS_MEMBERS cannot be sss itself",
+            fix="list device and passphrase sealers only; build a nested quorum in Python with "
+            "SSSSealer(members=[...])",
+        )
     return names
 
 

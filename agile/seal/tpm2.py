@@ -595,7 +595,8 @@ class TPM2Sealer(Sealer):
             state = tpm.lockout_state()
             return WrongPassphrase(
                 f"wrong TPM PIN for this keyset ({state})" if state else "wrong TPM PIN",
-                fix="retry with the right --tpm-pin; each failure counts towards the TPM lockout",
+                fix="retry with the right PIN (AGILE_TPM_PIN, or --tpm-pin where the command has "
+                "it); each failure counts towards the TPM lockout",
             )
         if code == _RC_LOCKOUT:
             state = tpm.lockout_state()
@@ -610,7 +611,11 @@ class TPM2Sealer(Sealer):
                 "(tampered blob, or another TPM)",
                 fix="restore the keyset file from a backup",
             )
-        return SealError(f"unsealing with the TPM at {self.tcti!r} failed: {error}")
+        return SealError(
+            f"unsealing with the TPM at {self.tcti!r} failed: {error}",
+            fix="check the sealed blob in the keyset file (restore it from a backup if it was "
+            "modified) and that the TPM is the one that sealed it",
+        )
 
 
 @contextlib.contextmanager

@@ -98,7 +98,12 @@ def split(
     below 2 or above ``count``, or more than 255 shares.
     """
     check_parameters(threshold, count, MAX_SHARES)
-    if not isinstance(secret, bytes | bytearray | memoryview) or len(secret) == 0:
+    if not isinstance(secret, bytes | bytearray | memoryview):
+        raise InvalidSharingParameters(
+            f"the secret has type {type(secret).__name__}, not bytes",
+            fix="pass the secret as bytes (encode text first, for example with .encode())",
+        )
+    if len(secret) == 0:
         raise InvalidSharingParameters(
             "the secret is empty", fix="give a secret of at least one byte"
         )

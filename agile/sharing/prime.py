@@ -71,6 +71,11 @@ def decode_scalar(data: bytes, what: str = "scalar") -> int:
 
 
 def _secret_scalar(secret: bytes) -> int:
+    if not isinstance(secret, bytes | bytearray | memoryview):
+        raise InvalidSharingParameters(
+            f"the secret has type {type(secret).__name__}, not bytes",
+            fix="pass a 32-byte little-endian scalar as bytes",
+        )
     if len(secret) != SCALAR_SIZE:
         raise InvalidSharingParameters(
             f"the secret has {len(secret)} bytes, a ristretto255 scalar has {SCALAR_SIZE}",

@@ -151,3 +151,51 @@ def test_release_malformed_evidence(test_broker, simulator):
     request["evidence"] = {"type": "sev-snp", "report": "not base64!"}
     with pytest.raises(AttestationError, match="not base64"):
         test_broker.broker.release(request)
+
+
+def test_port_in_use_names_port(test_broker):
+    import dataclasses
+
+    from agile.attest.broker import BrokerServer, KeyBroker
+
+    port = test_broker.server.server_address[1]
+    config = dataclasses.replace(test_broker.config, port=port)
+    with pytest.raises(AttestationError, match=f"failed to listen on 127.0.0.1:{port}") as caught:
+        BrokerServer(KeyBroker(config))
+    assert "broker.toml" in (caught.value.fix or "")
+
+
+@pytest.mark.parametrize("size", [0, 4097, 20_000_000])
+def test_put_key_size_checked_by_client(test_broker, size):
+    with pytest.raises(InvalidArgument, match=f"got {size}"):
+        test_broker.client.put_key(bytes(size), POLICY)
+
+
+def test_bad_request_exits_2(test_broker):
+    from agile.attest.broker import BrokerBadRequest
+
+    with pytest.raises(BrokerBadRequest) as caught:
+        test_broker.client.put_key(SECRET, parse_policy({"snp": {}}))
+    assert caught.value.exit_code == 2
+
+
+def test_client_missing_certificate_named(tmp_path):
+    missing = tmp_path / "missing.pem"
+    with pytest.raises(InvalidArgument, match="missing.pem") as caught:
+        BrokerClient("https://127.0.0.1:8443", missing)
+    assert "--broker-cert" in (caught.value.fix or "")
+
+
+def test_client_port_out_of_range(test_broker):
+    with pytest.raises(InvalidArgument, match="port from 1 to 65535"):
+        BrokerClient("https://127.0.0.1:99999", test_broker.config.cert_path)
+
+
+def test_init_rejects_bad_test_root(tmp_path):
+    from agile.attest.broker import init_broker
+
+    root = tmp_path / "root.pem"
+    root.write_text("not a certificate\n")
+    with pytest.raises(AttestationError, match="test root"):
+        init_broker(tmp_path / "broker", port=0, test_root=root)
+    assert not (tmp_path / "broker").exists()

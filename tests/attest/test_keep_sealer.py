@@ -120,3 +120,32 @@ def test_keep_keyset_wrong_measurement(test_broker, policy_file, simulator, tmp_
 
     with pytest.raises(KeepReleaseRejected):
         api.decrypt(sealed, keystore=Keystore.open(tmp_path / "keystore"))
+
+
+def test_missing_policy_names_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGILE_KEEP_POLICY", raising=False)
+    with pytest.raises(SealError) as caught:
+        KeepSealer(keep_broker="https://127.0.0.1:1", keep_broker_cert="x.pem").seal(
+            bytes(32), b"ad"
+        )
+    assert "--keep-policy" in (caught.value.fix or "")
+
+
+def test_unreachable_broker_keeps_fix(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agile.attest.broker import init_broker
+
+    monkeypatch.setenv("AGILE_PASSPHRASE", "broker test passphrase")
+    monkeypatch.setenv("AGILE_ARGON2_MEMORY_KIB", "64")
+    monkeypatch.setenv("AGILE_ARGON2_ITERATIONS", "1")
+    config = init_broker(tmp_path / "broker", port=0)
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[snp]\nmeasurements = ["' + "ab" * 48 + '"]\n')
+    sealer = KeepSealer(
+        keep_broker="https://127.0.0.1:1",
+        keep_broker_cert=str(config.cert_path),
+        keep_token="x",
+        keep_policy=str(policy),
+    )
+    with pytest.raises(SealError, match="storing the KEK") as caught:
+        sealer.seal(bytes(32), b"ad")
+    assert "agile keep serve" in (caught.value.fix or "")

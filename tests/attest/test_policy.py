@@ -74,3 +74,12 @@ def test_policy_invalid_toml(tmp_path):
     path.write_text("[snp\n")
     with pytest.raises(InvalidPolicy, match="neither valid TOML nor JSON"):
         load_policy(path)
+
+
+@pytest.mark.parametrize("data", [b"\xff\xfe", b"{" + b"[" * 100_000])
+def test_policy_file_not_text_rejected(tmp_path, data):
+    path = tmp_path / "policy.toml"
+    path.write_bytes(data)
+    with pytest.raises(InvalidPolicy, match="neither valid TOML nor JSON") as caught:
+        load_policy(path)
+    assert "UTF-8" in (caught.value.fix or "")

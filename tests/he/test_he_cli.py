@@ -123,7 +123,10 @@ def test_not_a_number(workspace: Path) -> None:
 def test_policy_denies_2048_encrypt(workspace: Path) -> None:
     source = workspace / "one.csv"
     source.write_text("1\n")
-    result = agile("he", "encrypt", "--keyset", "agg", str(source), "-o", str(workspace / "o.he"))
+    result = agile(
+        "he", "encrypt", "--keyset", "agg", "--policy", "future",
+        str(source), "-o", str(workspace / "o.he"),
+    )  # fmt: skip
     assert result.returncode == 2
     assert "paillier-2048" in result.stderr
 
@@ -166,3 +169,49 @@ def test_missing_keyset(workspace: Path) -> None:
     result = agile("he", "encrypt", "--keyset", "nope", str(source), "-o", "x")
     assert result.returncode == 2
     assert "nope" in result.stderr
+
+
+def test_binary_csv_rejected(workspace: Path) -> None:
+    source = workspace / "binary.csv"
+    source.write_bytes(b"\xff\xfe1\n")
+    result = agile("he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", "x")
+    assert result.returncode == 2
+    assert "not UTF-8 text" in result.stderr
+    assert "internal error" not in result.stderr
+
+
+def test_huge_exponent_rejected(workspace: Path) -> None:
+    source = workspace / "huge.csv"
+    source.write_text("1e999999999999999999\n")
+    result = agile("he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", "x")
+    assert result.returncode == 2
+    assert "integer digits" in result.stderr
+
+
+def test_tiny_value_rounds_to_zero(workspace: Path) -> None:
+    source = workspace / "tiny.csv"
+    source.write_text("-1e-999999999999999999,0.0015\n")
+    encrypted = workspace / "tiny.he"
+    result = agile(
+        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", "--precision", "3",
+        str(source), "-o", str(encrypted),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = agile("he", "decrypt", "--keyset", "agg", "--policy", "legacy", str(encrypted))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "0.000,0.002\n"
+
+
+def test_dash_output_is_stdout(workspace: Path) -> None:
+    source = workspace / "dash.csv"
+    source.write_text("4,5\n")
+    encrypted = agile(
+        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", "-"
+    )
+    assert encrypted.returncode == 0, encrypted.stderr
+    assert not (REPO / "-").exists()
+    result = agile(
+        "he", "decrypt", "--keyset", "agg", "--policy", "legacy", "-", stdin=encrypted.stdout
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "4,5\n"

@@ -126,3 +126,21 @@ def test_reject_string() -> None:
 def test_reject_negative_precision() -> None:
     with pytest.raises(InvalidArgument):
         encode(1, -1)
+
+
+def test_decimal_huge_exponent_rejected() -> None:
+    from agile.errors import PlaintextOverflow
+
+    with pytest.raises(PlaintextOverflow, match="integer digits"):
+        encode(Decimal("1e999999999999999999"))
+    with pytest.raises(PlaintextOverflow, match="integer digits"):
+        encode(Decimal("1e999999999999999999"), precision=2)
+
+
+def test_decimal_tiny_exponent() -> None:
+    assert encode(Decimal("-1e-999999999999999999"), precision=3) == EncodedNumber(0, -3, 10)
+    assert encode(Decimal("0.0015"), precision=3) == EncodedNumber(2, -3, 10)
+    assert encode(Decimal("0.00051"), precision=3) == EncodedNumber(1, -3, 10)
+    with pytest.raises(InvalidArgument, match="exponent below") as caught:
+        encode(Decimal("1e-999999999999999999"))
+    assert "precision=" in (caught.value.fix or "")

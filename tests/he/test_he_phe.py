@@ -65,3 +65,12 @@ def test_phe_wrong_key(public_key: PaillierPublicKey) -> None:
     phe_public = phe_interop.to_phe_public_key(other)
     with pytest.raises(HomomorphicError):
         phe_interop.from_phe(phe_public.encrypt(1), public_key)
+
+
+def test_phe_huge_exponent_rejected(keypair: Keys) -> None:
+    public, _ = keypair
+    phe_public = phe_interop.to_phe_public_key(public)
+    encrypted = phe_public.encrypt(5)
+    forged = phe.EncryptedNumber(phe_public, encrypted.ciphertext(), exponent=10**11)
+    with pytest.raises(HomomorphicError, match="exponent 100000000000"):
+        phe_interop.from_phe(forged)

@@ -121,3 +121,46 @@ def test_packed_terms_over_declared(public_key: PaillierPublicKey) -> None:
 
     with pytest.raises(PlaintextOverflow):
         serialize.loads(data)
+
+
+def _tampered_numbers(public_key: PaillierPublicKey, change) -> bytes:  # type: ignore[no-untyped-def]
+    document = json.loads(serialize.dumps_json([public_key.encrypt(5), public_key.encrypt(7)]))
+    change(document)
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize("exponent", [10**11, -(10**11), 5_000_000, 1.7, True])
+def test_tampered_exponent_rejected(public_key: PaillierPublicKey, exponent) -> None:  # type: ignore[no-untyped-def]
+    data = _tampered_numbers(public_key, lambda d: d["numbers"][0].update(exponent=exponent))
+    with pytest.raises(InvalidCiphertext, match="exponent"):
+        serialize.loads(data)
+
+
+def test_empty_numbers_rejected(public_key: PaillierPublicKey) -> None:
+    data = _tampered_numbers(public_key, lambda d: d.update(numbers=[]))
+    with pytest.raises(InvalidCiphertext, match="empty"):
+        serialize.loads(data)
+
+
+def test_negative_bound_rejected(public_key: PaillierPublicKey) -> None:
+    data = _tampered_numbers(public_key, lambda d: d["numbers"][0].update(bound="-1"))
+    with pytest.raises(InvalidCiphertext, match="negative"):
+        serialize.loads(data)
+
+
+def test_negative_modulus_rejected(public_key: PaillierPublicKey) -> None:
+    data = _tampered_numbers(public_key, lambda d: d.update(n="-5"))
+    with pytest.raises(InvalidCiphertext, match="negative"):
+        serialize.loads(data)
+
+
+def test_deeply_nested_json_rejected() -> None:
+    with pytest.raises(InvalidCiphertext):
+        serialize.loads(b"[" * 100_000)
+
+
+def test_newer_version_message_kept(public_key: PaillierPublicKey) -> None:
+    data = _tampered_numbers(public_key, lambda d: d.update(version=2))
+    with pytest.raises(InvalidCiphertext, match="unsupported agile-he version 2") as caught:
+        serialize.loads(data)
+    assert "upgrade agile" in (caught.value.fix or "")

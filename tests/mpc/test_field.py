@@ -78,3 +78,25 @@ def test_read_integers_bad_cell(tmp_path) -> None:  # type: ignore[no-untyped-de
     path.write_text("1\nx\n")
     with pytest.raises(InvalidArgument, match="line 2"):
         protocols.read_integers(path)
+
+
+def test_read_integers_byte_order_mark(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "bom.csv"
+    source.write_bytes(b"\xef\xbb\xbf1,+2,-3\n")
+    assert protocols.read_integers(source) == [1, 2, -3]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xff\xfe1\n", "not UTF-8 text"),
+        (b"1_0\n", "'1_0' is not an integer"),
+        ("\u0661\n".encode(), "is not an integer"),
+        (b"1" * 5000 + b"\n", "outside the 64-bit signed range"),
+    ],
+)
+def test_read_integers_rejects(tmp_path, data: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "input.csv"
+    source.write_bytes(data)
+    with pytest.raises(InvalidArgument, match=message):
+        protocols.read_integers(source)

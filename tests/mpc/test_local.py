@@ -84,3 +84,15 @@ def test_unequal_lengths_rejected_early(tmp_path: Path) -> None:
     second.write_text("1")
     with pytest.raises(InvalidArgument, match="different numbers"):
         run_local([first, second], "sum")
+
+
+@pytest.mark.parametrize("timeout", ["nan", "inf", "0", "-1"])
+def test_cli_timeout_must_be_finite(tmp_path: Path, timeout: str) -> None:
+    paths, _ = _write_inputs(tmp_path, 2, 3)
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "mpc", "local", "--inputs", *map(str, paths),
+         "--timeout", timeout],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "--timeout" in result.stderr

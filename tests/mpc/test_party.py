@@ -231,3 +231,56 @@ def test_variance_with_dealer(tmp_path) -> None:  # type: ignore[no-untyped-def]
 def test_variance_without_dealer(deployment: Deployment) -> None:
     with pytest.raises(MPCError, match="needs a Beaver-triple dealer"):
         asyncio.run(_run_all(_parties(deployment(2, 2)), [[1], [2]], "variance"))
+
+
+def test_self_connection_retried(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connect that lands on its own source port is closed, so the peer can still bind."""
+    import socket
+
+    import mpc.party
+
+    configs = deployment(2, 2)
+    peer = configs[0].parties[1]
+    real_socket = socket.socket
+
+    def bound_to_peer_port(*args: object) -> socket.socket:
+        # Binding the source port to the destination port forces a TCP self-connect.
+        sock = real_socket(*args)  # type: ignore[arg-type]
+        if len(args) == 2:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((peer.host, peer.port))
+        return sock
+
+    monkeypatch.setattr(mpc.party.socket, "socket", bound_to_peer_port)
+    with pytest.raises(ConnectionRefusedError, match="connected to itself"):
+        asyncio.run(mpc.party._tcp_connect(peer))
+    monkeypatch.undo()
+
+    # The port is free again: the peer can listen on it.
+    with socket.create_server((peer.host, peer.port), reuse_port=False) as server:
+        assert server.getsockname()[1] == peer.port
+
+
+def test_port_in_use_names_port(deployment: Deployment) -> None:
+    import socket
+
+    configs = deployment(2, 2)
+    me = configs[0].me
+    with socket.create_server((me.host, me.port)):
+        with pytest.raises(MPCError, match=f"failed to listen on {me.host}:{me.port}") as caught:
+            asyncio.run(_parties(configs[:1], timeout=1.0)[0].run([1], "sum"))
+    assert "--base-port" in (caught.value.fix or "")
+
+
+def test_silent_peer_times_out(deployment: Deployment) -> None:
+    """A peer that accepts TCP but never completes TLS fails within the connect timeout."""
+    import socket
+    import time
+
+    configs = deployment(2, 2)
+    peer = configs[0].parties[1]
+    with socket.create_server((peer.host, peer.port)):
+        started = time.monotonic()
+        with pytest.raises(MPCError, match="within 1 s"):
+            asyncio.run(_parties(configs[:1], timeout=1.0)[0].run([1], "sum"))
+        assert time.monotonic() - started < 10

@@ -173,3 +173,28 @@ def test_cli_pcr_changed_exit_code(swtpm_abrmd) -> None:
     opened = _agile("clevis", "decrypt", data=jwe)
     assert opened.returncode == 2
     assert b"sha256:7" in opened.stderr
+
+
+def test_config_pcr_ids_integer() -> None:
+    config = parse_config('{"pcr_bank":"sha256","pcr_ids":7}')
+    assert str(config.selection) == "sha256:7"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"pcr_bank":"md5"}', "pcr_bank"),
+        ('{"pcr_bank":"sha256","pcr_ids":{"a":1}}', "pcr_ids"),
+        ('{"pcr_bank":"sha256","pcr_ids":"0","pcr_digest":"zz"}', "expected 32"),
+        ('{"pcr_bank":"sha256","pcr_digest":"' + "A" * 43 + '"}', "without pcr_ids"),
+    ],
+)
+def test_config_rejects_unusable_policy(text: str, message: str) -> None:
+    with pytest.raises(InvalidArgument, match=message):
+        parse_config(text)
+
+
+def test_config_pcr_digest_right_size() -> None:
+    digest = base64.urlsafe_b64encode(bytes(64)).decode().rstrip("=")
+    config = parse_config('{"pcr_bank":"sha256","pcr_ids":"0,7","pcr_digest":"' + digest + '"}')
+    assert config.pcr_digest == bytes(64)

@@ -151,3 +151,17 @@ def test_reseal_new_key(softhsm, kek: bytes) -> None:
     resealed = sealer.reseal(blob, AD)
     assert resealed["key_id"] != blob["key_id"]
     assert unseal(resealed, AD) == kek
+
+
+@pytest.mark.parametrize("key_id", [5, "zz", None])
+def test_malformed_key_id(softhsm, kek: bytes, key_id: object) -> None:
+    blob = PKCS11Sealer().seal(kek, AD)
+    with pytest.raises(SealError, match="malformed"):
+        unseal(dict(blob, key_id=key_id), AD)
+
+
+def test_wrong_pin_names_variable(softhsm, kek: bytes) -> None:
+    blob = PKCS11Sealer().seal(kek, AD)
+    with pytest.raises(WrongPassphrase) as caught:
+        unseal(blob, AD, pkcs11_pin="0000")
+    assert "AGILE_PKCS11_PIN" in (caught.value.fix or "")

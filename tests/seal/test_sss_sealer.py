@@ -143,3 +143,8 @@ def test_tpm_member_with_pin(swtpm, fast_passphrase: str, kek: bytes) -> None:
     sealer = SSSSealer(sss_threshold=2, members=[PassphraseSealer(), TPM2Sealer(tpm_pin="42")])
     blob = sealer.seal(kek, AD)
     assert unseal(blob, AD, tpm_pin="42") == kek
+
+
+def test_sss_member_list_rejects_sss() -> None:
+    with pytest.raises(InvalidArgument, match="cannot be sss"):
+        SSSSealer(sss_threshold=2, sss_members="sss,passphrase")

@@ -278,3 +278,18 @@ def test_wrong_kek_size(swtpm) -> None:
 def test_describe(swtpm, kek: bytes) -> None:
     blob = TPM2Sealer(tpm_pin="1").seal(kek, AD)
     assert TPM2Sealer().describe(blob) == {"sealer": "tpm2", "pcrs": "sha256:7", "pin": True}
+
+
+def test_short_private_names_fix(swtpm, kek: bytes) -> None:
+    blob = TPM2Sealer().seal(kek, AD)
+    tampered = dict(blob, private=base64.b64encode(b"\x00\x00\x00").decode())
+    with pytest.raises(SealError, match="failed") as caught:
+        unseal(tampered, AD)
+    assert "restore it from a backup" in (caught.value.fix or "")
+
+
+def test_wrong_pin_names_variable(swtpm, kek: bytes) -> None:
+    blob = TPM2Sealer(tpm_pin="2468").seal(kek, AD)
+    with pytest.raises(WrongPassphrase) as caught:
+        unseal(blob, AD, tpm_pin="1357")
+    assert "AGILE_TPM_PIN" in (caught.value.fix or "")

@@ -114,3 +114,13 @@ def test_bad_threshold_exit_code(
     )
     assert code == 2
     assert "threshold 6 exceeds" in err
+
+
+def test_split_to_stdout_rejected(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = _run(capsys, "share", "split", "-t", "2", "-n", "3", str(secret_file), "-o", "-")
+    assert code == 2
+    assert "one file per share" in err
+    assert not list(tmp_path.glob("--*"))

@@ -146,3 +146,8 @@ def test_vault_share_zero_x() -> None:
 def test_share_repr_hides_value() -> None:
     share = gf256.split(b"topsecret", 2, 2)[0]
     assert share.value.hex() not in repr(share)
+
+
+def test_split_text_secret_named() -> None:
+    with pytest.raises(InvalidSharingParameters, match="has type str, not bytes"):
+        gf256.split("abc", 2, 3)  # type: ignore[arg-type]

@@ -112,3 +112,8 @@ def test_registry_roundtrip(algorithm: str) -> None:
     secret = _scalar()
     shares = implementation.split(secret, 2, 3)  # type: ignore[attr-defined]
     assert implementation.combine(shares[1:]) == secret  # type: ignore[attr-defined]
+
+
+def test_split_int_secret_named() -> None:
+    with pytest.raises(InvalidSharingParameters, match="has type int, not bytes"):
+        prime.split(5, 2, 3)  # type: ignore[arg-type]
