@@ -20,6 +20,11 @@ from .judge import judge, mismatch
 from .report import FileReport
 from .targets import Selection, load_seed_key
 
+#: A check of one case: returns None on a match or a description of the mismatch.
+Action = Callable[[], "str | None"]
+#: (algorithm id, why the group's parameters are not offered or None, action maker).
+Plan = tuple[str, "str | None", Callable[[Any, dict[str, Any]], Action]]
+
 __all__ = ["looks_like", "run_file"]
 
 FORMAT = "wycheproof"
@@ -75,94 +80,60 @@ def _aead_id(algorithm: str, group: dict[str, Any]) -> tuple[str, str | None]:
     return name, None
 
 
-def _run_aead(
-    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
-) -> None:
+def _aead_plan(document: dict[str, Any], group: dict[str, Any]) -> Plan:
     name, unsupported = _aead_id(document["algorithm"], group)
-    implementations = selection.implementations(name)
-    if unsupported or not implementations:
-        selection.skip_unregistered(report, name, _cases(group), unsupported)
-        return
-    for implementation in implementations:
-        for test in group["tests"]:
-            key, nonce, aad = _hex(test["key"]), _hex(test["iv"]), _hex(test["aad"])
-            message, sealed = _hex(test["msg"]), _hex(test["ct"]) + _hex(test["tag"])
 
-            def action(
-                implementation=implementation,
-                test=test,
-                key=key,
-                nonce=nonce,
-                aad=aad,
-                message=message,
-                sealed=sealed,
-            ) -> str | None:
-                context = implementation.new(key)
-                opened = context.decrypt(nonce, sealed, aad)
-                if test["result"] != "invalid":
-                    problem = mismatch("plaintext", opened, message)
-                    if problem:
-                        return problem
-                    return mismatch("ciphertext", context.encrypt(nonce, message, aad), sealed)
-                return mismatch("plaintext", opened, message)
+    def make(implementation: Any, test: dict[str, Any]) -> Action:
+        key, nonce, aad = _hex(test["key"]), _hex(test["iv"]), _hex(test["aad"])
+        message, sealed = _hex(test["msg"]), _hex(test["ct"]) + _hex(test["tag"])
 
-            judge(
-                report,
-                name,
-                implementation.provider,
-                _case(test),
-                test["result"],
-                action,
-                test.get("flags", []),
-            )
+        def action() -> str | None:
+            context = implementation.new(key)
+            opened = context.decrypt(nonce, sealed, aad)
+            problem = mismatch("plaintext", opened, message)
+            if problem or test["result"] == "invalid":
+                return problem
+            return mismatch("ciphertext", context.encrypt(nonce, message, aad), sealed)
+
+        return action
+
+    return name, unsupported, make
 
 
 # --- HKDF -----------------------------------------------------------------------------------
 
 
-def _run_hkdf(
-    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
-) -> None:
-    name = {
+def _hkdf_plan(document: dict[str, Any], group: dict[str, Any]) -> Plan:
+    names = {
         "HKDF-SHA-256": "hkdf-sha256",
         "HKDF-SHA-384": "hkdf-sha384",
         "HKDF-SHA-512": "hkdf-sha512",
-    }.get(document["algorithm"], document["algorithm"].lower())
-    implementations = selection.implementations(name)
-    if not implementations:
-        selection.skip_unregistered(report, name, _cases(group))
-        return
-    for implementation in implementations:
-        for test in group["tests"]:
+    }
+    name = names.get(document["algorithm"], document["algorithm"].lower())
 
-            def action(implementation=implementation, test=test) -> str | None:
-                okm = implementation.derive(
-                    _hex(test["ikm"]), _hex(test["salt"]), _hex(test["info"]), int(test["size"])
-                )
-                return mismatch("okm", okm, _hex(test["okm"]))
-
-            judge(
-                report,
-                name,
-                implementation.provider,
-                _case(test),
-                test["result"],
-                action,
-                test.get("flags", []),
+    def make(implementation: Any, test: dict[str, Any]) -> Action:
+        def action() -> str | None:
+            okm = implementation.derive(
+                _hex(test["ikm"]), _hex(test["salt"]), _hex(test["info"]), int(test["size"])
             )
+            return mismatch("okm", okm, _hex(test["okm"]))
+
+        return action
+
+    return name, None, make
 
 
 # --- Signatures -----------------------------------------------------------------------------
 
 
 def _verify_action(
-    implementation,
+    implementation: Any,
     public: bytes,
     message: bytes,
     signature: bytes,
     context: bytes = b"",
     convert: Callable[[bytes], bytes] | None = None,
-) -> Callable[[], str | None]:
+) -> Action:
     def action() -> str | None:
         key = implementation.load_public(public)
         encoded = convert(signature) if convert else signature
@@ -186,7 +157,7 @@ def _p1363_to_der(size: int) -> Callable[[bytes], bytes]:
 
 
 def _signature_id(
-    document: dict[str, Any], group: dict[str, Any]
+    group: dict[str, Any],
 ) -> tuple[str, Callable[[bytes], bytes] | None, str | None]:
     kind = group["type"]
     if kind == "EddsaVerify":
@@ -201,19 +172,12 @@ def _signature_id(
         size = {"secp256r1": 32, "secp384r1": 48}.get(curve, 0)
         return name, (_p1363_to_der(size) if kind == "EcdsaP1363Verify" else None), None
     if kind == "RsassaPssVerify":
-        bits, sha, mgf_sha, salt = (
-            int(group["keySize"]),
-            group["sha"],
-            group["mgfSha"],
-            int(group["sLen"]),
-        )
+        bits, sha = int(group["keySize"]), group["sha"]
+        mgf_sha, salt = group["mgfSha"], int(group["sLen"])
         name = f"rsa-pss-{bits}-{sha.lower().replace('-', '')}"
         if (sha, mgf_sha, salt) != ("SHA-256", "SHA-256", 32):
-            return (
-                name,
-                None,
-                f"{name} with MGF1-{mgf_sha} and a {salt}-byte salt is not registered",
-            )
+            reason = f"{name} with MGF1-{mgf_sha} and a {salt}-byte salt is not registered"
+            return name, None, reason
         return name, None, None
     return kind, None, f"unknown signature group type {kind}"
 
@@ -227,134 +191,75 @@ def _signature_public(group: dict[str, Any]) -> bytes:
     return _hex(key["uncompressed"])
 
 
-def _run_signature_verify(
-    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
-) -> None:
-    name, convert, unsupported = _signature_id(document, group)
-    implementations = [] if unsupported else selection.implementations(name)
-    if not implementations:
-        selection.skip_unregistered(report, name, _cases(group), unsupported)
-        return
-    public = _signature_public(group)
-    for implementation in implementations:
-        for test in group["tests"]:
-            action = _verify_action(
-                implementation, public, _hex(test["msg"]), _hex(test["sig"]), convert=convert
-            )
-            judge(
-                report,
-                name,
-                implementation.provider,
-                _case(test),
-                test["result"],
-                action,
-                test.get("flags", []),
-            )
+def _signature_plan(document: dict[str, Any], group: dict[str, Any]) -> Plan:
+    name, convert, unsupported = _signature_id(group)
+
+    def make(implementation: Any, test: dict[str, Any]) -> Action:
+        public = _signature_public(group)
+        message, signature = _hex(test["msg"]), _hex(test["sig"])
+        return _verify_action(implementation, public, message, signature, convert=convert)
+
+    return name, unsupported, make
 
 
 # --- Key agreement --------------------------------------------------------------------------
 
 
-def _run_dh(
-    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
-) -> None:
+def _dh_plan(document: dict[str, Any], group: dict[str, Any]) -> Plan:
     curve = group["curve"]
     name = {"curve25519": "x25519", "secp256r1": "p256", "secp384r1": "p384"}.get(curve, curve)
-    implementations = selection.implementations(name)
-    if not implementations:
-        selection.skip_unregistered(report, name, _cases(group))
-        return
     encoding = "asn" if group["type"] == "EcdhTest" else "raw"
-    for implementation in implementations:
-        for test in group["tests"]:
 
-            def action(implementation=implementation, test=test) -> str | None:
-                exchange = getattr(implementation, "exchange", None)
-                if exchange is None:
-                    raise UnsupportedOperation(
-                        f"{implementation.provider} exposes no raw {name} key agreement"
-                    )
-                shared = exchange(_hex(test["private"]), _hex(test["public"]), encoding)
-                return mismatch("shared secret", shared, _hex(test["shared"]))
+    def make(implementation: Any, test: dict[str, Any]) -> Action:
+        def action() -> str | None:
+            exchange = getattr(implementation, "exchange", None)
+            if exchange is None:
+                raise UnsupportedOperation(
+                    f"{implementation.provider} exposes no raw {name} key agreement"
+                )
+            shared = exchange(_hex(test["private"]), _hex(test["public"]), encoding)
+            return mismatch("shared secret", shared, _hex(test["shared"]))
 
-            judge(
-                report,
-                name,
-                implementation.provider,
-                _case(test),
-                test["result"],
-                action,
-                test.get("flags", []),
-            )
+        return action
+
+    return name, None, make
 
 
-def _run_oaep(
-    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
-) -> None:
-    bits = int(group["keySize"])
-    name = f"rsa-oaep-{bits}"
+def _oaep_plan(document: dict[str, Any], group: dict[str, Any]) -> Plan:
+    name = f"rsa-oaep-{int(group['keySize'])}"
     unsupported = None
     if (group["sha"], group["mgfSha"]) != ("SHA-256", "SHA-256"):
         unsupported = f"{name} with {group['sha']} and MGF1-{group['mgfSha']} is not registered"
-    implementations = [] if unsupported else selection.implementations(name)
-    if not implementations:
-        selection.skip_unregistered(report, name, _cases(group), unsupported)
-        return
-    for implementation in implementations:
-        for test in group["tests"]:
 
-            def action(implementation=implementation, test=test) -> str | None:
-                decrypt = getattr(implementation, "decrypt_oaep", None)
-                if decrypt is None:
-                    raise UnsupportedOperation(
-                        f"{implementation.provider} exposes no raw OAEP decryption"
-                    )
-                key = implementation.load_private(_hex(group["privateKeyPkcs8"]), KeyForm.PKCS8)
-                message = decrypt(key, _hex(test["ct"]), _hex(test["label"]))
-                return mismatch("message", message, _hex(test["msg"]))
+    def make(implementation: Any, test: dict[str, Any]) -> Action:
+        def action() -> str | None:
+            decrypt = getattr(implementation, "decrypt_oaep", None)
+            if decrypt is None:
+                raise UnsupportedOperation(
+                    f"{implementation.provider} exposes no raw OAEP decryption"
+                )
+            key = implementation.load_private(_hex(group["privateKeyPkcs8"]), KeyForm.PKCS8)
+            message = decrypt(key, _hex(test["ct"]), _hex(test["label"]))
+            return mismatch("message", message, _hex(test["msg"]))
 
-            judge(
-                report,
-                name,
-                implementation.provider,
-                _case(test),
-                test["result"],
-                action,
-                test.get("flags", []),
-            )
+        return action
+
+    return name, unsupported, make
 
 
 # --- ML-KEM ---------------------------------------------------------------------------------
 
 
-def _mlkem_id(group: dict[str, Any]) -> str:
-    return group["parameterSet"].lower()
-
-
-def _run_mlkem(
-    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
-) -> None:
-    name = _mlkem_id(group)
-    implementations = selection.implementations(name)
-    if not implementations:
-        selection.skip_unregistered(report, name, _cases(group))
-        return
+def _mlkem_plan(document: dict[str, Any], group: dict[str, Any]) -> Plan:
     kind = group["type"]
-    for implementation in implementations:
-        for test in group["tests"]:
-            action = _mlkem_action(kind, implementation, test)
-            judge(
-                report,
-                name,
-                implementation.provider,
-                _case(test),
-                test["result"],
-                action,
-                test.get("flags", []),
-            )
+
+    def make(implementation: Any, test: dict[str, Any]) -> Action:
+        return _mlkem_action(kind, implementation, test)
+
+    return group["parameterSet"].lower(), None, make
 
 
-def _mlkem_action(kind: str, implementation, test: dict[str, Any]) -> Callable[[], str | None]:
+def _mlkem_action(kind: str, implementation: Any, test: dict[str, Any]) -> Action:
     def keygen() -> str | None:
         key = implementation.load_private(_hex(test["seed"]), KeyForm.SEED)
         problem = mismatch("ek", key.public_key.data, _hex(test["ek"]))
@@ -396,40 +301,18 @@ def _mlkem_action(kind: str, implementation, test: dict[str, Any]) -> Callable[[
 # --- ML-DSA ---------------------------------------------------------------------------------
 
 
-def _run_mldsa(
-    document: dict[str, Any], group: dict[str, Any], report: FileReport, selection: Selection
-) -> None:
-    name = document["algorithm"].lower()
-    implementations = selection.implementations(name)
-    if not implementations:
-        selection.skip_unregistered(report, name, _cases(group))
-        return
-    for implementation in implementations:
-        for test in group["tests"]:
-            if group["type"] == "MlDsaVerify":
-                action = _verify_action(
-                    implementation,
-                    _hex(group["publicKey"]),
-                    _hex(test["msg"]),
-                    _hex(test["sig"]),
-                    _hex(test.get("ctx")),
-                )
-            else:
-                action = _mldsa_sign_action(implementation, group, test)
-            judge(
-                report,
-                name,
-                implementation.provider,
-                _case(test),
-                test["result"],
-                action,
-                test.get("flags", []),
-            )
+def _mldsa_plan(document: dict[str, Any], group: dict[str, Any]) -> Plan:
+    def make(implementation: Any, test: dict[str, Any]) -> Action:
+        if group["type"] == "MlDsaVerify":
+            public, message = _hex(group["publicKey"]), _hex(test["msg"])
+            signature, context = _hex(test["sig"]), _hex(test.get("ctx"))
+            return _verify_action(implementation, public, message, signature, context)
+        return _mldsa_sign_action(implementation, group, test)
+
+    return document["algorithm"].lower(), None, make
 
 
-def _mldsa_sign_action(
-    implementation, group: dict[str, Any], test: dict[str, Any]
-) -> Callable[[], str | None]:
+def _mldsa_sign_action(implementation: Any, group: dict[str, Any], test: dict[str, Any]) -> Action:
     def action() -> str | None:
         if "privateSeed" in group:
             key = load_seed_key(implementation, _hex(group["privateSeed"]))
@@ -452,25 +335,41 @@ def _mldsa_sign_action(
     return action
 
 
+def _run_group(plan: Plan, group: dict[str, Any], report: FileReport, selection: Selection) -> None:
+    """Run every test of ``group`` with every selected implementation of the plan's algorithm."""
+    name, unsupported, make = plan
+    implementations = [] if unsupported else selection.implementations(name)
+    if not implementations:
+        selection.skip_unregistered(report, name, _cases(group), unsupported)
+        return
+    for implementation in implementations:
+        for test in group["tests"]:
+            action = make(implementation, test)
+            flags = test.get("flags", [])
+            provider = implementation.provider
+            judge(report, name, provider, _case(test), test["result"], action, flags)
+
+
 # --- Dispatch -------------------------------------------------------------------------------
 
-RUNNERS = {
-    "AeadTest": _run_aead,
-    "HkdfTest": _run_hkdf,
-    "EddsaVerify": _run_signature_verify,
-    "EcdsaVerify": _run_signature_verify,
-    "EcdsaP1363Verify": _run_signature_verify,
-    "RsassaPssVerify": _run_signature_verify,
-    "XdhComp": _run_dh,
-    "EcdhTest": _run_dh,
-    "EcdhEcpointTest": _run_dh,
-    "RsaesOaepDecrypt": _run_oaep,
-    "MLKEMTest": _run_mlkem,
-    "MLKEMKeyGen": _run_mlkem,
-    "MLKEMEncapsTest": _run_mlkem,
-    "MLKEMDecapsValidationTest": _run_mlkem,
-    "MlDsaSign": _run_mldsa,
-    "MlDsaVerify": _run_mldsa,
+#: Group type -> function returning (algorithm id, reason it is not offered, action maker).
+PLANS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Plan]] = {
+    "AeadTest": _aead_plan,
+    "HkdfTest": _hkdf_plan,
+    "EddsaVerify": _signature_plan,
+    "EcdsaVerify": _signature_plan,
+    "EcdsaP1363Verify": _signature_plan,
+    "RsassaPssVerify": _signature_plan,
+    "XdhComp": _dh_plan,
+    "EcdhTest": _dh_plan,
+    "EcdhEcpointTest": _dh_plan,
+    "RsaesOaepDecrypt": _oaep_plan,
+    "MLKEMTest": _mlkem_plan,
+    "MLKEMKeyGen": _mlkem_plan,
+    "MLKEMEncapsTest": _mlkem_plan,
+    "MLKEMDecapsValidationTest": _mlkem_plan,
+    "MlDsaSign": _mldsa_plan,
+    "MlDsaVerify": _mldsa_plan,
 }
 
 #: Group types whose algorithm agile does not register, with the id used in the report.
@@ -481,17 +380,17 @@ def run_file(path: str, document: dict[str, Any], selection: Selection) -> FileR
     report = FileReport(path=path, format=FORMAT)
     for group in document["testGroups"]:
         kind = group["type"]
-        runner = RUNNERS.get(kind)
-        if runner is None and kind in UNREGISTERED:
+        planner = PLANS.get(kind)
+        if planner is None and kind in UNREGISTERED:
             algorithm = UNREGISTERED[kind]
             if algorithm == "hmac":
                 algorithm = document["algorithm"].lower().replace("hmacsha", "hmac-sha")
             selection.skip_unregistered(report, algorithm, _cases(group))
             continue
-        if runner is None:
+        if planner is None:
             reason = f"Wycheproof test group type {kind} is not supported by the runner"
             algorithm = str(document.get("algorithm", kind)).lower()
             selection.skip_unregistered(report, algorithm, _cases(group), reason)
             continue
-        runner(document, group, report, selection)
+        _run_group(planner(document, group), group, report, selection)
     return report
