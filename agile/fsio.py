@@ -33,11 +33,21 @@ def fsync_directory(directory: Path) -> None:
 
 
 def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = SECRET_MODE) -> None:
-    """Replace ``path`` with ``data`` atomically; the file is created with ``mode``."""
+    """Replace ``path`` with ``data`` atomically; the file is created with ``mode``.
+
+    An existing device or FIFO is written in place instead, since it cannot be
+    replaced atomically.
+    """
     target = Path(path)
     directory = target.parent
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "output path is a directory", os.fspath(target))
+    if target.exists() and not target.is_file():
+        # A device or FIFO (/dev/null, /dev/stdout, a named pipe) cannot be replaced
+        # atomically, and renaming over it would destroy the device node.
+        with open(target, "wb") as stream:
+            stream.write(data)
+        return
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as error:

@@ -35,3 +35,20 @@ def test_directory_target_named(tmp_path: Path) -> None:
         atomic_write(tmp_path, b"data")
 
     assert raised.value.filename == str(tmp_path)
+
+
+def test_fifo_written_in_place(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+
+    atomic_write(fifo, b"through the pipe")
+    reader.join(timeout=10)
+
+    assert received == [b"through the pipe"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
