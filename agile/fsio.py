@@ -1,8 +1,8 @@
 """Crash-safe file writes and advisory locks.
 
 An atomic write goes to a temporary file in the target's directory, is flushed
-and fsync'ed, renamed over the target, and the directory is fsync'ed, so a
-reader sees the old content or the new one and never a mixture, even after a
+and fsync'ed, renamed over the target, and the directory is fsync'ed.  A reader
+therefore sees the old content or the new one and never a mixture, even after a
 power cut (on file systems that honour fsync).
 """
 
@@ -20,7 +20,7 @@ from .errors import KeystoreLocked
 
 __all__ = ["atomic_write", "fsync_directory", "exclusive_lock", "SECRET_MODE"]
 
-#: Mode of every file agile writes that holds key material, sealed or not.
+#: Mode of every file agile writes that contains key material, sealed or not.
 SECRET_MODE = 0o600
 
 

@@ -2,7 +2,7 @@
 
 Subcommands load lazily (see :data:`COMMANDS`) so that start-up stays short.
 Errors derived from :class:`agile.errors.AgileError` print one line and exit with
-the error's code (2 for bad input, 1 for a failed check); ``--verbose`` shows
+the error's code: 2 for bad input, 1 for a failed check.  ``--verbose`` shows
 the traceback. Usage errors from click print one line too, and exit with code 2.
 """
 

@@ -1,9 +1,9 @@
 """Reader for NIST ACVP ``prompt.json`` + ``expectedResults.json`` pairs.
 
 Supported: ML-KEM keyGen and encapDecap (FIPS 203), ML-DSA keyGen, sigGen and
-sigVer (FIPS 204), SLH-DSA keyGen (FIPS 205).  ML-DSA files come in two layouts:
-the 2024 sigGen files have no ``signatureInterface`` and test Sign_internal on
-M' directly; the 2025 files name the interface (internal or external), the
+sigVer (FIPS 204), SLH-DSA keyGen (FIPS 205).  ML-DSA files come in two layouts.
+The 2024 sigGen files have no ``signatureInterface`` and test Sign_internal on
+M' directly.  The 2025 files name the interface (internal or external), the
 pre-hash mode and whether mu is given externally.  Each group is dispatched on
 those fields, never on the file name.
 """
@@ -133,7 +133,7 @@ def _mlkem_encap_decap(implementation, group, test, answer):
         return action, "valid"
 
     if function in ("encapsulationKeyCheck", "decapsulationKeyCheck"):
-        # FIPS 203 §7.2 and §7.3 input checks: the answer says whether the key passes.
+        # FIPS 203 §7.2 and §7.3 input checks: testPassed states whether the key passes.
         expected = "valid" if _flag(answer.get("testPassed")) else "invalid"
 
         def key_check() -> str | None:

@@ -5,8 +5,8 @@ entry is one case.  The recipient side (DeriveKeyPair from ``ikmR``,
 decapsulation of ``enc``, key schedule, opening ``ct``, exports) runs with every
 provider of the suite's KEM.  The sender side (encapsulation from ``ikmE``,
 sealing) is also checked where the provider can encapsulate with given
-randomness; for the others it is left out of the case and the reason is
-counted in the file's ``tables``.
+randomness.  For the other providers it is left out of the case, and the reason
+is counted in the file's ``tables``.
 """
 
 from __future__ import annotations

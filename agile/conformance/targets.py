@@ -52,8 +52,8 @@ class Selection:
 def load_seed_key(implementation: Implementation, seed: bytes) -> PrivateKey:
     """Load a private key from its FIPS 203/204 seed, expanding it elsewhere if need be.
 
-    pqcrypto cannot derive keys from a seed, so the expanded form is produced by another
-    registered provider; the case then still tests this provider's own operations on it.
+    pqcrypto cannot derive keys from a seed, so another registered provider produces
+    the expanded form.  The case then still tests this provider's own operations.
     """
     try:
         return implementation.load_private(seed, KeyForm.SEED)  # type: ignore[attr-defined]
