@@ -25,6 +25,9 @@ from .common import keystore_option, keystore_path, policy_option
 __all__ = ["add_sealer_options", "reseal", "SEALER_OPTIONS"]
 
 #: Option name -> (flags, environment variable, metavar, help).
+#: Environment variable with the new passphrase for ``agile keyset reseal``.
+NEW_PASSPHRASE_ENV = "AGILE_NEW_PASSPHRASE"
+
 SEALER_OPTIONS: dict[str, tuple[str, str, str, str]] = {
     "pcrs": (
         "--pcrs",
@@ -187,6 +190,7 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
       agile keyset reseal mail
       agile keyset reseal mail --seal tpm2 --pcrs sha256:0,7
       agile keyset reseal mail --seal sss --sss-threshold 2 --sss-members passphrase,tpm2,pkcs11
+      AGILE_NEW_PASSPHRASE='new words' agile keyset reseal mail   # change the passphrase
     """
     from agile.keys import Keystore
     from agile.keys.kek import kek_associated_data, unseal_kek
@@ -219,19 +223,34 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
                 reasons=[f"sealer {name_to_check} not in [seal] allowed"],
             )
 
+    new_passphrase = os.environ.get(NEW_PASSPHRASE_ENV)
+    if new_passphrase is not None and target != "passphrase":
+        raise SealError(
+            f"{NEW_PASSPHRASE_ENV} is set but keyset {name!r} is being sealed with {target!r}",
+            fix=f"unset {NEW_PASSPHRASE_ENV}, or reseal with --seal passphrase",
+        )
+    if new_passphrase == "":
+        raise SealError(f"{NEW_PASSPHRASE_ENV} is set but empty", fix="set a non-empty passphrase")
+
     with sealer_environment(options):
         kek = unseal_kek(store.root, keyset.name, keyset.uid, blob)
         associated_data = kek_associated_data(keyset.name, keyset.uid)
-        resealer = None
-        if target == blob.get("sealer"):
-            cls = sealer_class(target)
-            current = cls.from_blob(blob, **accepted_options(cls, options))
-            resealer = getattr(current, "reseal", None)
-        if resealer is not None:
-            # Keep the blob's own choices (PCR selection, token, sss members) unless overridden.
-            new_blob = resealer(blob, associated_data, secret=kek)
+        if new_passphrase is not None:
+            # A passphrase change: AGILE_PASSPHRASE unsealed the KEK, the new passphrase seals it.
+            from agile.seal.passphrase import PassphraseSealer
+
+            new_blob = PassphraseSealer(new_passphrase).seal(kek, associated_data)
         else:
-            new_blob = sealer_from_options(target, **options).seal(kek, associated_data)
+            resealer = None
+            if target == blob.get("sealer"):
+                cls = sealer_class(target)
+                current = cls.from_blob(blob, **accepted_options(cls, options))
+                resealer = getattr(current, "reseal", None)
+            if resealer is not None:
+                # Keep the blob's own choices (PCR selection, token, sss members) unless overridden.
+                new_blob = resealer(blob, associated_data, secret=kek)
+            else:
+                new_blob = sealer_from_options(target, **options).seal(kek, associated_data)
     if new_blob.get("sealer") != target:
         raise SealError(f"sealer {target!r} returned a blob that names {new_blob.get('sealer')!r}")
 

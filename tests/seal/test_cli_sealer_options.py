@@ -63,3 +63,64 @@ def test_reseal_unknown_member_sealer(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "unknown sss member sealer 'bogus'" in result.stderr
     assert "does not allow" not in result.stderr
+
+
+def _agile(keystore: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "--keystore", str(keystore), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_reseal_changes_passphrase(tmp_path: Path) -> None:
+    keystore = tmp_path / "ks"
+    old = dict(os.environ, AGILE_PASSPHRASE="old words", AGILE_ARGON2_MEMORY_KIB="1024")
+    old.pop("AGILE_NEW_PASSPHRASE", None)
+    new = dict(old, AGILE_PASSPHRASE="new words")
+    message = tmp_path / "message.txt"
+    message.write_text("secret")
+    assert _agile(keystore, old, "keyset", "create", "box", "--purpose", "kem").returncode == 0
+    sealed = tmp_path / "message.agile"
+    assert (
+        _agile(keystore, old, "encrypt", "--to", "box", "-o", str(sealed), str(message)).returncode
+        == 0
+    )
+
+    changed = _agile(
+        keystore, dict(old, AGILE_NEW_PASSPHRASE="new words"), "keyset", "reseal", "box"
+    )
+    with_old = _agile(keystore, old, "decrypt", str(sealed))
+    with_new = _agile(keystore, new, "decrypt", str(sealed))
+
+    assert changed.returncode == 0, changed.stderr
+    assert with_old.returncode == 2
+    assert with_new.returncode == 0, with_new.stderr
+    assert with_new.stdout == "secret"
+
+
+def test_new_passphrase_needs_passphrase_sealer(tmp_path: Path) -> None:
+    keystore = tmp_path / "ks"
+    env = dict(os.environ, AGILE_PASSPHRASE="words", AGILE_ARGON2_MEMORY_KIB="1024")
+    env.pop("AGILE_NEW_PASSPHRASE", None)
+    assert _agile(keystore, env, "keyset", "create", "box", "--purpose", "kem").returncode == 0
+
+    result = _agile(
+        keystore,
+        dict(env, AGILE_NEW_PASSPHRASE="x"),
+        "keyset",
+        "reseal",
+        "box",
+        "--seal",
+        "sss",
+        "--sss-threshold",
+        "1",
+        "--sss-members",
+        "passphrase",
+    )
+
+    assert result.returncode == 2
+    assert "AGILE_NEW_PASSPHRASE" in result.stderr
