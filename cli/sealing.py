@@ -24,10 +24,10 @@ from .common import keystore_option, keystore_path, policy_option
 
 __all__ = ["add_sealer_options", "reseal", "SEALER_OPTIONS"]
 
-#: Option name -> (flags, environment variable, metavar, help).
 #: Environment variable with the new passphrase for ``agile keyset reseal``.
 NEW_PASSPHRASE_ENV = "AGILE_NEW_PASSPHRASE"
 
+#: Option name -> (flags, environment variable, metavar, help).
 SEALER_OPTIONS: dict[str, tuple[str, str, str, str]] = {
     "pcrs": (
         "--pcrs",
