@@ -19,7 +19,9 @@ from ._openssl_keys import (
     ec_private_key,
     ec_public_bytes,
     ec_public_key,
+    load_raw_public,
     spki_public_key,
+    wrap_raw_key,
 )
 
 __all__ = ["OpenSSLX25519Group", "OpenSSLECGroup", "OpenSSLDHKEM", "OpenSSLMLKEM", "OpenSSLRSAOAEP"]
@@ -108,11 +110,7 @@ class OpenSSLMLKEM(KEM):
     _public_cls: ClassVar[Any]
 
     def _wrap(self, private: Any, seed: bytes | None = None) -> PrivateKey:
-        public = private.public_key()
-        public_key = PublicKey(self.algorithm, PROVIDER, public.public_bytes_raw(), public)
-        if seed is None:
-            seed = private.private_bytes_raw()
-        return PrivateKey(self.algorithm, PROVIDER, KeyForm.SEED, seed, public_key, private)
+        return wrap_raw_key(self.algorithm, private, KeyForm.SEED, seed)
 
     def generate(self) -> PrivateKey:
         return self._wrap(self._private_cls.generate())
@@ -129,17 +127,17 @@ class OpenSSLMLKEM(KEM):
         return self.load_private(ikm, KeyForm.SEED)
 
     def load_public(self, data: bytes) -> PublicKey:
+        # cryptography rejects a key that fails the FIPS 203 §7.2 modulus check
+        # (a coefficient not below q).
         size = self.descriptor.sizes.public_key or 0
-        require_length(data, size, self.algorithm, "public key", InvalidKey)
-        try:
-            public = self._public_cls.from_public_bytes(data)
-        except ValueError:
-            # FIPS 203 §7.2 modulus check: a coefficient is not below q.
-            raise InvalidKey(
-                f"{self.algorithm} public key fails the FIPS 203 modulus check",
-                fix="the key was corrupted: obtain the recipient's key again",
-            ) from None
-        return PublicKey(self.algorithm, PROVIDER, data, public)
+        return load_raw_public(
+            self.algorithm,
+            self._public_cls,
+            data,
+            size,
+            "fails the FIPS 203 modulus check",
+            fix="the key was corrupted: obtain the recipient's key again",
+        )
 
     def encapsulate(self, public_key: PublicKey) -> tuple[bytes, bytes]:
         shared_secret, ciphertext = self._public_handle(public_key).encapsulate()

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ...errors import InvalidKey
 from ..interfaces import KeyForm, PrivateKey, PublicKey
-from ._checks import describe
+from ._checks import describe, require_length
 
 __all__ = [
     "PROVIDER",
@@ -20,6 +20,8 @@ __all__ = [
     "ec_private_bytes",
     "ec_public_bytes",
     "spki_public_key",
+    "wrap_raw_key",
+    "load_raw_public",
 ]
 
 PROVIDER = "openssl"
@@ -136,3 +138,29 @@ class RSAKeys:
             ) from None
         self._check_size(public)
         return PublicKey(self.algorithm, PROVIDER, data, public)
+
+
+def wrap_raw_key(
+    algorithm: str, private: Any, form: KeyForm, data: bytes | None = None
+) -> PrivateKey:
+    """Wrap a cryptography key object whose keys have raw encodings (EdDSA, ML-KEM, ML-DSA).
+
+    ``data`` is the stored private form; it defaults to ``private_bytes_raw()``.
+    """
+    public = private.public_key()
+    public_key = PublicKey(algorithm, PROVIDER, public.public_bytes_raw(), public)
+    if data is None:
+        data = private.private_bytes_raw()
+    return PrivateKey(algorithm, PROVIDER, form, data, public_key, private)
+
+
+def load_raw_public(
+    algorithm: str, public_cls: Any, data: bytes, size: int, problem: str, fix: str | None = None
+) -> PublicKey:
+    """Parse a raw public key of ``size`` bytes; raise InvalidKey naming ``problem`` if rejected."""
+    require_length(data, size, algorithm, "public key", InvalidKey)
+    try:
+        public = public_cls.from_public_bytes(data)
+    except ValueError:
+        raise InvalidKey(f"{algorithm} public key {problem}", fix=fix) from None
+    return PublicKey(algorithm, PROVIDER, data, public)

@@ -18,6 +18,8 @@ from ._openssl_keys import (
     ec_private_key,
     ec_public_bytes,
     ec_public_key,
+    load_raw_public,
+    wrap_raw_key,
 )
 
 __all__ = ["OpenSSLSignature", "OpenSSLEdDSA", "OpenSSLECDSA", "OpenSSLRSAPSS", "OpenSSLMLDSA"]
@@ -60,11 +62,7 @@ class OpenSSLEdDSA(OpenSSLSignature):
     _public_cls: ClassVar[Any]
 
     def _wrap(self, private: Any) -> PrivateKey:
-        public = private.public_key()
-        public_key = PublicKey(self.algorithm, PROVIDER, public.public_bytes_raw(), public)
-        return PrivateKey(
-            self.algorithm, PROVIDER, KeyForm.RAW, private.private_bytes_raw(), public_key, private
-        )
+        return wrap_raw_key(self.algorithm, private, KeyForm.RAW)
 
     def generate(self) -> PrivateKey:
         return self._wrap(self._private_cls.generate())
@@ -77,12 +75,7 @@ class OpenSSLEdDSA(OpenSSLSignature):
 
     def load_public(self, data: bytes) -> PublicKey:
         size = self.descriptor.sizes.public_key or 0
-        require_length(data, size, self.algorithm, "public key", InvalidKey)
-        try:
-            public = self._public_cls.from_public_bytes(data)
-        except ValueError:
-            raise InvalidKey(f"{self.algorithm} public key is not a valid point") from None
-        return PublicKey(self.algorithm, PROVIDER, data, public)
+        return load_raw_public(self.algorithm, self._public_cls, data, size, "is not a valid point")
 
     def sign(self, private_key: PrivateKey, message: bytes, context: bytes = b"") -> bytes:
         private = self._private_handle(private_key)
@@ -191,11 +184,7 @@ class OpenSSLMLDSA(OpenSSLSignature):
     _public_cls: ClassVar[Any]
 
     def _wrap(self, private: Any, seed: bytes | None = None) -> PrivateKey:
-        public = private.public_key()
-        public_key = PublicKey(self.algorithm, PROVIDER, public.public_bytes_raw(), public)
-        if seed is None:
-            seed = private.private_bytes_raw()
-        return PrivateKey(self.algorithm, PROVIDER, KeyForm.SEED, seed, public_key, private)
+        return wrap_raw_key(self.algorithm, private, KeyForm.SEED, seed)
 
     def generate(self) -> PrivateKey:
         return self._wrap(self._private_cls.generate())
@@ -211,12 +200,7 @@ class OpenSSLMLDSA(OpenSSLSignature):
 
     def load_public(self, data: bytes) -> PublicKey:
         size = self.descriptor.sizes.public_key or 0
-        require_length(data, size, self.algorithm, "public key", InvalidKey)
-        try:
-            public = self._public_cls.from_public_bytes(data)
-        except ValueError:
-            raise InvalidKey(f"{self.algorithm} public key is malformed") from None
-        return PublicKey(self.algorithm, PROVIDER, data, public)
+        return load_raw_public(self.algorithm, self._public_cls, data, size, "is malformed")
 
     def sign(self, private_key: PrivateKey, message: bytes, context: bytes = b"") -> bytes:
         private = self._private_handle(private_key)
