@@ -194,9 +194,9 @@ def hpke_suite_id(kem_id: int, kdf_id: int, aead_id: int) -> bytes:
 class KeyedHMAC:
     """HMAC (RFC 2104 §2) with the key's inner and outer hash states computed once.
 
-    A MAC then costs two copies of a hash state and two short hash calls, less
-    than half of a one-shot ``hmac.digest`` through OpenSSL 3 in our measurements,
-    and a key used for several MACs (an HKDF PRK) is padded once.  The key is XORed with the pads as
+    A MAC then costs two copies of a hash state and two short hash calls instead
+    of a fresh HMAC key set-up, and a key used for several MACs (an HKDF PRK) is
+    padded once.  The key is XORed with the pads as
     one integer, so no table lookup is indexed by key bytes.
     """
 

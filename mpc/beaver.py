@@ -9,7 +9,7 @@ as the inputs and needs no degree reduction.
 
 The dealer is trusted: it has a, b and c, so with the opened d and e it
 could compute x and y.  Run it on a machine none of the parties controls, or
-accept that it sees the inputs of multiplications.
+accept that it learns the inputs of multiplications.
 """
 
 from __future__ import annotations

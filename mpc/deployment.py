@@ -3,9 +3,9 @@
 Every party gets a P-256 TLS certificate signed by a fresh CA (ECDSA with
 SHA-256), valid for its listening address and for both TLS client and server
 use, plus an X-Wing key pair to which share messages are sealed.  The CA's
-private key is used only here and never written, so nobody can issue another
-party certificate for this deployment later; run init again to change the set
-of parties.  Private keys are written unencrypted with mode 0600, because a
+private key is used only here and never written, so no further party
+certificate can be issued for this deployment.  Run init again to change the
+set of parties.  Private keys are written unencrypted with mode 0600, because a
 party runs unattended.
 """
 

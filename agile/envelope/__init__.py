@@ -1,8 +1,8 @@
 """Envelope format v1: self-describing encrypted and signed messages.
 
 An encrypted envelope names its payload AEAD, chunk size and recipients in an
-authenticated header, so that a reader needs only a keystore; see
-``docs/format.md`` for the byte layout.
+authenticated header, so that a reader needs only a keystore.  The byte layout
+is in ``docs/format.md``.
 """
 
 from .armour import armour, dearmour, is_armoured

@@ -1,4 +1,4 @@
-"""Algorithm descriptors: one table of data about every algorithm agile knows.
+"""Algorithm descriptors: one table of data about every algorithm agile defines.
 
 A descriptor says what an algorithm is (family, strength, standards, sizes); it
 does not implement anything.  Implementations live in ``providers/`` and

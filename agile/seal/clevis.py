@@ -294,7 +294,7 @@ def _unseal_cek(pin: dict[str, Any], tcti: str | None) -> bytes:
         private = tss.TPM2B_PRIVATE.unmarshal(_unb64url(_pin_field(pin, "jwk_priv"), "jwk_priv"))[0]
     except tss.TSS2_Exception:
         raise InvalidArgument(
-            "clevis tpm2 header holds a malformed jwk_pub or jwk_priv",
+            "clevis tpm2 header contains a malformed jwk_pub or jwk_priv",
             fix="pass the JWE exactly as clevis wrote it",
         ) from None
 
@@ -330,9 +330,9 @@ def _unseal_cek(pin: dict[str, Any], tcti: str | None) -> bytes:
         jwk = json.loads(data)
         cek = _unb64url(jwk["k"], "JWK key")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
-        raise SealError("the TPM object does not hold a JWK with a 'k' member") from None
+        raise SealError("the TPM object does not contain a JWK with a 'k' member") from None
     if len(cek) != _CEK_SIZE:
-        raise SealError(f"the sealed JWK holds a {len(cek)}-byte key; A256GCM needs 32")
+        raise SealError(f"the sealed JWK contains a {len(cek)}-byte key; A256GCM needs 32 bytes")
     return cek
 
 

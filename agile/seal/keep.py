@@ -4,7 +4,7 @@ Sealing uploads the KEK to the broker under an attestation policy, which
 needs the broker's admin token.  The blob keeps only references: the broker
 URL, the key id, the policy's SHA-256, the SHA-256 of the broker's TLS
 certificate, and a keyed hash of the KEK that binds it to its keyset.
-Unsealing asks the broker for a nonce, collects evidence that commits to it
+Unsealing requests a nonce from the broker, collects evidence that commits to it
 and to a fresh HPKE key pair, and receives the KEK sealed to that key pair
 (see :mod:`agile.attest.broker`).
 

@@ -73,7 +73,7 @@ P384_PARAMS = DHKEMParams(0x0011, 48, 97, 97, 48, "sha384", _P384_ORDER)
 def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
     """Run HKDF-Extract (RFC 5869 §2.2).
 
-    HMAC pads the key with zeros, so an empty salt acts as HashLen zero bytes, as the RFC asks.
+    HMAC pads the key with zeros, so an empty salt acts as HashLen zero bytes, as the RFC requires.
     """
     return hmac.digest(salt, ikm, hash_name)
 
