@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from . import envelope
 from .envelope import Header, Verified
 from .keys import Key, Keyset, Keystore
+from .keys.keystore import default_keystore_path
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -32,11 +33,36 @@ __all__ = ["open_keystore", "encrypt", "decrypt", "sign", "verify", "inspect"]
 KeystoreLike = Keystore | str | os.PathLike[str] | None
 
 
+# Keystores opened by directory, with the (device, inode) of their keystore.json.
+# Opening a keystore creates and checks directories and reads its configuration, which
+# costs more than a small envelope.  One object per directory stays current, because a
+# Keystore re-reads a keyset file whenever that file changes.
+_opened: dict[str, tuple[tuple[int, int], Keystore]] = {}
+_OPENED_SIZE = 64
+
+
 def open_keystore(keystore: KeystoreLike = None) -> Keystore:
-    """Return ``keystore`` when it is open already, else open the directory (or the default)."""
+    """Return ``keystore`` when it is open already, else open the directory (or the default).
+
+    A directory opened before is reused while its ``keystore.json`` is the same file.
+    """
     if isinstance(keystore, Keystore):
         return keystore
-    return Keystore.open(keystore)
+    directory = os.path.expanduser(os.fspath(keystore)) if keystore is not None else None
+    name = directory if directory is not None else str(default_keystore_path())
+    try:
+        status = os.stat(os.path.join(name, "keystore.json"))
+    except OSError:
+        status = None
+    cached = _opened.get(name)
+    if status is not None and cached is not None and cached[0] == (status.st_dev, status.st_ino):
+        return cached[1]
+    store = Keystore.open(directory)
+    status = os.stat(os.path.join(name, "keystore.json"))
+    if len(_opened) >= _OPENED_SIZE:
+        _opened.clear()
+    _opened[name] = ((status.st_dev, status.st_ino), store)
+    return store
 
 
 def _recipients(store: Keystore, to: Any) -> list[Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,36 @@ def set_active_policy(keystore_dir: Path, spec: str) -> Policy:
     return policy
 
 
+# The policy last loaded from each policy.json, by path, with the file's (inode, mtime,
+# size) when it was read.  Reusing one Policy object keeps its cache of allow decisions,
+# which a policy parsed anew on every call to the library API would lose.
+_loaded: dict[str, tuple[tuple[int, int, int] | None, Policy]] = {}
+_LOADED_SIZE = 64
+
+
 def active_policy(keystore_dir: Path) -> Policy:
-    """Return the keystore's stored policy, or the built-in ``default`` when none is set."""
-    path = Path(keystore_dir) / POLICY_FILE
+    """Return the keystore's stored policy, or the built-in ``default`` when none is set.
+
+    The file is read again only when its inode, modification time or size changed
+    since the last call (``set_active_policy`` replaces it with a new inode).
+    """
+    path = os.path.join(keystore_dir, POLICY_FILE)
+    try:
+        status = os.stat(path)
+        stamp: tuple[int, int, int] | None = (status.st_ino, status.st_mtime_ns, status.st_size)
+    except FileNotFoundError:
+        stamp = None
+    cached = _loaded.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    policy = _read_active(Path(path)) if stamp is not None else load_policy(DEFAULT_POLICY)
+    if len(_loaded) >= _LOADED_SIZE:
+        _loaded.clear()
+    _loaded[path] = (stamp, policy)
+    return policy
+
+
+def _read_active(path: Path) -> Policy:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -69,3 +69,22 @@ def test_unknown_format(tmp_path: Path) -> None:
 def test_load_policy_passthrough() -> None:
     policy = load_policy("default")
     assert load_policy(policy) is policy
+
+
+def test_active_reused(tmp_path: Path) -> None:
+    set_active_policy(tmp_path, "future")
+    assert active_policy(tmp_path) is active_policy(tmp_path)
+
+
+def test_active_follows_set(tmp_path: Path) -> None:
+    set_active_policy(tmp_path, "default")
+    active_policy(tmp_path)
+    set_active_policy(tmp_path, "pq-hybrid")
+    assert active_policy(tmp_path).name == "pq-hybrid"
+
+
+def test_active_after_removal(tmp_path: Path) -> None:
+    set_active_policy(tmp_path, "fips")
+    active_policy(tmp_path)
+    (tmp_path / POLICY_FILE).unlink()
+    assert active_policy(tmp_path).name == "default"
