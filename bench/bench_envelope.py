@@ -5,8 +5,11 @@ One run measures, for X25519 and X-Wing recipients:
 * small messages (1 KiB): the registry provider's bare encapsulate and
   decapsulate (the floor), agile's envelope encrypt and decrypt (keys parsed
   and KEKs unsealed once before timing), pyhpke's base-mode sender and
-  recipient contexts (X25519 only: pyhpke has no PQ KEMs), and Tink's hybrid
-  encryption (``DHKEM_X25519_..._AES_256_GCM`` and ``X_WING_..._AES_256_GCM``);
+  recipient contexts (X25519 only: pyhpke has no PQ KEMs), pyca/cryptography's
+  own single-shot HPKE (``hpke.Suite`` with the same KEM, HKDF-SHA256 and
+  AES-256-GCM: one Rust call that does the whole of RFC 9180's base mode, with
+  no envelope around it), and Tink's hybrid encryption
+  (``DHKEM_X25519_..._AES_256_GCM`` and ``X_WING_..._AES_256_GCM``);
   figures are the best of ``--repeat`` runs of ``--number`` calls, in µs;
 * bulk messages (``--bulk-mib``, default 256 MiB): agile (256 KiB chunks),
   Tink, one raw AES-256-GCM call of pyca/cryptography over the same bytes, and
@@ -89,6 +92,31 @@ def _pyhpke_x25519(
     return seal, open_
 
 
+def _cryptography_hpke(kem: str, private: Any) -> tuple[Callable[[], object], Callable[[], object]]:
+    """Return seal and open of 1 KiB through pyca/cryptography's HPKE, on agile's key pair."""
+    from cryptography.hazmat.primitives import hpke
+
+    if kem == "x25519":
+        kem_id = hpke.KEM.X25519
+        private_key, public_key = private.handle
+    else:
+        # agile's X-Wing key handle holds the expanded parts: (ML-KEM-768 key, X25519 key, pk_X).
+        kem_id = hpke.KEM.MLKEM768_X25519
+        mlkem_private, x25519_private, _ = private.handle
+        private_key = hpke.MLKEM768X25519PrivateKey(mlkem_private.handle, x25519_private)
+        public_key = private_key.public_key()
+    suite = hpke.Suite(kem_id, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+    sealed = suite.encrypt(SMALL, public_key)
+
+    def seal() -> object:
+        return suite.encrypt(SMALL, public_key)
+
+    def open_() -> object:
+        return suite.decrypt(sealed, private_key)
+
+    return seal, open_
+
+
 TINK_TEMPLATES = {
     "x25519": "DHKEM_X25519_HKDF_SHA256_HKDF_SHA256_AES_256_GCM_RAW",
     "x-wing": "X_WING_HKDF_SHA256_HKDF_SHA256_AES_256_GCM_RAW",
@@ -123,6 +151,7 @@ def _small_row(store: Any, policy: Any, kem: str, number: int, repeat: int) -> d
         "tink_encrypt": lambda: encrypter.encrypt(SMALL, b""),
         "tink_decrypt": lambda: decrypter.decrypt(tink_sealed, b""),
     }
+    calls["cryptography_encrypt"], calls["cryptography_decrypt"] = _cryptography_hpke(kem, private)
     if kem == "x25519":
         seal, open_ = _pyhpke_x25519(private.data, public.data)
         calls["pyhpke_encrypt"] = seal
@@ -226,20 +255,22 @@ def report(small: list[dict[str, Any]], bulk: list[dict[str, Any]], size: int) -
     lines = [
         "1 KiB message, µs per call (best run):",
         "",
-        "| KEM (provider) | op | bare KEM | agile | agile − KEM | pyhpke | Tink "
-        "| agile / pyhpke | agile / Tink |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| KEM (provider) | op | bare KEM | agile | agile − KEM | cryptography HPKE "
+        "| pyhpke | Tink | agile / cryptography | agile / pyhpke | agile / Tink |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in small:
         for op, kem_op in (("encrypt", "kem_encap"), ("decrypt", "kem_decap")):
             agile = row[f"agile_{op}"]
             pyhpke = row.get(f"pyhpke_{op}")
             tink = row[f"tink_{op}"]
+            raw_hpke = row[f"cryptography_{op}"]
             versus_pyhpke = "—" if pyhpke is None else f"{agile / pyhpke:.2f}"
             lines.append(
                 f"| {row['kem']} ({row['provider']}) | {op} | {_cell(row[kem_op])} "
-                f"| {_cell(agile)} | {_cell(agile - row[kem_op])} | {_cell(pyhpke)} "
-                f"| {_cell(tink)} | {versus_pyhpke} | {agile / tink:.2f} |"
+                f"| {_cell(agile)} | {_cell(agile - row[kem_op])} | {_cell(raw_hpke)} "
+                f"| {_cell(pyhpke)} | {_cell(tink)} | {agile / raw_hpke:.2f} "
+                f"| {versus_pyhpke} | {agile / tink:.2f} |"
             )
     if not bulk:
         return "\n".join(lines)
