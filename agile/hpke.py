@@ -418,7 +418,8 @@ class Suite:
             )
 
         sizes = self.kem_impl.descriptor.sizes
-        values = {
+        suite_id = hpke_suite_id(kem_id, kdf_id, aead_id)
+        values: dict[str, object] = {
             "kem_id": kem_id,
             "kdf_id": kdf_id,
             "aead_id": aead_id,
@@ -429,7 +430,7 @@ class Suite:
             "n_k": n_k,
             "n_n": n_n,
             "n_t": n_t,
-            "suite_id": hpke_suite_id(kem_id, kdf_id, aead_id),
+            "suite_id": suite_id,
         }
         hmac_hash = _HMAC_HASHES.get(self.kdf_impl.algorithm)
         if (
@@ -441,9 +442,7 @@ class Suite:
             cipher = None
             if self.aead_impl.provider == "openssl":
                 cipher = _OPENSSL_AEADS.get(self.aead_impl.algorithm)
-            values["_hmac_schedule"] = _HMACSchedule(
-                values["suite_id"], *hmac_hash, n_k, n_n, cipher
-            )
+            values["_hmac_schedule"] = _HMACSchedule(suite_id, *hmac_hash, n_k, n_n, cipher)
         for name, value in values.items():
             object.__setattr__(self, name, value)
 

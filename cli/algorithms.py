@@ -26,16 +26,19 @@ def algorithms(family: str | None, as_json: bool) -> None:
       agile algorithms --family signature --json
     """
     rows = []
+    installed: list[list[str]] = []
     for descriptor in registry.descriptors(family):
+        usable = registry.providers_for(descriptor.id)
         row = descriptor.to_dict()
-        row["providers"] = registry.providers_for(descriptor.id)
+        row["providers"] = usable
         rows.append(row)
+        installed.append(usable)
     if as_json:
         emit_json(rows)
         return
     click.echo(f"{'id':26} {'family':15} {'cat':>3}  {'pq':3} providers")
-    for row in rows:
+    for row, names in zip(rows, installed, strict=True):
         category = "-" if row["category"] is None else str(row["category"])
         quantum = "yes" if row["quantum_safe"] else "no"
-        providers = ", ".join(row["providers"]) or "(none installed)"
+        providers = ", ".join(names) or "(none installed)"
         click.echo(f"{row['id']:26} {row['family']:15} {category:>3}  {quantum:3} {providers}")

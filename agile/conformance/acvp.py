@@ -77,6 +77,7 @@ def run_pair(path: Path, document: dict[str, Any], selection: Selection) -> File
                 answer = answers.get((int(group["tgId"]), str(test["tcId"])))
                 if answer is None:
                     raise VectorFormatError(f"{path}: no expected result for {case}")
+                assert builder is not None  # implementations is empty without a builder
                 action, expected = builder(implementation, group, test, answer)
                 judge(report, name, implementation.provider, case, expected, action)
     return report

@@ -63,7 +63,7 @@ def load_seed_key(implementation: Implementation, seed: bytes) -> PrivateKey:
                 continue
             try:
                 expanded = other.export_private(  # type: ignore[attr-defined]
-                    other.load_private(seed, KeyForm.SEED),
+                    other.load_private(seed, KeyForm.SEED),  # type: ignore[attr-defined]
                     KeyForm.EXPANDED,  # type: ignore[attr-defined]
                 )
             except UnsupportedOperation:
