@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ __all__ = [
     "json_option",
     "keystore_path",
     "check_output_path",
+    "is_special_file",
+    "resolve_output",
     "emit_json",
     "is_terminal",
 ]
@@ -73,21 +76,46 @@ def keystore_path(ctx: click.Context | None = None) -> Path:
     return Path(platformdirs.user_data_dir("agile", appauthor=False))
 
 
-def check_output_path(path: str) -> None:
-    """Raise InvalidArgument when the -o path cannot become a file, naming it (not a temporary)."""
+def check_output_path(path: str, option: str = "-o") -> None:
+    """Raise InvalidArgument when an output path cannot become a file, naming it (not a temporary).
+
+    ``option`` is how the command takes the path: an option such as ``-o``, or an argument
+    name such as ``FILE``.
+    """
+    phrase = f"with {option}" if option.startswith("-") else f"as {option}"
     if not path:
         raise InvalidArgument(
             "the output path is empty",
-            fix="pass a file name with -o, or leave out -o to write to standard output",
+            fix="pass a file name with -o, or leave out -o to write to standard output"
+            if option == "-o"
+            else f"pass a file name {phrase}",
         )
     target = Path(path)
     if target.is_dir():
-        raise InvalidArgument(f"output {path!r} is a directory", fix="pass a file path with -o")
+        raise InvalidArgument(f"output {path!r} is a directory", fix=f"pass a file path {phrase}")
     if not target.parent.is_dir():
         raise InvalidArgument(
             f"the folder of output {path!r} does not exist",
             fix=f"create {str(target.parent)!r} first, or choose another output path",
         )
+
+
+def is_special_file(path: str) -> bool:
+    """Return whether ``path`` exists, after symbolic links, as a device, pipe or socket."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def resolve_output(path: str) -> Path:
+    """Return the file that ``path`` names, following symbolic links.
+
+    An atomic write renames a temporary file over its target. Renaming over a link would
+    replace the link and leave the file it names unchanged.
+    """
+    return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
 
 def emit_json(data: Any) -> None:

@@ -23,7 +23,7 @@ from typing import BinaryIO
 import click
 
 from agile import envelope
-from agile.envelope.format import DEFAULT_CHUNK_SIZE
+from agile.envelope.format import DEFAULT_CHUNK_SIZE, MAX_HEADER
 from agile.errors import InvalidArgument
 from agile.fsio import fsync_directory
 from agile.keys import Keystore
@@ -31,10 +31,12 @@ from agile.keys import Keystore
 from .common import (
     check_output_path,
     emit_json,
+    is_special_file,
     json_option,
     keystore_option,
     keystore_path,
     policy_option,
+    resolve_output,
 )
 
 
@@ -55,8 +57,36 @@ def _input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
         yield sys.stdin.buffer
         return
-    with open(path, "rb") as handle:
+    if os.path.isdir(path):
+        raise InvalidArgument(
+            f"input {path!r} is a directory",
+            fix="pass a file or - for standard input, and archive a folder with tar first",
+        )
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        raise InvalidArgument(
+            f"input {path!r} does not exist", fix="check the path, or pass - for standard input"
+        ) from None
+    with handle:
         yield handle
+
+
+def _check_distinct(source: str, output: str | None) -> None:
+    """Raise InvalidArgument when -o names the input file, which the output would replace.
+
+    The output is renamed over its path at the end, so the input (a message, an envelope)
+    would be lost, and a signature written over the message it signs proves nothing.
+    """
+    if output is None or output == "-" or source == "-":
+        return
+    with contextlib.suppress(OSError):
+        if os.path.samefile(source, output):
+            raise InvalidArgument(
+                f"output {output!r} is the input file {source!r}",
+                fix="choose another output path with -o, then rename it if you want to replace "
+                "the input",
+            )
 
 
 def _is_stdin(stream: BinaryIO) -> bool:
@@ -68,9 +98,18 @@ def _is_stdin(stream: BinaryIO) -> bool:
 def _atomic_output(path: str, mode: int) -> Iterator[BinaryIO]:
     """Yield a temporary file beside ``path``; rename it over ``path`` only on success."""
     check_output_path(path)
-    target = Path(path)
+    target = resolve_output(path)
+    if target != Path(path):
+        check_output_path(str(target))
     directory = target.parent if str(target.parent) else Path(".")
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as error:
+        # The temporary file's name would mean nothing to the user, so name the output.
+        raise InvalidArgument(
+            f"cannot create output {path!r}: {error.strerror or error}",
+            fix=f"choose a folder you can write to, or check the permissions of {str(directory)!r}",
+        ) from None
     os.fchmod(fd, mode)
     handle = os.fdopen(fd, "wb")
     try:
@@ -121,15 +160,40 @@ def _is_appending(fd: int) -> bool:
     return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
 
 
+@contextlib.contextmanager
+def _device_output(path: str) -> Iterator[BinaryIO]:
+    """Yield a device or named pipe opened for writing, which behaves like standard output."""
+    with open(path, "wb") as handle:
+        yield handle
+
+
 def _output(path: str | None, mode: int) -> contextlib.AbstractContextManager[BinaryIO]:
     if path is None or path == "-":
         return _stdout_output()
+    if is_special_file(path):
+        # -o /dev/null or a named pipe: there is no file to replace atomically, and a rename
+        # would swap the device for a regular file that contains the output.
+        return _device_output(path)
     return _atomic_output(path, mode)
+
+
+#: Bytes of "-----BEGIN AGILE ", enough to tell armour from a binary envelope.
+_ARMOUR_BEGIN_SIZE = 17
 
 
 def _peek_armour(source: BinaryIO) -> BinaryIO:
     """Return a binary stream of the envelope, decoding ASCII armour when present."""
+    # Armour may follow whitespace, so read past it before deciding. Each read doubles the
+    # head, which keeps a long run of whitespace linear to skip, and MAX_HEADER bounds it.
     head = source.read(64)
+    while len(head) < MAX_HEADER:
+        start = len(head) - len(head.lstrip())
+        if len(head) - start >= _ARMOUR_BEGIN_SIZE:
+            break
+        more = source.read(max(64, len(head)))
+        if not more:
+            break
+        head += more
     if envelope.is_armoured(head):
         return io.BytesIO(envelope.dearmour(head + source.read()))
     return _Prefixed(head, source)  # type: ignore[return-value]
@@ -199,6 +263,7 @@ def encrypt(
       agile encrypt --to files -o report.pdf.agile report.pdf
       tar c docs | agile encrypt --to files --to backup > docs.tar.agile
     """
+    _check_distinct(source, output)
     store = _open_keystore()
     keysets = [store.keyset(name) for name in recipients]
     with _input(source) as reader, _output(output, 0o644) as writer:
@@ -247,6 +312,7 @@ def decrypt(output: str | None, aad: str, source: str, policy: str | None) -> No
       agile decrypt -o report.pdf report.pdf.agile
       agile decrypt < docs.tar.agile | tar x
     """
+    _check_distinct(source, output)
     store = _open_keystore()
     with _input(source) as reader, _output(output, 0o600) as writer:
         envelope.decrypt_stream(
@@ -277,8 +343,10 @@ def sign(
     Example:
       agile sign --keyset release-ed25519 --keyset release-mldsa app.tar -o app.tar.sig
     """
+    _check_distinct(source, output)
     store = _open_keystore()
-    signers = [store.keyset(name) for name in keysets]
+    # Each keyset signs once, so naming one twice adds no second signature by the same key.
+    signers = [store.keyset(name) for name in dict.fromkeys(keysets)]
     with _input(source) as reader:
         data = envelope.sign(reader, signers, policy=policy, armor=armor)
     with _output(output, 0o644) as writer:
@@ -312,9 +380,19 @@ def verify(
             "the signature and IN cannot both be standard input",
             fix="pass the signature file with --signature SIG, or IN as a file",
         )
+    # A signature envelope is all header, so its armoured form is at most 4/3 of
+    # MAX_HEADER plus line breaks. The cap stops a wrong SIG (/dev/zero) from filling memory.
+    limit = MAX_HEADER * 3 // 2
+    signature = signature_file.read(limit + 1)
+    if len(signature) > limit:
+        raise InvalidArgument(
+            f"signature file {signature_file.name!r} is larger than any signature envelope "
+            f"({limit} bytes)",
+            fix="pass the file that 'agile sign' wrote",
+        )
     store = _open_keystore()
     with _input(source) as reader:
-        verified = envelope.verify(signature_file.read(), reader, store, policy=policy)
+        verified = envelope.verify(signature, reader, store, policy=policy)
     if as_json:
         emit_json(
             [{"key_id": v.key_id, "algorithm": v.algorithm, "keyset": v.keyset} for v in verified]
