@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, mlkem, rsa, x25519
 
 from .. import registry
-from ..errors import InvalidKey, UnsupportedAlgorithm
+from ..errors import AgileError, InvalidKey, UnsupportedAlgorithm
 
 __all__ = ["ImportedKey", "parse_key", "export_public", "FORMATS"]
 
@@ -70,6 +70,11 @@ _MLDSA_PUBLIC: dict[type[Any], str] = {
 }
 
 
+_SUPPORTED_CURVES = "import a P-256 (secp256r1) or P-384 (secp384r1) key"
+_SUPPORTED_TYPES = (
+    "import an RSA, EC P-256/P-384, X25519, Ed25519, Ed448, ML-KEM-768/1024 or ML-DSA key"
+)
+
 #: RSA modulus sizes the registry has ids for (rsa-oaep-N, rsa-pss-N-sha256).
 _RSA_BITS = (2048, 3072)
 
@@ -82,7 +87,7 @@ def _for_purpose(kem: str | None, signature: str | None, purpose: str, what: str
         algorithm = signature
     if algorithm is None:
         raise UnsupportedAlgorithm(
-            f"a {what} key cannot go into a {purpose} keyset",
+            f"{what} keys cannot go into a {purpose} keyset",
             fix="import it into a keyset of another purpose",
         )
     return algorithm
@@ -110,7 +115,9 @@ def _from_cryptography_private(key: Any, purpose: str) -> tuple[str, str, bytes]
         return algorithm, "pkcs8", der
     if isinstance(key, ec.EllipticCurvePrivateKey):
         if key.curve.name not in _EC:
-            raise UnsupportedAlgorithm(f"EC curve {key.curve.name} is not supported")
+            raise UnsupportedAlgorithm(
+                f"EC curve {key.curve.name} is not supported", fix=_SUPPORTED_CURVES
+            )
         kem, signature, size = _EC[key.curve.name]
         algorithm = _for_purpose(kem, signature, purpose, key.curve.name)
         return algorithm, "raw", key.private_numbers().private_value.to_bytes(size, "big")
@@ -126,7 +133,7 @@ def _from_cryptography_private(key: Any, purpose: str) -> tuple[str, str, bytes]
     for cls, name in _MLDSA.items():
         if isinstance(key, cls):
             return _for_purpose(None, name, purpose, name), "seed", key.private_bytes_raw()
-    raise UnsupportedAlgorithm(f"cannot import a {type(key).__name__}")
+    raise UnsupportedAlgorithm(f"cannot import a {type(key).__name__}", fix=_SUPPORTED_TYPES)
 
 
 def _from_cryptography_public(key: Any, purpose: str) -> tuple[str, bytes]:
@@ -138,7 +145,9 @@ def _from_cryptography_public(key: Any, purpose: str) -> tuple[str, bytes]:
         return algorithm, der
     if isinstance(key, ec.EllipticCurvePublicKey):
         if key.curve.name not in _EC:
-            raise UnsupportedAlgorithm(f"EC curve {key.curve.name} is not supported")
+            raise UnsupportedAlgorithm(
+                f"EC curve {key.curve.name} is not supported", fix=_SUPPORTED_CURVES
+            )
         kem, signature, _size = _EC[key.curve.name]
         point = key.public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
@@ -156,7 +165,7 @@ def _from_cryptography_public(key: Any, purpose: str) -> tuple[str, bytes]:
     for cls, name in _MLDSA_PUBLIC.items():
         if isinstance(key, cls):
             return _for_purpose(None, name, purpose, name), key.public_bytes_raw()
-    raise UnsupportedAlgorithm(f"cannot import a {type(key).__name__}")
+    raise UnsupportedAlgorithm(f"cannot import a {type(key).__name__}", fix=_SUPPORTED_TYPES)
 
 
 def _jwk_to_cryptography(jwk: dict[str, Any]) -> tuple[Any, bool]:
@@ -214,6 +223,17 @@ def _checked(algorithm: str, form: str, private: bytes | None, public: bytes | N
     return ImportedKey(algorithm, form, None, parsed_public.data)
 
 
+#: JSON names of the values json.loads returns, for messages about a wrong JWK.
+_JSON_TYPES = {
+    list: "array",
+    str: "string",
+    int: "number",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+
 def parse_key(
     data: bytes,
     purpose: str,
@@ -228,6 +248,13 @@ def parse_key(
     JWK when ``None``).  Raw and seed bytes need ``algorithm``, and
     ``public`` marks raw bytes as a public key.
     """
+    if purpose == "aead":
+        # Symmetric keys have no public part and no standard file form that names an algorithm.
+        raise InvalidKey(
+            "keys of an aead keyset cannot be imported",
+            fix="generate them with 'agile keyset create NAME --purpose aead' or "
+            "'agile keyset add-key NAME'",
+        )
     stripped = data.strip()
     if format is None:
         if stripped.startswith(b"-----BEGIN"):
@@ -244,11 +271,21 @@ def parse_key(
             return _parse_pem(stripped, purpose, algorithm)
         if format == "jwk":
             jwk = json.loads(stripped)
+            if not isinstance(jwk, dict):
+                raise InvalidKey(
+                    f"a JWK must be a JSON object, got a JSON {_JSON_TYPES[type(jwk)]}",
+                    fix='pass one RFC 7517 key object such as {"kty": "OKP", ...}, '
+                    "not a JWK set or another JSON value",
+                )
             key, is_private = _jwk_to_cryptography(jwk)
             imported = _from_object(key, is_private, purpose, algorithm)
             kid = jwk.get("kid")
             return replace(imported, key_id=kid) if isinstance(kid, str) else imported
-    except (ValueError, KeyError, TypeError) as error:
+    except AgileError:
+        # Raised on purpose with its own fix (a wrong --algorithm, a rejected key).
+        raise
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        # RecursionError: json.loads gives up on deeply nested arrays, which no JWK contains.
         raise InvalidKey(
             f"cannot parse the {format.upper()} key: {error}",
             fix="pass an unencrypted PKCS#8 or SubjectPublicKeyInfo PEM, or a JWK",
@@ -259,7 +296,10 @@ def parse_key(
             f"{format} key bytes need an algorithm", fix="pass --algorithm ID for raw or seed keys"
         )
     if registry.descriptor(algorithm).family.value != purpose:
-        raise UnsupportedAlgorithm(f"{algorithm!r} does not belong in a {purpose} keyset")
+        raise UnsupportedAlgorithm(
+            f"{algorithm!r} does not belong in a {purpose} keyset",
+            fix=f"run 'agile algorithms --family {purpose}' for the algorithms of this purpose",
+        )
     if public:
         return _checked(algorithm, format, None, data)
     return _checked(algorithm, format, data, None)
@@ -289,6 +329,13 @@ def _pick(detected: str, requested: str | None) -> str:
 
 
 def _parse_pem(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
+    blocks = data.count(b"-----BEGIN ")
+    if blocks > 1:
+        # pyca/cryptography reads the first block only, and the others would be dropped unseen.
+        raise InvalidKey(
+            f"the PEM input contains {blocks} blocks, expected one key",
+            fix="split the file and import one key per file",
+        )
     if b"PRIVATE KEY" in data.split(b"\n", 1)[0]:
         key = serialization.load_pem_private_key(data, password=None)
         return _from_object(key, True, purpose, algorithm)
@@ -352,6 +399,7 @@ def _public_jwk(algorithm: str, public: bytes, handle: Any) -> dict[str, str]:
             "n": _b64url_encode(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
             "e": _b64url_encode(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
         }
+    formats = "pem or raw" if hasattr(handle, "public_bytes") else "raw"
     raise UnsupportedAlgorithm(
-        f"{algorithm} has no JWK encoding", fix="export with --format pem or raw"
+        f"{algorithm} has no JWK encoding", fix=f"export with --format {formats}"
     )
