@@ -36,6 +36,9 @@ __all__ = ["Argon2Parameters", "PassphraseSealer", "DEFAULT_PARAMETERS", "read_p
 log = logging.getLogger("agile.seal.passphrase")
 
 _SALT_SIZE = 16
+#: Argon2's minimum salt length (RFC 9106 §3.1); a shorter salt in a blob means damage.
+_MIN_SALT_SIZE = 8
+_RESTORE = "the keyset file was damaged or modified; restore it from a backup"
 _NONCE_SIZE = 12
 _LABEL = b"agile passphrase sealer v1\x00"
 
@@ -121,7 +124,7 @@ def read_passphrase(*, confirm: bool = False) -> bytes:
             raise SealError(
                 "AGILE_PASSPHRASE is set but empty", fix="set a non-empty passphrase or unset it"
             )
-        return value.encode("utf-8")
+        return _encode(value)
     if not sys.stdin.isatty():
         raise SealError(
             "no passphrase: AGILE_PASSPHRASE is not set and standard input is not a terminal",
@@ -135,6 +138,15 @@ def read_passphrase(*, confirm: bool = False) -> bytes:
     return first.encode("utf-8")
 
 
+def _encode(passphrase: str) -> bytes:
+    """Return the passphrase as UTF-8, keeping other bytes of the environment as they were.
+
+    Python decodes environment variables and arguments that are not UTF-8 with surrogate
+    escapes, and "surrogateescape" turns those back into the original bytes.
+    """
+    return passphrase.encode("utf-8", "surrogateescape")
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -144,7 +156,7 @@ def _unb64(blob: SealedBlob, name: str) -> bytes:
         return base64.b64decode(blob[name], validate=True)
     except (KeyError, TypeError, ValueError):
         raise SealError(
-            f"passphrase blob is malformed: field {name!r} is missing or not base64"
+            f"passphrase blob is malformed: field {name!r} is missing or not base64", fix=_RESTORE
         ) from None
 
 
@@ -155,7 +167,7 @@ class PassphraseSealer(Sealer):
 
     def __init__(self, passphrase: bytes | str | None = None) -> None:
         if isinstance(passphrase, str):
-            passphrase = passphrase.encode("utf-8")
+            passphrase = _encode(passphrase)
         self._passphrase = passphrase
 
     def _secret(self, *, confirm: bool) -> bytes:
@@ -197,21 +209,36 @@ class PassphraseSealer(Sealer):
                 f"blob is not a version 1 passphrase blob (sealer {blob.get('sealer')!r}, "
                 f"version {blob.get('version')!r})"
             )
-        try:
-            settings = blob["argon2"]
-            parameters = Argon2Parameters(
-                memory_kib=int(settings["memory_kib"]),
-                iterations=int(settings["iterations"]),
-                lanes=int(settings["lanes"]),
+        settings = blob.get("argon2")
+        names = ("memory_kib", "iterations", "lanes")
+        if not isinstance(settings, dict) or not all(
+            type(settings.get(name)) is int for name in names
+        ):
+            raise SealError(
+                f"passphrase blob is malformed: 'argon2' must contain the integers "
+                f"{', '.join(names)}, got {settings!r}",
+                fix=_RESTORE,
             )
-        except (KeyError, TypeError, ValueError):
-            raise SealError("passphrase blob is malformed: bad 'argon2' parameters") from None
-        parameters.check()
+        parameters = Argon2Parameters(**{name: settings[name] for name in names})
+        try:
+            parameters.check()
+        except SealError as error:
+            # The environment variables named by check() play no part in unsealing.
+            raise SealError(f"passphrase blob is malformed: {error}", fix=_RESTORE) from None
         salt = _unb64(blob, "salt")
         nonce = _unb64(blob, "nonce")
         ciphertext = _unb64(blob, "ciphertext")
+        if len(salt) < _MIN_SALT_SIZE:
+            raise SealError(
+                f"passphrase blob salt is {len(salt)} bytes, Argon2id needs at least "
+                f"{_MIN_SALT_SIZE} (RFC 9106 §3.1)",
+                fix=_RESTORE,
+            )
         if len(nonce) != _NONCE_SIZE:
-            raise SealError(f"passphrase blob nonce is {len(nonce)} bytes, expected {_NONCE_SIZE}")
+            raise SealError(
+                f"passphrase blob nonce is {len(nonce)} bytes, expected {_NONCE_SIZE}",
+                fix=_RESTORE,
+            )
 
         key = self._derive(self._secret(confirm=False), salt, parameters)
         try:
