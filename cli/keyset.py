@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import BinaryIO
 
 import click
@@ -21,11 +20,15 @@ from .common import (
     keystore_option,
     keystore_path,
     policy_option,
+    resolve_output,
 )
 
 # Sealer-specific options (--pcrs, --tpm-pin, --pkcs11-token, ...) and `agile keyset
 # reseal` live in cli/sealing.py beside the hardware sealers.
 from .sealing import add_sealer_options, reseal
+
+#: Largest key file `agile keyset import` reads, far above any supported key's encoding.
+_MAX_KEY_FILE = 1024 * 1024
 
 
 def _open() -> Keystore:
@@ -135,20 +138,40 @@ def show(name: str, as_json: bool) -> None:
 
 @keyset.command("add-key")
 @click.argument("name")
-@click.option("--algorithm", metavar="ID", help="Algorithm id (default: the policy's preferred).")
+@click.option(
+    "--algorithm",
+    metavar="ID",
+    help="Algorithm id (default: the primary key's, if the policy still allows it for new "
+    "keys, else the policy's preferred).",
+)
 @click.option("--promote", is_flag=True, help="Make the new key the primary key.")
 @policy_option
 @keystore_option
 def add_key(name: str, algorithm: str | None, promote: bool, policy: str | None) -> None:
     """Generate a new key in keyset NAME and print its id.
 
+    Without --algorithm the new key keeps the primary key's algorithm while the
+    policy allows it, so that a post-quantum keyset does not turn classical
+    because the policy prefers a classical algorithm.
+
     \b
     Examples:
       agile keyset add-key files
       agile keyset add-key files --algorithm x-wing --promote
     """
-    key = _open().keyset(name).add_key(algorithm, promote=promote, policy=policy)
+    item = _open().keyset(name)
+    if algorithm is None:
+        algorithm = _current_algorithm(item, policy)
+    key = item.add_key(algorithm, promote=promote, policy=policy)
     click.echo(key.id)
+
+
+def _current_algorithm(item: Keyset, policy: str | None) -> str | None:
+    """Return the primary key's algorithm if the policy allows new keys of it, else None."""
+    current = item.primary.algorithm
+    if item.keystore.policy(policy).decide("generate", current).allowed:
+        return current
+    return None
 
 
 @keyset.command()
@@ -275,10 +298,24 @@ def import_key(
     from agile.errors import InvalidArgument
     from agile.keys.transfer import parse_key
 
-    data = file.read()
+    # Key files are a few KiB. A cap stops a wrong FILE (a disk image, /dev/zero) from
+    # being read into memory whole.
+    data = file.read(_MAX_KEY_FILE + 1)
+    if len(data) > _MAX_KEY_FILE:
+        raise InvalidArgument(
+            f"key file {file.name!r} is larger than {_MAX_KEY_FILE // 1024} KiB",
+            fix="pass a PEM, JWK, raw or seed key file",
+        )
     store = _open()
     if name in store.keyset_names():
-        key = store.keyset(name).import_key(
+        existing = store.keyset(name)
+        if purpose is not None and purpose != existing.purpose:
+            # --purpose only matters when creating a keyset, so a different one means a wrong NAME.
+            raise InvalidArgument(
+                f"keyset {name!r} exists with purpose {existing.purpose}, not {purpose}",
+                fix=f"leave out --purpose to add the key to {name!r}, or name a new keyset",
+            )
+        key = existing.import_key(
             data,
             format=key_format,
             algorithm=algorithm,
@@ -337,4 +374,6 @@ def export_public(name: str, key_id: str | None, key_format: str, output: str | 
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        atomic_write(Path(output), data, mode=0o644)
+        target = resolve_output(output)
+        check_output_path(str(target))
+        atomic_write(target, data, mode=0o644)

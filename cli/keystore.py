@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import keystore_path
+from .common import check_output_path, keystore_path
 
 
 @click.group()
@@ -21,11 +21,12 @@ def keystore() -> None:
 
 
 @keystore.command()
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 def backup(file: Path) -> None:
     """Write the keystore's files in sealed form to FILE (atomic, mode 0600)."""
     from agile.rotate.backup import backup_keystore
 
+    check_output_path(str(file), option="FILE")
     count = backup_keystore(keystore_path(), file)
     click.echo(f"backed up {count} files to {file}")
 
