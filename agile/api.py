@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import envelope
 from .envelope import Header, Verified
+from .errors import InvalidArgument
 from .keys import Key, Keyset, Keystore
 from .keys.keystore import default_keystore_path
 
@@ -65,8 +66,57 @@ def open_keystore(keystore: KeystoreLike = None) -> Keystore:
     return store
 
 
+# Argument checks at the boundary, so that a wrong type raises InvalidArgument naming the
+# argument instead of an AttributeError or TypeError from deep inside.
+
+_BYTES = (bytes, bytearray, memoryview)
+
+
+def _check_data(value: Any, name: str, *, text: bool = False, stream: bool = True) -> None:
+    if isinstance(value, _BYTES) or (text and isinstance(value, str)):
+        return
+    if stream and callable(getattr(value, "read", None)):
+        return
+    kinds = "bytes" + (", armoured text" if text else "") + (" or a binary file" if stream else "")
+    raise InvalidArgument(
+        f"{name} must be {kinds}, got {type(value).__name__}",
+        fix=f"pass {name} as bytes (for text, encode it first: value.encode())",
+    )
+
+
+def _check_options(keystore: Any, policy: Any, aad: Any = b"") -> None:
+    if keystore is not None and not isinstance(keystore, (Keystore, str, os.PathLike)):
+        raise InvalidArgument(
+            f"keystore must be a Keystore, a directory path or None, got {type(keystore).__name__}",
+            fix="pass keystore='DIR', or leave it out for $AGILE_HOME",
+        )
+    if policy is not None and not isinstance(policy, str) and not hasattr(policy, "enforce"):
+        raise InvalidArgument(
+            f"policy must be a Policy, a policy name or None, got {type(policy).__name__}",
+            fix="pass policy='pq-hybrid' (a built-in name or a .toml/.rego path), or leave it out",
+        )
+    if not isinstance(aad, _BYTES):
+        raise InvalidArgument(
+            f"aad must be bytes, got {type(aad).__name__}",
+            fix="pass the associated data as bytes, for example aad=record_id.encode()",
+        )
+
+
+def _names(value: Any, name: str, kinds: tuple[type, ...]) -> list[Any]:
+    """Return ``value`` as a non-empty list of keyset names or objects of ``kinds``."""
+    if isinstance(value, (str, *kinds)):
+        return [value]
+    items = list(value) if isinstance(value, Iterable) and not isinstance(value, _BYTES) else []
+    if items and all(isinstance(item, (str, *kinds)) for item in items):
+        return items
+    raise InvalidArgument(
+        f"{name} must be a keyset name or a list of names, got {value!r}",
+        fix=f"pass {name}='files' or {name}=['files', 'backup']",
+    )
+
+
 def _recipients(store: Keystore, to: Any) -> list[Any]:
-    items = [to] if isinstance(to, (str, Keyset, Key)) else list(to)
+    items = _names(to, "to", (Keyset, Key))
     return [store.keyset(item) if isinstance(item, str) else item for item in items]
 
 
@@ -81,6 +131,8 @@ def encrypt(
     payload_algorithm: str | None = None,
 ) -> bytes:
     """Encrypt to the primary key of each keyset named in ``to``."""
+    _check_data(plaintext, "plaintext")
+    _check_options(keystore, policy, aad)
     store = open_keystore(keystore)
     return envelope.encrypt(
         plaintext,
@@ -100,6 +152,8 @@ def decrypt(
     aad: bytes = b"",
 ) -> bytes:
     """Decrypt an envelope with whichever recipient key the keystore holds."""
+    _check_data(sealed, "sealed", text=True, stream=False)
+    _check_options(keystore, policy, aad)
     return envelope.decrypt(sealed, open_keystore(keystore), policy=policy, aad=aad)
 
 
@@ -112,8 +166,10 @@ def sign(
     armor: bool = False,
 ) -> bytes:
     """Return a detached signature by the primary key of each named keyset."""
+    _check_data(message, "message")
+    _check_options(keystore, policy)
     store = open_keystore(keystore)
-    items = [keysets] if isinstance(keysets, (str, Keyset)) else list(keysets)
+    items = _names(keysets, "keysets", (Keyset,))
     signers = [store.keyset(item) if isinstance(item, str) else item for item in items]
     return envelope.sign(message, signers, policy=policy, armor=armor)
 
@@ -126,9 +182,13 @@ def verify(
     policy: Policy | str | None = None,
 ) -> list[Verified]:
     """Verify a detached signature; raise :class:`agile.errors.InvalidSignature` if one fails."""
+    _check_data(signature, "signature", text=True, stream=False)
+    _check_data(message, "message")
+    _check_options(keystore, policy)
     return envelope.verify(signature, message, open_keystore(keystore), policy=policy)
 
 
 def inspect(data: bytes | str | BinaryIO) -> Header:
     """Return an envelope's header (no key needed)."""
+    _check_data(data, "data", text=True)
     return envelope.read_header(data)

@@ -50,10 +50,13 @@ class AgileError(Exception):
 
     #: Exit code of the CLI for this error: 2 is bad input or usage, 1 a failed check.
     exit_code = 2
+    #: The fix used when the raiser gives none: a subclass sets the advice that fits
+    #: every error of its kind.
+    default_fix: str | None = None
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         super().__init__(message)
-        self.fix = fix
+        self.fix = fix if fix is not None else self.default_fix
 
     def diagnostics(self) -> str:
         """Return the message followed by the fix, for people."""
@@ -129,6 +132,8 @@ class InvalidPolicy(AgileError):
 
 class InvalidEnvelope(AgileError):
     """An envelope is malformed: bad magic, version, framing, length or encoding."""
+
+    default_fix = "the file is damaged, cut short or not an agile envelope: use a good copy"
 
 
 class KeyNotFound(AgileError):

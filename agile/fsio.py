@@ -36,9 +36,12 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = SECRET_M
     """Replace ``path`` with ``data`` atomically; the file is created with ``mode``.
 
     An existing device or FIFO is written in place instead, since it cannot be
-    replaced atomically.
+    replaced atomically.  A symbolic link is followed, and the file it names is
+    replaced, because renaming over the link would replace the link itself.
     """
     target = Path(path)
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     directory = target.parent
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, "output path is a directory", os.fspath(target))

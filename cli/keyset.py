@@ -159,19 +159,8 @@ def add_key(name: str, algorithm: str | None, promote: bool, policy: str | None)
       agile keyset add-key files
       agile keyset add-key files --algorithm x-wing --promote
     """
-    item = _open().keyset(name)
-    if algorithm is None:
-        algorithm = _current_algorithm(item, policy)
-    key = item.add_key(algorithm, promote=promote, policy=policy)
+    key = _open().keyset(name).add_key(algorithm, promote=promote, policy=policy)
     click.echo(key.id)
-
-
-def _current_algorithm(item: Keyset, policy: str | None) -> str | None:
-    """Return the primary key's algorithm if the policy allows new keys of it, else None."""
-    current = item.primary.algorithm
-    if item.keystore.policy(policy).decide("generate", current).allowed:
-        return current
-    return None
 
 
 @keyset.command()

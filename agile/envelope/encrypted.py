@@ -184,6 +184,15 @@ def _prepare(
 # Opening a header.
 
 
+# Fixes for a recipient key that cannot decrypt, by the key's status.
+_REMEDY_PRIVATE = "use the keystore that contains the private key"
+_REMEDIES = {
+    "disabled": "let a disabled key decrypt again with 'agile keyset decrypt-only KEYSET KEY_ID'",
+    "destroyed": "a destroyed key's private part is erased: restore the keystore from a "
+    "backup made before it was destroyed ('agile keystore restore')",
+}
+
+
 def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
     """Find a stanza this keystore can open and authenticate the header with it."""
     if header.kind != "encrypted":
@@ -198,6 +207,7 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
     failures: list[str] = []
     violations: list[PolicyViolation] = []
     unusable: list[str] = []
+    remedies: set[str] = set()
     found = 0
     for stanza in header.recipients:
         try:
@@ -210,9 +220,11 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
             continue
         if not key.status.can_open:
             unusable.append(f"key {key.id} of keyset {keyset.name!r} is {key.status.value}")
+            remedies.add(_REMEDIES.get(key.status.value, _REMEDY_PRIVATE))
             continue
         if not key.has_private:
             unusable.append(f"key {key.id} of keyset {keyset.name!r} has no private part")
+            remedies.add(_REMEDY_PRIVATE)
             continue
         try:
             policy.enforce("decrypt", key.algorithm, key=_meta(key))
@@ -261,8 +273,7 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
         )
     raise KeysetError(
         "no usable recipient key: " + "; ".join(unusable),
-        fix="let a disabled key decrypt again with 'agile keyset decrypt-only KEYSET KEY_ID', "
-        "or use the keystore that contains the private key",
+        fix="; or ".join(sorted(remedies)),
     )
 
 

@@ -412,9 +412,21 @@ class Keyset:
         *,
         policy: Policy | str | None = None,
     ) -> Key:
-        """Generate a key (``algorithm`` defaults to the policy's preferred one) and save."""
+        """Generate a key and save it.
+
+        ``algorithm`` defaults to the primary key's algorithm while the policy
+        allows new keys of it, else to the policy's preferred one, so that a
+        post-quantum keyset does not turn classical because the policy prefers
+        a classical algorithm.
+        """
         active = self._keystore.policy(policy)
-        algorithm = algorithm or active.preferred(self.purpose)
+        if algorithm is None:
+            primaries = [key for key in self._keys if key.status == KeyStatus.PRIMARY]
+            current = primaries[0].algorithm if primaries else None
+            if current is not None and active.decide("generate", current).allowed:
+                algorithm = current
+            else:
+                algorithm = active.preferred(self.purpose)
         active.enforce("generate", algorithm)
         if promote:
             active.enforce(_PROTECT_OPERATION[self.purpose], algorithm)
@@ -546,7 +558,10 @@ class Keyset:
                     fix="promote another key first",
                 )
             if key.status == KeyStatus.DESTROYED:
-                raise KeysetError(f"key {key_id} is destroyed and cannot change status")
+                raise KeysetError(
+                    f"key {key_id} is destroyed and cannot change status",
+                    fix="its private part is gone; add a new key with 'agile keyset add-key'",
+                )
             return current._replace(key_id, status=status)
 
         updated = self._mutate(change)
@@ -565,6 +580,11 @@ class Keyset:
                 raise KeysetError(
                     f"key {key_id} is the primary key of keyset {self.name!r}",
                     fix="promote another key, disable this one, then destroy it",
+                )
+            if key.status == KeyStatus.DESTROYED:
+                raise KeysetError(
+                    f"key {key_id} of keyset {self.name!r} is already destroyed",
+                    fix="nothing to do: its private part was erased before",
                 )
             if key.status != KeyStatus.DISABLED and not force:
                 raise KeysetError(

@@ -80,6 +80,16 @@ def _restrict(directory: Path) -> None:
             log.warning("cannot make keystore directory %s mode 0700: %s", directory, error)
 
 
+def _restrict_file(file: Path) -> None:
+    """Make a keyset file that group or others can read mode 0600 again, with a warning."""
+    log.warning("keyset file %s is readable by group or others; setting mode 0600", file)
+    try:
+        file.chmod(0o600)
+    except OSError as error:
+        # A read-only copy (a mounted backup, the golden vectors) can still be read.
+        log.warning("cannot make keyset file %s mode 0600: %s", file, error)
+
+
 class Keystore:
     """A directory of keysets; open it with :meth:`Keystore.open`."""
 
@@ -94,6 +104,11 @@ class Keystore:
     def open(cls, path: str | os.PathLike[str] | None = None) -> Keystore:
         """Open (and create, with mode 0700) the keystore at ``path`` or the default place."""
         directory = Path(path).expanduser() if path is not None else default_keystore_path()
+        if directory.exists() and not directory.is_dir():
+            raise KeystoreError(
+                f"keystore path {str(directory)!r} is not a directory",
+                fix="point --keystore or AGILE_HOME at a directory (it is created if missing)",
+            )
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             (directory / "keysets").mkdir(mode=0o700, exist_ok=True)
@@ -153,7 +168,12 @@ class Keystore:
                 f"cannot read {str(self._path / 'keystore.json')!r}: {error}",
                 fix="restore the keystore from a backup",
             ) from None
-        if not isinstance(data, dict) or data.get("format") != KEYSTORE_FORMAT:
+        if not isinstance(data, dict):
+            raise KeystoreError(
+                f"{str(self._path / 'keystore.json')!r} is not a JSON object",
+                fix="restore the keystore from a backup",
+            )
+        if data.get("format") != KEYSTORE_FORMAT:
             raise KeystoreError(
                 f"keystore {str(self._path)!r} has format {data.get('format')!r}, "
                 f"this agile reads format {KEYSTORE_FORMAT}",
@@ -222,6 +242,8 @@ class Keystore:
         cached = self._cache.get(name)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        if status.st_mode & 0o077:
+            _restrict_file(file)
         keyset = Keyset._load(self, file)
         self._cache[name] = (stamp, keyset)
         return keyset

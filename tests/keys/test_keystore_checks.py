@@ -1,0 +1,84 @@
+"""Keystore and keyset state checks: damaged files, wrong paths, modes, key lifecycle."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from agile import envelope
+from agile.envelope import format as envelope_format
+from agile.errors import InvalidEnvelope, KeysetError, KeystoreError
+from agile.keys import Keystore
+
+
+def test_config_not_object(store: Keystore) -> None:
+    (store.path / "keystore.json").write_text("[]")
+    with pytest.raises(KeystoreError, match="not a JSON object"):
+        store.stores()
+
+
+def test_path_is_file(tmp_path: Path) -> None:
+    file = tmp_path / "hostname"
+    file.write_text("x")
+    with pytest.raises(KeystoreError, match="not a directory"):
+        Keystore.open(file)
+
+
+def test_loose_keyset_file_tightened(store: Keystore) -> None:
+    store.create_keyset("files", "kem", "x25519")
+    file = store.path / "keysets" / "files.json"
+    os.chmod(file, 0o644)
+    Keystore.open(store.path).keyset("files")
+    assert stat.S_IMODE(file.stat().st_mode) == 0o600
+
+
+def test_add_key_keeps_pq(store: Keystore) -> None:
+    keyset = store.create_keyset("files", "kem", "x-wing")
+    assert keyset.add_key(promote=True, policy="default").algorithm == "x-wing"
+
+
+def test_add_key_preferred_when_banned(store: Keystore) -> None:
+    keyset = store.create_keyset("files", "kem", "x25519", policy="default")
+    assert keyset.add_key(policy="pq-only").algorithm != "x25519"
+
+
+def test_destroy_twice(store: Keystore) -> None:
+    keyset = store.create_keyset("files", "kem", "x25519")
+    old = keyset.primary.id
+    keyset.add_key(promote=True)
+    keyset.disable(old)
+    keyset.destroy(old)
+    with pytest.raises(KeysetError, match="already destroyed"):
+        keyset.destroy(old)
+
+
+def test_destroyed_key_fix(store: Keystore) -> None:
+    keyset = store.create_keyset("files", "kem", "x25519")
+    old = keyset.primary.id
+    sealed = envelope.encrypt(b"m", keyset)
+    keyset.add_key(promote=True)
+    keyset.disable(old)
+    keyset.destroy(old)
+    with pytest.raises(KeysetError) as caught:
+        envelope.decrypt(sealed, store)
+    assert "keystore restore" in (caught.value.fix or "")
+
+
+def test_disabled_key_fix(store: Keystore) -> None:
+    keyset = store.create_keyset("files", "kem", "x25519")
+    old = keyset.primary.id
+    sealed = envelope.encrypt(b"m", keyset)
+    keyset.add_key(promote=True)
+    keyset.disable(old)
+    with pytest.raises(KeysetError) as caught:
+        envelope.decrypt(sealed, store)
+    assert "decrypt-only" in (caught.value.fix or "")
+
+
+def test_framing_error_has_fix() -> None:
+    with pytest.raises(InvalidEnvelope) as caught:
+        envelope_format.parse_header(envelope_format.MAGIC + b"\x01\x07" + bytes(8))
+    assert caught.value.fix
