@@ -292,7 +292,9 @@ class Keystore:
             return self.new_key_id()
         if not _KEY_ID.match(key_id):
             raise InvalidArgument(
-                f"invalid key id {key_id!r}", fix="use 1 to 64 letters, digits, '.', '_' or '-'"
+                f"invalid key id {key_id!r}",
+                fix="use 1 to 64 letters, digits, '.', '_' or '-' (on import, give another id "
+                "with --key-id)",
             )
         if self.has_key_id(key_id):
             raise KeysetError(
