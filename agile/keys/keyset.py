@@ -457,6 +457,13 @@ class Keyset:
         it here name a key that its owner's keystore finds.
         """
         check_family(algorithm, self.purpose)
+        for existing in self._keys:
+            if existing.algorithm == algorithm and existing.public == public:
+                # The same key under two ids would split its envelopes between them.
+                raise KeysetError(
+                    f"this {algorithm} key is already in keyset {self.name!r} as key {existing.id}",
+                    fix="use the existing key id; nothing was imported",
+                )
         active = self._keystore.policy(policy)
         if promote:
             active.enforce(_PROTECT_OPERATION[self.purpose], algorithm)

@@ -82,3 +82,12 @@ def test_framing_error_has_fix() -> None:
     with pytest.raises(InvalidEnvelope) as caught:
         envelope_format.parse_header(envelope_format.MAGIC + b"\x01\x07" + bytes(8))
     assert caught.value.fix
+
+
+def test_import_same_key_twice(store: Keystore) -> None:
+    source = store.create_keyset("source", "kem", "x25519")
+    pem = source.export_public(source.primary.id, format="pem")
+    target = store.create_keyset("target", "kem", "x25519")
+    target.import_key(pem, public=True)
+    with pytest.raises(KeysetError, match="already in keyset"):
+        target.import_key(pem, public=True)
