@@ -41,7 +41,8 @@ from .common import (
 
 
 def _open_keystore() -> Keystore:
-    return Keystore.open(keystore_path())
+    # Encrypting, decrypting, signing and verifying all need keysets that exist already.
+    return Keystore.open(keystore_path(), create=False)
 
 
 def _aad_bytes(aad: str) -> bytes:

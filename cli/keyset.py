@@ -31,8 +31,9 @@ from .sealing import add_sealer_options, reseal
 _MAX_KEY_FILE = 1024 * 1024
 
 
-def _open() -> Keystore:
-    return Keystore.open(keystore_path())
+def _open(*, create: bool = False) -> Keystore:
+    """Open the keystore; only commands that add keysets create a missing one."""
+    return Keystore.open(keystore_path(), create=create)
 
 
 def _print_keyset(keyset: Keyset) -> None:
@@ -83,7 +84,9 @@ def create(
       agile keyset create mail --purpose kem --algorithm x-wing
       agile keyset create releases --purpose signature --algorithm ml-dsa-65
     """
-    created = _open().create_keyset(name, purpose, algorithm, sealer=sealer, policy=policy)
+    created = _open(create=True).create_keyset(
+        name, purpose, algorithm, sealer=sealer, policy=policy
+    )
     if as_json:
         emit_json(created.describe())
     else:
@@ -295,7 +298,7 @@ def import_key(
             f"key file {file.name!r} is larger than {_MAX_KEY_FILE // 1024} KiB",
             fix="pass a PEM, JWK, raw or seed key file",
         )
-    store = _open()
+    store = _open(create=True)
     if name in store.keyset_names():
         existing = store.keyset(name)
         if purpose is not None and purpose != existing.purpose:

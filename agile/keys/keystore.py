@@ -101,9 +101,20 @@ class Keystore:
         self._files: dict[str, Path] = {}
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> Keystore:
-        """Open (and create, with mode 0700) the keystore at ``path`` or the default place."""
+    def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Keystore:
+        """Open the keystore at ``path`` or the default place.
+
+        With ``create`` (the default) a missing keystore is created with mode 0700;
+        without it, a missing keystore raises :class:`KeystoreError`, so that a
+        command that only reads does not leave an empty keystore behind a typo.
+        """
         directory = Path(path).expanduser() if path is not None else default_keystore_path()
+        if not create and not (directory / "keystore.json").is_file():
+            raise KeystoreError(
+                f"no keystore at {str(directory)!r}",
+                fix="check --keystore or AGILE_HOME, or create a keyset there with "
+                "'agile keyset create'",
+            )
         if directory.exists() and not directory.is_dir():
             raise KeystoreError(
                 f"keystore path {str(directory)!r} is not a directory",

@@ -110,9 +110,16 @@ def test_keyset_lifecycle_commands(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_unknown_keyset_error(run) -> None:  # type: ignore[no-untyped-def]
+    run("keyset", "create", "k", "--purpose", "kem", "--algorithm", "x25519")
     result = run("encrypt", "--to", "missing", "-", stdin=b"x")
     assert result.returncode == 2
     assert b"no keyset named 'missing'" in result.stderr
+
+
+def test_missing_keystore_error(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("decrypt", "-", stdin=b"x")
+    assert result.returncode == 2
+    assert b"no keystore at" in result.stderr
 
 
 def test_wrong_passphrase_error(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -91,3 +91,9 @@ def test_import_same_key_twice(store: Keystore) -> None:
     target.import_key(pem, public=True)
     with pytest.raises(KeysetError, match="already in keyset"):
         target.import_key(pem, public=True)
+
+
+def test_open_without_create(tmp_path: Path) -> None:
+    with pytest.raises(KeystoreError, match="no keystore"):
+        Keystore.open(tmp_path / "typo", create=False)
+    assert not (tmp_path / "typo").exists()
