@@ -236,16 +236,14 @@ class Journal:
 
     def add_objects(self, run_id: str, items: Iterable[tuple[str, str, str]]) -> int:
         """Add ``(store, object_id, action)`` rows as pending (existing rows stay); return count."""
-        added = 0
         with self._transaction():
-            for store, object_id, action in items:
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO objects (run_id, store, object_id, action, state) "
-                    "VALUES (?, ?, ?, ?, 'pending')",
-                    (run_id, store, object_id, action),
-                )
-                added += cursor.rowcount
-        return added
+            # executemany sums the rows each statement inserted into rowcount.
+            cursor = self._db.executemany(
+                "INSERT OR IGNORE INTO objects (run_id, store, object_id, action, state) "
+                "VALUES (?, ?, ?, ?, 'pending')",
+                ((run_id, store, object_id, action) for store, object_id, action in items),
+            )
+            return max(cursor.rowcount, 0)
 
     def reopen_objects(self, run_id: str, items: Iterable[tuple[str, str, str]]) -> None:
         """Mark objects pending again (found naming an old key in the final pass)."""
@@ -270,12 +268,14 @@ class Journal:
     def finish_objects(self, run_id: str, results: Iterable[tuple[str, str, str, str, str | None]]):
         """Record ``(store, object_id, action, state, error)`` results in one transaction."""
         with self._transaction():
-            for store, object_id, action, state, error in results:
-                self._db.execute(
-                    "UPDATE objects SET action = ?, state = ?, error = ? "
-                    "WHERE run_id = ? AND store = ? AND object_id = ?",
-                    (action, state, error, run_id, store, object_id),
-                )
+            self._db.executemany(
+                "UPDATE objects SET action = ?, state = ?, error = ? "
+                "WHERE run_id = ? AND store = ? AND object_id = ?",
+                (
+                    (action, state, error, run_id, store, object_id)
+                    for store, object_id, action, state, error in results
+                ),
+            )
 
     def object_counts(self, run_id: str) -> dict[tuple[str, str], int]:
         """Return ``{(action, state): count}`` for a run."""

@@ -1,9 +1,10 @@
 """Crash safety: SIGKILL the ``agile rotate`` process at random moments, resume, check.
 
-One keystore with 1,000 envelope files and one with 1,000 SQLite rows are
-reused.  Each rotates in rounds, first x25519 -> x-wing (pq-hybrid), then
+Two keystores with 1,000 envelope files each and one with 1,000 SQLite rows
+are reused.  Each rotates in rounds, first x25519 -> x-wing (pq-hybrid), then
 x-wing -> ml-kem-1024 (a test policy) and back, each rotation killed up to
-eleven times, until 20 kills (directory) or 3 kills (SQLite) have landed.
+eleven times, until 20 kills (directory), 5 kills (directory, two forked
+workers) or 3 kills (SQLite) have landed.
 After every kill, every object must still decrypt to its original bytes, and
 an old key may be disabled only when no object names it.  A reader thread
 decrypts objects in a loop during the directory rounds.  Set AGILE_KILL_SEED
@@ -25,6 +26,8 @@ from pathlib import Path
 import pytest
 
 from agile.envelope import decrypt, encrypt, read_header
+from agile.errors import KeystoreLocked
+from agile.fsio import exclusive_lock
 from agile.rotate import AuditLog
 from tests.rotate.rotate_helpers import CHEAP_ARGON2, FLIP_POLICY, PASSPHRASE, agile, cli_env
 
@@ -103,14 +106,20 @@ def directory_world(env, tmp_path_factory: pytest.TempPathFactory) -> World:
 
 
 @pytest.fixture(scope="module")
+def workers_world(env, tmp_path_factory: pytest.TempPathFactory) -> World:
+    root = tmp_path_factory.mktemp("kill-workers")
+    return World(root / "keystore", "dir", root)
+
+
+@pytest.fixture(scope="module")
 def sqlite_world(env, tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("kill-sqlite")
     return World(root / "keystore", "sqlite", root)
 
 
-def _start(world: World, policy: str) -> subprocess.Popen[bytes]:
+def _start(world: World, policy: str, workers: int = 1) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "rotate", "--policy", policy],
+        [sys.executable, "-m", "cli.main", "rotate", "--policy", policy, "--workers", str(workers)],
         env=cli_env(world.home),
         cwd=REPO,
         stdout=subprocess.DEVNULL,
@@ -131,11 +140,25 @@ def _check_after_kill(world: World, old_key_ids: set[str]) -> None:
             assert key_id not in named, f"key {key_id} disabled too early (seed {SEED})"
 
 
-def _rotate_with_kills(world: World, policy: str, kills: int, rng: random.Random) -> set[str]:
+def _wait_for_lock(world: World) -> None:
+    """Wait until no process holds rotation.lock: a killed run's workers finish their batch."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with exclusive_lock(world.home / "rotation.lock", wait=False):
+                return
+        except KeystoreLocked:
+            assert time.monotonic() < deadline, f"rotation.lock still held (seed {SEED})"
+            time.sleep(0.05)
+
+
+def _rotate_with_kills(
+    world: World, policy: str, kills: int, rng: random.Random, workers: int = 1
+) -> set[str]:
     """Run one rotation, SIGKILLing it up to ``kills`` times; return the old key ids."""
     old_key_ids = {k.id for k in world.keystore.keyset("team").keys if k.status.value == "primary"}
     for _ in range(kills):
-        process = _start(world, policy)
+        process = _start(world, policy, workers)
         try:
             process.wait(timeout=rng.uniform(*DELAYS))
             break  # finished before the kill
@@ -143,9 +166,10 @@ def _rotate_with_kills(world: World, policy: str, kills: int, rng: random.Random
             process.send_signal(signal.SIGKILL)
             process.wait()
             world.kills += 1
+        _wait_for_lock(world)
         _check_after_kill(world, old_key_ids)
 
-    final = agile(world.home, "rotate", "--policy", policy, "--json")
+    final = agile(world.home, "rotate", "--policy", policy, "--json", "--workers", str(workers))
     assert final.returncode == 0, f"{final.stderr} (seed {SEED})"
     return old_key_ids
 
@@ -199,13 +223,15 @@ def _targets(world: World) -> list[tuple[str, str]]:
     return [("pq-hybrid", "x-wing"), (str(world.flip), "ml-kem-1024")]
 
 
-def _rounds(world: World, rng: random.Random, *, kills: int, max_rounds: int) -> int:
+def _rounds(
+    world: World, rng: random.Random, *, kills: int, max_rounds: int, workers: int = 1
+) -> int:
     """Rotate back and forth, killing each rotation up to 11 times, until ``kills`` landed."""
     rounds = 0
     while world.kills < kills and rounds < max_rounds:
         policy, algorithm = _targets(world)[rounds % 2]
         before = _keys_of(world, algorithm)
-        old = _rotate_with_kills(world, policy, 11, rng)
+        old = _rotate_with_kills(world, policy, 11, rng, workers)
         _check_final(world, old, algorithm)
         assert _keys_of(world, algorithm) == before + 1, f"round {rounds} (seed {SEED})"
         rounds += 1
@@ -227,6 +253,14 @@ def test_kill_directory_rounds(directory_world: World) -> None:
     assert directory_world.kills >= 20, f"only {directory_world.kills} kills (seed {SEED})"
     assert reader.failures == []
     assert reader.reads > 0
+
+
+@pytest.mark.slow
+def test_kill_two_workers_rounds(workers_world: World) -> None:
+    """Killing the parent of forked workers: they finish their batch, then the run resumes."""
+    rng = random.Random(SEED + 2)
+    _rounds(workers_world, rng, kills=5, max_rounds=20, workers=2)
+    assert workers_world.kills >= 5, f"only {workers_world.kills} kills (seed {SEED})"
 
 
 @pytest.mark.slow

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import HEADER_PREFIX_SIZE, ObjectStore, Swap
+from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, prefix_of
 from .directory import DirectoryStore
 from .sqlite import SQLiteStore
 from .url import StoreURL, parse_store_url
@@ -10,12 +10,14 @@ from .url import StoreURL, parse_store_url
 __all__ = [
     "HEADER_PREFIX_SIZE",
     "DirectoryStore",
+    "Joined",
     "ObjectStore",
     "SQLiteStore",
     "StoreURL",
     "Swap",
     "open_store",
     "parse_store_url",
+    "prefix_of",
 ]
 
 

@@ -13,11 +13,47 @@ import abc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["ObjectStore", "Swap", "HEADER_PREFIX_SIZE"]
+__all__ = ["ObjectStore", "Swap", "Joined", "HEADER_PREFIX_SIZE"]
 
 #: Bytes read from the start of each object when scanning headers.  Envelope
 #: headers are usually a few KiB; a longer header is read whole on demand.
 HEADER_PREFIX_SIZE = 16 * 1024
+
+
+class Joined:
+    """Object bytes given as parts, such as a new header and the unchanged payload after it.
+
+    A store that can write the parts one after the other (the directory store)
+    never joins them.  Joining a 1 MiB payload costs a fresh 1 MiB buffer, and
+    its page faults cost more than the copy.
+    """
+
+    __slots__ = ("parts", "_length")
+
+    def __init__(self, *parts: bytes | memoryview) -> None:
+        self.parts = parts
+        self._length = sum(len(part) for part in parts)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.parts)
+
+    def prefix(self, size: int) -> bytes:
+        """Return the first ``size`` bytes (all of them when the object is shorter)."""
+        pieces = []
+        for part in self.parts:
+            if size <= 0:
+                break
+            pieces.append(bytes(part[:size]))
+            size -= len(pieces[-1])
+        return b"".join(pieces)
+
+
+def prefix_of(data: bytes | Joined, size: int) -> bytes:
+    """Return the first ``size`` bytes of ``data``."""
+    return data.prefix(size) if isinstance(data, Joined) else data[:size]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +62,7 @@ class Swap:
 
     object_id: str
     expected: bytes
-    data: bytes
+    data: bytes | Joined
 
 
 class ObjectStore(abc.ABC):
@@ -34,6 +70,11 @@ class ObjectStore(abc.ABC):
 
     #: The URL scheme this store serves ("dir", "sqlite").
     scheme: str = ""
+
+    #: Whether :meth:`swap_many` applies all its swaps in one transaction, so
+    #: that callers pass a whole batch at once.  Otherwise they may pass one
+    #: swap at a time with ``durable=False`` and call :meth:`sync` at the end.
+    transactional: bool = False
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -70,12 +111,20 @@ class ObjectStore(abc.ABC):
         """Create or replace an object unconditionally and atomically."""
 
     @abc.abstractmethod
-    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes) -> bool:
+    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes | Joined) -> bool:
         """Replace the object by ``data`` if it still equals ``expected``; return whether it did."""
 
-    def swap_many(self, swaps: list[Swap]) -> list[bool]:
-        """Apply several swaps (one transaction where the store has them); one result each."""
+    def swap_many(self, swaps: list[Swap], *, durable: bool = True) -> list[bool]:
+        """Apply several swaps (one transaction where the store has them); one result each.
+
+        With ``durable=False`` a store may leave the last step that makes the
+        writes survive a power cut to :meth:`sync`.
+        """
         return [self.compare_and_swap(s.object_id, s.expected, s.data) for s in swaps]
+
+    def sync(self) -> None:
+        """Make every swap made with ``durable=False`` durable."""
+        return None
 
     @abc.abstractmethod
     def count(self) -> int:

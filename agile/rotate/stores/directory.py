@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from ...errors import KeyNotFound, StoreError
 from ...fsio import atomic_write, fsync_directory
-from .base import HEADER_PREFIX_SIZE, ObjectStore, Swap
+from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap
 
 __all__ = ["DirectoryStore", "LOCK_NAME"]
 
@@ -46,6 +46,11 @@ class DirectoryStore(ObjectStore):
             )
         self._lock_fd: int | None = None
         self._thread_lock = threading.Lock()
+        # Reused by swap_many to read the current file: a fresh buffer per
+        # object costs a page fault per 4 KiB page.
+        self._scratch = bytearray()
+        # Directories of renames made with durable=False and not fsync'ed yet.
+        self._unsynced: set[Path] = set()
 
     # Paths.
 
@@ -119,35 +124,64 @@ class DirectoryStore(ObjectStore):
         with self._object_lock(object_id):
             atomic_write(path, data, mode=self._mode_of(path))
 
-    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes) -> bool:
+    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes | Joined) -> bool:
         return self.swap_many([Swap(object_id, expected, data)])[0]
 
-    def swap_many(self, swaps: list[Swap]) -> list[bool]:
+    def swap_many(self, swaps: list[Swap], *, durable: bool = True) -> list[bool]:
         """Swap each object (temp file, fsync, rename), then fsync each directory once.
 
         A power cut before the directory fsync can undo a rename.  The old
         object is then back in place, still a whole envelope, and callers
-        learn of success only after the directory fsync.
+        learn of success only after the directory fsync.  With
+        ``durable=False`` the directory fsync waits for :meth:`sync`, so a
+        caller that swaps one object at a time still fsyncs each directory
+        once per batch.
         """
         results = []
-        directories: set[Path] = set()
         for swap in swaps:
             path = self.path_of(swap.object_id)
             with self._object_lock(swap.object_id):
-                try:
-                    current = path.read_bytes()
-                except FileNotFoundError:
-                    results.append(False)
-                    continue
-                if current != swap.expected:
+                if not self._holds(path, swap.expected):
                     results.append(False)
                     continue
                 _replace_file(path, swap.data, self._mode_of(path))
-            directories.add(path.parent)
+            self._unsynced.add(path.parent)
             results.append(True)
-        for directory in directories:
-            fsync_directory(directory)
+        if durable:
+            self.sync()
         return results
+
+    def sync(self) -> None:
+        """Fsync every directory that got a rename from a swap since the last sync."""
+        for directory in sorted(self._unsynced):
+            fsync_directory(directory)
+        self._unsynced.clear()
+
+    def _holds(self, path: Path, expected: bytes) -> bool:
+        """Return whether the file at ``path`` contains exactly ``expected``."""
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            size = len(expected)
+            if os.fstat(fd).st_size != size:
+                return False
+            if len(self._scratch) < size:
+                self._scratch = bytearray(size)
+            view = memoryview(self._scratch)[:size]
+            offset = 0
+            while offset < size:
+                count = os.readv(fd, [view[offset:]])
+                if count == 0:
+                    return False  # truncated since the fstat
+                offset += count
+            if os.read(fd, 1):
+                return False  # grown since the fstat
+            # startswith runs memcmp; comparing two memoryviews goes item by item.
+            return self._scratch.startswith(expected)
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _mode_of(path: Path) -> int:
@@ -168,14 +202,15 @@ class DirectoryStore(ObjectStore):
             self._lock_fd = None
 
 
-def _replace_file(path: Path, data: bytes, mode: int) -> None:
+def _replace_file(path: Path, data: bytes | Joined, mode: int) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it and rename it over ``path``."""
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, mode)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        for part in data.parts if isinstance(data, Joined) else (data,):
+            view = memoryview(part)
+            while view:
+                view = view[os.write(fd, view) :]
         os.fsync(fd)
         os.close(fd)
         fd = -1

@@ -14,9 +14,10 @@ import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from ...errors import KeyNotFound, StoreError
-from .base import HEADER_PREFIX_SIZE, ObjectStore, Swap
+from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap
 from .url import StoreURL, quote_identifier
 
 __all__ = ["SQLiteStore"]
@@ -32,6 +33,7 @@ class SQLiteStore(ObjectStore):
     """Envelope bytes in ``table.column``, addressed by ``table.key``."""
 
     scheme = "sqlite"
+    transactional = True
 
     def __init__(self, location: StoreURL, *, create: bool = False) -> None:
         super().__init__(str(location))
@@ -41,6 +43,8 @@ class SQLiteStore(ObjectStore):
         self._column = quote_identifier(location.column)
         self._key = quote_identifier(location.key)
         self._lock_fd: int | None = None
+        # object id -> (data_version before the read, the bytes returned); see swap_many.
+        self._reads: dict[str, tuple[int, bytes]] = {}
 
         if not create and not self.path.is_file():
             raise StoreError(
@@ -90,19 +94,15 @@ class SQLiteStore(ObjectStore):
         last: object = None
         while True:
             if last is None:
-                query = (
-                    f"SELECT {self._key}, substr({self._column}, 1, ?) FROM {self._table} "
-                    f"ORDER BY {self._key} LIMIT ?"
-                )
-                rows = self._db.execute(query, (size, _PAGE)).fetchall()
+                rows = self._prefix_rows(f"ORDER BY {self._key} LIMIT ?", [_PAGE], size)
             else:
-                query = (
-                    f"SELECT {self._key}, substr({self._column}, 1, ?) FROM {self._table} "
-                    f"WHERE {self._key} > ? ORDER BY {self._key} LIMIT ?"
+                rows = self._prefix_rows(
+                    f"WHERE {self._key} > ? ORDER BY {self._key} LIMIT ?", [last, _PAGE], size
                 )
-                rows = self._db.execute(query, (size, last, _PAGE)).fetchall()
-            for key, prefix in rows:
-                yield str(key), _as_bytes(prefix)
+            for key, small, length, rowid in rows:
+                found = self._prefix(small, length, rowid, size)
+                if found is not None:
+                    yield str(key), found[0]
             if len(rows) < _PAGE:
                 return
             last = rows[-1][0]
@@ -118,9 +118,16 @@ class SQLiteStore(ObjectStore):
             )
         return _as_bytes(row[0])
 
+    def _data_version(self) -> int:
+        # PRAGMA data_version changes whenever another connection, in this or
+        # another process, commits to the database (SQLite's pragma docs).
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def read_many(self, object_ids: Iterable[str]) -> dict[str, bytes]:
         ids = list(object_ids)
         found: dict[str, bytes] = {}
+        version = self._data_version()
+        self._reads = {}
         # SQLite allows at least 999 bound parameters per statement.
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -132,6 +139,8 @@ class SQLiteStore(ObjectStore):
             ).fetchall()
             for key, value in rows:
                 found[str(key)] = _as_bytes(value)
+        for object_id, data in found.items():
+            self._reads[object_id] = (version, data)
         return found
 
     def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:
@@ -140,14 +149,55 @@ class SQLiteStore(ObjectStore):
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT {self._key}, substr({self._column}, 1, ?), length({self._column}) "
-                f"FROM {self._table} WHERE {self._key} IN ({marks})",
-                [size, *chunk],
-            ).fetchall()
-            for key, prefix, length in rows:
-                found[str(key)] = (_as_bytes(prefix), int(length))
+            rows = self._prefix_rows(f"WHERE {self._key} IN ({marks})", chunk, size)
+            for key, small, length, rowid in rows:
+                prefix = self._prefix(small, length, rowid, size)
+                if prefix is not None:
+                    found[str(key)] = prefix
         return found
+
+    def _prefix_rows(self, clause: str, parameters: list[Any], size: int) -> list[Any]:
+        """Return ``(key, value, length, rowid)`` rows; value is None when longer than ``size``.
+
+        ``substr`` on a BLOB makes SQLite load the whole value, while
+        ``length`` does not, so a longer value is left for :meth:`_prefix` to
+        read through incremental blob I/O.  A WITHOUT ROWID table has no rowid
+        and gets the ``substr`` of every value instead.
+        """
+        try:
+            return self._db.execute(
+                f"SELECT {self._key}, CASE WHEN length({self._column}) <= ? "
+                f"THEN {self._column} END, length({self._column}), rowid "
+                f"FROM {self._table} {clause}",
+                [size, *parameters],
+            ).fetchall()
+        except sqlite3.OperationalError as error:
+            if "rowid" not in str(error):
+                raise
+            return self._db.execute(
+                f"SELECT {self._key}, substr({self._column}, 1, ?), length({self._column}), "
+                f"NULL FROM {self._table} {clause}",
+                [size, *parameters],
+            ).fetchall()
+
+    def _prefix(
+        self, small: object, length: int | None, rowid: int | None, size: int
+    ) -> tuple[bytes, int] | None:
+        """Return ``(first size bytes, length)`` of one row from :meth:`_prefix_rows`, or None.
+
+        None means that the row was deleted since the query.
+        """
+        if length is None:
+            return b"", 0
+        if small is not None or rowid is None:
+            return _as_bytes(small)[:size], int(length)
+        try:
+            with self._db.blobopen(
+                self.location.table, self.location.column, rowid, readonly=True
+            ) as blob:
+                return blob.read(size), int(length)
+        except sqlite3.OperationalError:
+            return None
 
     def count(self) -> int:
         return int(self._db.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0])
@@ -180,6 +230,8 @@ class SQLiteStore(ObjectStore):
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def put(self, object_id: str, data: bytes) -> None:
+        # data_version does not count this connection's own commits.
+        self._reads.pop(object_id, None)
         with self._writer():
             cursor = self._db.execute(
                 f"UPDATE {self._table} SET {self._column} = ? WHERE {self._key} = ?",
@@ -191,23 +243,43 @@ class SQLiteStore(ObjectStore):
                     (object_id, data),
                 )
 
-    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes) -> bool:
+    def compare_and_swap(self, object_id: str, expected: bytes, data: bytes | Joined) -> bool:
         return self.swap_many([Swap(object_id, expected, data)])[0]
 
-    def swap_many(self, swaps: list[Swap]) -> list[bool]:
-        """Apply all swaps in one transaction; a row that changed since it was read is kept."""
+    def swap_many(self, swaps: list[Swap], *, durable: bool = True) -> list[bool]:
+        """Apply all swaps in one transaction; a row that changed since it was read is kept.
+
+        A row whose expected bytes are the very object :meth:`read_many`
+        returned, read when ``PRAGMA data_version`` had the value it still has
+        inside this write transaction, cannot have changed: no other
+        connection committed since.  It is updated by key alone, which spares
+        SQLite loading and comparing the old value.  Every other row is
+        compared in full in the ``WHERE`` clause.  Every commit is durable
+        (``synchronous = FULL``), whatever the value of ``durable``.
+        """
         results: list[bool] = []
         with self._writer():
+            version = self._data_version()
             for swap in swaps:
-                cursor = self._db.execute(
-                    f"UPDATE {self._table} SET {self._column} = ? "
-                    f"WHERE {self._key} = ? AND {self._column} = ?",
-                    (swap.data, swap.object_id, swap.expected),
-                )
+                # A bound parameter must be one buffer.
+                data = bytes(swap.data) if isinstance(swap.data, Joined) else swap.data
+                read = self._reads.pop(swap.object_id, None)
+                if read is not None and read[0] == version and read[1] is swap.expected:
+                    cursor = self._db.execute(
+                        f"UPDATE {self._table} SET {self._column} = ? WHERE {self._key} = ?",
+                        (data, swap.object_id),
+                    )
+                else:
+                    cursor = self._db.execute(
+                        f"UPDATE {self._table} SET {self._column} = ? "
+                        f"WHERE {self._key} = ? AND {self._column} = ?",
+                        (data, swap.object_id, swap.expected),
+                    )
                 results.append(cursor.rowcount == 1)
         return results
 
     def close(self) -> None:
+        self._reads = {}
         self._db.close()
         if self._lock_fd is not None:
             os.close(self._lock_fd)
