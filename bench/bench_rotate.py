@@ -15,14 +15,19 @@ objects of 1 MiB, all encrypted to an X25519 key under ``default``), it times:
 * the floor: one X25519 decapsulation, one X-Wing encapsulation and one
   durable write of the same size per object (directory: temporary file, fsync,
   rename, directory fsync; SQLite: the same batched UPDATE transactions
-  rotation uses).
+  rotation uses, each writing bytes that differ from the stored ones);
+* the checked floor: the floor plus one X-Wing decapsulation, the least work
+  that proves, before the write, that the new stanza opens with the new
+  private key (rotation's safety rule).
 
 ``--root /dev/shm`` puts the stores on tmpfs, where fsync returns at once, so
 the run compares the CPU work alone.  The floor is measured again right before
 each timed run, because fsync latency on a shared disk drifts by several times
 within minutes.  It prints one Markdown table per store and size with
-milliseconds per object, objects per second, the adjacent floor and the ratio
-to it, and checks on a sample that rewrap left the payload bytes identical.
+milliseconds per object, objects per second, both floors and the ratio to
+each, and checks on a sample that rewrap left the payload bytes identical.
+Above each table it prints the speed-up that two processes of pure KEM work
+get over one on this machine at that moment, the ceiling for 2 workers.
 The rotation time is the migrate phase of the report (scan and key changes
 are listed apart).
 """
@@ -30,6 +35,7 @@ are listed apart).
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -130,22 +136,31 @@ def bench_naive(kind: str, count: int, size: int) -> float:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def bench_floor(kind: str, size: int, samples: int) -> float:
-    """Return seconds per object of one decaps + one encaps + one durable write of ``size``."""
+def bench_floor(kind: str, size: int, samples: int, checked: bool = False) -> float:
+    """Return seconds per object of one decaps + one encaps + one durable write of ``size``.
+
+    With ``checked``, each object also gets one decapsulation with the new key.
+    """
     old_kem = registry.kem("x25519")
     new_kem = registry.kem("x-wing")
     old_private = old_kem.generate()
-    new_public = new_kem.generate().public_key
+    new_private = new_kem.generate()
+    new_public = new_private.public_key
     encapsulated, _ = old_kem.encapsulate(old_private.public_key)
     data = os.urandom(size)
+
+    def work() -> None:
+        old_kem.decapsulate(old_private, encapsulated)
+        new_encapsulated, _ = new_kem.encapsulate(new_public)
+        if checked:
+            new_kem.decapsulate(new_private, new_encapsulated)
 
     root = Path(tempfile.mkdtemp(prefix="agile-bench-", dir=ROOT))
     try:
         if kind == "dir":
             started = time.perf_counter()
             for index in range(samples):
-                old_kem.decapsulate(old_private, encapsulated)
-                new_kem.encapsulate(new_public)
+                work()
                 atomic_write(root / f"f{index}", data)
             return (time.perf_counter() - started) / samples
 
@@ -156,12 +171,14 @@ def bench_floor(kind: str, size: int, samples: int) -> float:
         db.execute("BEGIN")
         db.executemany("INSERT INTO t VALUES (?, ?)", [(str(i), data) for i in range(samples)])
         db.execute("COMMIT")
+        # SQLite skips writing a page whose new content equals the old, so the
+        # timed UPDATEs write other bytes, as a rotation does.
+        data = os.urandom(size)
         started = time.perf_counter()
         for start in range(0, samples, BATCH):
             db.execute("BEGIN IMMEDIATE")
             for index in range(start, min(samples, start + BATCH)):
-                old_kem.decapsulate(old_private, encapsulated)
-                new_kem.encapsulate(new_public)
+                work()
                 db.execute("UPDATE t SET v = ? WHERE id = ?", (data, str(index)))
             db.execute("COMMIT")
         elapsed = time.perf_counter() - started
@@ -169,6 +186,35 @@ def bench_floor(kind: str, size: int, samples: int) -> float:
         return elapsed / samples
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _kem_loop(count: int) -> float:
+    """Return the seconds of ``count`` X-Wing encapsulations and decapsulations."""
+    kem = registry.kem("x-wing")
+    private = kem.generate()
+    started = time.perf_counter()
+    for _ in range(count):
+        ciphertext, _ = kem.encapsulate(private.public_key)
+        kem.decapsulate(private, ciphertext)
+    return time.perf_counter() - started
+
+
+def parallel_ceiling(count: int = 2000) -> float:
+    """Return the speed-up this machine gives two processes of pure KEM work over one.
+
+    Rotation with two workers cannot scale better than this; on a shared
+    machine it is often well below 2.
+    """
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        one = pool.apply(_kem_loop, (count,))
+        two = max(pool.map(_kem_loop, [count, count]))
+    return 2 * one / two
+
+
+def _floors(kind: str, size: int, samples: int) -> tuple[float, float]:
+    """Return the floor and the checked floor, measured back to back."""
+    return bench_floor(kind, size, samples), bench_floor(kind, size, samples, checked=True)
 
 
 def main() -> None:
@@ -198,22 +244,27 @@ def main() -> None:
             rows = []
             for action in ("rewrap", "reencrypt"):
                 for workers in options.workers:
-                    floor = bench_floor(kind, size, samples)
+                    floors = _floors(kind, size, samples)
                     result = bench_rotation(kind, count, size, action, workers)
                     name = f"rotate {action}, {workers} worker(s)"
-                    rows.append((name, result["seconds"] / count, floor))
-            floor = bench_floor(kind, size, samples)
+                    rows.append((name, result["seconds"] / count, *floors))
+            floors = _floors(kind, size, samples)
             rows.append(
-                ("naive decrypt + encrypt loop", bench_naive(kind, count, size) / count, floor)
+                ("naive decrypt + encrypt loop", bench_naive(kind, count, size) / count, *floors)
             )
 
             print(f"\n### {kind} store, {count} x {label}\n")
-            print("| run | ms/object | objects/s | floor ms/object | x floor |")
-            print("|---|---:|---:|---:|---:|")
-            for name, seconds, floor in rows:
+            print(f"Machine speed-up of 2 processes over 1 (KEM loop): {parallel_ceiling():.2f}\n")
+            print(
+                "| run | ms/object | objects/s | floor ms/object | x floor "
+                "| checked floor ms/object | x checked floor |"
+            )
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            for name, seconds, floor, checked in rows:
                 print(
                     f"| {name} | {seconds * 1000:.3f} | {1 / seconds:,.0f} | "
-                    f"{floor * 1000:.3f} | {seconds / floor:.2f} |"
+                    f"{floor * 1000:.3f} | {seconds / floor:.2f} | "
+                    f"{checked * 1000:.3f} | {seconds / checked:.2f} |"
                 )
             sys.stdout.flush()
 
