@@ -47,6 +47,9 @@ def _open(name_or_url: str, *, create: bool = False):
 def add(name: str, url: str) -> None:
     """Register the store URL as NAME (a missing directory or table is created).
 
+    What is created is reported on standard error, so that a mistyped path or
+    table name shows at once.
+
     \b
     Examples:
       agile store add files ./protected
@@ -55,9 +58,34 @@ def add(name: str, url: str) -> None:
     from agile.rotate.stores import open_store, parse_store_url
 
     location = parse_store_url(url)
+    created = _created_by_add(location)
     open_store(location, create=True).close()
     _keystore().add_store(name, str(location))
     click.echo(f"store {name}: {location}")
+    if created:
+        click.echo(f"note: created {created}", err=True)
+
+
+def _created_by_add(location) -> str | None:  # type: ignore[no-untyped-def]
+    """Return what registering ``location`` will create, or None when it exists already."""
+    import sqlite3
+    from contextlib import closing
+
+    if location.scheme != "sqlite":
+        return None if location.path.exists() else f"directory {str(location.path)!r}"
+    if not location.path.exists():
+        return f"SQLite database {str(location.path)!r} with table {location.table!r}"
+    try:
+        uri = location.path.as_uri() + "?mode=ro"
+        with closing(sqlite3.connect(uri, uri=True)) as db:
+            found = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                (location.table,),
+            ).fetchone()
+    except sqlite3.Error:
+        # Not a database, or unreadable: opening the store reports it.
+        return None
+    return None if found else f"table {location.table!r} in {str(location.path)!r}"
 
 
 @store.command("remove")

@@ -84,18 +84,28 @@ def _load_backup(source: Path) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for name, encoded in document["files"].items():
         parts = PurePosixPath(name).parts
+        if not isinstance(encoded, str):
+            raise KeystoreError(
+                f"backup {str(source)!r}: the content of file {name!r} is not a base64 string",
+                fix="give a file written by 'agile keystore backup', unmodified",
+            )
         if (
-            not isinstance(encoded, str)
-            or PurePosixPath(name).as_posix() != name
+            PurePosixPath(name).as_posix() != name
             or name.startswith("/")
             or any(part in ("..", ".") or part.startswith(".") for part in parts)
             or name in _SKIPPED
         ):
-            raise KeystoreError(f"backup {str(source)!r} contains an invalid file name {name!r}")
+            raise KeystoreError(
+                f"backup {str(source)!r} contains an invalid file name {name!r}",
+                fix="give a file written by 'agile keystore backup', unmodified",
+            )
         try:
             files[name] = base64.b64decode(encoded, validate=True)
         except ValueError:
-            raise KeystoreError(f"backup {str(source)!r}: file {name!r} is not base64") from None
+            raise KeystoreError(
+                f"backup {str(source)!r}: the content of file {name!r} is not base64",
+                fix="give a file written by 'agile keystore backup', unmodified",
+            ) from None
     if "keystore.json" not in files:
         raise KeystoreError(f"backup {str(source)!r} has no keystore.json")
     return files

@@ -157,3 +157,31 @@ def test_restore_rejects_bad_name(home: Path, tmp_path: Path) -> None:
     result = agile(home, "keystore", "restore", str(tmp_path / "b.json"))
     assert result.returncode == 2
     assert "invalid file name" in result.stderr
+
+
+def test_restore_rejects_non_string(home: Path, tmp_path: Path) -> None:
+    bad = {"format": "agile-keystore-backup", "version": 1, "files": {"keystore.json": 5}}
+    (tmp_path / "b.json").write_text(json.dumps(bad))
+    result = agile(home, "keystore", "restore", str(tmp_path / "b.json"))
+    assert result.returncode == 2
+    assert "not a base64 string" in result.stderr
+
+
+def test_store_add_reports_created(home: Path, keystore, tmp_path: Path) -> None:
+    result = agile(home, "store", "add", "db", f"sqlite:///{tmp_path}/s.db?table=typo")
+    assert result.returncode == 0
+    assert "note: created SQLite database" in result.stderr
+
+
+def test_store_add_existing_quiet(home: Path, keystore, tmp_path: Path) -> None:
+    (tmp_path / "objects").mkdir()
+    result = agile(home, "store", "add", "files", str(tmp_path / "objects"))
+    assert result.returncode == 0
+    assert "note:" not in result.stderr
+
+
+def test_store_add_file_path(home: Path, keystore, tmp_path: Path) -> None:
+    (tmp_path / "hostname").write_text("x")
+    result = agile(home, "store", "add", "files", str(tmp_path / "hostname"))
+    assert result.returncode == 2
+    assert "is not a directory" in result.stderr

@@ -225,3 +225,19 @@ def test_store_cas_concurrent_processes(store) -> None:
 def test_store_read_prefixes(store) -> None:
     store.put("a", b"abcdef")
     assert store.read_prefixes(["a", "missing"], 3) == {"a": (b"abc", 6)}
+
+
+def test_sqlite_put_integer_key(tmp_path: Path) -> None:
+    path = tmp_path / "ints.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE secrets (id INTEGER PRIMARY KEY, envelope BLOB NOT NULL)")
+    store = open_store(f"sqlite:///{path}")
+    with pytest.raises(StoreError, match="cannot store object 'x y'"):
+        store.put("x y", b"data")
+    store.close()
+
+
+def test_directory_on_file(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="not a directory"):
+        DirectoryStore(tmp_path / "file", create=True)

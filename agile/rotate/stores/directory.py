@@ -37,6 +37,11 @@ class DirectoryStore(ObjectStore):
     def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
         self.root = Path(root)
         super().__init__(str(self.root))
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(
+                f"store path {str(self.root)!r} is not a directory",
+                fix="give a directory for a directory store, or sqlite:///PATH for a database",
+            )
         if create:
             self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if not self.root.is_dir():

@@ -232,16 +232,24 @@ class SQLiteStore(ObjectStore):
     def put(self, object_id: str, data: bytes) -> None:
         # data_version does not count this connection's own commits.
         self._reads.pop(object_id, None)
-        with self._writer():
-            cursor = self._db.execute(
-                f"UPDATE {self._table} SET {self._column} = ? WHERE {self._key} = ?",
-                (data, object_id),
-            )
-            if cursor.rowcount == 0:
-                self._db.execute(
-                    f"INSERT INTO {self._table} ({self._key}, {self._column}) VALUES (?, ?)",
-                    (object_id, data),
+        try:
+            with self._writer():
+                cursor = self._db.execute(
+                    f"UPDATE {self._table} SET {self._column} = ? WHERE {self._key} = ?",
+                    (data, object_id),
                 )
+                if cursor.rowcount == 0:
+                    self._db.execute(
+                        f"INSERT INTO {self._table} ({self._key}, {self._column}) VALUES (?, ?)",
+                        (object_id, data),
+                    )
+        except sqlite3.IntegrityError as error:
+            # A constraint of the user's table: an INTEGER PRIMARY KEY takes no text id.
+            raise StoreError(
+                f"cannot store object {object_id!r} in {self.describe(object_id)}: {error}",
+                fix=f"use an id that the {self.location.key!r} column accepts, "
+                "or a table whose key column is TEXT",
+            ) from None
 
     def compare_and_swap(self, object_id: str, expected: bytes, data: bytes | Joined) -> bool:
         return self.swap_many([Swap(object_id, expected, data)])[0]
