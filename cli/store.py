@@ -16,12 +16,16 @@ def store() -> None:
 
     A store is a directory of envelope files, or a column of a SQLite table:
     sqlite:///PATH?table=T&column=C&key=ID (defaults secrets, envelope, id;
-    four slashes for an absolute path, as in sqlite:////srv/app.db).
+    four slashes for an absolute path, as in sqlite:////srv/app.db).  With
+    aad=id (dir:PATH?aad=id, or &aad=id for SQLite) each envelope is bound to
+    its object id as associated data, so a copy under another id fails to
+    decrypt; put, get, import and rotate all use it.
 
     \b
     Examples:
       agile store add files ./protected
       agile store add db 'sqlite:////srv/app.db?table=secrets&column=envelope&key=id'
+      agile store add bound 'dir:./protected?aad=id'
       agile store put files reports/q3.pdf --to team q3.pdf
       agile store get files reports/q3.pdf -o q3.pdf
     """
@@ -154,8 +158,13 @@ def put(name: str, object_id: str, source, keysets: tuple[str, ...], policy: str
 
     keystore = _keystore()
     recipients = [keystore.keyset(keyset) for keyset in keysets]
-    envelope = encrypt(source.read(), recipients, policy=keystore.policy(policy))
     with _open(name, create=True) as opened:
+        envelope = encrypt(
+            source.read(),
+            recipients,
+            policy=keystore.policy(policy),
+            aad=opened.associated_data(object_id),
+        )
         opened.put(object_id, envelope)
 
 
@@ -187,7 +196,13 @@ def import_files(name: str, directory: Path, keysets: tuple[str, ...], policy: s
     with _open(name, create=True) as opened:
         for path in sorted(p for p in directory.rglob("*") if p.is_file()):
             object_id = path.relative_to(directory).as_posix()
-            opened.put(object_id, encrypt(path.read_bytes(), recipients, policy=active))
+            sealed = encrypt(
+                path.read_bytes(),
+                recipients,
+                policy=active,
+                aad=opened.associated_data(object_id),
+            )
+            opened.put(object_id, sealed)
             count += 1
     click.echo(f"stored {count} objects in {name}")
 
@@ -215,7 +230,8 @@ def get(name: str, object_id: str, output: Path | None, policy: str | None) -> N
     keystore = _keystore()
     with _open(name) as opened:
         envelope = opened.read(object_id)
-    plaintext = decrypt(envelope, keystore, policy=keystore.policy(policy))
+        aad = opened.associated_data(object_id)
+    plaintext = decrypt(envelope, keystore, policy=keystore.policy(policy), aad=aad)
     if output is None:
         sys.stdout.buffer.write(plaintext)
     else:

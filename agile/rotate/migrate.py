@@ -104,11 +104,12 @@ class MigrationContext:
         self._stores.clear()
 
     def transform(
-        self, envelope: bytes, message: Callable[[], bytes] | None = None
+        self, envelope: bytes, message: Callable[[], bytes] | None = None, aad: bytes = b""
     ) -> tuple[str, bytes | Joined] | None:
         """Return ``(action, new envelope)``, or None when the object needs no migration.
 
-        ``message`` returns the signed message, for signature envelopes.  A new
+        ``message`` returns the signed message, for signature envelopes, and
+        ``aad`` is the associated data of an encrypted envelope.  A new
         encrypted envelope has been opened with the new keys before it is
         returned (see :class:`agile.rotate.reprotect.Reprotector`).
         """
@@ -131,9 +132,9 @@ class MigrationContext:
         if action == "resign":
             result = self._resign(data, header, stale, message)
         elif action == "rewrap":
-            result = self.reprotector.rewrap(data, header, stale, new_ids)
+            result = self.reprotector.rewrap(data, header, stale, new_ids, aad)
         else:
-            result = self.reprotector.reencrypt(data, header, stale, new_ids)
+            result = self.reprotector.reencrypt(data, header, stale, new_ids, aad)
         return action, armour(bytes(result)) if armoured else result
 
     def _resign(
@@ -264,7 +265,11 @@ def _transform_group(
             )
             continue
         try:
-            change = context.transform(current[object_id], _message_loader(store, object_id))
+            change = context.transform(
+                current[object_id],
+                _message_loader(store, object_id),
+                store.associated_data(object_id),
+            )
         except AgileError as error:
             log.warning("object %s: %s", store.describe(object_id), error)
             results[object_id] = ObjectResult(

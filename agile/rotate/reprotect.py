@@ -98,10 +98,13 @@ class Reprotector:
 
     # Actions.
 
-    def rewrap(self, data: bytes, header: Header, stale: set[str], new_ids: list[str]) -> Joined:
+    def rewrap(
+        self, data: bytes, header: Header, stale: set[str], new_ids: list[str], aad: bytes = b""
+    ) -> Joined:
         """Replace the stanzas of the ``stale`` keys by stanzas for ``new_ids``; keep the payload.
 
-        ``data`` is a binary envelope and ``header`` its parsed header.  The
+        ``data`` is a binary envelope, ``header`` its parsed header and ``aad``
+        the associated data its payload is bound to.  The
         result is the new header joined with a view of the payload of ``data``,
         and it has been checked with :meth:`check_rewrapped` before it is returned.
         """
@@ -120,18 +123,21 @@ class Reprotector:
         new_header = _assemble(section, kept_stanzas + added, opened.schedule)
         result = Joined(new_header, memoryview(data)[header.length :])
 
-        self.check_rewrapped(data, header, result, new_ids)
+        self.check_rewrapped(data, header, result, new_ids, aad)
         return result
 
-    def reencrypt(self, data: bytes, header: Header, stale: set[str], new_ids: list[str]) -> bytes:
+    def reencrypt(
+        self, data: bytes, header: Header, stale: set[str], new_ids: list[str], aad: bytes = b""
+    ) -> bytes:
         """Encrypt the plaintext again with a new data key and the preferred payload AEAD.
 
-        Recipients that do not retire stay.  The result has been checked with
+        Recipients that do not retire stay, and the new envelope is bound to the
+        same associated data ``aad``.  The result has been checked with
         :meth:`check_reencrypted` before it is returned.
         """
         opened = _open(header, self.keystore, self.policy)
         original = self._decrypt_payload(
-            _opener(opened, b""), memoryview(data)[header.length :], header.chunk_size
+            _opener(opened, aad), memoryview(data)[header.length :], header.chunk_size
         )
 
         kept_ids = [s.key_id for s in header.recipients if s.key_id not in stale]
@@ -144,11 +150,11 @@ class Reprotector:
             algorithm,
             schedule.payload_key,
             schedule.nonce_prefix,
-            payload_associated_data(context, b""),
+            payload_associated_data(context, aad),
         )
         result = sealer.seal_all(head, original, header.chunk_size)
 
-        self.check_reencrypted(result, original, new_ids)
+        self.check_reencrypted(result, original, new_ids, aad)
         return result
 
     def _decrypt_payload(
@@ -212,7 +218,12 @@ class Reprotector:
         return header, schedule
 
     def check_rewrapped(
-        self, original: bytes, old_header: Header, result: bytes | Joined, new_ids: list[str]
+        self,
+        original: bytes,
+        old_header: Header,
+        result: bytes | Joined,
+        new_ids: list[str],
+        aad: bytes = b"",
     ) -> None:
         """Check a rewrapped envelope: the payload bytes are unchanged and it opens with new keys.
 
@@ -231,24 +242,24 @@ class Reprotector:
         old_payload_size = len(original) - old_header.length
         if len(payload) != old_payload_size or not original.endswith(payload):
             raise RotationError("the rewrapped envelope's payload differs from the original")
-        self._authenticate_payload(header, schedule, memoryview(payload))
+        self._authenticate_payload(header, schedule, memoryview(payload), aad)
 
     def check_reencrypted(
-        self, result: bytes, original: bytes | memoryview, new_ids: list[str]
+        self, result: bytes, original: bytes | memoryview, new_ids: list[str], aad: bytes = b""
     ) -> None:
         """Check that a re-encrypted envelope opens with the new keys and contains ``original``."""
         header, schedule = self._open_with_new_keys(result, new_ids)
         self._authenticate_payload(
-            header, schedule, memoryview(result)[header.length :], memoryview(original)
+            header, schedule, memoryview(result)[header.length :], aad, memoryview(original)
         )
 
-    def _payload_opener(self, header: Header, schedule: Schedule) -> PayloadOpener:
+    def _payload_opener(self, header: Header, schedule: Schedule, aad: bytes) -> PayloadOpener:
         assert header.payload_algorithm is not None
         return PayloadOpener(
             header.payload_algorithm,
             schedule.payload_key,
             schedule.nonce_prefix,
-            payload_associated_data(header.payload_context, b""),
+            payload_associated_data(header.payload_context, aad),
         )
 
     def _authenticate_payload(
@@ -256,6 +267,7 @@ class Reprotector:
         header: Header,
         schedule: Schedule,
         payload: memoryview,
+        aad: bytes,
         expected: memoryview | None = None,
     ) -> None:
         """Open every payload chunk into the scratch buffer; raise if any tag fails.
@@ -265,7 +277,7 @@ class Reprotector:
         is reused, because a fresh buffer per object costs a page fault per
         4 KiB page.
         """
-        opener = self._payload_opener(header, schedule)
+        opener = self._payload_opener(header, schedule, aad)
         chunk_size = header.chunk_size
         step = chunk_size + opener.tag_size
         if len(self._scratch) < chunk_size:

@@ -26,4 +26,4 @@ def open_store(url: str | StoreURL, *, create: bool = False) -> ObjectStore:
     location = url if isinstance(url, StoreURL) else parse_store_url(url)
     if location.scheme == "sqlite":
         return SQLiteStore(location, create=create)
-    return DirectoryStore(location.path, create=create)
+    return DirectoryStore(location.path, create=create, aad=location.aad)

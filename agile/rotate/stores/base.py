@@ -76,8 +76,15 @@ class ObjectStore(abc.ABC):
     #: swap at a time with ``durable=False`` and call :meth:`sync` at the end.
     transactional: bool = False
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, aad: str = "") -> None:
         self.url = url
+        #: "id" when each object's envelope has the object id as associated data (the
+        #: store URL's ``aad=id``), else "".
+        self.aad = aad
+
+    def associated_data(self, object_id: str) -> bytes:
+        """Return the associated data that the envelope at ``object_id`` is bound to."""
+        return object_id.encode("utf-8") if self.aad == "id" else b""
 
     @abc.abstractmethod
     def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:

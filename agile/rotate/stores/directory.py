@@ -34,9 +34,11 @@ class DirectoryStore(ObjectStore):
 
     scheme = "dir"
 
-    def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, create: bool = False, aad: str = ""
+    ) -> None:
         self.root = Path(root)
-        super().__init__(str(self.root))
+        super().__init__(f"dir:{self.root}?aad={aad}" if aad else str(self.root), aad)
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(
                 f"store path {str(self.root)!r} is not a directory",

@@ -36,7 +36,7 @@ class SQLiteStore(ObjectStore):
     transactional = True
 
     def __init__(self, location: StoreURL, *, create: bool = False) -> None:
-        super().__init__(str(location))
+        super().__init__(str(location), location.aad)
         self.location = location
         self.path = Path(location.path)
         self._table = quote_identifier(location.table)

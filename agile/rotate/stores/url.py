@@ -1,5 +1,9 @@
 """Store URLs: a directory path, ``dir:PATH``, or ``sqlite:///PATH?table=T&column=C&key=ID``.
 
+Both ``dir:`` and ``sqlite:`` URLs take ``aad=id``: every object of the store
+is then encrypted with its own id (UTF-8) as the envelope's associated data,
+so an envelope copied to another id, row or file no longer decrypts.
+
 The SQLite form follows the SQLAlchemy convention: ``sqlite:///data.db`` is a
 path relative to the current directory and ``sqlite:////srv/data.db`` is
 absolute.  Relative paths are resolved when a URL is parsed, so a store
@@ -19,6 +23,8 @@ __all__ = ["StoreURL", "parse_store_url", "check_identifier", "quote_identifier"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _SQLITE_DEFAULTS = {"table": "secrets", "column": "envelope", "key": "id"}
+#: Values of the ``aad`` option: what each object's envelope is bound to.
+AAD_MODES = ("id",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +36,19 @@ class StoreURL:
     table: str = "secrets"
     column: str = "envelope"
     key: str = "id"
+    #: "id" when each object's id is its envelope's associated data, else "".
+    aad: str = ""
 
     def __str__(self) -> str:
         if self.scheme == "sqlite":
             # An absolute path gives four slashes, as in SQLAlchemy.
-            return f"sqlite:///{self.path}?table={self.table}&column={self.column}&key={self.key}"
-        return str(self.path)
+            text = f"sqlite:///{self.path}?table={self.table}&column={self.column}&key={self.key}"
+            return f"{text}&aad={self.aad}" if self.aad else text
+        return f"dir:{self.path}?aad={self.aad}" if self.aad else str(self.path)
+
+    def associated_data(self, object_id: str) -> bytes:
+        """Return the associated data of the envelope stored at ``object_id``."""
+        return object_id.encode("utf-8") if self.aad == "id" else b""
 
 
 def check_identifier(value: str, what: str) -> str:
@@ -65,6 +78,16 @@ def parse_store_url(url: str) -> StoreURL:
         url = url[len("dir:") :]
         if url.startswith("//"):
             url = url[2:]
+        path, _, query = url.partition("?")
+        aad = ""
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if name != "aad":
+                raise StoreError(
+                    f"unknown option {name!r} in store URL {url!r}",
+                    fix="a directory store URL takes only aad=id",
+                )
+            aad = _check_aad(value, url)
+        return StoreURL("dir", Path(path).expanduser().resolve(), aad=aad)
     elif "://" in url:
         scheme = url.split("://", 1)[0]
         raise StoreError(
@@ -84,11 +107,24 @@ def _parse_sqlite(url: str) -> StoreURL:
     path = Path(unquote(parts.path[1:])).expanduser().resolve()
 
     options = dict(_SQLITE_DEFAULTS)
+    aad = ""
     for name, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        if name == "aad":
+            aad = _check_aad(value, url)
+            continue
         if name not in options:
             raise StoreError(
                 f"unknown option {name!r} in store URL {url!r}",
-                fix="the options are table, column and key",
+                fix="the options are table, column, key and aad",
             )
         options[name] = check_identifier(value, name)
-    return StoreURL("sqlite", path, options["table"], options["column"], options["key"])
+    return StoreURL("sqlite", path, options["table"], options["column"], options["key"], aad)
+
+
+def _check_aad(value: str, url: str) -> str:
+    if value not in AAD_MODES:
+        raise StoreError(
+            f"invalid aad={value!r} in store URL {url!r}",
+            fix="use aad=id to bind each envelope to its object id, or leave the option out",
+        )
+    return value
