@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -257,7 +258,7 @@ def parse_key(
         )
     stripped = data.strip()
     if format is None:
-        if stripped.startswith(b"-----BEGIN"):
+        if stripped.startswith(b"-----BEGIN") or _KEY_ID_LINE.match(stripped):
             format = "pem"
         elif stripped.startswith(b"{"):
             format = "jwk"
@@ -328,7 +329,21 @@ def _pick(detected: str, requested: str | None) -> str:
     return detected
 
 
+#: The line that ``export_public`` writes before a PEM block to carry the key id.  RFC 7468
+#: §2 lets text precede the encapsulation boundary, and PEM parsers skip it.
+_KEY_ID_LINE = re.compile(rb"Key-Id: ([!-~]{1,64})\r?\n")
+
+
 def _parse_pem(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
+    found = _KEY_ID_LINE.match(data)
+    key_id = found.group(1).decode("ascii") if found else None
+    if found:
+        data = data[found.end() :]
+    imported = _parse_pem_block(data, purpose, algorithm)
+    return replace(imported, key_id=key_id) if key_id is not None else imported
+
+
+def _parse_pem_block(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
     blocks = data.count(b"-----BEGIN ")
     if blocks > 1:
         # pyca/cryptography reads the first block only, and the others would be dropped unseen.
@@ -347,7 +362,8 @@ def export_public(
 ) -> bytes:
     """Return a public key as PEM SubjectPublicKeyInfo, JWK (classical keys) or raw bytes.
 
-    A JWK carries ``key_id`` as its ``kid``, so that an importing keystore keeps the id.
+    A JWK carries ``key_id`` as its ``kid``, and a PEM file as a ``Key-Id:`` line
+    before the block, so that an importing keystore keeps the id.
     """
     if format == "raw":
         return public
@@ -363,9 +379,11 @@ def export_public(
                 f"{algorithm} public keys have no PEM encoding here",
                 fix="export with --format raw",
             )
-        return handle.public_bytes(  # type: ignore[no-any-return]
+        pem = handle.public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        prefix = f"Key-Id: {key_id}\n".encode("ascii") if key_id is not None else b""
+        return prefix + pem  # type: ignore[no-any-return]
     if format == "jwk":
         jwk = _public_jwk(algorithm, public, handle)
         if key_id is not None:

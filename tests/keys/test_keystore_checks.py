@@ -86,14 +86,33 @@ def test_framing_error_has_fix() -> None:
 
 def test_import_same_key_twice(store: Keystore) -> None:
     source = store.create_keyset("source", "kem", "x25519")
-    pem = source.export_public(source.primary.id, format="pem")
+    raw = source.export_public(source.primary.id, format="raw")
     target = store.create_keyset("target", "kem", "x25519")
-    target.import_key(pem, public=True)
+    target.import_key(raw, format="raw", algorithm="x25519", public=True)
     with pytest.raises(KeysetError, match="already in keyset"):
-        target.import_key(pem, public=True)
+        target.import_key(raw, format="raw", algorithm="x25519", public=True)
 
 
 def test_open_without_create(tmp_path: Path) -> None:
     with pytest.raises(KeystoreError, match="no keystore"):
         Keystore.open(tmp_path / "typo", create=False)
     assert not (tmp_path / "typo").exists()
+
+
+def test_pem_export_keeps_key_id(store: Keystore, tmp_path: Path) -> None:
+    source = store.create_keyset("source", "kem", "x25519")
+    pem = source.export_public(source.primary.id, format="pem")
+    other = Keystore.open(tmp_path / "other")
+    imported = other.create_keyset("partner", "kem", "x25519").import_key(pem, public=True)
+    assert imported.id == source.primary.id
+
+
+def test_pem_key_id_line_readable() -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    from agile.keys.transfer import export_public
+
+    keystore_key = os.urandom(32)
+    pem = export_public("x25519", keystore_key, "pem", key_id="abc")
+    assert pem.startswith(b"Key-Id: abc\n")
+    assert serialization.load_pem_public_key(pem).public_bytes_raw() == keystore_key
