@@ -500,7 +500,8 @@ class Keyset:
     ) -> Key:
         """Parse a PEM, JWK, raw or seed key (see :mod:`agile.keys.transfer`) and add it.
 
-        The key keeps ``key_id``, else a JWK's ``kid``, else gets a new random id.
+        The key keeps ``key_id``, else the file's id (a JWK's ``kid``, a PEM ``Key-Id:`` line),
+        else gets a new random id.
         """
         from .transfer import parse_key
 
