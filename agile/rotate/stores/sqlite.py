@@ -70,7 +70,7 @@ class SQLiteStore(ObjectStore):
 
     def _check_table(self) -> None:
         rows = self._db.execute(
-            "SELECT name FROM pragma_table_info(?)", (self.location.table,)
+            "SELECT name, type, pk FROM pragma_table_info(?)", (self.location.table,)
         ).fetchall()
         columns = {row[0] for row in rows}
         if not columns:
@@ -84,6 +84,52 @@ class SQLiteStore(ObjectStore):
                     f"column {name!r} not found in table {self.location.table!r}",
                     fix=f"the table has: {', '.join(sorted(columns))}",
                 )
+        self._check_unique_key(rows)
+        declared = next(row[1] for row in rows if row[0] == self.location.key).upper()
+        # SQLite's column affinity rules ("Datatypes In SQLite", section 3.1): only a column of
+        # BLOB affinity compares a stored number unequal to its text form.
+        self._key_is_blob_affinity = not any(
+            word in declared for word in ("INT", "CHAR", "CLOB", "TEXT")
+        ) and (declared == "" or "BLOB" in declared)
+
+    def _check_unique_key(self, columns: list[Any]) -> None:
+        """Raise :class:`StoreError` unless the key column alone is a primary key or unique.
+
+        Every write addresses a row by its key, so a key shared by two rows
+        would let one row's migrated envelope overwrite the other row.
+        """
+        key = self.location.key
+        if [row[0] for row in sorted(columns, key=lambda row: row[2]) if row[2]] == [key]:
+            return
+        for index_name, unique, partial in self._db.execute(
+            'SELECT name, "unique", partial FROM pragma_index_list(?)', (self.location.table,)
+        ).fetchall():
+            if not unique or partial:
+                continue
+            indexed = self._db.execute(
+                "SELECT name FROM pragma_index_info(?)", (index_name,)
+            ).fetchall()
+            if [row[0] for row in indexed] == [key]:
+                return
+        raise StoreError(
+            f"key column {key!r} of table {self.location.table!r} in {str(self.path)!r} "
+            "is not unique, so an object id could name several rows",
+            fix=f"make it unique (CREATE UNIQUE INDEX {self.location.table}_{key}_unique "
+            f"ON {self.location.table}({key})), "
+            "or give key= a column that is the table's primary key",
+        )
+
+    def _object_id(self, key: object) -> str:
+        """Return the object id of a key value; raise :class:`StoreError` if no id can name it."""
+        if isinstance(key, str):
+            return key
+        if key is None or isinstance(key, bytes) or self._key_is_blob_affinity:
+            raise StoreError(
+                f"row with key {key!r} in table {self.location.table!r} of {str(self.path)!r} "
+                "cannot be addressed by a text object id",
+                fix=f"give the row a text key in column {self.location.key!r}, or delete it",
+            )
+        return str(key)
 
     def describe(self, object_id: str) -> str:
         return f"{self.path} table {self.location.table} {self.location.key}={object_id}"
@@ -100,9 +146,10 @@ class SQLiteStore(ObjectStore):
                     f"WHERE {self._key} > ? ORDER BY {self._key} LIMIT ?", [last, _PAGE], size
                 )
             for key, small, length, rowid in rows:
+                object_id = self._object_id(key)
                 found = self._prefix(small, length, rowid, size)
                 if found is not None:
-                    yield str(key), found[0]
+                    yield object_id, found[0]
             if len(rows) < _PAGE:
                 return
             last = rows[-1][0]
@@ -161,12 +208,15 @@ class SQLiteStore(ObjectStore):
 
         ``substr`` on a BLOB makes SQLite load the whole value, while
         ``length`` does not, so a longer value is left for :meth:`_prefix` to
-        read through incremental blob I/O.  A WITHOUT ROWID table has no rowid
-        and gets the ``substr`` of every value instead.
+        read through incremental blob I/O.  A number is always returned as the
+        value, because incremental blob I/O opens only BLOB and TEXT values.  A
+        WITHOUT ROWID table has no rowid and gets the ``substr`` of every value
+        instead.
         """
         try:
             return self._db.execute(
                 f"SELECT {self._key}, CASE WHEN length({self._column}) <= ? "
+                f"OR typeof({self._column}) NOT IN ('blob', 'text') "
                 f"THEN {self._column} END, length({self._column}), rowid "
                 f"FROM {self._table} {clause}",
                 [size, *parameters],
@@ -223,9 +273,21 @@ class SQLiteStore(ObjectStore):
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite rolls back by itself after some errors (a full disk, an I/O error).
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            raise  # put and swap_many name the row and the constraint
+        except sqlite3.Error as error:
+            # A read-only or full database, another writer past the busy
+            # timeout, or a trigger of the user's table that fails.
+            raise StoreError(
+                f"cannot write to SQLite database {str(self.path)!r}: {error}",
+                fix="make the database file and its directory writable for this user, "
+                "check the free disk space, then run the command again",
+            ) from None
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
@@ -266,6 +328,18 @@ class SQLiteStore(ObjectStore):
         (``synchronous = FULL``), whatever the value of ``durable``.
         """
         results: list[bool] = []
+        try:
+            self._swap_all(swaps, results)
+        except sqlite3.IntegrityError as error:
+            raise StoreError(
+                f"table {self.location.table!r} in {str(self.path)!r} rejected a migrated "
+                f"envelope: {error}",
+                fix="drop or relax the constraint or trigger that rejects updates of column "
+                f"{self.location.column!r}, then run 'agile rotate --resume'",
+            ) from None
+        return results
+
+    def _swap_all(self, swaps: list[Swap], results: list[bool]) -> None:
         with self._writer():
             version = self._data_version()
             for swap in swaps:
@@ -274,17 +348,30 @@ class SQLiteStore(ObjectStore):
                 read = self._reads.pop(swap.object_id, None)
                 if read is not None and read[0] == version and read[1] is swap.expected:
                     cursor = self._db.execute(
-                        f"UPDATE {self._table} SET {self._column} = ? WHERE {self._key} = ?",
-                        (data, swap.object_id),
+                        f"UPDATE {self._table} SET {self._column} = {self._new_value} "
+                        f"WHERE {self._key} = ?",
+                        (data, data, swap.object_id),
                     )
                 else:
+                    # CAST: a TEXT value never equals a BLOB parameter in SQLite,
+                    # and an armoured envelope may be stored as TEXT.
                     cursor = self._db.execute(
-                        f"UPDATE {self._table} SET {self._column} = ? "
-                        f"WHERE {self._key} = ? AND {self._column} = ?",
-                        (data, swap.object_id, swap.expected),
+                        f"UPDATE {self._table} SET {self._column} = {self._new_value} "
+                        f"WHERE {self._key} = ? AND CAST({self._column} AS BLOB) = ?",
+                        (data, data, swap.object_id, swap.expected),
+                    )
+                if cursor.rowcount > 1:
+                    # The key check at open makes this unreachable; raising rolls back.
+                    raise StoreError(
+                        f"{cursor.rowcount} rows of {self.describe(swap.object_id)} share the key",
+                        fix=f"make column {self.location.key!r} unique, then rotate again",
                     )
                 results.append(cursor.rowcount == 1)
-        return results
+
+    @property
+    def _new_value(self) -> str:
+        """SQL for the new value: TEXT where the row held TEXT (armoured), else the bytes."""
+        return f"CASE WHEN typeof({self._column}) = 'text' THEN CAST(? AS TEXT) ELSE ? END"
 
     def close(self) -> None:
         self._reads = {}
@@ -302,6 +389,7 @@ def _as_bytes(value: object) -> bytes:
         return value.encode()
     if value is None:
         return b""
-    raise StoreError(
-        f"unexpected SQLite value of type {type(value).__name__} in the envelope column"
-    )
+    # An INTEGER or REAL is not an envelope.  Its text form, which is what
+    # SQLite's CAST(value AS BLOB) gives, lets the scan report the row as
+    # unreadable by its id instead of stopping the whole run.
+    return str(value).encode()
