@@ -210,6 +210,15 @@ def migrate_batch(
                         prefix_of(swap.data, HEADER_PREFIX_SIZE),
                         len(swap.data),
                     )
+                elif swap.object_id in store.swap_errors:
+                    error = store.swap_errors[swap.object_id]
+                    log.warning("object %s: %s", store.describe(swap.object_id), error)
+                    results[swap.object_id] = ObjectResult(
+                        swap.object_id,
+                        actions[swap.object_id],
+                        "failed",
+                        f"{error} (make it writable for the rotating user, then rotate again)",
+                    )
                 else:
                     conflicts.append(swap.object_id)
         # No write above counts as done before it is durable.
@@ -302,13 +311,17 @@ def _message_loader(store: ObjectStore, object_id: str) -> Callable[[], bytes] |
 
 _worker: MigrationContext | None = None
 
+#: Process id of the rotation process that started this worker.
+_parent_pid: int | None = None
+
 
 def worker_init(
     keystore_path: str, policy_spec: str | None, targets: dict[str, str], policy_hash: str
 ) -> None:
     """Open the keystore, policy and key map once per worker process."""
-    global _worker
+    global _worker, _parent_pid
     _worker = MigrationContext(keystore_path, policy_spec, targets, policy_hash)
+    _parent_pid = os.getppid()
     log.debug("rotation worker %d ready", os.getpid())
 
 
@@ -320,6 +333,15 @@ def worker_batch(
     if _worker is None:
         raise RotationError("rotation worker used before worker_init")
     try:
-        return store_name, migrate_batch(_worker, store_url, items)
+        results = migrate_batch(_worker, store_url, items)
     except KeyNotFound as error:
-        return store_name, [ObjectResult(i, a, "failed", error.diagnostics()) for i, a in items]
+        results = [ObjectResult(i, a, "failed", error.diagnostics()) for i, a in items]
+    if os.getppid() != _parent_pid:
+        # The rotation process was killed while this batch ran.  Its writes
+        # are durable and the resumed run finds them, so exit quietly instead
+        # of letting multiprocessing print a BrokenPipeError traceback for the
+        # result that nobody reads.  NOTE: a kill between this check and the
+        # send can still print that traceback.
+        log.info("rotation worker %d: parent exited, leaving after the batch", os.getpid())
+        os._exit(0)
+    return store_name, results

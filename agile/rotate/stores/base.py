@@ -78,6 +78,10 @@ class ObjectStore(abc.ABC):
 
     def __init__(self, url: str, aad: str = "") -> None:
         self.url = url
+        #: Why swaps of the last :meth:`swap_many` call failed, by object id,
+        #: when the reason is not that the object changed (a file that cannot
+        #: be written, for example).  Such a swap returned False.
+        self.swap_errors: dict[str, str] = {}
         #: "id" when each object's envelope has the object id as associated data (the
         #: store URL's ``aad=id``), else "".
         self.aad = aad
@@ -136,6 +140,13 @@ class ObjectStore(abc.ABC):
     @abc.abstractmethod
     def count(self) -> int:
         """Return the number of objects."""
+
+    def scan_problem(self, object_id: str) -> str | None:
+        """Return why rotation cannot migrate an object that the scan listed with no bytes.
+
+        None means that the object is simply empty.
+        """
+        return None
 
     def describe(self, object_id: str) -> str:
         """Return where an object lives, for reports (a path or a row id)."""

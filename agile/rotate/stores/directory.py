@@ -83,22 +83,78 @@ class DirectoryStore(ObjectStore):
     # Reading.
 
     def _object_ids(self) -> Iterator[str]:
+        """Yield the ids of regular files, and of symbolic links that need a report.
+
+        A FIFO, socket or device is not an object (opening a FIFO would block
+        the scan).  A link to an object of this store is skipped, because the
+        object is migrated under its own id and the link keeps pointing at it.
+        os.walk does not descend into linked directories, so a linked
+        directory is yielded too, for :meth:`scan_problem` to report.
+        """
         for directory, subdirectories, files in os.walk(self.root):
-            subdirectories[:] = sorted(d for d in subdirectories if not d.startswith("."))
             relative = Path(directory).relative_to(self.root)
-            for name in sorted(files):
+            linked = [d for d in subdirectories if (Path(directory) / d).is_symlink()]
+            subdirectories[:] = sorted(
+                d for d in subdirectories if not d.startswith(".") and d not in linked
+            )
+            for name in sorted([*files, *linked]):
                 if name.startswith("."):
                     continue
-                yield (relative / name).as_posix()
+                object_id = (relative / name).as_posix()
+                try:
+                    mode = os.lstat(self.root / object_id).st_mode
+                except FileNotFoundError:
+                    continue
+                if stat.S_ISLNK(mode) and self._link_problem(object_id) is None:
+                    continue
+                if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+                    yield object_id
 
     def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:
         for object_id in self._object_ids():
+            if self.scan_problem(object_id) is not None:
+                # Listed with no bytes, so that the scan calls scan_problem and reports it.
+                yield object_id, b""
+                continue
             try:
                 with open(self.root / object_id, "rb") as file:
                     yield object_id, file.read(size)
             except FileNotFoundError:
                 # Removed by someone else since the directory was listed.
                 continue
+
+    def scan_problem(self, object_id: str) -> str | None:
+        path = self.root / object_id
+        if path.is_symlink():
+            return self._link_problem(object_id)
+        try:
+            with open(path, "rb"):
+                return None
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            return f"cannot open {str(path)!r}: {error.strerror}"
+
+    def _link_problem(self, object_id: str) -> str | None:
+        """Return why a symbolic link cannot be migrated, or None if it names an object here.
+
+        Rotation replaces a file by rename, which would replace the link by a
+        migrated copy and leave the target under the old key.
+        """
+        path = self.root / object_id
+        try:
+            target = path.resolve()
+        except (OSError, RuntimeError):
+            # Python 3.11 raises RuntimeError on a symbolic link loop.
+            return f"{str(path)!r} is a symbolic link that cannot be resolved"
+        with contextlib.suppress(ValueError, StoreError):
+            inside = target.relative_to(self.root.resolve()).as_posix()
+            if (target.is_file() or target.is_dir()) and self.path_of(inside):
+                return None
+        return (
+            f"{str(path)!r} is a symbolic link to {str(target)!r}, which is not an object "
+            "of this store, so rotation cannot migrate its target"
+        )
 
     def read(self, object_id: str) -> bytes:
         path = self.path_of(object_id)
@@ -145,13 +201,23 @@ class DirectoryStore(ObjectStore):
         once per batch.
         """
         results = []
+        self.swap_errors = {}
         for swap in swaps:
             path = self.path_of(swap.object_id)
             with self._object_lock(swap.object_id):
                 if not self._holds(path, swap.expected):
                     results.append(False)
                     continue
-                _replace_file(path, swap.data, self._mode_of(path))
+                try:
+                    _replace_file(path, swap.data, self._mode_of(path))
+                except OSError as error:
+                    # A read-only directory or a full disk fails this object
+                    # only; the old file is untouched.
+                    self.swap_errors[swap.object_id] = (
+                        f"cannot write {str(path)!r}: {error.strerror or error}"
+                    )
+                    results.append(False)
+                    continue
             self._unsynced.add(path.parent)
             results.append(True)
         if durable:
