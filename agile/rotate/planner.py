@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AgileError, KeyNotFound
+from ..errors import AgileError, KeyNotFound, StoreError
 from .stores import HEADER_PREFIX_SIZE, ObjectStore
 
 if TYPE_CHECKING:
@@ -161,9 +161,11 @@ def plan_keys(keystore: Keystore, policy: Policy, now: datetime | None = None) -
         for key in keyset.keys:
             if _status(key) not in retiring_statuses:
                 continue
-            due = policy.due_for_rotation(key.meta(), now)
+            due = list(policy.due_for_rotation(key.meta(), now))
+            if not due and _status(key) == "decrypt-only":
+                due = _leftover_reasons(key, policy, now)
             if due:
-                reasons[key.id] = list(due)
+                reasons[key.id] = due
         if not reasons:
             continue
 
@@ -183,6 +185,26 @@ def plan_keys(keystore: Keystore, policy: Policy, now: datetime | None = None) -
             )
         )
     return plans
+
+
+def _leftover_reasons(key: Any, policy: Policy, now: datetime | None) -> list[str]:
+    """Return why a decrypt-only key should still retire (empty when it should not).
+
+    The policy reports a decrypt-only key only when it may no longer decrypt
+    or verify.  A key left decrypt-only by an incomplete run may still do so,
+    but its algorithm may no longer start new work, and some objects may still
+    name it.  Retiring it again lets the next run migrate those objects and
+    disable it.  A decrypt-only key whose algorithm may still start new work
+    (kept by --keep-old-keys, for example) stays as it is.
+    """
+    from ..policy.model import SEAL, purpose_of
+
+    try:
+        purpose = purpose_of(key.algorithm)
+    except AgileError:
+        return []
+    operation = "seal" if purpose == SEAL else "generate"
+    return list(policy.decide(operation, key.algorithm, now=now).reasons)
 
 
 def _status(key: Any) -> str:
@@ -249,6 +271,14 @@ def read_object_header(store: ObjectStore, object_id: str, prefix: bytes) -> Any
     """Parse the header from ``prefix``; read the whole object when the prefix was too short."""
     from ..envelope import read_header
 
+    if not prefix:
+        problem = store.scan_problem(object_id)
+        if problem is not None:
+            raise StoreError(
+                problem,
+                fix="replace a link by a copy of its target, or give the rotating user "
+                "read and write access, or remove the object; then rotate again",
+            )
     try:
         return read_header(prefix)
     except AgileError:
