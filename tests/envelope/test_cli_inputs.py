@@ -4,34 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-AGILE = [sys.executable, "-m", "cli.main"]
-
-
-@pytest.fixture
-def run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    home = tmp_path / "ks"
-    env = dict(os.environ)
-    env.update(
-        AGILE_PASSPHRASE="inputs", AGILE_ARGON2_MEMORY_KIB="1024", AGILE_ARGON2_ITERATIONS="1"
-    )
-    env.pop("AGILE_HOME", None)
-
-    def call(*args: str | bytes) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [*AGILE, "--keystore", str(home), *args],
-            capture_output=True,
-            env=env,
-            cwd=tmp_path,
-            check=False,
-            timeout=120,
-        )
-
-    return call
+from tests.envelope.conftest import AGILE
 
 
 def test_aad_not_utf8(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +76,7 @@ def test_verify_both_from_stdin(run, tmp_path: Path) -> None:  # type: ignore[no
         [*AGILE, "--keystore", str(tmp_path / "ks"), "verify", "--signature", "-", "-"],
         input=(tmp_path / "app.sig").read_bytes(),
         capture_output=True,
-        env=dict(os.environ, AGILE_PASSPHRASE="inputs"),
+        env=dict(os.environ, AGILE_PASSPHRASE="cli tests"),
         check=False,
         timeout=120,
     )
@@ -108,7 +85,7 @@ def test_verify_both_from_stdin(run, tmp_path: Path) -> None:  # type: ignore[no
         input=(tmp_path / "app.sig").read_bytes(),
         capture_output=True,
         cwd=tmp_path,
-        env=dict(os.environ, AGILE_PASSPHRASE="inputs"),
+        env=dict(os.environ, AGILE_PASSPHRASE="cli tests"),
         check=False,
         timeout=120,
     )
@@ -149,7 +126,7 @@ def test_failed_decrypt_keeps_appended_file(run, tmp_path: Path) -> None:  # typ
             stdout=appended,
             stderr=subprocess.PIPE,
             cwd=tmp_path,
-            env=dict(os.environ, AGILE_PASSPHRASE="inputs"),
+            env=dict(os.environ, AGILE_PASSPHRASE="cli tests"),
             check=False,
             timeout=120,
         )

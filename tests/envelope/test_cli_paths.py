@@ -3,35 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-AGILE = [sys.executable, "-m", "cli.main"]
-
-
-@pytest.fixture
-def run(tmp_path: Path):  # type: ignore[no-untyped-def]
-    home = tmp_path / "ks"
-    env = dict(os.environ)
-    env.update(
-        AGILE_PASSPHRASE="paths", AGILE_ARGON2_MEMORY_KIB="1024", AGILE_ARGON2_ITERATIONS="1"
-    )
-    env.pop("AGILE_HOME", None)
-
-    def call(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [*AGILE, "--keystore", str(home), *args],
-            capture_output=True,
-            env=env,
-            cwd=tmp_path,
-            check=False,
-            timeout=120,
-        )
-
-    return call
 
 
 @pytest.fixture
