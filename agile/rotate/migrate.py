@@ -151,7 +151,15 @@ class MigrationContext:
                 "no signed message found for this signature envelope",
                 fix=f"store the message beside its signature as NAME and NAME{SIGNATURE_SUFFIX}",
             )
-        signed = message()
+        try:
+            signed = message()
+        except KeyNotFound:
+            raise RotationError(
+                "this signature envelope has no signed message beside it "
+                f"(a NAME{SIGNATURE_SUFFIX} whose NAME is missing from the store)",
+                fix=f"put the signed message back as NAME beside NAME{SIGNATURE_SUFFIX}, or remove "
+                "the orphaned signature",
+            ) from None
         keysets: list[Any] = []
         for key_id in sorted(stale):
             keyset, _key = self.keystore.find_key(self.targets[key_id])

@@ -145,6 +145,15 @@ def test_resign_counted(keystore, home: Path) -> None:
     assert report["objects"]["resign"] == 1
 
 
+def test_resign_orphan_reported(keystore, home: Path) -> None:
+    keyset = keystore.create_keyset("signers", "signature", algorithm="ed25519", policy="default")
+    store = open_store(str(home.parent / "signed"), create=True)
+    keystore.add_store("signed", store.url)
+    store.put("doc.sig", sign(b"the message", keyset, policy="default"))
+    report = rotate(str(home), RotateOptions(policy="pq-hybrid"))
+    assert "no signed message beside it" in report["failures"][0]["error"]
+
+
 def test_corrupted_object_reported(keystore, home: Path) -> None:
     _, store, _ = _setup(keystore, home, "kem", "x25519", count=5)
     damaged = bytearray(store.read("obj00002"))
