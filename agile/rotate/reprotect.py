@@ -21,6 +21,7 @@ the object is reported and left as it was.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from ..envelope.encrypted import (
@@ -165,7 +166,6 @@ class Reprotector:
         The view is valid until the next call.  Nothing is returned unless every
         chunk verified.
         """
-        step = chunk_size + opener.tag_size
         size = opened_size(len(payload), chunk_size, opener.tag_size)
         if size < 0:
             # The last chunk is shorter than a tag: raise the error a reader gets.
@@ -174,15 +174,8 @@ class Reprotector:
         if len(self._plaintext) < size:
             self._plaintext = bytearray(size)
         out = memoryview(self._plaintext)
-        offset = 0
-        position = 0
-        while len(payload) - offset > step:
-            opener.open_into(
-                payload[offset : offset + step], False, out[position : position + chunk_size]
-            )
-            offset += step
-            position += chunk_size
-        opener.open_into(payload[offset:], True, out[position:size])
+        for sealed, last, position, length in _chunks(payload, chunk_size, opener.tag_size):
+            opener.open_into(sealed, last, out[position : position + length])
         return out[:size]
 
     # Checks of the new envelope, before it replaces the old one.
@@ -279,25 +272,17 @@ class Reprotector:
         """
         opener = self._payload_opener(header, schedule, aad)
         chunk_size = header.chunk_size
-        step = chunk_size + opener.tag_size
         if len(self._scratch) < chunk_size:
             self._scratch = bytearray(chunk_size)
         scratch = memoryview(self._scratch)
-        offset = 0
-        position = 0
-        # Chunks are full except the last, which carries the final flag in its nonce.
-        while len(payload) - offset > step:
-            opener.open_into(payload[offset : offset + step], False, scratch[:chunk_size])
-            self._compare(expected, position, chunk_size)
-            offset += step
-            position += chunk_size
-        last = payload[offset:]
-        if len(last) < opener.tag_size:
-            opener.open(last, True)  # raises the truncation error a reader gets
-        size = len(last) - opener.tag_size
-        opener.open_into(last, True, scratch[:size])
-        self._compare(expected, position, size)
-        if expected is not None and position + size != len(expected):
+        end = 0
+        for sealed, last, position, length in _chunks(payload, chunk_size, opener.tag_size):
+            if length < 0:
+                opener.open(sealed, True)  # raises the truncation error a reader gets
+            opener.open_into(sealed, last, scratch[:length])
+            self._compare(expected, position, length)
+            end = position + length
+        if expected is not None and end != len(expected):
             raise RotationError("the re-encrypted envelope decrypts to different bytes")
 
     def _compare(self, expected: memoryview | None, position: int, size: int) -> None:
@@ -306,3 +291,22 @@ class Reprotector:
             expected[position : position + size]
         ):
             raise RotationError("the re-encrypted envelope decrypts to different bytes")
+
+
+def _chunks(
+    payload: memoryview, chunk_size: int, tag_size: int
+) -> Iterator[tuple[memoryview, bool, int, int]]:
+    """Yield ``(sealed chunk, is last, plaintext offset, plaintext length)`` of a payload.
+
+    Every chunk is full except the last, which carries the final flag in its
+    nonce.  A last chunk shorter than a tag gets a negative length.
+    """
+    step = chunk_size + tag_size
+    offset = 0
+    position = 0
+    while len(payload) - offset > step:
+        yield payload[offset : offset + step], False, position, chunk_size
+        offset += step
+        position += chunk_size
+    last = payload[offset:]
+    yield last, True, position, len(last) - tag_size
