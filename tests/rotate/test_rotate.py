@@ -13,6 +13,16 @@ from agile.rotate import AuditLog, Journal, RotateOptions, dry_run, open_store, 
 from agile.rotate.journal import KeyChange
 from tests.rotate.rotate_helpers import fill
 
+#: Every KEM recipient type that a classical or older deployment may hold.
+KEM_RECIPIENTS = [
+    "x25519",
+    "p256",
+    "p384",
+    "rsa-oaep-3072",
+    "ml-kem-768",
+    "ml-kem-1024",
+]
+
 
 def _status(keystore, keyset: str, key_id: str) -> str:
     return keystore.keyset(keyset).key(key_id).status.value
@@ -26,7 +36,7 @@ def _setup(keystore, home: Path, purpose: str, algorithm: str, count: int = 6, *
     return keyset, store, originals
 
 
-@pytest.mark.parametrize("algorithm", ["x25519", "p256", "rsa-oaep-3072", "ml-kem-768"])
+@pytest.mark.parametrize("algorithm", KEM_RECIPIENTS)
 def test_rotate_kem_to_xwing(keystore, home: Path, algorithm: str) -> None:
     keyset, store, originals = _setup(keystore, home, "kem", algorithm)
     report = rotate(str(home), RotateOptions(policy="pq-hybrid"))
@@ -36,12 +46,24 @@ def test_rotate_kem_to_xwing(keystore, home: Path, algorithm: str) -> None:
         assert [(r.key_id, r.algorithm) for r in header.recipients] == [(new_key, "x-wing")]
 
 
-@pytest.mark.parametrize("algorithm", ["x25519", "p256", "rsa-oaep-3072", "ml-kem-768"])
+@pytest.mark.parametrize("algorithm", KEM_RECIPIENTS)
 def test_rotate_kem_plaintext_kept(keystore, home: Path, algorithm: str) -> None:
     keyset, store, originals = _setup(keystore, home, "kem", algorithm)
     rotate(str(home), RotateOptions(policy="pq-hybrid"))
     for object_id, plaintext in originals.items():
         assert decrypt(store.read(object_id), keystore, policy="pq-hybrid") == plaintext
+
+
+def test_rotate_legacy_rsa_2048(keystore, home: Path) -> None:
+    # RSA-OAEP-2048 is legacy: only the 'legacy' policy still creates and encrypts to it.
+    keyset = keystore.create_keyset("team", "kem", algorithm="rsa-oaep-2048", policy="legacy")
+    store = open_store(str(home.parent / "objects"), create=True)
+    keystore.add_store("objects", store.url)
+    store.put("old", encrypt(b"legacy secret", keyset, policy="legacy"))
+    rotate(str(home), RotateOptions(policy="pq-hybrid"))
+    sealed = store.read("old")
+    assert [r.algorithm for r in read_header(sealed).recipients] == ["x-wing"]
+    assert decrypt(sealed, keystore, policy="pq-hybrid") == b"legacy secret"
 
 
 def test_rotate_old_key_disabled(keystore, home: Path) -> None:
