@@ -77,7 +77,11 @@ def _check_data(value: Any, name: str, *, text: bool = False, stream: bool = Tru
         return
     if stream and callable(getattr(value, "read", None)):
         return
-    kinds = "bytes" + (", armoured text" if text else "") + (" or a binary file" if stream else "")
+    kinds = "bytes"
+    if text:
+        kinds += ", armoured text"
+    if stream:
+        kinds += " or a binary file"
     raise InvalidArgument(
         f"{name} must be {kinds}, got {type(value).__name__}",
         fix=f"pass {name} as bytes (for text, encode it first: value.encode())",

@@ -100,7 +100,7 @@ def _cryptography_hpke(kem: str, private: Any) -> tuple[Callable[[], object], Ca
         kem_id = hpke.KEM.X25519
         private_key, public_key = private.handle
     else:
-        # agile's X-Wing key handle holds the expanded parts: (ML-KEM-768 key, X25519 key, pk_X).
+        # agile's X-Wing key handle contains the expanded parts: (ML-KEM-768 key, X25519 key, pk_X).
         kem_id = hpke.KEM.MLKEM768_X25519
         mlkem_private, x25519_private, _ = private.handle
         private_key = hpke.MLKEM768X25519PrivateKey(mlkem_private.handle, x25519_private)

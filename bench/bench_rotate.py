@@ -207,9 +207,9 @@ def parallel_ceiling(count: int = 2000) -> float:
     """
     context = multiprocessing.get_context("fork")
     with context.Pool(2) as pool:
-        one = pool.apply(_kem_loop, (count,))
-        two = max(pool.map(_kem_loop, [count, count]))
-    return 2 * one / two
+        single = pool.apply(_kem_loop, (count,))
+        paired = max(pool.map(_kem_loop, [count, count]))
+    return 2 * single / paired
 
 
 def _floors(kind: str, size: int, samples: int) -> tuple[float, float]:

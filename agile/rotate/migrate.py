@@ -347,9 +347,9 @@ def worker_batch(
     if os.getppid() != _parent_pid:
         # The rotation process was killed while this batch ran.  Its writes
         # are durable and the resumed run finds them, so exit quietly instead
-        # of letting multiprocessing print a BrokenPipeError traceback for the
-        # result that nobody reads.  NOTE: a kill between this check and the
-        # send can still print that traceback.
+        # of letting multiprocessing print a BrokenPipeError traceback for a
+        # result that no process reads.  NOTE: a kill between this check and
+        # the send can still print that traceback.
         log.info("rotation worker %d: parent exited, leaving after the batch", os.getpid())
         os._exit(0)
     return store_name, results

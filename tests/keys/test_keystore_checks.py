@@ -10,7 +10,7 @@ import pytest
 
 from agile import envelope
 from agile.envelope import format as envelope_format
-from agile.errors import InvalidEnvelope, KeysetError, KeystoreError
+from agile.errors import InvalidArgument, InvalidEnvelope, KeysetError, KeystoreError
 from agile.keys import Keystore
 
 
@@ -55,27 +55,20 @@ def test_destroy_twice(store: Keystore) -> None:
         keyset.destroy(old)
 
 
-def test_destroyed_key_fix(store: Keystore) -> None:
+@pytest.mark.parametrize(
+    ("destroy", "advice"), [(False, "decrypt-only"), (True, "keystore restore")]
+)
+def test_unusable_key_fix(store: Keystore, destroy: bool, advice: str) -> None:
     keyset = store.create_keyset("files", "kem", "x25519")
     old = keyset.primary.id
     sealed = envelope.encrypt(b"m", keyset)
     keyset.add_key(promote=True)
     keyset.disable(old)
-    keyset.destroy(old)
+    if destroy:
+        keyset.destroy(old)
     with pytest.raises(KeysetError) as caught:
         envelope.decrypt(sealed, store)
-    assert "keystore restore" in (caught.value.fix or "")
-
-
-def test_disabled_key_fix(store: Keystore) -> None:
-    keyset = store.create_keyset("files", "kem", "x25519")
-    old = keyset.primary.id
-    sealed = envelope.encrypt(b"m", keyset)
-    keyset.add_key(promote=True)
-    keyset.disable(old)
-    with pytest.raises(KeysetError) as caught:
-        envelope.decrypt(sealed, store)
-    assert "decrypt-only" in (caught.value.fix or "")
+    assert advice in (caught.value.fix or "")
 
 
 def test_framing_error_has_fix() -> None:
@@ -116,3 +109,13 @@ def test_pem_key_id_line_readable() -> None:
     pem = export_public("x25519", keystore_key, "pem", key_id="abc")
     assert pem.startswith(b"Key-Id: abc\n")
     assert serialization.load_pem_public_key(pem).public_bytes_raw() == keystore_key
+
+
+def test_pem_invalid_key_id(store: Keystore) -> None:
+    source = store.create_keyset("source", "kem", "x25519")
+    pem = source.export_public(source.primary.id, format="pem")
+    renamed = b"Key-Id: bad/id" + pem[pem.index(b"\n") :]
+    target = store.create_keyset("target", "kem", "x25519")
+    with pytest.raises(InvalidArgument) as caught:
+        target.import_key(renamed, public=True)
+    assert "--key-id" in (caught.value.fix or "")

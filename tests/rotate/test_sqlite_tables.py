@@ -75,7 +75,8 @@ def test_number_value_reported(keystore, home: Path) -> None:
     assert [failure["object"] for failure in report["failures"]] == ["number"]
 
 
-def test_text_armoured_rows_stay_text(keystore, home: Path) -> None:
+def _armoured_text_rows(keystore, home: Path) -> None:
+    """Fill table t of d.db with 12 armoured envelopes stored as TEXT, and register it."""
     keyset = keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
     schema = "CREATE TABLE t (id TEXT PRIMARY KEY, envelope)"
     rows = [
@@ -84,6 +85,10 @@ def test_text_armoured_rows_stay_text(keystore, home: Path) -> None:
     ]
     _table(home.parent / "d.db", schema, rows)
     keystore.add_store("db", _url(home.parent / "d.db"))
+
+
+def test_text_armoured_rows_stay_text(keystore, home: Path) -> None:
+    _armoured_text_rows(keystore, home)
     # Two workers commit in turn, so most rows take the compare-in-full path.
     rotate(str(home), RotateOptions(policy="pq-hybrid", workers=2, batch_size=2))
     with sqlite3.connect(home.parent / "d.db") as db:
@@ -92,14 +97,7 @@ def test_text_armoured_rows_stay_text(keystore, home: Path) -> None:
 
 
 def test_text_armoured_rows_migrated(keystore, home: Path) -> None:
-    keyset = keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
-    schema = "CREATE TABLE t (id TEXT PRIMARY KEY, envelope)"
-    rows = [
-        (f"row{i}", armour(encrypt(b"%d" % i, keyset, policy="default")).decode())
-        for i in range(12)
-    ]
-    _table(home.parent / "d.db", schema, rows)
-    keystore.add_store("db", _url(home.parent / "d.db"))
+    _armoured_text_rows(keystore, home)
     report = rotate(str(home), RotateOptions(policy="pq-hybrid", workers=2, batch_size=2))
     new_key = report["keys"][0]["new_key_id"]
     with open_store(_url(home.parent / "d.db")) as store:

@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from ...errors import KeyNotFound, StoreError
 from ...fsio import atomic_write, fsync_directory
 from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap
+from .url import StoreURL
 
 __all__ = ["DirectoryStore", "LOCK_NAME"]
 
@@ -38,7 +39,7 @@ class DirectoryStore(ObjectStore):
         self, root: str | os.PathLike[str], *, create: bool = False, aad: str = ""
     ) -> None:
         self.root = Path(root)
-        super().__init__(f"dir:{self.root}?aad={aad}" if aad else str(self.root), aad)
+        super().__init__(str(StoreURL("dir", self.root, aad=aad)), aad)
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(
                 f"store path {str(self.root)!r} is not a directory",

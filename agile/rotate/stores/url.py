@@ -46,10 +46,6 @@ class StoreURL:
             return f"{text}&aad={self.aad}" if self.aad else text
         return f"dir:{self.path}?aad={self.aad}" if self.aad else str(self.path)
 
-    def associated_data(self, object_id: str) -> bytes:
-        """Return the associated data of the envelope stored at ``object_id``."""
-        return object_id.encode("utf-8") if self.aad == "id" else b""
-
 
 def check_identifier(value: str, what: str) -> str:
     """Return ``value`` if it is a plain SQL identifier; raise :class:`StoreError` otherwise."""
