@@ -170,7 +170,9 @@ def party(
             {"operation": operation, "outputs": result.outputs, "parties": result.contributors}
         )
         return
-    click.echo("\n".join(result.outputs))
+    # No outputs (an empty vector summed) print nothing rather than one blank line.
+    if result.outputs:
+        click.echo("\n".join(result.outputs))
 
 
 @mpc.command()
@@ -228,7 +230,8 @@ def local(
     files = [*inputs, *more_inputs]
     for name in files:
         if not Path(name).is_file():
-            raise click.BadParameter(f"input file {name!r} not found", param_hint="--inputs")
+            problem = "is not a file" if Path(name).exists() else "not found"
+            raise click.BadParameter(f"input file {name!r} {problem}", param_hint="--inputs")
     logging.getLogger("agile.mpc").debug("running %d parties", len(files))
     run = run_local(files, operation, parties=count, threshold=threshold, timeout=timeout)
     if timing:
@@ -236,7 +239,8 @@ def local(
     if as_json:
         emit_json({"operation": operation, "outputs": run.outputs, "elapsed": run.elapsed})
         return
-    click.echo("\n".join(run.outputs))
+    if run.outputs:
+        click.echo("\n".join(run.outputs))
 
 
 @mpc.command()

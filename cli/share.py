@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from agile.errors import InvalidShare
 from agile.fsio import atomic_write
+from agile.policy import Policy, active_policy, load_policy
 from agile.sharing import gf256, share_format
 
-from .common import keystore_path
+from .common import keystore_path, policy_option
+from .sealing import add_sealer_options
 
 __all__ = ["share"]
 
@@ -53,9 +56,10 @@ def _read_secret(path: str) -> bytes:
     "-o",
     "--output",
     "prefix",
-    required=True,
+    default=None,
     metavar="PREFIX",
-    help="Write share i to PREFIX-i (mode 0600), one share per file.",
+    help="Write share i to PREFIX-i (mode 0600), one share per file; with --keyset the "
+    "default PREFIX is the keyset name.",
 )
 @click.option(
     "--keyset",
@@ -63,13 +67,15 @@ def _read_secret(path: str) -> bytes:
     default=None,
     help="Split the key-encryption key of this keyset (key escrow) instead of FILE.",
 )
+@policy_option
 @click.argument("secret_file", metavar="[FILE]", required=False)
 def split(
     threshold: int,
     count: int,
     share_format_name: str,
-    prefix: str,
+    prefix: str | None,
     keyset: str | None,
+    policy: str | None,
     secret_file: str | None,
 ) -> None:
     """Split the bytes of FILE ('-' for stdin), or a keyset's KEK, into shares.
@@ -82,6 +88,10 @@ def split(
     """
     if (keyset is None) == (secret_file is None):
         raise click.UsageError("give either FILE or --keyset NAME")
+    if prefix is None:
+        if keyset is None:
+            raise click.UsageError("give the share file prefix with -o PREFIX")
+        prefix = keyset
     if prefix == "-":
         # Every share goes to its own file, so '-' would only make files named '--1', '--2'.
         raise click.UsageError(
@@ -93,15 +103,25 @@ def split(
             raise click.UsageError("--keyset writes agile shares only; drop --format vault")
         from mpc.escrow import split_keyset
 
-        items = split_keyset(keystore_path(), keyset, threshold, count)
+        items = split_keyset(keystore_path(), keyset, threshold, count, policy=policy)
         lines = [share_format.encode_text(item) for item in items]
-    elif share_format_name == "agile":
+        _write_shares(prefix, lines)
+        return
+    # Both formats share with shamir-gf256: the policy must allow new use of it.
+    _policy(policy).enforce("encrypt", share_format.ALGORITHM)
+    if share_format_name == "agile":
         secret = _read_secret(str(secret_file))
         items = share_format.split(secret, threshold, count)
         lines = [share_format.encode_text(item) for item in items]
     else:
         secret = _read_secret(str(secret_file))
         lines = [gf256.to_vault(item).hex() for item in gf256.split(secret, threshold, count)]
+    _write_shares(prefix, lines)
+
+
+def _write_shares(prefix: str, lines: list[str]) -> None:
+    # The documented '-o backup/key' works in a fresh directory: create the folder, private.
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     for index, line in enumerate(lines, start=1):
         path = f"{prefix}-{index}"
         atomic_write(path, (line + "\n").encode("ascii"))
@@ -110,12 +130,15 @@ def split(
 
 def _read_shares(paths: tuple[str, ...]) -> list[tuple[str, str]]:
     """Return (source name, share text) pairs from files, or from stdin lines when no files."""
-    if not paths or paths == ("-",):
-        lines = [line.strip() for line in sys.stdin.read().splitlines()]
-        return [(f"stdin line {n}", line) for n, line in enumerate(lines, 1) if line]
     items = []
-    for path in paths:
-        text = Path(path).read_text(encoding="ascii", errors="replace").strip()
+    for path in paths or ("-",):
+        if path == "-":
+            # Standard input contains one share per line, and may appear once among the files.
+            lines = [line.strip() for line in sys.stdin.read().splitlines()]
+            items += [(f"stdin line {n}", line) for n, line in enumerate(lines, 1) if line]
+            continue
+        # utf-8-sig drops the byte order mark that some editors write before the text.
+        text = Path(path).read_bytes().decode("utf-8-sig", errors="replace").strip()
         items.append((path, text))
     return items
 
@@ -135,7 +158,52 @@ def _decode_vault(source: str, text: str) -> gf256.Share:
             f"{source} is not hex text",
             fix="give Vault shares as hex, one per file or line",
         ) from None
-    return gf256.from_vault(data)
+    try:
+        return gf256.from_vault(data)
+    except InvalidShare as error:
+        raise InvalidShare(f"{source}: {error}", fix=error.fix) from None
+
+
+def _check_sources(shares: Sequence[tuple[str, share_format.AgileShare | gf256.Share]]) -> None:
+    """Raise :class:`InvalidShare` naming the files of a repeated index, another split or length.
+
+    The library checks the same, but names shares by index only, and two files
+    from different splits often carry the same index.
+    """
+    if not shares:
+        return
+    first_source, first = shares[0]
+    seen: dict[int, str] = {}
+    for source, share in shares:
+        if (
+            isinstance(share, share_format.AgileShare)
+            and isinstance(first, share_format.AgileShare)
+            and share.secret_id != first.secret_id
+        ):
+            raise InvalidShare(
+                f"{source} belongs to secret {share.secret_id.hex()}, {first_source} to "
+                f"secret {first.secret_id.hex()}",
+                fix="combine only shares of one split",
+            )
+        if share.index in seen:
+            raise InvalidShare(
+                f"{source} and {seen[share.index]} both hold share {share.index}",
+                fix="give each share once; a copy adds no information",
+            )
+        if len(share.value) != len(first.value):
+            raise InvalidShare(
+                f"{source} has {len(share.value)} value bytes, {first_source} has "
+                f"{len(first.value)}",
+                fix="combine only shares of one split; a shorter share may be truncated",
+            )
+        seen[share.index] = source
+
+
+def _policy(name: str | None) -> Policy:
+    """Return the policy of --policy, else the keystore's active one (``default`` without one)."""
+    if name is not None:
+        return load_policy(name)
+    return active_policy(keystore_path())
 
 
 @share.command()
@@ -160,15 +228,17 @@ def _decode_vault(source: str, text: str) -> gf256.Share:
     default=None,
     help="With --keyset: the sealer for the restored KEK (default: the keyset's current one).",
 )
+@policy_option
 @click.argument("share_files", nargs=-1, metavar="SHARE...")
 def combine(
     share_format_name: str,
     output: str | None,
     keyset: str | None,
     sealer: str | None,
+    policy: str | None,
     share_files: tuple[str, ...],
 ) -> None:
-    """Recover the secret from share files (or from stdin, one share per line).
+    """Recover the secret from share files ('-' or none: stdin, one share per line).
 
     In agile format fewer shares than the threshold, shares of different
     secrets and altered shares are errors.  Vault shares carry no threshold or
@@ -189,15 +259,25 @@ def combine(
         from mpc.escrow import restore_keyset
 
         shares = [_decode_agile(source, text) for source, text in items]
-        chosen = restore_keyset(keystore_path(), keyset, shares, sealer)
+        # add_sealer_options exports the sealer options as their variables for this call.
+        chosen = restore_keyset(keystore_path(), keyset, shares, sealer, policy=policy)
         click.echo(f"keyset {keyset}: KEK restored and sealed with {chosen}")
         return
+    _policy(policy).enforce("decrypt", share_format.ALGORITHM)
     if share_format_name == "agile":
-        secret = share_format.combine([_decode_agile(source, text) for source, text in items])
+        agile_shares = [(source, _decode_agile(source, text)) for source, text in items]
+        _check_sources(agile_shares)
+        secret = share_format.combine([share for _, share in agile_shares])
     else:
-        secret = gf256.combine([_decode_vault(source, text) for source, text in items])
+        vault_shares = [(source, _decode_vault(source, text)) for source, text in items]
+        _check_sources(vault_shares)
+        secret = gf256.combine([share for _, share in vault_shares])
     if output == "-":
         sys.stdout.buffer.write(secret)
         sys.stdout.buffer.flush()
     else:
         atomic_write(str(output), secret)
+
+
+# The sealer options (--pcrs, --sss-members, --pkcs11-module, ...) for combine --keyset --seal.
+combine = add_sealer_options(combine)

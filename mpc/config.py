@@ -10,12 +10,22 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from agile.errors import InvalidArgument
 
-__all__ = ["CONFIG_VERSION", "DEALER_ID", "PartyInfo", "PartyConfig", "load_config", "dump_config"]
+__all__ = [
+    "CONFIG_VERSION",
+    "DEALER_ID",
+    "PartyInfo",
+    "PartyConfig",
+    "is_listen_address",
+    "load_config",
+    "dump_config",
+]
 
 CONFIG_VERSION = 1
 #: The party id of the dealer, which only sends Beaver triples and never listens.
@@ -81,15 +91,23 @@ def _error(path: Path, message: str) -> InvalidArgument:
     )
 
 
-def _check_host(path: Path, host: object) -> str:
+def is_listen_address(host: object) -> bool:
+    """Return whether ``host`` is an IP address or ``localhost``, the hosts a party binds to."""
     if not isinstance(host, str) or not host:
-        raise _error(path, f"host {host!r} is not an address")
-    if host != "localhost":
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise _error(path, f"host {host!r} is not an IP address or 'localhost'") from None
-    return host
+        return False
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_host(path: Path, host: object) -> str:
+    if not is_listen_address(host):
+        raise _error(path, f"host {host!r} is not an IP address or 'localhost'")
+    return str(host)
 
 
 def _party(path: Path, item: object) -> PartyInfo:
@@ -100,56 +118,82 @@ def _party(path: Path, item: object) -> PartyInfo:
         fingerprint, public_hex = item["certificate_sha256"], item["xwing_public_key"]
     except KeyError as missing:
         raise _error(path, f"a party entry lacks {missing}") from None
-    if not isinstance(party_id, int) or not 1 <= party_id <= 255:
+    if not _is_int(party_id) or not 1 <= party_id <= 255:
         raise _error(path, f"party id {party_id!r} is not an integer from 1 to 255")
-    if not isinstance(port, int) or not 1 <= port <= 65535:
+    if not _is_int(port) or not 1 <= port <= 65535:
         raise _error(path, f"party {party_id} has invalid port {port!r}")
+    if not _is_fingerprint(fingerprint):
+        raise _error(
+            path, f"party {party_id} has certificate_sha256 {fingerprint!r}, not 64 hex digits"
+        )
     try:
         public_key = bytes.fromhex(public_hex)
     except (TypeError, ValueError):
         raise _error(path, f"party {party_id} has a non-hex X-Wing public key") from None
-    return PartyInfo(
-        party_id, _check_host(path, item.get("host")), port, str(fingerprint), public_key
-    )
+    return PartyInfo(party_id, _check_host(path, item.get("host")), port, fingerprint, public_key)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    # JSON true and false load as bool, which is a subclass of int.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_fingerprint(value: object) -> bool:
+    """Return whether ``value`` is a lowercase hex SHA-256 digest, as ``agile mpc init`` writes."""
+    return isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None
+
+
+def _path(path: Path, data: dict[str, object], key: str) -> Path:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise _error(path, f"{key!r} is {value!r}, not a file path")
+    return path.parent / value
 
 
 def load_config(path: str | Path) -> PartyConfig:
     """Read and check one party's configuration file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise _error(path, f"not UTF-8 text (byte {error.start})") from None
     except json.JSONDecodeError as error:
         raise _error(path, f"not valid JSON ({error})") from None
     if not isinstance(data, dict) or data.get("version") != CONFIG_VERSION:
         raise _error(path, f"unsupported or missing version (expected {CONFIG_VERSION})")
 
-    parties = tuple(_party(path, item) for item in data.get("parties", []))
+    items = data.get("parties", [])
+    if not isinstance(items, list):
+        raise _error(path, f"'parties' is {type(items).__name__}, not a list")
+    parties = tuple(_party(path, item) for item in items)
     ids = [info.id for info in parties]
     if len(set(ids)) != len(ids):
         raise _error(path, "two parties share one id")
     if len(parties) < 2:
         raise _error(path, f"{len(parties)} part(ies) listed, at least 2 are needed")
     party, threshold = data.get("party"), data.get("threshold")
-    if party not in ids and party != DEALER_ID:
+    if not _is_int(party) or (party not in ids and party != DEALER_ID):
         raise _error(path, f"own party id {party!r} is not among the parties {ids}")
-    if not isinstance(threshold, int) or not 2 <= threshold <= len(parties):
+    if not _is_int(threshold) or not 2 <= threshold <= len(parties):
         raise _error(path, f"threshold {threshold!r} must be from 2 to {len(parties)}")
     try:
         session = bytes.fromhex(data["session"])
     except (KeyError, TypeError, ValueError):
         raise _error(path, "missing or non-hex 'session'") from None
 
-    base = path.parent
+    dealer = data.get("dealer_sha256")
+    if dealer is not None and not _is_fingerprint(dealer):
+        raise _error(path, f"dealer_sha256 {dealer!r} is not 64 hex digits")
     return PartyConfig(
         party=party,
         threshold=threshold,
         session=session,
-        ca_certificate=base / data["ca_certificate"],
-        certificate=base / data["certificate"],
-        private_key=base / data["private_key"],
-        xwing_private_key=base / data["xwing_private_key"],
+        ca_certificate=_path(path, data, "ca_certificate"),
+        certificate=_path(path, data, "certificate"),
+        private_key=_path(path, data, "private_key"),
+        xwing_private_key=_path(path, data, "xwing_private_key"),
         parties=parties,
-        dealer_sha256=data.get("dealer_sha256"),
+        dealer_sha256=dealer,
     )
 
 

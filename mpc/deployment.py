@@ -29,7 +29,7 @@ from agile.errors import InvalidArgument
 from agile.fsio import atomic_write
 from agile.registry import KEM
 
-from .config import DEALER_ID, PartyConfig, PartyInfo, dump_config
+from .config import DEALER_ID, PartyConfig, PartyInfo, dump_config, is_listen_address
 
 __all__ = ["XWING", "create_deployment", "certificate_fingerprint"]
 
@@ -120,6 +120,12 @@ def create_deployment(
         raise InvalidArgument(
             f"threshold {threshold} is outside 2..{count}",
             fix="choose a threshold of at least 2 and at most the number of parties",
+        )
+    if not is_listen_address(host):
+        # load_config accepts only these hosts, and a party binds to exactly this address.
+        raise InvalidArgument(
+            f"host {host!r} is not an IP address or 'localhost'",
+            fix="give the address the parties listen on, such as 127.0.0.1",
         )
     ports = list(ports) if ports is not None else [base_port + i for i in range(1, count + 1)]
     if len(ports) != count:

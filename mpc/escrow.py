@@ -12,12 +12,16 @@ of the caller's choice.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
+from typing import Any
 
-from agile.errors import InvalidShare, KeysetError, KeystoreError
+from agile.errors import InvalidShare, KeysetError, KeystoreError, PolicyViolation, SealError
 from agile.keys import Keyset, Keystore
 from agile.keys.kek import kek_associated_data, unseal_kek, unwrap_private
-from agile.seal.base import KEK_SIZE, sealer_class
+from agile.policy import Policy
+from agile.seal.base import KEK_SIZE, SEALERS, sealer_class
+from agile.seal.sss import accepted_options, sealer_from_options
 from agile.sharing import share_format
 from agile.sharing.share_format import AgileShare
 
@@ -32,10 +36,20 @@ def _keyset(keystore: str | Path | None, name: str) -> tuple[Keystore, Keyset]:
 
 
 def split_keyset(
-    keystore: str | Path | None, name: str, threshold: int, count: int
+    keystore: str | Path | None,
+    name: str,
+    threshold: int,
+    count: int,
+    *,
+    policy: Policy | str | None = None,
 ) -> list[AgileShare]:
-    """Unseal the KEK of keyset ``name`` and split it into ``count`` agile shares."""
+    """Unseal the KEK of keyset ``name`` and split it into ``count`` agile shares.
+
+    ``policy`` (default: the keystore's active policy) must allow new use of
+    shamir-gf256, the scheme under the agile share format.
+    """
     store, keyset = _keyset(keystore, name)
+    store.policy(policy).enforce("encrypt", share_format.ALGORITHM)
     kek = unseal_kek(store.root, keyset.name, keyset.uid, keyset.seal_blob)
     shares = share_format.split(kek, threshold, count)
     log.info("keyset %s: KEK split into %d shares, threshold %d", name, count, threshold)
@@ -66,17 +80,63 @@ def _check_kek(keyset: Keyset, kek: bytes) -> None:
     )
 
 
+def _check_sealers(
+    policy: Policy, target: str, blob: dict[str, Any], options: dict[str, Any]
+) -> None:
+    """Raise unless ``policy`` allows sealer ``target`` and, for sss, each of its members."""
+    names = [target]
+    if target == "sss":
+        # The members seal the KEK too, so the policy must allow each of them.
+        members = options.get("sss_members") or os.environ.get("AGILE_SSS_MEMBERS")
+        if members:
+            names += [member.strip() for member in str(members).split(",") if member.strip()]
+        elif blob.get("sealer") == "sss":
+            names += [str(member.get("sealer")) for member in blob.get("members", [])]
+    for name in names:
+        if name not in SEALERS:
+            raise SealError(f"unknown sealer {name!r}", fix=f"use one of: {', '.join(SEALERS)}")
+        if not policy.allows_sealer(name):
+            raise PolicyViolation(
+                f"policy {policy.name!r} does not allow the {name!r} sealer",
+                fix=f"use one of: {', '.join(policy.sealers)}",
+                reasons=[f"sealer {name} not in [seal] allowed"],
+            )
+
+
 def restore_keyset(
-    keystore: str | Path | None, name: str, shares: list[AgileShare], sealer: str | None = None
+    keystore: str | Path | None,
+    name: str,
+    shares: list[AgileShare],
+    sealer: str | None = None,
+    *,
+    policy: Policy | str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> str:
     """Recover the KEK of keyset ``name``, check it, and reseal it; return the sealer's name.
 
-    ``sealer`` defaults to the keyset's current sealer.
+    ``sealer`` defaults to the keyset's current sealer, which then keeps the
+    choices recorded in its blob (PCR selection, token, sss members).
+    ``options`` are the sealer options of ``agile keyset create`` (``pcrs``,
+    ``sss_members``, ...), and ``policy`` defaults to the keystore's active policy,
+    which must allow the sealer.
     """
-    _, keyset = _keyset(keystore, name)
+    store, keyset = _keyset(keystore, name)
+    options = {key: value for key, value in (options or {}).items() if value is not None}
+    chosen = sealer or keyset.sealer
+    blob = keyset.seal_blob
+    _check_sealers(store.policy(policy), chosen, blob, options)
+
     kek = share_format.combine(shares)
     _check_kek(keyset, kek)
-    chosen = sealer or keyset.sealer
-    blob = sealer_class(chosen)().seal(kek, kek_associated_data(keyset.name, keyset.uid))
-    keyset.replace_seal(blob)
+    associated_data = kek_associated_data(keyset.name, keyset.uid)
+    resealer = None
+    if chosen == blob.get("sealer"):
+        cls = sealer_class(chosen)
+        resealer = getattr(cls.from_blob(blob, **accepted_options(cls, options)), "reseal", None)
+    if resealer is not None:
+        new_blob = resealer(blob, associated_data, secret=kek)
+    else:
+        new_blob = sealer_from_options(chosen, **options).seal(kek, associated_data)
+    keyset.replace_seal(new_blob)
+    log.info("keyset %s: KEK restored from %d shares and sealed with %s", name, len(shares), chosen)
     return chosen

@@ -9,14 +9,18 @@ afterwards.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from agile.errors import InvalidArgument, MPCError
 
@@ -90,9 +94,15 @@ def run_local(
             f"the input files contain different numbers of integers: {', '.join(counts)}",
             fix="give every party an input of the same length",
         )
-    with tempfile.TemporaryDirectory(prefix="agile-mpc-") as temporary:
+    needs_dealer = operation in BEAVER_OPERATIONS
+    if needs_dealer and lengths == {0}:
+        raise InvalidArgument(
+            f"operation {operation!r} needs at least one integer per party, and the input files "
+            "are empty",
+            fix="give every party the same non-empty list of integers",
+        )
+    with _terminate_as_exit(), tempfile.TemporaryDirectory(prefix="agile-mpc-") as temporary:
         folder = Path(temporary) / "deployment"
-        needs_dealer = operation in BEAVER_OPERATIONS
         configs = create_deployment(
             folder, count, threshold, host=LOOPBACK, ports=free_ports(count), dealer=needs_dealer
         )
@@ -132,6 +142,28 @@ def run_local(
     if any(lines != outputs[0] for lines in outputs[1:]):
         raise MPCError("the parties opened different outputs", fix="rerun; a party is faulty")
     return LocalRun(outputs[0], elapsed, cpu)
+
+
+@contextlib.contextmanager
+def _terminate_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into SystemExit, so that the parties are stopped and the keys deleted.
+
+    Python's default SIGTERM action ends the process without running finally
+    blocks, which would leave the temporary private keys on disk.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        # Only the main thread may install signal handlers.
+        yield
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _run_processes(

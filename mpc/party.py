@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agile.errors import MPCError
+from agile.errors import InvalidArgument, MPCError
 
 from . import beaver, field, protocols
 from .config import DEALER_ID, PartyConfig, PartyInfo
@@ -56,11 +56,33 @@ class PartyResult:
     cpu: float = 0.0
 
 
+def _load_credentials(context: ssl.SSLContext, config: PartyConfig) -> None:
+    """Load the party's certificate, key and CA; raise :class:`MPCError` naming the files."""
+    try:
+        context.load_cert_chain(config.certificate, config.private_key)
+    except (ssl.SSLError, OSError) as error:
+        # ssl.SSLError is an OSError whose errno is an OpenSSL code, not a system one.
+        reason = getattr(error, "reason", None) or error.strerror or str(error)
+        raise MPCError(
+            f"party {config.party} could not load its TLS certificate {str(config.certificate)!r} "
+            f"with key {str(config.private_key)!r}: {reason}",
+            fix="give the cert.pem and key.pem that 'agile mpc init' wrote for this party",
+        ) from None
+    try:
+        context.load_verify_locations(config.ca_certificate)
+    except (ssl.SSLError, OSError) as error:
+        reason = getattr(error, "reason", None) or error.strerror or str(error)
+        raise MPCError(
+            f"party {config.party} could not load the CA certificate "
+            f"{str(config.ca_certificate)!r}: {reason}",
+            fix="give the ca.pem that 'agile mpc init' wrote for the deployment",
+        ) from None
+
+
 def _server_context(config: PartyConfig) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.load_cert_chain(config.certificate, config.private_key)
-    context.load_verify_locations(config.ca_certificate)
+    _load_credentials(context, config)
     context.verify_mode = ssl.CERT_REQUIRED
     return context
 
@@ -68,8 +90,7 @@ def _server_context(config: PartyConfig) -> ssl.SSLContext:
 def _client_context(config: PartyConfig) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_3
-    context.load_cert_chain(config.certificate, config.private_key)
-    context.load_verify_locations(config.ca_certificate)
+    _load_credentials(context, config)
     return context
 
 
@@ -114,6 +135,22 @@ async def _tcp_connect(peer: PartyInfo) -> socket.socket:
     return sock
 
 
+def _listen_fix(code: int | None) -> str:
+    """Return what to do about a failed bind, by its errno."""
+    if code == errno.EADDRNOTAVAIL:
+        return "this machine has no such address: correct this party's host in every config file"
+    if code == errno.EACCES:
+        return "ports below 1024 need privileges: recreate the deployment with another --base-port"
+    return (
+        "stop the process that uses this port (see 'ss -ltnp'), or recreate the deployment "
+        "with another --base-port"
+    )
+
+
+class _PeerDeparted(MPCError):
+    """A peer refused connections after its input arrived: it shared and then left."""
+
+
 class Endpoint:
     """A member of a deployment that can open authenticated connections and send sealed vectors."""
 
@@ -143,6 +180,11 @@ class Endpoint:
                     fix="check that both parties use certificates from one 'agile mpc init'",
                 ) from None
             except OSError as error:
+                if self._departed(peer.id):
+                    raise _PeerDeparted(
+                        f"party {peer.id} shared its input and left before party "
+                        f"{self.config.party} connected to it"
+                    ) from None
                 if time.monotonic() > deadline:
                     raise MPCError(
                         f"party {peer.id} at {peer.host}:{peer.port} did not accept a connection "
@@ -158,6 +200,10 @@ class Endpoint:
                 fix="check the configuration; another process may be listening on that port",
             )
         return writer
+
+    def _departed(self, peer_id: int) -> bool:
+        """Return whether ``peer_id`` may refuse connections because it already sent its input."""
+        return False
 
     async def _send(
         self,
@@ -216,6 +262,8 @@ class Party(Endpoint):
         if config.dealer_sha256:
             self._by_fingerprint[config.dealer_sha256] = DEALER_ID
         self._queues: dict[str, asyncio.Queue[tuple[int, dict[str, Any], bytes]]] = {}
+        #: Parties whose input message arrived; they may leave before this party connects.
+        self._shared: set[int] = set()
         self.rejected: list[str] = []
         self._inbound: set[asyncio.StreamWriter] = set()
 
@@ -268,7 +316,23 @@ class Party(Endpoint):
                 f"party {sender} sent a message for another session, round or recipient: "
                 f"{ {k: header.get(k) for k in ('version', 'session', 'round', 'from', 'to')} }"
             )
+        if round_name == "input":
+            self._shared.add(sender)
         self._queues[round_name].put_nowait((sender, header, body))
+
+    def _departed(self, peer_id: int) -> bool:
+        return peer_id in self._shared
+
+    async def _connect_peer(
+        self, peer: PartyInfo, context: ssl.SSLContext
+    ) -> asyncio.StreamWriter | None:
+        """Connect to ``peer``; return ``None`` if it already shared its input and left."""
+        try:
+            return await self._connect(peer, context)
+        except _PeerDeparted as departed:
+            # Its input is already queued, and the protocol tolerates n - t such parties.
+            log.warning("party %d: %s", self.config.party, departed)
+            return None
 
     async def _collect(
         self, round_name: str, senders: set[int], needed: int
@@ -351,27 +415,36 @@ class Party(Endpoint):
                 "names none",
                 fix="create the deployment with 'agile mpc init --dealer'; run 'agile mpc dealer'",
             )
+        if operation in protocols.BEAVER_OPERATIONS and not values:
+            raise InvalidArgument(
+                f"operation {operation!r} needs at least one integer, and party "
+                f"{self.config.party}'s input is empty",
+                fix="give every party the same non-empty list of integers",
+            )
         prepared = protocols.prepare(operation, values)
         config = self.config
         self._queues = {name: asyncio.Queue() for name in ROUNDS}
+        self._shared = set()
         me = config.me
+        server_context = _server_context(config)
         try:
-            server = await asyncio.start_server(
-                self._handle, me.host, me.port, ssl=_server_context(config)
-            )
+            server = await asyncio.start_server(self._handle, me.host, me.port, ssl=server_context)
         except OSError as error:
             reason = os.strerror(error.errno) if error.errno else str(error)
             raise MPCError(
                 f"party {config.party} failed to listen on {me.host}:{me.port}: {reason}",
-                fix="stop the process that uses this port (see 'ss -ltnp'), or recreate the "
-                "deployment with another --base-port",
+                fix=_listen_fix(error.errno),
             ) from None
         writers: dict[int, asyncio.StreamWriter] = {}
         try:
             context = _client_context(config)
             peers = config.peers
-            connected = await asyncio.gather(*(self._connect(peer, context) for peer in peers))
-            writers = {peer.id: writer for peer, writer in zip(peers, connected, strict=True)}
+            connected = await asyncio.gather(*(self._connect_peer(peer, context) for peer in peers))
+            writers = {
+                peer.id: writer
+                for peer, writer in zip(peers, connected, strict=True)
+                if writer is not None
+            }
             started = time.perf_counter()
             started_cpu = time.process_time()
             log.info("party %d connected to %d peers", config.party, len(peers))
@@ -388,7 +461,8 @@ class Party(Endpoint):
             if drop_after_sharing:
                 log.info("party %d leaves after sharing its input", config.party)
                 return None
-            peer_ids = set(writers)
+            # Every peer's input is needed, including those that already left after sharing.
+            peer_ids = {peer.id for peer in peers}
             inputs = await self._collect("input", peer_ids, len(peer_ids))
             inputs[config.party] = shares[config.party]
             lengths = {pid: len(vector) for pid, vector in inputs.items()}

@@ -37,10 +37,24 @@ class ShareSealer:
             ) from error
         kem_impl = self.suite.kem_impl
         self._info = _INFO_LABEL + config.session
-        self._private_key = kem_impl.load_private(config.xwing_private_key.read_bytes())
-        self._public_keys = {
-            info.id: kem_impl.load_public(info.xwing_public_key) for info in config.parties
-        }
+        path = config.xwing_private_key
+        try:
+            self._private_key = kem_impl.load_private(path.read_bytes())
+        except AgileError as error:
+            raise MPCError(
+                f"party {config.party}'s X-Wing key file {str(path)!r} is invalid: {error}",
+                fix="give the xwing.key that 'agile mpc init' wrote for this party",
+            ) from None
+        self._public_keys = {}
+        for info in config.parties:
+            try:
+                self._public_keys[info.id] = kem_impl.load_public(info.xwing_public_key)
+            except AgileError as error:
+                raise MPCError(
+                    f"the configuration lists an invalid X-Wing public key for party "
+                    f"{info.id}: {error}",
+                    fix="recreate the configuration with 'agile mpc init'",
+                ) from None
 
     def seal(self, recipient: int, plaintext: bytes, aad: bytes) -> tuple[bytes, bytes]:
         """Return ``(enc, ciphertext)`` for ``recipient``."""

@@ -66,6 +66,11 @@ def check_indices(indices: Sequence[int], max_index: int) -> None:
     """Raise :class:`InvalidShare` on a zero, out-of-range or repeated x coordinate."""
     seen: set[int] = set()
     for index in indices:
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InvalidShare(
+                f"share index {index!r} is not an integer",
+                fix="give each share's x coordinate as an int from 1 to 255",
+            )
         if not 1 <= index <= max_index:
             raise InvalidShare(
                 f"share index {index} is outside 1..{max_index}",

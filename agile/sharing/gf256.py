@@ -154,6 +154,14 @@ def combine(shares: Sequence[Share]) -> bytes:
             f"{len(shares)} share(s) given, at least {MIN_THRESHOLD} are needed",
             fix="give at least the threshold number of shares",
         )
+    for share in shares:
+        if not isinstance(share.value, bytes | bytearray | memoryview):
+            raise InvalidShare(
+                f"share {share.index!r} has a value of type {type(share.value).__name__}, "
+                "not bytes",
+                fix="decode the share first; for a Vault share in hex use "
+                "from_vault(bytes.fromhex(text))",
+            )
     length = len(shares[0].value)
     if length == 0:
         raise InvalidShare("share 1 has an empty value", fix="the share file is truncated")
@@ -181,6 +189,11 @@ def to_vault(share: Share) -> bytes:
 
 def from_vault(data: bytes) -> Share:
     """Decode a Vault share; raise :class:`InvalidShare` if it has no y byte or x is 0."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidShare(
+            f"a Vault share has type {type(data).__name__}, not bytes",
+            fix="pass the raw share bytes; decode hex text with bytes.fromhex first",
+        )
     if len(data) < 2:
         raise InvalidShare(
             f"a Vault share needs at least 2 bytes, got {len(data)}",

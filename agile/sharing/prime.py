@@ -18,6 +18,7 @@ Group operations come from libsodium through rbcl.
 from __future__ import annotations
 
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import rbcl
@@ -174,43 +175,80 @@ def _check_commitments(commitments: Sequence[bytes]) -> None:
             )
 
 
-def feldman_verify(share: Share) -> bool:
-    """Return whether y * B equals sum_k x^k * C_k for this share's commitments."""
-    _check_commitments(share.commitments)
+def feldman_verify(share: Share, commitments: Sequence[bytes] | None = None) -> bool:
+    """Return whether y * B equals sum_k x^k * C_k.
+
+    ``commitments`` are the dealer's published C_k; without them the share's own
+    copy is used, which only shows that the share is consistent with itself.
+    """
+    reference = tuple(commitments) if commitments is not None else share.commitments
+    _check_commitments(reference)
     y = decode_scalar(share.value, f"share {share.index}")
     expected = bytes(POINT_SIZE)
     power = 1
-    for point in share.commitments:
+    for point in reference:
         term = rbcl.crypto_scalarmult_ristretto255_allow_scalar_zero(encode_scalar(power), point)
         expected = rbcl.crypto_core_ristretto255_add(expected, term)
         power = power * share.index % ORDER
     return _base_multiply(y) == expected
 
 
-def feldman_check(shares: Iterable[Share]) -> list[int]:
-    """Return the indices of shares that fail verification or disagree on the commitments."""
+def _reference_commitments(
+    shares: Sequence[Share], commitments: Sequence[bytes] | None
+) -> tuple[bytes, ...]:
+    """Return the commitments to check against: the given ones, else those most shares carry.
+
+    A forged share can carry commitments of its own dealing.  Taking the first
+    share's copy as the reference would then flag every honest share, so the
+    copy held by most shares wins, and a tie needs the dealer's published list.
+    """
+    if commitments is not None:
+        return tuple(commitments)
+    tally = Counter(share.commitments for share in shares if share.commitments)
+    ranked = tally.most_common()
+    if not ranked:
+        return ()
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        raise InvalidShare(
+            f"the shares carry {len(ranked)} different sets of Feldman commitments, and no set "
+            "is held by more shares than the others",
+            fix="pass the commitments the dealer published (commitments=...) to find the bad "
+            "shares",
+        )
+    return ranked[0][0]
+
+
+def feldman_check(shares: Iterable[Share], commitments: Sequence[bytes] | None = None) -> list[int]:
+    """Return the indices of shares that fail verification against the reference commitments.
+
+    The reference is ``commitments`` (the dealer's published list) when given,
+    else the set of commitments that most shares carry.  A share that carries
+    other commitments than the reference fails too.
+    """
     shares = list(shares)
     if not shares:
         return []
-    reference = shares[0].commitments
+    reference = _reference_commitments(shares, commitments)
     bad = []
     for share in shares:
-        if share.commitments != reference or not feldman_verify(share):
+        if share.commitments not in ((), reference) or not feldman_verify(share, reference):
             bad.append(share.index)
     return bad
 
 
-def feldman_combine(shares: Sequence[Share]) -> bytes:
+def feldman_combine(shares: Sequence[Share], commitments: Sequence[bytes] | None = None) -> bytes:
     """Verify every share against the commitments, then recover the secret.
 
-    Raises :class:`InvalidShare` naming the failing indices, and
-    :class:`InsufficientShares` when fewer shares than the commitments' degree
-    + 1 are given (the commitment count is the threshold).
+    The commitments are ``commitments`` when given, else the set most shares
+    carry (see :func:`feldman_check`).  Raises :class:`InvalidShare` naming the
+    failing indices, and :class:`InsufficientShares` when fewer shares than the
+    number of commitments (the threshold) are given.
     """
     if not shares:
         raise InsufficientShares("no shares given", fix="give at least the threshold of shares")
-    threshold = len(shares[0].commitments)
-    bad = feldman_check(shares)
+    reference = _reference_commitments(shares, commitments)
+    threshold = len(reference)
+    bad = feldman_check(shares, reference)
     if bad:
         raise InvalidShare(
             f"share(s) {', '.join(map(str, bad))} do not match the Feldman commitments",
@@ -223,7 +261,7 @@ def feldman_combine(shares: Sequence[Share]) -> bytes:
         )
     secret = combine(shares)
     # The interpolated secret must match C_0 = s * B; a mismatch means inconsistent shares.
-    if _base_multiply(int.from_bytes(secret, "little")) != shares[0].commitments[0]:
+    if _base_multiply(int.from_bytes(secret, "little")) != reference[0]:
         raise InvalidShare(
             "the recovered secret does not match commitment C_0",
             fix="the shares come from different dealings",

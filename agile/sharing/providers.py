@@ -56,9 +56,9 @@ class FeldmanRistretto255(SecretSharing):
     def combine(self, shares: Sequence[Share]) -> bytes:
         return prime.feldman_combine(shares)
 
-    def verify(self, share: Share) -> bool:
-        """Return whether ``share`` matches its commitments."""
-        return prime.feldman_verify(share)
+    def verify(self, share: Share, commitments: Sequence[bytes] | None = None) -> bool:
+        """Return whether ``share`` matches ``commitments`` (default: its own copy of them)."""
+        return prime.feldman_verify(share, commitments)
 
 
 def implementations() -> list[SecretSharing]:

@@ -31,12 +31,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import InsufficientShares, InvalidShare
+from ..errors import InsufficientShares, InvalidShare, InvalidSharingParameters
 from . import gf256
-from .base import Share
+from .base import Share, check_parameters
 
 __all__ = [
     "VERSION",
+    "ALGORITHM",
     "TEXT_PREFIX",
     "AgileShare",
     "split",
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 VERSION = 1
+#: The registry id of the scheme under this format, which policies name.
+ALGORITHM = "shamir-gf256"
 TEXT_PREFIX = "agile-share-v1:"
 SECRET_ID_SIZE = 8
 DIGEST_SIZE = 16
@@ -81,6 +84,13 @@ def _digest(secret_id: bytes, threshold: int, secret: bytes) -> bytes:
 
 def split(secret: bytes, threshold: int, count: int) -> list[AgileShare]:
     """Split ``secret`` into ``count`` version 1 shares, any ``threshold`` of which recover it."""
+    # The header stores the threshold in one byte: check it before the digest encodes it.
+    check_parameters(threshold, count, gf256.MAX_SHARES)
+    if not isinstance(secret, bytes | bytearray | memoryview):
+        raise InvalidSharingParameters(
+            f"the secret has type {type(secret).__name__}, not bytes",
+            fix="pass the secret as bytes (encode text first, for example with .encode())",
+        )
     secret = bytes(secret)
     if not secret:
         # Let gf256 raise its error for an empty secret, not after the digest makes it non-empty.
@@ -204,6 +214,11 @@ def decode_text(text: str) -> AgileShare:
 
 def parse(text: str) -> AgileShare:
     """Parse a share given as its text form or as hex of the binary layout."""
+    if not isinstance(text, str):
+        raise InvalidShare(
+            f"a share to parse has type {type(text).__name__}, not str",
+            fix="pass the share text; use decode() for the binary layout",
+        )
     stripped = text.strip()
     if stripped.lower().startswith(TEXT_PREFIX):
         return decode_text(stripped)

@@ -75,3 +75,42 @@ def test_base_port_past_65535(tmp_path: Path) -> None:
         create_deployment(tmp_path / "d", 3, 2, base_port=65534)
     assert "65532" in (caught.value.fix or "")
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("host", ["example.com", "", "not a host"])
+def test_init_rejects_hostname(tmp_path: Path, host: str) -> None:
+    with pytest.raises(InvalidArgument, match="not an IP address"):
+        create_deployment(tmp_path / "d", 2, 2, host=host, ports=[41001, 41002])
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"ca_certificate": None}, "'ca_certificate' is None"),
+        ({"certificate": 5}, "'certificate' is 5"),
+        ({"parties": 5}, "'parties' is int"),
+        ({"party": True}, "own party id True"),
+        ({"dealer_sha256": 5}, "dealer_sha256 5"),
+    ],
+)
+def test_config_bad_field(tmp_path: Path, changes: dict[str, object], message: str) -> None:
+    paths = create_deployment(tmp_path / "d", 2, 2, ports=[41001, 41002])
+    _rewrite(paths[0], **changes)
+    with pytest.raises(InvalidArgument, match=message):
+        load_config(paths[0])
+
+
+def test_config_bad_fingerprint(tmp_path: Path) -> None:
+    paths = create_deployment(tmp_path / "d", 2, 2, ports=[41001, 41002])
+    data = json.loads(paths[0].read_text())
+    data["parties"][1]["certificate_sha256"] = 12
+    paths[0].write_text(json.dumps(data))
+    with pytest.raises(InvalidArgument, match="certificate_sha256 12"):
+        load_config(paths[0])
+
+
+def test_config_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "party.json"
+    path.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(InvalidArgument, match="not UTF-8"):
+        load_config(path)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from agile.errors import InsufficientShares, InvalidShare, WrongPassphrase
+from agile.errors import InsufficientShares, InvalidShare, PolicyViolation, WrongPassphrase
 from agile.keys import Keystore
 from agile.keys.kek import forget_keks, unseal_kek
 from agile.sharing import share_format
@@ -68,3 +68,29 @@ def test_cli_escrow_roundtrip(
     main(["share", "combine", "--keyset", "pay", f"{prefix}-2", f"{prefix}-3"])
     assert "restored" in capsys.readouterr().out
     assert _unseal(keystore, "pay") == kek
+
+
+def test_restore_policy_denies_sealer(keystore: Path, tmp_path: Path) -> None:
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    shares = split_keyset(keystore, "pay", 2, 2)
+    policy = tmp_path / "tpm-only.toml"
+    policy.write_text('base = "default"\n[seal]\nallowed = ["tpm2"]\n')
+    with pytest.raises(PolicyViolation, match="'passphrase' sealer"):
+        restore_keyset(keystore, "pay", shares, policy=str(policy))
+
+
+def test_split_policy_denies_shamir(keystore: Path, tmp_path: Path) -> None:
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    policy = tmp_path / "prime-only.toml"
+    policy.write_text('base = "default"\n[secret-sharing]\nallowed = ["shamir-prime"]\n')
+    with pytest.raises(PolicyViolation, match="shamir-gf256"):
+        split_keyset(keystore, "pay", 2, 2, policy=str(policy))
+
+
+def test_cli_split_default_prefix(
+    keystore: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    monkeypatch.chdir(tmp_path)
+    main(["share", "split", "--keyset", "pay", "-t", "2", "-n", "3"])
+    assert sorted(path.name for path in tmp_path.glob("pay-*")) == ["pay-1", "pay-2", "pay-3"]

@@ -96,3 +96,28 @@ def test_cli_timeout_must_be_finite(tmp_path: Path, timeout: str) -> None:
     )  # fmt: skip
     assert result.returncode == 2
     assert "--timeout" in result.stderr
+
+
+def test_sigterm_deletes_keys(tmp_path: Path) -> None:
+    """A terminated 'agile mpc local' stops its parties and removes the temporary keys."""
+    import os
+    import signal
+    import time
+
+    paths, _ = _write_inputs(tmp_path, 3, 10)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    # The signal lands while the deployment is written or the parties start (about 1 s).
+    command = [sys.executable, "-m", "cli.main", "mpc", "local", "--timeout", "60", "--inputs"]
+    command += [str(path) for path in paths]
+    process = subprocess.Popen(
+        command, cwd=REPO, env={**os.environ, "TMPDIR": str(scratch)}, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 30
+    while not list(scratch.glob("agile-mpc-*/deployment/party-1/key.pem")):
+        assert time.monotonic() < deadline, "no deployment appeared"
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+    assert list(scratch.glob("agile-mpc-*")) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import random
 import ssl
@@ -284,3 +285,48 @@ def test_silent_peer_times_out(deployment: Deployment) -> None:
         with pytest.raises(MPCError, match="within 1 s"):
             asyncio.run(_parties(configs[:1], timeout=1.0)[0].run([1], "sum"))
         assert time.monotonic() - started < 10
+
+
+def test_mismatched_key_names_files(deployment: Deployment) -> None:
+    configs = deployment(2, 2)
+    mixed = dataclasses.replace(configs[0], certificate=configs[1].certificate)
+    with pytest.raises(MPCError, match="could not load its TLS certificate") as caught:
+        asyncio.run(_parties([mixed], timeout=1.0)[0].run([1], "sum"))
+    assert str(configs[1].certificate) in str(caught.value)
+
+
+def test_bad_xwing_key_names_file(deployment: Deployment) -> None:
+    configs = deployment(2, 2)
+    wrong = dataclasses.replace(configs[0], xwing_private_key=configs[0].certificate)
+    with pytest.raises(MPCError, match="X-Wing key file") as caught:
+        Party(wrong)
+    assert str(configs[0].certificate) in str(caught.value)
+
+
+def test_dropout_before_peer_connects(
+    deployment: Deployment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A party that shares and leaves before a slow peer connected to it does not stop the run."""
+    parties = _parties(deployment(3, 2), timeout=5.0)
+    slow = parties[0]
+    connect = slow._connect
+
+    async def late_connect(peer, context):  # type: ignore[no-untyped-def]
+        if peer.id == 3:
+            await asyncio.sleep(0.5)
+        return await connect(peer, context)
+
+    monkeypatch.setattr(slow, "_connect", late_connect)
+    results = asyncio.run(_run_all(parties, [[1], [2], [3]], "sum", drop=(3,)))
+    assert results[0] is not None
+    assert results[0].outputs == ["6"]
+
+
+def test_foreign_address_fix(deployment: Deployment) -> None:
+    configs = deployment(2, 2)
+    # 192.0.2.0/24 is TEST-NET-1 (RFC 5737): no interface here has it, and bind sends nothing.
+    me = dataclasses.replace(configs[0].me, host="192.0.2.1")
+    moved = dataclasses.replace(configs[0], parties=(me, configs[0].parties[1]))
+    with pytest.raises(MPCError, match="failed to listen on 192.0.2.1") as caught:
+        asyncio.run(_parties([moved], timeout=1.0)[0].run([1], "sum"))
+    assert "no such address" in (caught.value.fix or "")

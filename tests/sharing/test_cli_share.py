@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 from pathlib import Path
@@ -124,3 +125,187 @@ def test_split_to_stdout_rejected(
     assert code == 2
     assert "one file per share" in err
     assert not list(tmp_path.glob("--*"))
+
+
+def test_negative_threshold_exit_code(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, err = _run(
+        capsys, "share", "split", "-t", "-1", "-n", "5", str(secret_file), "-o", str(tmp_path / "x")
+    )
+    assert code == 2
+    assert "threshold -1" in err
+
+
+def test_vault_error_names_file(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = tmp_path / "v"
+    _run(
+        capsys,
+        "share",
+        "split",
+        "--format",
+        "vault",
+        "-t",
+        "2",
+        "-n",
+        "2",
+        str(secret_file),
+        "-o",
+        str(prefix),
+    )
+    broken = tmp_path / "v-2"
+    broken.write_text("0000\n")
+    code, err = _run(
+        capsys,
+        "share",
+        "combine",
+        "--format",
+        "vault",
+        str(tmp_path / "v-1"),
+        str(broken),
+        "-o",
+        str(tmp_path / "out"),
+    )
+    assert code == 2
+    assert str(broken) in err
+
+
+def test_stdin_among_files(
+    tmp_path: Path,
+    secret_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    prefix = tmp_path / "a"
+    _run(capsys, "share", "split", "-t", "3", "-n", "3", str(secret_file), "-o", str(prefix))
+    monkeypatch.setattr("sys.stdin", io.StringIO((tmp_path / "a-2").read_text()))
+    out = tmp_path / "out.bin"
+    code, _ = _run(
+        capsys,
+        "share",
+        "combine",
+        str(tmp_path / "a-1"),
+        "-",
+        str(tmp_path / "a-3"),
+        "-o",
+        str(out),
+    )
+    assert code == 0
+    assert out.read_bytes() == secret_file.read_bytes()
+
+
+@pytest.mark.parametrize("command", ["split", "combine"])
+def test_policy_denies_shamir(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    _run(
+        capsys, "share", "split", "-t", "2", "-n", "2", str(secret_file), "-o", str(tmp_path / "a")
+    )
+    policy = tmp_path / "prime-only.toml"
+    policy.write_text('base = "default"\n[secret-sharing]\nallowed = ["shamir-prime"]\n')
+    if command == "split":
+        files = [str(secret_file), "-t", "2", "-n", "2"]
+    else:
+        files = [str(tmp_path / "a-1"), str(tmp_path / "a-2")]
+    out = tmp_path / "out"
+    code, err = _run(capsys, "share", command, *files, "-o", str(out), "--policy", str(policy))
+    assert code == 2
+    assert "does not allow" in err
+    assert not out.exists()
+
+
+def test_split_creates_prefix_folder(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = tmp_path / "backup" / "key"
+    code, _ = _run(
+        capsys, "share", "split", "-t", "2", "-n", "2", str(secret_file), "-o", str(prefix)
+    )
+    assert code == 0
+    assert stat.S_IMODE(prefix.parent.stat().st_mode) == 0o700
+
+
+def test_mixed_splits_name_files(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("a", "b"):
+        _run(
+            capsys,
+            "share",
+            "split",
+            "-t",
+            "2",
+            "-n",
+            "2",
+            str(secret_file),
+            "-o",
+            str(tmp_path / name),
+        )
+    first, other = tmp_path / "a-1", tmp_path / "b-1"
+    code, err = _run(
+        capsys, "share", "combine", str(first), str(other), "-o", str(tmp_path / "out")
+    )
+    assert code == 2
+    assert f"{other} belongs to secret" in err
+
+
+def test_repeated_file_named(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(
+        capsys, "share", "split", "-t", "2", "-n", "2", str(secret_file), "-o", str(tmp_path / "a")
+    )
+    share = str(tmp_path / "a-1")
+    code, err = _run(capsys, "share", "combine", share, share, "-o", str(tmp_path / "out"))
+    assert code == 2
+    assert "both hold share 1" in err
+
+
+def test_byte_order_mark_ignored(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(
+        capsys, "share", "split", "-t", "2", "-n", "2", str(secret_file), "-o", str(tmp_path / "a")
+    )
+    first = tmp_path / "a-1"
+    first.write_bytes(b"\xef\xbb\xbf" + first.read_bytes())
+    out = tmp_path / "out.bin"
+    code, _ = _run(capsys, "share", "combine", str(first), str(tmp_path / "a-2"), "-o", str(out))
+    assert code == 0
+    assert out.read_bytes() == secret_file.read_bytes()
+
+
+def test_vault_lengths_name_files(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run(
+        capsys,
+        "share",
+        "split",
+        "--format",
+        "vault",
+        "-t",
+        "2",
+        "-n",
+        "2",
+        str(secret_file),
+        "-o",
+        str(tmp_path / "v"),
+    )
+    short = tmp_path / "v-2"
+    short.write_text(short.read_text().strip()[2:] + "\n")
+    code, err = _run(
+        capsys,
+        "share",
+        "combine",
+        "--format",
+        "vault",
+        str(tmp_path / "v-1"),
+        str(short),
+        "-o",
+        str(tmp_path / "out"),
+    )
+    assert code == 2
+    assert f"{short} has 31 value bytes" in err

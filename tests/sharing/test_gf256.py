@@ -151,3 +151,19 @@ def test_share_repr_hides_value() -> None:
 def test_split_text_secret_named() -> None:
     with pytest.raises(InvalidSharingParameters, match="has type str, not bytes"):
         gf256.split("abc", 2, 3)  # type: ignore[arg-type]
+
+
+def test_combine_non_integer_index() -> None:
+    shares = gf256.split(b"secret", 2, 2)
+    with pytest.raises(InvalidShare, match="index 1.5"):
+        gf256.combine([Share(1.5, shares[0].value), shares[1]])  # type: ignore[arg-type]
+
+
+def test_combine_text_value() -> None:
+    with pytest.raises(InvalidShare, match="type str"):
+        gf256.combine([Share(1, "ab"), Share(2, "cd")])  # type: ignore[arg-type]
+
+
+def test_from_vault_text() -> None:
+    with pytest.raises(InvalidShare, match="type str"):
+        gf256.from_vault("0102")  # type: ignore[arg-type]

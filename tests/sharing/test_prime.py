@@ -79,7 +79,7 @@ def test_feldman_below_threshold() -> None:
 def test_feldman_other_dealing_commitments() -> None:
     first = prime.feldman_split(_scalar(), 2, 3)
     second = prime.feldman_split(_scalar(), 2, 3)
-    assert prime.feldman_check([first[0], second[1]]) == [2]
+    assert prime.feldman_check([first[0], second[1]], first[0].commitments) == [2]
 
 
 def test_feldman_invalid_point() -> None:
@@ -117,3 +117,33 @@ def test_registry_roundtrip(algorithm: str) -> None:
 def test_split_int_secret_named() -> None:
     with pytest.raises(InvalidSharingParameters, match="has type int, not bytes"):
         prime.split(5, 2, 3)  # type: ignore[arg-type]
+
+
+def test_feldman_forged_first_share_named() -> None:
+    shares = prime.feldman_split(_scalar(), 3, 5)
+    forged = prime.feldman_split(_scalar(), 3, 5)[3]
+    assert prime.feldman_check([forged, *shares[:3]]) == [4]
+
+
+def test_feldman_forged_first_combine_names_it() -> None:
+    shares = prime.feldman_split(_scalar(), 3, 5)
+    forged = prime.feldman_split(_scalar(), 3, 5)[3]
+    with pytest.raises(InvalidShare, match=r"share\(s\) 4 do not match"):
+        prime.feldman_combine([forged, *shares[:3]])
+
+
+def test_feldman_tie_needs_commitments() -> None:
+    shares = prime.feldman_split(_scalar(), 2, 3)
+    forged = prime.feldman_split(_scalar(), 2, 3)[2]
+    with pytest.raises(InvalidShare, match="2 different sets"):
+        prime.feldman_check([forged, shares[0]])
+
+
+def test_feldman_published_commitments() -> None:
+    secret = _scalar()
+    shares = prime.feldman_split(secret, 2, 3)
+    published = shares[0].commitments
+    forged = prime.feldman_split(_scalar(), 2, 3)[2]
+    assert prime.feldman_check([forged, shares[0]], published) == [3]
+    bare = [Share(share.index, share.value) for share in shares[1:]]
+    assert prime.feldman_combine(bare, published) == secret

@@ -143,3 +143,20 @@ def test_empty_secret() -> None:
 def test_leading_zeros_preserved() -> None:
     secret = bytes(8) + b"\x07"
     assert share_format.combine(share_format.split(secret, 2, 2)) == secret
+
+
+@pytest.mark.parametrize("threshold", [-1, 0, 1, 256])
+def test_split_threshold_out_of_range(threshold: int) -> None:
+    with pytest.raises(InvalidSharingParameters, match=f"threshold {threshold}"):
+        share_format.split(b"secret", threshold, 255)
+
+
+def test_split_rejects_text_secret() -> None:
+    with pytest.raises(InvalidSharingParameters, match="type str"):
+        share_format.split("secret", 2, 3)  # type: ignore[arg-type]
+
+
+def test_parse_rejects_bytes() -> None:
+    text = _text_shares(b"k", 2, 2)[0]
+    with pytest.raises(InvalidShare, match="type bytes"):
+        share_format.parse(text.encode())  # type: ignore[arg-type]
