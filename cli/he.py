@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from agile.errors import HomomorphicError, InvalidArgument, KeyNotFound
+from agile.errors import (
+    HomomorphicError,
+    InvalidArgument,
+    KeyNotFound,
+    KeysetError,
+    PlaintextOverflow,
+)
 from agile.fsio import atomic_write
 
 from .common import emit_json, json_option, keystore_path, policy_option
@@ -58,36 +64,74 @@ def _read_bytes(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def parse_csv(text: str, source: str, precision: int | None) -> tuple[list[Decimal], list[int]]:
-    """Return the numbers of a CSV text and its row lengths; blank lines are skipped."""
+def _load(path: str) -> Any:
+    """Return serialize.loads() of the file, with its path in any error message."""
+    from he import serialize
+
+    try:
+        return serialize.loads(_read_bytes(path))
+    except (InvalidArgument, HomomorphicError) as error:
+        # The same class and fix keep the exit code, and the path names the bad input.
+        raise type(error)(f"{path}: {error}", fix=error.fix) from None
+
+
+def parse_csv(
+    text: str, source: str, precision: int | None
+) -> tuple[list[Decimal], list[int], list[int]]:
+    """Return the numbers of a CSV text, its row lengths and the line number of each row.
+
+    Blank lines are skipped, so the line numbers are those of the file.
+    """
     values: list[Decimal] = []
     shape: list[int] = []
+    lines: list[int] = []
     for line_number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         row = []
         for field in line.split(","):
+            text_value = field.strip()
             try:
-                value = Decimal(field.strip())
+                value = Decimal(text_value)
             except InvalidOperation:
                 value = Decimal("NaN")
             if not value.is_finite():
+                from he.encoding import brief_repr
+
                 raise InvalidArgument(
-                    f"{source}:{line_number}: {field.strip()!r} is not a number",
+                    f"{source}:{line_number}: {brief_repr(text_value)} is not a number",
                     fix="write one number per field, comma-separated, like 12 or -3.25",
                 )
             if precision is None and value != value.to_integral_value():
+                from he.encoding import brief_repr
+
                 raise InvalidArgument(
-                    f"{source}:{line_number}: {field.strip()!r} has decimals but no "
+                    f"{source}:{line_number}: {brief_repr(text_value)} has decimals but no "
                     "--precision was given",
                     fix="pass --precision with the number of decimal digits to keep",
                 )
             row.append(value)
         values.extend(row)
         shape.append(len(row))
+        lines.append(line_number)
     if not values:
         raise InvalidArgument(f"{source} contains no numbers", fix="write at least one number")
-    return values, shape
+    return values, shape, lines
+
+
+def _locate_overflow(
+    error: PlaintextOverflow, scheme: Any, values: list[Decimal], shape: list[int],
+    lines: list[int], source: str,
+) -> PlaintextOverflow:  # fmt: skip
+    """Return ``error`` prefixed with the file and line of the first value that overflows."""
+    start = 0
+    for width, line in zip(shape, lines, strict=True):
+        try:
+            scheme.encode_values(values[start : start + width])
+        except PlaintextOverflow as row_error:
+            return PlaintextOverflow(f"{source}:{line}: {row_error}", fix=row_error.fix)
+        start += width
+    return error
 
 
 def _keyset(name: str) -> Any:
@@ -100,7 +144,7 @@ def _public_key(name: str, policy: str | None) -> PaillierPublicKey:
     keyset = _keyset(name)
     _check_homomorphic(keyset)
     key = keyset.primary
-    keyset.keystore.policy(policy).enforce("encrypt", key.algorithm)
+    keyset.keystore.policy(policy).enforce("encrypt", key.algorithm, key=key.meta())
     return _parse_public(key.public, key.algorithm)
 
 
@@ -116,11 +160,29 @@ def _private_key(name: str, key_id: str, policy: str | None) -> PaillierPrivateK
     keyset = _keyset(name)
     _check_homomorphic(keyset)
     for key in keyset.keys:
-        if key.sealed is None or not key.algorithm.startswith("paillier-"):
+        if not key.algorithm.startswith("paillier-"):
             continue
-        if _parse_public(key.public, key.algorithm).key_id == key_id:
-            keyset.keystore.policy(policy).enforce("decrypt", key.algorithm)
-            return keyset.private_key(key.id).handle  # type: ignore[no-any-return]
+        if _parse_public(key.public, key.algorithm).key_id != key_id:
+            continue
+        if not key.status.can_open:
+            # The same lifecycle rule as envelopes: a disabled or destroyed key decrypts nothing.
+            fix = f"let it decrypt again with 'agile keyset decrypt-only {name} {key.id}'"
+            if key.status.value == "destroyed":
+                fix = (
+                    "its private part is erased: restore the keystore from a backup made "
+                    "before it was destroyed ('agile keystore restore')"
+                )
+            raise KeysetError(
+                f"key {key.id} of keyset {name!r} (Paillier key {key_id}) is {key.status.value}",
+                fix=fix,
+            )
+        if key.sealed is None:
+            raise KeyNotFound(
+                f"key {key.id} of keyset {name!r} (Paillier key {key_id}) has no private part",
+                fix="decrypt in the keystore that holds the private key",
+            )
+        keyset.keystore.policy(policy).enforce("decrypt", key.algorithm, key=key.meta())
+        return keyset.private_key(key.id).handle  # type: ignore[no-any-return]
     raise KeyNotFound(
         f"keyset {name!r} has no private key for Paillier key {key_id}",
         fix="decrypt with the keyset the values were encrypted with",
@@ -165,7 +227,8 @@ _format_option = click.option(
     type=click.IntRange(0, 2**40),
     default=2**20 - 1,
     show_default=True,
-    help="How many files may be added together; sets each slot's headroom.",
+    help="How many additions the total may take, so N + 1 files can be summed. It sets each "
+    "slot's headroom.",
 )
 @click.option(
     "--workers",
@@ -200,10 +263,14 @@ def encrypt(
     from he import serialize
     from he.packing import PackingScheme, encrypt_vector
 
-    values, shape = parse_csv(_read_text(input_file), input_file, precision)
+    values, shape, lines = parse_csv(_read_text(input_file), input_file, precision)
     public_key = _public_key(keyset_name, policy)
     scheme = PackingScheme(value_bits, max_additions, precision or 0)
-    vector = encrypt_vector(public_key, values, scheme, workers=workers)
+    try:
+        vector = encrypt_vector(public_key, values, scheme, workers=workers)
+    except PlaintextOverflow as error:
+        # Located only on failure, so that the values are encoded once when all fit.
+        raise _locate_overflow(error, scheme, values, shape, lines, input_file) from None
     dump = serialize.dumps_binary if file_format == "binary" else serialize.dumps_json
     _write(output, dump(vector, shape), PUBLIC_MODE)
 
@@ -227,7 +294,7 @@ def aggregate(file_format: str, output: str, inputs: tuple[str, ...]) -> None:
     vectors = []
     shapes = []
     for path in inputs:
-        item, shape = serialize.loads(_read_bytes(path))
+        item, shape = _load(path)
         if not isinstance(item, PackedVector):
             raise InvalidArgument(
                 f"{path} contains single encrypted numbers, not a packed vector",
@@ -260,10 +327,9 @@ def decrypt(
     Example:
       agile he decrypt --keyset sales total.he
     """
-    from he import serialize
     from he.packing import PackedVector, decrypt_vector
 
-    item, shape = serialize.loads(_read_bytes(input_file))
+    item, shape = _load(input_file)
     public = item.public_key if isinstance(item, PackedVector) else item[0].public_key
     private_key = _private_key(keyset_name, public.key_id, policy)
     if isinstance(item, PackedVector):
@@ -302,7 +368,13 @@ def _write(output: str, data: bytes, mode: int) -> None:
 def _text(value: Any) -> str:
     # CPython's str() raises ValueError for an int of more than 4300 digits.
     # A Decimal of the same int prints every digit without that limit.
-    return str(Decimal(value)) if isinstance(value, int) else str(value)
+    if isinstance(value, int):
+        return str(Decimal(value))
+    # str() writes Decimal("0E-10") and Decimal("1E-10") in exponent notation. The "f"
+    # format keeps the fixed-point digits of --precision ("0.0000000000", "0.0000000001").
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return str(value)
 
 
 def _rows(values: list[Any], shape: list[int]) -> list[list[Any]]:

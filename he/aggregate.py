@@ -49,7 +49,9 @@ def total(numbers: Iterable[EncryptedNumber]) -> EncryptedNumber:
         _check_budget(public_key, bound, "the sum")
         ciphertext = product((item.ciphertext for item in group), public_key.nsquare)
         partials.append(
-            EncryptedNumber(public_key, ciphertext, group[0].exponent, group[0].base, bound)
+            EncryptedNumber(
+                public_key, ciphertext, group[0].exponent, group[0].base, bound, fresh=False
+            )
         )
     result = partials[0]
     for partial in partials[1:]:

@@ -27,7 +27,7 @@ from gmpy2 import mpz
 
 from agile.errors import HomomorphicError, InvalidArgument, PlaintextOverflow
 
-from .encoding import DECIMAL_BASE, EncodedNumber, encode
+from .encoding import DECIMAL_BASE, EncodedNumber, brief_repr, encode
 from .keys import PaillierPrivateKey, PaillierPublicKey, check_same_key
 
 if TYPE_CHECKING:
@@ -65,6 +65,9 @@ class EncryptedNumber:
     base: int = DECIMAL_BASE
     #: Largest possible |mantissa|, or None when unknown (imported without one).
     bound: int | None = None
+    #: False when the ciphertext was computed from other ciphertexts or scalars without a
+    #: new mask.  he.serialize rerandomizes such numbers before it writes them.
+    fresh: bool = True
 
     # Alignment of exponents.
 
@@ -85,6 +88,7 @@ class EncryptedNumber:
             ciphertext=self.public_key.raw_multiply(self.ciphertext, factor),
             exponent=exponent,
             bound=bound,
+            fresh=False,
         )
 
     def _common_base(self, other_exponent: int, other_base: int) -> int:
@@ -100,6 +104,18 @@ class EncryptedNumber:
 
     def _rebased(self, base: int) -> EncryptedNumber:
         return self if self.base == base else replace(self, base=base)
+
+    def rerandomize(self, pool: RandomnessPool | None = None) -> EncryptedNumber:
+        """Return the same value under a fresh mask (from ``pool``, else computed now).
+
+        Results of ``x * k`` and ``x + plaintext`` are computed from their inputs
+        without fresh randomness, so anyone who saw x can test a guess of k or read the
+        plaintext that was added (c' / c = 1 + m*n mod n^2).  Rerandomize such a
+        result before it goes to a party that saw the inputs.
+        """
+        mask = _fresh_masks(self.public_key, pool, 1)[0]
+        ciphertext = self.ciphertext * mask % self.public_key.nsquare
+        return replace(self, ciphertext=ciphertext, fresh=True)
 
     # Arithmetic.
 
@@ -135,6 +151,7 @@ class EncryptedNumber:
             self.exponent + encoded.exponent,
             base,
             bound,
+            fresh=False,
         )
 
     __rmul__ = __mul__
@@ -155,6 +172,7 @@ class EncryptedNumber:
             exponent,
             base,
             bound,
+            fresh=False,
         )
 
     def _add_plain(self, value: Any) -> EncryptedNumber:
@@ -174,7 +192,8 @@ class EncryptedNumber:
         key = self.public_key
         # Adding a known plaintext needs no fresh mask: (1 + m*n) keeps the old randomness.
         plain = (1 + (mantissa % key.n) * key.n) % key.nsquare
-        return replace(target, ciphertext=target.ciphertext * plain % key.nsquare, bound=bound)
+        ciphertext = target.ciphertext * plain % key.nsquare
+        return replace(target, ciphertext=ciphertext, bound=bound, fresh=False)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -190,11 +209,26 @@ class EncryptedQuotient:
         return self.numerator.public_key
 
 
+def _fresh_masks(
+    public_key: PaillierPublicKey, pool: RandomnessPool | None, count: int
+) -> list[mpz]:
+    """Return ``count`` fresh masks r^n mod n^2 of ``public_key``, from ``pool`` if given."""
+    if pool is None:
+        return [public_key.mask() for _ in range(count)]
+    if pool.public_key != public_key:
+        raise InvalidArgument(
+            f"randomness pool of key {pool.public_key.key_id} used with key {public_key.key_id}",
+            fix="use a pool made for this public key",
+        )
+    return pool.take_many(count)
+
+
 def _mantissa_for(public_key: PaillierPublicKey, encoded: EncodedNumber, value: Any) -> int:
     if abs(encoded.mantissa) > public_key.max_int:
+        bits = abs(encoded.mantissa).bit_length()
         raise PlaintextOverflow(
-            f"value {value!r} encodes to a {abs(encoded.mantissa).bit_length()}-bit mantissa, "
-            f"above the {public_key.max_int.bit_length()}-bit limit of key {public_key.key_id}",
+            f"value {brief_repr(value)} encodes to a {bits}-bit mantissa, above the "
+            f"{public_key.max_int.bit_length()}-bit limit of key {public_key.key_id}",
             fix="lower the precision or use a larger key",
         )
     return encoded.mantissa % public_key.n
@@ -208,13 +242,12 @@ def encrypt(
     r: int | None = None,
     mask: int | None = None,
 ) -> EncryptedNumber:
-    """Encrypt one number; ``r`` is caller-given randomness (checked), ``mask`` a ready r^n."""
+    """Encrypt one number, checking a caller-given ``r`` or ``mask`` (a ready r^n) first."""
     if r is not None and mask is not None:
         raise InvalidArgument("pass r or mask, not both", fix="drop one of them")
     encoded = encode(value, precision)
     plaintext = _mantissa_for(public_key, encoded, value)
-    if mask is None:
-        mask = public_key.mask(r)
+    mask = public_key.mask(r) if mask is None else public_key.check_mask(mask)
     return EncryptedNumber(
         public_key,
         public_key.raw_encrypt(plaintext, mask),

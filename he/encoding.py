@@ -39,6 +39,7 @@ __all__ = [
     "EncodedNumber",
     "encode",
     "check_precision",
+    "brief_repr",
 ]
 
 #: Base of encodings with an explicit decimal precision, and of Decimal values.
@@ -55,6 +56,29 @@ MAX_EXPONENT = 20_000
 #: n has about 1233 digits.  Such a Decimal is rejected before 10^exponent is computed.
 _MAX_INTEGER_DIGITS = 1300
 _FLOAT_MANTISSA_BITS = 53
+#: Maximum length of a repr quoted in an error message.
+_MAX_REPR = 100
+#: Integers above this many bits (about 90 decimal digits) are quoted by their size.
+_MAX_REPR_BITS = 300
+
+
+def brief_repr(value: Any) -> str:
+    """Return repr(value) cut to about 100 characters, for error messages.
+
+    An integer of more than 4300 digits has no repr at all in CPython 3.11 (its str() raises
+    ValueError), so large integers are described by their bit length instead.
+    """
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        bits = int(value).bit_length()
+        if bits > _MAX_REPR_BITS:
+            return f"<{'negative ' if value < 0 else ''}{bits}-bit integer>"
+    try:
+        text = repr(value)
+    except ValueError:  # a Fraction or a container holding such an integer
+        return f"<{type(value).__name__} too large to print>"
+    if len(text) > _MAX_REPR:
+        return f"{text[:_MAX_REPR]}... ({len(text)} characters)"
+    return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +167,7 @@ def _exact_fraction(value: Any) -> Fraction:
             _check_decimal_size(value)
             if value.adjusted() < -MAX_EXPONENT:
                 raise InvalidArgument(
-                    f"{value!r} needs a decimal exponent below -{MAX_EXPONENT}",
+                    f"{brief_repr(value)} needs a decimal exponent below -{MAX_EXPONENT}",
                     fix="pass precision= with the number of decimal digits to keep",
                 )
         return Fraction(value)
@@ -155,7 +179,7 @@ def _exact_fraction(value: Any) -> Fraction:
             raise InvalidArgument(f"cannot encrypt {value!r}", fix="pass a finite number")
         return Fraction(number)
     raise InvalidArgument(
-        f"cannot encrypt a {type(value).__name__}: {value!r}",
+        f"cannot encrypt a {type(value).__name__}: {brief_repr(value)}",
         fix="pass an int, float, Decimal, Fraction or numpy number",
     )
 
@@ -163,7 +187,7 @@ def _exact_fraction(value: Any) -> Fraction:
 def _check_decimal_size(value: Decimal) -> None:
     if value.adjusted() >= _MAX_INTEGER_DIGITS:
         raise PlaintextOverflow(
-            f"{value!r} has {value.adjusted() + 1} integer digits, more than the "
+            f"{brief_repr(value)} has {value.adjusted() + 1} integer digits, more than the "
             f"{_MAX_INTEGER_DIGITS} that fit any Paillier plaintext",
             fix="check the input, or scale the values down before encrypting",
         )
@@ -192,7 +216,7 @@ def _encode_decimal_fraction(exact: Fraction, value: Any) -> EncodedNumber:
         fives += 1
     if rest != 1:
         raise InvalidArgument(
-            f"{value!r} has no exact decimal encoding",
+            f"{brief_repr(value)} has no exact decimal encoding",
             fix="pass precision= with the number of decimal digits to keep",
         )
     digits = max(twos, fives)

@@ -72,14 +72,23 @@ def compute_masks(
     Each worker draws its own r from the operating system's CSPRNG (os.urandom),
     which is safe after fork.  With a private key the workers receive p and q.
     """
-    if count < 0:
-        raise InvalidArgument(f"mask count {count} is negative", fix="pass a count >= 0")
+    _check_count(count)
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise InvalidArgument(
+            f"workers {workers!r} is not an integer",
+            fix="pass a number of processes >= 1, or None for one per CPU",
+        )
+    if workers is not None and workers < 1:
+        raise InvalidArgument(
+            f"workers {workers} is below 1",
+            fix="pass a number of processes >= 1, or None for one per CPU",
+        )
     if djn is not None:
         # The fixed-base table makes each mask a few hundred multiplications; a pool
         # of processes would spend longer copying the table than computing.
         return [djn.mask() for _ in range(count)]
 
-    workers = default_workers() if workers is None else max(1, workers)
+    workers = default_workers() if workers is None else workers
     if workers == 1 or count < _PARALLEL_THRESHOLD:
         if private_key is not None:
             return [private_key.mask() for _ in range(count)]
@@ -165,9 +174,17 @@ class RandomnessPool:
 
     def take_many(self, count: int, *, workers: int | None = 1) -> list[mpz]:
         """Remove and return ``count`` masks, computing the shortfall (in parallel if asked)."""
+        _check_count(count)
         if len(self._masks) < count:
             self.fill(count - len(self._masks), workers=workers)
         return [self._masks.popleft() for _ in range(count)]
+
+
+def _check_count(count: int) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InvalidArgument(
+            f"mask count {count!r} is not an integer >= 0", fix="pass a count >= 0"
+        )
 
 
 def product(values: Iterable[int] | Sequence[int], modulus: int) -> mpz:

@@ -24,7 +24,7 @@ decimals are fixed-point with ``precision`` digits (rounded half to even).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +32,8 @@ from gmpy2 import mpz
 
 from agile.errors import HomomorphicError, InvalidArgument, PlaintextOverflow
 
-from .encoding import EncodedNumber, check_precision, encode
+from .ciphertext import _fresh_masks
+from .encoding import EncodedNumber, brief_repr, check_precision, encode
 from .engine import RandomnessPool, product
 from .keys import PaillierPrivateKey, PaillierPublicKey, check_same_key
 
@@ -46,6 +47,10 @@ __all__ = [
 ]
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True, slots=True)
 class PackingScheme:
     """Slot parameters: signed value width, additions allowed, decimal digits kept."""
@@ -55,14 +60,15 @@ class PackingScheme:
     precision: int = 0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.value_bits, int) or not 2 <= self.value_bits <= 1024:
+        value_bits, max_additions = self.value_bits, self.max_additions
+        if not _is_int(value_bits) or not 2 <= value_bits <= 1024:
             raise InvalidArgument(
-                f"value_bits {self.value_bits!r} is out of range 2..1024",
+                f"value_bits {brief_repr(value_bits)} is not an integer in 2..1024",
                 fix="pass the signed bit width of the largest encoded value, for example 64",
             )
-        if not isinstance(self.max_additions, int) or self.max_additions < 0:
+        if not _is_int(max_additions) or max_additions < 0:
             raise InvalidArgument(
-                f"max_additions {self.max_additions!r} is not a non-negative integer",
+                f"max_additions {brief_repr(max_additions)} is not a non-negative integer",
                 fix="pass how many ciphertext additions the aggregate may take",
             )
         check_precision(self.precision)
@@ -100,10 +106,13 @@ class PackingScheme:
     def from_dict(cls, data: dict[str, Any]) -> PackingScheme:
         """Parse the JSON form; raise InvalidArgument on missing or bad fields."""
         try:
-            return cls(int(data["value_bits"]), int(data["max_additions"]), int(data["precision"]))
-        except (KeyError, TypeError, ValueError) as error:
+            # The values skip int(), so a file's 64.9 or Infinity raises InvalidArgument here
+            # instead of becoming 64 or an OverflowError.
+            return cls(data["value_bits"], data["max_additions"], data["precision"])
+        except (KeyError, TypeError, InvalidArgument) as error:
+            reason = str(error) if isinstance(error, InvalidArgument) else repr(error)
             raise InvalidArgument(
-                f"invalid packing scheme {data!r}: {error}",
+                f"invalid packing scheme {brief_repr(data)}: {reason}",
                 fix="pass the scheme written by he.serialize",
             ) from None
 
@@ -115,8 +124,8 @@ class PackingScheme:
             mantissa = encode(value, self.precision).mantissa
             if not low <= mantissa < high:
                 raise PlaintextOverflow(
-                    f"value {value!r} with precision {self.precision} does not fit a signed "
-                    f"{self.value_bits}-bit slot",
+                    f"value {brief_repr(value)} with precision {self.precision} does not fit "
+                    f"a signed {self.value_bits}-bit slot",
                     fix="raise value_bits (CLI: --value-bits) or lower the precision",
                 )
             result.append(mantissa + high)
@@ -149,6 +158,12 @@ class PackedVector:
     terms: int = 1
 
     def __post_init__(self) -> None:
+        for name, value, minimum in (("length", self.length, 0), ("terms", self.terms, 1)):
+            if not _is_int(value) or value < minimum:
+                raise HomomorphicError(
+                    f"packed vector {name} {brief_repr(value)} is not an integer >= {minimum}",
+                    fix="pass the length and count of terms written by he.serialize",
+                )
         slots = self.scheme.slots(self.public_key)
         expected = -(-self.length // slots)
         if len(self.ciphertexts) != expected:
@@ -164,7 +179,18 @@ class PackedVector:
                 fix="encrypt with a larger max_additions (CLI: --max-additions)",
             )
 
+    def rerandomize(self, pool: RandomnessPool | None = None) -> PackedVector:
+        """Return the same values under fresh masks (see EncryptedNumber.rerandomize)."""
+        key = self.public_key
+        masks = _fresh_masks(key, pool, len(self.ciphertexts))
+        ciphertexts = tuple(
+            c * r % key.nsquare for c, r in zip(self.ciphertexts, masks, strict=True)
+        )
+        return replace(self, ciphertexts=ciphertexts)
+
     def __add__(self, other: PackedVector) -> PackedVector:
+        if not isinstance(other, PackedVector):
+            return NotImplemented
         return total([self, other])
 
 
@@ -194,6 +220,12 @@ def total(vectors: Iterable[PackedVector]) -> PackedVector:
     items = list(vectors)
     if not items:
         raise InvalidArgument("cannot sum an empty list of packed vectors", fix="pass at least one")
+    for item in items:
+        if not isinstance(item, PackedVector):
+            raise InvalidArgument(
+                f"expected PackedVector items, got {type(item).__name__}",
+                fix="sum vectors made by encrypt_vector or loaded by he.serialize",
+            )
     first = items[0]
     for item in items[1:]:
         check_same_key(first.public_key, item.public_key)

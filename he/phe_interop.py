@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from agile.errors import HomomorphicError, InvalidKey, ProviderUnavailable
+from agile.errors import HomomorphicError, InvalidArgument, InvalidKey, ProviderUnavailable
 
 from .ciphertext import EncryptedNumber
-from .encoding import FLOAT_BASE, MAX_EXPONENT
+from .encoding import FLOAT_BASE, MAX_EXPONENT, brief_repr
 from .keys import PaillierPrivateKey, PaillierPublicKey
 
 __all__ = [
@@ -39,6 +39,14 @@ def _phe() -> Any:
     return phe
 
 
+def _check_type(value: Any, expected: type, name: str) -> None:
+    if not isinstance(value, expected):
+        raise InvalidArgument(
+            f"expected {name}, got {type(value).__name__}",
+            fix=f"pass {name}",
+        )
+
+
 def to_phe_public_key(public_key: PaillierPublicKey) -> Any:
     """Return a phe.PaillierPublicKey with the same n."""
     return _phe().PaillierPublicKey(int(public_key.n))
@@ -53,6 +61,7 @@ def to_phe_private_key(private_key: PaillierPrivateKey) -> Any:
 
 def from_phe_public_key(key: Any) -> PaillierPublicKey:
     """Return the public key of a phe.PaillierPublicKey, after checking that g = n + 1."""
+    _check_type(key, _phe().PaillierPublicKey, "a phe.PaillierPublicKey")
     if key.g != key.n + 1:
         raise InvalidKey(
             "the phe public key does not use g = n + 1",
@@ -65,12 +74,14 @@ def from_phe_public_key(key: Any) -> PaillierPublicKey:
 
 def from_phe_private_key(key: Any) -> PaillierPrivateKey:
     """Return the private key of a phe.PaillierPrivateKey (its primes are checked again)."""
+    _check_type(key, _phe().PaillierPrivateKey, "a phe.PaillierPrivateKey")
     from_phe_public_key(key.public_key)
     return PaillierPrivateKey.from_primes(key.p, key.q)
 
 
 def to_phe(number: EncryptedNumber, public_key: Any = None) -> Any:
     """Return a phe.EncryptedNumber; ``public_key`` is the phe key to attach (else a new one)."""
+    _check_type(number, EncryptedNumber, "an he.EncryptedNumber")
     if number.exponent != 0 and number.base != FLOAT_BASE:
         raise HomomorphicError(
             f"a base-{number.base} number with exponent {number.exponent} has no phe form "
@@ -95,6 +106,12 @@ def from_phe(
     phe does not track how large a value can be; pass ``bound`` (the largest
     possible |mantissa|) to keep the overflow budget, otherwise it is unknown.
     """
+    _check_type(encrypted, _phe().EncryptedNumber, "a phe.EncryptedNumber")
+    if bound is not None and (isinstance(bound, bool) or not isinstance(bound, int) or bound < 0):
+        raise InvalidArgument(
+            f"bound {brief_repr(bound)} is not an integer >= 0",
+            fix="pass the largest possible |mantissa|, or None when it is unknown",
+        )
     key = public_key or from_phe_public_key(encrypted.public_key)
     if key.n != encrypted.public_key.n:
         raise HomomorphicError(
@@ -109,4 +126,6 @@ def from_phe(
             f"the phe number has exponent {exponent}, outside -{MAX_EXPONENT}..{MAX_EXPONENT}",
             fix="pass a number that phe encoded itself, not one with a modified exponent",
         )
-    return EncryptedNumber(key, ciphertext, exponent, FLOAT_BASE, bound)
+    # phe's results of additions and products are not obfuscated, and ciphertext(be_secure=False)
+    # does not obfuscate them, so the number counts as computed rather than fresh.
+    return EncryptedNumber(key, ciphertext, exponent, FLOAT_BASE, bound, fresh=False)

@@ -66,16 +66,18 @@ class GmpyPaillier(HomomorphicScheme):
 
     def load_private(self, data: bytes, form: KeyForm | str | None = None) -> PrivateKey:
         """Parse p || q (optionally || x); the primes are checked again."""
-        if form is not None and KeyForm(form) != KeyForm.RAW:
+        if form is not None and form not in (KeyForm.RAW, KeyForm.RAW.value):
+            # Compared by value, because KeyForm(form) would raise ValueError for an unknown name.
+            name = form.value if isinstance(form, KeyForm) else form
             raise InvalidKey(
-                f"{self.algorithm} private keys are stored in raw form, not {KeyForm(form).value}",
+                f"{self.algorithm} private keys are stored in raw form, not {name!r}",
                 fix="pass form='raw' or leave form unset",
             )
-        return self._private(PaillierPrivateKey.from_bytes(bytes(data), self.parameters.bits))
+        return self._private(PaillierPrivateKey.from_bytes(_bytes(data), self.parameters.bits))
 
     def load_public(self, data: bytes) -> PublicKey:
         """Parse n (optionally || h_s)."""
-        return self._public(PaillierPublicKey.from_bytes(bytes(data), self.parameters.bits))
+        return self._public(PaillierPublicKey.from_bytes(_bytes(data), self.parameters.bits))
 
     def encrypt(self, public_key: PublicKey, value: Any, precision: int | None = None) -> Any:
         """Encrypt one number under ``public_key``; returns an :class:`he.EncryptedNumber`."""
@@ -86,6 +88,15 @@ class GmpyPaillier(HomomorphicScheme):
         """Decrypt an :class:`he.EncryptedNumber` (or a mean) with ``private_key``."""
         self._check_key(private_key, PrivateKey)
         return private_key.handle.decrypt(ciphertext)
+
+
+def _bytes(data: Any) -> bytes:
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidKey(
+            f"Paillier key bytes must be bytes, got {type(data).__name__}",
+            fix="pass the key's bytes, for example from PublicKey.data",
+        )
+    return bytes(data)
 
 
 def _implementation_class(row: KeyParameters) -> type[GmpyPaillier]:

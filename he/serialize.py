@@ -3,14 +3,16 @@
 Both forms carry the format name and version, the algorithm, the key id and n
 itself (public).  An aggregator can therefore multiply ciphertexts without any
 key file, and a decrypter can check that it has the right key.  Every
-ciphertext is checked on loading (0 < c < n^2 and gcd(c, n) = 1).
+ciphertext is checked on loading (0 < c < n^2 and gcd(c, n) = 1).  A number
+computed from other ciphertexts (``fresh`` is False) is written under a fresh
+mask, so that the file does not show the scalars or plaintexts that produced it.
 
 JSON form (``kind`` is ``numbers`` or ``packed``)::
 
     {"format": "agile-he", "version": 1, "kind": "numbers",
      "algorithm": "paillier-2048", "key_id": "<16 hex>", "n": "<hex>",
      "shape": [3, 3],                       # optional row lengths
-     "numbers": [{"ciphertext": "<hex>", "exponent": -3, "base": 10, "bound": "<hex>"|null}]}
+     "numbers": [{"ciphertext": "<hex>", "exponent": -3, "base": 10, "bound": "0x<hex>"|null}]}
 
     {"format": "agile-he", "version": 1, "kind": "packed", ..., "length": 6, "terms": 1,
      "scheme": {"value_bits": 64, "max_additions": 1048575, "precision": 3},
@@ -29,6 +31,7 @@ transit with an agile envelope or a signature where that matters.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from typing import Any
 
@@ -37,7 +40,8 @@ from gmpy2 import mpz
 from agile.errors import AgileError, HomomorphicError, InvalidArgument, InvalidCiphertext
 
 from .ciphertext import EncryptedNumber
-from .encoding import MAX_EXPONENT
+from .encoding import MAX_EXPONENT, brief_repr
+from .engine import RandomnessPool
 from .keys import PaillierPublicKey, parameters_for
 from .packing import PackedVector, PackingScheme
 
@@ -56,6 +60,7 @@ __all__ = [
 FORMAT = "agile-he"
 VERSION = 1
 MAGIC = b"AGHE"
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 #: Content of a file: a list of EncryptedNumbers or one PackedVector, and an optional shape.
 Document = tuple[list[EncryptedNumber] | PackedVector, list[int] | None]
@@ -69,7 +74,9 @@ def _invalid(message: str) -> InvalidCiphertext:
 
 
 def _header(
-    item: list[EncryptedNumber] | PackedVector, shape: list[int] | None
+    item: list[EncryptedNumber] | PackedVector,
+    shape: list[int] | None,
+    pool: RandomnessPool | None,
 ) -> tuple[dict[str, Any], PaillierPublicKey, list[mpz]]:
     if isinstance(item, PackedVector):
         key = item.public_key
@@ -95,7 +102,12 @@ def _header(
             }
             for number in item
         ]
-        ciphertexts = [number.ciphertext for number in item]
+        # A computed number gets a fresh mask, so that the file does not show the scalars or
+        # plaintexts that produced it (phe 1.5 obfuscates in EncryptedNumber.ciphertext()).
+        ciphertexts = [
+            number.ciphertext if number.fresh else number.rerandomize(pool).ciphertext
+            for number in item
+        ]
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -108,9 +120,14 @@ def _header(
     return document, key, ciphertexts
 
 
-def dumps_json(item: list[EncryptedNumber] | PackedVector, shape: list[int] | None = None) -> bytes:
-    """Serialize to the JSON form (UTF-8 bytes)."""
-    document, key, ciphertexts = _header(item, shape)
+def dumps_json(
+    item: list[EncryptedNumber] | PackedVector,
+    shape: list[int] | None = None,
+    *,
+    pool: RandomnessPool | None = None,
+) -> bytes:
+    """Serialize to the JSON form (UTF-8 bytes), with masks for computed numbers from ``pool``."""
+    document, key, ciphertexts = _header(item, shape, pool)
     document["n"] = format(key.n, "x")
     if document["kind"] == "packed":
         document["ciphertexts"] = [format(c, "x") for c in ciphertexts]
@@ -121,10 +138,13 @@ def dumps_json(item: list[EncryptedNumber] | PackedVector, shape: list[int] | No
 
 
 def dumps_binary(
-    item: list[EncryptedNumber] | PackedVector, shape: list[int] | None = None
+    item: list[EncryptedNumber] | PackedVector,
+    shape: list[int] | None = None,
+    *,
+    pool: RandomnessPool | None = None,
 ) -> bytes:
-    """Serialize to the compact binary form."""
-    document, key, ciphertexts = _header(item, shape)
+    """Serialize to the compact binary form, with masks for computed numbers from ``pool``."""
+    document, key, ciphertexts = _header(item, shape, pool)
     header = json.dumps(document, separators=(",", ":")).encode()
     size = key.bits // 8
     parts = [MAGIC, bytes([VERSION]), struct.pack(">I", len(header)), header]
@@ -133,8 +153,16 @@ def dumps_binary(
     return b"".join(parts)
 
 
-def loads(data: bytes, public_key: PaillierPublicKey | None = None) -> Document:
-    """Parse either form, telling them apart by the binary magic."""
+def loads(data: bytes | str, public_key: PaillierPublicKey | None = None) -> Document:
+    """Parse either form (bytes, or the JSON form as str), telling them apart by the magic."""
+    if isinstance(data, str):
+        return loads_json(data, public_key)
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidArgument(
+            f"expected bytes or str, got {type(data).__name__}",
+            fix="pass the contents of a file written by he.serialize",
+        )
+    data = bytes(data)
     if data.startswith(MAGIC):
         return loads_binary(data, public_key)
     return loads_json(data, public_key)
@@ -143,13 +171,14 @@ def loads(data: bytes, public_key: PaillierPublicKey | None = None) -> Document:
 def _check_document(document: Any) -> dict[str, Any]:
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise _invalid("the format field is missing or not 'agile-he'")
-    if document.get("version") != VERSION:
+    version = document.get("version")
+    if not _is_int(version) or version != VERSION:
         raise InvalidCiphertext(
-            f"unsupported {FORMAT} version {document.get('version')!r}",
+            f"unsupported {FORMAT} version {brief_repr(version)}",
             fix=f"this agile reads version {VERSION}; upgrade agile to read newer files",
         )
     if document.get("kind") not in ("numbers", "packed"):
-        raise _invalid(f"unknown kind {document.get('kind')!r}")
+        raise _invalid(f"unknown kind {brief_repr(document.get('kind'))}")
     return document
 
 
@@ -162,7 +191,9 @@ def _key(
     key = PaillierPublicKey(mpz(n))
     key.validate(bits)
     if key.key_id != document.get("key_id"):
-        raise _invalid(f"key id {document.get('key_id')!r} does not match n (id {key.key_id})")
+        raise _invalid(
+            f"key id {brief_repr(document.get('key_id'))} does not match n (id {key.key_id})"
+        )
     if public_key is not None and public_key != key:
         raise HomomorphicError(
             f"the file is encrypted under key {key.key_id}, not key {public_key.key_id}",
@@ -175,19 +206,20 @@ def _build(document: dict[str, Any], key: PaillierPublicKey, ciphertexts: list[i
     checked = [key.check_ciphertext(c) for c in ciphertexts]
     shape = document.get("shape")
     if shape is not None and (
-        not isinstance(shape, list) or not all(isinstance(x, int) and x >= 0 for x in shape)
+        not isinstance(shape, list) or not all(_is_int(x) and x >= 0 for x in shape)
     ):
-        raise _invalid(f"shape {shape!r} is not a list of row lengths")
+        raise _invalid(f"shape {brief_repr(shape)} is not a list of row lengths")
     try:
         if document["kind"] == "packed":
             scheme = PackingScheme.from_dict(document["scheme"])
+            # PackedVector checks that both are integers (a JSON 1e999 is a float, infinity).
             vector = PackedVector(
-                key, tuple(checked), int(document["length"]), scheme, int(document["terms"])
+                key, tuple(checked), document["length"], scheme, document["terms"]
             )
             result: list[EncryptedNumber] | PackedVector = vector
             count = vector.length
         else:
-            entries = document["numbers"]
+            entries = _entries(document)
             if len(entries) != len(checked):
                 raise _invalid(f"{len(entries)} number entries but {len(checked)} ciphertexts")
             if not entries:
@@ -208,29 +240,61 @@ def _build(document: dict[str, Any], key: PaillierPublicKey, ciphertexts: list[i
     except (KeyError, TypeError, ValueError) as error:
         raise _invalid(f"missing or malformed field: {error!r}") from None
     if shape is not None and sum(shape) != count:
-        raise _invalid(f"shape {shape} has {sum(shape)} values, but the file has {count}")
+        raise _invalid(
+            f"shape {brief_repr(shape)} has {sum(shape)} values, but the file has {count}"
+        )
     return result, shape
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _hex(value: Any, name: str) -> int:
+    # int(value, 16) alone would also take "0x1f", " 1f", "1_f" and "-1f".
+    if isinstance(value, str) and value.startswith("-"):
+        raise _invalid(f"{name} {brief_repr(value)} is negative")
+    if not isinstance(value, str) or not _HEX.fullmatch(value):
+        raise _invalid(f"{name} {brief_repr(value)} is not a string of hexadecimal digits")
+    return int(value, 16)
+
+
+def _hex_list(value: Any, name: str) -> list[int]:
+    if not isinstance(value, list):
+        raise _invalid(f"{name} is a {type(value).__name__}, not a list")
+    return [_hex(item, f"{name}[{index}]") for index, item in enumerate(value)]
+
+
+def _entries(document: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = document["numbers"]
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise _invalid("numbers is not a list of objects")
+    return entries
 
 
 def _exponent(value: Any) -> int:
     # Decoding or rescaling costs base^|exponent|, so a tampered exponent of 10^11 would hang.
-    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_EXPONENT:
-        raise _invalid(f"exponent {value!r} is not an integer in -{MAX_EXPONENT}..{MAX_EXPONENT}")
+    if not _is_int(value) or abs(value) > MAX_EXPONENT:
+        raise _invalid(
+            f"exponent {brief_repr(value)} is not an integer in -{MAX_EXPONENT}..{MAX_EXPONENT}"
+        )
     return value
 
 
 def _bound(value: Any) -> int | None:
     if value is None:
         return None
-    bound = int(value, 16)
-    if bound < 0:
-        raise _invalid(f"bound {value!r} is negative")
-    return bound
+    # The writer uses Python's hex(), so a bound carries a "0x" prefix, unlike the ciphertexts.
+    if isinstance(value, str) and value.startswith("-"):
+        raise _invalid(f"bound {brief_repr(value)} is negative")
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise _invalid(f"bound {brief_repr(value)} is not a hexadecimal string starting with 0x")
+    return _hex(value[2:], "bound")
 
 
 def _base(value: Any) -> int:
-    if value not in (10, 16):
-        raise _invalid(f"encoding base {value!r} is neither 10 nor 16")
+    if not _is_int(value) or value not in (10, 16):
+        raise _invalid(f"encoding base {brief_repr(value)} is neither 10 nor 16")
     return int(value)
 
 
@@ -238,11 +302,14 @@ def loads_json(data: bytes | str, public_key: PaillierPublicKey | None = None) -
     """Parse the JSON form; with ``public_key``, the file must be under that key."""
     try:
         document = _check_document(json.loads(data))
-        n = int(document["n"], 16)
+        n = _hex(document["n"], "n")
         if document["kind"] == "packed":
-            ciphertexts = [int(c, 16) for c in document["ciphertexts"]]
+            ciphertexts = _hex_list(document["ciphertexts"], "ciphertexts")
         else:
-            ciphertexts = [int(entry["ciphertext"], 16) for entry in document["numbers"]]
+            ciphertexts = [
+                _hex(entry["ciphertext"], f"numbers[{index}].ciphertext")
+                for index, entry in enumerate(_entries(document))
+            ]
     except AgileError:
         raise
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as error:

@@ -215,3 +215,78 @@ def test_dash_output_is_stdout(workspace: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "4,5\n"
+
+
+def test_decrypt_fixed_point(workspace: Path) -> None:
+    # str(Decimal) would print 1E-10 and 0E-10 at this precision.
+    source = workspace / "small.csv"
+    source.write_text("0.0000000001,0\n")
+    encrypted = workspace / "small.he"
+    result = agile(
+        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", "--precision", "10",
+        str(source), "-o", str(encrypted),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    result = agile("he", "decrypt", "--keyset", "agg", "--policy", "legacy", str(encrypted))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "0.0000000001,0.0000000000\n"
+
+
+def test_tampered_infinite_terms(workspace: Path) -> None:
+    source = workspace / "inf.csv"
+    source.write_text("5\n")
+    encrypted = workspace / "inf.he"
+    result = agile(
+        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", str(encrypted)
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(encrypted.read_text())
+    document["terms"] = float("inf")  # json writes Infinity, which json.loads reads as a float
+    encrypted.write_text(json.dumps(document))
+    result = agile("he", "aggregate", str(encrypted), "-o", str(workspace / "inf-total.he"))
+    assert result.returncode == 2, result.stderr
+    assert "inf.he: packed vector terms inf" in result.stderr
+
+
+def test_aggregate_names_bad_file(workspace: Path) -> None:
+    source = workspace / "plain.csv"
+    source.write_text("5\n")
+    result = agile("he", "aggregate", str(source), "-o", str(workspace / "plain-total.he"))
+    assert result.returncode == 2
+    assert f"{source}: invalid agile-he file" in result.stderr
+
+
+def test_slot_overflow_names_line(workspace: Path) -> None:
+    source = workspace / "wide.csv"
+    source.write_text("1\n\n99999999999999999999\n")
+    result = agile("he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", "x")
+    assert result.returncode == 2
+    assert "wide.csv:3: value" in result.stderr
+
+
+def test_disabled_key_cannot_decrypt(workspace: Path) -> None:
+    legacy = ("--policy", "legacy")
+    result = agile(
+        "keyset", "create", "life", "--purpose", "homomorphic",
+        "--algorithm", "paillier-2048", *legacy,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    source = workspace / "life.csv"
+    source.write_text("7\n")
+    encrypted = workspace / "life.he"
+    result = agile("he", "encrypt", "--keyset", "life", *legacy, str(source), "-o", str(encrypted))
+    assert result.returncode == 0, result.stderr
+    old = json.loads(agile("keyset", "show", "life", "--json").stdout)["keys"][0]["id"]
+    new = agile("keyset", "add-key", "life", *legacy).stdout.strip()
+    assert agile("keyset", "promote", "life", new, *legacy).returncode == 0
+    assert agile("keyset", "disable", "life", old).returncode == 0
+
+    result = agile("he", "decrypt", "--keyset", "life", *legacy, str(encrypted))
+    assert result.returncode == 2
+    assert f"key {old} of keyset 'life'" in result.stderr
+    assert "is disabled" in result.stderr
+
+    assert agile("keyset", "decrypt-only", "life", old).returncode == 0
+    result = agile("he", "decrypt", "--keyset", "life", *legacy, str(encrypted))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "7\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import he
-from agile.errors import HomomorphicError
+from agile.errors import HomomorphicError, InvalidArgument
 from he import phe_interop
 from he.keys import PaillierPrivateKey, PaillierPublicKey
 
@@ -74,3 +74,19 @@ def test_phe_huge_exponent_rejected(keypair: Keys) -> None:
     forged = phe.EncryptedNumber(phe_public, encrypted.ciphertext(), exponent=10**11)
     with pytest.raises(HomomorphicError, match="exponent 100000000000"):
         phe_interop.from_phe(forged)
+
+
+def test_from_phe_not_phe_number(public_key: PaillierPublicKey) -> None:
+    with pytest.raises(InvalidArgument, match="phe.EncryptedNumber"):
+        phe_interop.from_phe(public_key.encrypt(1))
+
+
+def test_from_phe_public_key_not_phe() -> None:
+    with pytest.raises(InvalidArgument, match="phe.PaillierPublicKey"):
+        phe_interop.from_phe_public_key("not a key")
+
+
+def test_from_phe_negative_bound(public_key: PaillierPublicKey) -> None:
+    phe_public = phe_interop.to_phe_public_key(public_key)
+    with pytest.raises(InvalidArgument, match="bound"):
+        phe_interop.from_phe(phe_public.encrypt(1), bound=-1)

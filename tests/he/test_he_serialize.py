@@ -164,3 +164,18 @@ def test_newer_version_message_kept(public_key: PaillierPublicKey) -> None:
     with pytest.raises(InvalidCiphertext, match="unsupported agile-he version 2") as caught:
         serialize.loads(data)
     assert "upgrade agile" in (caught.value.fix or "")
+
+
+@pytest.mark.parametrize("dump", DUMPS, ids=["json", "binary"])
+def test_computed_number_rerandomized(keypair: Keys, dump) -> None:  # type: ignore[no-untyped-def]
+    public, private = keypair
+    computed = public.encrypt(5) + 7
+    (loaded,), _ = serialize.loads(dump([computed]))
+    assert loaded.ciphertext != computed.ciphertext
+    assert private.decrypt(loaded) == 12
+
+
+def test_fresh_number_written_unchanged(public_key: PaillierPublicKey) -> None:
+    number = public_key.encrypt(5)
+    (loaded,), _ = serialize.loads(serialize.dumps_json([number]))
+    assert loaded.ciphertext == number.ciphertext
