@@ -251,7 +251,13 @@ def destroy(name: str, key_id: str, force: bool) -> None:
     "--format", "key_format", type=click.Choice(FORMATS), help="Key format (default: detect)."
 )
 @click.option("--algorithm", metavar="ID", help="Algorithm id (needed for raw and seed keys).")
-@click.option("--public", "public_only", is_flag=True, help="Raw bytes are a public key.")
+@click.option(
+    "--public/--private",
+    "public_only",
+    default=None,
+    help="Raw bytes are a public or a private key (default: what they parse as; "
+    "needed where both parse, as for x25519, ed25519 and paillier).",
+)
 @click.option("--promote", is_flag=True, help="Make the imported key the primary key.")
 @click.option("--key-id", metavar="ID", help="Key id to keep (default: a JWK's kid, else new).")
 @click.option(
@@ -270,7 +276,7 @@ def import_key(
     purpose: str | None,
     key_format: str | None,
     algorithm: str | None,
-    public_only: bool,
+    public_only: bool | None,
     promote: bool,
     key_id: str | None,
     sealer: str,

@@ -493,7 +493,7 @@ class Keyset:
         *,
         format: str | None = None,
         algorithm: str | None = None,
-        public: bool = False,
+        public: bool | None = None,
         promote: bool = False,
         policy: Policy | str | None = None,
         key_id: str | None = None,

@@ -241,13 +241,14 @@ def parse_key(
     *,
     format: str | None = None,
     algorithm: str | None = None,
-    public: bool = False,
+    public: bool | None = None,
 ) -> ImportedKey:
     """Parse a key file for a keyset of ``purpose``.
 
     ``format`` is ``pem``, ``jwk``, ``raw`` or ``seed`` (detected for PEM and
-    JWK when ``None``).  Raw and seed bytes need ``algorithm``, and
-    ``public`` marks raw bytes as a public key.
+    JWK when ``None``).  Raw and seed bytes need ``algorithm``.  ``public``
+    says whether raw bytes are a public (True) or private (False) key; with
+    ``None`` the bytes decide, and bytes that parse as both are refused.
     """
     if purpose == "aead":
         # Symmetric keys have no public part and no standard file form that names an algorithm.
@@ -301,9 +302,35 @@ def parse_key(
             f"{algorithm!r} does not belong in a {purpose} keyset",
             fix=f"run 'agile algorithms --family {purpose}' for the algorithms of this purpose",
         )
+    if public is None:
+        public = format == "raw" and _raw_is_public(algorithm, data)
     if public:
         return _checked(algorithm, format, None, data)
     return _checked(algorithm, format, data, None)
+
+
+def _raw_is_public(algorithm: str, data: bytes) -> bool:
+    """Tell a raw public key from a raw private key of ``algorithm`` by parsing it as both.
+
+    Some forms cannot be told apart: any 32 bytes are an X25519 or Ed25519 private
+    scalar and a public point, and a Paillier n has the length of p || q.
+    Guessing there would import a different key than the one meant.
+    """
+    as_private = as_public = True
+    try:
+        _checked(algorithm, "raw", data, None)
+    except AgileError:
+        as_private = False
+    try:
+        _checked(algorithm, "raw", None, data)
+    except AgileError:
+        as_public = False
+    if as_private and as_public:
+        raise InvalidKey(
+            f"these {len(data)} raw bytes parse both as a private and as a public {algorithm} key",
+            fix="pass --public or --private; in Python, public=True or public=False",
+        )
+    return as_public
 
 
 def _stored_form(algorithm: str) -> str | None:

@@ -165,3 +165,29 @@ def test_export_public_xwing_pem_unsupported(store: Keystore) -> None:
 def test_export_public_raw_xwing(store: Keystore) -> None:
     keyset = store.create_keyset("mail", "kem", "x-wing")
     assert keyset.export_public(format="raw") == keyset.primary.public
+
+
+def test_raw_ambiguous_refused() -> None:
+    with pytest.raises(InvalidKey, match="both as a private and as a public"):
+        parse_key(bytes(range(1, 33)), "kem", algorithm="x25519", format="raw")
+
+
+def test_raw_private_when_told() -> None:
+    imported = parse_key(bytes(range(1, 33)), "kem", algorithm="x25519", public=False)
+    assert imported.private is not None
+
+
+def test_raw_public_when_told() -> None:
+    imported = parse_key(bytes(range(1, 33)), "kem", algorithm="x25519", public=True)
+    assert imported.private is None
+
+
+def test_raw_public_detected() -> None:
+    public = parse_key(bytes(range(1, 33)), "kem", algorithm="x-wing", format="seed").public
+    imported = parse_key(public, "kem", algorithm="x-wing", format="raw")
+    assert imported.private is None
+
+
+def test_raw_p256_private_detected() -> None:
+    imported = parse_key(bytes(31) + b"\x07", "kem", algorithm="p256", format="raw")
+    assert imported.private is not None
