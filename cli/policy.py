@@ -30,7 +30,9 @@ __all__ = ["policy"]
 
 def _policy_for(spec: str | None) -> Policy:
     """Return the policy named by --policy, else the keystore's active one."""
-    if spec:
+    # An empty --policy (an unset shell variable) is rejected by load_policy, not
+    # replaced by the keystore's policy.
+    if spec is not None:
         return load_policy(spec)
     return active_policy(keystore_path())
 
@@ -244,7 +246,7 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
             f"keystore {str(directory)!r} {problem}",
             fix="pass the keystore directory with --keystore or AGILE_HOME",
         )
-    chosen = load_policy(policy) if policy else active_policy(directory)
+    chosen = load_policy(policy) if policy is not None else active_policy(directory)
     keys = _keystore_keys(directory)
     findings = check_keys(chosen, keys, now=_parse_moment(at))
 

@@ -63,7 +63,9 @@ def run(
 ) -> None:
     """Run vector files or folders (default: the project's own vectors/).
 
-    Exit code 0 when no case failed, 1 when any failed, 2 on bad input.
+    Exit code 0 when cases ran and none failed, 1 when any failed, 2 on bad
+    input: a missing path, a damaged vector file, or a run in which every case
+    was skipped or no case matched --provider and --algorithm.
 
     \b
     Examples:
@@ -89,13 +91,19 @@ def run(
         algorithms=algorithms or None,
         workers=workers or os.cpu_count() or 1,
     )
-    if not any(item.tallies or item.tables for item in report.files):
-        # Nothing was checked: a wrong path or filter must not pass a CI job.
+    total = report.totals()
+    checked = total.passed + total.failed + total.acceptable
+    if not checked and not any(item.tables for item in report.files):
+        # Nothing was checked: a wrong path or filter must not pass a CI job, and
+        # neither must a run whose every case was skipped.
         shown_paths = ", ".join(str(target) for target in targets[:3])
         reasons = sorted({item.skipped_reason for item in report.files if item.skipped_reason})
         skip_summary = ""
         if reasons:
             skip_summary = f"; {len(report.files)} files skipped: {'; '.join(reasons[:2])}"
+        if total.skipped:
+            case_reasons = [reason for reason, _count in total.skip_reasons.most_common(2)]
+            skip_summary += f"; {total.skipped} cases skipped: {'; '.join(case_reasons)}"
         raise AgileError(
             f"no test vector case ran from {shown_paths}{skip_summary}",
             fix="pass a folder or file of Wycheproof, ACVP, HPKE, X-Wing or CCTV vectors, and "

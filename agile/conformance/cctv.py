@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +84,15 @@ def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
     name = _parameter_set(path)
     if kind == "modulus":
         opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt") as lines:  # type: ignore[operator]
-            keys = [bytes.fromhex(line.strip()) for line in lines if line.strip()]
+        try:
+            with opener(path, "rt") as lines:  # type: ignore[operator]
+                keys = [bytes.fromhex(line.strip()) for line in lines if line.strip()]
+        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+            # A cut-short gzip file raises EOFError, which click would report as "aborted".
+            raise VectorFormatError(
+                f"{path}: damaged gzip file ({type(error).__name__}: {error})",
+                fix="restore the file from its source, or leave it out of the paths",
+            ) from None
         cases = [f"line {number}" for number in range(1, len(keys) + 1)]
         implementations = selection.implementations(name)
         if not implementations:

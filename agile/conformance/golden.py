@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..errors import VectorFormatError
 from .judge import judge, mismatch
 from .report import FileReport
 from .targets import Selection
@@ -52,7 +53,11 @@ def run_file(path: Path, manifest: dict[str, Any], selection: Selection) -> File
 
     report = FileReport(path=str(path), format=f"{FORMAT}-v{manifest['format_version']}")
     algorithm = f"envelope-v{manifest['format_version']}"
+    # The envelopes test agile as a whole, so a run restricted to providers or to
+    # registry algorithm ids leaves them out.
     if selection.providers is not None and PROVIDER not in selection.providers:
+        return report
+    if not selection.wants(algorithm):
         return report
     folder = path.parent
     with tempfile.TemporaryDirectory(prefix="agile-golden-") as scratch:
@@ -63,10 +68,22 @@ def run_file(path: Path, manifest: dict[str, Any], selection: Selection) -> File
         store = Keystore.open(keystore_copy)
         with _passphrase(manifest["passphrase"]):
             for vector in manifest["vectors"]:
-
-                def action(vector: dict[str, Any] = vector) -> str | None:
+                # A missing file is a damaged vector set, not a failure of agile.
+                try:
                     data = (folder / vector["envelope"]).read_bytes()
                     plaintext = (folder / vector["plaintext"]).read_bytes()
+                except OSError as error:
+                    raise VectorFormatError(
+                        f"{path}: {vector['name']}: cannot read {error.filename!r}: "
+                        f"{error.strerror}",
+                        fix="restore the golden vector set from the repository",
+                    ) from None
+
+                def action(
+                    vector: dict[str, Any] = vector,
+                    data: bytes = data,
+                    plaintext: bytes = plaintext,
+                ) -> str | None:
                     policy = vector.get("policy")
                     if vector["kind"] == "signature":
                         envelope.verify(data, plaintext, store, policy=policy)

@@ -11,13 +11,39 @@ failure, because bad input must surface as a specific agile error.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import TracebackType
 
-from ..errors import AgileError, UnsupportedOperation
+from ..errors import AgileError, UnsupportedOperation, VectorFormatError
 from .report import FileReport, Outcome
 
-__all__ = ["judge", "mismatch"]
+__all__ = ["judge", "mismatch", "EXPECTED_RESULTS"]
 
 Action = Callable[[], str | None]
+
+#: Verdicts a vector may state; Wycheproof writes them in each case's ``result``.
+EXPECTED_RESULTS = ("valid", "invalid", "acceptable")
+
+#: Folder of the reader modules. An exception raised in their code means a malformed file.
+_READERS = Path(__file__).resolve().parent
+
+#: Exceptions that a reader's field lookups and hex decoding raise on a malformed file.
+_MALFORMED = (KeyError, IndexError, TypeError, ValueError)
+
+
+def _raised_by_reader(traceback: TracebackType | None) -> bool:
+    """Return whether the innermost Python frame of ``traceback`` is in a reader module.
+
+    A missing field or a bad hex string fails in the reader itself (``test["okm"]``,
+    ``bytes.fromhex``), while a provider's own bug fails inside the provider.
+    """
+    innermost = None
+    while traceback is not None:
+        innermost = traceback.tb_frame
+        traceback = traceback.tb_next
+    if innermost is None:
+        return False
+    return Path(innermost.f_code.co_filename).resolve().parent == _READERS
 
 
 def mismatch(name: str, got: bytes, expected: bytes) -> str | None:
@@ -36,7 +62,19 @@ def judge(
     action: Action,
     flags: Iterable[str] = (),
 ) -> Outcome:
-    """Run ``action`` and record the outcome; ``expected`` is valid, invalid or acceptable."""
+    """Run ``action`` and record the outcome; ``expected`` is valid, invalid or acceptable.
+
+    A case whose expected result is not one of these, or whose fields are missing
+    or not hexadecimal, raises :class:`VectorFormatError`, because a damaged file
+    must not be counted as passed or blamed on the provider.
+    """
+    if expected not in EXPECTED_RESULTS:
+        raise VectorFormatError(
+            f"{report.path}: {case}: unknown expected result {expected!r}",
+            fix="a case's result must be one of "
+            + ", ".join(EXPECTED_RESULTS)
+            + "; restore the file from its source",
+        )
     rejected: AgileError | None = None
     problem: str | None = None
     try:
@@ -46,6 +84,16 @@ def judge(
         return Outcome.SKIPPED
     except AgileError as error:
         rejected = error
+    except _MALFORMED as error:
+        if not _raised_by_reader(error.__traceback__):
+            reason = f"raised {type(error).__name__}: {error} instead of an agile error"
+            report.record(algorithm, provider, case, Outcome.FAILED, reason)
+            return Outcome.FAILED
+        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+        raise VectorFormatError(
+            f"{report.path}: {case}: malformed vector ({type(error).__name__}: {detail})",
+            fix="restore the file from its source, or leave it out of the paths",
+        ) from None
     except Exception as error:  # noqa: BLE001 - any other exception is the finding itself
         reason = f"raised {type(error).__name__}: {error} instead of an agile error"
         report.record(algorithm, provider, case, Outcome.FAILED, reason)

@@ -135,6 +135,11 @@ class FileReport:
         }
 
 
+def _checked(tally: Tally) -> bool:
+    """Return whether any case of ``tally`` ran to a verdict (passed, failed or acceptable)."""
+    return bool(tally.passed or tally.failed or tally.acceptable)
+
+
 @dataclass(slots=True)
 class Report:
     files: list[FileReport] = field(default_factory=list)
@@ -194,7 +199,7 @@ class Report:
                 name=file_report.path,
                 tests=str(len(file_report.tallies) or 1),
                 failures=str(sum(1 for t in file_report.tallies.values() if t.failed)),
-                skipped=str(sum(1 for t in file_report.tallies.values() if not t.passed)),
+                skipped=str(sum(1 for t in file_report.tallies.values() if not _checked(t))),
             )
             if not file_report.tallies:
                 case = ElementTree.SubElement(suite, "testcase", name="file", classname="vectors")
@@ -216,7 +221,7 @@ class Report:
                 if tally.failed:
                     failure = ElementTree.SubElement(case, "failure", message=summary)
                     failure.text = "\n".join(f"{f.case}: {f.reason}" for f in tally.failures)
-                elif not tally.passed:
+                elif not _checked(tally):
                     reasons = "; ".join(tally.skip_reasons) or summary
                     ElementTree.SubElement(case, "skipped", message=reasons)
                 else:

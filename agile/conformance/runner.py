@@ -66,15 +66,24 @@ def _walk(paths: Iterable[Path]) -> Iterator[Path]:
 
 def _load_json(path: Path) -> Any:
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise VectorFormatError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+        raise VectorFormatError(
+            f"{path}: larger than {MAX_FILE_BYTES} bytes",
+            fix="leave the file out of the paths, or split it",
+        )
     try:
         return json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise VectorFormatError(f"{path}: not valid JSON ({error})") from None
+        raise VectorFormatError(
+            f"{path}: not valid JSON ({error})",
+            fix="restore the file from its source, or leave it out of the paths",
+        ) from None
 
 
 def _classify(path: Path) -> tuple[str, int | None] | str:
     """Return (kind, number of units) for a runnable file, or the reason it is skipped."""
+    if not path.is_file():
+        # A FIFO or device would block or never end, and has no size to check first.
+        return "not a regular file"
     kind = cctv.detect(path)
     if kind is not None:
         return (f"cctv:{kind}", None)
@@ -191,20 +200,23 @@ def _merge(reports: list[FileReport]) -> list[FileReport]:
 
 
 def run(
-    paths: Iterable[Path | str],
+    paths: Iterable[Path | str] | Path | str,
     *,
     providers: Iterable[str] | None = None,
     algorithms: Iterable[str] | None = None,
     workers: int = 1,
 ) -> Report:
     """Run every vector file under ``paths`` and return the report."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]  # one path, not an iterable of its characters
     started = time.perf_counter()
     selection = Selection(
         providers=frozenset(providers) if providers else None,
         algorithms=frozenset(algorithms) if algorithms else None,
     )
     if selection.providers:
-        known = set(registry.provider_names())
+        # The golden envelopes are reported under the provider name "agile".
+        known = set(registry.provider_names()) | {golden.PROVIDER}
         unknown = sorted(selection.providers - known)
         if unknown:
             raise UnknownProvider(

@@ -64,8 +64,18 @@ def render(report: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = sys.argv[1:] if argv is None else argv
-    source = Path(arguments[0]).read_text() if arguments else sys.stdin.read()
-    sys.stdout.write(render(json.loads(source)))
+    name = arguments[0] if arguments else "standard input"
+    try:
+        source = Path(arguments[0]).read_text() if arguments else sys.stdin.read()
+        text = render(json.loads(source))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        detail = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+        sys.stderr.write(
+            f"error: {name} is not a readable report of 'agile vectors run --json' ({detail}); "
+            "write one with: agile vectors run PATH --json > report.json\n"
+        )
+        sys.exit(2)
+    sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ __all__ = [
     "load_policy",
     "parse_profile_text",
     "policy_file",
+    "policy_from_text",
+    "read_policy_text",
 ]
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -215,11 +217,12 @@ def _parse_section(check: _Checker, purpose: str, table: Any) -> _Section:
         else:
             try:
                 section.values[key] = parse_duration(value)
-            except ValueError:
+            except ValueError as error:
                 raise check.fail(
                     where,
-                    f"malformed duration {value!r}",
-                    'write a count and a unit h, d, w or y, such as max_key_age = "365d"',
+                    str(error),
+                    "write a count and a unit h, d, w or y of at most 1000y, such as "
+                    'max_key_age = "365d"',
                 ) from None
 
     both = set(section.values.get("allowed", [])) & {
@@ -336,7 +339,10 @@ def _read(path: Path) -> str:
             fix="check the path, or name a built-in profile: " + ", ".join(builtin_profiles()),
         ) from None
     except (OSError, UnicodeDecodeError) as error:
-        raise InvalidPolicy(f"policy file {str(path)!r} is unreadable: {error}") from None
+        raise InvalidPolicy(
+            f"policy file {str(path)!r} is unreadable: {error}",
+            fix="name a readable UTF-8 .toml or .rego file, or a built-in profile",
+        ) from None
 
 
 def _resolve_builtin(spec: str, depth: int) -> tuple[dict[str, PurposeRules], str]:
@@ -426,7 +432,16 @@ def load_policy(spec: str | os.PathLike[str] | Policy) -> Policy:
     path = policy_file(spec)
     if path is None:
         return _load_builtin(str(spec))
-    text = _read(path)
+    return policy_from_text(read_policy_text(path), path)
+
+
+def read_policy_text(path: Path) -> str:
+    """Return the text of a policy file, raising :class:`InvalidPolicy` if it is unreadable."""
+    return _read(path)
+
+
+def policy_from_text(text: str, path: Path) -> Policy:
+    """Parse the text of the policy file ``path``: Rego for ``.rego``, else TOML."""
     if path.suffix == ".rego":
         from .rego import RegoPolicy
 

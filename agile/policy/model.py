@@ -64,13 +64,20 @@ INACTIVE_STATUSES = frozenset({"destroyed"})
 _DURATION = re.compile(r"^([1-9][0-9]*)([hdwy])$")
 _UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
+#: Longest accepted duration (1000 years): a key's creation time plus its maximum age
+#: must stay within the years 1 to 9999 that datetime can represent.
+MAX_DURATION_SECONDS = 1000 * 365 * 86400
+
 
 def parse_duration(text: str) -> dt.timedelta:
     """Parse ``"365d"``-style durations (units h, d, w, y; a year is 365 days)."""
     match = _DURATION.match(text) if isinstance(text, str) else None
     if match is None:
         raise ValueError(f"malformed duration {text!r}")
-    return dt.timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION_SECONDS // 86400}d")
+    return dt.timedelta(seconds=seconds)
 
 
 def format_duration(value: dt.timedelta) -> str:

@@ -181,8 +181,10 @@ def allow_expiry(operation: str, algorithm: str, rules: PurposeRules, key: KeyMe
     deadline = math.inf
     if operation in NEW_USE:
         if key is not None and rules.max_key_age is not None:
-            limit = as_utc(key.created) + rules.max_key_age
-            deadline = limit.timestamp()
+            try:
+                deadline = (as_utc(key.created) + rules.max_key_age).timestamp()
+            except OverflowError:
+                pass  # past the year 9999, so the deadline never comes
     elif algorithm not in rules.allowed:
         entry = rules.legacy_entry(algorithm)
         if entry is not None and entry.until is not None:

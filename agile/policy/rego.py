@@ -167,10 +167,10 @@ class RegoPolicy(Policy):
         for purpose, text in value.items():
             try:
                 ages[purpose] = parse_duration(text)
-            except ValueError:
+            except ValueError as error:
                 raise InvalidPolicy(
-                    f"{self.source}: max_key_age[{purpose!r}]: malformed duration {text!r}",
-                    fix='write a count and a unit h, d, w or y, such as "365d"',
+                    f"{self.source}: max_key_age[{purpose!r}]: {error}",
+                    fix='write a count and a unit h, d, w or y of at most 1000y, such as "365d"',
                 ) from None
         return ages
 
@@ -190,12 +190,27 @@ class RegoPolicy(Policy):
             )
 
         outputs = self._evaluate(rego_input(operation, algorithm, purpose, key, moment))
-        reasons = sorted(str(item) for item in outputs.get("deny") or ())
-        rules = sorted(str(item) for item in outputs.get("rules") or ())
+        reasons = sorted(self._strings(outputs, "deny"))
+        rules = sorted(self._strings(outputs, "rules"))
+        if not isinstance(outputs.get("allow", False), bool):
+            raise InvalidPolicy(
+                f"{self.source}: allow is {outputs['allow']!r}, not a boolean",
+                fix="define allow as true or false, for example 'default allow := false'",
+            )
         allowed = outputs.get("allow") is True and not reasons
         if not allowed and not reasons:
             reasons = [f"no rule of policy '{self.name}' allows {operation} with '{algorithm}'"]
         return Decision(allowed, rules, reasons, operation, algorithm, self.hash, self.name)
+
+    def _strings(self, outputs: dict[str, Any], rule: str) -> list[str]:
+        """Return the strings of the set rule ``rule``, which JSON renders as an array."""
+        value = outputs.get(rule) or []
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise InvalidPolicy(
+                f"{self.source}: {rule} is {value!r}, not a set of strings",
+                fix=f"define {rule} with 'contains': {rule} contains value if {{ ... }}",
+            )
+        return value
 
     def preferred(self, purpose: str) -> str:
         if purpose not in self._preferred:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import InvalidPolicy, KeystoreError
 from ..fsio import SECRET_MODE, atomic_write
-from .loader import load_policy, parse_profile_text, policy_file
+from .loader import load_policy, parse_profile_text, policy_file, policy_from_text, read_policy_text
 from .model import Policy
 
 __all__ = ["POLICY_FILE", "DEFAULT_POLICY", "active_policy", "set_active_policy"]
@@ -33,7 +33,15 @@ _FORMAT_VERSION = 1
 
 def set_active_policy(keystore_dir: Path, spec: str) -> Policy:
     """Validate ``spec`` and store it as the keystore's active policy (atomic write, 0600)."""
-    policy = load_policy(spec)
+    path = policy_file(spec)
+    text = None
+    if path is None:
+        policy = load_policy(spec)
+    else:
+        # Validate the same text that is stored, so an edit to the file in between
+        # cannot store a policy that was never validated.
+        text = read_policy_text(path)
+        policy = policy_from_text(text, path)
     directory = Path(keystore_dir)
     if not directory.is_dir():
         raise KeystoreError(
@@ -46,13 +54,12 @@ def set_active_policy(keystore_dir: Path, spec: str) -> Policy:
         "name": policy.name,
         "hash": policy.hash,
     }
-    path = policy_file(spec)
     if path is None:
         record["spec"] = spec
     else:
         record["engine"] = "rego" if path.suffix == ".rego" else "toml"
         record["source"] = str(path.resolve())
-        record["text"] = path.read_text(encoding="utf-8")
+        record["text"] = text
 
     data = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
     atomic_write(directory / POLICY_FILE, data, mode=SECRET_MODE)
@@ -106,7 +113,14 @@ def _read_active(path: Path) -> Policy:
             fix="run 'agile policy set NAME|FILE' to store a policy again",
         )
     if "spec" in record:
-        return load_policy(str(record["spec"]))
+        try:
+            return load_policy(str(record["spec"]))
+        except InvalidPolicy as error:
+            # Name the stored file: the user gave no --policy and may not know of it.
+            raise InvalidPolicy(
+                f"stored policy {str(path)!r}: {error}",
+                fix=(error.fix or "") + "; or run 'agile policy set NAME|FILE' to store another",
+            ) from None
 
     source = f"{path} (stored from {record.get('source')})"
     text = record.get("text")

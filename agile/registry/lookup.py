@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
-from ..errors import ProviderUnavailable, UnknownProvider, UnsupportedAlgorithm
+from ..errors import InvalidArgument, ProviderUnavailable, UnknownProvider, UnsupportedAlgorithm
 from .descriptors import BY_ID, DESCRIPTORS, AlgorithmDescriptor, Family
 from .interfaces import AEAD, KDF, KEM, Implementation, PasswordKDF, SignatureScheme
 
@@ -58,7 +58,9 @@ BUILTIN_PROVIDERS: tuple[tuple[str, str], ...] = (
     ("agile.sharing.providers", "python"),
 )
 
-_lock = threading.Lock()
+# Reentrant, so that a provider calling the registry while it loads gets an error, not a hang.
+_lock = threading.RLock()
+_loading = False
 _table: dict[str, dict[str, Implementation]] | None = None
 _missing: dict[str, str] = {}
 
@@ -82,28 +84,66 @@ def _add(table: dict[str, dict[str, Implementation]], items: Iterable[Implementa
 
 
 def _load() -> dict[str, dict[str, Implementation]]:
-    global _table
+    global _loading
     if _table is not None:
         return _table
     with _lock:
         if _table is not None:
             return _table
-        table: dict[str, dict[str, Implementation]] = {}
-        for module_name, provider in BUILTIN_PROVIDERS:
-            try:
-                module = importlib.import_module(module_name)
-                _add(table, module.implementations())
-            except ImportError as error:
-                _missing[provider] = str(error)
-                log.debug("provider %s unavailable: %s", provider, error)
-        for entry in entry_points(group="agile.providers"):
-            try:
-                _add(table, entry.load()())
-            except ImportError as error:
-                _missing[entry.name] = str(error)
-                log.warning("provider entry point %s unavailable: %s", entry.name, error)
-        _table = table
-        return table
+        if _loading:
+            raise ProviderUnavailable(
+                "a provider used agile.registry while the registry was loading its providers",
+                fix="look up other implementations when they are used, not in implementations()",
+            )
+        _loading = True
+        try:
+            return _load_locked()
+        finally:
+            _loading = False
+
+
+def _load_locked() -> dict[str, dict[str, Implementation]]:
+    global _table
+    table: dict[str, dict[str, Implementation]] = {}
+    for module_name, provider in BUILTIN_PROVIDERS:
+        try:
+            module = importlib.import_module(module_name)
+            _add(table, module.implementations())
+        except ImportError as error:
+            _missing[provider] = str(error)
+            log.debug("provider %s unavailable: %s", provider, error)
+    # A plug-in may add providers but not replace a built-in one, so that the
+    # name "openssl" in a policy decision or a conformance report stays true.
+    builtin = {name for _module, name in BUILTIN_PROVIDERS}
+    builtin |= {provider for row in table.values() for provider in row}
+    for entry in entry_points(group="agile.providers"):
+        try:
+            items = list(entry.load()())
+        except ImportError as error:
+            _missing[entry.name] = str(error)
+            log.warning("provider entry point %s unavailable: %s", entry.name, error)
+            continue
+        except Exception as error:  # noqa: BLE001 - a broken plug-in must not stop agile
+            _missing[entry.name] = f"{type(error).__name__}: {error}"
+            log.warning("provider entry point %s failed to load: %r", entry.name, error)
+            continue
+        for item in items:
+            name = getattr(item, "provider", None)
+            if not isinstance(name, str) or not isinstance(getattr(item, "algorithm", None), str):
+                log.warning(
+                    "ignoring %r from entry point %s: not an Implementation", item, entry.name
+                )
+            elif name in builtin:
+                log.warning(
+                    "ignoring %r from entry point %s: provider name %r is built in",
+                    item,
+                    entry.name,
+                    name,
+                )
+            else:
+                _add(table, [item])
+    _table = table
+    return table
 
 
 def register(implementation: Implementation) -> None:
@@ -127,7 +167,13 @@ def descriptor(algorithm: str) -> AlgorithmDescriptor:
 def descriptors(family: Family | str | None = None) -> list[AlgorithmDescriptor]:
     if family is None:
         return list(DESCRIPTORS)
-    family = Family(family)
+    try:
+        family = Family(family)
+    except ValueError:
+        raise InvalidArgument(
+            f"unknown algorithm family {family!r}",
+            fix="use one of: " + ", ".join(item.value for item in Family),
+        ) from None
     return [d for d in DESCRIPTORS if d.family == family]
 
 

@@ -81,6 +81,11 @@ def hkdf_extract(hash_name: str, salt: bytes, ikm: bytes) -> bytes:
 def hkdf_expand(hash_name: str, prk: bytes, info: bytes, length: int) -> bytes:
     """Run HKDF-Expand (RFC 5869 §2.3) through OpenSSL."""
     algorithm = _HASHES[hash_name]()
+    if isinstance(length, bool) or not isinstance(length, int):
+        raise InvalidArgument(
+            f"HKDF-{hash_name.upper()} output length {length!r} is not an integer",
+            fix=f"request a whole number of bytes between 1 and {255 * algorithm.digest_size}",
+        )
     if not 0 < length <= 255 * algorithm.digest_size:
         raise InvalidArgument(
             f"HKDF-{hash_name.upper()} output length {length} is out of range",

@@ -50,9 +50,14 @@ class OpenSSLSignature(SignatureScheme):
             fix="the message, signature or public key differs from what was signed",
         )
 
-    def _bad_message(self, value: object) -> InvalidArgument:
+    def _bad_message(self, message: object, signature: object = b"") -> InvalidArgument:
+        """Return the error for a non-bytes input, naming the one that is not bytes."""
+        name, value = "message", message
+        if isinstance(message, bytes | bytearray | memoryview):
+            name, value = "signature", signature
         return InvalidArgument(
-            f"{self.algorithm} message and signature must be bytes, got {type(value).__name__}"
+            f"{self.algorithm} {name} must be bytes, got {type(value).__name__}",
+            fix="pass bytes, for example text.encode()",
         )
 
 
@@ -95,7 +100,7 @@ class OpenSSLEdDSA(OpenSSLSignature):
         except _CryptographyInvalidSignature:
             raise self._invalid() from None
         except TypeError:
-            raise self._bad_message(message) from None
+            raise self._bad_message(message, signature) from None
 
 
 class OpenSSLECDSA(OpenSSLSignature):
@@ -148,7 +153,7 @@ class OpenSSLECDSA(OpenSSLSignature):
         except _CryptographyInvalidSignature:
             raise self._invalid() from None
         except TypeError:
-            raise self._bad_message(message) from None
+            raise self._bad_message(message, signature) from None
 
 
 # RFC 8017 §9.1 allows any salt length, and agile fixes it to the hash length (32 bytes).
@@ -174,7 +179,7 @@ class OpenSSLRSAPSS(RSAKeys, OpenSSLSignature):
         except _CryptographyInvalidSignature:
             raise self._invalid() from None
         except TypeError:
-            raise self._bad_message(message) from None
+            raise self._bad_message(message, signature) from None
 
 
 class OpenSSLMLDSA(OpenSSLSignature):
@@ -220,7 +225,7 @@ class OpenSSLMLDSA(OpenSSLSignature):
         except _CryptographyInvalidSignature:
             raise self._invalid() from None
         except TypeError:
-            raise self._bad_message(message) from None
+            raise self._bad_message(message, signature) from None
 
     def sign_mu(self, private_key: PrivateKey, mu: bytes, randomness: bytes | None = None) -> bytes:
         """Sign mu = SHAKE256(SHAKE256(pk, 64) || M', 64) (FIPS 204 Algorithm 7)."""
@@ -241,4 +246,4 @@ class OpenSSLMLDSA(OpenSSLSignature):
         except _CryptographyInvalidSignature:
             raise self._invalid() from None
         except TypeError:
-            raise self._bad_message(signature) from None
+            raise self._bad_message(mu, signature) from None
