@@ -95,7 +95,15 @@ def main(argv: list[str] | None = None) -> None:
         cli.main(args=argv, prog_name="agile", standalone_mode=False)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
-    except click.Abort:
+    except click.Abort as abort:
+        # click turns every EOFError into Abort, also one raised by a reader of a cut file.
+        if isinstance(abort.__cause__, EOFError):
+            reason = str(abort.__cause__) or "end of input"
+            click.echo(
+                f"agile: error: input ended early: {reason} (check that the file is complete)",
+                err=True,
+            )
+            sys.exit(2)
         click.echo("agile: aborted", err=True)
         sys.exit(130)
     except click.UsageError as error:

@@ -134,7 +134,13 @@ def set_(spec: str) -> None:
     """
     from agile.keys import Keystore
 
-    store = Keystore.open(keystore_path())
+    path = keystore_path()
+    existed = (Path(path) / "keystore.json").is_file()
+    load_policy(spec)  # a bad NAME or FILE fails here, before a keystore is created
+    store = Keystore.open(path)
+    if not existed:
+        # Setting the policy first is a normal start; a mistyped --keystore shows here.
+        click.echo(f"created keystore {store.path}", err=True)
     chosen = set_active_policy(store.path, spec)
     click.echo(f"active policy of {store.path}: {chosen.name} ({chosen.hash})")
 

@@ -117,3 +117,22 @@ def test_help_has_examples(path: list[str]) -> None:
 
     assert result.exit_code == 0, result.output
     assert "Example" in result.output
+
+
+def _cut_input(*_args: object, **_kwargs: object) -> None:
+    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+
+def test_eof_in_reader_is_bad_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # click turns an EOFError into Abort; a reader of a cut file must still get exit 2.
+    from agile import conformance
+    from cli.main import main
+
+    monkeypatch.setattr(conformance, "run", _cut_input)
+    with pytest.raises(SystemExit) as exited:
+        main(["vectors", "run", str(tmp_path)])
+
+    assert exited.value.code == 2
+    assert "input ended early: Compressed file ended" in capsys.readouterr().err

@@ -157,3 +157,13 @@ def test_help_has_examples(command: str) -> None:
     result = agile("policy", command, "--help")
     assert result.returncode == 0
     assert "Examples:" in result.stdout
+
+
+def test_set_reports_new_keystore(tmp_path: Path) -> None:
+    result = agile("--keystore", str(tmp_path / "typo"), "policy", "set", "pq-hybrid")
+    assert "created keystore" in result.stderr
+
+
+def test_set_bad_spec_creates_nothing(tmp_path: Path) -> None:
+    agile("--keystore", str(tmp_path / "ks"), "policy", "set", "nosuch")
+    assert not (tmp_path / "ks").exists()
