@@ -11,7 +11,7 @@ import click
 from agile.attest.certs import AMD_TRUST_ANCHORS, TrustAnchor
 from agile.attest.policy import load_policy
 from agile.attest.snp import verify_snp
-from agile.errors import AttestationError
+from agile.errors import InvalidPolicy
 
 from .common import emit_json, json_option
 
@@ -126,7 +126,7 @@ def verify_snp_command(
     if policy_file is not None:
         policy = load_policy(policy_file).snp
         if policy is None:
-            raise AttestationError(
+            raise InvalidPolicy(
                 f"policy {policy_file!r} has no [snp] table",
                 fix="add an [snp] table with the allowed measurements",
             )

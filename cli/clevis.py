@@ -48,6 +48,15 @@ def encrypt(pin: str, config: str, tcti: str | None) -> None:
     from agile.seal.clevis import encrypt_tpm2, parse_config
 
     parsed = parse_config(config)
+    if parsed.hash != "sha256" and parsed.pcr_ids:
+        # Clevis 19's decrypt runs tpm2_unseal -p pcr:..., which with tpm2-tools 5.4 fails the
+        # policy of such an object, even one that clevis encrypt made itself (tested on swtpm).
+        click.echo(
+            f"agile: warning: clevis decrypt (clevis 19, tpm2-tools 5) cannot open a JWE with "
+            f"hash {parsed.hash!r} and pcr_ids; only agile clevis decrypt can. Use "
+            '"hash":"sha256" (the default) for a JWE that clevis opens',
+            err=True,
+        )
     plaintext = sys.stdin.buffer.read()
     jwe = encrypt_tpm2(plaintext, parsed, tcti)
     sys.stdout.buffer.write(jwe)

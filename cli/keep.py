@@ -48,6 +48,7 @@ def keep() -> None:
           --broker https://127.0.0.1:8443 --broker-cert /srv/broker/tls/cert.pem
       agile keep request k-0123... --evidence sev-guest --output key.bin \\
           --broker https://127.0.0.1:8443 --broker-cert /srv/broker/tls/cert.pem
+      agile keep tpm-policy --pcrs sha256:0,7 > tpm-policy.toml
     """
 
 
@@ -174,6 +175,51 @@ def request_command(
         emit_json({"key_id": key_id, "output": output, "bytes": len(secret)})
     else:
         click.echo(f"released {key_id}: {len(secret)} bytes written to {output}")
+
+
+@keep.command("tpm-policy")
+@click.option(
+    "--pcrs",
+    default="sha256:0,7",
+    show_default=True,
+    metavar="BANK:LIST",
+    help="PCR bank and PCRs the policy expects, at their current values.",
+)
+@click.option(
+    "--tpm-tcti",
+    "tcti",
+    metavar="TCTI",
+    default=None,
+    help="TPM to read (default: $AGILE_TPM_TCTI, else device:/dev/tpmrm0).",
+)
+def tpm_policy_command(pcrs: str, tcti: str | None) -> None:
+    """Print a [tpm] policy table for this TPM: its attestation key and current PCR values.
+
+    Run it on the workload's machine in the state that should receive keys, check
+    the values, and use the table in the policy given to 'agile keep put' or to
+    the keep sealer.
+
+    \b
+    Example:
+      agile keep tpm-policy --pcrs sha256:0,7 > tpm-policy.toml
+    """
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+
+    from agile.attest.tpm_quote import TpmQuoteEvidence
+
+    source = TpmQuoteEvidence(tcti=tcti, pcrs=pcrs)
+    key = serialization.load_pem_public_key(source.ak_public_pem())
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    values = source.current_pcrs()
+    listed = ", ".join(f'{index} = "{value.hex()}"' for index, value in values.items())
+    click.echo("[tpm]")
+    click.echo(f'ak_spki_sha256 = ["{hashlib.sha256(spki).hexdigest()}"]')
+    click.echo(f'pcr_bank = "{source.selection.bank}"')
+    click.echo(f"pcrs = {{ {listed} }}")
 
 
 @keep.group("simulator")

@@ -185,10 +185,16 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     already changed, that needs a quorum of an sss sealer, so reseal a plain
     tpm2 keyset before the change.
 
+    The options set how the KEK is sealed from now on.  The current PINs, TPM
+    and token for opening it come from the variables (AGILE_TPM_PIN,
+    AGILE_TPM_TCTI, AGILE_PKCS11_PIN, ...); an option is used for opening too
+    only when its variable is unset.
+
     \b
     Examples:
       agile keyset reseal mail
       agile keyset reseal mail --seal tpm2 --pcrs sha256:0,7
+      AGILE_TPM_PIN=4711 agile keyset reseal mail --tpm-pin 0815   # change the TPM PIN
       agile keyset reseal mail --seal sss --sss-threshold 2 --sss-members passphrase,tpm2,pkcs11
       AGILE_NEW_PASSPHRASE='new words' agile keyset reseal mail   # change the passphrase
     """
@@ -232,9 +238,17 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     if new_passphrase == "":
         raise SealError(f"{NEW_PASSPHRASE_ENV} is set but empty", fix="set a non-empty passphrase")
 
-    with sealer_environment(options):
+    # Opening uses the variables (the current PIN, TPM and token), and an option only where
+    # its variable is unset, so a new --tpm-pin never counts as a wrong PIN on the old object.
+    opening_options = {
+        option: value
+        for option, value in options.items()
+        if not os.environ.get(SEALER_OPTIONS[option][1])
+    }
+    with sealer_environment(opening_options):
         kek = unseal_kek(store.root, keyset.name, keyset.uid, blob)
-        associated_data = kek_associated_data(keyset.name, keyset.uid)
+    associated_data = kek_associated_data(keyset.name, keyset.uid)
+    with sealer_environment(options):
         if new_passphrase is not None:
             # A passphrase change: AGILE_PASSPHRASE unsealed the KEK, the new passphrase seals it.
             from agile.seal.passphrase import PassphraseSealer

@@ -34,6 +34,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import ssl
 import sys
@@ -68,6 +69,7 @@ __all__ = [
     "BrokerBadRequest",
     "BrokerClient",
     "init_broker",
+    "check_address",
 ]
 
 log = logging.getLogger("agile.attest.broker")
@@ -83,6 +85,11 @@ _MAX_SECRET = 4096
 _MAX_OPEN_NONCES = 10_000
 _CONFIG_NAME = "broker.toml"
 _CONNECTION_TIMEOUT = 30.0
+#: Bounds of a nonce's lifetime in seconds, so that every nonce expires within the hour.
+_MIN_NONCE_TTL = 1
+_MAX_NONCE_TTL = 3600
+#: One label of a DNS host name (RFC 1123 section 2.1).
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def _b64(data: bytes) -> str:
@@ -126,14 +133,36 @@ class BrokerConfig:
                 f"unknown key(s) in broker config {str(file)!r}: {', '.join(sorted(unknown))}"
             )
         port = data.get("port", 8443)
-        if not isinstance(port, int) or not 0 <= port <= 65535:
-            raise InvalidArgument(f"broker port must be 0 to 65535, got {port!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise InvalidArgument(
+                f"broker port must be 0 to 65535, got {port!r}",
+                fix=f"correct 'port' in {str(file)!r}",
+            )
+        nonce_ttl = data.get("nonce_ttl", 120.0)
+        # A NaN or infinite lifetime would keep every nonce open forever.
+        if (
+            isinstance(nonce_ttl, bool)
+            or not isinstance(nonce_ttl, int | float)
+            or not _MIN_NONCE_TTL <= nonce_ttl <= _MAX_NONCE_TTL
+        ):
+            raise InvalidArgument(
+                f"broker nonce_ttl must be {_MIN_NONCE_TTL} to {_MAX_NONCE_TTL} seconds, "
+                f"got {nonce_ttl!r}",
+                fix=f"correct 'nonce_ttl' in {str(file)!r} (120 is the default)",
+            )
+        address = data.get("address", "127.0.0.1")
+        if not isinstance(address, str):
+            raise InvalidArgument(
+                f"broker address must be a string, got {address!r}",
+                fix=f'write address = "127.0.0.1" (or a host name) in {str(file)!r}',
+            )
+        check_address(address)
         test_root = data.get("test_root")
         return cls(
             directory=file.parent,
-            address=str(data.get("address", "127.0.0.1")),
+            address=address,
             port=port,
-            nonce_ttl=float(data.get("nonce_ttl", 120.0)),
+            nonce_ttl=float(nonce_ttl),
             test_root=None if test_root is None else file.parent / str(test_root),
             master_sealer=str(data.get("master_sealer", "passphrase")),
         )
@@ -158,6 +187,20 @@ class BrokerConfig:
 
         log.warning("broker trusts the TEST root %s instead of AMD's roots", self.test_root)
         return (load_test_anchor(self.test_root.read_bytes()),)
+
+
+def check_address(address: str) -> str:
+    """Return ``address`` if it is an IP address or a DNS host name, else raise InvalidArgument."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        labels = address.rstrip(".").split(".")
+        if not address or len(address) > 253 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
+            raise InvalidArgument(
+                f"broker address {address!r} is neither an IP address nor a host name",
+                fix="give an address such as 127.0.0.1 or ::1, or a host name such as localhost",
+            ) from None
+    return address
 
 
 def _tls_certificate(address: str) -> tuple[bytes, bytes]:
@@ -200,6 +243,7 @@ def init_broker(
     from ..seal.base import sealer_class
 
     folder = Path(directory)
+    check_address(address)
     if (folder / _CONFIG_NAME).exists():
         raise InvalidArgument(
             f"{str(folder)!r} already contains a broker", fix="choose an empty directory"
@@ -211,6 +255,10 @@ def init_broker(
         # Checked before anything is written, so that 'serve' does not fail on it later.
         root_pem = Path(test_root).read_bytes()
         load_test_anchor(root_pem)
+    # Sealed before anything is written, so that a wrong sealer name or an unreachable
+    # device leaves no half-made broker (with a TLS key and an admin token) behind.
+    sealer = sealer_class(master_sealer)(**(sealer_options or {}))
+    blob = sealer.seal(os.urandom(32), _STORE_LABEL + b"master")
     (folder / "tls").mkdir(mode=0o700, parents=True, exist_ok=True)
     (folder / "keys").mkdir(mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)
@@ -226,9 +274,6 @@ def init_broker(
     atomic_write(config.key_path, key)
     atomic_write(config.cert_path, certificate, mode=0o644)
     atomic_write(config.token_path, secrets.token_hex(32).encode("ascii") + b"\n")
-
-    sealer = sealer_class(master_sealer)(**(sealer_options or {}))
-    blob = sealer.seal(os.urandom(32), _STORE_LABEL + b"master")
     atomic_write(folder / "master.json", json.dumps(blob, indent=2).encode("utf-8"))
     atomic_write(folder / _CONFIG_NAME, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644)
     log.info("created key broker in %s for %s:%d", folder, address, port)
@@ -274,6 +319,14 @@ class KeyBroker:
                 "the attestation policy allows no evidence",
                 fix="list [snp] measurements or [tpm] pcrs, so that only those workloads "
                 "receive the key",
+            )
+        if policy.tpm and policy.tpm.pcrs and not policy.tpm.ak_spki_sha256:
+            # verify_evidence rejects every quote without a pinned attestation key.
+            raise InvalidArgument(
+                "the attestation policy's [tpm] table pins no attestation key, so no TPM "
+                "quote could ever release the key",
+                fix="add ak_spki_sha256 with the SHA-256 of the workload TPM's AK "
+                "(agile keep tpm-policy prints a [tpm] table with it)",
             )
         key_id = f"k-{secrets.token_hex(16)}"
         nonce = os.urandom(12)
@@ -400,7 +453,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             length = int(self.headers.get("Content-Length", "0"))
             if not 0 <= length <= _MAX_BODY:
-                raise InvalidArgument(f"request body of {length} bytes is too large")
+                raise InvalidArgument(
+                    f"request body length {length} is not between 0 and {_MAX_BODY} bytes"
+                )
             raw = self.rfile.read(length) if length else b"{}"
             try:
                 body = json.loads(raw)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
-from ..errors import AttestationError
+from ..errors import AttestationError, InvalidArgument
 from ..fsio import atomic_write
 from .certs import (
     OID_BL_SPL,
@@ -93,11 +93,18 @@ def load_test_anchor(ark_pem: bytes) -> TrustAnchor:
     certificates = load_certificates(ark_pem, "test root certificate")
     ark = certificates[-1]
     if ark.issuer != ark.subject:
-        raise AttestationError(
+        raise InvalidArgument(
             "the test root certificate is not self-signed",
             fix="pass the simulator's ark.pem with --test-root",
         )
-    product = ark.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    names = ark.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not names:
+        raise InvalidArgument(
+            f"the test root certificate {ark.subject.rfc4514_string()!r} has no common name, "
+            "so it names no product",
+            fix="pass the simulator's ark.pem (common name ARK-Milan) with --test-root",
+        )
+    product = names[0].value
     return TrustAnchor(str(product).removeprefix("ARK-"), spki_sha256(ark), test_only=True)
 
 
@@ -255,7 +262,7 @@ class SimulatedAmdSp:
         folder = Path(directory)
         missing = [name for name in _FILES if not (folder / name).is_file()]
         if missing:
-            raise AttestationError(
+            raise InvalidArgument(
                 f"simulator directory {str(folder)!r} lacks {', '.join(missing)}",
                 fix="create it with: agile keep simulator init DIR",
             )

@@ -8,7 +8,8 @@ that lists all failed checks, so a rejected report names each reason:
 3. ARK -> ASK -> VCEK verifies with RSASSA-PSS SHA-384, the ARK matches a pinned root, and
    all three certificates are valid at ``at`` (default: now);
 4. the ECDSA P-384/SHA-384 signature over bytes 0x000-0x29F verifies with the VCEK;
-5. the VCEK's hwID equals CHIP_ID and its SPL extensions equal REPORTED_TCB;
+5. the VCEK's hwID equals CHIP_ID and its SPL extensions equal REPORTED_TCB, and the
+   unsigned reserved bytes after the signature are zero;
 6. the report meets the :class:`~agile.attest.policy.SnpPolicy`, if one is given.
 """
 
@@ -32,7 +33,14 @@ from .certs import (
     verify_chain,
 )
 from .policy import SnpPolicy
-from .report import ECDSA_P384_SHA384, AttestationReport, SigningKey, parse_report
+from .report import (
+    ECDSA_P384_SHA384,
+    REPORT_SIZE,
+    SIGNATURE_OFFSET,
+    AttestationReport,
+    SigningKey,
+    parse_report,
+)
 from .verdict import MalformedEvidence, Verdict
 
 __all__ = ["verify_snp", "verify_report_signature"]
@@ -42,6 +50,9 @@ _P384_ORDER = int(
     "ffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973",
     16,
 )
+
+#: Start of the unsigned reserved bytes that follow R and S (two 72-byte fields).
+_SIGNATURE_RESERVED_OFFSET = SIGNATURE_OFFSET + 2 * 72
 
 
 def verify_report_signature(report: AttestationReport, vcek: x509.Certificate) -> list[str]:
@@ -106,6 +117,15 @@ def verify_snp(
         reasons.append(
             f"the report was signed with signing key {parsed.signing_key} rather than the VCEK "
             "(0); VLEK-signed reports are not supported"
+        )
+
+    # The signature field is R (72 bytes), S (72 bytes) and reserved bytes up to 0x49F
+    # (ABI spec, table "ECDSA P-384 with SHA-384 Signature Format").  They are not signed, so
+    # the AMD-SP's zeros are the only way to tell an untouched report from a modified copy.
+    if any(parsed.raw[_SIGNATURE_RESERVED_OFFSET:]):
+        reasons.append(
+            f"the reserved bytes after the signature ({_SIGNATURE_RESERVED_OFFSET:#x} to "
+            f"{REPORT_SIZE - 1:#x}) are not zero: the report was modified after signing"
         )
 
     chain_result = verify_chain(vcek_certificate, chain_certificates, moment, anchors)

@@ -53,6 +53,16 @@ _ST_ATTEST_QUOTE = 0x8018
 _ALG_IDS = {"sha1": 0x0004, "sha256": 0x000B, "sha384": 0x000C, "sha512": 0x000D}
 
 
+def _describe_selections(selections: tuple[tuple[int, tuple[int, ...]], ...]) -> str:
+    """Write quoted PCR selections as BANK:LIST (``sha256:0,7``), naming unknown banks by id."""
+    names = {value: name for name, value in _ALG_IDS.items()}
+    parts = [
+        f"{names.get(bank, f'hash {bank:#06x}')}:{','.join(str(index) for index in indices)}"
+        for bank, indices in selections
+    ]
+    return " + ".join(parts) or "no PCRs"
+
+
 @dataclass(frozen=True)
 class QuoteInfo:
     """The fields of a TPMS_ATTEST of type TPM_ST_ATTEST_QUOTE."""
@@ -191,7 +201,7 @@ def verify_quote_evidence(
     expected = (_ALG_IDS[policy.pcr_bank], tuple(policy.pcrs))
     if info.selections != (expected,):
         reasons.append(
-            f"the quote selects {info.selections}, but the policy needs "
+            f"the quote selects {_describe_selections(info.selections)}, but the policy needs "
             f"{policy.pcr_bank}:{','.join(str(index) for index in policy.pcrs)}"
         )
     else:

@@ -37,6 +37,7 @@ from .tpm2 import (
     TCTI_ENV,
     PCRSelection,
     TPMConnection,
+    _device_error,
     _rc_base,
     _tpm2,
 )
@@ -203,6 +204,9 @@ def encrypt_tpm2(plaintext: bytes, config: ClevisConfig, tcti: str | None = None
             session = tpm.session(primary, "hmac")
             private, public, *_ = tpm.esapi.create(primary, sensitive, template, session1=session)
         except tss.TSS2_Exception as error:
+            problem = _device_error(tpm.tcti, error)
+            if problem is not None:
+                raise problem from None
             raise SealError(
                 f"sealing the clevis key to the TPM at {tpm.tcti!r} failed: {error}",
                 fix="check that the TPM is reachable and its owner hierarchy has no password",
@@ -258,8 +262,9 @@ def _parse_jwe(jwe: bytes) -> tuple[str, dict[str, Any], bytes, bytes, bytes]:
         raise InvalidArgument("JWE protected header is not a JSON object")
     if header.get("alg") != "dir" or header.get("enc") != "A256GCM" or encrypted_key:
         raise InvalidArgument(
-            f"JWE uses alg={header.get('alg')!r} enc={header.get('enc')!r}; "
-            "the clevis tpm2 pin writes alg 'dir' with enc 'A256GCM'",
+            f"JWE uses alg={header.get('alg')!r} enc={header.get('enc')!r} and an encrypted "
+            f"key part of {len(encrypted_key)} characters; the clevis tpm2 pin writes alg "
+            "'dir' with enc 'A256GCM' and an empty encrypted key part",
             fix="pass a JWE made by clevis encrypt tpm2",
         )
     return (
@@ -312,10 +317,18 @@ def _unseal_cek(pin: dict[str, Any], tcti: str | None) -> bytes:
             data = bytes(tpm.esapi.unseal(sealed, session1=session))
         except tss.TSS2_Exception as error:
             code = _rc_base(error)
+            problem = _device_error(tpm.tcti, error)
+            if problem is not None:
+                raise problem from None
             if code == _RC_POLICY_FAIL:
+                # A clevis JWE keeps no PCR values, so the PCR that changed cannot be named.
+                count = len(config.selection.indices) if config.selection else 0
+                plural = "s" if count > 1 else ""
+                qualifier = "at least one of " if plural else ""
                 raise SealError(
-                    f"TPM policy check failed: PCR {config.pcr_ids} in bank {config.pcr_bank} "
-                    f"({config.selection}) differs from its value when clevis encrypted this JWE",
+                    f"TPM policy check failed: {qualifier}PCR{plural} {config.pcr_ids} in bank "
+                    f"{config.pcr_bank} ({config.selection}) changed since clevis encrypted "
+                    "this JWE",
                     fix="boot into the measured state that was sealed, or re-encrypt the data",
                 ) from None
             if code == _RC_INTEGRITY:
@@ -324,7 +337,10 @@ def _unseal_cek(pin: dict[str, Any], tcti: str | None) -> bytes:
                     "(another TPM, a cleared TPM, or a modified JWE)",
                     fix="use the TPM that encrypted this JWE",
                 ) from None
-            raise SealError(f"unsealing the clevis key with the TPM failed: {error}") from None
+            raise SealError(
+                f"unsealing the clevis key with the TPM at {tpm.tcti!r} failed: {error}",
+                fix="check that the JWE is unmodified and that this is the TPM that encrypted it",
+            ) from None
 
     try:
         jwk = json.loads(data)

@@ -162,6 +162,9 @@ class KeepSealer(Sealer):
         options = dict(options)
         if not options.get("keep_broker") and not os.environ.get(_ENV["keep_broker"]):
             options["keep_broker"] = blob.get("broker")
+        if not options.get("keep_kem") and isinstance(blob.get("kem"), str):
+            # The blob's KEM is the one used to unseal, so AGILE_KEEP_KEM does not matter here.
+            options["keep_kem"] = blob["kem"]
         return cls(**options)
 
     def _require(self, name: str, what: str) -> Any:
@@ -212,7 +215,17 @@ class KeepSealer(Sealer):
         fields = ("broker", "key_id", "policy_sha256", "broker_cert_sha256", "check")
         missing = [name for name in fields if not isinstance(blob.get(name), str)]
         if missing:
-            raise SealError(f"keep blob is malformed: missing {', '.join(missing)}")
+            raise SealError(
+                f"keep blob is malformed: missing {', '.join(missing)}",
+                fix="restore the keyset file from a backup",
+            )
+        try:
+            expected = bytes.fromhex(blob["check"])
+        except ValueError:
+            raise SealError(
+                f"keep blob is malformed: field 'check' is not hex: {blob['check']!r}",
+                fix="restore the keyset file from a backup",
+            ) from None
 
         client = self._client(admin=False)
         pinned = _certificate_sha256(self.settings["keep_broker_cert"])
@@ -241,7 +254,6 @@ class KeepSealer(Sealer):
                 f"unsealing key {blob['key_id']} from {client.url} failed: {error}",
                 fix=error.fix,
             ) from None
-        expected = bytes.fromhex(blob["check"])
         if len(secret) != KEK_SIZE or not hmac.compare_digest(
             _kek_check(secret, associated_data), expected
         ):

@@ -144,6 +144,15 @@ class PKCS11Sealer(Sealer):
         try:
             library = pkcs11.lib(self.module)
         except (RuntimeError, OSError, pkcs11.exceptions.PKCS11Error) as error:
+            # python-pkcs11 reports a module that does not load as a plain PKCS11Error, and a
+            # failed C_Initialize (SoftHSM2 without its configuration file) as a subclass.
+            if type(error) not in (pkcs11.exceptions.PKCS11Error, RuntimeError, OSError):
+                raise SealerUnavailable(
+                    f"PKCS#11 module {self.module!r} failed to initialize: "
+                    f"{type(error).__name__} {error}".rstrip(),
+                    fix="check the module's configuration (for SoftHSM2: the file named by "
+                    "SOFTHSM2_CONF and its token directory)",
+                ) from None
             raise SealerUnavailable(
                 f"PKCS#11 module {self.module!r} failed to load: {error}",
                 fix=f"pass the path of an installed module with --pkcs11-module or {MODULE_ENV}",
@@ -332,7 +341,7 @@ class PKCS11Sealer(Sealer):
                 )
             except pkcs11.exceptions.NoSuchKey:
                 raise SealError(
-                    f"wrapping key {blob.get('key_label')!r} not found on PKCS#11 token "
+                    f"wrapping key with id {key_id_text} not found on PKCS#11 token "
                     f"{self.token_label!r}",
                     fix="use the token that sealed this keyset (its label is in the blob)",
                 ) from None

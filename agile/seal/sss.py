@@ -113,23 +113,55 @@ class SSSSealer(Sealer):
         **member_options: Any,
     ) -> None:
         self.options = member_options
+        # Arguments are checked at once, variables only when sealing: unsealing reads members
+        # and threshold from the blob, so leftover variables must not stop a keyset opening.
+        from_environment = sss_members is None and not members
         if sss_members is None:
             sss_members = os.environ.get(MEMBERS_ENV) or None
+        threshold_from_environment = sss_threshold is None
         if sss_threshold is None:
             sss_threshold = os.environ.get(THRESHOLD_ENV) or None
-        self.members: list[Sealer] = list(members or [])
-        if not self.members and sss_members:
-            self.members = [
-                sealer_from_options(name, **member_options) for name in _parse_members(sss_members)
-            ]
-        self.threshold: int | None = None
-        if sss_threshold is not None:
+        self._members: list[Sealer] | None = list(members or []) or None
+        self._members_text = sss_members
+        self._threshold: int | None = None
+        self._threshold_text = sss_threshold
+        if not from_environment:
+            _ = self.members
+        if not threshold_from_environment:
+            _ = self.threshold
+
+    @property
+    def members(self) -> list[Sealer]:
+        """The member sealers, built from ``sss_members`` on first use."""
+        if self._members is None:
+            text = self._members_text
+            self._members = (
+                [sealer_from_options(name, **self.options) for name in _parse_members(text)]
+                if text
+                else []
+            )
+        return self._members
+
+    @members.setter
+    def members(self, value: list[Sealer]) -> None:
+        self._members = value
+
+    @property
+    def threshold(self) -> int | None:
+        """The number of members needed to unseal, or None when not set."""
+        if self._threshold is None and self._threshold_text is not None:
             try:
-                self.threshold = int(sss_threshold)
+                self._threshold = int(self._threshold_text)
             except ValueError:
                 raise InvalidArgument(
-                    f"invalid sss threshold {sss_threshold!r}", fix="give a whole number such as 2"
+                    f"invalid sss threshold {self._threshold_text!r}",
+                    fix="give a whole number such as 2",
                 ) from None
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: int | None) -> None:
+        self._threshold = value
 
     @classmethod
     def from_blob(cls, blob: SealedBlob, **options: Any) -> SSSSealer:

@@ -332,6 +332,32 @@ _RC_AUTH_FAIL = 0x08E
 _RC_BAD_AUTH = 0x0A2
 _RC_INTEGRITY = 0x09F
 _RC_LOCKOUT = 0x921
+# TPM_RC_OBJECT_MEMORY and TPM_RC_SESSION_MEMORY: the TPM's slots are full, as seen with
+# several processes on one swtpm that has no resource manager in front of it.
+_RC_OBJECT_MEMORY = 0x902
+_RC_SESSION_MEMORY = 0x903
+
+
+#: Response codes from the TCTI layer (tss2_common.h: TSS2_TCTI_RC_LAYER) mean the
+#: connection failed, not the TPM.
+_TCTI_LAYER = 10 << 16
+
+
+def _device_error(tcti: str, error: Any) -> SealError | None:
+    """Return the error for a lost connection or a TPM with full slots, else None."""
+    if int(error.rc) & 0xFF0000 == _TCTI_LAYER:
+        return SealerUnavailable(
+            f"the connection to the TPM at {tcti!r} failed in the middle of a command: {error}",
+            fix="check that the TPM (or swtpm) still runs, then retry",
+        )
+    if _rc_base(error) not in (_RC_OBJECT_MEMORY, _RC_SESSION_MEMORY):
+        return None
+    return SealError(
+        f"the TPM at {tcti!r} has no free object or session slot ({error}): other processes "
+        "are using it at the same time",
+        fix="retry when they have finished, or reach the TPM through a resource manager "
+        "(device:/dev/tpmrm0 or tpm2-abrmd) that lets processes share it",
+    )
 
 
 class TPM2Sealer(Sealer):
@@ -354,9 +380,22 @@ class TPM2Sealer(Sealer):
         else:
             self.selection = PCRSelection.parse(pcrs or os.environ.get(PCRS_ENV) or DEFAULT_PCRS)
         self.pin = tpm_pin if tpm_pin is not None else os.environ.get(PIN_ENV)
+        # Values given here are checked at once.  Those from the variable only when sealing,
+        # because a variable left over from a reseal must not stop other keysets from opening.
+        self._predicted: dict[int, bytes] | None = None
+        self._predicted_text: str | dict[int, str] | None = pcr_values
         if pcr_values is None:
-            pcr_values = os.environ.get(PCR_VALUES_ENV) or None
-        self.predicted = self._parse_predicted(pcr_values) if pcr_values else {}
+            self._predicted_text = os.environ.get(PCR_VALUES_ENV) or None
+        elif pcr_values:
+            self._predicted = self._parse_predicted(pcr_values)
+
+    @property
+    def predicted(self) -> dict[int, bytes]:
+        """PCR index -> predicted value to seal to instead of the current one."""
+        if self._predicted is None:
+            text = self._predicted_text
+            self._predicted = self._parse_predicted(text) if text else {}
+        return self._predicted
 
     def _parse_predicted(self, values: str | dict[int, str]) -> dict[int, bytes]:
         """Parse ``INDEX=HEX,...`` into the PCR values to seal to instead of the current ones."""
@@ -377,6 +416,11 @@ class TPM2Sealer(Sealer):
                     f"invalid predicted PCR value {index_text}={value_text!r} for {self.selection}",
                     fix=f"write INDEX=HEX for PCRs of the selection, with {size}-byte "
                     f"{self.selection.bank} values",
+                )
+            if index in predicted:
+                raise InvalidArgument(
+                    f"PCR {index} has two predicted values in {values!r}",
+                    fix="give one INDEX=HEX per PCR",
                 )
             predicted[index] = value
         return predicted
@@ -434,6 +478,9 @@ class TPM2Sealer(Sealer):
                 )
                 primary_name = tpm.name(primary)
             except tss.TSS2_Exception as error:
+                problem = _device_error(self.tcti, error)
+                if problem is not None:
+                    raise problem from None
                 raise SealError(
                     f"sealing to the TPM at {self.tcti!r} failed: {error}",
                     fix="check that the TPM is enabled and its owner hierarchy has no password",
@@ -476,7 +523,6 @@ class TPM2Sealer(Sealer):
             ) from None
 
         with TPMConnection(self.tcti) as tpm:
-            self._raise_if_pcrs_changed(tpm, blob, selection)
             try:
                 primary = tpm.storage_primary()
                 if tpm.name(primary).hex() != blob.get("primary_name"):
@@ -486,6 +532,8 @@ class TPM2Sealer(Sealer):
                         fix="use the TPM that sealed it, or recover the keyset another way "
                         "(an sss member or a backup) and run agile keyset reseal",
                     )
+                # After the TPM check: another TPM's PCRs tell nothing about these values.
+                self._raise_if_pcrs_changed(tpm, blob, selection)
                 sealed = tpm.track(tpm.esapi.load(primary, private, public))
                 session = tpm.session(primary, "policy")
                 tpm.esapi.policy_pcr(session, tss.TPM2B_DIGEST(), str(selection))
@@ -583,6 +631,9 @@ class TPM2Sealer(Sealer):
         self, tpm: TPMConnection, error: Any, blob: SealedBlob, selection: PCRSelection
     ) -> SealError:
         code = _rc_base(error)
+        problem = _device_error(self.tcti, error)
+        if problem is not None:
+            return problem
         if code == _RC_POLICY_FAIL:
             changed = self._changed_pcrs(tpm, blob, selection)
             if changed:

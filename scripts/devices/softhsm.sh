@@ -4,6 +4,8 @@
 # Writes DIR/softhsm2.conf and DIR/env (shell lines to source: SOFTHSM2_CONF and the
 # AGILE_PKCS11_* variables that the pkcs11 sealer reads).
 set -eu
+# DIR/env contains the user PIN, so every file here is created readable by its owner only.
+umask 077
 
 usage() {
     echo "usage: $0 init DIR [LABEL] [PIN] [SO_PIN]" >&2

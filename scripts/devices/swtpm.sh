@@ -72,11 +72,15 @@ case "$action" in
 start)
     mkdir -p "$dir/state"
     chmod 700 "$dir" "$dir/state"
-    swtpm socket --tpm2 --tpmstate "dir=$dir/state" \
+    if ! swtpm socket --tpm2 --tpmstate "dir=$dir/state" \
         --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
         --ctrl "type=tcp,port=$ctrl,bindaddr=127.0.0.1" \
         --flags not-need-init,startup-clear \
-        --pid "file=$dir/swtpm.pid" --log "file=$dir/swtpm.log" --daemon
+        --pid "file=$dir/swtpm.pid" --log "file=$dir/swtpm.log" --daemon; then
+        echo "swtpm.sh: swtpm failed to start on 127.0.0.1:$port and :$ctrl:" \
+            "$(tail -n 1 "$dir/swtpm.log" 2>/dev/null)" >&2
+        exit 1
+    fi
     wait_for_port
     tpm2_dictionarylockout --clear-lockout -T "$swtpm_tcti" >/dev/null
 

@@ -199,3 +199,96 @@ def test_init_rejects_bad_test_root(tmp_path):
     with pytest.raises(AttestationError, match="test root"):
         init_broker(tmp_path / "broker", port=0, test_root=root)
     assert not (tmp_path / "broker").exists()
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['nonce_ttl = "abc"', "nonce_ttl = nan", "nonce_ttl = inf", "nonce_ttl = -5", "port = true"],
+)
+def test_config_rejects_bad_value(tmp_path, line):
+    from agile.attest.broker import BrokerConfig
+
+    key = line.partition(" ")[0]
+    (tmp_path / "broker.toml").write_text(f'address = "127.0.0.1"\n{line}\n')
+    with pytest.raises(InvalidArgument, match=key):
+        BrokerConfig.load(tmp_path)
+
+
+def test_config_rejects_bad_address(tmp_path):
+    from agile.attest.broker import BrokerConfig
+
+    (tmp_path / "broker.toml").write_text('address = "not an ip"\n')
+    with pytest.raises(InvalidArgument, match="neither an IP address nor a host name"):
+        BrokerConfig.load(tmp_path)
+
+
+def test_init_rejects_bad_address(tmp_path):
+    from agile.attest.broker import init_broker
+
+    with pytest.raises(InvalidArgument, match="'not an ip'"):
+        init_broker(tmp_path / "broker", address="not an ip", port=0)
+
+
+def test_init_bad_address_writes_nothing(tmp_path):
+    from agile.attest.broker import init_broker
+
+    with pytest.raises(InvalidArgument):
+        init_broker(tmp_path / "broker", address="bad_host!", port=0)
+    assert not (tmp_path / "broker").exists()
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "localhost", "broker.example.org"])
+def test_check_address_accepts(address):
+    from agile.attest.broker import check_address
+
+    assert check_address(address) == address
+
+
+def test_put_tpm_policy_without_ak(test_broker):
+    policy = parse_policy({"tpm": {"pcrs": {"7": "00" * 32}}})
+    with pytest.raises(AttestationError, match="pins no attestation key"):
+        test_broker.client.put_key(SECRET, policy)
+
+
+def test_simulator_directory_missing(tmp_path):
+    from agile.attest.simulator import SimulatedAmdSp
+
+    with pytest.raises(InvalidArgument, match="lacks"):
+        SimulatedAmdSp.load(tmp_path)
+
+
+def test_test_root_without_common_name(tmp_path):
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from agile.attest.simulator import load_test_anchor
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "no common name")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    with pytest.raises(InvalidArgument, match="no common name"):
+        load_test_anchor(certificate.public_bytes(Encoding.PEM))
+
+
+def test_init_unknown_sealer_writes_nothing(tmp_path):
+    from agile.attest.broker import init_broker
+    from agile.errors import SealError
+
+    with pytest.raises(SealError, match="unknown sealer 'nope'"):
+        init_broker(tmp_path / "broker", port=0, master_sealer="nope")
+    assert not (tmp_path / "broker").exists()

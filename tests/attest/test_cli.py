@@ -95,6 +95,13 @@ def test_verify_with_policy(amd_sample, tmp_path):
     assert "REPORTED_TCB snp=27 is below the minimum 28" in result.stdout
 
 
+def test_verify_policy_without_snp(amd_sample, tmp_path):
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[tpm]\npcrs = { 7 = "' + "00" * 32 + '" }\n')
+    result = verify(amd_sample, None, "--policy", policy)
+    assert result.returncode == 2
+
+
 def test_verify_simulator_needs_test_root(simulator, tmp_path):
     (tmp_path / "report.bin").write_bytes(simulator.report(bytes(64)))
     (tmp_path / "vcek.pem").write_bytes(simulator.vcek_pem)

@@ -70,6 +70,20 @@ def test_keep_other_keyset_rejected(test_broker, policy_file, simulator):
         sealer(test_broker, policy_file, simulator).unseal(blob, b"keyset other 4567")
 
 
+def test_keep_check_not_hex(test_broker, policy_file, simulator):
+    blob = sealer(test_broker, policy_file, simulator).seal(KEK, ASSOCIATED)
+    with pytest.raises(SealError, match="'check' is not hex"):
+        sealer(test_broker, policy_file, simulator).unseal({**blob, "check": "zz"}, ASSOCIATED)
+
+
+def test_keep_unseal_ignores_kem_variable(test_broker, policy_file, simulator, monkeypatch):
+    blob = sealer(test_broker, policy_file, simulator).seal(KEK, ASSOCIATED)
+    settings = sealer(test_broker, policy_file, simulator).settings
+    monkeypatch.setenv("AGILE_KEEP_KEM", "no-such-kem")
+    opened = KeepSealer.from_blob(blob, **settings).unseal(blob, ASSOCIATED)
+    assert opened == KEK
+
+
 def test_keep_other_broker_cert_rejected(test_broker, policy_file, simulator, tmp_path):
     blob = sealer(test_broker, policy_file, simulator).seal(KEK, ASSOCIATED)
     other = tmp_path / "other-cert.pem"

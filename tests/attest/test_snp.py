@@ -24,6 +24,8 @@ TAMPERED_FIELDS = {
     "chip_id": 0x1A0,
     "signature_r": 0x2A0,
     "signature_s": 0x2A0 + 72,
+    "signature_reserved": 0x2A0 + 144,
+    "last_byte": REPORT_SIZE - 1,
 }
 
 
@@ -88,6 +90,12 @@ def test_tampered_field_invalid(amd_sample, field):
     tampered = flip(amd_sample.report, TAMPERED_FIELDS[field])
     verdict = verify_snp(tampered, amd_sample.vcek, amd_sample.chain)
     assert not verdict.valid
+
+
+def test_tampered_reserved_named(amd_sample):
+    tampered = flip(amd_sample.report, REPORT_SIZE - 1)
+    verdict = verify_snp(tampered, amd_sample.vcek, amd_sample.chain)
+    assert any("reserved bytes after the signature" in reason for reason in verdict.reasons)
 
 
 def test_tampered_chip_id_names_hwid(amd_sample):

@@ -88,6 +88,12 @@ def test_quote_other_selection_rejected(quoter, tpm_policy):
     assert not verdict.valid
 
 
+def test_quote_other_selection_named(quoter, tpm_policy):
+    policy = TpmPolicy(tpm_policy.ak_spki_sha256, "sha256", {0: tpm_policy.pcrs[0]})
+    verdict = verify_quote_evidence(quoter.collect(BINDING), policy, tpm_qualifying_data(BINDING))
+    assert "the quote selects sha256:0,7, but the policy needs sha256:0" in verdict.reasons
+
+
 def test_attest_truncated_rejected(quoter):
     quote = base64.b64decode(quoter.collect(BINDING)["quote"])
     with pytest.raises(MalformedEvidence, match="truncated"):
@@ -104,3 +110,42 @@ def test_broker_rejects_after_extend(test_broker, quoter, tpm_policy, swtpm):
     swtpm.extend_pcr(7)
     with pytest.raises(EvidenceRejected, match="PCR sha256:7"):
         test_broker.reader().release(key_id, quoter)
+
+
+def _tpm_policy_command(swtpm, *extra: str):
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "keep", "tpm-policy", "--tpm-tcti", swtpm.tcti, *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_tpm_policy_command_pins_ak(swtpm, quoter):
+    import tomllib
+
+    from agile.attest.policy import parse_policy
+
+    printed = _tpm_policy_command(swtpm, "--pcrs", "sha256:0,7")
+    policy = parse_policy(tomllib.loads(printed.stdout)).tpm
+    assert policy.ak_spki_sha256 == (ak_digest(quoter),)
+
+
+def test_tpm_policy_command_verifies_quote(swtpm, quoter):
+    import tomllib
+
+    from agile.attest.policy import parse_policy
+
+    printed = _tpm_policy_command(swtpm, "--pcrs", "sha256:0,7")
+    policy = parse_policy(tomllib.loads(printed.stdout)).tpm
+    evidence = quoter.collect(BINDING)
+    verdict = verify_quote_evidence(evidence, policy, tpm_qualifying_data(BINDING))
+    assert verdict.reasons == ()
+
+
+def test_tpm_policy_command_bad_pcrs(swtpm):
+    assert _tpm_policy_command(swtpm, "--pcrs", "sha256:99").returncode == 2

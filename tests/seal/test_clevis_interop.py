@@ -73,6 +73,12 @@ def test_decrypt_malformed(jwe: bytes) -> None:
         decrypt(jwe)
 
 
+def test_decrypt_encrypted_key_named() -> None:
+    header = base64.urlsafe_b64encode(b'{"alg":"dir","enc":"A256GCM"}').rstrip(b"=")
+    with pytest.raises(InvalidArgument, match="encrypted key part of 4 characters"):
+        decrypt(header + b".AAAA.AAAAAAAAAAAAAAAA.AA.AAAAAAAAAAAAAAAAAAAAAA")
+
+
 def test_decrypt_other_pin() -> None:
     header = base64.urlsafe_b64encode(
         json.dumps({"alg": "dir", "enc": "A256GCM", "clevis": {"pin": "tang"}}).encode()
@@ -133,6 +139,14 @@ def test_pcr_changed(swtpm_abrmd) -> None:
         decrypt(jwe)
 
 
+def test_pcr_changed_two_pcrs_wording(swtpm_abrmd) -> None:
+    # The JWE keeps no PCR values, so the message cannot claim that both changed.
+    jwe = encrypt_tpm2(PLAINTEXT, parse_config('{"pcr_bank":"sha256","pcr_ids":"0,7"}'))
+    swtpm_abrmd.extend_pcr(7)
+    with pytest.raises(SealError, match="at least one of PCRs 0,7"):
+        decrypt(jwe)
+
+
 def test_pcr_changed_clevis_rejects_ours(swtpm_abrmd) -> None:
     jwe = encrypt_tpm2(PLAINTEXT, parse_config(PCR7))
     swtpm_abrmd.extend_pcr(7)
@@ -175,6 +189,24 @@ def test_cli_pcr_changed_exit_code(swtpm_abrmd) -> None:
     assert b"sha256:7" in opened.stderr
 
 
+def test_cli_warns_unopenable_hash(swtpm_abrmd) -> None:
+    config = '{"pcr_bank":"sha256","pcr_ids":"7","hash":"sha384"}'
+    sealed = _agile("clevis", "encrypt", "tpm2", config, data=PLAINTEXT)
+    assert b"clevis decrypt (clevis 19, tpm2-tools 5) cannot open" in sealed.stderr
+
+
+def test_cli_sha384_hash_round_trip(swtpm_abrmd) -> None:
+    config = '{"pcr_bank":"sha256","pcr_ids":"7","hash":"sha384"}'
+    sealed = _agile("clevis", "encrypt", "tpm2", config, data=PLAINTEXT)
+    opened = _agile("clevis", "decrypt", data=sealed.stdout)
+    assert opened.stdout == PLAINTEXT
+
+
+def test_cli_no_warning_for_sha256(swtpm_abrmd) -> None:
+    sealed = _agile("clevis", "encrypt", "tpm2", PCR7, data=PLAINTEXT)
+    assert b"warning" not in sealed.stderr
+
+
 def test_config_pcr_ids_integer() -> None:
     config = parse_config('{"pcr_bank":"sha256","pcr_ids":7}')
     assert str(config.selection) == "sha256:7"
@@ -198,3 +230,14 @@ def test_config_pcr_digest_right_size() -> None:
     digest = base64.urlsafe_b64encode(bytes(64)).decode().rstrip("=")
     config = parse_config('{"pcr_bank":"sha256","pcr_ids":"0,7","pcr_digest":"' + digest + '"}')
     assert config.pcr_digest == bytes(64)
+
+
+def test_full_tpm_named_busy(swtpm) -> None:
+    from agile.seal.tpm2 import TPMConnection
+
+    jwe = encrypt_tpm2(PLAINTEXT, parse_config(PCR7), swtpm.tcti)
+    with TPMConnection(swtpm.tcti) as other:
+        for _ in range(3):
+            other.storage_primary()
+        with pytest.raises(SealError, match="no free object or session slot"):
+            decrypt(jwe, swtpm.tcti)

@@ -200,3 +200,86 @@ def test_reseal_predicted_before_change(keystore, fast_passphrase, swtpm, plaint
     swtpm.extend_pcr(7)
     opened = _agile("decrypt", str(sealed))
     assert opened.stdout == plaintext.read_bytes()
+
+
+def test_reseal_changes_tpm_pin(keystore, fast_passphrase, swtpm, plaintext: Path) -> None:
+    # The current PIN comes from AGILE_TPM_PIN and the new one from --tpm-pin.
+    _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2", "--tpm-pin", "8642")
+    sealed = plaintext.with_suffix(".agile")
+    _agile("encrypt", "--to", "files", "-o", str(sealed), str(plaintext), AGILE_TPM_PIN="8642")
+    resealed = _agile("keyset", "reseal", "files", "--tpm-pin", "1357", AGILE_TPM_PIN="8642")
+    assert resealed.returncode == 0, resealed.stderr
+    opened = _agile("decrypt", str(sealed), AGILE_TPM_PIN="1357")
+    assert opened.stdout == plaintext.read_bytes()
+
+
+def test_reseal_old_pin_rejected(keystore, fast_passphrase, swtpm, plaintext: Path) -> None:
+    _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2", "--tpm-pin", "8642")
+    sealed = plaintext.with_suffix(".agile")
+    _agile("encrypt", "--to", "files", "-o", str(sealed), str(plaintext), AGILE_TPM_PIN="8642")
+    _agile("keyset", "reseal", "files", "--tpm-pin", "1357", AGILE_TPM_PIN="8642")
+    failed = _agile("decrypt", str(sealed), AGILE_TPM_PIN="8642")
+    assert b"wrong TPM PIN" in failed.stderr
+
+
+def test_reseal_moves_to_other_token(keystore, fast_passphrase, softhsm, plaintext: Path) -> None:
+    # The current token and PIN come from the variables, the new ones from the options.
+    subprocess.run(
+        ["softhsm2-util", "--init-token", "--free", "--label", "agile-move", "--pin", "5678",
+         "--so-pin", "123456"],
+        capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
+    _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "pkcs11")
+    sealed = plaintext.with_suffix(".agile")
+    _agile("encrypt", "--to", "files", "-o", str(sealed), str(plaintext))
+    moved = _agile(
+        "keyset", "reseal", "files", "--pkcs11-token", "agile-move", "--pkcs11-pin", "5678"
+    )
+    assert moved.returncode == 0, moved.stderr
+    opened = _agile(
+        "decrypt", str(sealed), AGILE_PKCS11_TOKEN="agile-move", AGILE_PKCS11_PIN="5678"
+    )
+    assert opened.stdout == plaintext.read_bytes()
+
+
+def test_pkcs11_missing_config_named(keystore, fast_passphrase, softhsm, tmp_path: Path) -> None:
+    _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "pkcs11")
+    failed = _agile(
+        "encrypt", "--to", "files", "-", data=b"x", SOFTHSM2_CONF=str(tmp_path / "missing.conf")
+    )
+    assert b"SOFTHSM2_CONF" in failed.stderr
+
+
+def _connected(port: int) -> bool:
+    # An established connection (state 01 in /proc/net/tcp) to swtpm's command port or to its
+    # control port, which the swtpm TCTI also uses.
+    ends = (f":{port:04X}", f":{port + 1:04X}")
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[2].endswith(ends) and fields[3] == "01":
+            return True
+    return False
+
+
+def test_tpm_killed_mid_command(keystore, fast_passphrase, swtpm, plaintext: Path) -> None:
+    import signal
+    import time
+
+    _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2")
+    sealed = plaintext.with_suffix(".agile")
+    _agile("encrypt", "--to", "files", "-o", str(sealed), str(plaintext))
+    pid = int((swtpm.directory / "swtpm.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "decrypt", str(sealed)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while not _connected(swtpm.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    _, stderr = reader.communicate(timeout=60)
+    assert b"failed in the middle of a command" in stderr

@@ -140,6 +140,12 @@ def test_missing_wrapping_key(softhsm, kek: bytes) -> None:
         unseal(dict(blob, key_id="00" * 16), AD)
 
 
+def test_missing_wrapping_key_names_id(softhsm, kek: bytes) -> None:
+    blob = PKCS11Sealer().seal(kek, AD)
+    with pytest.raises(SealError, match="id " + "00" * 16):
+        unseal(dict(blob, key_id="00" * 16), AD)
+
+
 def test_malformed_blob(softhsm) -> None:
     with pytest.raises(SealError, match="malformed"):
         unseal({"sealer": "pkcs11", "version": 1, "mechanism": "aes-gcm"}, AD)
@@ -165,3 +171,23 @@ def test_wrong_pin_names_variable(softhsm, kek: bytes) -> None:
     with pytest.raises(WrongPassphrase) as caught:
         unseal(blob, AD, pkcs11_pin="0000")
     assert "AGILE_PKCS11_PIN" in (caught.value.fix or "")
+
+
+def test_softhsm_script_env_private(tmp_path) -> None:
+    # DIR/env contains the token's user PIN.
+    import shutil
+    import stat
+    import subprocess
+
+    from tests.seal.conftest import SCRIPTS, missing
+
+    if shutil.which("softhsm2-util") is None:
+        missing("softhsm2-util is not installed")
+    directory = tmp_path / "token"
+    subprocess.run(
+        [str(SCRIPTS / "softhsm.sh"), "init", str(directory), "agile-mode", "2468"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert stat.S_IMODE((directory / "env").stat().st_mode) == 0o600

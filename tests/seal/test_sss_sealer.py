@@ -148,3 +148,17 @@ def test_tpm_member_with_pin(swtpm, fast_passphrase: str, kek: bytes) -> None:
 def test_sss_member_list_rejects_sss() -> None:
     with pytest.raises(InvalidArgument, match="cannot be sss"):
         SSSSealer(sss_threshold=2, sss_members="sss,passphrase")
+
+
+def test_unseal_ignores_member_variables(fast_passphrase: str, kek: bytes, monkeypatch) -> None:
+    # AGILE_SSS_* left over from creating another keyset with other members.
+    blob = SSSSealer(sss_threshold=1, sss_members="passphrase").seal(kek, AD)
+    monkeypatch.setenv("AGILE_SSS_MEMBERS", "no-such-sealer")
+    monkeypatch.setenv("AGILE_SSS_THRESHOLD", "x")
+    assert unseal(blob, AD) == kek
+
+
+def test_member_variable_checked_on_seal(fast_passphrase: str, kek: bytes, monkeypatch) -> None:
+    monkeypatch.setenv("AGILE_SSS_MEMBERS", "no-such-sealer")
+    with pytest.raises(SealError, match="unknown sealer 'no-such-sealer'"):
+        SSSSealer(sss_threshold=1).seal(kek, AD)

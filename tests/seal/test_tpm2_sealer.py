@@ -193,6 +193,25 @@ def test_predicted_value_invalid(values: str) -> None:
         TPM2Sealer(pcrs="sha256:7", pcr_values=values)
 
 
+def test_predicted_value_twice() -> None:
+    values = "7=" + "00" * 32 + ",7=" + "11" * 32
+    with pytest.raises(InvalidArgument, match="two predicted values"):
+        TPM2Sealer(pcrs="sha256:7", pcr_values=values)
+
+
+def test_unseal_ignores_predicted_variable(swtpm, kek: bytes, monkeypatch) -> None:
+    # AGILE_TPM_PCR_VALUES left over from resealing a keyset sealed to other PCRs.
+    blob = TPM2Sealer(pcrs="sha256:0").seal(kek, AD)
+    monkeypatch.setenv("AGILE_TPM_PCR_VALUES", "7=" + "00" * 32)
+    assert unseal(blob, AD) == kek
+
+
+def test_predicted_variable_checked_on_seal(swtpm, kek: bytes, monkeypatch) -> None:
+    monkeypatch.setenv("AGILE_TPM_PCR_VALUES", "7=zz")
+    with pytest.raises(InvalidArgument, match="invalid predicted PCR value"):
+        TPM2Sealer(pcrs="sha256:7").seal(kek, AD)
+
+
 def test_wrong_pin(swtpm, kek: bytes) -> None:
     blob = TPM2Sealer(tpm_pin="2468").seal(kek, AD)
     with pytest.raises(WrongPassphrase, match="1 of 3"):
@@ -252,6 +271,14 @@ def test_other_tpm_rejected(swtpm, kek: bytes) -> None:
         unseal(foreign, AD)
 
 
+def test_other_tpm_named_before_pcrs(swtpm, kek: bytes) -> None:
+    # A blob from another TPM whose PCRs also differ: the TPM is the cause to report.
+    blob = TPM2Sealer().seal(kek, AD)
+    foreign = dict(blob, primary_name="000b" + "00" * 32, pcr_values={"7": "11" * 32})
+    with pytest.raises(SealError, match="not the one"):
+        unseal(foreign, AD)
+
+
 def test_malformed_blob(swtpm) -> None:
     with pytest.raises(SealError, match="malformed"):
         unseal({"sealer": "tpm2", "version": 1, "pcrs": "sha256:7"}, AD)
@@ -293,3 +320,39 @@ def test_wrong_pin_names_variable(swtpm, kek: bytes) -> None:
     with pytest.raises(WrongPassphrase) as caught:
         unseal(blob, AD, tpm_pin="1357")
     assert "AGILE_TPM_PIN" in (caught.value.fix or "")
+
+
+def test_swtpm_script_port_in_use(tmp_path) -> None:
+    import shutil
+    import socket
+    import subprocess
+
+    from tests.seal.conftest import SCRIPTS, free_port_pair, missing
+
+    if shutil.which("swtpm") is None:
+        missing("swtpm is not installed")
+    port = free_port_pair()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        started = subprocess.run(
+            ["sh", str(SCRIPTS / "swtpm.sh"), "start", str(tmp_path / "tpm"), str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert "Address already in use" in started.stderr
+
+
+def test_full_tpm_named_busy(swtpm, kek: bytes) -> None:
+    # Another connection holds every object slot, as a second process without a resource
+    # manager would.
+    from agile.seal.tpm2 import TPMConnection
+
+    blob = TPM2Sealer().seal(kek, AD)
+    with TPMConnection(swtpm.tcti) as other:
+        for _ in range(3):
+            other.storage_primary()
+        with pytest.raises(SealError, match="no free object or session slot"):
+            unseal(blob, AD)
