@@ -12,6 +12,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,18 +40,24 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = SECRET_M
     replaced atomically.  A symbolic link is followed, and the file it names is
     replaced, because renaming over the link would replace the link itself.
     """
+    try:
+        kind = os.stat(path).st_mode  # follows links
+    except FileNotFoundError:
+        kind = None
+    if kind is not None and stat.S_ISDIR(kind):
+        raise IsADirectoryError(errno.EISDIR, "output path is a directory", os.fspath(path))
+    if kind is not None and not stat.S_ISREG(kind):
+        # A device or FIFO (/dev/null, /dev/stdout, a named pipe) cannot be replaced
+        # atomically, and renaming over it would destroy the device node.  It is opened
+        # by the name given: /dev/stdout resolves to /proc/PID/fd/pipe:[N], which no
+        # open() finds.
+        with open(path, "wb") as stream:
+            stream.write(data)
+        return
     target = Path(path)
     if target.is_symlink():
         target = Path(os.path.realpath(target))
     directory = target.parent
-    if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "output path is a directory", os.fspath(target))
-    if target.exists() and not target.is_file():
-        # A device or FIFO (/dev/null, /dev/stdout, a named pipe) cannot be replaced
-        # atomically, and renaming over it would destroy the device node.
-        with open(target, "wb") as stream:
-            stream.write(data)
-        return
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     except OSError as error:

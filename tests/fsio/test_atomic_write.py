@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -62,3 +64,13 @@ def test_symlink_target_replaced(tmp_path: Path) -> None:
     atomic_write(link, b"new")
     assert link.is_symlink()
     assert real.read_bytes() == b"new"
+
+
+def test_dev_stdout_pipe_written(tmp_path: Path) -> None:
+    # /dev/stdout on a pipe resolves to /proc/PID/fd/pipe:[N], a name no open() finds.
+    code = "from agile.fsio import atomic_write; atomic_write('/dev/stdout', b'through the pipe')"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, check=False, timeout=60
+    )
+
+    assert result.stdout == b"through the pipe"
