@@ -36,9 +36,25 @@ def _open(*, create: bool = False) -> Keystore:
     return Keystore.open(keystore_path(), create=create)
 
 
+def _fact(value: object) -> str:
+    """Return a sealer fact on one line: nested tables as k=v, members by sealer name."""
+    if isinstance(value, dict):
+        return ",".join(f"{name}={item}" for name, item in value.items())
+    if isinstance(value, list):
+        return ",".join(str(i.get("sealer")) if isinstance(i, dict) else str(i) for i in value)
+    return str(value)
+
+
 def _print_keyset(keyset: Keyset) -> None:
     info = keyset.describe()
     click.echo(f"{info['name']}  purpose={info['purpose']}  sealer={info['sealer']}")
+    facts = [
+        f"{name}={_fact(value)}"
+        for name, value in info["seal"].items()
+        if name != "sealer" and value is not None
+    ]
+    if facts:
+        click.echo(f"  sealed with {info['sealer']}: {'  '.join(facts)}")
     for key in info["keys"]:
         private = "" if key["has_private"] else "  (no private part)"
         click.echo(

@@ -35,6 +35,7 @@ from ..errors import (
 )
 from ..fsio import atomic_write
 from ..registry import Family, KeyForm, PrivateKey, PublicKey
+from ..seal.base import describe_blob
 from .kek import unseal_kek, unwrap_private, wrap_private
 from .model import Key, KeyStatus, format_time, parse_time, utc_now
 
@@ -337,6 +338,7 @@ class Keyset:
             "purpose": self.purpose,
             "created": format_time(self.created),
             "sealer": self.sealer,
+            "seal": describe_blob(self._seal),
             "primary": primary,
             "keys": [key.to_public_dict() for key in self._keys],
         }

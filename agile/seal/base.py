@@ -16,9 +16,17 @@ import abc
 import importlib
 from typing import Any, ClassVar
 
-from ..errors import SealError
+from ..errors import AgileError, SealError
 
-__all__ = ["Sealer", "SealedBlob", "SEALERS", "sealer_class", "unseal", "KEK_SIZE"]
+__all__ = [
+    "Sealer",
+    "SealedBlob",
+    "SEALERS",
+    "sealer_class",
+    "describe_blob",
+    "unseal",
+    "KEK_SIZE",
+]
 
 SealedBlob = dict[str, Any]
 
@@ -53,9 +61,23 @@ class Sealer(abc.ABC):
         """Build a sealer able to unseal ``blob`` (device addresses may come from ``options``)."""
         return cls(**options)
 
-    def describe(self, blob: SealedBlob) -> dict[str, Any]:
+    @classmethod
+    def describe(cls, blob: SealedBlob) -> dict[str, Any]:
         """Return public facts about a blob for ``agile keyset show`` (no secrets)."""
-        return {"sealer": self.name}
+        return {"sealer": cls.name}
+
+
+def describe_blob(blob: SealedBlob) -> dict[str, Any]:
+    """Return the public facts of a sealed blob, or its sealer's name alone when unavailable."""
+    name = blob.get("sealer") if isinstance(blob, dict) else None
+    if not isinstance(name, str):
+        return {"sealer": None}
+    try:
+        return sealer_class(name).describe(blob)
+    except (AgileError, AttributeError, TypeError):
+        # AttributeError, TypeError: a malformed blob (fields of the wrong JSON type).
+        # An unknown sealer, or one whose extra is not installed here.
+        return {"sealer": name}
 
 
 def sealer_class(name: str) -> type[Sealer]:

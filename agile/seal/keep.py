@@ -263,9 +263,10 @@ class KeepSealer(Sealer):
             )
         return secret
 
-    def describe(self, blob: SealedBlob) -> dict[str, Any]:
+    @classmethod
+    def describe(cls, blob: SealedBlob) -> dict[str, Any]:
         return {
-            "sealer": self.name,
+            "sealer": cls.name,
             "broker": blob.get("broker"),
             "key_id": blob.get("key_id"),
             "policy_sha256": blob.get("policy_sha256"),

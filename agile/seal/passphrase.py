@@ -250,5 +250,6 @@ class PassphraseSealer(Sealer):
                 fix="check AGILE_PASSPHRASE (or the typed passphrase) for this keystore",
             ) from None
 
-    def describe(self, blob: SealedBlob) -> dict[str, Any]:
-        return {"sealer": self.name, "kdf": blob.get("kdf"), "argon2": blob.get("argon2")}
+    @classmethod
+    def describe(cls, blob: SealedBlob) -> dict[str, Any]:
+        return {"sealer": cls.name, "kdf": blob.get("kdf"), "argon2": blob.get("argon2")}

@@ -416,9 +416,10 @@ class PKCS11Sealer(Sealer):
             secret = self.unseal(blob, associated_data)
         return self.seal(secret, associated_data)
 
-    def describe(self, blob: SealedBlob) -> dict[str, Any]:
+    @classmethod
+    def describe(cls, blob: SealedBlob) -> dict[str, Any]:
         return {
-            "sealer": self.name,
+            "sealer": cls.name,
             "token": blob.get("token"),
             "key_label": blob.get("key_label"),
             "mechanism": blob.get("mechanism"),

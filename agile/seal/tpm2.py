@@ -565,8 +565,9 @@ class TPM2Sealer(Sealer):
             secret = self.unseal(blob, associated_data)
         return self.seal(secret, associated_data)
 
-    def describe(self, blob: SealedBlob) -> dict[str, Any]:
-        described = {"sealer": self.name, "pcrs": blob.get("pcrs"), "pin": bool(blob.get("pin"))}
+    @classmethod
+    def describe(cls, blob: SealedBlob) -> dict[str, Any]:
+        described = {"sealer": cls.name, "pcrs": blob.get("pcrs"), "pin": bool(blob.get("pin"))}
         if blob.get("predicted"):
             described["predicted"] = blob["predicted"]
         return described

@@ -283,3 +283,29 @@ def test_tpm_killed_mid_command(keystore, fast_passphrase, swtpm, plaintext: Pat
         os.kill(pid, signal.SIGKILL)
     _, stderr = reader.communicate(timeout=60)
     assert b"failed in the middle of a command" in stderr
+
+
+def test_show_names_pcrs(keystore, fast_passphrase, swtpm) -> None:
+    _agile(
+        "keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2",
+        "--pcrs", "sha256:7", "--tpm-tcti", swtpm.tcti,
+    )  # fmt: skip
+    shown = json.loads(_agile("keyset", "show", "files", "--json").stdout)
+    assert shown["seal"]["pcrs"] == "sha256:7"
+
+
+def test_show_text_names_pcrs(keystore, fast_passphrase, swtpm) -> None:
+    _agile(
+        "keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2",
+        "--pcrs", "sha256:7", "--tpm-tcti", swtpm.tcti,
+    )  # fmt: skip
+    assert b"pcrs=sha256:7" in _agile("keyset", "show", "files").stdout
+
+
+def test_show_sss_members(keystore, fast_passphrase, swtpm) -> None:
+    _agile(
+        "keyset", "create", "files", "--purpose", "aead", "--seal", "sss",
+        "--sss-threshold", "1", "--sss-members", "passphrase,tpm2", "--tpm-tcti", swtpm.tcti,
+    )  # fmt: skip
+    shown = json.loads(_agile("keyset", "show", "files", "--json").stdout)
+    assert [member["sealer"] for member in shown["seal"]["members"]] == ["passphrase", "tpm2"]
