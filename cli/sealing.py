@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from agile.errors import PolicyViolation, SealError
+from agile.errors import SealError
 from agile.seal.base import SEALERS, sealer_class
 
 from .common import keystore_option, keystore_path, policy_option
@@ -200,7 +200,7 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     """
     from agile.keys import Keystore
     from agile.keys.kek import kek_associated_data, unseal_kek
-    from agile.seal.sss import accepted_options, sealer_from_options
+    from agile.seal.sss import accepted_options, enforce_sealers, sealer_from_options
 
     options = {name: value for name, value in sealer_options.items() if value is not None}
     store = Keystore.open(keystore_path())
@@ -208,26 +208,7 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     blob = keyset.seal_blob
     target = sealer or keyset.sealer
     active = store.policy(policy)
-    names = [target]
-    if target == "sss":
-        # The members seal the KEK too, so the policy must allow each of them.
-        members = options.get("sss_members") or os.environ.get("AGILE_SSS_MEMBERS")
-        if members:
-            names += [member.strip() for member in str(members).split(",") if member.strip()]
-        elif blob.get("sealer") == "sss":
-            names += [str(member.get("sealer")) for member in blob.get("members", [])]
-    for name_to_check in names:
-        if name_to_check not in SEALERS:
-            raise SealError(
-                f"unknown sss member sealer {name_to_check!r}",
-                fix=f"use sealers from: {', '.join(SEALERS)}",
-            )
-        if not active.allows_sealer(name_to_check):
-            raise PolicyViolation(
-                f"policy {active.name!r} does not allow the {name_to_check!r} sealer",
-                fix=f"use one of: {', '.join(active.sealers)}",
-                reasons=[f"sealer {name_to_check} not in [seal] allowed"],
-            )
+    enforce_sealers(active, target, blob, options)
 
     new_passphrase = os.environ.get(NEW_PASSPHRASE_ENV)
     if new_passphrase is not None and target != "passphrase":

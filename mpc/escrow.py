@@ -12,16 +12,15 @@ of the caller's choice.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from agile.errors import InvalidShare, KeysetError, KeystoreError, PolicyViolation, SealError
+from agile.errors import InvalidShare, KeysetError, KeystoreError
 from agile.keys import Keyset, Keystore
 from agile.keys.kek import kek_associated_data, unseal_kek, unwrap_private
 from agile.policy import Policy
-from agile.seal.base import KEK_SIZE, SEALERS, sealer_class
-from agile.seal.sss import accepted_options, sealer_from_options
+from agile.seal.base import KEK_SIZE, sealer_class
+from agile.seal.sss import accepted_options, enforce_sealers, sealer_from_options
 from agile.sharing import share_format
 from agile.sharing.share_format import AgileShare
 
@@ -80,29 +79,6 @@ def _check_kek(keyset: Keyset, kek: bytes) -> None:
     )
 
 
-def _check_sealers(
-    policy: Policy, target: str, blob: dict[str, Any], options: dict[str, Any]
-) -> None:
-    """Raise unless ``policy`` allows sealer ``target`` and, for sss, each of its members."""
-    names = [target]
-    if target == "sss":
-        # The members seal the KEK too, so the policy must allow each of them.
-        members = options.get("sss_members") or os.environ.get("AGILE_SSS_MEMBERS")
-        if members:
-            names += [member.strip() for member in str(members).split(",") if member.strip()]
-        elif blob.get("sealer") == "sss":
-            names += [str(member.get("sealer")) for member in blob.get("members", [])]
-    for name in names:
-        if name not in SEALERS:
-            raise SealError(f"unknown sealer {name!r}", fix=f"use one of: {', '.join(SEALERS)}")
-        if not policy.allows_sealer(name):
-            raise PolicyViolation(
-                f"policy {policy.name!r} does not allow the {name!r} sealer",
-                fix=f"use one of: {', '.join(policy.sealers)}",
-                reasons=[f"sealer {name} not in [seal] allowed"],
-            )
-
-
 def restore_keyset(
     keystore: str | Path | None,
     name: str,
@@ -124,7 +100,7 @@ def restore_keyset(
     options = {key: value for key, value in (options or {}).items() if value is not None}
     chosen = sealer or keyset.sealer
     blob = keyset.seal_blob
-    _check_sealers(store.policy(policy), chosen, blob, options)
+    enforce_sealers(store.policy(policy), chosen, blob, options)
 
     kek = share_format.combine(shares)
     _check_kek(keyset, kek)

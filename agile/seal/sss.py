@@ -21,18 +21,22 @@ import inspect
 import logging
 import os
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import AgileError, InvalidArgument, SealError
+from ..errors import AgileError, InvalidArgument, PolicyViolation, SealError
 from ..sharing import gf256
 from ..sharing.base import Share
-from .base import KEK_SIZE, SealedBlob, Sealer, sealer_class
+from .base import KEK_SIZE, SEALERS, SealedBlob, Sealer, describe_blob, sealer_class
+
+if TYPE_CHECKING:
+    from ..policy import Policy
 
 __all__ = [
     "SSSSealer",
     "QuorumNotReached",
     "sealer_from_options",
     "accepted_options",
+    "enforce_sealers",
     "MAX_MEMBERS",
     "THRESHOLD_ENV",
     "MEMBERS_ENV",
@@ -315,13 +319,34 @@ class SSSSealer(Sealer):
             options["sss_members"] = [m.get("sealer") for m in member_blob.get("members", [])]
         return options
 
-    def describe(self, blob: SealedBlob) -> dict[str, Any]:
-        members = blob.get("members") or []
-        described = []
-        for member_blob in members:
-            try:
-                cls = sealer_class(member_blob["sealer"])
-                described.append(cls.describe(cls.__new__(cls), member_blob))
-            except (AgileError, KeyError, TypeError):
-                described.append({"sealer": member_blob.get("sealer")})
-        return {"sealer": self.name, "threshold": blob.get("threshold"), "members": described}
+    @classmethod
+    def describe(cls, blob: SealedBlob) -> dict[str, Any]:
+        described = [describe_blob(member) for member in blob.get("members") or []]
+        return {"sealer": cls.name, "threshold": blob.get("threshold"), "members": described}
+
+
+def enforce_sealers(
+    policy: Policy, target: str, current: SealedBlob, options: dict[str, Any]
+) -> None:
+    """Raise unless ``policy`` allows sealer ``target`` and, for sss, each of its members.
+
+    The members come from the ``sss_members`` option or its variable, else from
+    ``current`` (the blob being replaced) when that is an sss blob too.
+    """
+    names = [target]
+    if target == "sss":
+        # The members seal the KEK too, so the policy must allow each of them.
+        members = options.get("sss_members") or os.environ.get(MEMBERS_ENV)
+        if members:
+            names += [member.strip() for member in str(members).split(",") if member.strip()]
+        elif current.get("sealer") == "sss":
+            names += [str(member.get("sealer")) for member in current.get("members", [])]
+    for name in names:
+        if name not in SEALERS:
+            raise SealError(f"unknown sealer {name!r}", fix=f"use one of: {', '.join(SEALERS)}")
+        if not policy.allows_sealer(name):
+            raise PolicyViolation(
+                f"policy {policy.name!r} does not allow the {name!r} sealer",
+                fix=f"use one of: {', '.join(policy.sealers)}",
+                reasons=[f"sealer {name} not in [seal] allowed"],
+            )

@@ -61,7 +61,7 @@ def test_reseal_unknown_member_sealer(tmp_path: Path) -> None:
     )
 
     assert result.returncode == 2
-    assert "unknown sss member sealer 'bogus'" in result.stderr
+    assert "unknown sealer 'bogus'" in result.stderr
     assert "does not allow" not in result.stderr
 
 
