@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import registry
 from ..errors import AgileError, UnknownProvider, VectorFormatError
-from . import acvp, cctv, golden, hpke_vectors, kat, wycheproof, xwing
+from . import acvp, cctv, golden, hpke_vectors, kat, milagro, wycheproof, xwing
 from .report import FileReport, Report
 from .targets import Selection
 
@@ -90,6 +90,9 @@ def _classify(path: Path) -> tuple[str, int | None] | str:
     algorithm = kat.detect(path)
     if algorithm is not None:
         return (f"kat:{algorithm}", None)
+    operation = milagro.detect(path)
+    if operation is not None:
+        return (f"milagro:{operation}", None)
     if path.suffix != ".json":
         if not path.suffix:
             return "no reader for files without an extension"
@@ -165,6 +168,8 @@ def _run_job(job: Job, selection: Selection) -> FileReport:
         return cctv.run_file(path, job.kind.split(":", 1)[1], selection)
     if job.kind.startswith("kat:"):
         return kat.run_file(path, job.kind.split(":", 1)[1], selection)
+    if job.kind.startswith("milagro:"):
+        return milagro.run_file(path, job.kind.split(":", 1)[1], selection)
     if job.kind == "acvp":
         return acvp.run_pair(path, _load_json(path), selection)
     if job.kind == "wycheproof":

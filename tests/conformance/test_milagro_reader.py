@@ -1,0 +1,193 @@
+"""The reader of Apache Milagro's Paillier known-answer files.
+
+Damaged copies are derived in each test from the public vector files, so a reader that
+stops checking cannot pass.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from agile import conformance, registry
+from agile.conformance import milagro
+from agile.errors import VectorFormatError
+
+MILAGRO = "paillier-milagro"
+
+
+def _agile(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def _edit_field(
+    source: Path, target: Path, test: int, name: str, change: Callable[[str], str]
+) -> None:
+    """Copy ``source`` to ``target`` with field ``name`` of record ``test`` set to change(value)."""
+    lines = source.read_text().splitlines()
+    current = None
+    for number, line in enumerate(lines):
+        field, _, value = line.partition(" = ")
+        if field == "TEST":
+            current = int(value.rstrip(","))
+        elif current == test and field == name:
+            lines[number] = f"{name} = {change(value.rstrip(','))},"
+            target.write_text("\n".join(lines) + "\n")
+            return
+    raise AssertionError(f"no field {name} in test {test} of {source}")
+
+
+def _flip_last_digit(value: str) -> str:
+    return value[:-1] + ("0" if value[-1] != "0" else "1")
+
+
+def _providers() -> int:
+    return len(registry.providers_for("paillier-2048"))
+
+
+def test_keygen_file_passes(shared_vectors: Path) -> None:
+    totals = conformance.run([shared_vectors / MILAGRO / "keygen.txt"]).totals()
+
+    assert totals.failed == 0
+    assert totals.passed == 9 * _providers()
+
+
+def test_keygen_changed_n_fails_once(shared_vectors: Path, tmp_path: Path) -> None:
+    path = tmp_path / "keygen.txt"
+    _edit_field(shared_vectors / MILAGRO / "keygen.txt", path, 3, "N", _flip_last_digit)
+
+    report = conformance.run([path], providers=["gmpy2"])
+    tally = report.files[0].tallies[("paillier-2048", "gmpy2")]
+
+    assert report.totals().failed == 1
+    assert tally.failures[0].case == "test 3"
+    assert tally.failures[0].reason.startswith("N differs")
+
+
+def test_keygen_changed_n_exit_code(shared_vectors: Path, tmp_path: Path) -> None:
+    path = tmp_path / "keygen.txt"
+    _edit_field(shared_vectors / MILAGRO / "keygen.txt", path, 5, "N", _flip_last_digit)
+
+    result = _agile("vectors", "run", str(path), "--json")
+    summary = json.loads(result.stdout)
+
+    assert result.returncode == 1
+    assert summary["failed"] == 1
+
+
+def test_keygen_changed_g_fails_once(shared_vectors: Path, tmp_path: Path) -> None:
+    path = tmp_path / "keygen.txt"
+    _edit_field(shared_vectors / MILAGRO / "keygen.txt", path, 4, "G", _flip_last_digit)
+
+    report = conformance.run([path], providers=["gmpy2"])
+    failure = report.files[0].tallies[("paillier-2048", "gmpy2")].failures[0]
+
+    assert report.totals().failed == 1
+    assert failure.reason.startswith("G differs")
+
+
+def test_keygen_unchecked_constants_listed(shared_vectors: Path) -> None:
+    report = conformance.run([shared_vectors / MILAGRO / "keygen.txt"], providers=["gmpy2"])
+    not_checked = report.files[0].tables["not_checked"]
+
+    assert list(not_checked.values()) == [9]
+
+
+def test_short_modulus_skipped(shared_vectors: Path) -> None:
+    report = conformance.run([shared_vectors / MILAGRO / "keygen.txt"])
+    tally = report.files[0].tallies[("paillier-2048", "-")]
+
+    assert tally.skipped == 1
+    assert "n has 2047 bits" in next(iter(tally.skip_reasons))
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("encrypt.txt", "takes no caller-given r"),
+        ("decrypt.txt", "cannot load a raw paillier-2048 ciphertext"),
+        ("add.txt", "has no addition of raw paillier-2048 ciphertexts"),
+    ],
+)
+def test_inexpressible_cases_skipped(shared_vectors: Path, name: str, reason: str) -> None:
+    report = conformance.run([shared_vectors / MILAGRO / name], providers=["gmpy2"])
+    tally = report.files[0].tallies[("paillier-2048", "gmpy2")]
+
+    assert tally.passed == 0
+    assert tally.failed == 0
+    assert tally.skipped > 0
+    assert all(reason in text for text in tally.skip_reasons)
+
+
+def test_changed_ciphertext_never_passes(shared_vectors: Path, tmp_path: Path) -> None:
+    path = tmp_path / "add.txt"
+    _edit_field(shared_vectors / MILAGRO / "add.txt", path, 7, "CIPHERTEXT", _flip_last_digit)
+
+    totals = conformance.run([path]).totals()
+
+    assert totals.passed == 0
+    assert totals.skipped == 100
+
+
+def test_detects_each_operation(shared_vectors: Path) -> None:
+    for kind in milagro.KINDS:
+        assert milagro.detect(shared_vectors / MILAGRO / f"{kind}.txt") == kind
+
+
+def test_other_text_files_not_detected(shared_vectors: Path) -> None:
+    assert milagro.detect(shared_vectors / "slip39" / "wordlist.txt") is None
+    path = shared_vectors / "cctv" / "ML-KEM" / "strcmp" / "ML-KEM-512.txt"
+    assert milagro.detect(path) is None
+
+
+def test_bad_hex_is_format_error(shared_vectors: Path, tmp_path: Path) -> None:
+    path = tmp_path / "keygen.txt"
+    _edit_field(shared_vectors / MILAGRO / "keygen.txt", path, 2, "MP", lambda v: "zz" + v[2:])
+
+    with pytest.raises(VectorFormatError, match="field 'MP' is not hexadecimal") as raised:
+        conformance.run([path])
+
+    assert "keygen.txt" in str(raised.value)
+
+
+def test_missing_field_is_format_error(shared_vectors: Path, tmp_path: Path) -> None:
+    source = shared_vectors / MILAGRO / "decrypt.txt"
+    lines = source.read_text().splitlines()
+    # The second record's Q line; the first record still identifies the file as decrypt.
+    second_q = [number for number, line in enumerate(lines) if line.startswith("Q = ")][1]
+    del lines[second_q]
+    path = tmp_path / "decrypt.txt"
+    path.write_text("\n".join(lines) + "\n")
+
+    with pytest.raises(VectorFormatError, match="test 1: missing field 'Q'"):
+        conformance.run([path])
+
+
+def test_uneven_widths_are_format_error(shared_vectors: Path, tmp_path: Path) -> None:
+    path = tmp_path / "keygen.txt"
+    _edit_field(shared_vectors / MILAGRO / "keygen.txt", path, 6, "N", lambda v: "00" + v)
+
+    with pytest.raises(VectorFormatError, match="test 6"):
+        conformance.run([path])
+
+
+def test_folder_run_counts(shared_vectors: Path) -> None:
+    report = conformance.run([shared_vectors / MILAGRO])
+    totals = report.totals()
+
+    assert [f.format for f in report.files] == [
+        "milagro-paillier-add",
+        "milagro-paillier-decrypt",
+        "milagro-paillier-encrypt",
+        "milagro-paillier-keygen",
+    ]
+    assert totals.failed == 0
+    assert totals.passed == 9 * _providers()
+    assert totals.skipped == 4 + 118 * _providers()
