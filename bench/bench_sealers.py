@@ -210,6 +210,8 @@ def _run(direct_tcti: str, managed: dict[str, str], repeat: int, clevis_repeat: 
             "seal generates a token key",
         )
     raw_encrypt, raw_decrypt = _raw_pkcs11(repeat)
+    # Timed again right after the peer, on a token in the same state: every seal above
+    # stored one more key on it, and unsealing was measured slower on a fuller token.
     pkcs11_unseal = _median_ms(lambda: PKCS11Sealer().unseal(blobs["aes-gcm"], AD), repeat)
     _row(
         "raw python-pkcs11 (peer): login + AES-GCM on one key",
