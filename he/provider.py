@@ -11,32 +11,24 @@ or :class:`~he.keys.PaillierPrivateKey` as their ``handle``.
 
 from __future__ import annotations
 
-import abc
 from typing import Any, ClassVar
 
-from agile.errors import InvalidKey
+from agile.errors import InvalidArgument, InvalidKey
+from agile.registry.interfaces import HomomorphicScheme, KeyForm, PrivateKey, PublicKey
 
-# The keyset code treats every key-pair family through these three methods; the
-# base class is private to agile.registry but is the contract the brief names.
-from agile.registry.interfaces import KeyForm, PrivateKey, PublicKey, _AsymmetricKeys
+from .keys import (
+    PARAMETERS,
+    KeyParameters,
+    PaillierPrivateKey,
+    PaillierPublicKey,
+    _integer,
+    generate_keypair,
+)
 
-from .keys import PARAMETERS, KeyParameters, PaillierPrivateKey, PaillierPublicKey, generate_keypair
-
+# HomomorphicScheme is defined in agile.registry.interfaces and stays importable from here.
 __all__ = ["HomomorphicScheme", "GmpyPaillier", "implementations", "PROVIDER"]
 
 PROVIDER = "gmpy2"
-
-
-class HomomorphicScheme(_AsymmetricKeys):
-    """Additively homomorphic public-key encryption: the ``homomorphic`` family."""
-
-    @abc.abstractmethod
-    def encrypt(self, public_key: PublicKey, value: Any, precision: int | None = None) -> Any:
-        """Encrypt one number under ``public_key``."""
-
-    @abc.abstractmethod
-    def decrypt(self, private_key: PrivateKey, ciphertext: Any) -> Any:
-        """Decrypt and decode one encrypted number."""
 
 
 class GmpyPaillier(HomomorphicScheme):
@@ -88,6 +80,30 @@ class GmpyPaillier(HomomorphicScheme):
         """Decrypt an :class:`he.EncryptedNumber` (or a mean) with ``private_key``."""
         self._check_key(private_key, PrivateKey)
         return private_key.handle.decrypt(ciphertext)
+
+    def raw_encrypt(self, public_key: PublicKey, plaintext: int, r: int | None = None) -> int:
+        """Return (1 + n)^m * r^n mod n^2, with a fresh r from the CSPRNG unless r is given."""
+        key: PaillierPublicKey = self._public_handle(public_key)
+        m = _integer(plaintext, "Paillier plaintext", InvalidArgument)
+
+        # mask() checks a caller-given r (1 < r < n - 1, gcd(r, n) = 1) before using it,
+        # and raw_encrypt() checks 0 <= m < n.
+        return int(key.raw_encrypt(m, key.mask(r)))
+
+    def raw_decrypt(self, private_key: PrivateKey, ciphertext: int) -> int:
+        """Return the plaintext m, 0 <= m < n, of a ciphertext in Z*_{n^2}."""
+        key: PaillierPrivateKey = self._private_handle(private_key)
+        return int(key.raw_decrypt(ciphertext, check=True))
+
+    def raw_add(self, public_key: PublicKey, ciphertext1: int, ciphertext2: int) -> int:
+        """Return ciphertext1 * ciphertext2 mod n^2, a ciphertext of m1 + m2 mod n."""
+        key: PaillierPublicKey = self._public_handle(public_key)
+
+        # Both operands are checked to be in Z*_{n^2}, because a factor of n in either would
+        # carry into the sum.
+        first = key.check_ciphertext(ciphertext1)
+        second = key.check_ciphertext(ciphertext2)
+        return int(key.raw_add(first, second))
 
 
 def _bytes(data: Any) -> bytes:

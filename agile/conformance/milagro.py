@@ -16,10 +16,13 @@ Encrypt and add records carry Milagro's return code in RESULT: 0 makes the case
 ``valid``, any other value ``invalid``.
 
 Each record is one case, run against every registered provider of
-``paillier-<bits>`` through the registry's key interface, where bits is the
-width of the file's n. A modulus shorter than that width (Milagro's test 0 has a
-2047-bit n) is outside the parameter set, because ``paillier-2048`` keys have a
-modulus of exactly 2048 bits, so the case is skipped with that reason.
+``paillier-<bits>`` through ``registry.homomorphic``, where bits is the width of
+the file's n: keys load from N or P || Q, and encryption with the record's R,
+decryption and addition use the provider's ``raw_`` operations on integers. A
+modulus shorter than that width (Milagro's test 0 has a 2047-bit n) is outside
+the parameter set, because ``paillier-2048`` keys have a modulus of exactly 2048
+bits, so the case is skipped with that reason. No interface exposes the CRT
+constants LP, LQ, MP and MQ, so they are counted under ``not_checked`` instead.
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import UnsupportedOperation, VectorFormatError
-from ..registry.interfaces import Implementation, KeyForm
-from .judge import judge, mismatch
+from .. import registry
+from ..errors import UnsupportedAlgorithm, UnsupportedOperation, VectorFormatError
+from ..registry.interfaces import HomomorphicScheme, KeyForm
+from .judge import judge
 from .report import FileReport
 from .targets import Selection
 
@@ -50,17 +54,6 @@ _DECIMAL_FIELDS = frozenset({"TEST", "RESULT"})
 
 #: Bytes read to detect the format. The first record of a 4096-bit add file would be ~7.2 KB.
 _DETECT_BYTES = 64 * 1024
-
-#: Skip reasons per operation. The registry reaches a Paillier provider through key loading
-#: and encrypt(public_key, value) / decrypt(private_key, ciphertext), and these two take
-#: encoded numbers and the provider's own ciphertext objects instead of raw integers.
-# NOTE: no registered interface encrypts with a caller-given r, decrypts a raw ciphertext
-# integer, adds two raw ciphertexts, or exposes the CRT constants, so only keygen runs.
-_UNSUPPORTED: dict[str, str] = {
-    "encrypt": "{provider} takes no caller-given r for {algorithm} encryption",
-    "decrypt": "{provider} cannot load a raw {algorithm} ciphertext to decrypt it",
-    "add": "{provider} has no addition of raw {algorithm} ciphertexts",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +200,7 @@ def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
         if "RESULT" in record.fields and record.integer("RESULT") != 0:
             expected = "invalid"
         for implementation in implementations:
-            action = _action(kind, implementation, algorithm, record, bits, not_checked)
+            action = _action(kind, implementation.provider, algorithm, record, bits, not_checked)
             judge(report, algorithm, implementation.provider, record.case, expected, action)
     if not_checked:
         report.tables["not_checked"] = not_checked
@@ -216,52 +209,139 @@ def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
 
 def _action(
     kind: str,
-    implementation: Implementation,
+    provider: str,
     algorithm: str,
     record: Record,
     bits: int,
     not_checked: dict[str, int],
 ) -> Callable[[], str | None]:
+    try:
+        scheme = registry.homomorphic(algorithm, provider)
+    except UnsupportedAlgorithm as error:
+        # A plug-in may register paillier-* without the homomorphic interface. It cannot
+        # run these cases, so they are skips, not failures.
+        reason = str(error)
+
+        def unsupported() -> str | None:
+            raise UnsupportedOperation(reason)
+
+        return unsupported
+
     if kind == "keygen":
-        return _keygen_action(implementation, record, bits, not_checked)
-    reason = _UNSUPPORTED[kind].format(provider=implementation.provider, algorithm=algorithm)
+        return _keygen_action(scheme, record, bits, not_checked)
+    if kind == "encrypt":
+        return _encrypt_action(scheme, record, bits)
+    if kind == "decrypt":
+        return _decrypt_action(scheme, record, bits, not_checked)
+    return _add_action(scheme, record, bits)
 
-    def unsupported() -> str | None:
-        raise UnsupportedOperation(reason)
 
-    return unsupported
+def _differs(name: str, got: int, expected: int, digits: int) -> str | None:
+    """Return None when ``got == expected``, else where the two hexadecimal values first differ.
+
+    ``digits`` is the zero-padded width of the field in the file.
+    """
+    if got == expected:
+        return None
+    got_hex = format(got, f"0{digits}x")
+    expected_hex = format(expected, f"0{digits}x")
+    first = 0
+    shorter = min(len(got_hex), len(expected_hex))
+    while first < shorter and got_hex[first] == expected_hex[first]:
+        first += 1
+    return (
+        f"{name} differs from hex digit {first}: got {got_hex[first : first + 16]}…, "
+        f"expected {expected_hex[first : first + 16]}…"
+    )
+
+
+def _count_constants(not_checked: dict[str, int], provider: str, reason: str) -> None:
+    key = f"{provider}: LP, LQ, MP, MQ ({reason})"
+    not_checked[key] = not_checked.get(key, 0) + 1
+
+
+def _private_key_bytes(record: Record, bits: int) -> bytes:
+    # The registry's raw form of a Paillier private key is p || q, each bits/16 bytes.
+    half = bits // 16
+    return record.integer("P").to_bytes(half, "big") + record.integer("Q").to_bytes(half, "big")
 
 
 def _keygen_action(
-    implementation: Implementation, record: Record, bits: int, not_checked: dict[str, int]
+    scheme: HomomorphicScheme, record: Record, bits: int, not_checked: dict[str, int]
 ) -> Callable[[], str | None]:
-    # The registry's raw form of a Paillier private key is p || q, each bits/16 bytes,
-    # and a public key starts with n in bits/8 bytes (a Damgard-Jurik-Nielsen base may follow).
-    half, size = bits // 16, bits // 8
-    primes = record.integer("P").to_bytes(half, "big") + record.integer("Q").to_bytes(half, "big")
-    expected_n = record.integer("N").to_bytes(size, "big")
+    primes = _private_key_bytes(record, bits)
+    # A public key starts with n in bits/8 bytes (a Damgard-Jurik-Nielsen base may follow).
+    size = bits // 8
+    expected_n = record.integer("N")
     expected_g = record.integer("G")
 
     def action() -> str | None:
-        key = implementation.load_private(primes, KeyForm.RAW)  # type: ignore[attr-defined]
-        problem = mismatch("N", key.public_key.data[:size], expected_n)
+        key = scheme.load_private(primes, KeyForm.RAW)
+        n = int.from_bytes(key.public_key.data[:size], "big")
+        problem = _differs("N", n, expected_n, size * 2)
         if problem:
             return problem
-        public = implementation.load_public(expected_n)  # type: ignore[attr-defined]
-        problem = mismatch("N (parsed public key)", public.data[:size], expected_n)
+        public = scheme.load_public(expected_n.to_bytes(size, "big"))
+        parsed_n = int.from_bytes(public.data[:size], "big")
+        problem = _differs("N (parsed public key)", parsed_n, expected_n, size * 2)
         if problem:
             return problem
 
         # Paillier with g = n + 1 fixes G once n is known.
-        n = int.from_bytes(key.public_key.data[:size], "big")
         if expected_g != n + 1:
             return f"G differs from n + 1 for n = {hex(n)[:18]}…"
 
-        unchecked = (
-            f"{implementation.provider}: LP, LQ, MP, MQ "
-            "(no registered interface exposes the CRT constants)"
-        )
-        not_checked[unchecked] = not_checked.get(unchecked, 0) + 1
+        _count_constants(not_checked, scheme.provider, "no registered interface exposes them")
         return None
+
+    return action
+
+
+def _encrypt_action(
+    scheme: HomomorphicScheme, record: Record, bits: int
+) -> Callable[[], str | None]:
+    size = bits // 8
+    n = record.integer("N")
+    expected_g = record.integer("G")
+
+    def action() -> str | None:
+        public = scheme.load_public(n.to_bytes(size, "big"))
+        if expected_g != n + 1:
+            return f"G differs from n + 1 for n = {hex(n)[:18]}…"
+
+        ciphertext = scheme.raw_encrypt(public, record.integer("PLAINTEXT"), record.integer("R"))
+        return _differs("CIPHERTEXT", ciphertext, record.integer("CIPHERTEXT"), size * 4)
+
+    return action
+
+
+def _decrypt_action(
+    scheme: HomomorphicScheme, record: Record, bits: int, not_checked: dict[str, int]
+) -> Callable[[], str | None]:
+    primes = _private_key_bytes(record, bits)
+
+    def action() -> str | None:
+        key = scheme.load_private(primes, KeyForm.RAW)
+        plaintext = scheme.raw_decrypt(key, record.integer("CIPHERTEXT"))
+        problem = _differs("PLAINTEXT", plaintext, record.integer("PLAINTEXT"), bits // 4)
+        if problem:
+            return problem
+
+        # Milagro's decryption takes the CRT constants as inputs, and the registry's
+        # providers derive them from P and Q, so the record's values are not used.
+        _count_constants(not_checked, scheme.provider, "decryption derives them from P and Q")
+        return None
+
+    return action
+
+
+def _add_action(scheme: HomomorphicScheme, record: Record, bits: int) -> Callable[[], str | None]:
+    size = bits // 8
+    n = record.integer("N")
+
+    def action() -> str | None:
+        public = scheme.load_public(n.to_bytes(size, "big"))
+        total = scheme.raw_add(public, record.integer("CIPHERTEXT1"), record.integer("CIPHERTEXT2"))
+        return _differs("CIPHERTEXT", total, record.integer("CIPHERTEXT"), size * 4)
 
     return action

@@ -10,6 +10,7 @@ Example::
     assert kem.decapsulate(private_key, ciphertext) == shared_secret
 
     signer = registry.signature("ml-dsa-65", "pqcrypto")  # a named provider
+    paillier = registry.homomorphic("paillier-2048")  # the gmpy2 provider of the he package
 """
 
 from .descriptors import BY_ID, DESCRIPTORS, AlgorithmDescriptor, Family, Sizes
@@ -18,6 +19,7 @@ from .interfaces import (
     KDF,
     KEM,
     AEADContext,
+    HomomorphicScheme,
     Implementation,
     KeyForm,
     PasswordKDF,
@@ -31,6 +33,7 @@ from .lookup import (
     descriptor,
     descriptors,
     get,
+    homomorphic,
     implementations,
     kdf,
     kem,
@@ -48,6 +51,7 @@ __all__ = [
     "BY_ID",
     "DESCRIPTORS",
     "Family",
+    "HomomorphicScheme",
     "Implementation",
     "KDF",
     "KEM",
@@ -62,6 +66,7 @@ __all__ = [
     "descriptor",
     "descriptors",
     "get",
+    "homomorphic",
     "implementations",
     "kdf",
     "kem",

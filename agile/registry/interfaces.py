@@ -31,6 +31,7 @@ __all__ = [
     "AEADContext",
     "KDF",
     "PasswordKDF",
+    "HomomorphicScheme",
 ]
 
 
@@ -343,3 +344,38 @@ class PasswordKDF(Implementation):
         self, password: bytes, salt: bytes, length: int, parameters: dict[str, int] | None = None
     ) -> bytes:
         """Derive ``length`` bytes; ``parameters`` default to :meth:`default_parameters`."""
+
+
+class HomomorphicScheme(_AsymmetricKeys):
+    """Additively homomorphic public-key encryption: Paillier with g = n + 1.
+
+    :meth:`encrypt` and :meth:`decrypt` work on encoded numbers (integers, floats,
+    decimals) and the provider's own ciphertext objects.  The ``raw_`` methods are
+    textbook Paillier (EUROCRYPT 1999) on integers, with no encoding and no overflow
+    check: a plaintext is an integer m with 0 <= m < n, a ciphertext an integer c in
+    Z*_{n^2} (0 < c < n^2 and gcd(c, n) = 1), and a caller-given r must satisfy
+    1 < r < n - 1 and gcd(r, n) = 1.  A plaintext or r out of range raises
+    :class:`~agile.errors.InvalidArgument`, a ciphertext outside Z*_{n^2}
+    :class:`~agile.errors.InvalidCiphertext`, and a key of another type or algorithm
+    :class:`~agile.errors.InvalidKey`.
+    """
+
+    @abc.abstractmethod
+    def encrypt(self, public_key: PublicKey, value: Any, precision: int | None = None) -> Any:
+        """Encode and encrypt one number into the provider's ciphertext object."""
+
+    @abc.abstractmethod
+    def decrypt(self, private_key: PrivateKey, ciphertext: Any) -> Any:
+        """Decrypt and decode one of the provider's ciphertext objects."""
+
+    @abc.abstractmethod
+    def raw_encrypt(self, public_key: PublicKey, plaintext: int, r: int | None = None) -> int:
+        """Return (1 + n)^m * r^n mod n^2, with a fresh r from the CSPRNG unless r is given."""
+
+    @abc.abstractmethod
+    def raw_decrypt(self, private_key: PrivateKey, ciphertext: int) -> int:
+        """Return the plaintext m, 0 <= m < n, of a ciphertext in Z*_{n^2}."""
+
+    @abc.abstractmethod
+    def raw_add(self, public_key: PublicKey, ciphertext1: int, ciphertext2: int) -> int:
+        """Return ciphertext1 * ciphertext2 mod n^2, a ciphertext of m1 + m2 mod n."""

@@ -24,7 +24,15 @@ from typing import Any, TypeVar
 
 from ..errors import InvalidArgument, ProviderUnavailable, UnknownProvider, UnsupportedAlgorithm
 from .descriptors import BY_ID, DESCRIPTORS, AlgorithmDescriptor, Family
-from .interfaces import AEAD, KDF, KEM, Implementation, PasswordKDF, SignatureScheme
+from .interfaces import (
+    AEAD,
+    KDF,
+    KEM,
+    HomomorphicScheme,
+    Implementation,
+    PasswordKDF,
+    SignatureScheme,
+)
 
 __all__ = [
     "PREFERENCE",
@@ -37,6 +45,7 @@ __all__ = [
     "aead",
     "kdf",
     "password_kdf",
+    "homomorphic",
     "implementations",
     "providers_for",
     "provider_names",
@@ -259,7 +268,13 @@ def password_kdf(algorithm: str, provider: str | None = None) -> PasswordKDF:
     return _typed(algorithm, provider, PasswordKDF, Family.PASSWORD_KDF)
 
 
+def homomorphic(algorithm: str, provider: str | None = None) -> HomomorphicScheme:
+    return _typed(algorithm, provider, HomomorphicScheme, Family.HOMOMORPHIC)
+
+
 def _install_hint(desc: AlgorithmDescriptor) -> str:
     if desc.family == Family.HOMOMORPHIC:
-        return "import he (installed with agile) to register the gmpy2 Paillier provider"
+        # The he package registers its gmpy2 provider through the agile.providers entry point,
+        # which fails to load while gmpy2 is missing.
+        return "install gmpy2 (pip install gmpy2), which the he package's Paillier provider needs"
     return "install the provider library it needs; 'agile algorithms' shows what is usable"

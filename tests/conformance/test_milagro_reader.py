@@ -59,16 +59,63 @@ def test_keygen_file_passes(shared_vectors: Path) -> None:
     assert totals.passed == 9 * _providers()
 
 
-def test_keygen_changed_n_fails_once(shared_vectors: Path, tmp_path: Path) -> None:
-    path = tmp_path / "keygen.txt"
-    _edit_field(shared_vectors / MILAGRO / "keygen.txt", path, 3, "N", _flip_last_digit)
+def _zeros(value: str) -> str:
+    return "0" * len(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "test", "field", "change", "reason"),
+    [
+        ("keygen.txt", 3, "N", _flip_last_digit, "N differs"),
+        ("keygen.txt", 4, "G", _flip_last_digit, "G differs"),
+        (
+            "encrypt.txt",
+            4,
+            "CIPHERTEXT",
+            _flip_last_digit,
+            "CIPHERTEXT differs from hex digit 1023",
+        ),
+        ("encrypt.txt", 6, "R", _flip_last_digit, "CIPHERTEXT differs"),
+        ("encrypt.txt", 2, "G", _flip_last_digit, "G differs"),
+        # RESULT = 1 declares the record invalid, but its values are a correct encryption.
+        ("encrypt.txt", 3, "RESULT", lambda _value: "1", "accepted an invalid case"),
+        ("decrypt.txt", 5, "PLAINTEXT", _flip_last_digit, "PLAINTEXT differs from hex digit 511"),
+        # 0 is not in Z*_{n^2}, so the provider must reject it, which fails the valid record.
+        ("decrypt.txt", 8, "CIPHERTEXT", _zeros, "rejected a valid case: Paillier ciphertext 0x0"),
+        ("add.txt", 7, "CIPHERTEXT", _flip_last_digit, "CIPHERTEXT differs from hex digit 1023"),
+        ("add.txt", 42, "CIPHERTEXT2", _flip_last_digit, ""),
+    ],
+    ids=[
+        "keygen-n",
+        "keygen-g",
+        "encrypt-ciphertext",
+        "encrypt-r",
+        "encrypt-g",
+        "encrypt-result",
+        "decrypt-plaintext",
+        "decrypt-zero",
+        "add-sum",
+        "add-operand",
+    ],
+)
+def test_changed_field_fails_once(
+    shared_vectors: Path,
+    tmp_path: Path,
+    name: str,
+    test: int,
+    field: str,
+    change: Callable[[str], str],
+    reason: str,
+) -> None:
+    path = tmp_path / name
+    _edit_field(shared_vectors / MILAGRO / name, path, test, field, change)
 
     report = conformance.run([path], providers=["gmpy2"])
-    tally = report.files[0].tallies[("paillier-2048", "gmpy2")]
+    failures = report.files[0].tallies[("paillier-2048", "gmpy2")].failures
 
     assert report.totals().failed == 1
-    assert tally.failures[0].case == "test 3"
-    assert tally.failures[0].reason.startswith("N differs")
+    assert failures[0].case == f"test {test}"
+    assert failures[0].reason.startswith(reason)
 
 
 def test_keygen_changed_n_exit_code(shared_vectors: Path, tmp_path: Path) -> None:
@@ -80,17 +127,6 @@ def test_keygen_changed_n_exit_code(shared_vectors: Path, tmp_path: Path) -> Non
 
     assert result.returncode == 1
     assert summary["failed"] == 1
-
-
-def test_keygen_changed_g_fails_once(shared_vectors: Path, tmp_path: Path) -> None:
-    path = tmp_path / "keygen.txt"
-    _edit_field(shared_vectors / MILAGRO / "keygen.txt", path, 4, "G", _flip_last_digit)
-
-    report = conformance.run([path], providers=["gmpy2"])
-    failure = report.files[0].tallies[("paillier-2048", "gmpy2")].failures[0]
-
-    assert report.totals().failed == 1
-    assert failure.reason.startswith("G differs")
 
 
 def test_keygen_unchecked_constants_listed(shared_vectors: Path) -> None:
@@ -109,31 +145,33 @@ def test_short_modulus_skipped(shared_vectors: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "reason"),
-    [
-        ("encrypt.txt", "takes no caller-given r"),
-        ("decrypt.txt", "cannot load a raw paillier-2048 ciphertext"),
-        ("add.txt", "has no addition of raw paillier-2048 ciphertexts"),
-    ],
+    ("name", "passed"), [("encrypt.txt", 10), ("decrypt.txt", 9), ("add.txt", 99)]
 )
-def test_inexpressible_cases_skipped(shared_vectors: Path, name: str, reason: str) -> None:
+def test_operation_file_passes(shared_vectors: Path, name: str, passed: int) -> None:
     report = conformance.run([shared_vectors / MILAGRO / name], providers=["gmpy2"])
     tally = report.files[0].tallies[("paillier-2048", "gmpy2")]
 
-    assert tally.passed == 0
     assert tally.failed == 0
-    assert tally.skipped > 0
-    assert all(reason in text for text in tally.skip_reasons)
+    assert tally.skipped == 0
+    assert tally.passed == passed
 
 
-def test_changed_ciphertext_never_passes(shared_vectors: Path, tmp_path: Path) -> None:
+def test_decrypt_unused_constants_listed(shared_vectors: Path) -> None:
+    report = conformance.run([shared_vectors / MILAGRO / "decrypt.txt"], providers=["gmpy2"])
+    not_checked = report.files[0].tables["not_checked"]
+
+    assert list(not_checked.values()) == [9]
+
+
+def test_add_changed_sum_exit_code(shared_vectors: Path, tmp_path: Path) -> None:
     path = tmp_path / "add.txt"
-    _edit_field(shared_vectors / MILAGRO / "add.txt", path, 7, "CIPHERTEXT", _flip_last_digit)
+    _edit_field(shared_vectors / MILAGRO / "add.txt", path, 9, "CIPHERTEXT", _flip_last_digit)
 
-    totals = conformance.run([path]).totals()
+    result = _agile("vectors", "run", str(path), "--json")
+    summary = json.loads(result.stdout)
 
-    assert totals.passed == 0
-    assert totals.skipped == 100
+    assert result.returncode == 1
+    assert summary["failed"] == 1
 
 
 def test_detects_each_operation(shared_vectors: Path) -> None:
@@ -189,5 +227,5 @@ def test_folder_run_counts(shared_vectors: Path) -> None:
         "milagro-paillier-keygen",
     ]
     assert totals.failed == 0
-    assert totals.passed == 9 * _providers()
-    assert totals.skipped == 4 + 118 * _providers()
+    assert totals.passed == (9 + 10 + 9 + 99) * _providers()
+    assert totals.skipped == 4
