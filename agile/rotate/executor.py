@@ -461,6 +461,8 @@ class _Rotation:
                         unreadable.append(item)
                     else:
                         found.append((name, item.object_id, item.action))
+                for path in store.remove_leftovers():
+                    log.info("removed %s, left by a writer that was killed", path)
         return found, unreadable
 
     def _record_unreadable(self, unreadable: list[Unreadable]) -> None:

@@ -152,6 +152,10 @@ class ObjectStore(abc.ABC):
         """Return where an object lives, for reports (a path or a row id)."""
         return f"{self.url}#{object_id}"
 
+    def remove_leftovers(self) -> list[str]:
+        """Remove what killed writers left beside the objects; return what was removed."""
+        return []
+
     def close(self) -> None:
         """Release connections and file handles."""
         return None

@@ -26,6 +26,9 @@ __all__ = ["DirectoryStore", "LOCK_NAME"]
 
 LOCK_NAME = ".agile-store.lock"
 
+#: The characters of the 8 that tempfile.mkstemp puts between a prefix and a suffix.
+_MKSTEMP_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
 #: Number of byte-range lock slots; writers of different objects rarely share one.
 _LOCK_SLOTS = 1 << 16
 
@@ -54,6 +57,8 @@ class DirectoryStore(ObjectStore):
             )
         self._lock_fd: int | None = None
         self._thread_lock = threading.Lock()
+        # Temporary files of atomic writes that the last scan saw (relative paths).
+        self._leftovers: list[Path] = []
         # Reused by swap_many to read the current file: a fresh buffer per
         # object costs a page fault per 4 KiB page.
         self._scratch = bytearray()
@@ -92,6 +97,7 @@ class DirectoryStore(ObjectStore):
         os.walk does not descend into linked directories, so a linked
         directory is yielded too, for :meth:`scan_problem` to report.
         """
+        self._leftovers = []
         for directory, subdirectories, files in os.walk(self.root):
             relative = Path(directory).relative_to(self.root)
             linked = [d for d in subdirectories if (Path(directory) / d).is_symlink()]
@@ -100,6 +106,8 @@ class DirectoryStore(ObjectStore):
             )
             for name in sorted([*files, *linked]):
                 if name.startswith("."):
+                    if _temporary_of(name) is not None:
+                        self._leftovers.append(relative / name)
                     continue
                 object_id = (relative / name).as_posix()
                 try:
@@ -225,6 +233,26 @@ class DirectoryStore(ObjectStore):
             self.sync()
         return results
 
+    def remove_leftovers(self) -> list[str]:
+        """Remove the temporary files of writers that were killed, as the last scan found them.
+
+        A temporary file ``.NAME.XXXXXXXX.tmp`` exists only while a writer of
+        NAME holds NAME's lock slot, from before the file is created until
+        after its rename.  So a temporary file still present while this
+        process holds that slot was left by a writer that died (SIGKILL, power
+        cut), and it is removed.
+        """
+        removed = []
+        for relative in self._leftovers:
+            object_id = (relative.parent / str(_temporary_of(relative.name))).as_posix()
+            path = self.root / relative
+            with self._object_lock(object_id), contextlib.suppress(FileNotFoundError):
+                if stat.S_ISREG(os.lstat(path).st_mode):
+                    path.unlink()
+                    removed.append(str(path))
+        self._leftovers = []
+        return removed
+
     def sync(self) -> None:
         """Fsync every directory that got a rename from a swap since the last sync."""
         for directory in sorted(self._unsynced):
@@ -274,6 +302,18 @@ class DirectoryStore(ObjectStore):
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _temporary_of(name: str) -> str | None:
+    """Return NAME for a temporary file ``.NAME.XXXXXXXX.tmp`` of an atomic write, else None."""
+    if not (name.startswith(".") and name.endswith(".tmp")):
+        return None
+    object_name, _, marker = name[1 : -len(".tmp")].rpartition(".")
+    if not object_name or object_name.startswith(".") or len(marker) != 8:
+        return None
+    if not set(marker) <= _MKSTEMP_CHARACTERS:
+        return None
+    return object_name
 
 
 def _replace_file(path: Path, data: bytes | Joined, mode: int) -> None:
