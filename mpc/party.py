@@ -265,6 +265,8 @@ class Party(Endpoint):
         #: Parties whose input message arrived; they may leave before this party connects.
         self._shared: set[int] = set()
         self.rejected: list[str] = []
+        #: Why the connection of a peer was dropped, by party id (bad frames or headers).
+        self.dropped: dict[int, str] = {}
         self._inbound: set[asyncio.StreamWriter] = set()
 
     # Receiving.
@@ -295,6 +297,7 @@ class Party(Endpoint):
             # make Python 3.11's stream callback log a spurious error.
             pass
         except MPCError as error:
+            self.dropped[sender] = str(error)
             log.error(
                 "party %d dropped the connection of party %d: %s", self.config.party, sender, error
             )
@@ -347,10 +350,16 @@ class Party(Endpoint):
                 sender, header, body = await asyncio.wait_for(queue.get(), max(remaining, 0))
             except TimeoutError:
                 missing = sorted(senders - set(received))
+                # A peer whose messages were malformed is named with what it sent.
+                reasons = "".join(
+                    f"; party {peer}'s connection was dropped: {self.dropped[peer]}"
+                    for peer in missing
+                    if peer in self.dropped
+                )
                 raise MPCError(
                     f"party {self.config.party} timed out after {self.round_timeout:g} s in the "
                     f"{round_name} round: {len(received)} of {needed} messages, none yet from "
-                    f"parties {missing}",
+                    f"parties {missing}{reasons}",
                     fix="start every party, or lower the number of parties that may drop out",
                 ) from None
             if sender not in senders or sender in received:

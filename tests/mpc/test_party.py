@@ -330,3 +330,33 @@ def test_foreign_address_fix(deployment: Deployment) -> None:
     with pytest.raises(MPCError, match="failed to listen on 192.0.2.1") as caught:
         asyncio.run(_parties([moved], timeout=1.0)[0].run([1], "sum"))
     assert "no such address" in (caught.value.fix or "")
+
+
+async def _garbage_peer(configs: Sequence[PartyConfig]) -> None:
+    """Play party 2 with its own certificate: accept party 1, then send it a foreign header."""
+    from mpc.party import _server_context
+
+    impostor = configs[1]
+    server = await asyncio.start_server(
+        lambda reader, writer: None, impostor.me.host, impostor.me.port,
+        ssl=_server_context(impostor),
+    )  # fmt: skip
+    async with server:
+        context = _foreign_client(impostor, impostor)
+        await _intrude(dataclasses.replace(configs[0], session=b"\x00" * 16), context)
+        await asyncio.sleep(3)
+
+
+def test_garbage_peer_named_in_timeout(deployment: Deployment) -> None:
+    configs = deployment(2, 2)
+    party = Party(configs[0], connect_timeout=5.0, round_timeout=2.0)
+
+    async def scenario() -> None:
+        peer = asyncio.create_task(_garbage_peer(configs))
+        try:
+            await party.run([1], "sum")
+        finally:
+            peer.cancel()
+
+    with pytest.raises(MPCError, match="party 2's connection was dropped: party 2 sent a message"):
+        asyncio.run(scenario())
