@@ -156,6 +156,15 @@ class EncryptedNumber:
 
     __rmul__ = __mul__
 
+    def __truediv__(self, divisor: Any) -> EncryptedQuotient:
+        """Divide by a plaintext number exactly: the quotient decrypts to a Fraction.
+
+        Paillier has no division, so the divisor stays in the clear beside the
+        ciphertext, as for a mean.  A Fraction, Decimal or float divisor a/b
+        multiplies the ciphertext by b and keeps a.
+        """
+        return EncryptedQuotient(self, 1) / divisor
+
     def _add_encrypted(self, other: EncryptedNumber) -> EncryptedNumber:
         check_same_key(self.public_key, other.public_key)
         base = self._common_base(other.exponent, other.base)
@@ -207,6 +216,30 @@ class EncryptedQuotient:
     def public_key(self) -> PaillierPublicKey:
         """The public key of the numerator."""
         return self.numerator.public_key
+
+    def __truediv__(self, divisor: Any) -> EncryptedQuotient:
+        """Divide by a further plaintext number (see :meth:`EncryptedNumber.__truediv__`)."""
+        exact = _exact_divisor(divisor)
+        numerator = self.numerator if exact.denominator == 1 else self.numerator * exact.denominator
+        return EncryptedQuotient(numerator, self.divisor * exact.numerator)
+
+
+def _exact_divisor(divisor: Any) -> Fraction:
+    """Return a plaintext divisor as a non-zero Fraction; raise InvalidArgument otherwise."""
+    if isinstance(divisor, bool) or not isinstance(divisor, int | Fraction | Decimal | float):
+        raise InvalidArgument(
+            f"cannot divide an encrypted number by a {type(divisor).__name__}",
+            fix="divide by a plaintext int, Fraction, Decimal or float",
+        )
+    try:
+        exact = Fraction(divisor)
+    except (ValueError, OverflowError):
+        raise InvalidArgument(
+            f"divisor {divisor!r} is not a finite number", fix="divide by a finite number"
+        ) from None
+    if exact == 0:
+        raise InvalidArgument("division of an encrypted number by zero", fix="divide by non-zero")
+    return exact
 
 
 def _fresh_masks(
