@@ -226,10 +226,21 @@ class Keyset:
         with _private_cache_lock:
             cached = _private_cache.get(cache_key)
         if isinstance(cached, PrivateKey):
-            return cached
-        form, data = self._private_bytes(key)
-        implementation = registry.get(key.algorithm)
-        private = implementation.load_private(data, form)  # type: ignore[attr-defined]
+            private = cached
+        else:
+            form, data = self._private_bytes(key)
+            implementation = registry.get(key.algorithm)
+            private = implementation.load_private(data, form)  # type: ignore[attr-defined]
+        if private.public_key.data != key.public:
+            # The private part is authenticated, the public part is not: a changed file.
+            raise KeysetError(
+                f"the public key stored for key {key.id} of keyset {self.name!r} does not "
+                "belong to its private key",
+                fix="restore the keyset file from a backup; someone with write access to the "
+                "keystore changed it, so envelopes encrypted to it may be readable by them",
+            )
+        if cached is private:
+            return private
         with _private_cache_lock:
             _private_cache[cache_key] = private
         return private  # type: ignore[no-any-return]

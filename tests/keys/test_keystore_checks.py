@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from agile import envelope
+from agile import envelope, registry
 from agile.envelope import format as envelope_format
 from agile.errors import InvalidArgument, InvalidEnvelope, KeysetError, KeystoreError
 from agile.keys import Keystore
@@ -119,3 +121,18 @@ def test_pem_invalid_key_id(store: Keystore) -> None:
     with pytest.raises(InvalidArgument) as caught:
         target.import_key(renamed, public=True)
     assert "--key-id" in (caught.value.fix or "")
+
+
+def test_substituted_public_key_detected(store: Keystore) -> None:
+    home = store.path
+    keyset = store.create_keyset("team", "kem", "x25519")
+    key_id = keyset.primary.id
+    file = home / "keysets" / "team.json"
+    record = json.loads(file.read_text())
+    # Someone with write access swaps in a public key of their own.
+    theirs = registry.kem("x25519").generate().public_key.data
+    record["keys"][0]["public"] = base64.b64encode(theirs).decode()
+    file.write_text(json.dumps(record))
+
+    with pytest.raises(KeysetError, match=f"public key stored for key {key_id}"):
+        Keystore.open(home).keyset("team").private_key(key_id)
