@@ -40,6 +40,7 @@ from .tpm2 import (
     _device_error,
     _rc_base,
     _tpm2,
+    within_deadline,
 )
 
 __all__ = ["encrypt_tpm2", "decrypt", "parse_config", "ClevisConfig"]
@@ -151,6 +152,7 @@ def _tcti(tcti: str | None) -> str:
     return tcti or os.environ.get(TCTI_ENV) or DEFAULT_TCTI
 
 
+@within_deadline("sealing a clevis JWE")
 def encrypt_tpm2(plaintext: bytes, config: ClevisConfig, tcti: str | None = None) -> bytes:
     """Return a compact JWE of ``plaintext`` that ``clevis decrypt`` opens with this TPM."""
     tss = _tpm2()
@@ -285,6 +287,7 @@ def _pin_field(pin: dict[str, Any], name: str) -> str:
     return value
 
 
+@within_deadline("unsealing a clevis JWE")
 def _unseal_cek(pin: dict[str, Any], tcti: str | None) -> bytes:
     """Unseal the JWK in ``pin``'s TPM object and return its 32-byte key."""
     tss = _tpm2()

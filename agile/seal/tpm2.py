@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 from ..errors import InvalidArgument, SealError, SealerUnavailable, WrongPassphrase
 from .base import KEK_SIZE, SealedBlob, Sealer
@@ -45,7 +47,9 @@ __all__ = [
     "PIN_ENV",
     "PCRS_ENV",
     "PCR_VALUES_ENV",
+    "TIMEOUT_ENV",
     "hash_algorithm",
+    "within_deadline",
     "connect",
 ]
 
@@ -60,6 +64,9 @@ TCTI_ENV = "AGILE_TPM_TCTI"
 PIN_ENV = "AGILE_TPM_PIN"
 PCRS_ENV = "AGILE_TPM_PCRS"
 PCR_VALUES_ENV = "AGILE_TPM_PCR_VALUES"
+#: Seconds one seal or unseal may wait for the TPM (default 60).
+TIMEOUT_ENV = "AGILE_TPM_TIMEOUT"
+_DEFAULT_TIMEOUT = 60.0
 
 _FORMAT_VERSION = 1
 _CHECK_LABEL = b"agile tpm2 kek check v1\x00"
@@ -68,6 +75,65 @@ _CHECK_LABEL = b"agile tpm2 kek check v1\x00"
 _BANK_SIZES: dict[str, int] = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
 #: A TPM 2.0 PC Client platform has 24 PCRs.
 _PCR_COUNT = 24
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _timeout() -> float:
+    text = os.environ.get(TIMEOUT_ENV)
+    if text is None:
+        return _DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise InvalidArgument(
+            f"{TIMEOUT_ENV}={text!r} is not a number of seconds between 0 and 86400",
+            fix=f"set {TIMEOUT_ENV} to for example 60, or unset it",
+        )
+    return value
+
+
+def within_deadline(activity: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
+    """Make a function that talks to a TPM raise SealerUnavailable when the TPM stops answering.
+
+    tpm2-tss 3.2's TCTIs wait for the TPM's answer without a timeout, so a stopped
+    swtpm or a hung resource manager would block the caller for ever.  The work runs
+    in a daemon thread; when it outlives the deadline the caller gets the error, and
+    the thread stays blocked on its own TPM connection until the process ends.
+    """
+
+    def decorate(work: Callable[_P, _R]) -> Callable[_P, _R]:
+        @functools.wraps(work)
+        def bounded(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            timeout = _timeout()
+            outcome: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    outcome["value"] = work(*args, **kwargs)
+                except BaseException as error:  # noqa: BLE001 - handed to the caller below
+                    outcome["error"] = error
+
+            thread = threading.Thread(target=run, name=f"agile-tpm-{activity}", daemon=True)
+            thread.start()
+            thread.join(timeout)
+            if thread.is_alive():
+                raise SealerUnavailable(
+                    f"the TPM did not answer within {timeout:g} s while {activity}",
+                    fix="check that the TPM, swtpm or tpm2-abrmd is running and not stopped; "
+                    f"{TIMEOUT_ENV} sets the limit in seconds",
+                )
+            if "error" in outcome:
+                raise outcome["error"]
+            return outcome["value"]  # type: ignore[no-any-return]
+
+        return bounded
+
+    return decorate
 
 
 class PCRChanged(SealError):
@@ -440,6 +506,7 @@ class TPM2Sealer(Sealer):
 
     # Sealing.
 
+    @within_deadline("sealing")
     def seal(self, secret: bytes, associated_data: bytes) -> SealedBlob:
         """Seal ``secret`` to the current values of the selected PCRs (and the PIN, if set)."""
         if len(secret) != KEK_SIZE:
@@ -502,6 +569,7 @@ class TPM2Sealer(Sealer):
 
     # Unsealing.
 
+    @within_deadline("unsealing")
     def unseal(self, blob: SealedBlob, associated_data: bytes) -> bytes:
         """Unseal the KEK, raising PCRChanged, WrongPassphrase or TPMLockedOut with the reason."""
         tss = _tpm2()

@@ -309,3 +309,29 @@ def test_show_sss_members(keystore, fast_passphrase, swtpm) -> None:
     )  # fmt: skip
     shown = json.loads(_agile("keyset", "show", "files", "--json").stdout)
     assert [member["sealer"] for member in shown["seal"]["members"]] == ["passphrase", "tpm2"]
+
+
+def test_stopped_tpm_times_out(keystore, fast_passphrase, swtpm, plaintext: Path) -> None:
+    import signal
+
+    _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2")
+    sealed = plaintext.with_suffix(".agile")
+    _agile("encrypt", "--to", "files", "-o", str(sealed), str(plaintext))
+    pid = int((swtpm.directory / "swtpm.pid").read_text())
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        stopped = _agile("decrypt", str(sealed), AGILE_TPM_TIMEOUT="1")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    assert stopped.returncode == 2
+    assert b"did not answer within 1 s while unsealing" in stopped.stderr
+    assert stopped.stdout == b""
+
+
+def test_bad_timeout_named(keystore, fast_passphrase, swtpm) -> None:
+    created = _agile(
+        "keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2",
+        AGILE_TPM_TIMEOUT="soon",
+    )  # fmt: skip
+    assert b"AGILE_TPM_TIMEOUT='soon'" in created.stderr
