@@ -16,7 +16,7 @@ from agile.errors import HomomorphicError, InvalidArgument, InvalidKey, Provider
 
 from .ciphertext import EncryptedNumber
 from .encoding import FLOAT_BASE, MAX_EXPONENT, brief_repr
-from .keys import PaillierPrivateKey, PaillierPublicKey
+from .keys import PARAMETERS, PaillierPrivateKey, PaillierPublicKey
 
 __all__ = [
     "to_phe_public_key",
@@ -68,6 +68,12 @@ def from_phe_public_key(key: Any) -> PaillierPublicKey:
             fix="create the key with phe.generate_paillier_keypair",
         )
     public = PaillierPublicKey(key.n)
+    # Only the registered sizes can be stored, serialized and checked against a policy.
+    if public.bits not in {row.bits for row in PARAMETERS.values()}:
+        raise InvalidKey(
+            f"the phe key has a {public.bits}-bit modulus; agile uses 2048, 3072 or 4096 bits",
+            fix="generate the key with phe.generate_paillier_keypair(n_length=2048) or larger",
+        )
     public.validate()
     return public
 

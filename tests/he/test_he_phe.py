@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import he
-from agile.errors import HomomorphicError, InvalidArgument
+from agile.errors import HomomorphicError, InvalidArgument, InvalidKey
 from he import phe_interop
 from he.keys import PaillierPrivateKey, PaillierPublicKey
 
@@ -90,3 +90,13 @@ def test_from_phe_negative_bound(public_key: PaillierPublicKey) -> None:
     phe_public = phe_interop.to_phe_public_key(public_key)
     with pytest.raises(InvalidArgument, match="bound"):
         phe_interop.from_phe(phe_public.encrypt(1), bound=-1)
+
+
+@pytest.mark.parametrize("part", ["public", "private"])
+def test_small_phe_key_refused(part: str) -> None:
+    public, private = phe.generate_paillier_keypair(n_length=1024)
+    with pytest.raises(InvalidKey, match="1024-bit modulus"):
+        if part == "public":
+            phe_interop.from_phe_public_key(public)
+        else:
+            phe_interop.from_phe_private_key(private)
