@@ -27,7 +27,7 @@ from gmpy2 import mpz
 
 from agile.errors import HomomorphicError, InvalidArgument, PlaintextOverflow
 
-from .encoding import DECIMAL_BASE, EncodedNumber, brief_repr, encode
+from .encoding import DECIMAL_BASE, MAX_PRECISION, EncodedNumber, brief_repr, encode
 from .keys import PaillierPrivateKey, PaillierPublicKey, check_same_key
 
 if TYPE_CHECKING:
@@ -189,6 +189,12 @@ class EncryptedNumber:
         mixed = encoded.exponent != 0 and self.exponent < 0 and encoded.base != self.base
         if mixed and self.base == DECIMAL_BASE:
             # A plaintext added to a fixed-precision number takes that precision (half to even).
+            if -self.exponent > MAX_PRECISION:
+                raise InvalidArgument(
+                    f"cannot add the float {brief_repr(value)} to a decimal number with "
+                    f"{-self.exponent} decimals: floats are rounded to at most {MAX_PRECISION}",
+                    fix="add the value as a Decimal, for example Decimal(str(value))",
+                )
             encoded = encode(value, precision=-self.exponent)
         base = self._common_base(encoded.exponent, encoded.base)
         target = self._rebased(base)

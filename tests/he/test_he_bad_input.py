@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -249,3 +250,9 @@ def test_rerandomize_wrong_pool(public_key: PaillierPublicKey) -> None:
     other, _ = he.generate_keypair(2048)
     with pytest.raises(InvalidArgument, match="randomness pool"):
         public_key.encrypt(1).rerandomize(he.RandomnessPool(other))
+
+
+def test_float_added_to_tiny_decimal(public_key: PaillierPublicKey) -> None:
+    tiny = public_key.encrypt(Decimal("1e-650"))
+    with pytest.raises(InvalidArgument, match="650 decimals"):
+        tiny + 0.5
