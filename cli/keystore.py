@@ -15,8 +15,8 @@ def keystore() -> None:
 
     \b
     Examples:
-      agile keystore backup /backups/agile-keystore.json
-      agile --keystore ./restored keystore restore /backups/agile-keystore.json
+      agile keystore backup agile-keystore.json
+      agile --keystore ./restored keystore restore agile-keystore.json
     """
 
 

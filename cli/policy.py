@@ -196,7 +196,7 @@ def explain(
     Examples:
       agile policy explain --policy pq-hybrid --operation encrypt --algorithm x25519
       agile policy explain --policy pq-hybrid --operation decrypt --algorithm x25519 --json
-      agile policy explain --policy fips --operation decrypt --algorithm rsa-oaep-2048 \
+      agile policy explain --policy fips --operation decrypt --algorithm rsa-oaep-2048 \\
         --at 2031-01-01
     """
     chosen = _policy_for(policy)

@@ -195,8 +195,9 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
       agile keyset reseal mail
       agile keyset reseal mail --seal tpm2 --pcrs sha256:0,7
       AGILE_TPM_PIN=4711 agile keyset reseal mail --tpm-pin 0815   # change the TPM PIN
-      agile keyset reseal mail --seal sss --sss-threshold 2 --sss-members passphrase,tpm2,pkcs11
-      AGILE_NEW_PASSPHRASE='new words' agile keyset reseal mail   # change the passphrase
+      AGILE_TPM_PIN=0815 agile keyset reseal mail --seal sss --sss-threshold 2 \\
+          --sss-members passphrase,tpm2,pkcs11
+      AGILE_NEW_PASSPHRASE='new words' agile keyset reseal files   # change the passphrase of files
     """
     from agile.keys import Keystore
     from agile.keys.kek import kek_associated_data, unseal_kek

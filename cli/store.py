@@ -25,7 +25,7 @@ def store() -> None:
     Examples:
       agile store add files ./protected
       agile store add db 'sqlite:////srv/app.db?table=secrets&column=envelope&key=id'
-      agile store add bound 'dir:./protected?aad=id'
+      agile store add bound 'dir:./bound?aad=id'    # a directory that no other store uses
       agile store put files reports/q3.pdf --to team q3.pdf
       agile store get files reports/q3.pdf -o q3.pdf
     """
