@@ -59,12 +59,22 @@ def add(name: str, url: str) -> None:
       agile store add files ./protected
       agile store add db sqlite:///app.db
     """
-    from agile.rotate.stores import open_store, parse_store_url
+    from agile.errors import StoreError
+    from agile.rotate.stores import open_store, parse_store_url, shares_objects
 
     location = parse_store_url(url)
+    keystore = _keystore()
+    for other_name, other_url in keystore.stores().items():
+        if other_name != name and shares_objects(location, parse_store_url(other_url)):
+            raise StoreError(
+                f"store {other_name!r} ({other_url}) already covers {str(location)!r}: "
+                "rotation would see its objects twice",
+                fix=f"register each directory tree or table once; 'agile store remove "
+                f"{other_name}' first to change how it is registered",
+            )
     created = _created_by_add(location)
     open_store(location, create=True).close()
-    _keystore().add_store(name, str(location))
+    keystore.add_store(name, str(location))
     click.echo(f"store {name}: {location}")
     if created:
         click.echo(f"note: created {created}", err=True)

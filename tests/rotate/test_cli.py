@@ -40,6 +40,41 @@ def test_store_add_bad_url(home: Path, keystore) -> None:
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("objects", "dir:{root}/objects?aad=id"),
+        ("objects", "objects/inner"),
+        ("objects/inner", "objects"),
+        ("sqlite:///{root}/s.db", "sqlite:///{root}/s.db?aad=id"),
+    ],
+    ids=["same-dir", "inner-dir", "outer-dir", "same-table"],
+)
+def test_store_add_overlap_refused(
+    home: Path, keystore, tmp_path: Path, first: str, second: str
+) -> None:
+    def url(text: str) -> str:
+        return text.format(root=tmp_path) if "{" in text else str(tmp_path / text)
+
+    agile(home, "store", "add", "one", url(first), check=True)
+    result = agile(home, "store", "add", "two", url(second))
+
+    assert result.returncode == 2
+    assert "already covers" in result.stderr
+
+
+def test_store_add_other_table_allowed(home: Path, keystore, tmp_path: Path) -> None:
+    agile(home, "store", "add", "one", f"sqlite:///{tmp_path}/s.db", check=True)
+    result = agile(home, "store", "add", "two", f"sqlite:///{tmp_path}/s.db?table=other")
+    assert result.returncode == 0
+
+
+def test_store_add_same_name_again(home: Path, keystore, tmp_path: Path) -> None:
+    agile(home, "store", "add", "one", str(tmp_path / "objects"), check=True)
+    result = agile(home, "store", "add", "one", f"dir:{tmp_path}/objects?aad=id")
+    assert result.returncode == 0
+
+
 def test_store_put_get(home: Path, keystore, tmp_path: Path) -> None:
     keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
     agile(home, "store", "add", "db", f"sqlite:///{tmp_path}/s.db", check=True)

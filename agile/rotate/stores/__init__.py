@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, prefix_of
 from .directory import DirectoryStore
 from .sqlite import SQLiteStore
-from .url import StoreURL, parse_store_url
+from .url import StoreURL, parse_store_url, shares_objects
 
 __all__ = [
     "HEADER_PREFIX_SIZE",
@@ -18,6 +18,7 @@ __all__ = [
     "open_store",
     "parse_store_url",
     "prefix_of",
+    "shares_objects",
 ]
 
 

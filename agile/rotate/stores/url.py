@@ -19,7 +19,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ...errors import StoreError
 
-__all__ = ["StoreURL", "parse_store_url", "check_identifier", "quote_identifier"]
+__all__ = [
+    "StoreURL",
+    "parse_store_url",
+    "check_identifier",
+    "quote_identifier",
+    "shares_objects",
+]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _SQLITE_DEFAULTS = {"table": "secrets", "column": "envelope", "key": "id"}
@@ -124,3 +130,18 @@ def _check_aad(value: str, url: str) -> str:
             fix="use aad=id to bind each envelope to its object id, or leave the option out",
         )
     return value
+
+
+def shares_objects(first: StoreURL, second: StoreURL) -> bool:
+    """Tell whether two store locations can hold the same objects.
+
+    Two registrations of one SQLite table, or of one directory tree (or a tree
+    inside another), would let rotation see each object twice, under two
+    associated-data settings or two ids, and migrate it twice.
+    """
+    if first.scheme != second.scheme:
+        return False
+    a, b = first.path.resolve(), second.path.resolve()
+    if first.scheme == "sqlite":
+        return a == b and first.table == second.table
+    return a == b or a in b.parents or b in a.parents
