@@ -82,6 +82,20 @@ def _collect() -> list[VectorSuite]:
     return suites
 
 
+_ABSENT_REASON = (
+    f"HPKE test vectors not found under {_VECTORS}; "
+    "set AGILE_SHARED_VECTORS to a copy of them to run this test"
+)
+
+
+def _or_absent(cases: list[Any], width: int = 1) -> list[Any]:
+    """Return ``cases``, or one case skipped with the reason when no vector file was found."""
+    if cases:
+        return cases
+    values = (None,) * width
+    return [pytest.param(*values, id="vectors-absent", marks=pytest.mark.skip(_ABSENT_REASON))]
+
+
 SUITES = _collect()
 
 
@@ -135,7 +149,7 @@ def _private_form(suite: hpke.Suite) -> KeyForm:
 # Key schedule, encryptions and exports need only the KDF and the AEAD.
 
 
-@pytest.mark.parametrize("vector", SUITES, ids=_ids)
+@pytest.mark.parametrize("vector", _or_absent(SUITES), ids=_ids)
 def test_suite_id(shared_vectors: Path, vector: VectorSuite) -> None:
     suite = _suite_or_skip(vector)
     if "suite_id" not in vector.raw:
@@ -144,7 +158,7 @@ def test_suite_id(shared_vectors: Path, vector: VectorSuite) -> None:
     assert suite.suite_id == vector.hex("suite_id")
 
 
-@pytest.mark.parametrize("vector", SUITES, ids=_ids)
+@pytest.mark.parametrize("vector", _or_absent(SUITES), ids=_ids)
 def test_key_schedule(shared_vectors: Path, vector: VectorSuite) -> None:
     suite = _suite_or_skip(vector)
 
@@ -162,7 +176,7 @@ def test_key_schedule(shared_vectors: Path, vector: VectorSuite) -> None:
     assert context.exporter_secret == vector.hex("exporter_secret")
 
 
-@pytest.mark.parametrize("vector", SUITES, ids=_ids)
+@pytest.mark.parametrize("vector", _or_absent(SUITES), ids=_ids)
 def test_encryptions(shared_vectors: Path, vector: VectorSuite) -> None:
     suite = _suite_or_skip(vector)
     entries = vector.raw["encryptions"]
@@ -186,7 +200,7 @@ def test_encryptions(shared_vectors: Path, vector: VectorSuite) -> None:
     assert sender.sequence_number == len(entries)
 
 
-@pytest.mark.parametrize("vector", SUITES, ids=_ids)
+@pytest.mark.parametrize("vector", _or_absent(SUITES), ids=_ids)
 def test_exports(shared_vectors: Path, vector: VectorSuite) -> None:
     suite = _suite_or_skip(vector)
     context = hpke.key_schedule(
@@ -206,7 +220,7 @@ def test_exports(shared_vectors: Path, vector: VectorSuite) -> None:
 # KEM: key derivation, recipient side and sender side, once per provider.
 
 
-@pytest.mark.parametrize(("vector", "provider"), KEM_CASES)
+@pytest.mark.parametrize(("vector", "provider"), _or_absent(KEM_CASES, 2))
 def test_derive_key_pair(shared_vectors: Path, vector: VectorSuite, provider: str) -> None:
     suite = _suite_or_skip(vector, provider)
     pairs = [("ikmR", "skRm", "pkRm"), ("ikmE", "skEm", "pkEm"), ("ikmS", "skSm", "pkSm")]
@@ -222,7 +236,7 @@ def test_derive_key_pair(shared_vectors: Path, vector: VectorSuite, provider: st
         assert key.public_key.data == vector.hex(public), public
 
 
-@pytest.mark.parametrize(("vector", "provider"), KEM_CASES)
+@pytest.mark.parametrize(("vector", "provider"), _or_absent(KEM_CASES, 2))
 def test_recipient_side(shared_vectors: Path, vector: VectorSuite, provider: str) -> None:
     suite = _suite_or_skip(vector, provider)
     kem = suite.kem_impl
@@ -254,7 +268,7 @@ def test_recipient_side(shared_vectors: Path, vector: VectorSuite, provider: str
         assert plaintext == bytes.fromhex(entry["pt"])
 
 
-@pytest.mark.parametrize(("vector", "provider"), KEM_CASES)
+@pytest.mark.parametrize(("vector", "provider"), _or_absent(KEM_CASES, 2))
 def test_sender_side(shared_vectors: Path, vector: VectorSuite, provider: str) -> None:
     suite = _suite_or_skip(vector, provider)
     kem = suite.kem_impl
@@ -294,7 +308,7 @@ X25519_BASE = [
 ]
 
 
-@pytest.mark.parametrize("vector", X25519_BASE, ids=_ids)
+@pytest.mark.parametrize("vector", _or_absent(X25519_BASE), ids=_ids)
 def test_dhkem_labels(shared_vectors: Path, vector: VectorSuite) -> None:
     # DHKEM(X25519, HKDF-SHA256) rebuilt from RFC 9180 §4.1 and §7.1.3 with this module's
     # labeled functions and a raw X25519 exchange.
