@@ -224,7 +224,7 @@ def import_files(name: str, directory: Path, keysets: tuple[str, ...], policy: s
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the plaintext here (atomically) instead of to stdout.",
+    help="Write the plaintext here (atomically) instead of to stdout ('-' is stdout).",
 )
 @policy_option
 def get(name: str, object_id: str, output: Path | None, policy: str | None) -> None:
@@ -242,7 +242,7 @@ def get(name: str, object_id: str, output: Path | None, policy: str | None) -> N
         envelope = opened.read(object_id)
         aad = opened.associated_data(object_id)
     plaintext = decrypt(envelope, keystore, policy=keystore.policy(policy), aad=aad)
-    if output is None:
+    if output is None or str(output) == "-":
         sys.stdout.buffer.write(plaintext)
     else:
         atomic_write(output, plaintext)

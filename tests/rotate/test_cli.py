@@ -220,3 +220,13 @@ def test_store_add_file_path(home: Path, keystore, tmp_path: Path) -> None:
     result = agile(home, "store", "add", "files", str(tmp_path / "hostname"))
     assert result.returncode == 2
     assert "is not a directory" in result.stderr
+
+
+def test_store_get_dash_is_stdout(home: Path, keystore, tmp_path: Path) -> None:
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    agile(home, "store", "add", "db", f"sqlite:///{tmp_path}/s.db", check=True)
+    source = tmp_path / "secret.txt"
+    source.write_bytes(b"launch codes\n")
+    agile(home, "store", "put", "db", "codes", "--to", "team", str(source), check=True)
+    result = agile(home, "store", "get", "db", "codes", "-o", "-", check=True)
+    assert result.stdout == "launch codes\n"
