@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from agile.errors import InvalidArgument
+from agile.errors import InvalidArgument, KeystoreError
 from agile.policy import (
     OPERATIONS,
     Finding,
@@ -246,11 +246,12 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
     """
     directory = keystore_path()
     if not directory.is_dir():
-        # A mistyped path must not pass this compliance check with "no keysets".
-        problem = "is not a directory" if directory.exists() else "does not exist"
-        raise InvalidArgument(
-            f"keystore {str(directory)!r} {problem}",
-            fix="pass the keystore directory with --keystore or AGILE_HOME",
+        # A mistyped path must not pass this compliance check with "no keysets".  The words
+        # are those of every other command that reads a keystore.
+        raise KeystoreError(
+            f"no keystore at {str(directory)!r}",
+            fix="check --keystore or AGILE_HOME, or create a keyset there with "
+            "'agile keyset create'",
         )
     chosen = load_policy(policy) if policy is not None else active_policy(directory)
     keys = _keystore_keys(directory)
