@@ -188,18 +188,27 @@ def test_huge_exponent_rejected(workspace: Path) -> None:
     assert "integer digits" in result.stderr
 
 
-def test_tiny_value_rounds_to_zero(workspace: Path) -> None:
-    source = workspace / "tiny.csv"
-    source.write_text("-1e-999999999999999999,0.0015\n")
-    encrypted = workspace / "tiny.he"
+@pytest.mark.parametrize(
+    ("line", "precision", "expected"),
+    [
+        ("-1e-999999999999999999,0.0015", "3", "0.000,0.002"),
+        # str(Decimal) would print 1E-10 and 0E-10 at this precision.
+        ("0.0000000001,0", "10", "0.0000000001,0.0000000000"),
+    ],
+    ids=["tiny-rounds-to-zero", "fixed-point"],
+)
+def test_decrypt_at_precision(workspace: Path, line: str, precision: str, expected: str) -> None:
+    source = workspace / "values.csv"
+    source.write_text(line + "\n")
+    encrypted = workspace / "values.he"
     result = agile(
-        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", "--precision", "3",
+        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", "--precision", precision,
         str(source), "-o", str(encrypted),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     result = agile("he", "decrypt", "--keyset", "agg", "--policy", "legacy", str(encrypted))
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "0.000,0.002\n"
+    assert result.stdout == expected + "\n"
 
 
 def test_dash_output_is_stdout(workspace: Path) -> None:
@@ -215,21 +224,6 @@ def test_dash_output_is_stdout(workspace: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "4,5\n"
-
-
-def test_decrypt_fixed_point(workspace: Path) -> None:
-    # str(Decimal) would print 1E-10 and 0E-10 at this precision.
-    source = workspace / "small.csv"
-    source.write_text("0.0000000001,0\n")
-    encrypted = workspace / "small.he"
-    result = agile(
-        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", "--precision", "10",
-        str(source), "-o", str(encrypted),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    result = agile("he", "decrypt", "--keyset", "agg", "--policy", "legacy", str(encrypted))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == "0.0000000001,0.0000000000\n"
 
 
 def test_tampered_infinite_terms(workspace: Path) -> None:

@@ -75,13 +75,15 @@ def test_store_add_same_name_again(home: Path, keystore, tmp_path: Path) -> None
     assert result.returncode == 0
 
 
-def test_store_put_get(home: Path, keystore, tmp_path: Path) -> None:
+@pytest.mark.parametrize("output", [[], ["-o", "-"]], ids=["default", "dash"])
+def test_store_put_get(home: Path, keystore, tmp_path: Path, output: list[str]) -> None:
     keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
     agile(home, "store", "add", "db", f"sqlite:///{tmp_path}/s.db", check=True)
     source = tmp_path / "secret.txt"
     source.write_bytes(b"launch codes\n")
     agile(home, "store", "put", "db", "codes", "--to", "team", str(source), check=True)
-    assert agile(home, "store", "get", "db", "codes", check=True).stdout == "launch codes\n"
+    result = agile(home, "store", "get", "db", "codes", *output, check=True)
+    assert result.stdout == "launch codes\n"
 
 
 def test_store_get_missing(home: Path, team) -> None:
@@ -220,13 +222,3 @@ def test_store_add_file_path(home: Path, keystore, tmp_path: Path) -> None:
     result = agile(home, "store", "add", "files", str(tmp_path / "hostname"))
     assert result.returncode == 2
     assert "is not a directory" in result.stderr
-
-
-def test_store_get_dash_is_stdout(home: Path, keystore, tmp_path: Path) -> None:
-    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
-    agile(home, "store", "add", "db", f"sqlite:///{tmp_path}/s.db", check=True)
-    source = tmp_path / "secret.txt"
-    source.write_bytes(b"launch codes\n")
-    agile(home, "store", "put", "db", "codes", "--to", "team", str(source), check=True)
-    result = agile(home, "store", "get", "db", "codes", "-o", "-", check=True)
-    assert result.stdout == "launch codes\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -261,15 +262,20 @@ def _connected(port: int) -> bool:
     return False
 
 
-def test_tpm_killed_mid_command(keystore, fast_passphrase, swtpm, plaintext: Path) -> None:
-    import signal
-    import time
-
+def _sealed_then_stopped(swtpm, plaintext: Path) -> tuple[Path, int]:  # type: ignore[no-untyped-def]
+    """Encrypt ``plaintext`` to a tpm2-sealed keyset, then SIGSTOP swtpm; return file and pid."""
     _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2")
     sealed = plaintext.with_suffix(".agile")
     _agile("encrypt", "--to", "files", "-o", str(sealed), str(plaintext))
     pid = int((swtpm.directory / "swtpm.pid").read_text())
     os.kill(pid, signal.SIGSTOP)
+    return sealed, pid
+
+
+def test_tpm_killed_mid_command(keystore, fast_passphrase, swtpm, plaintext: Path) -> None:
+    import time
+
+    sealed, pid = _sealed_then_stopped(swtpm, plaintext)
     try:
         reader = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "decrypt", str(sealed)],
@@ -312,13 +318,7 @@ def test_show_sss_members(keystore, fast_passphrase, swtpm) -> None:
 
 
 def test_stopped_tpm_times_out(keystore, fast_passphrase, swtpm, plaintext: Path) -> None:
-    import signal
-
-    _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2")
-    sealed = plaintext.with_suffix(".agile")
-    _agile("encrypt", "--to", "files", "-o", str(sealed), str(plaintext))
-    pid = int((swtpm.directory / "swtpm.pid").read_text())
-    os.kill(pid, signal.SIGSTOP)
+    sealed, pid = _sealed_then_stopped(swtpm, plaintext)
     try:
         stopped = _agile("decrypt", str(sealed), AGILE_TPM_TIMEOUT="1")
     finally:
