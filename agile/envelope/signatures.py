@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -41,7 +42,15 @@ if TYPE_CHECKING:
     from ..keys import Keyset, Keystore
     from ..policy import Policy
 
-__all__ = ["sign", "verify", "add_signatures", "remove_signatures", "Verified", "message_digest"]
+__all__ = [
+    "sign",
+    "verify",
+    "check_signatures",
+    "add_signatures",
+    "remove_signatures",
+    "Verified",
+    "message_digest",
+]
 
 log = logging.getLogger("agile.envelope")
 
@@ -205,31 +214,17 @@ def verify(
     """
     header = parse_header(dearmour_if_armoured(signature))
     _require_signature(header.kind)
-    if header.digest_algorithm != DIGEST_ALGORITHM:
-        from ..errors import UnsupportedAlgorithm
-
-        raise UnsupportedAlgorithm(
-            f"signature digest {header.digest_algorithm!r} is not supported",
-            fix=f"this agile reads {DIGEST_ALGORITHM}",
-        )
+    _require_digest(header.digest_algorithm)
+    _reject_duplicates(header.signatures)
     active = _policy_for(policy, keystore)
     digest = message_digest(message)
 
     verified: list[Verified] = []
     violations: list[PolicyViolation] = []
-    unusable: list[str] = []
-    for entry in header.signatures:
-        try:
-            keyset, key = keystore.find_key(entry.key_id)
-        except KeyNotFound:
-            continue
-        if key.algorithm != entry.algorithm:
-            raise InvalidSignature(
-                f"signature names algorithm {entry.algorithm} but key {key.id} is {key.algorithm}",
-                fix="the signature envelope was modified",
-            )
+    unusable: list[tuple[str, str, str]] = []
+    for entry, keyset, key in _known_entries(header.signatures, keystore):
         if not key.status.can_open:
-            unusable.append(f"key {key.id} is {key.status.value}")
+            unusable.append((keyset.name, key.id, key.status.value))
             continue
         try:
             active.enforce("verify", key.algorithm, key=key.meta())
@@ -237,12 +232,7 @@ def verify(
             violations.append(violation)
             log.info("ignoring signature by %s: %s", key.id, violation)
             continue
-        scheme = registry.signature(key.algorithm)
-        scheme.verify(
-            keyset.public_key(key.id),
-            _to_be_signed(digest, key.id, key.algorithm),
-            entry.signature,
-        )
+        _check_entry(entry, keyset, key, digest)
         verified.append(Verified(key.id, key.algorithm, keyset.name))
 
     if verified:
@@ -255,9 +245,107 @@ def verify(
             reasons=[reason for v in violations for reason in v.reasons],
         )
     if unusable:
-        raise KeysetError("no usable signing key: " + "; ".join(unusable))
+        name, key_id, _status = unusable[0]
+        raise KeysetError(
+            "no usable signing key: "
+            + "; ".join(f"key {k} of keyset {n!r} is {st}" for n, k, st in unusable),
+            fix=f"run 'agile keyset decrypt-only {name} {key_id}' if its signatures should "
+            "still count, or sign the message again with a current key",
+        )
     ids = ", ".join(entry.key_id for entry in header.signatures)
     raise KeyNotFound(
         f"none of the signing keys ({ids}) is in keystore {str(keystore.path)!r}",
         fix="import the signer's public key with 'agile keyset import'",
     )
+
+
+def _require_digest(algorithm: str | None) -> None:
+    if algorithm != DIGEST_ALGORITHM:
+        from ..errors import UnsupportedAlgorithm
+
+        raise UnsupportedAlgorithm(
+            f"signature digest {algorithm!r} is not supported",
+            fix=f"this agile reads {DIGEST_ALGORITHM}",
+        )
+
+
+def _known_entries(
+    entries: Any, keystore: Keystore
+) -> Iterator[tuple[SignatureEntry, Keyset, Any]]:
+    """Yield ``(entry, keyset, key)`` for each signature by a key of ``keystore``.
+
+    A signature whose algorithm differs from its key's raises InvalidSignature.
+    """
+    for entry in entries:
+        try:
+            keyset, key = keystore.find_key(entry.key_id)
+        except KeyNotFound:
+            continue
+        if key.algorithm != entry.algorithm:
+            raise InvalidSignature(
+                f"signature names algorithm {entry.algorithm} but key {key.id} is {key.algorithm}",
+                fix="the signature envelope was modified",
+            )
+        yield entry, keyset, key
+
+
+def _reject_duplicates(entries: Any) -> None:
+    # agile writes one signature per key id (add_signatures replaces an old one), so
+    # a repeated key id means the unsigned list was edited.  Counting it twice would
+    # let one key pass for two signers.
+    seen: set[str] = set()
+    for entry in entries:
+        if entry.key_id in seen:
+            raise InvalidSignature(
+                f"the signature envelope contains more than one signature by key {entry.key_id}",
+                fix="the signature envelope was modified; sign the message again",
+            )
+        seen.add(entry.key_id)
+
+
+def _check_entry(entry: SignatureEntry, keyset: Keyset, key: Any, digest: bytes) -> None:
+    """Verify one signature with its key's public key, naming the key when it fails."""
+    scheme = registry.signature(key.algorithm)
+    try:
+        scheme.verify(
+            keyset.public_key(key.id),
+            _to_be_signed(digest, key.id, key.algorithm),
+            entry.signature,
+        )
+    except InvalidSignature as error:
+        raise InvalidSignature(
+            f"{key.algorithm} signature by key {key.id} (keyset {keyset.name!r}) is invalid",
+            fix=error.fix,
+        ) from None
+
+
+def check_signatures(
+    signature: bytes | str,
+    message: bytes | bytearray | memoryview | BinaryIO,
+    keystore: Keystore,
+) -> list[Verified]:
+    """Check every signature by a key of ``keystore``, whatever the policy and key status.
+
+    Rotation calls this before it re-signs: a signature it is about to drop
+    must first prove that the message is the one that was signed, otherwise
+    re-signing would give a changed message a valid signature by the new key.
+    This is a check of authenticity only; whether a signature *counts* is what
+    :func:`verify` decides by policy.  Raises :class:`InvalidSignature` if one
+    of them does not verify, and :class:`KeyNotFound` if no key is known.
+    """
+    header = parse_header(dearmour_if_armoured(signature))
+    _require_signature(header.kind)
+    _require_digest(header.digest_algorithm)
+    _reject_duplicates(header.signatures)
+    digest = message_digest(message)
+    checked: list[Verified] = []
+    for entry, keyset, key in _known_entries(header.signatures, keystore):
+        _check_entry(entry, keyset, key, digest)
+        checked.append(Verified(key.id, key.algorithm, keyset.name))
+    if not checked:
+        ids = ", ".join(entry.key_id for entry in header.signatures)
+        raise KeyNotFound(
+            f"none of the signing keys ({ids}) is in keystore {str(keystore.path)!r}",
+            fix="import the signer's public key with 'agile keyset import'",
+        )
+    return checked

@@ -27,6 +27,9 @@ BACKUP_FORMAT = "agile-keystore-backup"
 BACKUP_VERSION = 1
 
 #: Files of the keystore directory that a backup leaves out.
+#: Maximum length in bytes of one file name component on common Linux file systems (NAME_MAX).
+_MAX_NAME_BYTES = 255
+
 _SKIPPED = {JOURNAL_NAME, JOURNAL_NAME + "-wal", JOURNAL_NAME + "-shm", "rotation.lock"}
 
 
@@ -69,7 +72,10 @@ def _load_backup(source: Path) -> dict[str, bytes]:
     try:
         document: Any = json.loads(source.read_bytes())
     except (OSError, ValueError) as error:
-        raise KeystoreError(f"cannot read backup {str(source)!r}: {error}") from None
+        raise KeystoreError(
+            f"cannot read backup {str(source)!r}: {error}",
+            fix="give a complete file written by 'agile keystore backup'",
+        ) from None
     if (
         not isinstance(document, dict)
         or document.get("format") != BACKUP_FORMAT
@@ -94,6 +100,11 @@ def _load_backup(source: Path) -> dict[str, bytes]:
             or name.startswith("/")
             or any(part in ("..", ".") or part.startswith(".") for part in parts)
             or name in _SKIPPED
+            # A name that the file system cannot store, or a keyset file outside the
+            # flat keysets/ directory, would fail half-way through the restore.
+            or any(ord(char) < 0x20 for char in name)
+            or any(len(part.encode()) > _MAX_NAME_BYTES for part in parts)
+            or (parts[:1] == ("keysets",) and len(parts) != 2)
         ):
             raise KeystoreError(
                 f"backup {str(source)!r} contains an invalid file name {name!r}",
@@ -106,9 +117,61 @@ def _load_backup(source: Path) -> dict[str, bytes]:
                 f"backup {str(source)!r}: the content of file {name!r} is not base64",
                 fix="give a file written by 'agile keystore backup', unmodified",
             ) from None
+    directories = {
+        "/".join(name.split("/")[:depth])
+        for name in files
+        for depth in range(1, name.count("/") + 1)
+    }
+    clashes = sorted(directories & set(files))
+    if clashes:
+        raise KeystoreError(
+            f"backup {str(source)!r} names {clashes[0]!r} both as a file and as a directory",
+            fix="give a file written by 'agile keystore backup', unmodified",
+        )
     if "keystore.json" not in files:
-        raise KeystoreError(f"backup {str(source)!r} has no keystore.json")
+        raise KeystoreError(
+            f"backup {str(source)!r} has no keystore.json",
+            fix="give a file written by 'agile keystore backup', unmodified",
+        )
+    # Check the JSON files before anything is written, so that a damaged backup
+    # cannot replace a working keystore with files that no command can open.
+    for name, content in files.items():
+        if name == "keystore.json" or name.startswith("keysets/"):
+            try:
+                parsed = json.loads(content)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict) or (
+                name.startswith("keysets/") and not isinstance(parsed.get("keys"), list)
+            ):
+                raise KeystoreError(
+                    f"backup {str(source)!r}: file {name!r} is not a valid keystore file",
+                    fix="give a file written by 'agile keystore backup', unmodified",
+                )
     return files
+
+
+def _live_key_ids(content: bytes) -> set[str]:
+    """Return the ids of keys in a keyset file that are not destroyed (empty if unreadable)."""
+    try:
+        data = json.loads(content)
+        return {
+            str(key["id"])
+            for key in data["keys"]
+            if isinstance(key, dict) and key.get("status") != "destroyed"
+        }
+    except (ValueError, KeyError, TypeError):
+        return set()
+
+
+def _merge_audit(existing: bytes, restored: bytes) -> bytes:
+    # The audit log is append-only: a restore keeps every record the keystore has and
+    # adds the backup's records that it lacks, instead of going back to an older log.
+    have = set(existing.splitlines())
+    added = [line for line in restored.splitlines() if line and line not in have]
+    if existing and not existing.endswith(b"\n"):
+        existing += b"\n"
+    return existing + b"".join(line + b"\n" for line in added)
 
 
 def restore_keystore(
@@ -154,11 +217,38 @@ def _restore_locked(root: Path, files: dict[str, bytes], force: bool) -> int:
                 fix="finish it with 'agile rotate --resume', or add --force",
             )
 
+    # Keys that exist only in this keystore would be lost, and with them every object
+    # they protect (a rotation after the backup moved objects to such a key).
+    restored_ids: set[str] = set()
+    for name, content in files.items():
+        if name.startswith("keysets/"):
+            restored_ids |= _live_key_ids(content)
+    lost = sorted(
+        key_id for path in existing for key_id in _live_key_ids(path.read_bytes()) - restored_ids
+    )
+    if lost:
+        raise KeystoreError(
+            f"restoring would delete keys {', '.join(lost)} of keystore {str(root)!r}, "
+            "which the backup does not have; objects protected by them would become unreadable",
+            fix="restore into an empty directory, or back up this keystore first and destroy "
+            "those keys ('agile keyset destroy') once no object needs them",
+        )
+
+    for name in files:
+        if (root / name).is_dir():
+            raise KeystoreError(
+                f"cannot restore file {name!r}: {str(root / name)!r} is a directory",
+                fix="move that directory out of the keystore, then restore again",
+            )
+
     ordered = sorted(name for name in files if name != "keystore.json") + ["keystore.json"]
     for name in ordered:
         target = root / name
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        atomic_write(target, files[name])
+        content = files[name]
+        if name == "audit.log" and target.is_file():
+            content = _merge_audit(target.read_bytes(), content)
+        atomic_write(target, content)
     if force:
         for path in existing:
             if f"keysets/{path.name}" not in files:

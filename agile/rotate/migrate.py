@@ -145,6 +145,7 @@ class MigrationContext:
         message: Callable[[], bytes] | None,
     ) -> bytes:
         from ..envelope import add_signatures, read_header, remove_signatures, verify
+        from ..envelope.signatures import check_signatures
 
         if message is None:
             raise RotationError(
@@ -160,6 +161,18 @@ class MigrationContext:
                 fix=f"put the signed message back as NAME beside NAME{SIGNATURE_SUFFIX}, or remove "
                 "the orphaned signature",
             ) from None
+        except OSError as error:
+            # A directory or an unreadable file named NAME fails this object only, not the run.
+            raise RotationError(
+                f"cannot read the signed message {error.filename!r} beside this signature "
+                f"envelope: {error.strerror or error}",
+                fix=f"make NAME a readable file that holds the signed message of "
+                f"NAME{SIGNATURE_SUFFIX}, or remove the signature",
+            ) from None
+        # Authenticate the message with the signatures already there before signing it
+        # with the new key: an old signature that is dropped below would otherwise never
+        # be checked, and a message changed in the store would leave with a valid signature.
+        check_signatures(envelope, signed, self.keystore)
         keysets: list[Any] = []
         for key_id in sorted(stale):
             keyset, _key = self.keystore.find_key(self.targets[key_id])

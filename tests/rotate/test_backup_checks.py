@@ -1,0 +1,106 @@
+"""Restoring a backup never drops live keys, keeps the audit log, and checks its files first."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from agile.errors import KeystoreError
+from agile.rotate.backup import BACKUP_FORMAT, backup_keystore, restore_keystore
+
+
+def _backup(path: Path, files: dict[str, bytes]) -> Path:
+    document = {
+        "format": BACKUP_FORMAT,
+        "version": 1,
+        "files": {name: base64.b64encode(data).decode() for name, data in files.items()},
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_force_keeps_newer_key(keystore, home: Path, tmp_path: Path) -> None:
+    keyset = keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    backup_keystore(home, tmp_path / "old.json")
+    keyset.add_key(algorithm="x25519", promote=True)
+    with pytest.raises(KeystoreError, match="would delete keys"):
+        restore_keystore(home, tmp_path / "old.json", force=True)
+
+
+def test_refused_restore_writes_nothing(keystore, home: Path, tmp_path: Path) -> None:
+    keyset = keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    backup_keystore(home, tmp_path / "old.json")
+    keyset.add_key(algorithm="x25519", promote=True)
+    before = (home / "keysets" / "team.json").read_bytes()
+    with pytest.raises(KeystoreError):
+        restore_keystore(home, tmp_path / "old.json", force=True)
+    assert (home / "keysets" / "team.json").read_bytes() == before
+
+
+def test_force_same_keys_restores(keystore, home: Path, tmp_path: Path) -> None:
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    backup_keystore(home, tmp_path / "b.json")
+    assert restore_keystore(home, tmp_path / "b.json", force=True) == 2
+
+
+def test_audit_log_not_shortened(keystore, home: Path, tmp_path: Path) -> None:
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    (home / "audit.log").write_bytes(b'{"event": "a"}\n')
+    backup_keystore(home, tmp_path / "b.json")
+    (home / "audit.log").write_bytes(b'{"event": "a"}\n{"event": "b"}\n')
+    restore_keystore(home, tmp_path / "b.json", force=True)
+    assert (home / "audit.log").read_bytes() == b'{"event": "a"}\n{"event": "b"}\n'
+
+
+def test_invalid_keyset_file_rejected(tmp_path: Path) -> None:
+    source = _backup(tmp_path / "b.json", {"keystore.json": b"{}", "keysets/x.json": b"{}"})
+    with pytest.raises(KeystoreError, match="keysets/x.json"):
+        restore_keystore(tmp_path / "target", source)
+
+
+def test_truncated_backup_has_fix(keystore, home: Path, tmp_path: Path) -> None:
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    backup_keystore(home, tmp_path / "b.json")
+    data = (tmp_path / "b.json").read_bytes()
+    (tmp_path / "cut.json").write_bytes(data[: len(data) // 2])
+    with pytest.raises(KeystoreError) as caught:
+        restore_keystore(tmp_path / "target", tmp_path / "cut.json")
+    assert caught.value.fix is not None
+
+
+def test_restored_modes(keystore, home: Path, tmp_path: Path) -> None:
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    backup_keystore(home, tmp_path / "b.json")
+    restore_keystore(tmp_path / "target", tmp_path / "b.json")
+    modes = {p.stat().st_mode & 0o777 for p in (tmp_path / "target").rglob("*") if p.is_file()}
+    assert modes == {0o600}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a\x00b", "x" * 300, "keysets", "keysets/a/b.json", "keystore.json/x"],
+)
+def test_unstorable_name_rejected(tmp_path: Path, name: str) -> None:
+    source = _backup(tmp_path / "b.json", {"keystore.json": b"{}", name: b"{}"})
+    with pytest.raises(KeystoreError):
+        restore_keystore(tmp_path / "target", source)
+
+
+def test_rejected_name_creates_nothing(tmp_path: Path) -> None:
+    source = _backup(tmp_path / "b.json", {"keystore.json": b"{}", "keysets": b"{}"})
+    with pytest.raises(KeystoreError):
+        restore_keystore(tmp_path / "target", source)
+    assert not (tmp_path / "target").exists()
+
+
+def test_directory_in_the_way(keystore, home: Path, tmp_path: Path) -> None:
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    (home / "audit.log").write_bytes(b"")
+    backup_keystore(home, tmp_path / "b.json")
+    target = tmp_path / "target"
+    (target / "audit.log").mkdir(parents=True)
+    with pytest.raises(KeystoreError, match="is a directory"):
+        restore_keystore(target, tmp_path / "b.json")
