@@ -139,7 +139,7 @@ def set_(spec: str) -> None:
     load_policy(spec)  # a bad NAME or FILE fails here, before a keystore is created
     store = Keystore.open(path)
     if not existed:
-        # Setting the policy first is a normal start; a mistyped --keystore shows here.
+        # Setting the policy first is a normal start, and a mistyped --keystore shows here.
         click.echo(f"created keystore {store.path}", err=True)
     chosen = set_active_policy(store.path, spec)
     click.echo(f"active policy of {store.path}: {chosen.name} ({chosen.hash})")

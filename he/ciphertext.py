@@ -244,7 +244,9 @@ def _exact_divisor(divisor: Any) -> Fraction:
             f"divisor {divisor!r} is not a finite number", fix="divide by a finite number"
         ) from None
     if exact == 0:
-        raise InvalidArgument("division of an encrypted number by zero", fix="divide by non-zero")
+        raise InvalidArgument(
+            "division of an encrypted number by zero", fix="divide by a non-zero number"
+        )
     return exact
 
 

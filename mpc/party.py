@@ -265,7 +265,7 @@ class Party(Endpoint):
         #: Parties whose input message arrived; they may leave before this party connects.
         self._shared: set[int] = set()
         self.rejected: list[str] = []
-        #: Why the connection of a peer was dropped, by party id (bad frames or headers).
+        #: Reasons for dropping a peer's connection, by party id (bad frames or headers).
         self.dropped: dict[int, str] = {}
         self._inbound: set[asyncio.StreamWriter] = set()
 

@@ -232,7 +232,7 @@ class Keyset:
             implementation = registry.get(key.algorithm)
             private = implementation.load_private(data, form)  # type: ignore[attr-defined]
         if private.public_key.data != key.public:
-            # The private part is authenticated, the public part is not: a changed file.
+            # Only the private part is authenticated, so a mismatch means the file was changed.
             raise KeysetError(
                 f"the public key stored for key {key.id} of keyset {self.name!r} does not "
                 "belong to its private key",

@@ -310,11 +310,11 @@ def parse_key(
 
 
 def _raw_is_public(algorithm: str, data: bytes) -> bool:
-    """Tell a raw public key from a raw private key of ``algorithm`` by parsing it as both.
+    """Return whether raw bytes of ``algorithm`` are a public key, by parsing them as both kinds.
 
-    Some forms cannot be told apart: any 32 bytes are an X25519 or Ed25519 private
-    scalar and a public point, and a Paillier n has the length of p || q.
-    Guessing there would import a different key than the one meant.
+    Some forms are ambiguous: any 32 bytes are an X25519 or Ed25519 private scalar
+    and a public point, and a Paillier n has the length of p || q.  Guessing there
+    would import a different key than the intended one.
     """
     as_private = as_public = True
     try:

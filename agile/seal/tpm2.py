@@ -98,12 +98,12 @@ def _timeout() -> float:
 
 
 def within_deadline(activity: str) -> Callable[[Callable[_P, _R]], Callable[_P, _R]]:
-    """Make a function that talks to a TPM raise SealerUnavailable when the TPM stops answering.
+    """Return a decorator that raises SealerUnavailable when a TPM call times out.
 
-    tpm2-tss 3.2's TCTIs wait for the TPM's answer without a timeout, so a stopped
-    swtpm or a hung resource manager would block the caller for ever.  The work runs
-    in a daemon thread; when it outlives the deadline the caller gets the error, and
-    the thread stays blocked on its own TPM connection until the process ends.
+    tpm2-tss 3.2's TCTIs wait for the TPM's response without a timeout, so a stopped
+    swtpm or a hung resource manager would block the caller indefinitely.  The work
+    runs in a daemon thread.  When it outlives the deadline the caller gets the error,
+    and the thread stays blocked on its own TPM connection until the process exits.
     """
 
     def decorate(work: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -123,7 +123,7 @@ def within_deadline(activity: str) -> Callable[[Callable[_P, _R]], Callable[_P, 
             thread.join(timeout)
             if thread.is_alive():
                 raise SealerUnavailable(
-                    f"the TPM did not answer within {timeout:g} s while {activity}",
+                    f"the TPM timed out: no response within {timeout:g} s while {activity}",
                     fix="check that the TPM, swtpm or tpm2-abrmd is running and not stopped; "
                     f"{TIMEOUT_ENV} sets the limit in seconds",
                 )

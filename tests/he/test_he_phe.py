@@ -93,7 +93,7 @@ def test_from_phe_negative_bound(public_key: PaillierPublicKey) -> None:
 
 
 @pytest.mark.parametrize("part", ["public", "private"])
-def test_small_phe_key_refused(part: str) -> None:
+def test_small_phe_key_rejected(part: str) -> None:
     public, private = phe.generate_paillier_keypair(n_length=1024)
     with pytest.raises(InvalidKey, match="1024-bit modulus"):
         if part == "public":

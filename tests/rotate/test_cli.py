@@ -50,7 +50,7 @@ def test_store_add_bad_url(home: Path, keystore) -> None:
     ],
     ids=["same-dir", "inner-dir", "outer-dir", "same-table"],
 )
-def test_store_add_overlap_refused(
+def test_store_add_overlap_rejected(
     home: Path, keystore, tmp_path: Path, first: str, second: str
 ) -> None:
     def url(text: str) -> str:

@@ -263,7 +263,7 @@ def _connected(port: int) -> bool:
 
 
 def _sealed_then_stopped(swtpm, plaintext: Path) -> tuple[Path, int]:  # type: ignore[no-untyped-def]
-    """Encrypt ``plaintext`` to a tpm2-sealed keyset, then SIGSTOP swtpm; return file and pid."""
+    """Encrypt ``plaintext`` to a tpm2-sealed keyset and stop swtpm.  Return the file and pid."""
     _agile("keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2")
     sealed = plaintext.with_suffix(".agile")
     _agile("encrypt", "--to", "files", "-o", str(sealed), str(plaintext))
@@ -296,8 +296,8 @@ def test_show_names_pcrs(keystore, fast_passphrase, swtpm) -> None:
         "keyset", "create", "files", "--purpose", "aead", "--seal", "tpm2",
         "--pcrs", "sha256:7", "--tpm-tcti", swtpm.tcti,
     )  # fmt: skip
-    shown = json.loads(_agile("keyset", "show", "files", "--json").stdout)
-    assert shown["seal"]["pcrs"] == "sha256:7"
+    described = json.loads(_agile("keyset", "show", "files", "--json").stdout)
+    assert described["seal"]["pcrs"] == "sha256:7"
 
 
 def test_show_text_names_pcrs(keystore, fast_passphrase, swtpm) -> None:
@@ -313,8 +313,8 @@ def test_show_sss_members(keystore, fast_passphrase, swtpm) -> None:
         "keyset", "create", "files", "--purpose", "aead", "--seal", "sss",
         "--sss-threshold", "1", "--sss-members", "passphrase,tpm2", "--tpm-tcti", swtpm.tcti,
     )  # fmt: skip
-    shown = json.loads(_agile("keyset", "show", "files", "--json").stdout)
-    assert [member["sealer"] for member in shown["seal"]["members"]] == ["passphrase", "tpm2"]
+    described = json.loads(_agile("keyset", "show", "files", "--json").stdout)
+    assert [member["sealer"] for member in described["seal"]["members"]] == ["passphrase", "tpm2"]
 
 
 def test_stopped_tpm_times_out(keystore, fast_passphrase, swtpm, plaintext: Path) -> None:
@@ -325,7 +325,7 @@ def test_stopped_tpm_times_out(keystore, fast_passphrase, swtpm, plaintext: Path
         os.kill(pid, signal.SIGCONT)
 
     assert stopped.returncode == 2
-    assert b"did not answer within 1 s while unsealing" in stopped.stderr
+    assert b"no response within 1 s while unsealing" in stopped.stderr
     assert stopped.stdout == b""
 
 

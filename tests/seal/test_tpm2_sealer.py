@@ -346,7 +346,7 @@ def test_swtpm_script_port_in_use(tmp_path) -> None:
 
 
 def test_full_tpm_named_busy(swtpm, kek: bytes) -> None:
-    # Another connection holds every object slot, as a second process without a resource
+    # Another connection fills every object slot, as a second process without a resource
     # manager would.
     from agile.seal.tpm2 import TPMConnection
 

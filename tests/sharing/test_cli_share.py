@@ -21,6 +21,23 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return 0, capsys.readouterr().err
 
 
+def _vault_split(capsys: pytest.CaptureFixture[str], secret: Path, prefix: Path) -> None:
+    """Split ``secret`` 2 of 2 in Vault's format into PREFIX-1 and PREFIX-2."""
+    code, err = _run(
+        capsys, "share", "split", "--format", "vault", "-t", "2", "-n", "2",
+        str(secret), "-o", str(prefix),
+    )  # fmt: skip
+    assert code == 0, err
+
+
+def _vault_combine(
+    capsys: pytest.CaptureFixture[str], *shares: Path, output: Path
+) -> tuple[int, str]:
+    return _run(
+        capsys, "share", "combine", "--format", "vault", *map(str, shares), "-o", str(output)
+    )
+
+
 @pytest.fixture
 def secret_file(tmp_path: Path) -> Path:
     path = tmp_path / "secret.bin"
@@ -141,33 +158,10 @@ def test_vault_error_names_file(
     tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     prefix = tmp_path / "v"
-    _run(
-        capsys,
-        "share",
-        "split",
-        "--format",
-        "vault",
-        "-t",
-        "2",
-        "-n",
-        "2",
-        str(secret_file),
-        "-o",
-        str(prefix),
-    )
+    _vault_split(capsys, secret_file, prefix)
     broken = tmp_path / "v-2"
     broken.write_text("0000\n")
-    code, err = _run(
-        capsys,
-        "share",
-        "combine",
-        "--format",
-        "vault",
-        str(tmp_path / "v-1"),
-        str(broken),
-        "-o",
-        str(tmp_path / "out"),
-    )
+    code, err = _vault_combine(capsys, tmp_path / "v-1", broken, output=tmp_path / "out")
     assert code == 2
     assert str(broken) in err
 
@@ -280,32 +274,9 @@ def test_byte_order_mark_ignored(
 def test_vault_lengths_name_files(
     tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _run(
-        capsys,
-        "share",
-        "split",
-        "--format",
-        "vault",
-        "-t",
-        "2",
-        "-n",
-        "2",
-        str(secret_file),
-        "-o",
-        str(tmp_path / "v"),
-    )
+    _vault_split(capsys, secret_file, tmp_path / "v")
     short = tmp_path / "v-2"
     short.write_text(short.read_text().strip()[2:] + "\n")
-    code, err = _run(
-        capsys,
-        "share",
-        "combine",
-        "--format",
-        "vault",
-        str(tmp_path / "v-1"),
-        str(short),
-        "-o",
-        str(tmp_path / "out"),
-    )
+    code, err = _vault_combine(capsys, tmp_path / "v-1", short, output=tmp_path / "out")
     assert code == 2
     assert f"{short} has 31 value bytes" in err

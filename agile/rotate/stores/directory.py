@@ -237,10 +237,10 @@ class DirectoryStore(ObjectStore):
         """Remove the temporary files of writers that were killed, as the last scan found them.
 
         A temporary file ``.NAME.XXXXXXXX.tmp`` exists only while a writer of
-        NAME holds NAME's lock slot, from before the file is created until
-        after its rename.  So a temporary file still present while this
-        process holds that slot was left by a writer that died (SIGKILL, power
-        cut), and it is removed.
+        NAME owns NAME's lock slot, from before the file is created until
+        after its rename.  So a temporary file that is still present once this
+        process has acquired that slot was left by a writer that died (SIGKILL,
+        power cut), and it is removed.
         """
         removed = []
         for relative in self._leftovers:

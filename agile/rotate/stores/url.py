@@ -133,7 +133,7 @@ def _check_aad(value: str, url: str) -> str:
 
 
 def shares_objects(first: StoreURL, second: StoreURL) -> bool:
-    """Tell whether two store locations can hold the same objects.
+    """Return whether two store locations can contain the same objects.
 
     Two registrations of one SQLite table, or of one directory tree (or a tree
     inside another), would let rotation see each object twice, under two
