@@ -1,22 +1,24 @@
-"""``agile keystore``: back up and restore the keystore in its sealed form."""
+"""``agile keystore``: back up and restore the keystore in its sealed form, and check its keys."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from .common import check_output_path, keystore_path
+from .common import check_output_path, emit_json, keystore_path
 
 
 @click.group()
 def keystore() -> None:
-    """Back up or restore the keystore (sealed keysets, stores, policy, audit log).
+    """Back up, restore or check the keystore (sealed keysets, stores, policy, audit log).
 
     \b
     Examples:
       agile keystore backup agile-keystore.json
       agile --keystore ./restored keystore restore agile-keystore.json
+      agile --keystore ./restored keystore check
     """
 
 
@@ -40,3 +42,44 @@ def restore(file: Path, force: bool) -> None:
 
     count = restore_keystore(keystore_path(), file, force=force)
     click.echo(f"restored {count} files from {file}")
+
+
+@keystore.command()
+@click.argument("names", nargs=-1, metavar="[KEYSET]...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def check(names: tuple[str, ...], as_json: bool) -> None:
+    """Unseal every key and check it against its stored public key (exit 1 on a mismatch).
+
+    Only the private parts in a keyset file are authenticated.  This finds a
+    public key that was swapped in the file, for example in a backup before it
+    is restored into use.  It needs each keyset's sealer (AGILE_PASSPHRASE, the
+    TPM, the token); a sealer that does not open stops it with exit code 2.
+    Keys without a private part are listed as skipped.
+
+    \b
+    Examples:
+      agile keystore check
+      agile keystore check signing --json
+    """
+    from agile.keys import Keystore
+    from agile.keys.check import check_keystore
+
+    directory = keystore_path()
+    results = check_keystore(Keystore.open(directory, create=False), names or None)
+    failed = [result for result in results if result.failed]
+    if as_json:
+        emit_json(
+            {
+                "keystore": str(directory),
+                "keys": [result.to_dict() for result in results],
+                "failed": len(failed),
+            }
+        )
+    else:
+        for result in results:
+            line = f"{result.result:7} {result.keyset} {result.key_id} {result.algorithm}"
+            click.echo(f"{line} ({result.status}): {result.detail}")
+        checked = sum(result.result != "skipped" for result in results)
+        click.echo(f"{checked - len(failed)} of {checked} keys with a private part check out")
+    if failed:
+        sys.exit(1)

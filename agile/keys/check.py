@@ -1,0 +1,132 @@
+"""Check every key of a keystore against its sealed private part.
+
+Only the private part of a key is authenticated (by its sealer); the public
+key, the key id and the status in a keyset file are not.  So someone who can
+write to the keystore can swap a public key: envelopes are then encrypted to
+them, and signatures by them verify.  Decrypting and signing already notice
+such a swap for the key they use (:meth:`agile.keys.Keyset.private_key`).
+This check unseals every key at once, for example after a restore or before a
+keystore is trusted for ``verify``.
+
+For each key that still has a private part it runs a pairwise consistency
+test, like the one FIPS 140-3 modules run after generating a key pair: the
+public key derived from the private key must equal the stored one, and one
+operation with the private key must round-trip with the stored public key
+(encapsulate and decapsulate, sign and verify, encrypt and decrypt).  An AEAD
+key is unsealed and used for one encryption and decryption.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .. import registry
+from ..errors import AgileError, KeysetError, SealError
+from ..registry.interfaces import AEAD, KEM, HomomorphicScheme, SignatureScheme
+from .keyset import Keyset
+from .keystore import Keystore
+from .model import Key
+
+__all__ = ["KeyCheck", "check_keyset", "check_keystore"]
+
+log = logging.getLogger(__name__)
+
+#: The message signed and the value encrypted by the self-tests; any fixed value will do.
+_PROBE = b"agile keystore check"
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """The result for one key: ``ok``, ``failed`` or ``skipped``, with the reason."""
+
+    keyset: str
+    key_id: str
+    algorithm: str
+    status: str
+    result: str
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.result == "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> list[KeyCheck]:
+    """Check the keys of the keysets ``names`` (every keyset when None); one result per key.
+
+    Unsealing needs each keyset's sealer (the passphrase, the TPM, the token);
+    when it fails, its :class:`agile.errors.SealError` is raised.  An unknown
+    name raises :class:`agile.errors.KeyNotFound`.
+    """
+    selected = keystore.keyset_names() if names is None else list(dict.fromkeys(names))
+    keysets = [keystore.keyset(name) for name in selected]
+    return [check for keyset in keysets for check in check_keyset(keyset)]
+
+
+def check_keyset(keyset: Keyset) -> list[KeyCheck]:
+    """Check each key of ``keyset``; see the module documentation."""
+    return [_check_key(keyset, key) for key in keyset.keys]
+
+
+def _check_key(keyset: Keyset, key: Key) -> KeyCheck:
+    def result(outcome: str, detail: str = "") -> KeyCheck:
+        return KeyCheck(keyset.name, key.id, key.algorithm, key.status.value, outcome, detail)
+
+    if not key.has_private:
+        return result("skipped", "no private part (destroyed or imported public only)")
+    try:
+        detail = _probe(keyset, key)
+    except SealError:
+        # A wrong passphrase or a missing device is the caller's to fix, not a finding
+        # about the key.  (A changed sealed KEK fails here too: GCM cannot tell them apart.)
+        raise
+    except AgileError as error:
+        log.warning("key %s of keyset %s: %s", key.id, keyset.name, error)
+        return result("failed", error.diagnostics())
+    except ValueError as error:
+        # A provider's own parser rejecting stored bytes is a damaged key, not a crash.
+        return result("failed", f"the stored key does not load: {error}")
+    return result("ok", detail)
+
+
+def _probe(keyset: Keyset, key: Key) -> str:
+    """Run the consistency test of one key; return what was checked or raise."""
+    implementation = registry.get(key.algorithm)
+    if isinstance(implementation, AEAD):
+        context = implementation.new(keyset.secret_key(key.id))
+        nonce = os.urandom(implementation.nonce_size)
+        if context.decrypt(nonce, context.encrypt(nonce, _PROBE)) != _PROBE:
+            raise _mismatch(keyset, key, "an encryption did not decrypt to its message")
+        return "unsealed; encrypt and decrypt agree"
+    # private_key compares the public key derived from the private one with the stored one.
+    private = keyset.private_key(key.id)
+    public = keyset.public_key(key.id)
+    if isinstance(implementation, KEM):
+        ciphertext, shared = implementation.encapsulate(public)
+        if not hmac.compare_digest(implementation.decapsulate(private, ciphertext), shared):
+            raise _mismatch(keyset, key, "decapsulation gave another shared secret")
+        return "public key matches; encapsulate and decapsulate agree"
+    if isinstance(implementation, SignatureScheme):
+        implementation.verify(public, _PROBE, implementation.sign(private, _PROBE))
+        return "public key matches; a signature verifies with it"
+    if isinstance(implementation, HomomorphicScheme):
+        value = int.from_bytes(_PROBE, "big")
+        if implementation.raw_decrypt(private, implementation.raw_encrypt(public, value)) != value:
+            raise _mismatch(keyset, key, "decryption gave another value")
+        return "public key matches; encrypt and decrypt agree"
+    return "public key matches"
+
+
+def _mismatch(keyset: Keyset, key: Key, problem: str) -> KeysetError:
+    return KeysetError(
+        f"key {key.id} of keyset {keyset.name!r}: {problem}",
+        fix="restore the keyset file from a backup made before it was changed",
+    )
