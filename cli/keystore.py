@@ -42,6 +42,8 @@ def restore(file: Path, force: bool) -> None:
 
     count = restore_keystore(keystore_path(), file, force=force)
     click.echo(f"restored {count} files from {file}")
+    # The sealing authenticates private keys only; the check covers the public keys.
+    click.echo("run 'agile keystore check' to test each key against its public key")
 
 
 @keystore.command()
