@@ -93,6 +93,8 @@ def show(policy: str | None, as_json: bool) -> None:
     if "purposes" not in data:
         for purpose, algorithm in data["preferred"].items():
             click.echo(f"  {purpose:15} preferred {algorithm}")
+        if chosen.verify_require_quantum_safe:
+            click.echo("  verify needs a quantum-safe signature (verify_require_quantum_safe)")
         return
     for purpose, rules in data["purposes"].items():
         click.echo(f"[{purpose}]")
@@ -115,6 +117,8 @@ def show(policy: str | None, as_json: bool) -> None:
             limits.append(f"max_key_age {rules['max_key_age']}")
         if limits:
             click.echo(f"  requires      {', '.join(limits)}")
+        if rules.get("verify_require_quantum_safe"):
+            click.echo("  verify needs  a quantum-safe signature (verify_require_quantum_safe)")
 
 
 @policy.command(name="set")

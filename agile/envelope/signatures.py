@@ -6,7 +6,8 @@ over ``"agile v1 signature" || 0 || digest id || SHA-512(message) || key id ||
 algorithm`` (ids length-prefixed), so a signature cannot be moved to another
 key id or algorithm.  The list of signatures itself is not signed, because
 rotation adds a new signature and later drops an old one.  A verifier decides
-from its policy which algorithms count (see :func:`verify`).
+from its policy which algorithms count and whether a quantum-safe one must be
+among them (see :func:`verify`).
 """
 
 from __future__ import annotations
@@ -210,7 +211,9 @@ def verify(
     otherwise :class:`InvalidSignature` is raised.  Signatures by unknown keys
     or by algorithms the policy rejects are ignored, and at least one must
     verify: with none, the error is :class:`KeyNotFound` (no known key) or
-    :class:`PolicyViolation` (known keys, but no allowed algorithm).
+    :class:`PolicyViolation` (known keys, but no allowed algorithm).  A policy
+    with ``signature.verify_require_quantum_safe`` also raises
+    :class:`PolicyViolation` when every signature that verified is classical.
     """
     header = parse_header(dearmour_if_armoured(signature))
     _require_signature(header.kind)
@@ -236,6 +239,9 @@ def verify(
         verified.append(Verified(key.id, key.algorithm, keyset.name))
 
     if verified:
+        # The signature list is unsigned, so a stripped copy may keep only its classical
+        # signatures.  The rule rejects such a copy after every signature has been checked.
+        active.enforce_quantum_safe_verify([(v.key_id, v.algorithm) for v in verified])
         return verified
     if violations:
         raise PolicyViolation(

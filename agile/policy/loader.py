@@ -22,7 +22,15 @@ from typing import Any
 from ..errors import InvalidPolicy
 from ..registry import BY_ID, Family
 from ..seal.base import SEALERS
-from .model import PURPOSES, SEAL, LegacyEntry, Policy, PurposeRules, parse_duration
+from .model import (
+    PURPOSES,
+    SEAL,
+    VERIFY_REQUIRE_QUANTUM_SAFE,
+    LegacyEntry,
+    Policy,
+    PurposeRules,
+    parse_duration,
+)
 from .profile import ProfilePolicy
 
 __all__ = [
@@ -178,6 +186,8 @@ def _section_keys(purpose: str) -> list[str]:
     if purpose == SEAL:
         return ["allowed", "prepend", "append", "remove"]
     constraints = ["min_category", "require_quantum_safe", "require_hybrid", "max_key_age"]
+    if purpose == Family.SIGNATURE.value:
+        constraints.append(VERIFY_REQUIRE_QUANTUM_SAFE)
     return ["allowed", str(_legacy_key(purpose)), *constraints, *_EDIT_KEYS]
 
 
@@ -194,6 +204,8 @@ def _parse_section(check: _Checker, purpose: str, table: Any) -> _Section:
             fix = _suggest(key, keys)
             if key in ("decrypt_only", "verify_only") and other:
                 fix = f"[{purpose}] takes {other} instead; "
+            if key == VERIFY_REQUIRE_QUANTUM_SAFE:
+                fix = f"{key} applies to signatures only, so move it to [signature]; "
             raise check.fail(where, f"unknown key {key!r}", fix + "keys are " + ", ".join(keys))
         if key in ("allowed", "prepend", "append", "remove"):
             section_list = check.ident_list(purpose, where, value)
@@ -210,7 +222,7 @@ def _parse_section(check: _Checker, purpose: str, table: Any) -> _Section:
                     "write min_category = 1 (AES-128 strength) up to 5 (AES-256)",
                 )
             section.values[key] = value
-        elif key in ("require_quantum_safe", "require_hybrid"):
+        elif key in ("require_quantum_safe", "require_hybrid", VERIFY_REQUIRE_QUANTUM_SAFE):
             if not isinstance(value, bool):
                 raise check.fail(where, f"expected true or false, got {value!r}", f"{key} = true")
             section.values[key] = value
@@ -251,10 +263,11 @@ def _parse_document(text: str, source: str, *, module: bool) -> _Document:
             sections[key] = _parse_section(check, key, value)
         elif key not in top_keys:
             choices = top_keys + list(PURPOSES)
+            fix = _suggest(key, choices)
+            if key == VERIFY_REQUIRE_QUANTUM_SAFE:
+                fix = f"{key} belongs in the [signature] section; "
             raise check.fail(
-                key,
-                f"unknown key {key!r}",
-                _suggest(key, choices) + "top-level keys are " + ", ".join(choices),
+                key, f"unknown key {key!r}", fix + "top-level keys are " + ", ".join(choices)
             )
     for key in top_keys:
         if key in data and not isinstance(data[key], str):
@@ -328,6 +341,27 @@ def _validate(rules: dict[str, PurposeRules], source: str) -> None:
                 f"requirements ({reasons})",
                 fix="add a stronger id to allowed or relax min_category/require_* ",
             )
+    _check_signing_meets_verify(rules[Family.SIGNATURE.value], source)
+
+
+def _check_signing_meets_verify(rules: PurposeRules, source: str) -> None:
+    """Reject a policy whose own new signatures would fail its verify rule.
+
+    Keysets created without an explicit algorithm and keys made by ``agile
+    rotate`` use the preferred id.  With ``verify_require_quantum_safe`` on and a
+    classical preferred id, rotation would re-sign with a key whose signatures
+    do not count, so no stored signature could reach the rule.
+    """
+    if not rules.verify_require_quantum_safe:
+        return
+    preferred = rules.attainable()[0]
+    if not BY_ID[preferred].quantum_safe:
+        raise InvalidPolicy(
+            f"{source}: [signature] {VERIFY_REQUIRE_QUANTUM_SAFE} is true, but the preferred "
+            f"signature algorithm {preferred!r} is not quantum-safe",
+            fix="put a quantum-safe id such as 'ml-dsa-65' first in [signature] allowed, "
+            f"or set {VERIFY_REQUIRE_QUANTUM_SAFE} = false",
+        )
 
 
 def _read(path: Path) -> str:

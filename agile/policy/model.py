@@ -13,7 +13,7 @@ import abc
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,7 @@ __all__ = [
     "OLD_USE",
     "PURPOSES",
     "SEAL",
+    "VERIFY_REQUIRE_QUANTUM_SAFE",
     "Decision",
     "KeyMeta",
     "Finding",
@@ -54,6 +55,9 @@ NEW_USE: tuple[str, ...] = ("generate", "encrypt", "sign", "seal")
 OLD_USE: tuple[str, ...] = ("decrypt", "verify")
 
 OPERATIONS: tuple[str, ...] = NEW_USE + OLD_USE
+
+#: Key of the ``[signature]`` rule that makes verify need a quantum-safe signature.
+VERIFY_REQUIRE_QUANTUM_SAFE = "verify_require_quantum_safe"
 
 #: Key statuses (as agile.keys names them) that only open old data.
 OPENING_STATUSES = frozenset({"decrypt-only", "disabled"})
@@ -260,6 +264,9 @@ class PurposeRules:
     require_quantum_safe: bool = False
     require_hybrid: bool = False
     max_key_age: dt.timedelta | None = None
+    #: ``[signature]`` only: a signature envelope verifies only if a quantum-safe
+    #: signature is among the signatures that verified.
+    verify_require_quantum_safe: bool = False
 
     @property
     def legacy_key(self) -> str:
@@ -317,6 +324,8 @@ class PurposeRules:
             data["max_key_age"] = (
                 format_duration(self.max_key_age) if self.max_key_age is not None else None
             )
+        if self.purpose == Family.SIGNATURE.value:
+            data[VERIFY_REQUIRE_QUANTUM_SAFE] = self.verify_require_quantum_safe
         return data
 
 
@@ -356,6 +365,11 @@ class Policy(abc.ABC):
     def max_key_age(self, purpose: str) -> dt.timedelta | None:
         """Return how long a key of ``purpose`` may be used for new work, or ``None``."""
 
+    @property
+    @abc.abstractmethod
+    def verify_require_quantum_safe(self) -> bool:
+        """True when verify needs a quantum-safe signature among the signatures that verified."""
+
     @abc.abstractmethod
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form shown by ``agile policy show --json``."""
@@ -394,6 +408,48 @@ class Policy(abc.ABC):
             + "; ".join(decision.reasons),
             fix=self._fix_for(operation, algorithm),
             reasons=decision.reasons,
+        )
+
+    def enforce_quantum_safe_verify(self, verified: Sequence[tuple[str, str]]) -> None:
+        """Raise :class:`PolicyViolation` if the rule is on and no signature is quantum-safe.
+
+        The rule is ``signature.verify_require_quantum_safe``, and ``verified``
+        lists the ``(key id, algorithm)`` of each signature that verified.  The
+        caller has checked every signature it passes, classical ones included, so
+        a dual-signed envelope keeps both guarantees.  The list of signatures in
+        an envelope is not signed, so without this rule a copy stripped down to
+        its classical signature would still verify.
+        """
+        if not self.verify_require_quantum_safe:
+            return
+
+        rule = f"{Family.SIGNATURE.value}.{VERIFY_REQUIRE_QUANTUM_SAFE}"
+        signers = ", ".join(f"key {key_id} ({algorithm})" for key_id, algorithm in verified)
+        quantum_safe = [
+            algorithm
+            for _, algorithm in verified
+            if algorithm in BY_ID and BY_ID[algorithm].quantum_safe
+        ]
+        log.info(
+            "policy %s (%s): verify with %s -> %s %s",
+            self.name,
+            self.hash,
+            signers or "no signature",
+            "allow" if quantum_safe else "deny",
+            rule,
+        )
+        if quantum_safe:
+            return
+        reason = (
+            f"policy {self.name!r} requires a quantum-safe signature ({rule}), "
+            f"but only classical signatures verified: {signers or 'none'}"
+        )
+        raise PolicyViolation(
+            reason,
+            fix="sign the message again with a post-quantum key ('agile rotate' re-signs "
+            "stored signatures), import the post-quantum public key of the signer if the "
+            f"envelope carries its signature, or verify under a policy without {rule}",
+            reasons=[reason],
         )
 
     def _fix_for(self, operation: str, algorithm: str) -> str:

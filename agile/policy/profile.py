@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidArgument, InvalidPolicy
+from ..registry import Family
 from .model import (
     NEW_USE,
     PURPOSES,
     SEAL,
+    VERIFY_REQUIRE_QUANTUM_SAFE,
     Decision,
     KeyMeta,
     Policy,
@@ -214,7 +216,7 @@ class ProfilePolicy(Policy):
         self.description = description
         self.rules = dict(rules)
         self.source = source
-        canonical = json.dumps(self._content(), sort_keys=True, separators=(",", ":"))
+        canonical = json.dumps(self._hashed_content(), sort_keys=True, separators=(",", ":"))
         self.hash = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
         # Decision caches; see enforce() and preferred() for why they are exact.
         self._allowed: dict[tuple[str, str, KeyMeta | None], _Allowed] = {}
@@ -226,6 +228,19 @@ class ProfilePolicy(Policy):
             "description": self.description,
             "purposes": {purpose: self.rules[purpose].to_dict() for purpose in PURPOSES},
         }
+
+    def _hashed_content(self) -> dict[str, Any]:
+        """Return the content the hash covers: ``_content()`` without a rule that is off.
+
+        ``verify_require_quantum_safe`` was added after hashes had been recorded in
+        rotation journals and audit logs.  Leaving it out while it is false keeps
+        the hash of every policy that does not use it as it was.
+        """
+        content = self._content()
+        signature = content["purposes"][Family.SIGNATURE.value]
+        if not signature[VERIFY_REQUIRE_QUANTUM_SAFE]:
+            del signature[VERIFY_REQUIRE_QUANTUM_SAFE]
+        return content
 
     def decide(
         self,
@@ -317,6 +332,10 @@ class ProfilePolicy(Policy):
     def max_key_age(self, purpose: str) -> dt.timedelta | None:
         rules = self.rules.get(purpose)
         return rules.max_key_age if rules is not None else None
+
+    @property
+    def verify_require_quantum_safe(self) -> bool:
+        return self.rules[Family.SIGNATURE.value].verify_require_quantum_safe
 
     def to_dict(self) -> dict[str, Any]:
         data = self._content()

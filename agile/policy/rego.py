@@ -11,8 +11,8 @@ The module must define one package.  agile sets ``input`` to::
 and reads these rules of the package: ``allow`` (boolean), ``deny`` (set of
 reasons), ``rules`` (set of rule names), ``preferred`` (purpose -> id),
 ``sealers`` (array), and optionally ``max_key_age`` (purpose -> "365d"),
-``name`` and ``description``.  An operation is allowed when ``allow`` is true
-and ``deny`` is empty.
+``verify_require_quantum_safe`` (boolean), ``name`` and ``description``.  An
+operation is allowed when ``allow`` is true and ``deny`` is empty.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ import threading
 from typing import Any
 
 from ..errors import InvalidArgument, InvalidPolicy
-from ..registry import BY_ID
+from ..registry import BY_ID, Family
 from ..seal.base import SEALERS
 from .model import (
     PURPOSES,
     SEAL,
+    VERIFY_REQUIRE_QUANTUM_SAFE,
     Decision,
     KeyMeta,
     Policy,
@@ -113,6 +114,9 @@ class RegoPolicy(Policy):
         self._preferred = self._check_preferred(outputs["preferred"])
         self._sealers = self._check_sealers(outputs["sealers"])
         self._max_key_age = self._check_ages(outputs.get("max_key_age") or {})
+        self._verify_require_quantum_safe = self._check_verify_rule(
+            outputs.get(VERIFY_REQUIRE_QUANTUM_SAFE, False)
+        )
 
     def _evaluate(self, document: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -174,6 +178,23 @@ class RegoPolicy(Policy):
                 ) from None
         return ages
 
+    def _check_verify_rule(self, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise InvalidPolicy(
+                f"{self.source}: {VERIFY_REQUIRE_QUANTUM_SAFE} is {value!r}, not a boolean",
+                fix=f"define {VERIFY_REQUIRE_QUANTUM_SAFE} as true or false",
+            )
+        # Rotation and new keysets use the preferred id, so their signatures must count.
+        preferred = self._preferred[Family.SIGNATURE.value]
+        if value and not BY_ID[preferred].quantum_safe:
+            raise InvalidPolicy(
+                f"{self.source}: {VERIFY_REQUIRE_QUANTUM_SAFE} is true, but "
+                f"preferred['signature'] {preferred!r} is not quantum-safe",
+                fix="prefer a quantum-safe signature id such as 'ml-dsa-65', "
+                f"or set {VERIFY_REQUIRE_QUANTUM_SAFE} to false",
+            )
+        return value
+
     def decide(
         self,
         operation: str,
@@ -226,6 +247,10 @@ class RegoPolicy(Policy):
     def max_key_age(self, purpose: str) -> dt.timedelta | None:
         return self._max_key_age.get(purpose)
 
+    @property
+    def verify_require_quantum_safe(self) -> bool:
+        return self._verify_require_quantum_safe
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -237,6 +262,7 @@ class RegoPolicy(Policy):
             "preferred": dict(self._preferred),
             "sealers": list(self._sealers),
             "max_key_age": {p: format_duration(age) for p, age in self._max_key_age.items()},
+            VERIFY_REQUIRE_QUANTUM_SAFE: self._verify_require_quantum_safe,
         }
 
     def __repr__(self) -> str:
