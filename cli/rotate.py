@@ -26,7 +26,8 @@ from .common import emit_json, is_terminal, json_option, keystore_path, policy_o
     type=click.IntRange(1, 256),
     default=1,
     show_default=True,
-    help="Worker processes that migrate objects; each unseals the keys itself.",
+    help="Worker processes that migrate objects (forked workers inherit the unsealed keys; "
+    "spawned ones unseal them again).",
 )
 @click.option(
     "--batch-size",
@@ -36,7 +37,9 @@ from .common import emit_json, is_terminal, json_option, keystore_path, policy_o
     help="Objects per batch (one SQLite transaction per batch).",
 )
 @click.option("--resume", is_flag=True, help="Finish an interrupted run (a plain run does too).")
-@click.option("--fail-fast", is_flag=True, help="Stop at the first object that fails.")
+@click.option(
+    "--fail-fast", is_flag=True, help="Stop after the first batch in which an object fails."
+)
 @click.option(
     "--keep-old-keys",
     is_flag=True,
@@ -60,7 +63,8 @@ def rotate(
     decrypt-only, objects are rewrapped (payload kept) or re-encrypted (payload
     AEAD no longer allowed), and old keys are disabled once every object is
     migrated and read back.  A killed run resumes where it stopped.  Exit code 1
-    when some objects failed; they are listed and left untouched.
+    when the run is incomplete: objects that failed are listed and left
+    untouched, and the old keys stay decrypt-only.
 
     \b
     Examples:
@@ -102,7 +106,9 @@ def rotate(
         emit_json(report)
     else:
         _print_report(report)
-    if report.get("failed"):
+    # An incomplete run keeps the old keys decrypt-only, even when no object failed
+    # (objects kept appearing under old keys in every final pass).
+    if report.get("failed") or report.get("state") == "incomplete":
         sys.exit(1)
 
 
@@ -171,6 +177,11 @@ def _print_report(report: dict[str, Any]) -> None:
     )
     for failure in report["failures"]:
         click.echo(f"failed: {failure['store']} {failure['object']}: {failure['error']}")
+    if report["state"] == "incomplete" and not report["failures"]:
+        click.echo(
+            "incomplete: objects kept appearing under old keys during the final passes; "
+            "run 'agile rotate' again once the writers that use the old keys stopped"
+        )
     rate = report["objects_per_second"]
     durations = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report["durations"].items())
     click.echo(f"time: {durations}" + (f"; {rate} objects/s" if rate else ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -72,12 +73,34 @@ def add(name: str, url: str) -> None:
                 fix=f"register each directory tree or table once; 'agile store remove "
                 f"{other_name}' first to change how it is registered",
             )
+    _check_not_keystore(location, keystore.path)
     created = _created_by_add(location)
     open_store(location, create=True).close()
     keystore.add_store(name, str(location))
     click.echo(f"store {name}: {location}")
     if created:
         click.echo(f"note: created {created}", err=True)
+
+
+def _check_not_keystore(location, keystore_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Raise :class:`StoreError` when a directory store would list the keystore's own files.
+
+    Keyset files, the audit log and the journal are not envelopes, so every
+    rotation would report them as unreadable and never finish.  A keystore
+    below a hidden directory (such as ``~/.local/share/agile``) is not listed.
+    """
+    from agile.errors import StoreError
+
+    if location.scheme != "dir":
+        return
+    root, keystore = location.path.resolve(), keystore_dir.expanduser().resolve()
+    inside = root == keystore or root in keystore.parents
+    hidden = inside and any(part.startswith(".") for part in keystore.relative_to(root).parts)
+    if keystore in root.parents or inside and not hidden:
+        raise StoreError(
+            f"store directory {str(root)!r} overlaps the keystore {str(keystore)!r}",
+            fix="keep envelope files in a directory outside the keystore",
+        )
 
 
 def _created_by_add(location) -> str | None:  # type: ignore[no-untyped-def]
@@ -120,6 +143,7 @@ def list_stores(objects_of: str | None, as_json: bool) -> None:
       agile store list --json
       agile store list --objects files
     """
+    from agile.errors import AgileError, StoreError
     from agile.rotate.stores import open_store
 
     if objects_of is not None:
@@ -132,15 +156,31 @@ def list_stores(objects_of: str | None, as_json: bool) -> None:
                 click.echo(object_id)
         return
 
-    rows = []
+    rows: list[dict[str, Any]] = []
+    problems = []
     for name, url in sorted(_keystore().stores().items()):
-        with open_store(url) as opened:
-            rows.append({"name": name, "url": url, "objects": opened.count()})
+        # One missing or unreadable store must not hide the others, whose
+        # names 'agile store remove' needs.
+        try:
+            with open_store(url) as opened:
+                rows.append({"name": name, "url": url, "objects": opened.count()})
+        except AgileError as error:
+            rows.append({"name": name, "url": url, "objects": None, "error": str(error)})
+            problems.append((name, error))
     if as_json:
         emit_json(rows)
-        return
-    for row in rows:
-        click.echo(f"{row['name']:16} {row['objects']:>8} objects  {row['url']}")
+    else:
+        for row in rows:
+            count = "-" if row["objects"] is None else row["objects"]
+            click.echo(f"{row['name']:16} {count:>8} objects  {row['url']}")
+    if problems:
+        first_name, first_error = problems[0]
+        remove = f"unregister it with 'agile store remove {first_name}'"
+        raise StoreError(
+            f"cannot open {len(problems)} of {len(rows)} stores; "
+            f"store {first_name!r}: {first_error}",
+            fix=f"{first_error.fix}, or {remove}" if first_error.fix else remove,
+        )
 
 
 @store.command("put")
@@ -193,19 +233,34 @@ def put(name: str, object_id: str, source, keysets: tuple[str, ...], policy: str
 def import_files(name: str, directory: Path, keysets: tuple[str, ...], policy: str | None) -> None:
     """Encrypt every file under DIRECTORY into store NAME (object id = relative path).
 
+    Hidden files and directories (names starting with '.') are skipped, because
+    a directory store does not treat them as objects.
+
     \b
     Example:
       agile store import files ./plain --to team
     """
     from agile.envelope import encrypt
+    from agile.rotate.stores.base import check_object_id
 
     keystore = _keystore()
     active = keystore.policy(policy)
     recipients = [keystore.keyset(keyset) for keyset in keysets]
+    files = []
+    hidden = 0
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        object_id = path.relative_to(directory).as_posix()
+        if any(part.startswith(".") for part in object_id.split("/")):
+            hidden += 1
+            continue
+        # Checked before anything is written, so that a bad name leaves the store as it was.
+        files.append((path, check_object_id(object_id)))
+    if hidden:
+        click.echo(f"note: skipped {hidden} hidden file{'' if hidden == 1 else 's'}", err=True)
+
     count = 0
     with _open(name, create=True) as opened:
-        for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-            object_id = path.relative_to(directory).as_posix()
+        for path, object_id in files:
             sealed = encrypt(
                 path.read_bytes(),
                 recipients,

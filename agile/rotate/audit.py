@@ -38,8 +38,12 @@ class AuditLog:
         with self._lock:
             # O_APPEND makes each write land at the end even with several writers;
             # one write call per record keeps a record on one line.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    # A torn last line from a crash: end it, so this record gets its own line.
+                    line = b"\n" + line
                 os.write(fd, line)
                 os.fsync(fd)
             finally:

@@ -53,6 +53,13 @@ def backup_keystore(
         raise KeystoreError(
             f"no keystore at {str(root)!r}", fix="point --keystore or AGILE_HOME at the keystore"
         )
+    target = Path(destination).expanduser().resolve()
+    if root.resolve() in target.parents:
+        # Every later backup would contain this one, and a restore would write it back.
+        raise KeystoreError(
+            f"backup file {str(target)!r} is inside the keystore {str(root)!r}",
+            fix="write the backup to a path outside the keystore directory",
+        )
     # The writer lock keeps a keyset change from landing half-way through the copy.
     with exclusive_lock(root / ".lock", what="keystore"):
         files = {

@@ -25,20 +25,26 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import KeyNotFound, KeystoreLocked, RotationError, RotationInProgress
+from ..errors import (
+    KeyNotFound,
+    KeystoreLocked,
+    RotationError,
+    RotationInProgress,
+    StoreError,
+)
 from ..fsio import exclusive_lock
 from .audit import AuditLog
 from .journal import Journal, KeyChange, Run
 from .migrate import MigrationContext, ObjectResult, migrate_batch, worker_batch, worker_init
 from .planner import ACTIONS, Plan, Unreadable, known_key_ids, plan, plan_keys, scan_store
-from .stores import open_store, parse_store_url
+from .stores import open_store, parse_store_url, shares_objects
 
 __all__ = ["RotateOptions", "rotate", "dry_run", "resolve_stores", "LOCK_NAME"]
 
@@ -70,18 +76,41 @@ def resolve_stores(keystore: Any, selection: tuple[str, ...] = ()) -> list[tuple
     registered = keystore.stores()
     if not selection:
         return sorted(registered.items())
-    chosen = []
+    chosen: list[tuple[str, str]] = []
     for item in selection:
         if item in registered:
-            chosen.append((item, registered[item]))
+            url = registered[item]
         elif "://" in item or "/" in item or item.startswith("dir:") or Path(item).is_dir():
-            chosen.append((item, str(parse_store_url(item))))
+            url = str(parse_store_url(item))
         else:
             raise KeyNotFound(
                 f"no store named {item!r}",
                 fix="run 'agile store list' for the names, or give a directory or sqlite:/// URL",
             )
+        if _overlaps(item, url, chosen):
+            continue
+        chosen.append((item, url))
     return chosen
+
+
+def _overlaps(item: str, url: str, chosen: list[tuple[str, str]]) -> bool:
+    """Return True when ``url`` repeats a chosen store; raise if it only overlaps one.
+
+    A store named twice (by name, or by name and path) would be scanned twice
+    and its objects counted twice.
+    """
+    location = parse_store_url(url)
+    for other_item, other_url in chosen:
+        other = parse_store_url(other_url)
+        if location == other:
+            return True
+        if shares_objects(location, other):
+            raise StoreError(
+                f"stores {other_item!r} and {item!r} overlap, so rotation would see "
+                "their objects twice",
+                fix="give --store each directory tree or table once",
+            )
+    return False
 
 
 def _start_method(store_urls: list[str] | tuple[str, ...] = ()) -> Any:
@@ -287,6 +316,18 @@ class _Rotation:
         return report
 
     def _check_resume(self, run: Run) -> None:
+        if self.options.stores:
+            chosen = resolve_stores(self.keystore, self.options.stores)
+            journaled = [tuple(item) for item in run.options["stores"]]
+            if {parse_store_url(url) for _, url in chosen} != {
+                parse_store_url(url) for _, url in journaled
+            }:
+                names = ", ".join(name for name, _ in journaled) or "none"
+                raise RotationError(
+                    f"an unfinished rotation run {run.run_id} covers the stores {names}, "
+                    "not the ones given with --store",
+                    fix="finish it first with 'agile rotate --resume' without --store",
+                )
         if self.options.policy is None:
             return
         requested = self.keystore.policy(self.options.policy)
@@ -300,16 +341,19 @@ class _Rotation:
     def _start(self) -> Run | None:
         policy = self.keystore.policy(self.options.policy)
         stores = resolve_stores(self.keystore, self.options.stores)
+        # A store that cannot be opened would stop the run after the keys changed,
+        # and every resume would stop there too.  So each is opened before any change.
+        for _, url in stores:
+            open_store(url).close()
         key_plans = plan_keys(self.keystore, policy, self.now)
         if not key_plans:
             self.audit.record("run-nothing-to-do", policy=policy.name, policy_hash=policy.hash)
             return None
 
-        registered = set(self.keystore.stores().values())
         options = {
             "policy": self.options.policy,
             "stores": [list(item) for item in stores],
-            "all_stores": registered <= {url for _, url in stores},
+            "all_stores": self._covers_registered(url for _, url in stores),
             "keep_old_keys": self.options.keep_old_keys,
             "fail_fast": self.options.fail_fast,
         }
@@ -430,7 +474,10 @@ class _Rotation:
         if run.options.get("keep_old_keys"):
             log.info("rotation %s: old keys stay decrypt-only (--keep-old-keys)", self.run_id)
             return []
-        if not run.options.get("all_stores"):
+        # A store registered while the run migrated objects was never scanned.
+        if not run.options.get("all_stores") or not self._covers_registered(
+            url for _, url in self.stores
+        ):
             log.warning(
                 "rotation %s covered only some registered stores; old keys stay decrypt-only",
                 self.run_id,
@@ -447,6 +494,16 @@ class _Rotation:
                 disabled.append(old_id)
             self.journal.update_key_change(self.run_id, change.keyset, state="disabled")
         return disabled
+
+    def _covers_registered(self, urls: Iterable[str]) -> bool:
+        """Return whether ``urls`` include every store registered with the keystore now.
+
+        URLs are compared in their parsed form, so that a URL given on the command
+        line matches the registration of the same location.
+        """
+        covered = {parse_store_url(url) for url in urls}
+        registered = self.keystore.stores().values()
+        return all(parse_store_url(url) in covered for url in registered)
 
     # Objects.
 

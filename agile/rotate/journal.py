@@ -122,9 +122,19 @@ class Journal:
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         if not existed:
             os.chmod(self.path, 0o600)
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = FULL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            from ..errors import RotationError
+
+            self._db.close()
+            raise RotationError(
+                f"cannot open the rotation journal {str(self.path)!r}: {error}",
+                fix="make it readable and writable for this user.  If it is damaged, move it "
+                "aside and rotate again, and the next run plans afresh from the keystore",
+            ) from None
 
     def close(self) -> None:
         self._db.close()

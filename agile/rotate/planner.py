@@ -268,21 +268,32 @@ def stale_key_ids(header: Any, targets: dict[str, str], policy: Policy) -> set[s
 
 
 def read_object_header(store: ObjectStore, object_id: str, prefix: bytes) -> Any:
-    """Parse the header from ``prefix``; read the whole object when the prefix was too short."""
+    """Parse the header from ``prefix``; read the whole object when the prefix was too short.
+
+    Only an object that starts like an envelope (the binary magic, or an
+    armour BEGIN line after whitespace) is read whole, so that a large file
+    that is not an envelope is reported without being loaded into memory.
+    """
     from ..envelope import read_header
+    from ..envelope.armour import is_armoured
+    from ..envelope.format import MAGIC
 
     if not prefix:
         problem = store.scan_problem(object_id)
         if problem is not None:
             raise StoreError(
                 problem,
-                fix="replace a link by a copy of its target, or give the rotating user "
-                "read and write access, or remove the object; then rotate again",
+                fix="replace a link by a copy of its target, rename a file whose name is not "
+                "UTF-8, or give the rotating user read and write access, or remove the "
+                "object; then rotate again",
             )
     try:
         return read_header(prefix)
     except AgileError:
         if len(prefix) < HEADER_PREFIX_SIZE:
+            raise
+        # Armour may follow any amount of whitespace, hence the test for an all-blank prefix.
+        if not (prefix.startswith(MAGIC) or is_armoured(prefix) or not prefix.strip()):
             raise
     return read_header(store.read(object_id))
 
@@ -310,7 +321,9 @@ def scan_store(
         except KeyNotFound:
             continue
         except (AgileError, ValueError) as error:
-            if store.read_many([object_id + SIGNATURE_SUFFIX]):
+            if store.scan_problem(object_id) is None and store.read_many(
+                [object_id + SIGNATURE_SUFFIX]
+            ):
                 # The message of a detached signature stored beside it, not an envelope.
                 continue
             log.warning("store %s: cannot read header of %s: %s", store_name, object_id, error)

@@ -13,7 +13,7 @@ import abc
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["ObjectStore", "Swap", "Joined", "HEADER_PREFIX_SIZE"]
+__all__ = ["ObjectStore", "Swap", "Joined", "HEADER_PREFIX_SIZE", "check_object_id"]
 
 #: Bytes read from the start of each object when scanning headers.  Envelope
 #: headers are usually a few KiB; a longer header is read whole on demand.
@@ -49,6 +49,25 @@ class Joined:
             pieces.append(bytes(part[:size]))
             size -= len(pieces[-1])
         return b"".join(pieces)
+
+
+def check_object_id(object_id: str) -> str:
+    """Return ``object_id`` if it is valid Unicode text; raise :class:`StoreError` otherwise.
+
+    Object ids are written to the journal and used as associated data in UTF-8.
+    A command-line argument that is not valid UTF-8 reaches Python as a string
+    with lone surrogates, which cannot be encoded.
+    """
+    from ...errors import StoreError
+
+    try:
+        object_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreError(
+            f"object id {object_id!r} is not valid UTF-8",
+            fix="use an object id that is valid UTF-8 (rename a file whose name is not)",
+        ) from None
+    return object_id
 
 
 def prefix_of(data: bytes | Joined, size: int) -> bytes:

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 
 from ...errors import KeyNotFound, StoreError
 from ...fsio import atomic_write, fsync_directory
-from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap
+from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, check_object_id
 from .url import StoreURL
 
 __all__ = ["DirectoryStore", "LOCK_NAME"]
@@ -64,11 +64,14 @@ class DirectoryStore(ObjectStore):
         self._scratch = bytearray()
         # Directories of renames made with durable=False and not fsync'ed yet.
         self._unsynced: set[Path] = set()
+        # Why the last scan could not list or name an entry, by the id it was listed under.
+        self._problems: dict[str, str] = {}
 
     # Paths.
 
     def path_of(self, object_id: str) -> Path:
         """Return the file of ``object_id``; raise :class:`StoreError` if it leaves the root."""
+        check_object_id(object_id)
         parts = PurePosixPath(object_id).parts
         # The id must be the canonical form that iteration yields ("a//b" is not "a/b").
         if (
@@ -89,16 +92,22 @@ class DirectoryStore(ObjectStore):
     # Reading.
 
     def _object_ids(self) -> Iterator[str]:
-        """Yield the ids of regular files, and of symbolic links that need a report.
+        """Yield the ids of regular files, and of entries that need a report.
 
         A FIFO, socket or device is not an object (opening a FIFO would block
         the scan).  A link to an object of this store is skipped, because the
         object is migrated under its own id and the link keeps pointing at it.
         os.walk does not descend into linked directories, so a linked
-        directory is yielded too, for :meth:`scan_problem` to report.
+        directory is yielded too, for :meth:`scan_problem` to report.  So are
+        a subdirectory that cannot be listed and a name that is not valid
+        UTF-8: the objects they may hold would otherwise go unseen, and
+        rotation would disable the keys those objects need.
         """
         self._leftovers = []
-        for directory, subdirectories, files in os.walk(self.root):
+        self._problems = {}
+        unlisted: list[OSError] = []
+        for directory, subdirectories, files in os.walk(self.root, onerror=unlisted.append):
+            yield from self._unlisted_ids(unlisted)
             relative = Path(directory).relative_to(self.root)
             linked = [d for d in subdirectories if (Path(directory) / d).is_symlink()]
             subdirectories[:] = sorted(
@@ -106,7 +115,8 @@ class DirectoryStore(ObjectStore):
             )
             for name in sorted([*files, *linked]):
                 if name.startswith("."):
-                    if _temporary_of(name) is not None:
+                    # Agile writes only UTF-8 names, so no other temporary file is its own.
+                    if _temporary_of(name) is not None and _is_utf8(str(relative / name)):
                         self._leftovers.append(relative / name)
                     continue
                 object_id = (relative / name).as_posix()
@@ -116,8 +126,40 @@ class DirectoryStore(ObjectStore):
                     continue
                 if stat.S_ISLNK(mode) and self._link_problem(object_id) is None:
                     continue
-                if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
-                    yield object_id
+                if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                    continue
+                if not _is_utf8(object_id):
+                    object_id = self._report_name(object_id)
+                yield object_id
+        yield from self._unlisted_ids(unlisted)
+
+    def _unlisted_ids(self, errors: list[OSError]) -> Iterator[str]:
+        """Yield an id for each directory that os.walk could not list; the root raises."""
+        while errors:
+            error = errors.pop(0)
+            directory = Path(error.filename or self.root)
+            if directory == self.root:
+                raise StoreError(
+                    f"cannot list store directory {str(self.root)!r}: {error.strerror}",
+                    fix="check that the directory exists and that this user can read it",
+                )
+            if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+                continue  # removed or replaced since its parent was listed
+            object_id = directory.relative_to(self.root).as_posix()
+            if not _is_utf8(object_id):
+                object_id = self._report_name(object_id)
+            self._problems[object_id] = (
+                f"cannot list directory {str(directory)!r}: {error.strerror}"
+            )
+            yield object_id
+
+    def _report_name(self, object_id: str) -> str:
+        """Return a printable id for a path that is not valid UTF-8, and record why it fails."""
+        printable = os.fsencode(object_id).decode("utf-8", "backslashreplace")
+        self._problems[printable] = (
+            "the file name is not valid UTF-8, so it cannot serve as an object id"
+        )
+        return printable
 
     def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:
         for object_id in self._object_ids():
@@ -133,6 +175,8 @@ class DirectoryStore(ObjectStore):
                 continue
 
     def scan_problem(self, object_id: str) -> str | None:
+        if object_id in self._problems:
+            return self._problems[object_id]
         path = self.root / object_id
         if path.is_symlink():
             return self._link_problem(object_id)
@@ -192,7 +236,19 @@ class DirectoryStore(ObjectStore):
 
     def put(self, object_id: str, data: bytes) -> None:
         path = self.path_of(object_id)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except (FileExistsError, NotADirectoryError):
+            raise StoreError(
+                f"object id {object_id!r} needs the directory {str(path.parent)!r}, "
+                "but a file of that path exists in the store",
+                fix="choose an object id whose folders are not objects",
+            ) from None
+        if path.is_dir():
+            raise StoreError(
+                f"object id {object_id!r} names the directory {str(path)!r} in the store",
+                fix="choose an object id that is not a folder of other objects",
+            )
         with self._object_lock(object_id):
             atomic_write(path, data, mode=self._mode_of(path))
 
@@ -256,7 +312,16 @@ class DirectoryStore(ObjectStore):
     def sync(self) -> None:
         """Fsync every directory that got a rename from a swap since the last sync."""
         for directory in sorted(self._unsynced):
-            fsync_directory(directory)
+            try:
+                fsync_directory(directory)
+            except FileNotFoundError:
+                self._unsynced.clear()
+                raise StoreError(
+                    f"directory {str(directory)!r} of store {str(self.root)!r} was removed "
+                    "or moved while objects were written to it",
+                    fix="put the store directory back, then run the command again, "
+                    "which for a rotation is 'agile rotate --resume'",
+                ) from None
         self._unsynced.clear()
 
     def _holds(self, path: Path, expected: bytes) -> bool:
@@ -302,6 +367,15 @@ class DirectoryStore(ObjectStore):
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _is_utf8(name: str) -> bool:
+    """Return whether a name from the file system decoded as UTF-8 (no escaped bytes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _temporary_of(name: str) -> str | None:

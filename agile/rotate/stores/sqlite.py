@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import KeyNotFound, StoreError
-from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap
+from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, check_object_id
 from .url import StoreURL, quote_identifier
 
 __all__ = ["SQLiteStore"]
@@ -54,21 +54,49 @@ class SQLiteStore(ObjectStore):
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         existed = self.path.exists()
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        # SQLite stores whatever bytes a writer gave as TEXT.  Decoding with
+        # surrogateescape keeps invalid UTF-8 readable, and _as_bytes restores the bytes.
+        self._db.text_factory = _decode_text
         if not existed:
             os.chmod(self.path, 0o600)
-        self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-        self._db.execute("PRAGMA journal_mode = WAL")
-        # FULL: each commit is fsync'ed, so a migrated row survives a power cut.
-        self._db.execute("PRAGMA synchronous = FULL")
+        try:
+            self._setup(create)
+        except BaseException:
+            self._db.close()
+            raise
 
-        if create:
-            self._db.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._table} "
-                f"({self._key} TEXT PRIMARY KEY, {self._column} BLOB NOT NULL)"
-            )
+    def _setup(self, create: bool) -> None:
+        """Set the connection's pragmas, create the table if requested, and check the table."""
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            # FULL: each commit is fsync'ed, so a migrated row survives a power cut.
+            self._db.execute("PRAGMA synchronous = FULL")
+            if create:
+                self._db.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self._table} "
+                    f"({self._key} TEXT PRIMARY KEY, {self._column} BLOB NOT NULL)"
+                )
+        except sqlite3.DatabaseError as error:
+            # Not a database ("file is not a database"), a read-only file, a
+            # view or index with the table's name, or a lock held past the timeout.
+            raise StoreError(
+                f"cannot open SQLite database {str(self.path)!r}: {error}",
+                fix="check that the store URL names an SQLite database that this user "
+                "can read and write, and that table= names a table",
+            ) from None
         self._check_table()
 
     def _check_table(self) -> None:
+        kind = self._db.execute(
+            "SELECT type FROM sqlite_master WHERE name = ? COLLATE NOCASE", (self.location.table,)
+        ).fetchone()
+        if kind is not None and kind[0] != "table":
+            raise StoreError(
+                f"{self.location.table!r} in {str(self.path)!r} is a {kind[0]}, not a table",
+                fix="give table= the table that holds the envelopes; rotation updates rows "
+                "by key, which a view does not support",
+            )
         rows = self._db.execute(
             "SELECT name, type, pk FROM pragma_table_info(?)", (self.location.table,)
         ).fetchall()
@@ -122,12 +150,17 @@ class SQLiteStore(ObjectStore):
     def _object_id(self, key: object) -> str:
         """Return the object id of a key value; raise :class:`StoreError` if no id can name it."""
         if isinstance(key, str):
-            return key
-        if key is None or isinstance(key, bytes) or self._key_is_blob_affinity:
+            try:
+                return check_object_id(key)
+            except StoreError:
+                pass
+        if key is None or isinstance(key, (str, bytes)) or self._key_is_blob_affinity:
+            # A str here contains bytes that are not UTF-8, so the message shows the bytes.
+            key_bytes = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
             raise StoreError(
-                f"row with key {key!r} in table {self.location.table!r} of {str(self.path)!r} "
-                "cannot be addressed by a text object id",
-                fix=f"give the row a text key in column {self.location.key!r}, or delete it",
+                f"row with key {key_bytes!r} in table {self.location.table!r} of "
+                f"{str(self.path)!r} cannot be addressed by a text object id",
+                fix=f"give the row a UTF-8 text key in column {self.location.key!r}, or delete it",
             )
         return str(key)
 
@@ -146,21 +179,27 @@ class SQLiteStore(ObjectStore):
                     f"WHERE {self._key} > ? ORDER BY {self._key} LIMIT ?", [last, _PAGE], size
                 )
             for key, small, length, rowid in rows:
-                object_id = self._object_id(key)
                 found = self._prefix(small, length, rowid, size)
                 if found is not None:
-                    yield object_id, found[0]
+                    yield self._object_id(key), found[0]
             if len(rows) < _PAGE:
                 return
             last = rows[-1][0]
 
     def read(self, object_id: str) -> bytes:
+        check_object_id(object_id)
         row = self._db.execute(
             f"SELECT {self._column} FROM {self._table} WHERE {self._key} = ?", (object_id,)
         ).fetchone()
         if row is None:
             raise KeyNotFound(
                 f"row {self.location.key}={object_id!r} not found in {self.url!r}",
+                fix="list the store's objects with 'agile store list --objects'",
+            )
+        if row[0] is None:
+            raise KeyNotFound(
+                f"row {self.location.key}={object_id!r} in {self.url!r} has no object: "
+                f"column {self.location.column!r} is NULL",
                 fix="list the store's objects with 'agile store list --objects'",
             )
         return _as_bytes(row[0])
@@ -185,7 +224,8 @@ class SQLiteStore(ObjectStore):
                 chunk,
             ).fetchall()
             for key, value in rows:
-                found[str(key)] = _as_bytes(value)
+                if value is not None:
+                    found[str(key)] = _as_bytes(value)
         for object_id, data in found.items():
             self._reads[object_id] = (version, data)
         return found
@@ -235,10 +275,12 @@ class SQLiteStore(ObjectStore):
     ) -> tuple[bytes, int] | None:
         """Return ``(first size bytes, length)`` of one row from :meth:`_prefix_rows`, or None.
 
-        None means that the row was deleted since the query.
+        None means that the row contains no object: its envelope column is NULL
+        (as in an application table where most rows have no secret), or the
+        row was deleted since the query.
         """
         if length is None:
-            return b"", 0
+            return None
         if small is not None or rowid is None:
             return _as_bytes(small)[:size], int(length)
         try:
@@ -250,7 +292,10 @@ class SQLiteStore(ObjectStore):
             return None
 
     def count(self) -> int:
-        return int(self._db.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0])
+        # count(column) leaves out NULL values, which are not objects.
+        return int(
+            self._db.execute(f"SELECT count({self._column}) FROM {self._table}").fetchone()[0]
+        )
 
     # Writing.
 
@@ -283,15 +328,24 @@ class SQLiteStore(ObjectStore):
         except sqlite3.Error as error:
             # A read-only or full database, another writer past the busy
             # timeout, or a trigger of the user's table that fails.
+            if _is_busy(error):
+                fix = (
+                    f"another program held a write transaction on the database for over "
+                    f"{_BUSY_TIMEOUT_MS // 1000} s; let it commit, then run the command again"
+                )
+            else:
+                fix = (
+                    "make the database file and its directory writable for this user, "
+                    "check the free disk space, then run the command again"
+                )
             raise StoreError(
-                f"cannot write to SQLite database {str(self.path)!r}: {error}",
-                fix="make the database file and its directory writable for this user, "
-                "check the free disk space, then run the command again",
+                f"cannot write to SQLite database {str(self.path)!r}: {error}", fix=fix
             ) from None
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def put(self, object_id: str, data: bytes) -> None:
+        check_object_id(object_id)
         # data_version does not count this connection's own commits.
         self._reads.pop(object_id, None)
         try:
@@ -305,6 +359,7 @@ class SQLiteStore(ObjectStore):
                         f"INSERT INTO {self._table} ({self._key}, {self._column}) VALUES (?, ?)",
                         (object_id, data),
                     )
+                self._check_stored_id(object_id)
         except sqlite3.IntegrityError as error:
             # A constraint of the user's table: an INTEGER PRIMARY KEY takes no text id.
             raise StoreError(
@@ -312,6 +367,27 @@ class SQLiteStore(ObjectStore):
                 fix=f"use an id that the {self.location.key!r} column accepts, "
                 "or a table whose key column is TEXT",
             ) from None
+
+    def _check_stored_id(self, object_id: str) -> None:
+        """Raise :class:`StoreError` (rolling back) when the row's key is not ``object_id``.
+
+        A key column of INTEGER, REAL or NUMERIC affinity converts text that
+        looks like a number ("Datatypes In SQLite", section 3, "Type Affinity"):
+        "07" is stored as 7, and the scan then lists the object as "7".  Its
+        associated data (with aad=id) and every later lookup would no longer
+        match the id given.
+        """
+        row = self._db.execute(
+            f"SELECT {self._key} FROM {self._table} WHERE {self._key} = ?", (object_id,)
+        ).fetchone()
+        stored = row[0] if row is not None else None
+        if stored is None or str(stored) != object_id:
+            raise StoreError(
+                f"object id {object_id!r} would be stored as {stored!r} in column "
+                f"{self.location.key!r} of table {self.location.table!r}",
+                fix=f"use the id {str(stored)!r} as the column stores it, "
+                "or a table whose key column is TEXT",
+            )
 
     def compare_and_swap(self, object_id: str, expected: bytes, data: bytes | Joined) -> bool:
         return self.swap_many([Swap(object_id, expected, data)])[0]
@@ -381,12 +457,23 @@ class SQLiteStore(ObjectStore):
             self._lock_fd = None
 
 
+def _decode_text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _is_busy(error: sqlite3.Error) -> bool:
+    """Return whether ``error`` means that another connection holds the lock (SQLITE_BUSY)."""
+    return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or (
+        "locked" in str(error)
+    )
+
+
 def _as_bytes(value: object) -> bytes:
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
-        # An armoured envelope stored as TEXT.
-        return value.encode()
+        # An armoured envelope stored as TEXT, in the bytes SQLite holds.
+        return value.encode("utf-8", "surrogateescape")
     if value is None:
         return b""
     # An INTEGER or REAL is not an envelope.  Its text form, which is what

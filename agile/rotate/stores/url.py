@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ...errors import StoreError
 
@@ -47,9 +47,12 @@ class StoreURL:
 
     def __str__(self) -> str:
         if self.scheme == "sqlite":
-            # An absolute path gives four slashes, as in SQLAlchemy.
-            text = f"sqlite:///{self.path}?table={self.table}&column={self.column}&key={self.key}"
+            # An absolute path gives four slashes, as in SQLAlchemy.  The path is
+            # percent-encoded, so that "?", "#" and "%" in it parse back unchanged.
+            path = quote(str(self.path), safe="/")
+            text = f"sqlite:///{path}?table={self.table}&column={self.column}&key={self.key}"
             return f"{text}&aad={self.aad}" if self.aad else text
+        # parse_store_url splits a dir: URL at its last "?", so a "?" in the path survives.
         return f"dir:{self.path}?aad={self.aad}" if self.aad else str(self.path)
 
 
@@ -59,6 +62,12 @@ def check_identifier(value: str, what: str) -> str:
         raise StoreError(
             f"invalid SQL {what} name {value!r}",
             fix="use letters, digits and underscores, starting with a letter (at most 63)",
+        )
+    if what == "table" and value.lower().startswith("sqlite_"):
+        # SQLite reserves these names for its own tables (sqlite_master, sqlite_sequence).
+        raise StoreError(
+            f"invalid SQL table name {value!r}: names starting with 'sqlite_' belong to SQLite",
+            fix="give table= the name of a table of your own",
         )
     return value
 
@@ -80,7 +89,7 @@ def parse_store_url(url: str) -> StoreURL:
         url = url[len("dir:") :]
         if url.startswith("//"):
             url = url[2:]
-        path, _, query = url.partition("?")
+        path, _, query = url.rpartition("?") if "?" in url else (url, "", "")
         aad = ""
         for name, value in parse_qsl(query, keep_blank_values=True):
             if name != "aad":
@@ -105,6 +114,12 @@ def _parse_sqlite(url: str) -> StoreURL:
         raise StoreError(
             f"invalid SQLite store URL {url!r}",
             fix="write sqlite:///relative.db or sqlite:////absolute/path.db",
+        )
+    if parts.fragment or url.endswith("#"):
+        # Without this check, "sqlite:////srv/a#b.db" would name the database /srv/a.
+        raise StoreError(
+            f"invalid SQLite store URL {url!r}: '#' starts a URL fragment",
+            fix="write a '#' in the database path as %23",
         )
     path = Path(unquote(parts.path[1:])).expanduser().resolve()
 
@@ -143,5 +158,6 @@ def shares_objects(first: StoreURL, second: StoreURL) -> bool:
         return False
     a, b = first.path.resolve(), second.path.resolve()
     if first.scheme == "sqlite":
-        return a == b and first.table == second.table
+        # SQLite matches table names without regard to ASCII case.
+        return a == b and first.table.lower() == second.table.lower()
     return a == b or a in b.parents or b in a.parents
