@@ -182,6 +182,8 @@ def _print_report(report: dict[str, Any]) -> None:
             "incomplete: objects kept appearing under old keys during the final passes; "
             "run 'agile rotate' again once the writers that use the old keys stopped"
         )
+    if report.get("old_keys_kept"):
+        click.echo(f"old keys stay decrypt-only: {report['old_keys_kept']}")
     rate = report["objects_per_second"]
     durations = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report["durations"].items())
     click.echo(f"time: {durations}" + (f"; {rate} objects/s" if rate else ""))

@@ -242,6 +242,8 @@ class _Rotation:
         self.durations: dict[str, float] = {}
         self.migrated_now = 0
         self._recorded: set[tuple[str | None, str | None]] | None = None
+        #: Why old keys stayed decrypt-only at the end of a clean run, or None.
+        self.kept_reason: str | None = None
 
     # The run.
 
@@ -471,16 +473,10 @@ class _Rotation:
         return targets
 
     def _retire_old_keys(self, run: Run) -> list[str]:
-        if run.options.get("keep_old_keys"):
-            log.info("rotation %s: old keys stay decrypt-only (--keep-old-keys)", self.run_id)
-            return []
-        # A store registered while the run migrated objects was never scanned.
-        if not run.options.get("all_stores") or not self._covers_registered(
-            url for _, url in self.stores
-        ):
+        self.kept_reason = self._reason_to_keep(run)
+        if self.kept_reason is not None:
             log.warning(
-                "rotation %s covered only some registered stores; old keys stay decrypt-only",
-                self.run_id,
+                "rotation %s: old keys stay decrypt-only: %s", self.run_id, self.kept_reason
             )
             return []
 
@@ -494,6 +490,28 @@ class _Rotation:
                 disabled.append(old_id)
             self.journal.update_key_change(self.run_id, change.keyset, state="disabled")
         return disabled
+
+    def _reason_to_keep(self, run: Run) -> str | None:
+        """Return why the old keys must stay decrypt-only after a clean run, or None."""
+        if run.options.get("keep_old_keys"):
+            return "--keep-old-keys was given"
+        if not self.stores and not self.keystore.stores():
+            # Without a store, nothing shows which objects still need the old keys:
+            # envelopes kept elsewhere would become unreadable.
+            return (
+                "no store is registered, so no object was checked; register the places that "
+                "hold envelopes with 'agile store add' and rotate again, or disable the old "
+                "keys with 'agile keyset disable' once nothing needs them"
+            )
+        # A store registered while the run migrated objects was never scanned.
+        if not run.options.get("all_stores") or not self._covers_registered(
+            url for _, url in self.stores
+        ):
+            return (
+                "the run covered only some registered stores; run 'agile rotate' without "
+                "--store to cover them all"
+            )
+        return None
 
     def _covers_registered(self, urls: Iterable[str]) -> bool:
         """Return whether ``urls`` include every store registered with the keystore now.
@@ -662,6 +680,7 @@ class _Rotation:
             "stores": [name for name, _ in self.stores],
             "keys": keys,
             "disabled_key_ids": disabled,
+            "old_keys_kept": self.kept_reason,
             "objects": per_action,
             "already_migrated": skipped,
             "failed": failed,
