@@ -9,6 +9,9 @@ keystore directory instead of holding :class:`~agile.keys.Keystore` objects::
     signature = agile.sign(b"release", keysets=["ed", "mldsa"])
     agile.verify(signature, b"release")
 
+    with open("big.bin", "rb") as source, open("big.bin.agile", "wb") as sealed:
+        agile.encrypt_stream(source, sealed, to="files")   # two chunks in memory at a time
+
 ``keystore`` is a :class:`Keystore`, a directory, or ``None`` for the default
 (``$AGILE_HOME``, else the user data directory).  ``policy`` is a policy object,
 a spec string, or ``None`` for the keystore's active policy.
@@ -16,6 +19,7 @@ a spec string, or ``None`` for the keystore's active policy.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -29,7 +33,16 @@ from .keys.keystore import default_keystore_path
 if TYPE_CHECKING:
     from .policy import Policy
 
-__all__ = ["open_keystore", "encrypt", "decrypt", "sign", "verify", "inspect"]
+__all__ = [
+    "open_keystore",
+    "encrypt",
+    "decrypt",
+    "encrypt_stream",
+    "decrypt_stream",
+    "sign",
+    "verify",
+    "inspect",
+]
 
 KeystoreLike = Keystore | str | os.PathLike[str] | None
 
@@ -42,10 +55,12 @@ _opened: dict[str, tuple[tuple[int, int], Keystore]] = {}
 _OPENED_SIZE = 64
 
 
-def open_keystore(keystore: KeystoreLike = None) -> Keystore:
+def open_keystore(keystore: KeystoreLike = None, *, create: bool = True) -> Keystore:
     """Return ``keystore`` when it is open already, else open the directory (or the default).
 
     A directory opened before is reused while its ``keystore.json`` is the same file.
+    With ``create=False`` a missing keystore raises :class:`~agile.errors.KeystoreError`
+    instead of being created.
     """
     if isinstance(keystore, Keystore):
         return keystore
@@ -58,12 +73,18 @@ def open_keystore(keystore: KeystoreLike = None) -> Keystore:
     cached = _opened.get(name)
     if status is not None and cached is not None and cached[0] == (status.st_dev, status.st_ino):
         return cached[1]
-    store = Keystore.open(directory)
+    store = Keystore.open(directory, create=create)
     status = os.stat(os.path.join(name, "keystore.json"))
     if len(_opened) >= _OPENED_SIZE:
         _opened.clear()
     _opened[name] = ((status.st_dev, status.st_ino), store)
     return store
+
+
+def _existing(keystore: KeystoreLike) -> Keystore:
+    # Encrypting, decrypting, signing and verifying need keysets, so a mistyped directory
+    # raises KeystoreError instead of leaving an empty keystore behind.
+    return open_keystore(keystore, create=False)
 
 
 # Argument checks at the boundary, so that a wrong type raises InvalidArgument naming the
@@ -75,7 +96,7 @@ _BYTES = (bytes, bytearray, memoryview)
 def _check_data(value: Any, name: str, *, text: bool = False, stream: bool = True) -> None:
     if isinstance(value, _BYTES) or (text and isinstance(value, str)):
         return
-    if stream and callable(getattr(value, "read", None)):
+    if stream and callable(getattr(value, "read", None)) and not isinstance(value, io.TextIOBase):
         return
     kinds = "bytes"
     if text:
@@ -137,7 +158,7 @@ def encrypt(
     """Encrypt to the primary key of each keyset named in ``to``."""
     _check_data(plaintext, "plaintext")
     _check_options(keystore, policy, aad)
-    store = open_keystore(keystore)
+    store = _existing(keystore)
     return envelope.encrypt(
         plaintext,
         _recipients(store, to),
@@ -158,7 +179,55 @@ def decrypt(
     """Decrypt an envelope with whichever recipient key the keystore holds."""
     _check_data(sealed, "sealed", text=True, stream=False)
     _check_options(keystore, policy, aad)
-    return envelope.decrypt(sealed, open_keystore(keystore), policy=policy, aad=aad)
+    return envelope.decrypt(sealed, _existing(keystore), policy=policy, aad=aad)
+
+
+def encrypt_stream(
+    source: BinaryIO,
+    destination: BinaryIO,
+    to: str | Keyset | Key | Iterable[str | Keyset | Key],
+    *,
+    keystore: KeystoreLike = None,
+    policy: Policy | str | None = None,
+    aad: bytes = b"",
+    armor: bool = False,
+    payload_algorithm: str | None = None,
+    chunk_size: int = envelope.DEFAULT_CHUNK_SIZE,
+) -> int:
+    """Encrypt the binary stream ``source`` into ``destination`` and return the bytes written.
+
+    Memory use stays at about two chunks, whatever the size of ``source``.
+    """
+    _check_options(keystore, policy, aad)
+    store = _existing(keystore)
+    return envelope.encrypt_stream(
+        source,
+        destination,
+        _recipients(store, to),
+        policy=policy if policy is not None else store.policy(),
+        aad=aad,
+        chunk_size=chunk_size,
+        payload_algorithm=payload_algorithm,
+        armor=armor,
+    )
+
+
+def decrypt_stream(
+    source: BinaryIO,
+    destination: BinaryIO,
+    *,
+    keystore: KeystoreLike = None,
+    policy: Policy | str | None = None,
+    aad: bytes = b"",
+) -> int:
+    """Decrypt a binary or armoured stream into ``destination`` and return the plaintext size.
+
+    Each chunk is written once its tag verified, so a failure in a later chunk
+    leaves the earlier chunks in ``destination``: write to a temporary file and
+    rename it on success when that matters.
+    """
+    _check_options(keystore, policy, aad)
+    return envelope.decrypt_stream(source, destination, _existing(keystore), policy=policy, aad=aad)
 
 
 def sign(
@@ -172,7 +241,7 @@ def sign(
     """Return a detached signature by the primary key of each named keyset."""
     _check_data(message, "message")
     _check_options(keystore, policy)
-    store = open_keystore(keystore)
+    store = _existing(keystore)
     items = _names(keysets, "keysets", (Keyset,))
     signers = [store.keyset(item) if isinstance(item, str) else item for item in items]
     return envelope.sign(message, signers, policy=policy, armor=armor)
@@ -189,7 +258,7 @@ def verify(
     _check_data(signature, "signature", text=True, stream=False)
     _check_data(message, "message")
     _check_options(keystore, policy)
-    return envelope.verify(signature, message, open_keystore(keystore), policy=policy)
+    return envelope.verify(signature, message, _existing(keystore), policy=policy)
 
 
 def inspect(data: bytes | str | BinaryIO) -> Header:

@@ -11,6 +11,7 @@ its starting size on failure, so only pipes can carry partial plaintext.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import stat
@@ -56,6 +57,10 @@ def _aad_bytes(aad: str) -> bytes:
 @contextlib.contextmanager
 def _input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
+        if sys.stdin is None:
+            raise InvalidArgument(
+                "standard input is closed", fix="pass IN as a file, or connect standard input"
+            )
         yield sys.stdin.buffer
         return
     if os.path.isdir(path):
@@ -130,6 +135,10 @@ def _atomic_output(path: str, mode: int) -> Iterator[BinaryIO]:
 @contextlib.contextmanager
 def _stdout_output() -> Iterator[BinaryIO]:
     """Yield stdout; on failure truncate it back when it is a regular file."""
+    if sys.stdout is None:
+        raise InvalidArgument(
+            "standard output is closed", fix="pass -o OUT, or connect standard output"
+        )
     out = sys.stdout.buffer
     start = None
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
@@ -168,58 +177,30 @@ def _device_output(path: str) -> Iterator[BinaryIO]:
         yield handle
 
 
-def _output(path: str | None, mode: int) -> contextlib.AbstractContextManager[BinaryIO]:
+#: errno values that only a write raises: a full disk or quota, a file too large, a read-only
+#: file system. Errors with these numbers carry no file name, so the output is named for them.
+_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
+
+
+@contextlib.contextmanager
+def _output(path: str | None, mode: int) -> Iterator[BinaryIO]:
+    manager: contextlib.AbstractContextManager[BinaryIO]
     if path is None or path == "-":
-        return _stdout_output()
-    if is_special_file(path):
+        manager = _stdout_output()
+    elif is_special_file(path):
         # -o /dev/null or a named pipe: there is no file to replace atomically, and a rename
         # would swap the device for a regular file that contains the output.
-        return _device_output(path)
-    return _atomic_output(path, mode)
-
-
-#: Bytes of "-----BEGIN AGILE ", enough to tell armour from a binary envelope.
-_ARMOUR_BEGIN_SIZE = 17
-
-
-def _peek_armour(source: BinaryIO) -> BinaryIO:
-    """Return a binary stream of the envelope, decoding ASCII armour when present."""
-    # Armour may follow whitespace, so read past it before deciding. Each read doubles the
-    # head, which keeps a long run of whitespace linear to skip, and MAX_HEADER bounds it.
-    head = source.read(64)
-    while len(head) < MAX_HEADER:
-        start = len(head) - len(head.lstrip())
-        if len(head) - start >= _ARMOUR_BEGIN_SIZE:
-            break
-        more = source.read(max(64, len(head)))
-        if not more:
-            break
-        head += more
-    if envelope.is_armoured(head):
-        return io.BytesIO(envelope.dearmour(head + source.read()))
-    return _Prefixed(head, source)  # type: ignore[return-value]
-
-
-class _Prefixed(io.RawIOBase):
-    """A stream that replays already-read bytes before reading on."""
-
-    def __init__(self, prefix: bytes, rest: BinaryIO) -> None:
-        self._prefix = prefix
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self._prefix:
-            if size < 0:
-                data, self._prefix = self._prefix + self._rest.read(), b""
-                return data
-            data, self._prefix = self._prefix[:size], self._prefix[size:]
-            if len(data) < size:
-                data += self._rest.read(size - len(data))
-            return data
-        return self._rest.read(size)
+        manager = _device_output(path)
+    else:
+        manager = _atomic_output(path, mode)
+    try:
+        with manager as stream:
+            yield stream
+    except OSError as error:
+        if error.filename is not None or error.errno not in _WRITE_ERRORS:
+            raise
+        name = "standard output" if path is None or path == "-" else path
+        raise OSError(error.errno, error.strerror, name) from None
 
 
 @click.command()
@@ -268,18 +249,6 @@ def encrypt(
     store = _open_keystore()
     keysets = [store.keyset(name) for name in recipients]
     with _input(source) as reader, _output(output, 0o644) as writer:
-        if armor:
-            data = envelope.encrypt(
-                reader.read(),
-                keysets,
-                policy=policy,
-                aad=_aad_bytes(aad),
-                chunk_size=chunk_size,
-                payload_algorithm=payload_algorithm,
-                armor=True,
-            )
-            writer.write(data)
-            return
         envelope.encrypt_stream(
             reader,
             writer,
@@ -288,6 +257,7 @@ def encrypt(
             aad=_aad_bytes(aad),
             chunk_size=chunk_size,
             payload_algorithm=payload_algorithm,
+            armor=armor,
         )
 
 
@@ -316,9 +286,7 @@ def decrypt(output: str | None, aad: str, source: str, policy: str | None) -> No
     _check_distinct(source, output)
     store = _open_keystore()
     with _input(source) as reader, _output(output, 0o600) as writer:
-        envelope.decrypt_stream(
-            _peek_armour(reader), writer, store, policy=policy, aad=_aad_bytes(aad)
-        )
+        envelope.decrypt_stream(reader, writer, store, policy=policy, aad=_aad_bytes(aad))
 
 
 @click.command()
@@ -414,7 +382,7 @@ def inspect(source: str, as_json: bool) -> None:
       agile inspect report.pdf.agile --json
     """
     with _input(source) as reader:
-        header = envelope.read_header(_peek_armour(reader))
+        header = envelope.read_header(reader)
     info = header.to_dict()
     if as_json:
         emit_json(info)

@@ -8,6 +8,7 @@ from typing import BinaryIO
 
 import click
 
+from agile.errors import InvalidArgument
 from agile.fsio import atomic_write
 from agile.keys import PURPOSES, Keyset, KeyStatus, Keystore
 from agile.keys.transfer import FORMATS
@@ -272,7 +273,8 @@ def destroy(name: str, key_id: str, force: bool) -> None:
     "public_only",
     default=None,
     help="Raw bytes are a public or a private key (default: what they parse as; "
-    "needed where both parse, as for x25519, ed25519 and paillier).",
+    "needed where both parse, as for x25519, ed25519 and paillier). With a PEM or JWK "
+    "private key, --public imports only its public part.",
 )
 @click.option("--promote", is_flag=True, help="Make the imported key the primary key.")
 @click.option("--key-id", metavar="ID", help="Key id to keep (default: a JWK's kid, else new).")
@@ -309,7 +311,6 @@ def import_key(
       agile keyset import partner partner.jwk --purpose signature
       agile keyset import mine seed.bin --purpose kem --algorithm x-wing --format seed
     """
-    from agile.errors import InvalidArgument
     from agile.keys.transfer import parse_key
 
     # Key files are a few KiB. A cap stops a wrong FILE (a disk image, /dev/zero) from
@@ -384,6 +385,10 @@ def export_public(name: str, key_id: str | None, key_format: str, output: str | 
     if output is not None:
         check_output_path(output)
     data = _open().keyset(name).export_public(key_id, key_format)
+    if output is None and sys.stdout is None:
+        raise InvalidArgument(
+            "standard output is closed", fix="pass -o OUT, or connect standard output"
+        )
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()

@@ -30,9 +30,9 @@ from ..errors import (
     KeysetError,
     PolicyViolation,
 )
-from ..keys import Key, Keyset
+from ..keys import Key, Keyset, Keystore
+from .armour import ArmourWriter, dearmour_if_armoured
 from .armour import armour as to_armour
-from .armour import dearmour_if_armoured
 from .format import (
     DEFAULT_CHUNK_SIZE,
     KIND_ENCRYPTED,
@@ -46,18 +46,18 @@ from .format import (
     VERSION,
     Header,
     Stanza,
+    check_binary_stream,
     encode_payload_section,
     encode_stanzas,
     parse_header,
     preamble,
-    read_header_bytes,
+    read_stream_header,
 )
 from .recipients import Target, resolve_targets, unwrap, wrap
 from .schedule import DATA_KEY_SIZE, Schedule, derive_schedule, payload_associated_data
 from .stream import PayloadOpener, PayloadSealer, parameters
 
 if TYPE_CHECKING:
-    from ..keys import Keystore
     from ..policy import KeyMeta, Policy
 
 __all__ = [
@@ -77,6 +77,12 @@ log = logging.getLogger("agile.envelope")
 
 def _policy_for(policy: Any, keystore: Keystore | None = None, recipients: Any = None) -> Policy:
     if policy is not None and not isinstance(policy, str):
+        if not callable(getattr(policy, "enforce", None)):
+            raise InvalidArgument(
+                f"policy must be a Policy, a policy name or None, got {type(policy).__name__}",
+                fix="pass policy='pq-hybrid' (a built-in name or a .toml/.rego path), or leave "
+                "it out",
+            )
         return policy  # type: ignore[no-any-return]
     if keystore is None and recipients is not None:
         items = recipients if isinstance(recipients, (list, tuple)) else [recipients]
@@ -277,6 +283,36 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
     )
 
 
+def _check_aad(aad: Any) -> None:
+    if not isinstance(aad, (bytes, bytearray, memoryview)):
+        raise InvalidArgument(
+            f"aad must be bytes, got {type(aad).__name__}",
+            fix="pass the associated data as bytes, for example aad=record_id.encode()",
+        )
+
+
+def _check_writable(destination: Any) -> None:
+    if isinstance(destination, io.TextIOBase) or not callable(getattr(destination, "write", None)):
+        kind = (
+            "a text stream"
+            if isinstance(destination, io.TextIOBase)
+            else type(destination).__name__
+        )
+        raise InvalidArgument(
+            f"destination must be a binary file object, got {kind}",
+            fix="open the destination in binary mode ('wb'), or pass an io.BytesIO",
+        )
+
+
+def _check_keystore(keystore: Any) -> None:
+    if not isinstance(keystore, Keystore):
+        raise InvalidArgument(
+            f"keystore must be a Keystore, got {type(keystore).__name__}",
+            fix="open one with agile.keys.Keystore.open(DIR), or call agile.decrypt, which "
+            "takes a directory",
+        )
+
+
 def _as_bytes(envelope: Any) -> bytes:
     if isinstance(envelope, (bytes, bytearray, memoryview, str)):
         return dearmour_if_armoured(envelope)
@@ -306,6 +342,7 @@ def encrypt(
     one unless ``payload_algorithm`` names another the policy allows.
     """
     if not isinstance(plaintext, (bytes, bytearray, memoryview)):
+        check_binary_stream(plaintext, "plaintext")
         output = io.BytesIO()
         encrypt_stream(
             plaintext,
@@ -315,10 +352,11 @@ def encrypt(
             aad=aad,
             chunk_size=chunk_size,
             payload_algorithm=payload_algorithm,
+            armor=armor,
         )
-        data = output.getvalue()
-        return to_armour(data) if armor else data
+        return output.getvalue()
 
+    _check_aad(aad)
     _active, targets, algorithm = _prepare(recipients, policy, payload_algorithm, chunk_size)
     header, schedule, context = _new_header(targets, algorithm, chunk_size)
     sealer = PayloadSealer(
@@ -340,11 +378,16 @@ def encrypt_stream(
     aad: bytes = b"",
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     payload_algorithm: str | None = None,
+    armor: bool = False,
 ) -> int:
     """Encrypt ``source`` into ``destination``, holding at most two chunks in memory.
 
+    With ``armor`` the envelope is written as ASCII armour, still chunk by chunk.
     Returns the number of bytes written.
     """
+    check_binary_stream(source, "source")
+    _check_writable(destination)
+    _check_aad(aad)
     _active, targets, algorithm = _prepare(recipients, policy, payload_algorithm, chunk_size)
     header, schedule, context = _new_header(targets, algorithm, chunk_size)
     sealer = PayloadSealer(
@@ -353,6 +396,13 @@ def encrypt_stream(
         schedule.nonce_prefix,
         payload_associated_data(context, aad),
     )
+    if armor:
+        armoured = ArmourWriter(destination, KIND_ENCRYPTED)
+        armoured.write(header)
+        for sealed in sealer.seal_stream(source, chunk_size):
+            armoured.write(sealed)
+        armoured.close()
+        return armoured.written
     destination.write(header)
     written = len(header)
     for sealed in sealer.seal_stream(source, chunk_size):
@@ -369,6 +419,8 @@ def decrypt(
     aad: bytes = b"",
 ) -> bytes:
     """Decrypt an envelope (binary or armoured) with a key from ``keystore``."""
+    _check_keystore(keystore)
+    _check_aad(aad)
     data = _as_bytes(envelope)
     header = parse_header(data)
     opened = _open(header, keystore, _policy_for(policy, keystore))
@@ -395,13 +447,18 @@ def decrypt_stream(
     policy: Policy | str | None = None,
     aad: bytes = b"",
 ) -> int:
-    """Decrypt ``source`` into ``destination``, writing only authenticated chunks.
+    """Decrypt ``source`` (binary or armoured) into ``destination``, chunk by chunk.
 
-    On a failure in a later chunk the chunks before it have already been
-    written; callers that must not expose partial output write to a temporary
-    file and rename it on success (as ``agile decrypt -o`` does).
+    Only authenticated chunks are written, but on a failure in a later chunk
+    the chunks before it have already been written.  Callers that must not
+    expose partial output write to a temporary file and rename it on success
+    (as ``agile decrypt -o`` does).
     """
-    head = read_header_bytes(source)
+    check_binary_stream(source, "source")
+    _check_writable(destination)
+    _check_keystore(keystore)
+    _check_aad(aad)
+    head, source = read_stream_header(source)
     header = parse_header(head)
     opened = _open(header, keystore, _policy_for(policy, keystore))
     written = 0
@@ -426,6 +483,7 @@ def rewrap(
     decrypted.  The payload AEAD must still be allowed for encryption,
     otherwise use :func:`reencrypt`.
     """
+    _check_keystore(keystore)
     data = _as_bytes(envelope)
     header = parse_header(data)
     active = _policy_for(policy, keystore)
@@ -471,6 +529,7 @@ def reencrypt(
     chunk_size: int | None = None,
 ) -> bytes:
     """Decrypt and encrypt again with a new data key, payload AEAD and recipients."""
+    _check_keystore(keystore)
     data = _as_bytes(envelope)
     header = parse_header(data)
     active = _policy_for(policy, keystore)

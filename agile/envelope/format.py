@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from ..errors import InvalidEnvelope
+from ..errors import InvalidArgument, InvalidEnvelope
 
 __all__ = [
     "MAGIC",
@@ -38,6 +38,8 @@ __all__ = [
     "parse_header",
     "read_header",
     "read_header_bytes",
+    "read_stream_header",
+    "check_binary_stream",
 ]
 
 #: 8 bytes; the high first byte and CR LF catch 7-bit and line-ending damage, as PNG's do.
@@ -129,11 +131,27 @@ class Header:
 # Encoding.
 
 
+# Identifiers already encoded: the same algorithm ids and key ids come back in every envelope.
+_encoded_ids: dict[str, bytes] = {}
+
+
 def encode_id(value: str) -> bytes:
-    data = value.encode("ascii")
-    if not 1 <= len(data) <= MAX_ID_SIZE:
-        raise InvalidEnvelope(f"identifier {value!r} must be 1 to {MAX_ID_SIZE} ASCII bytes")
-    return bytes([len(data)]) + data
+    """Return ``u8 length || value``, or raise InvalidArgument for an id readers would reject."""
+    encoded = _encoded_ids.get(value) if isinstance(value, str) else None
+    if encoded is not None:
+        return encoded
+    data = value.encode("ascii") if isinstance(value, str) and value.isascii() else b""
+    if not 1 <= len(data) <= MAX_ID_SIZE or not _PRINTABLE.match(data):
+        raise InvalidArgument(
+            f"identifier {value!r} must be 1 to {MAX_ID_SIZE} printable ASCII characters",
+            fix="use letters, digits and punctuation without spaces, as key ids and algorithm "
+            "ids are",
+        )
+    encoded = bytes([len(data)]) + data
+    if len(_encoded_ids) >= _CHECKED_IDS_SIZE:
+        _encoded_ids.clear()
+    _encoded_ids[value] = encoded
+    return encoded
 
 
 def encode_payload_section(
@@ -144,14 +162,18 @@ def encode_payload_section(
 
 def encode_stanzas(stanzas: list[Stanza] | tuple[Stanza, ...]) -> bytes:
     if not 1 <= len(stanzas) <= MAX_RECIPIENTS:
-        raise InvalidEnvelope(
-            f"an envelope needs 1 to {MAX_RECIPIENTS} recipients, got {len(stanzas)}"
+        raise InvalidArgument(
+            f"an envelope needs 1 to {MAX_RECIPIENTS} recipients, got {len(stanzas)}",
+            fix=f"encrypt to at most {MAX_RECIPIENTS} recipients, and split larger groups",
         )
     parts = [struct.pack(">H", len(stanzas))]
     for stanza in stanzas:
         inner = encode_id(stanza.key_id) + encode_id(stanza.algorithm) + stanza.body
         if len(inner) > MAX_STANZA:
-            raise InvalidEnvelope(f"recipient stanza of {len(inner)} bytes exceeds {MAX_STANZA}")
+            raise InvalidArgument(
+                f"recipient stanza of {len(inner)} bytes exceeds {MAX_STANZA}",
+                fix="encrypt to a KEM whose ciphertext fits in a stanza",
+            )
         parts.append(struct.pack(">I", len(inner)) + inner)
     return b"".join(parts)
 
@@ -367,9 +389,12 @@ def _parse_signature(data: bytes, length: int) -> Header:
     )
 
 
-def read_header_bytes(stream: BinaryIO) -> bytes:
-    """Read exactly the header bytes from ``stream``, checking the length before reading."""
-    start = _read_exact(stream, PREAMBLE_SIZE)
+def read_header_bytes(stream: BinaryIO, start: bytes = b"") -> bytes:
+    """Read exactly the header bytes from ``stream``, checking the length before reading.
+
+    ``start`` contains bytes already read from the stream (at most the preamble).
+    """
+    start += _read_exact(stream, PREAMBLE_SIZE - len(start))
     _kind, length = _check_preamble(start)
     rest = _read_exact(stream, length - PREAMBLE_SIZE)
     if len(rest) != length - PREAMBLE_SIZE:
@@ -378,6 +403,31 @@ def read_header_bytes(stream: BinaryIO) -> bytes:
             f"{PREAMBLE_SIZE + len(rest)} present"
         )
     return start + rest
+
+
+def check_binary_stream(stream: object, name: str) -> None:
+    """Raise InvalidArgument unless ``stream`` looks like a binary file object."""
+    if isinstance(stream, io.TextIOBase) or not callable(getattr(stream, "read", None)):
+        kind = "a text stream" if isinstance(stream, io.TextIOBase) else type(stream).__name__
+        raise InvalidArgument(
+            f"{name} must be a binary file object, got {kind}",
+            fix=f"open {name} in binary mode ('rb' or 'wb'), or wrap bytes in io.BytesIO",
+        )
+
+
+def read_stream_header(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
+    """Read the header from a binary or armoured stream.
+
+    Returns the header bytes and the stream to read the payload from: ``stream``
+    itself for a binary envelope, else a reader that decodes the armour.
+    """
+    start = _read_exact(stream, PREAMBLE_SIZE)
+    if not start.startswith(MAGIC):
+        from .armour import open_envelope_stream
+
+        stream = open_envelope_stream(stream, start)
+        start = b""
+    return read_header_bytes(stream, start), stream
 
 
 def _read_exact(stream: BinaryIO, size: int) -> bytes:
@@ -403,9 +453,8 @@ def read_header(source: bytes | bytearray | memoryview | str | BinaryIO) -> Head
             if kind == KIND_SIGNATURE:
                 return parse_header(data)
         return parse_header(data[: _header_length(data)])
-    if isinstance(source, io.TextIOBase):
-        raise InvalidEnvelope("read_header needs a binary stream, got a text stream")
-    head = read_header_bytes(source)
+    check_binary_stream(source, "source")
+    head, _stream = read_stream_header(source)
     if head[len(MAGIC) + 1] == KIND_SIGNATURE:
         return _parse_signature(head, len(head))
     return parse_header(head)

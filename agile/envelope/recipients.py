@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,7 @@ from .. import hpke, registry
 from ..errors import AgileError, AuthenticationFailed, InvalidArgument, KeysetError
 from ..keys import Key, Keyset
 from ..registry import Family, PrivateKey, PublicKey
-from .format import Stanza
+from .format import MAX_RECIPIENTS, Stanza, encode_id
 from .stream import aead_implementation
 
 __all__ = ["Target", "resolve_targets", "wrap", "unwrap", "binding", "fingerprint"]
@@ -76,6 +77,12 @@ def resolve_targets(recipients: Any) -> list[Target]:
     """Turn Keysets, Keys, PublicKeys or ``(key_id, PublicKey)`` pairs into :class:`Target`s."""
     if isinstance(recipients, (Keyset, Key, PublicKey)):
         recipients = [recipients]
+    elif not isinstance(recipients, Iterable) or isinstance(recipients, (str, bytes)):
+        raise InvalidArgument(
+            f"recipients must be a Keyset, Key, PublicKey or a list of them, "
+            f"got {type(recipients).__name__}",
+            fix="pass keystore.keyset(NAME), or call agile.encrypt, which takes keyset names",
+        )
     targets: list[Target] = []
     for item in recipients:
         if isinstance(item, Keyset):
@@ -92,6 +99,7 @@ def resolve_targets(recipients: Any) -> list[Target]:
         elif isinstance(item, PublicKey):
             targets.append(Target(fingerprint(item), item.algorithm, public_key=item))
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], PublicKey):
+            encode_id(str(item[0]))  # a key id that readers would reject raises here
             targets.append(Target(str(item[0]), item[1].algorithm, public_key=item[1]))
         else:
             raise InvalidArgument(
@@ -108,6 +116,12 @@ def resolve_targets(recipients: Any) -> list[Target]:
         if target.key_id not in seen:
             seen.add(target.key_id)
             unique.append(target)
+    if len(unique) > MAX_RECIPIENTS:
+        # Checked here too, so that no KEM runs for an envelope that cannot be written.
+        raise InvalidArgument(
+            f"an envelope needs 1 to {MAX_RECIPIENTS} recipients, got {len(unique)}",
+            fix=f"encrypt to at most {MAX_RECIPIENTS} recipients, and split larger groups",
+        )
     return unique
 
 

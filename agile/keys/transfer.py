@@ -183,7 +183,14 @@ def _jwk_to_cryptography(jwk: dict[str, Any]) -> tuple[Any, bool]:
             raise UnsupportedAlgorithm(f"JWK OKP curve {jwk.get('crv')!r} is not supported")
         private_cls, public_cls = classes[jwk["crv"]]
         if private:
-            return private_cls.from_private_bytes(_b64url(jwk["d"])), True
+            key = private_cls.from_private_bytes(_b64url(jwk["d"]))
+            # An 'x' other than the public key of 'd' means a damaged file or two keys mixed.
+            if "x" in jwk and _b64url(jwk["x"]) != key.public_key().public_bytes_raw():
+                raise InvalidKey(
+                    f"the JWK's public key 'x' does not match its private key 'd' ({jwk['crv']})",
+                    fix="export the key again; the file was damaged or mixes two keys",
+                )
+            return key, True
         return public_cls.from_public_bytes(_b64url(jwk["x"])), False
     if kty == "EC":
         curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
@@ -248,8 +255,16 @@ def parse_key(
     ``format`` is ``pem``, ``jwk``, ``raw`` or ``seed`` (detected for PEM and
     JWK when ``None``).  Raw and seed bytes need ``algorithm``.  ``public``
     says whether raw bytes are a public (True) or private (False) key; with
-    ``None`` the bytes decide, and bytes that parse as both are refused.
+    ``None`` the bytes decide, and bytes that parse as both are refused.  For
+    PEM and JWK, True keeps only the public part of a private key, and False
+    rejects a public key.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidKey(
+            f"key data must be bytes, got {type(data).__name__}",
+            fix="read the key file in binary mode ('rb'), or encode PEM text with .encode()",
+        )
+    data = bytes(data)
     if purpose == "aead":
         # Symmetric keys have no public part and no standard file form that names an algorithm.
         raise InvalidKey(
@@ -259,9 +274,10 @@ def parse_key(
         )
     stripped = data.strip()
     if format is None:
-        if stripped.startswith(b"-----BEGIN") or _KEY_ID_LINE.match(stripped):
+        if stripped.startswith((b"-----BEGIN", b"Key-Id:")):
             format = "pem"
-        elif stripped.startswith(b"{"):
+        elif stripped.startswith((b"{", b"[")):
+            # A JSON array is no JWK, but parsing it as JSON gives the clearer error.
             format = "jwk"
         else:
             format = "seed" if algorithm and _stored_form(algorithm) == "seed" else "raw"
@@ -270,7 +286,7 @@ def parse_key(
 
     try:
         if format == "pem":
-            return _parse_pem(stripped, purpose, algorithm)
+            return _choose_part(_parse_pem(stripped, purpose, algorithm), public)
         if format == "jwk":
             jwk = json.loads(stripped)
             if not isinstance(jwk, dict):
@@ -282,11 +298,19 @@ def parse_key(
             key, is_private = _jwk_to_cryptography(jwk)
             imported = _from_object(key, is_private, purpose, algorithm)
             kid = jwk.get("kid")
-            return replace(imported, key_id=kid) if isinstance(kid, str) else imported
+            if isinstance(kid, str):
+                imported = replace(imported, key_id=kid)
+            return _choose_part(imported, public)
     except AgileError:
         # Raised on purpose with its own fix (a wrong --algorithm, a rejected key).
         raise
-    except (ValueError, KeyError, TypeError, RecursionError) as error:
+    except KeyError as error:
+        raise InvalidKey(
+            f"the JWK has no member {error}",
+            fix="pass a complete RFC 7517/7518 JWK (OKP: crv, x; EC: crv, x, y; RSA: n, e; "
+            "a private key adds d, and for RSA p, q, dp, dq, qi)",
+        ) from None
+    except (ValueError, TypeError, RecursionError) as error:
         # RecursionError: json.loads gives up on deeply nested arrays, which no JWK contains.
         raise InvalidKey(
             f"cannot parse the {format.upper()} key: {error}",
@@ -307,6 +331,18 @@ def parse_key(
     if public:
         return _checked(algorithm, format, None, data)
     return _checked(algorithm, format, data, None)
+
+
+def _choose_part(imported: ImportedKey, public: bool | None) -> ImportedKey:
+    """Apply ``public`` to a PEM or JWK key: keep only its public part, or require a private one."""
+    if public and imported.private is not None:
+        return replace(imported, private=None)
+    if public is False and imported.private is None:
+        raise InvalidKey(
+            f"the file contains a public {imported.algorithm} key, but a private key was requested",
+            fix="pass the private key file, or leave out --private",
+        )
+    return imported
 
 
 def _raw_is_public(algorithm: str, data: bytes) -> bool:
@@ -366,6 +402,13 @@ def _parse_pem(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
     key_id = found.group(1).decode("ascii") if found else None
     if found:
         data = data[found.end() :]
+    elif data.startswith(b"Key-Id:"):
+        line = data.split(b"\n", 1)[0].decode("ascii", "replace").strip()
+        raise InvalidKey(
+            f"invalid key id line {line[:80]!r} before the PEM block",
+            fix="write 'Key-Id: ID' with an id of 1 to 64 printable ASCII characters, or "
+            "delete the line and pass --key-id",
+        )
     imported = _parse_pem_block(data, purpose, algorithm)
     return replace(imported, key_id=key_id) if key_id is not None else imported
 
@@ -378,7 +421,14 @@ def _parse_pem_block(data: bytes, purpose: str, algorithm: str | None) -> Import
             f"the PEM input contains {blocks} blocks, expected one key",
             fix="split the file and import one key per file",
         )
-    if b"PRIVATE KEY" in data.split(b"\n", 1)[0]:
+    first_line = data.split(b"\n", 1)[0]
+    if b"ENCRYPTED" in first_line or b"Proc-Type: 4,ENCRYPTED" in data:
+        raise InvalidKey(
+            "the PEM private key is encrypted with a password",
+            fix="decrypt it first (openssl pkey -in KEY.pem -out plain.pem), import plain.pem, "
+            "then delete plain.pem",
+        )
+    if b"PRIVATE KEY" in first_line:
         key = serialization.load_pem_private_key(data, password=None)
         return _from_object(key, True, purpose, algorithm)
     return _from_object(serialization.load_pem_public_key(data), False, purpose, algorithm)
