@@ -36,6 +36,7 @@ from ..errors import (
 from ..fsio import atomic_write
 from ..registry import Family, KeyForm, PrivateKey, PublicKey
 from ..seal.base import describe_blob
+from .audit import AuditLog, record_key_changes
 from .kek import unseal_kek, unwrap_private, wrap_private
 from .model import Key, KeyStatus, format_time, parse_time, utc_now
 
@@ -73,8 +74,10 @@ _private_cache: dict[tuple[str, str, str], PrivateKey | bytes] = {}
 def check_family(algorithm: str, purpose: str) -> None:
     family = registry.descriptor(algorithm).family
     if family.value != purpose:
+        article = "an" if family.value[0] in "aeiou" else "a"
         raise UnsupportedAlgorithm(
-            f"{algorithm!r} is a {family.value} algorithm; this keyset's purpose is {purpose}",
+            f"{algorithm!r} is {article} {family.value} algorithm; this keyset's purpose is "
+            f"{purpose}",
             fix=f"run 'agile algorithms --family {purpose}' for the algorithms of this purpose",
         )
 
@@ -89,6 +92,46 @@ def _check_stored_family(file: Path, algorithm: str, purpose: str) -> None:
         raise KeystoreError(
             f"keyset file {str(file)!r} is malformed: its {purpose} keyset contains "
             f"the {family} algorithm {algorithm!r}",
+            fix="restore the keyset from a backup",
+        )
+
+
+#: Fields of a keyset file, and of each key in it, that must be JSON strings.
+_KEYSET_STRINGS = ("name", "uid", "purpose", "created")
+_KEY_STRINGS = ("id", "algorithm", "created", "status", "public")
+
+
+def _check_stored_fields(file: Path, data: Any) -> None:
+    """Raise KeystoreError for a keyset file whose fields have the wrong JSON type.
+
+    Also rejects a key id that appears twice and more than one primary key, which
+    agile never writes, so that a damaged file fails when it is read and not later.
+    """
+    problem = None
+    wrong = [name for name in _KEYSET_STRINGS if not isinstance(data[name], str)]
+    if wrong:
+        problem = f"{wrong[0]!r} is not a string"
+    elif not isinstance(data["seal"], dict):
+        problem = "'seal' is not an object"
+    elif not isinstance(data["keys"], list) or not all(isinstance(k, dict) for k in data["keys"]):
+        problem = "'keys' is not a list of objects"
+    else:
+        ids: set[str] = set()
+        for item in data["keys"]:
+            wrong = [name for name in _KEY_STRINGS if not isinstance(item[name], str)]
+            if wrong:
+                problem = f"key field {wrong[0]!r} is not a string"
+                break
+            if item["id"] in ids:
+                problem = f"key id {item['id']!r} appears twice"
+                break
+            ids.add(item["id"])
+        primaries = [k for k in data["keys"] if k.get("status") == KeyStatus.PRIMARY.value]
+        if problem is None and len(primaries) > 1:
+            problem = f"{len(primaries)} keys are primary"
+    if problem is not None:
+        raise KeystoreError(
+            f"keyset file {str(file)!r} is malformed: {problem}",
             fix="restore the keyset from a backup",
         )
 
@@ -288,6 +331,7 @@ class Keyset:
                     f"keyset file {str(file)!r} contains keyset {name!r}",
                     fix=f"rename the file to {name}.json, or restore it from a backup",
                 )
+            _check_stored_fields(file, data)
             for item in data["keys"]:
                 _check_stored_family(file, item["algorithm"], purpose)
             keys = [
@@ -357,6 +401,13 @@ class Keyset:
     def _save(self) -> None:
         atomic_write(self._file, json.dumps(self.to_dict(), indent=2).encode() + b"\n")
 
+    def _audit(self, before: dict[str, str]) -> None:
+        """Append an audit record for each key whose status differs from ``before``."""
+        after = {key.id: (key.algorithm, key.status.value) for key in self._keys}
+        record_key_changes(
+            AuditLog(self._keystore.path), self.name, before, after, self._keystore.policy_hash
+        )
+
     def _mutate(self, change: Callable[[Keyset], Any]) -> Any:
         """Re-read the file under the writer lock, apply ``change``, write it, adopt the result."""
         with self._keystore.lock():
@@ -366,8 +417,10 @@ class Keyset:
                     f"keyset {self.name!r} was replaced on disk by another keyset",
                     fix="open the keystore again",
                 )
+            before = {key.id: key.status.value for key in current._keys}
             result = change(current)
             current._save()
+            current._audit(before)
         self._keys = current._keys
         self._seal = current._seal
         return result
@@ -526,7 +579,7 @@ class Keyset:
             imported.public,
             promote=promote,
             policy=policy,
-            key_id=key_id or imported.key_id,
+            key_id=imported.key_id if key_id is None else key_id,
         )
 
     def export_public(self, key_id: str | None = None, format: str = "pem") -> bytes:
@@ -565,7 +618,13 @@ class Keyset:
 
     def set_status(self, key_id: str, status: KeyStatus | str) -> Key:
         """Set a key's status; the primary key cannot leave ``primary`` this way."""
-        status = KeyStatus(status)
+        try:
+            status = KeyStatus(status)
+        except ValueError:
+            raise InvalidArgument(
+                f"unknown key status {status!r}",
+                fix=f"use one of: {', '.join(item.value for item in KeyStatus)}",
+            ) from None
         if status == KeyStatus.PRIMARY:
             return self.promote(key_id)
         if status == KeyStatus.DESTROYED:

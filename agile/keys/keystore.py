@@ -25,7 +25,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidArgument, KeyNotFound, KeysetError, KeystoreError, PolicyViolation
+from ..errors import (
+    AgileError,
+    InvalidArgument,
+    KeyNotFound,
+    KeysetError,
+    KeystoreError,
+    PolicyViolation,
+)
 from ..fsio import atomic_write, exclusive_lock
 from .kek import seal_kek
 from .keyset import PURPOSES, Keyset, check_family, generate_key
@@ -108,6 +115,11 @@ class Keystore:
         without it, a missing keystore raises :class:`KeystoreError`, so that a
         command that only reads does not leave an empty keystore behind a typo.
         """
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise InvalidArgument(
+                f"keystore path must be a directory path, got {type(path).__name__}",
+                fix="pass a str or pathlib.Path, or None for $AGILE_HOME",
+            )
         directory = Path(path).expanduser() if path is not None else default_keystore_path()
         if not create and not (directory / "keystore.json").is_file():
             raise KeystoreError(
@@ -229,6 +241,14 @@ class Keystore:
         if isinstance(policy, str):
             return policies.load_policy(policy)
         return policy
+
+    def policy_hash(self) -> str | None:
+        """Return the hash of the active policy for audit records, or None if it does not load."""
+        try:
+            return self.policy().hash
+        except AgileError as error:
+            log.warning("audit record without policy hash: %s", error)
+            return None
 
     # Keysets.
 
@@ -371,6 +391,7 @@ class Keystore:
             key_id = self.claim_key_id(first_key.key_id if first_key is not None else None)
             keyset._append(key_id, algorithm, form, private, public, KeyStatus.PRIMARY)
             keyset._save()
+            keyset._audit({})
         log.info("created keyset %s (%s, %s)", name, purpose, algorithm)
         return self.keyset(name)
 

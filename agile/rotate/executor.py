@@ -40,7 +40,7 @@ from ..errors import (
     StoreError,
 )
 from ..fsio import exclusive_lock
-from .audit import AuditLog
+from ..keys.audit import AuditLog, audit_context
 from .journal import Journal, KeyChange, Run
 from .migrate import MigrationContext, ObjectResult, migrate_batch, worker_batch, worker_init
 from .planner import ACTIONS, Plan, Unreadable, known_key_ids, plan, plan_keys, scan_store
@@ -271,7 +271,11 @@ class _Rotation:
             )
         self.run_id = run.run_id
         self.stores = [tuple(item) for item in run.options["stores"]]
+        # Key changes made by the keysets during the run carry its id in the audit log.
+        with audit_context(self.run_id, self.policy.hash):
+            return self._execute(run, started, resumed)
 
+    def _execute(self, run: Run, started: float, resumed: bool) -> dict[str, Any]:
         phase = time.monotonic()
         if run.state == "planned":
             self._apply_keys()
@@ -421,7 +425,11 @@ class _Rotation:
         else:
             key = keyset.add_key(algorithm=change.new_algorithm, promote=True, policy=self.policy)
             event = "key-created"
-        recorded = {record.get("key_id") for record in self._run_records()}
+        recorded = {
+            record.get("key_id")
+            for record in self._run_records()
+            if record.get("event") in ("key-created", "key-adopted")
+        }
         if key.id not in recorded:
             self.audit.record(
                 event,
@@ -444,7 +452,8 @@ class _Rotation:
         Called whether or not this process made the change, so that a change
         saved just before a crash gets its record when the run resumes.
         """
-        if self._recorded is None:
+        if self._recorded is None or (key_id, status) not in self._recorded:
+            # The keyset records the changes it saves, so look at the log again.
             self._recorded = {
                 (record.get("key_id"), record.get("status")) for record in self._run_records()
             }

@@ -295,21 +295,31 @@ def test_resume_refuses_other_policy(keystore, home: Path) -> None:
 
 def test_audit_records_run(keystore, home: Path) -> None:
     _setup(keystore, home, "kem", "x25519", count=2)
-    rotate(str(home), RotateOptions(policy="pq-hybrid"))
-    events = [record["event"] for record in AuditLog(home).records()]
+    report = rotate(str(home), RotateOptions(policy="pq-hybrid"))
+    events = [
+        (record["event"], record.get("status"))
+        for record in AuditLog(home).records()
+        if record.get("run_id") == report["run_id"]
+    ]
     assert events == [
-        "run-started",
-        "key-created",
-        "key-status",
-        "key-status",
-        "run-finished",
+        ("run-started", None),
+        ("key-status", "enabled"),
+        ("key-status", "primary"),
+        ("key-created", "primary"),
+        ("key-status", "decrypt-only"),
+        ("key-status", "disabled"),
+        ("run-finished", None),
     ]
 
 
 def test_audit_policy_hash(keystore, home: Path) -> None:
     _setup(keystore, home, "kem", "x25519", count=2)
-    rotate(str(home), RotateOptions(policy="pq-hybrid"))
-    hashes = {record.get("policy_hash") for record in AuditLog(home).records()}
+    report = rotate(str(home), RotateOptions(policy="pq-hybrid"))
+    hashes = {
+        record.get("policy_hash")
+        for record in AuditLog(home).records()
+        if record.get("run_id") == report["run_id"]
+    }
     assert hashes == {keystore.policy("pq-hybrid").hash}
 
 
