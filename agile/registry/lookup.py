@@ -239,7 +239,7 @@ def _typed(algorithm: str, provider: str | None, kind: type, family: Family) -> 
     desc = descriptor(algorithm)
     if desc.family != family:
         raise UnsupportedAlgorithm(
-            f"{algorithm!r} is a {desc.family.value} algorithm, not a {family.value} one",
+            f"{algorithm!r} is in the {desc.family.value} family, not in {family.value}",
             fix=f"run 'agile algorithms --family {family.value}' for the list",
         )
     implementation = get(algorithm, provider)

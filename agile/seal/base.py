@@ -103,6 +103,9 @@ def sealer_class(name: str) -> type[Sealer]:
 def unseal(blob: SealedBlob, associated_data: bytes, **options: Any) -> bytes:
     """Unseal ``blob`` with the sealer it names."""
     if not isinstance(blob, dict) or not isinstance(blob.get("sealer"), str):
-        raise SealError("sealed blob is malformed: no 'sealer' name")
+        raise SealError(
+            "sealed blob is malformed: no 'sealer' name",
+            fix="restore the keyset file from a backup",
+        )
     sealer = sealer_class(blob["sealer"]).from_blob(blob, **options)
     return sealer.unseal(blob, associated_data)

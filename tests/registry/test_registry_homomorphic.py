@@ -47,12 +47,12 @@ def test_provider_without_algorithm() -> None:
 
 
 def test_wrong_family() -> None:
-    with pytest.raises(UnsupportedAlgorithm, match="not a homomorphic one"):
+    with pytest.raises(UnsupportedAlgorithm, match="in the kem family, not in homomorphic"):
         registry.homomorphic("x25519")
 
 
 def test_kem_lookup_rejects_paillier() -> None:
-    with pytest.raises(UnsupportedAlgorithm, match="not a kem one"):
+    with pytest.raises(UnsupportedAlgorithm, match="in the homomorphic family, not in kem"):
         registry.kem("paillier-2048")
 
 
