@@ -233,8 +233,8 @@ def put(name: str, object_id: str, source, keysets: tuple[str, ...], policy: str
 def import_files(name: str, directory: Path, keysets: tuple[str, ...], policy: str | None) -> None:
     """Encrypt every file under DIRECTORY into store NAME (object id = relative path).
 
-    Hidden files and directories (names starting with '.') are skipped, because
-    a directory store does not treat them as objects.
+    Hidden files and directories (names starting with '.') are skipped, so that
+    folders such as .git stay out; add a hidden file with 'agile store put'.
 
     \b
     Example:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from agile.rotate.stores.directory import DirectoryStore
 
-STALE = ".o1.abc_1234.tmp"
+STALE = ".o1.agile-abc_1234.tmp"
 
 
 def _store(tmp_path: Path) -> DirectoryStore:

@@ -411,12 +411,13 @@ def test_sqlite_null_rows_rotation_done(keystore, home: Path) -> None:
     assert report["state"] == "done"
 
 
-def test_non_utf8_temporary_name_ignored(keystore, home: Path) -> None:
+def test_non_utf8_temporary_name_reported(keystore, home: Path) -> None:
+    # Agile writes only UTF-8 names, so this file is not its own temporary file.
     _, root = _setup(keystore, home)
-    with open(os.fsencode(root) + b"/.bad\xff.abcdefgh.tmp", "wb") as file:
+    with open(os.fsencode(root) + b"/.bad\xff.agile-abcdefgh.tmp", "wb") as file:
         file.write(b"partial")
     report = rotate(str(home), RotateOptions(policy="pq-hybrid"))
-    assert report["state"] == "done"
+    assert report["state"] == "incomplete"
 
 
 def test_backup_inside_keystore_rejected(keystore, home: Path) -> None:

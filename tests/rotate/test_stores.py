@@ -139,14 +139,16 @@ def test_store_count(store) -> None:
     assert store.count() == 3
 
 
-def test_directory_hidden_ignored(tmp_path: Path) -> None:
+def test_directory_temporary_ignored(tmp_path: Path) -> None:
     store = DirectoryStore(tmp_path, create=True)
     store.put("a", b"1")
-    (tmp_path / ".a.123.tmp").write_bytes(b"partial")
+    (tmp_path / ".a.agile-abc12345.tmp").write_bytes(b"partial")
     assert [object_id for object_id, _ in store.iter_prefixes()] == ["a"]
 
 
-@pytest.mark.parametrize("object_id", ["../x", "/etc/passwd", "a/../../b", ".hidden", "a//b", ""])
+@pytest.mark.parametrize(
+    "object_id", ["../x", "/etc/passwd", "a/../../b", ".agile-store.lock", "a//b", ""]
+)
 def test_directory_bad_id(tmp_path: Path, object_id: str) -> None:
     store = DirectoryStore(tmp_path, create=True)
     with pytest.raises(StoreError):

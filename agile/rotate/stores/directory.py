@@ -1,8 +1,11 @@
 """A store that keeps one envelope per file under a directory tree.
 
-Object ids are POSIX paths relative to the root.  Hidden names (starting with
-a dot) are not objects: atomic writes leave ``.NAME.*.tmp`` files while they
-run, and the store's lock file is ``.agile-store.lock``.
+Object ids are POSIX paths relative to the root.  Hidden files are objects
+like any other.  Two kinds of names are never objects: the store's lock file
+``.agile-store.lock`` at the root, and the temporary files of this store's
+writes, ``.NAME.agile-XXXXXXXX.tmp``.  A file inside a hidden directory (such
+as ``.git``) is an object only if it starts like an envelope, so that the
+files of tools that keep their data there are not reported as unreadable.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -17,6 +21,8 @@ import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
+from ...envelope.armour import is_armoured
+from ...envelope.format import MAGIC
 from ...errors import KeyNotFound, StoreError
 from ...fsio import atomic_write, fsync_directory
 from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, check_object_id
@@ -26,8 +32,14 @@ __all__ = ["DirectoryStore", "LOCK_NAME"]
 
 LOCK_NAME = ".agile-store.lock"
 
-#: The characters of the 8 that tempfile.mkstemp puts between a prefix and a suffix.
-_MKSTEMP_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+#: Marker between an object's name and the 8 random characters of
+#: tempfile.mkstemp in a temporary file's name.  Without it, a user's file
+#: such as ``.db.backup01.tmp`` would look like a temporary file.
+_TEMPORARY_MARKER = ".agile-"
+
+#: Pattern of a temporary file's name, ``.NAME.agile-XXXXXXXX.tmp``, with the
+#: characters that tempfile.mkstemp uses.
+_TEMPORARY_NAME = re.compile(r"\.(.+)\.agile-[a-z0-9_]{8}\.tmp", re.DOTALL)
 
 #: Number of byte-range lock slots; writers of different objects rarely share one.
 _LOCK_SLOTS = 1 << 16
@@ -78,11 +90,18 @@ class DirectoryStore(ObjectStore):
             not object_id
             or object_id.startswith("/")
             or PurePosixPath(object_id).as_posix() != object_id
-            or any(part in ("", ".", "..") or part.startswith(".") for part in parts)
+            or any(part in ("", ".", "..") for part in parts)
         ):
             raise StoreError(
                 f"invalid object id {object_id!r} for a directory store",
-                fix="use a relative path without '..' or hidden (dot) components",
+                fix="use a relative path without '.' or '..' components",
+            )
+        if object_id == LOCK_NAME or any(_temporary_of(part) is not None for part in parts):
+            raise StoreError(
+                f"object id {object_id!r} is a name that the directory store keeps for "
+                "its lock file or its temporary files",
+                fix=f"choose another name; {LOCK_NAME!r} and names of the form "
+                "'.NAME.agile-XXXXXXXX.tmp' are not objects",
             )
         return self.root.joinpath(*parts)
 
@@ -93,6 +112,14 @@ class DirectoryStore(ObjectStore):
 
     def _object_ids(self) -> Iterator[str]:
         """Yield the ids of regular files, and of entries that need a report.
+
+        Hidden files are objects too: a hidden envelope left out of the scan
+        would stop decrypting once rotation disables its old key.  Only the
+        lock file and this store's own temporary files are left out.  Inside
+        a hidden directory (``.git``, ``.cache``) an entry counts only if it
+        starts like an envelope, because such directories hold the files of
+        other tools, which are not envelopes and would otherwise be reported
+        as unreadable on every run.
 
         A FIFO, socket or device is not an object (opening a FIFO would block
         the scan).  A link to an object of this store is skipped, because the
@@ -109,24 +136,27 @@ class DirectoryStore(ObjectStore):
         for directory, subdirectories, files in os.walk(self.root, onerror=unlisted.append):
             yield from self._unlisted_ids(unlisted)
             relative = Path(directory).relative_to(self.root)
+            in_hidden = any(part.startswith(".") for part in relative.parts)
             linked = [d for d in subdirectories if (Path(directory) / d).is_symlink()]
-            subdirectories[:] = sorted(
-                d for d in subdirectories if not d.startswith(".") and d not in linked
-            )
+            subdirectories[:] = sorted(d for d in subdirectories if d not in linked)
             for name in sorted([*files, *linked]):
-                if name.startswith("."):
-                    # Agile writes only UTF-8 names, so no other temporary file is its own.
-                    if _temporary_of(name) is not None and _is_utf8(str(relative / name)):
-                        self._leftovers.append(relative / name)
+                # Agile writes only UTF-8 names.  A temporary name that is not
+                # UTF-8 belongs to someone else and is reported like any such name.
+                if _temporary_of(name) is not None and _is_utf8(str(relative / name)):
+                    self._leftovers.append(relative / name)
+                    continue
+                if name == LOCK_NAME and relative == Path("."):
                     continue
                 object_id = (relative / name).as_posix()
                 try:
                     mode = os.lstat(self.root / object_id).st_mode
                 except FileNotFoundError:
                     continue
-                if stat.S_ISLNK(mode) and self._link_problem(object_id) is None:
-                    continue
                 if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                    continue
+                if in_hidden and not _starts_like_envelope(self.root / object_id):
+                    continue
+                if stat.S_ISLNK(mode) and self._link_problem(object_id) is None:
                     continue
                 if not _is_utf8(object_id):
                     object_id = self._report_name(object_id)
@@ -250,7 +280,7 @@ class DirectoryStore(ObjectStore):
                 fix="choose an object id that is not a folder of other objects",
             )
         with self._object_lock(object_id):
-            atomic_write(path, data, mode=self._mode_of(path))
+            _write_object(path, data, self._mode_of(path))
 
     def compare_and_swap(self, object_id: str, expected: bytes, data: bytes | Joined) -> bool:
         return self.swap_many([Swap(object_id, expected, data)])[0]
@@ -292,11 +322,13 @@ class DirectoryStore(ObjectStore):
     def remove_leftovers(self) -> list[str]:
         """Remove the temporary files of writers that were killed, as the last scan found them.
 
-        A temporary file ``.NAME.XXXXXXXX.tmp`` exists only while a writer of
-        NAME owns NAME's lock slot, from before the file is created until
-        after its rename.  So a temporary file that is still present once this
-        process has acquired that slot was left by a writer that died (SIGKILL,
-        power cut), and it is removed.
+        A temporary file ``.NAME.agile-XXXXXXXX.tmp`` exists only while a
+        writer of NAME owns NAME's lock slot, from before the file is created
+        until after its rename.  So a temporary file that is still present once
+        this process has acquired that slot was left by a writer that died
+        (SIGKILL, power cut), and it is removed.  The ``agile-`` marker keeps a
+        file of the user named like ``.NAME.XXXXXXXX.tmp`` from being taken for
+        one; such a file is an object like any other.
         """
         removed = []
         for relative in self._leftovers:
@@ -379,20 +411,51 @@ def _is_utf8(name: str) -> bool:
 
 
 def _temporary_of(name: str) -> str | None:
-    """Return NAME for a temporary file ``.NAME.XXXXXXXX.tmp`` of an atomic write, else None."""
-    if not (name.startswith(".") and name.endswith(".tmp")):
+    """Return NAME for a temporary file ``.NAME.agile-XXXXXXXX.tmp`` of this store, else None."""
+    match = _TEMPORARY_NAME.fullmatch(name)
+    if match is None or match.group(1) in (".", ".."):
         return None
-    object_name, _, marker = name[1 : -len(".tmp")].rpartition(".")
-    if not object_name or object_name.startswith(".") or len(marker) != 8:
-        return None
-    if not set(marker) <= _MKSTEMP_CHARACTERS:
-        return None
-    return object_name
+    return match.group(1)
+
+
+def _starts_like_envelope(path: Path) -> bool:
+    """Return whether the file at ``path`` starts with the envelope magic or an armour BEGIN line.
+
+    Only a regular file can, reached through a link or not.  O_NONBLOCK keeps
+    a link to a FIFO from blocking the scan in open().
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        prefix = file.read(HEADER_PREFIX_SIZE)
+    return prefix.startswith(MAGIC) or is_armoured(prefix)
+
+
+def _write_object(path: Path, data: bytes, mode: int) -> None:
+    """Create or replace the object file at ``path`` atomically, then fsync its directory.
+
+    As :func:`agile.fsio.atomic_write` does, a link is followed and the file
+    it names is replaced, and a FIFO or device is written in place.  The
+    temporary file carries the store's marker, so that a killed write leaves
+    a file that the next scan recognises.
+    """
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if target.exists() and not target.is_file():
+        atomic_write(target, data, mode=mode)
+        return
+    _replace_file(target, data, mode)
+    fsync_directory(target.parent)
 
 
 def _replace_file(path: Path, data: bytes | Joined, mode: int) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync it and rename it over ``path``."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}{_TEMPORARY_MARKER}", suffix=".tmp", dir=path.parent
+    )
     try:
         os.fchmod(fd, mode)
         for part in data.parts if isinstance(data, Joined) else (data,):

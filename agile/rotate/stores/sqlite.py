@@ -3,7 +3,9 @@
 The table, envelope column and key column come from the store URL (defaults
 ``secrets``, ``envelope``, ``id``).  Names are checked against a plain
 identifier pattern and double-quoted, values are always bound parameters.
-The database runs in WAL mode, so readers keep reading while rotation commits.
+The first write switches the database to WAL mode, so that readers keep reading
+while rotation commits.  Opening, counting and reading leave the journal mode as
+the database has it, so listing a store or planning a dry run does not change it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class SQLiteStore(ObjectStore):
         self._column = quote_identifier(location.column)
         self._key = quote_identifier(location.key)
         self._lock_fd: int | None = None
+        # Whether this connection has set journal_mode = WAL (see _writer).
+        self._wal_mode_set = False
         # object id -> (data_version before the read, the bytes returned); see swap_many.
         self._reads: dict[str, tuple[int, bytes]] = {}
 
@@ -66,10 +70,13 @@ class SQLiteStore(ObjectStore):
             raise
 
     def _setup(self, create: bool) -> None:
-        """Set the connection's pragmas, create the table if requested, and check the table."""
+        """Set the connection's pragmas, create the table if requested, and check the table.
+
+        The journal mode is not set here: SQLite keeps it in the database
+        file, and a store opened only to be read must leave the file as it is.
+        """
         try:
             self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
             # FULL: each commit is fsync'ed, so a migrated row survives a power cut.
             self._db.execute("PRAGMA synchronous = FULL")
             if create:
@@ -308,12 +315,20 @@ class SQLiteStore(ObjectStore):
         ``flock`` on a file beside the database wakes the next writer as soon
         as the lock is released.  Writers outside agile still meet SQLite's
         lock and busy timeout.
+
+        The first write of a connection switches the database to WAL mode,
+        which SQLite keeps in the file, so that readers keep reading while
+        rotation commits.  It is set here, outside a transaction as SQLite
+        requires, and not at open, so that only a command that writes changes it.
         """
         if self._lock_fd is None:
             lock_path = self.path.with_name(f".{self.path.name}.agile-lock")
             self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
+            if not self._wal_mode_set:
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._wal_mode_set = True
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
