@@ -25,6 +25,7 @@ __all__ = [
     "InvalidEnvelope",
     "KeyNotFound",
     "KeysetError",
+    "DuplicateKey",
     "KeystoreError",
     "KeystoreLocked",
     "SealError",
@@ -142,6 +143,10 @@ class KeyNotFound(AgileError):
 
 class KeysetError(AgileError):
     """A keyset operation is not possible in the keyset's current state."""
+
+
+class DuplicateKey(KeysetError):
+    """The key, or its id, is already in a keyset of this keystore; nothing was added."""
 
 
 class KeystoreError(AgileError):

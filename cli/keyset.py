@@ -119,22 +119,43 @@ create = add_sealer_options(create)
 def list_keysets(as_json: bool) -> None:
     """List the keysets of the keystore.
 
+    Each keyset file that cannot be read gets one line on standard error after
+    the readable keysets, and the command then exits with code 1. With --json,
+    the output is an object: "keysets" lists the readable keysets, and
+    "unreadable" lists the files that could not be read, with reason and fix.
+
     \b
     Examples:
       agile keyset list
       agile --keystore ./ks keyset list --json
     """
-    keysets = _open().keysets()
+    scan = _open().scan()
     if as_json:
-        emit_json([k.describe() for k in keysets])
-        return
-    if not keysets:
-        click.echo("no keysets")
-    for item in keysets:
-        click.echo(
-            f"{item.name:24} {item.purpose:12} {item.primary.algorithm:20} "
-            f"primary={item.primary.id} keys={len(item.keys)}"
+        emit_json(
+            {
+                "keysets": [k.describe() for k in scan.keysets],
+                "unreadable": [
+                    {"name": u.name, "file": str(u.file), "reason": u.reason, "fix": u.fix}
+                    for u in scan.unreadable
+                ],
+            }
         )
+    else:
+        if not scan.keysets and not scan.unreadable:
+            click.echo("no keysets")
+        for item in scan.keysets:
+            # A keyset without a primary key is listed too, so that it can be repaired.
+            primary = next((k for k in item.keys if k.status == KeyStatus.PRIMARY), None)
+            algorithm = primary.algorithm if primary is not None else "-"
+            primary_id = primary.id if primary is not None else "none"
+            click.echo(
+                f"{item.name:24} {item.purpose:12} {algorithm:20} "
+                f"primary={primary_id} keys={len(item.keys)}"
+            )
+    if scan.unreadable:
+        for unreadable in scan.unreadable:
+            click.echo(f"agile: error: {unreadable.reason} ({unreadable.fix})", err=True)
+        sys.exit(1)
 
 
 @keyset.command()

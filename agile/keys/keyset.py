@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import registry
 from ..errors import (
+    DuplicateKey,
     InvalidArgument,
     KeyNotFound,
     KeysetError,
@@ -66,6 +67,7 @@ _OPEN_OPERATION = {
     "homomorphic": "decrypt",
     "signature": "verify",
 }
+
 
 _private_cache_lock = threading.Lock()
 _private_cache: dict[tuple[str, str, str], PrivateKey | bytes] = {}
@@ -312,11 +314,17 @@ class Keyset:
     def _load(cls, keystore: Keystore, file: Path) -> Keyset:
         try:
             data = json.loads(file.read_bytes())
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
+            # RecursionError: json.loads gives up on deeply nested arrays, as in a damaged file.
             raise KeystoreError(
                 f"cannot read keyset file {str(file)!r}: {error}",
                 fix="restore the keyset from a backup",
             ) from None
+        if not isinstance(data, dict):
+            raise KeystoreError(
+                f"keyset file {str(file)!r} is malformed: it is not a JSON object",
+                fix="restore the keyset from a backup",
+            )
         try:
             if data["format"] != KEYSET_FORMAT:
                 raise KeystoreError(
@@ -526,7 +534,7 @@ class Keyset:
         for existing in self._keys:
             if existing.algorithm == algorithm and existing.public == public:
                 # The same key under two ids would split its envelopes between them.
-                raise KeysetError(
+                raise DuplicateKey(
                     f"this {algorithm} key is already in keyset {self.name!r} as key {existing.id}",
                     fix="use the existing key id; nothing was imported",
                 )
@@ -546,11 +554,16 @@ class Keyset:
                 "a public-only signature key cannot be the primary key",
                 fix="import the private key, or import without --promote",
             )
-        key_id = self._keystore.claim_key_id(key_id)
-        key = self._mutate(
-            lambda current: current._append(key_id, algorithm, form, private, public, status)
-        )
-        log.info("keyset %s: imported key %s (%s, %s)", self.name, key_id, algorithm, status.value)
+        requested_id = key_id
+
+        def change(current: Keyset) -> Key:
+            # Checked under the writer lock, so that two imports of one key into two
+            # keysets cannot both pass.
+            claimed = self._keystore.claim_key_id(requested_id, public=public, algorithm=algorithm)
+            return current._append(claimed, algorithm, form, private, public, status)
+
+        key = self._mutate(change)
+        log.info("keyset %s: imported key %s (%s, %s)", self.name, key.id, algorithm, status.value)
         return key  # type: ignore[no-any-return]
 
     def import_key(

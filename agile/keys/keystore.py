@@ -21,12 +21,15 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     AgileError,
+    DuplicateKey,
     InvalidArgument,
     KeyNotFound,
     KeysetError,
@@ -42,9 +45,21 @@ if TYPE_CHECKING:
     from ..policy import Policy
     from .transfer import ImportedKey
 
-__all__ = ["Keystore", "default_keystore_path", "KEYSTORE_FORMAT"]
+__all__ = [
+    "Keystore",
+    "KeystoreScan",
+    "UnreadableKeyset",
+    "DuplicateKey",
+    "default_keystore_path",
+    "KEYSTORE_FORMAT",
+]
 
 log = logging.getLogger("agile.keys")
+
+#: How old, in ns, the keysets folder's mtime must be before it vouches for the last scan.
+#: Two seconds covers the coarsest timestamps of the file systems in use (FAT's two-second
+#: mtime; ext4 and XFS tick with the kernel clock, a few milliseconds).
+_RACY_NS = 2_000_000_000
 
 KEYSTORE_FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -97,15 +112,96 @@ def _restrict_file(file: Path) -> None:
         log.warning("cannot make keyset file %s mode 0600: %s", file, error)
 
 
+#: Fix text for a keyset file that cannot be read.
+UNREADABLE_FIX = (
+    "restore it from a backup with 'agile keystore restore' into an empty directory and "
+    "copy the file back, or remove it"
+)
+
+#: Fix text for a key that two keysets of a keystore on disk contain.
+_DUPLICATE_FIX = (
+    "a key must belong to one keyset: remove it from the keyset that should not hold it, by "
+    "restoring that keyset file from a backup made before the key was added or by deleting "
+    "the key's entry from the file"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableKeyset:
+    """A keyset file that :meth:`Keystore.scan` could not read, and why."""
+
+    name: str
+    file: Path
+    error: KeystoreError
+
+    @property
+    def reason(self) -> str:
+        return str(self.error)
+
+    @property
+    def fix(self) -> str:
+        return UNREADABLE_FIX
+
+
+@dataclass(frozen=True, slots=True)
+class KeystoreScan:
+    """The keysets of a keystore that could be read, and the keyset files that could not."""
+
+    keysets: tuple[Keyset, ...]
+    unreadable: tuple[UnreadableKeyset, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyIndex:
+    """The locations of each key id and each public key in the readable keysets of one scan."""
+
+    keysets: tuple[Keyset, ...]
+    ids: dict[str, list[tuple[Keyset, Key]]] = field(default_factory=dict)
+    publics: dict[bytes, list[tuple[Keyset, Key]]] = field(default_factory=dict)
+    #: For a key id whose public key another keyset also holds: that keyset and key.
+    twins: dict[str, tuple[Keyset, Key]] = field(default_factory=dict)
+
+
+def _index(keysets: tuple[Keyset, ...]) -> _KeyIndex:
+    index = _KeyIndex(keysets)
+    for keyset in keysets:
+        for key in keyset.keys:
+            index.ids.setdefault(key.id, []).append((keyset, key))
+            # AEAD keys have no public part, so an empty one names no key.
+            if key.public:
+                index.publics.setdefault(key.public, []).append((keyset, key))
+    for holders in index.publics.values():
+        for keyset, key in holders:
+            other = next((h for h in holders if h[0].name != keyset.name), None)
+            if other is not None:
+                index.twins[key.id] = other
+    return index
+
+
 class Keystore:
-    """A directory of keysets; open it with :meth:`Keystore.open`."""
+    """A directory of keysets; open it with :meth:`Keystore.open`.
+
+    A key belongs to exactly one keyset: its status there decides what it may
+    do.  Importing a key id or a public key that another keyset already contains
+    raises :class:`DuplicateKey`, and :meth:`find_key` raises
+    :class:`KeystoreError` for such a duplicate that a keystore already has on
+    disk (made by hand or by an older agile) instead of picking one copy.
+    """
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._root = str(path.resolve())
+        self._folder = str(path / "keysets")
         self._cache: dict[str, tuple[tuple[int, int, int], Keyset]] = {}
-        self._key_index: dict[str, str] = {}
+        self._key_index: _KeyIndex | None = None
+        self._last_scan: KeystoreScan | None = None
+        # (inode, mtime) of the keysets folder when the index was built, if it was old
+        # enough to trust: see _indexed.
+        self._folder_stamp: tuple[int, int] | None = None
         self._files: dict[str, Path] = {}
+        self._file_names: dict[str, str] = {}
+        # Unreadable keyset files already logged, so a run that looks up many keys warns once.
+        self._reported: set[tuple[str, str]] = set()
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None, *, create: bool = True) -> Keystore:
@@ -252,6 +348,10 @@ class Keystore:
 
     # Keysets.
 
+    def _file_name(self, name: str) -> str:
+        file_name = self._file_names[name] = str(self._keyset_file(name))
+        return file_name
+
     def _keyset_file(self, name: str) -> Path:
         file = self._files.get(name)
         if file is None:
@@ -263,7 +363,7 @@ class Keystore:
         """Return the keyset ``name``, re-read from disk when its file changed."""
         file = self._keyset_file(name)
         try:
-            status = file.stat()
+            status = os.stat(self._file_names.get(name) or self._file_name(name))
         except FileNotFoundError:
             raise KeyNotFound(
                 f"no keyset named {name!r} in {str(self._path)!r}",
@@ -280,61 +380,182 @@ class Keystore:
         return keyset
 
     def keyset_names(self) -> list[str]:
-        folder = self._path / "keysets"
-        return sorted(p.stem for p in folder.glob("*.json") if _NAME.match(p.stem))
+        # os.listdir rather than Path.glob: find_key lists the folder on every lookup.
+        try:
+            entries = os.listdir(self._path / "keysets")
+        except FileNotFoundError:
+            return []
+        stems = (entry[: -len(".json")] for entry in entries if entry.endswith(".json"))
+        return sorted(stem for stem in stems if _NAME.match(stem))
 
     def keysets(self) -> list[Keyset]:
+        """Return every keyset; raise :class:`KeystoreError` if one keyset file is unreadable.
+
+        Use :meth:`scan` to get the readable keysets and a report of the others.
+        """
         return [self.keyset(name) for name in self.keyset_names()]
 
-    def find_key(self, key_id: str) -> tuple[Keyset, Key]:
-        """Return the keyset and key with id ``key_id``; raise :class:`KeyNotFound`."""
-        name = self._key_index.get(key_id)
-        if name is not None:
+    def scan(self) -> KeystoreScan:
+        """Return the keysets that can be read, and each keyset file that cannot, with why."""
+        keysets: list[Keyset] = []
+        unreadable: list[UnreadableKeyset] = []
+        for name in self.keyset_names():
             try:
-                keyset = self.keyset(name)
-                return keyset, keyset.key(key_id)
+                keysets.append(self.keyset(name))
             except KeyNotFound:
-                pass
-        # The index is a hint only: rebuild it from disk when it misses.
-        self._key_index = {}
-        found = None
-        for keyset in self.keysets():
-            for key in keyset.keys:
-                self._key_index[key.id] = keyset.name
-                if key.id == key_id:
-                    found = (keyset, key)
+                continue  # Removed since the directory was listed.
+            except KeystoreError as error:
+                unreadable.append(UnreadableKeyset(name, self._keyset_file(name), error))
+        return KeystoreScan(tuple(keysets), tuple(unreadable))
+
+    def _indexed(self, *, rescan: bool = False) -> tuple[KeystoreScan, _KeyIndex]:
+        """Return the last scan and the key index, scanning again when the keysets changed.
+
+        Every keyset write renames a file into the keysets folder, which changes
+        the folder's mtime, so one ``stat`` of the folder shows whether a keyset
+        was added, removed or rewritten since the last scan.  A folder whose mtime
+        is within :data:`_RACY_NS` of the scan is not trusted, because a change
+        in the same timestamp tick leaves the mtime as it was (Git's "racily
+        clean" entries); nor is a scan that found an unreadable file, which may
+        be repaired in place.  A keyset file edited in place is caught by
+        :meth:`find_key`, which checks the file of the key it returns.
+        """
+        try:
+            status = os.stat(self._folder)
+            stamp: tuple[int, int] | None = (status.st_ino, status.st_mtime_ns)
+        except FileNotFoundError:
+            stamp = None
+        last, index = self._last_scan, self._key_index
+        if (
+            not rescan
+            and stamp is not None
+            and stamp == self._folder_stamp
+            and last is not None
+            and index is not None
+        ):
+            return last, index
+        scan = self.scan()
+        # keyset() returns the same object until its file changes, and the index keeps
+        # the objects it was built from alive, so identity shows that nothing changed.
+        if (
+            index is None
+            or len(index.keysets) != len(scan.keysets)
+            or any(old is not new for old, new in zip(index.keysets, scan.keysets, strict=True))
+        ):
+            index = _index(scan.keysets)
+            self._key_index = index
+        self._last_scan = scan
+        settled = stamp is not None and time.time_ns() - stamp[1] > _RACY_NS
+        self._folder_stamp = stamp if settled and not scan.unreadable else None
+        return scan, index
+
+    def _report_unreadable(self, scan: KeystoreScan) -> None:
+        for item in scan.unreadable:
+            if (item.name, item.reason) not in self._reported:
+                self._reported.add((item.name, item.reason))
+                log.warning(
+                    "skipping unreadable keyset %s: %s (%s)", item.name, item.reason, item.fix
+                )
+
+    def find_key(self, key_id: str) -> tuple[Keyset, Key]:
+        """Return the keyset and key with id ``key_id``; raise :class:`KeyNotFound`.
+
+        Keyset files that cannot be read are skipped with a logged warning, so keys of
+        the other keysets still work.  A key held by two keysets (the same id, or the
+        same public key under another id) raises :class:`KeystoreError` naming both.
+        """
+        scan, index = self._indexed()
+        holders = index.ids.get(key_id, [])
+        if len(holders) != 1 or self._changed(holders[0][0]):
+            # A miss, a duplicate or a keyset file changed in place: decide on a fresh scan.
+            scan, index = self._indexed(rescan=True)
+            holders = index.ids.get(key_id, [])
+        self._report_unreadable(scan)
+        if not holders:
+            skipped = ""
+            if scan.unreadable:
+                names = ", ".join(repr(item.name) for item in scan.unreadable)
+                skipped = f" (unreadable keysets not searched: {names})"
+            raise KeyNotFound(
+                f"no key with id {key_id!r} in keystore {str(self._path)!r}{skipped}",
+                fix="run 'agile keyset list' to see the key ids, or use the keystore that "
+                "contains it",
+            )
+        if len(holders) > 1:
+            names = " and ".join(repr(keyset.name) for keyset, _key in holders)
+            raise KeystoreError(
+                f"key id {key_id!r} is in keysets {names} of keystore {str(self._path)!r}, "
+                "so its status is ambiguous",
+                fix=_DUPLICATE_FIX,
+            )
+        keyset, key = holders[0]
+        found = index.twins.get(key_id)
         if found is not None:
-            return found
-        raise KeyNotFound(
-            f"no key with id {key_id!r} in keystore {str(self._path)!r}",
-            fix="run 'agile keyset list' to see the key ids, or use the keystore that contains it",
-        )
+            other, twin = found
+            raise KeystoreError(
+                f"key {key_id} of keyset {keyset.name!r} is the same {key.algorithm} key as "
+                f"key {twin.id} of keyset {other.name!r}, so disabling or destroying one "
+                "leaves the other usable",
+                fix=_DUPLICATE_FIX,
+            )
+        return keyset, key
+
+    def _changed(self, keyset: Keyset) -> bool:
+        """Return whether the file of ``keyset`` changed since it was read."""
+        try:
+            return self.keyset(keyset.name) is not keyset
+        except AgileError:
+            return True
 
     def has_key_id(self, key_id: str) -> bool:
-        try:
-            self.find_key(key_id)
-        except KeyNotFound:
-            return False
-        return True
+        """Return whether a readable keyset contains a key with id ``key_id``."""
+        _scan, index = self._indexed()
+        return key_id in index.ids
 
-    def claim_key_id(self, key_id: str | None) -> str:
-        """Return ``key_id`` after checking it is free and well formed, or a new random id."""
-        if key_id is None:
-            return self.new_key_id()
-        if not _KEY_ID.match(key_id):
+    def claim_key_id(self, key_id: str | None, *, public: bytes = b"", algorithm: str = "") -> str:
+        """Return ``key_id`` after checking it is free and well formed, or a new random id.
+
+        With ``public`` (an imported key), also check that no keyset contains that public
+        key.  Both checks raise :class:`DuplicateKey` naming the keyset that contains
+        the key.  While a keyset file is unreadable they raise :class:`KeystoreError`,
+        because the key could be in that file.
+        """
+        if key_id is not None and not _KEY_ID.match(key_id):
             raise InvalidArgument(
                 f"invalid key id {key_id!r}",
                 fix="use 1 to 64 letters, digits, '.', '_' or '-' (on import, give another id "
                 "with --key-id)",
             )
-        if self.has_key_id(key_id):
-            raise KeysetError(
-                f"key id {key_id!r} is already in keystore {str(self._path)!r}",
-                fix="the key is already imported; use the keyset that contains it",
+        if key_id is None and not public:
+            return self.new_key_id()
+        # An import is rare and must see every keyset as it is now: always scan.
+        scan, index = self._indexed(rescan=True)
+        if scan.unreadable:
+            item = scan.unreadable[0]
+            raise KeystoreError(
+                f"cannot check that the key is not already in keyset {item.name!r}: {item.reason}",
+                fix=f"{item.fix}; nothing was imported",
             )
-        return key_id
+        if key_id is not None and key_id in index.ids:
+            holder = index.ids[key_id][0][0].name
+            raise DuplicateKey(
+                f"key id {key_id!r} is already in keystore {str(self._path)!r}, "
+                f"in keyset {holder!r}",
+                fix=f"the key is already imported: use keyset {holder!r}, or give a different "
+                "key another id with --key-id; nothing was imported",
+            )
+        if public and public in index.publics:
+            holder_keyset, holder_key = index.publics[public][0]
+            what = f"{algorithm} key" if algorithm else "key"
+            raise DuplicateKey(
+                f"this {what} is already in keyset {holder_keyset.name!r} as key {holder_key.id}",
+                fix=f"use keyset {holder_keyset.name!r}: a key belongs to one keyset, so that "
+                "disabling or destroying it there takes effect; nothing was imported",
+            )
+        return key_id if key_id is not None else self.new_key_id()
 
     def new_key_id(self) -> str:
+        """Return a random key id that no readable keyset uses."""
         while True:
             key_id = new_key_id()
             if not self.has_key_id(key_id):
@@ -388,7 +609,12 @@ class Keystore:
             for member in _member_sealers(blob):
                 active.enforce("seal", member)
             keyset = Keyset(self, file, name, uid, purpose, utc_now(), blob, [])
-            key_id = self.claim_key_id(first_key.key_id if first_key is not None else None)
+            if first_key is None:
+                key_id = self.claim_key_id(None)
+            else:
+                key_id = self.claim_key_id(
+                    first_key.key_id, public=first_key.public, algorithm=algorithm
+                )
             keyset._append(key_id, algorithm, form, private, public, KeyStatus.PRIMARY)
             keyset._save()
             keyset._audit({})

@@ -69,8 +69,8 @@ def test_other_keysets_still_checked(store: Keystore) -> None:
     assert [r.result for r in results] == ["failed", "ok"]
 
 
-def test_public_only_skipped(store: Keystore) -> None:
-    source = store.create_keyset("source", "kem", "x25519")
+def test_public_only_skipped(store: Keystore, tmp_path: Path) -> None:
+    source = Keystore.open(tmp_path / "peer").create_keyset("source", "kem", "x25519")
     partner = store.create_keyset("partner", "kem", "x25519")
     raw = source.export_public(source.primary.id, format="raw")
     partner.import_key(raw, format="raw", algorithm="x25519", public=True)

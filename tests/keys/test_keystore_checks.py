@@ -79,8 +79,8 @@ def test_framing_error_has_fix() -> None:
     assert caught.value.fix
 
 
-def test_import_same_key_twice(store: Keystore) -> None:
-    source = store.create_keyset("source", "kem", "x25519")
+def test_import_same_key_twice(store: Keystore, tmp_path: Path) -> None:
+    source = Keystore.open(tmp_path / "other").create_keyset("source", "kem", "x25519")
     raw = source.export_public(source.primary.id, format="raw")
     target = store.create_keyset("target", "kem", "x25519")
     target.import_key(raw, format="raw", algorithm="x25519", public=True)
