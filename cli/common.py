@@ -40,15 +40,29 @@ def _store_keystore(ctx: click.Context, _param: click.Parameter, value: str | No
     return value
 
 
-keystore_option = click.option(
-    "--keystore",
-    metavar="DIR",
-    default=None,
-    expose_value=False,
-    is_eager=True,
-    callback=_store_keystore,
-    help="Keystore directory (default: $AGILE_HOME, else the user data directory).",
-)
+_KEYSTORE_OPTION: dict[str, Any] = {
+    "metavar": "DIR",
+    "default": None,
+    "expose_value": False,
+    "is_eager": True,
+    "callback": _store_keystore,
+    "help": "Keystore directory (default: $AGILE_HOME, else the user data directory).",
+}
+
+keystore_option = click.option("--keystore", **_KEYSTORE_OPTION)
+
+
+def with_keystore_option(command: click.Command) -> click.Command:
+    """Give ``command`` and every command below it a ``--keystore`` option, once.
+
+    So ``agile store list --keystore DIR`` works as ``agile --keystore DIR store list``.
+    """
+    if not any("--keystore" in param.opts for param in command.params):
+        command.params.append(click.Option(["--keystore"], **_KEYSTORE_OPTION))
+    if isinstance(command, click.Group):
+        for child in command.commands.values():
+            with_keystore_option(child)
+    return command
 
 policy_option = click.option(
     "--policy",

@@ -2,22 +2,34 @@
 
 Subcommands load lazily (see :data:`COMMANDS`) so that start-up stays short.
 Errors derived from :class:`agile.errors.AgileError` print one line and exit with
-the error's code: 2 for bad input, 1 for a failed check.  ``--verbose`` shows
-the traceback. Usage errors from click print one line too, and exit with code 2.
+the error's code: 2 for bad input, 1 for a failed check.  ``--verbose`` prints
+the traceback before that line, with the same exit code. Usage errors from
+click print one line too, and exit with code 2.
+
+When the reader of standard output goes away (``agile algorithms | head -1``),
+the command stops without a message and exits with 141, the status of a process
+that SIGPIPE ended (128 + 13), as other Unix tools do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import logging
+import os
+import select
 import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
 from agile import __version__
 from agile.errors import AgileError
 
-from .common import keystore_option
+from .common import keystore_option, with_keystore_option
 
 #: Command name -> "module:attribute" of its click command or group.
 COMMANDS: dict[str, str] = {
@@ -41,9 +53,102 @@ COMMANDS: dict[str, str] = {
     "keep": "cli.keep:keep",
 }
 
+#: Commands that use a keystore: each of them, and each subcommand, takes --keystore.
+_KEYSTORE_COMMANDS = frozenset(
+    {"keyset", "encrypt", "decrypt", "sign", "verify", "rotate", "store", "keystore", "policy"}
+    | {"share", "he"}
+)
+
+
+#: Exit status after standard output's reader went away: 128 + SIGPIPE, as a shell reports
+#: a process that the signal ended (Python ignores SIGPIPE, so writes fail with EPIPE instead).
+SIGPIPE_EXIT = 128 + 13
+
+
+class _PipeClosed(Exception):
+    """A write failed with EPIPE; carried past click, which would exit 1 on it."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@contextlib.contextmanager
+def _pipe_guard() -> Iterator[None]:
+    try:
+        yield
+    except OSError as error:
+        if error.errno != errno.EPIPE:
+            raise
+        raise _PipeClosed(error) from error
+
+
+def _reader_gone(stream: Any) -> bool:
+    """Return whether ``stream`` is a pipe or socket whose reading end is closed."""
+    try:
+        descriptor = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    if not hasattr(select, "poll"):
+        return True  # No poll() (Windows): treat the failed write as a closed output.
+    poller = select.poll()
+    # POLLERR and POLLHUP are reported whatever is registered: a pipe without readers
+    # gives POLLERR, a socket whose peer closed gives POLLHUP.
+    poller.register(descriptor, select.POLLOUT)
+    return any(mask & (select.POLLERR | select.POLLHUP) for _fd, mask in poller.poll(0))
+
+
+def _from_epipe(error: BaseException) -> bool:
+    """Return whether ``error`` or an exception it was raised from failed with EPIPE."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _PipeClosed) or (
+            isinstance(current, OSError) and current.errno == errno.EPIPE
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _exit_if_output_closed(error: BaseException) -> None:
+    """Exit quietly with :data:`SIGPIPE_EXIT` when ``error`` comes from a closed standard output.
+
+    Following the note on SIGPIPE in the Python documentation of the signal module,
+    standard output (and standard error, if its reader is gone too) is pointed at
+    /dev/null first, so that the interpreter's final flush does not fail again.
+    """
+    if not _from_epipe(error) or not _reader_gone(sys.__stdout__):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.__stdout__, sys.__stderr__):
+        if stream is sys.__stdout__ or _reader_gone(stream):
+            assert stream is not None
+            os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+    sys.exit(SIGPIPE_EXIT)
+
 
 class LazyGroup(click.Group):
     """A group whose subcommands are imported when used."""
+
+    # click turns a failed write to a closed pipe into exit code 1 on its own, so both
+    # steps of a run carry EPIPE past click to main(): parsing (help, version) and invoking.
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with _pipe_guard():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _pipe_guard():
+            return super().invoke(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
@@ -59,7 +164,8 @@ class LazyGroup(click.Group):
                 if error.name != module_name:
                     raise
                 return None
-            return getattr(module, attribute)
+            command: click.Command = getattr(module, attribute)
+            return with_keystore_option(command) if name in _KEYSTORE_COMMANDS else command
         return super().get_command(ctx, name)
 
 
@@ -89,10 +195,42 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     )
 
 
+# Fixes for the file-system errors a command may meet on a path it was given.
+_OS_FIXES = {
+    errno.ENOENT: "check the path",
+    errno.EACCES: "give this user access to it, or run as a user who has it",
+    errno.EPERM: "give this user access to it, or run as a user who has it",
+    errno.EISDIR: "give a file, not a directory",
+    errno.ENOTDIR: "a part of the path is a file, not a directory",
+    errno.ENAMETOOLONG: "use a shorter name (at most 255 bytes per path part)",
+    errno.ENOSPC: "free some space on that file system",
+    errno.EROFS: "write to a file system that is not read-only",
+    errno.EEXIST: "remove it or choose another name",
+}
+
+
+def _traceback_if(verbose: bool) -> None:
+    """Print the traceback of the error being handled when ``--verbose`` is on."""
+    if verbose:
+        traceback.print_exc()
+
+
+def _report_os_error(error: OSError, verbose: bool) -> None:
+    _traceback_if(verbose)
+    name = f" {error.filename!r}" if error.filename else ""
+    fix = _OS_FIXES.get(error.errno or 0)
+    hint = f" ({fix})" if fix else ""
+    click.echo(f"agile: error: {error.strerror or error}{name}{hint}", err=True)
+    sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="agile", standalone_mode=False)
+        # Flush here rather than at interpreter exit, so that a closed pipe is handled below.
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.Abort as abort:
@@ -117,23 +255,23 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"agile: error: {_one_line(error.format_message())}", err=True)
         sys.exit(2 if error.exit_code not in (0, 1) else error.exit_code)
     except AgileError as error:
-        if verbose:
-            raise
+        _exit_if_output_closed(error)
+        # --verbose adds the traceback; the message and the exit code stay the same.
+        _traceback_if(verbose)
         click.echo(f"agile: error: {error.diagnostics()}", err=True)
         sys.exit(error.exit_code)
-    except BrokenPipeError:
-        sys.exit(1)
+    except _PipeClosed as closed:
+        # EPIPE from a pipe other than standard output (a helper program that exited).
+        _exit_if_output_closed(closed)
+        _report_os_error(closed.error, verbose)
     except OSError as error:
-        if verbose:
-            raise
-        name = f" {error.filename!r}" if error.filename else ""
-        click.echo(f"agile: error: {error.strerror or error}{name}", err=True)
-        sys.exit(2)
+        _exit_if_output_closed(error)
+        _report_os_error(error, verbose)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
-        if verbose:
-            raise
+        _exit_if_output_closed(error)
+        _traceback_if(verbose)
         click.echo(
             f"agile: internal error: {type(error).__name__}: {error} "
             "(rerun with --verbose for the traceback, and please report it)",
