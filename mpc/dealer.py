@@ -15,7 +15,7 @@ from agile.errors import InvalidArgument, MPCError
 
 from . import beaver, field
 from .config import PartyConfig
-from .party import Endpoint, _client_context
+from .party import Endpoint, _client_context, close_writers
 
 __all__ = ["Dealer", "run_dealer"]
 
@@ -50,15 +50,10 @@ class Dealer(Endpoint):
             )
             log.info("dealer sent %d triples to %d parties", length, len(parties))
         finally:
-            for writer in writers:
-                writer.close()
-            for writer in writers:
-                try:
-                    await writer.wait_closed()
-                except (ConnectionError, OSError):
-                    pass
+            await close_writers(writers)
 
 
 def run_dealer(config: PartyConfig, length: int, *, connect_timeout: float = 30.0) -> None:
     """Run :meth:`Dealer.deal` in a fresh event loop."""
-    asyncio.run(Dealer(config, connect_timeout=connect_timeout).deal(length))
+    dealer = Dealer(config, connect_timeout=connect_timeout, send_timeout=connect_timeout)
+    asyncio.run(dealer.deal(length))

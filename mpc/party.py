@@ -38,11 +38,11 @@ from .config import DEALER_ID, PartyConfig, PartyInfo
 from .sealing import ShareSealer
 from .wire import read_frame, write_frame
 
-__all__ = ["PROTOCOL_VERSION", "PartyResult", "Endpoint", "Party", "run_party"]
+__all__ = ["PROTOCOL_VERSION", "PartyResult", "Endpoint", "Party", "close_writers", "run_party"]
 
 log = logging.getLogger("agile.mpc")
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: every message names the sender's threshold
 ROUNDS = ("triples", "input", "open", "output")
 
 
@@ -147,6 +147,32 @@ def _listen_fix(code: int | None) -> str:
     )
 
 
+#: Seconds to wait for a peer to acknowledge the end of a connection (TLS close_notify).
+CLOSE_TIMEOUT = 5.0
+
+
+async def close_writers(writers: Sequence[asyncio.StreamWriter]) -> None:
+    """Close ``writers``, waiting at most CLOSE_TIMEOUT for peers to acknowledge, then abort.
+
+    A peer that stopped reading never acknowledges, and asyncio's own TLS shutdown then
+    raises TimeoutError only after 30 s.
+    """
+    for writer in writers:
+        writer.close()
+    waits = [asyncio.ensure_future(writer.wait_closed()) for writer in writers]
+    if not waits:
+        return
+    await asyncio.wait(waits, timeout=CLOSE_TIMEOUT)
+    for writer, wait in zip(writers, waits, strict=True):
+        if not wait.done():
+            wait.cancel()
+            writer.transport.abort()
+        elif not wait.cancelled() and wait.exception() is not None:
+            # A reset or a TLS error while closing: the connection is gone either way.
+            log.debug("closing a connection failed: %s", wait.exception())
+    await asyncio.gather(*waits, return_exceptions=True)
+
+
 class _PeerDeparted(MPCError):
     """A peer refused connections after its input arrived: it shared and then left."""
 
@@ -154,9 +180,12 @@ class _PeerDeparted(MPCError):
 class Endpoint:
     """A member of a deployment that can open authenticated connections and send sealed vectors."""
 
-    def __init__(self, config: PartyConfig, *, connect_timeout: float = 30.0) -> None:
+    def __init__(
+        self, config: PartyConfig, *, connect_timeout: float = 30.0, send_timeout: float = 120.0
+    ) -> None:
         self.config = config
         self.connect_timeout = connect_timeout
+        self.send_timeout = send_timeout
         self.sealer = ShareSealer(config)
 
     async def _connect(self, peer: PartyInfo, context: ssl.SSLContext) -> asyncio.StreamWriter:
@@ -223,9 +252,20 @@ class Endpoint:
             "from": self.config.party,
             "to": recipient,
             "length": len(vector),
+            "threshold": self.config.threshold,
             "enc": enc.hex(),
         }
-        await write_frame(writer, header, ciphertext)
+        try:
+            # drain() waits for as long as the peer does not read, so a bound keeps such a
+            # peer from stalling this party forever.
+            await asyncio.wait_for(write_frame(writer, header, ciphertext), self.send_timeout)
+        except TimeoutError:
+            writer.transport.abort()
+            raise MPCError(
+                f"party {self.config.party} timed out after {self.send_timeout:g} s sending "
+                f"its {round_name} message to party {recipient}",
+                fix="check that party: it is connected but does not read",
+            ) from None
 
     def _log_failures(
         self,
@@ -256,7 +296,7 @@ class Party(Endpoint):
         connect_timeout: float = 30.0,
         round_timeout: float = 120.0,
     ) -> None:
-        super().__init__(config, connect_timeout=connect_timeout)
+        super().__init__(config, connect_timeout=connect_timeout, send_timeout=round_timeout)
         self.round_timeout = round_timeout
         self._by_fingerprint = {info.certificate_sha256: info.id for info in config.parties}
         if config.dealer_sha256:
@@ -318,6 +358,14 @@ class Party(Endpoint):
             raise MPCError(
                 f"party {sender} sent a message for another session, round or recipient: "
                 f"{ {k: header.get(k) for k in ('version', 'session', 'round', 'from', 'to')} }"
+            )
+        # Shares of a polynomial of another degree would open to a wrong result without an
+        # error, so every message names the sender's threshold.
+        if header.get("threshold") != self.config.threshold:
+            raise MPCError(
+                f"party {sender} uses threshold {header.get('threshold')!r:.40}, party "
+                f"{self.config.party} uses {self.config.threshold}",
+                fix="give every party the configuration files of one 'agile mpc init'",
             )
         if round_name == "input":
             self._shared.add(sender)
@@ -503,13 +551,7 @@ class Party(Endpoint):
             cpu = time.process_time() - started_cpu
             return PartyResult(final, sorted(outputs), elapsed, cpu)
         finally:
-            for writer in writers.values():
-                writer.close()
-            for writer in writers.values():
-                try:
-                    await writer.wait_closed()
-                except (ConnectionError, ssl.SSLError):
-                    pass
+            await close_writers(list(writers.values()))
             server.close()
             for writer in list(self._inbound):
                 writer.close()

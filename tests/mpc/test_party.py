@@ -15,7 +15,7 @@ import pytest
 
 from agile.errors import MPCError
 from mpc.config import PartyConfig, load_config
-from mpc.party import Party, PartyResult
+from mpc.party import PROTOCOL_VERSION, Party, PartyResult
 from mpc.wire import write_frame
 
 Deployment = Callable[..., list[PartyConfig]]
@@ -122,7 +122,7 @@ async def _intrude(target: PartyConfig, context: ssl.SSLContext) -> bytes:
         raise AssertionError(f"party {target.party} never listened")
     try:
         header = {
-            "version": 1,
+            "version": PROTOCOL_VERSION,
             "session": target.session.hex(),
             "round": "input",
             "from": 1,
