@@ -14,7 +14,7 @@ from typing import Any
 
 from agile.errors import HomomorphicError, InvalidArgument
 
-from .ciphertext import EncryptedNumber, EncryptedQuotient, _check_budget
+from .ciphertext import EncryptedNumber, EncryptedQuotient, _as_list, _check_budget
 from .engine import product
 from .keys import check_same_key
 
@@ -23,7 +23,7 @@ __all__ = ["total", "elementwise_total", "mean", "weighted_total"]
 
 def total(numbers: Iterable[EncryptedNumber]) -> EncryptedNumber:
     """Return the encrypted sum of ``numbers`` (at least one, all under one key)."""
-    items = list(numbers)
+    items = _as_list(numbers, "numbers")
     if not items:
         raise InvalidArgument("cannot sum an empty list of ciphertexts", fix="pass at least one")
     first = items[0]
@@ -61,7 +61,7 @@ def total(numbers: Iterable[EncryptedNumber]) -> EncryptedNumber:
 
 def elementwise_total(rows: Iterable[Sequence[EncryptedNumber]]) -> list[EncryptedNumber]:
     """Return the encrypted column sums of equally long rows of ciphertexts."""
-    table = [list(row) for row in rows]
+    table = [_as_list(row, "rows") for row in _as_list(rows, "rows")]
     if not table:
         raise InvalidArgument("cannot sum an empty list of rows", fix="pass at least one row")
     width = len(table[0])
@@ -76,7 +76,7 @@ def elementwise_total(rows: Iterable[Sequence[EncryptedNumber]]) -> list[Encrypt
 
 def mean(numbers: Iterable[EncryptedNumber]) -> EncryptedQuotient:
     """Return the encrypted mean; decrypting it gives the exact Fraction sum / count."""
-    items = list(numbers)
+    items = _as_list(numbers, "numbers")
     return EncryptedQuotient(total(items), len(items))
 
 

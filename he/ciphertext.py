@@ -25,10 +25,28 @@ from typing import TYPE_CHECKING, Any
 
 from gmpy2 import mpz
 
-from agile.errors import HomomorphicError, InvalidArgument, PlaintextOverflow
+from agile.errors import (
+    HomomorphicError,
+    InvalidArgument,
+    PlaintextOverflow,
+)
 
-from .encoding import DECIMAL_BASE, MAX_PRECISION, EncodedNumber, brief_repr, encode
-from .keys import PaillierPrivateKey, PaillierPublicKey, check_same_key
+from .encoding import (
+    DECIMAL_BASE,
+    FLOAT_BASE,
+    MAX_EXPONENT,
+    MAX_PRECISION,
+    EncodedNumber,
+    brief_repr,
+    encode,
+)
+from .keys import (
+    PaillierPrivateKey,
+    PaillierPublicKey,
+    check_private_key,
+    check_public_key,
+    check_same_key,
+)
 
 if TYPE_CHECKING:
     from .engine import RandomnessPool
@@ -68,6 +86,35 @@ class EncryptedNumber:
     #: False when the ciphertext was computed from other ciphertexts or scalars without a
     #: new mask.  he.serialize rerandomizes such numbers before it writes them.
     fresh: bool = True
+
+    def __post_init__(self) -> None:
+        # A number built by hand gets the checks of a file loader: a huge exponent would
+        # hang decoding, and a negative bound would let a sum wrap past the overflow check.
+        check_public_key(self.public_key)
+        exponent = self.exponent
+        if isinstance(exponent, bool) or not isinstance(exponent, int):
+            raise InvalidArgument(
+                f"exponent {brief_repr(exponent)} is not an integer",
+                fix="pass the exponent that he.encrypt or he.serialize gave",
+            )
+        if abs(exponent) > MAX_EXPONENT:
+            raise InvalidArgument(
+                f"exponent {brief_repr(exponent)} is outside -{MAX_EXPONENT}..{MAX_EXPONENT}",
+                fix="lower the precision or the number of products with fractional scalars",
+            )
+        if self.base not in (DECIMAL_BASE, FLOAT_BASE) or isinstance(self.base, bool):
+            raise InvalidArgument(
+                f"encoding base {brief_repr(self.base)} is neither 10 nor 16",
+                fix="pass the base that he.encrypt or he.serialize gave",
+            )
+        bound = self.bound
+        if bound is not None and (
+            isinstance(bound, bool) or not isinstance(bound, int | mpz) or bound < 0
+        ):
+            raise InvalidArgument(
+                f"bound {brief_repr(bound)} is not a non-negative integer or None",
+                fix="pass the bound that he.encrypt or he.serialize gave, or None if unknown",
+            )
 
     # Alignment of exponents.
 
@@ -250,6 +297,16 @@ def _exact_divisor(divisor: Any) -> Fraction:
     return exact
 
 
+def _as_list(items: Any, name: str) -> list[Any]:
+    """Return an iterable argument as a list, or raise InvalidArgument for a non-iterable."""
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise InvalidArgument(
+            f"{name} must be a list or another iterable, not {type(items).__name__}",
+            fix=f"pass the {name} as a list",
+        )
+    return list(items)
+
+
 def _fresh_masks(
     public_key: PaillierPublicKey, pool: RandomnessPool | None, count: int
 ) -> list[mpz]:
@@ -286,6 +343,7 @@ def encrypt(
     """Encrypt one number, checking a caller-given ``r`` or ``mask`` (a ready r^n) first."""
     if r is not None and mask is not None:
         raise InvalidArgument("pass r or mask, not both", fix="drop one of them")
+    check_public_key(public_key)
     encoded = encode(value, precision)
     plaintext = _mantissa_for(public_key, encoded, value)
     mask = public_key.mask(r) if mask is None else public_key.check_mask(mask)
@@ -309,7 +367,8 @@ def encrypt_batch(
     """Encrypt many numbers, taking masks from ``pool`` and computing any shortfall in parallel."""
     from .engine import RandomnessPool
 
-    items = list(values)
+    check_public_key(public_key)
+    items = _as_list(values, "values")
     encoded = [encode(value, precision) for value in items]
     plaintexts = [_mantissa_for(public_key, e, v) for e, v in zip(encoded, items, strict=True)]
     if pool is None:
@@ -347,6 +406,7 @@ def _decrypt_encoded(private_key: PaillierPrivateKey, number: EncryptedNumber) -
             f"expected an EncryptedNumber, got {type(number).__name__}",
             fix="decrypt values produced by he.encrypt or loaded by he.serialize",
         )
+    check_private_key(private_key)
     check_same_key(number.public_key, private_key.public_key)
     value = private_key.raw_decrypt(number.ciphertext)
     return EncodedNumber(_signed(private_key, value), number.exponent, number.base)
@@ -358,6 +418,7 @@ def decrypt(
     """Decrypt and decode; a quotient (a mean) decrypts to an exact Fraction."""
     if isinstance(number, EncryptedQuotient):
         return decrypt_exact(private_key, number.numerator) / number.divisor
+    check_private_key(private_key)
     return _decrypt_encoded(private_key, number).decode()
 
 

@@ -26,7 +26,7 @@ from gmpy2 import mpz
 
 from agile.errors import InvalidArgument
 
-from .keys import PaillierPrivateKey, PaillierPublicKey, _crt_mask
+from .keys import PaillierPrivateKey, PaillierPublicKey, _crt_mask, check_public_key
 
 if TYPE_CHECKING:
     from .djn import FixedBaseTable
@@ -127,6 +127,7 @@ class RandomnessPool:
         private_key: PaillierPrivateKey | None = None,
         djn: bool = False,
     ) -> None:
+        check_public_key(public_key)
         if private_key is not None and private_key.public_key != public_key:
             raise InvalidArgument(
                 f"private key {private_key.public_key.key_id} does not match public key "

@@ -40,6 +40,8 @@ __all__ = [
     "PARAMETERS",
     "PaillierPublicKey",
     "PaillierPrivateKey",
+    "check_private_key",
+    "check_public_key",
     "check_same_key",
     "generate_keypair",
     "parameters_for",
@@ -138,7 +140,8 @@ class PaillierPublicKey:
     _cache: dict[str, Any] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        n = mpz(self.n)
+        # mpz() alone would truncate 1.5 to 1 and raise a bare ValueError for "abc".
+        n = _integer(self.n, "Paillier modulus n", InvalidKey)
         object.__setattr__(self, "n", n)
         object.__setattr__(self, "nsquare", n * n)
         # Signed values live in [0, n/3] and [2n/3, n), and a result in the middle third
@@ -146,7 +149,7 @@ class PaillierPublicKey:
         object.__setattr__(self, "max_int", n // 3)
         object.__setattr__(self, "key_id", _key_id(n, (n.bit_length() + 7) // 8))
         if self.djn_base is not None:
-            object.__setattr__(self, "djn_base", mpz(self.djn_base))
+            object.__setattr__(self, "djn_base", _integer(self.djn_base, "DJN base", InvalidKey))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PaillierPublicKey):
@@ -350,7 +353,9 @@ class PaillierPrivateKey:
     q_inverse: mpz = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        p, q = mpz(self.p), mpz(self.q)
+        check_public_key(self.public_key)
+        p = _integer(self.p, "Paillier factor p", InvalidKey)
+        q = _integer(self.q, "Paillier factor q", InvalidKey)
         object.__setattr__(self, "p", p)
         object.__setattr__(self, "q", q)
         object.__setattr__(self, "psquare", p * p)
@@ -365,7 +370,8 @@ class PaillierPrivateKey:
         cls, p: int, q: int, *, bits: int | None = None, djn_secret: int | None = None
     ) -> PaillierPrivateKey:
         """Build a key from its primes after checking them; ``bits`` also pins n's size."""
-        p, q = mpz(p), mpz(q)
+        p = _integer(p, "Paillier factor p", InvalidKey)
+        q = _integer(q, "Paillier factor q", InvalidKey)
         if p == q:
             raise InvalidKey("Paillier primes p and q are equal", fix="generate a new key")
         if p > q:
@@ -531,6 +537,26 @@ def _integer(value: Any, name: str, error: type[InvalidArgument]) -> mpz:
 def _short(value: int) -> str:
     text = hex(value)
     return text if len(text) <= 20 else f"{text[:18]}..."
+
+
+def check_public_key(key: Any) -> PaillierPublicKey:
+    """Return ``key`` if it is a PaillierPublicKey, else raise InvalidKey."""
+    if not isinstance(key, PaillierPublicKey):
+        raise InvalidKey(
+            f"expected a PaillierPublicKey, got {type(key).__name__}",
+            fix="pass the public key (private_key.public_key for a key pair)",
+        )
+    return key
+
+
+def check_private_key(key: Any) -> PaillierPrivateKey:
+    """Return ``key`` if it is a PaillierPrivateKey, else raise InvalidKey."""
+    if not isinstance(key, PaillierPrivateKey):
+        raise InvalidKey(
+            f"expected a PaillierPrivateKey, got {type(key).__name__}",
+            fix="decrypt with the private key of the key pair",
+        )
+    return key
 
 
 def check_same_key(first: PaillierPublicKey, second: PaillierPublicKey) -> None:

@@ -35,7 +35,13 @@ from agile.errors import HomomorphicError, InvalidArgument, PlaintextOverflow
 from .ciphertext import _fresh_masks
 from .encoding import EncodedNumber, brief_repr, check_precision, encode
 from .engine import RandomnessPool, product
-from .keys import PaillierPrivateKey, PaillierPublicKey, check_same_key
+from .keys import (
+    PaillierPrivateKey,
+    PaillierPublicKey,
+    check_private_key,
+    check_public_key,
+    check_same_key,
+)
 
 __all__ = [
     "PackingScheme",
@@ -203,7 +209,13 @@ def encrypt_vector(
     workers: int | None = 1,
 ) -> PackedVector:
     """Encrypt ``values`` into as few ciphertexts as the slots allow."""
-    scheme = scheme or PackingScheme()
+    check_public_key(public_key)
+    scheme = PackingScheme() if scheme is None else scheme
+    if not isinstance(scheme, PackingScheme):
+        raise InvalidArgument(
+            f"scheme must be a PackingScheme, not {type(scheme).__name__}",
+            fix="pass he.PackingScheme(value_bits=..., max_additions=..., precision=...)",
+        )
     offset_values = scheme.encode_values(values)
     plaintexts = scheme.pack(offset_values, scheme.slots(public_key))
     if pool is None:
@@ -254,6 +266,12 @@ def total(vectors: Iterable[PackedVector]) -> PackedVector:
 
 def decrypt_vector(private_key: PaillierPrivateKey, vector: PackedVector) -> list[int | Decimal]:
     """Decrypt a packed vector to its values (ints, or Decimals with the scheme's precision)."""
+    check_private_key(private_key)
+    if not isinstance(vector, PackedVector):
+        raise InvalidArgument(
+            f"expected a PackedVector, got {type(vector).__name__}",
+            fix="decrypt numbers with he.decrypt and packed vectors with he.decrypt_vector",
+        )
     check_same_key(vector.public_key, private_key.public_key)
     scheme = vector.scheme
     width = scheme.slot_bits

@@ -9,13 +9,23 @@ at x = 0.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ..errors import InvalidShare, InvalidSharingParameters
 from ..registry.interfaces import Implementation
 
-__all__ = ["Share", "SecretSharing", "check_parameters", "check_indices", "MIN_THRESHOLD"]
+__all__ = [
+    "Share",
+    "SecretSharing",
+    "check_parameters",
+    "check_indices",
+    "check_shares",
+    "MIN_THRESHOLD",
+]
+
+_S = TypeVar("_S")
 
 #: Smallest threshold accepted.  With a threshold of 1 every share equals the
 #: secret, so a "share" would be a plain copy; Vault and pyshamir reject it too.
@@ -82,6 +92,23 @@ def check_indices(indices: Sequence[int], max_index: int) -> None:
                 fix="give each share once; two shares with one index add no information",
             )
         seen.add(index)
+
+
+def check_shares(shares: Any, kind: type[_S]) -> list[_S]:
+    """Return ``shares`` as a list, or raise :class:`InvalidShare` if an item is not a ``kind``."""
+    if isinstance(shares, str | bytes | bytearray) or not isinstance(shares, Iterable):
+        raise InvalidShare(
+            f"shares must be a list of {kind.__name__} objects, not {type(shares).__name__}",
+            fix=f"pass a list of {kind.__name__} objects",
+        )
+    items = list(shares)
+    for item in items:
+        if not isinstance(item, kind):
+            raise InvalidShare(
+                f"a share has type {type(item).__name__}, not {kind.__name__}",
+                fix="parse or decode each share first",
+            )
+    return items
 
 
 class SecretSharing(Implementation):

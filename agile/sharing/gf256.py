@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from ..errors import InsufficientShares, InvalidShare, InvalidSharingParameters
-from .base import MIN_THRESHOLD, Share, check_indices, check_parameters
+from .base import MIN_THRESHOLD, Share, check_indices, check_parameters, check_shares
 
 __all__ = [
     "FIELD_POLYNOMIAL",
@@ -149,6 +149,7 @@ def combine(shares: Sequence[Share]) -> bytes:
     than the threshold the result is a random-looking wrong value, which this
     function cannot detect (the agile share format detects it).
     """
+    shares = check_shares(shares, Share)
     if len(shares) < MIN_THRESHOLD:
         raise InsufficientShares(
             f"{len(shares)} share(s) given, at least {MIN_THRESHOLD} are needed",

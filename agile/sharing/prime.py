@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 import rbcl
 
 from ..errors import InsufficientShares, InvalidShare, InvalidSharingParameters
-from .base import MIN_THRESHOLD, Share, check_indices, check_parameters
+from .base import MIN_THRESHOLD, Share, check_indices, check_parameters, check_shares
 
 __all__ = [
     "ORDER",
@@ -46,6 +46,8 @@ __all__ = [
 ORDER = 2**252 + 27742317777372353535851937790883648493
 SCALAR_SIZE = 32
 POINT_SIZE = 32
+#: Encoding of the identity element of ristretto255 (RFC 9496 §4.3.2).
+_IDENTITY = bytes(POINT_SIZE)
 #: Shares carry x in one byte in the agile share format; keep the same limit here.
 MAX_SHARES = 255
 
@@ -57,6 +59,11 @@ def encode_scalar(value: int) -> bytes:
 
 def decode_scalar(data: bytes, what: str = "scalar") -> int:
     """Decode a canonical 32-byte scalar; raise :class:`InvalidShare` if it is not below L."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise InvalidShare(
+            f"{what} has type {type(data).__name__}, not bytes",
+            fix="pass the 32-byte little-endian scalar as bytes",
+        )
     if len(data) != SCALAR_SIZE:
         raise InvalidShare(
             f"{what} has {len(data)} bytes, expected {SCALAR_SIZE}",
@@ -132,6 +139,7 @@ def split(secret: bytes, threshold: int, count: int) -> list[Share]:
 
 def combine(shares: Sequence[Share]) -> bytes:
     """Interpolate the secret scalar at x = 0 from every given share."""
+    shares = check_shares(shares, Share)
     if len(shares) < MIN_THRESHOLD:
         raise InsufficientShares(
             f"{len(shares)} share(s) given, at least {MIN_THRESHOLD} are needed",
@@ -168,10 +176,21 @@ def _check_commitments(commitments: Sequence[bytes]) -> None:
             fix="the share lacks its Feldman commitments",
         )
     for k, point in enumerate(commitments):
-        if len(point) != POINT_SIZE or not rbcl.crypto_core_ristretto255_is_valid_point(point):
+        if (
+            not isinstance(point, bytes)
+            or len(point) != POINT_SIZE
+            or not rbcl.crypto_core_ristretto255_is_valid_point(point)
+        ):
             raise InvalidShare(
                 f"commitment {k} is not a valid ristretto255 point encoding",
                 fix="the commitments are corrupt",
+            )
+        # Coefficients a_1.. are drawn non-zero, so only C_0 (s = 0) can be the identity.  An
+        # identity appended to the list would raise the threshold that the list implies.
+        if k and point == _IDENTITY:
+            raise InvalidShare(
+                f"commitment {k} is the identity point, which no dealing produces",
+                fix="the commitments were padded or altered; use the dealer's published list",
             )
 
 
@@ -203,8 +222,13 @@ def _reference_commitments(
     copy held by most shares wins, and a tie needs the dealer's published list.
     """
     if commitments is not None:
+        if isinstance(commitments, bytes | str) or not isinstance(commitments, Iterable):
+            raise InvalidShare(
+                f"commitments must be a list of 32-byte points, got a {type(commitments).__name__}",
+                fix="pass the list of commitments the dealer published",
+            )
         return tuple(commitments)
-    tally = Counter(share.commitments for share in shares if share.commitments)
+    tally = Counter(tuple(share.commitments) for share in shares if share.commitments)
     ranked = tally.most_common()
     if not ranked:
         return ()
@@ -225,13 +249,14 @@ def feldman_check(shares: Iterable[Share], commitments: Sequence[bytes] | None =
     else the set of commitments that most shares carry.  A share that carries
     other commitments than the reference fails too.
     """
-    shares = list(shares)
+    shares = check_shares(shares, Share)
     if not shares:
         return []
     reference = _reference_commitments(shares, commitments)
     bad = []
     for share in shares:
-        if share.commitments not in ((), reference) or not feldman_verify(share, reference):
+        own = tuple(share.commitments)
+        if own not in ((), reference) or not feldman_verify(share, reference):
             bad.append(share.index)
     return bad
 
@@ -244,6 +269,7 @@ def feldman_combine(shares: Sequence[Share], commitments: Sequence[bytes] | None
     failing indices, and :class:`InsufficientShares` when fewer shares than the
     number of commitments (the threshold) are given.
     """
+    shares = check_shares(shares, Share)
     if not shares:
         raise InsufficientShares("no shares given", fix="give at least the threshold of shares")
     reference = _reference_commitments(shares, commitments)

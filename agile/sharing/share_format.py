@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from ..errors import InsufficientShares, InvalidShare, InvalidSharingParameters
 from . import gf256
-from .base import Share, check_parameters
+from .base import Share, check_parameters, check_shares
 
 __all__ = [
     "VERSION",
@@ -105,6 +105,7 @@ def split(secret: bytes, threshold: int, count: int) -> list[AgileShare]:
 
 def combine(shares: Sequence[AgileShare]) -> bytes:
     """Recover the secret; raise if the shares are too few, mixed or tampered with."""
+    shares = check_shares(shares, AgileShare)
     if not shares:
         raise InsufficientShares("no shares given", fix="give at least the threshold of shares")
     first = shares[0]
@@ -188,6 +189,11 @@ def encode_text(share: AgileShare) -> str:
 
 def decode_text(text: str) -> AgileShare:
     """Decode the text form; raise :class:`InvalidShare` on a bad prefix, character or checksum."""
+    if not isinstance(text, str):
+        raise InvalidShare(
+            f"share text has type {type(text).__name__}, not str",
+            fix="pass the share text; use decode() for the binary layout",
+        )
     text = text.strip()
     if not text.lower().startswith(TEXT_PREFIX):
         raise InvalidShare(
