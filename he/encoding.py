@@ -73,7 +73,9 @@ def brief_repr(value: Any) -> str:
         if bits > _MAX_REPR_BITS:
             return f"<{'negative ' if value < 0 else ''}{bits}-bit integer>"
     try:
-        text = repr(value)
+        # A number read from a file or a command line is shown as written, not as
+        # Decimal('1.5'); other values (strings, containers) keep their repr.
+        text = str(value) if isinstance(value, Decimal | Fraction) else repr(value)
     except ValueError:  # a Fraction or a container holding such an integer
         return f"<{type(value).__name__} too large to print>"
     if len(text) > _MAX_REPR:
@@ -162,7 +164,7 @@ def _exact_fraction(value: Any) -> Fraction:
         return Fraction(operator.index(value))
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise InvalidArgument(f"cannot encrypt {value!r}", fix="pass a finite number")
+            raise InvalidArgument(f"cannot encrypt {value}", fix="pass a finite number")
         if value:
             _check_decimal_size(value)
             if value.adjusted() < -MAX_EXPONENT:
@@ -176,7 +178,7 @@ def _exact_fraction(value: Any) -> Fraction:
     if isinstance(value, numbers.Real):
         number = float(value)
         if not math.isfinite(number):
-            raise InvalidArgument(f"cannot encrypt {value!r}", fix="pass a finite number")
+            raise InvalidArgument(f"cannot encrypt {value}", fix="pass a finite number")
         return Fraction(number)
     raise InvalidArgument(
         f"cannot encrypt a {type(value).__name__}: {brief_repr(value)}",

@@ -79,6 +79,12 @@ class PackingScheme:
             )
         check_precision(self.precision)
 
+    def __str__(self) -> str:
+        return (
+            f"{self.value_bits}-bit values, up to {self.max_additions} additions, "
+            f"precision {self.precision}"
+        )
+
     @property
     def slot_bits(self) -> int:
         """Width of one slot: the value width plus the headroom for the declared additions."""
@@ -243,8 +249,8 @@ def total(vectors: Iterable[PackedVector]) -> PackedVector:
         check_same_key(first.public_key, item.public_key)
         if item.scheme != first.scheme or item.length != first.length:
             raise HomomorphicError(
-                f"packed vectors differ: {item.length} values with {item.scheme} and "
-                f"{first.length} values with {first.scheme}",
+                f"packed vectors differ: {item.length} values ({item.scheme}) and "
+                f"{first.length} values ({first.scheme})",
                 fix="sum vectors encrypted with the same length, precision and slot layout",
             )
     terms = sum(item.terms for item in items)

@@ -238,7 +238,7 @@ def _build(document: dict[str, Any], key: PaillierPublicKey, ciphertexts: list[i
     except AgileError:
         raise
     except (KeyError, TypeError, ValueError) as error:
-        raise _invalid(f"missing or malformed field: {error!r}") from None
+        raise _invalid(f"missing or malformed field: {_describe(error)}") from None
     if shape is not None and sum(shape) != count:
         raise _invalid(
             f"shape {brief_repr(shape)} has {sum(shape)} values, but the file has {count}"
@@ -298,6 +298,22 @@ def _base(value: Any) -> int:
     return int(value)
 
 
+def _describe(error: Exception) -> str:
+    """Describe a parse error in one short line, without quoting the input it came from.
+
+    A UnicodeDecodeError's repr holds the whole input, which may be megabytes
+    of someone else's data.
+    """
+    if isinstance(error, UnicodeDecodeError):
+        return f"byte {error.start} is not UTF-8"
+    if isinstance(error, KeyError):
+        return f"missing field {error.args[0]!r:.60}"
+    if isinstance(error, RecursionError):
+        return "nested too deeply"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:200]}"
+
+
 def loads_json(data: bytes | str, public_key: PaillierPublicKey | None = None) -> Document:
     """Parse the JSON form; with ``public_key``, the file must be under that key."""
     try:
@@ -313,7 +329,7 @@ def loads_json(data: bytes | str, public_key: PaillierPublicKey | None = None) -
     except AgileError:
         raise
     except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as error:
-        raise _invalid(f"not valid JSON of this format ({error!r})") from None
+        raise _invalid(f"not valid JSON of this format ({_describe(error)})") from None
     key = _key(document, n, public_key)
     return _build(document, key, ciphertexts)
 

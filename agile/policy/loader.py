@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -68,6 +69,21 @@ def _suggest(value: str, choices: list[str]) -> str:
     return f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
 
 
+def _toml(value: Any) -> str:
+    """Show a value read from a policy file as TOML writes it, not as a Python repr."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
 @dataclass
 class _Section:
     """One purpose section of one document, checked but not yet merged."""
@@ -96,7 +112,7 @@ class _Checker:
 
     def ident(self, purpose: str, where: str, value: Any) -> str:
         if not isinstance(value, str):
-            raise self.fail(where, f"expected an id string, got {value!r}", "quote the id")
+            raise self.fail(where, f"expected an id string, got {_toml(value)}", "quote the id")
         if purpose == SEAL:
             if value not in SEALERS:
                 raise self.fail(
@@ -116,14 +132,16 @@ class _Checker:
         if family != purpose:
             raise self.fail(
                 where,
-                f"{value!r} is a {family} algorithm, not a {purpose} one",
+                f"{value!r} is in the {family} family, not in {purpose}",
                 f"move it to the [{family}] section",
             )
         return value
 
     def ident_list(self, purpose: str, where: str, value: Any) -> list[str]:
         if not isinstance(value, list):
-            raise self.fail(where, f"expected a list of ids, got {value!r}", 'write ["id", ...]')
+            raise self.fail(
+                where, f"expected a list of ids, got {_toml(value)}", 'write ["id", ...]'
+            )
         items = [self.ident(purpose, where, item) for item in value]
         duplicates = sorted({item for item in items if items.count(item) > 1})
         if duplicates:
@@ -133,7 +151,7 @@ class _Checker:
     def until(self, where: str, value: Any) -> dt.date:
         if isinstance(value, dt.datetime) or not isinstance(value, dt.date | str):
             raise self.fail(
-                where, f"malformed date {value!r}", "write a date such as until = 2027-06-30"
+                where, f"malformed date {_toml(value)}", "write a date such as until = 2027-06-30"
             )
         if isinstance(value, dt.date):
             return value
@@ -144,12 +162,12 @@ class _Checker:
             return dt.date.fromisoformat(value)
         except ValueError:
             raise self.fail(
-                where, f"malformed date {value!r}", "write a date such as until = 2027-06-30"
+                where, f"malformed date {_toml(value)}", "write a date such as until = 2027-06-30"
             ) from None
 
     def legacy_list(self, purpose: str, where: str, value: Any) -> list[LegacyEntry]:
         if not isinstance(value, list):
-            raise self.fail(where, f"expected a list, got {value!r}", 'write ["id", ...]')
+            raise self.fail(where, f"expected a list, got {_toml(value)}", 'write ["id", ...]')
         entries = []
         for item in value:
             if isinstance(item, dict):
@@ -157,7 +175,7 @@ class _Checker:
                 if unknown or "id" not in item:
                     raise self.fail(
                         where,
-                        f"malformed entry {item!r}",
+                        f"malformed entry {_toml(item)}",
                         'write {id = "...", until = 2027-06-30}',
                     )
                 until = (
@@ -218,13 +236,15 @@ def _parse_section(check: _Checker, purpose: str, table: Any) -> _Section:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 5:
                 raise check.fail(
                     where,
-                    f"expected a NIST security category 0 to 5, got {value!r}",
+                    f"expected a NIST security category 0 to 5, got {_toml(value)}",
                     "write min_category = 1 (AES-128 strength) up to 5 (AES-256)",
                 )
             section.values[key] = value
         elif key in ("require_quantum_safe", "require_hybrid", VERIFY_REQUIRE_QUANTUM_SAFE):
             if not isinstance(value, bool):
-                raise check.fail(where, f"expected true or false, got {value!r}", f"{key} = true")
+                raise check.fail(
+                    where, f"expected true or false, got {_toml(value)}", f"{key} = true"
+                )
             section.values[key] = value
         else:
             try:
@@ -271,7 +291,9 @@ def _parse_document(text: str, source: str, *, module: bool) -> _Document:
             )
     for key in top_keys:
         if key in data and not isinstance(data[key], str):
-            raise check.fail(key, f"expected a string, got {data[key]!r}", f'write {key} = "..."')
+            raise check.fail(
+                key, f"expected a string, got {_toml(data[key])}", f'write {key} = "..."'
+            )
     return _Document(source, data.get("name"), data.get("description"), data.get("base"), sections)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 import pytest
 
 import he
-from agile.errors import InvalidArgument, InvalidKey, PlaintextOverflow
+from agile.errors import AgileError, InvalidArgument, InvalidKey, PlaintextOverflow
 from he import PaillierPrivateKey, PaillierPublicKey
 
 
@@ -116,3 +117,14 @@ def test_decrypt_vector_of_number(private_key: PaillierPrivateKey) -> None:
 def test_not_iterable(public_key: PaillierPublicKey, call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(InvalidArgument, match="must be a list or another iterable"):
         call(public_key)
+
+
+def test_binary_file_error_does_not_quote_the_file() -> None:
+    """An error on a binary file names the offset, not the file's bytes."""
+    from he.serialize import loads_json
+
+    data = b"\xf6" + os.urandom(100_000)
+    with pytest.raises(AgileError) as caught:
+        loads_json(data)
+    assert len(str(caught.value)) < 300
+    assert "byte 0 is not UTF-8" in str(caught.value)

@@ -31,7 +31,7 @@ def test_unknown_algorithm(tmp_path: Path) -> None:
 
 def test_wrong_purpose(tmp_path: Path) -> None:
     error = error_of(tmp_path, 'base = "default"\n[kem]\nallowed = ["ed25519"]\n')
-    assert "signature algorithm" in str(error)
+    assert "in the signature family, not in kem" in str(error)
     assert "[signature]" in error.fix
 
 
@@ -149,3 +149,14 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_legacy_entry_missing_id(tmp_path: Path) -> None:
     error = error_of(tmp_path, 'base = "default"\n[kem]\ndecrypt_only = [{until = 2027-01-01}]\n')
     assert "malformed entry" in str(error)
+
+
+def test_values_shown_as_toml(tmp_path: Path) -> None:
+    """Errors quote what the file says, not Python reprs of the parsed values."""
+    error = error_of(
+        tmp_path,
+        'base = "default"\n[kem]\n'
+        'decrypt_only = [{id = "rsa-oaep-2048", until = 9999-12-31T23:59:59Z}]\n',
+    )
+    assert "9999-12-31T23:59:59+00:00" in str(error)
+    assert "datetime" not in str(error)
