@@ -22,6 +22,7 @@ __all__ = [
     "is_special_file",
     "resolve_output",
     "emit_json",
+    "plural",
     "is_terminal",
 ]
 
@@ -63,6 +64,7 @@ def with_keystore_option(command: click.Command) -> click.Command:
         for child in command.commands.values():
             with_keystore_option(child)
     return command
+
 
 policy_option = click.option(
     "--policy",
@@ -130,6 +132,11 @@ def resolve_output(path: str) -> Path:
     replace the link and leave the file it names unchanged.
     """
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
+def plural(count: int, noun: str) -> str:
+    """Return "1 object" or "2 objects": ``count`` and ``noun`` with an s when not 1."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def emit_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import check_output_path, emit_json, keystore_path
+from .common import check_output_path, emit_json, keystore_path, plural
 
 
 @click.group()
@@ -41,7 +41,7 @@ def restore(file: Path, force: bool) -> None:
     from agile.rotate.backup import restore_keystore
 
     count = restore_keystore(keystore_path(), file, force=force)
-    click.echo(f"restored {count} files from {file}")
+    click.echo(f"restored {plural(count, 'file')} from {file}")
     # The sealing authenticates private keys only; the check covers the public keys.
     click.echo("run 'agile keystore check' to test each key against its public key")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .common import emit_json, is_terminal, json_option, keystore_path, policy_option
+from .common import emit_json, is_terminal, json_option, keystore_path, plural, policy_option
 
 
 @click.command()
@@ -144,12 +144,12 @@ def _print_plan(summary: dict[str, Any]) -> None:
             objects = summary["objects_per_old_key"].get(old["id"], {}).get("objects", 0)
             click.echo(
                 f"keyset {key_plan['keyset']}: key {old['id']} ({old['algorithm']}) -> {target}, "
-                f"{objects} objects; {'; '.join(old['reasons'])}"
+                f"{plural(objects, 'object')}; {'; '.join(old['reasons'])}"
             )
     counts = ", ".join(f"{action} {count}" for action, count in summary["objects"].items())
     click.echo(f"objects: {counts}")
     for store, count in summary["scanned"].items():
-        click.echo(f"store {store}: {count} objects scanned")
+        click.echo(f"store {store}: {plural(count, 'object')} scanned")
     for item in summary["unreadable"]:
         click.echo(f"unreadable: {item['location']}: {item['error']}")
 

@@ -133,8 +133,13 @@ def _print_summary(report: conformance.Report) -> None:
                 f"  {algorithm:56} {provider:10} {tally.passed:7} {tally.failed:5} "
                 f"{tally.skipped:6} {tally.acceptable:6}"
             )
-            for reason, count in tally.skip_reasons.most_common(3):
+            shown = tally.skip_reasons.most_common(3)
+            for reason, count in shown:
                 click.echo(f"      skipped {count}: {reason}")
+            others = len(tally.skip_reasons) - len(shown)
+            if others:
+                rest = tally.skipped - sum(count for _, count in shown)
+                click.echo(f"      skipped {rest}: {others} other reasons (--json lists them all)")
             for failure in tally.failures[:5]:
                 click.echo(f"      FAILED {failure.case}: {failure.reason}")
     total = report.totals()
@@ -143,6 +148,8 @@ def _print_summary(report: conformance.Report) -> None:
         + ", ".join(
             f"{name} {tally.passed} passed/{tally.failed} failed"
             for name, tally in report.by_provider().items()
+            # "-" holds cases skipped before any provider was chosen; they are in the totals.
+            if name != "-"
         )
     )
     click.echo(

@@ -143,7 +143,7 @@ class _AsymmetricKeys(Implementation):
         if form not in self.private_forms:
             allowed = ", ".join(sorted(f.value for f in self.private_forms))
             raise UnsupportedOperation(
-                f"{self.provider} cannot load a {self.algorithm} private key in {form.value} form",
+                f"{self.provider} cannot load {self.algorithm} private keys in {form.value} form",
                 fix=f"pass the key in one of these forms: {allowed}",
             )
         return form

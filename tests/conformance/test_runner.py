@@ -224,3 +224,20 @@ def test_acvp_key_check_wrong_answer(shared_vectors: Path, tmp_path: Path) -> No
 
     assert totals.failed == 1
     assert totals.passed == 1
+
+
+def test_text_summary_accounts_for_every_skip(shared_vectors: Path) -> None:
+    """The skip reasons printed under a row add up to the row's skip count."""
+    result = _agile("vectors", "run", str(shared_vectors / WYCHEPROOF / "aes_gcm_test.json"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.split()[:2] == ["aes-128-gcm", "-"])
+    skipped = int(lines[row].split()[4])
+    listed = 0
+    for line in lines[row + 1 :]:
+        if not line.startswith("      skipped "):
+            break
+        listed += int(line.split()[1].rstrip(":"))
+    assert listed == skipped
+    assert "providers: openssl" in result.stdout
+    assert " - 0 passed" not in result.stdout

@@ -222,3 +222,12 @@ def test_store_add_file_path(home: Path, keystore, tmp_path: Path) -> None:
     result = agile(home, "store", "add", "files", str(tmp_path / "hostname"))
     assert result.returncode == 2
     assert "is not a directory" in result.stderr
+
+
+def test_rotate_dry_run_text_counts(home: Path, team) -> None:
+    """Counts read as English: '5 objects', and '1 object' for one."""
+    from cli.common import plural
+
+    text = agile(home, "rotate", "--policy", "pq-hybrid", "--dry-run").stdout
+    assert "5 objects scanned" in text
+    assert (plural(1, "object"), plural(0, "object")) == ("1 object", "0 objects")
