@@ -410,12 +410,30 @@ def _resolve_builtin(spec: str, depth: int) -> tuple[dict[str, PurposeRules], st
         )
     name, *modules = spec.split(":")
     if name not in builtin_profiles():
-        raise InvalidPolicy(
-            f"unknown policy {name!r}",
-            fix=_suggest(name, builtin_profiles())
+        known = (
+            _suggest(name, builtin_profiles())
             + "built-in profiles are "
             + ", ".join(builtin_profiles())
-            + "; or give a path to a .toml or .rego file",
+        )
+        if depth > 0:
+            raise InvalidPolicy(
+                f"unknown base policy {name!r}",
+                fix=known + "; base names a built-in profile, not a file",
+            )
+        if Path(spec).is_dir():
+            raise InvalidPolicy(
+                f"{spec!r} is a directory, not a policy",
+                fix="name a .toml or .rego file, or a built-in profile",
+            )
+        if Path(spec).exists():
+            # A file without its extension: say so rather than "unknown policy".
+            raise InvalidPolicy(
+                f"{spec!r} is a file, but not a policy name: policy files end in .toml or .rego",
+                fix=f"rename it to {spec}.toml or {spec}.rego, or name a built-in profile",
+            )
+        raise InvalidPolicy(
+            f"unknown policy {name!r}",
+            fix=known + "; or give a path to a .toml or .rego file",
         )
     path = PROFILES_DIR / f"{name}.toml"
     document = _parse_document(_read(path), str(path), module=False)

@@ -160,3 +160,23 @@ def test_values_shown_as_toml(tmp_path: Path) -> None:
     )
     assert "9999-12-31T23:59:59+00:00" in str(error)
     assert "datetime" not in str(error)
+
+
+def test_base_names_builtin_only(tmp_path: Path) -> None:
+    error = error_of(tmp_path, 'base = "b11.toml"\n')
+    assert "unknown base policy 'b11.toml'" in str(error)
+    assert "not a file" in error.fix
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("file", "end in .toml"), ("dir", "a directory")])
+def test_policy_path_without_extension(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, expected: str
+) -> None:
+    """A path without .toml or .rego is not reported as an unknown profile name."""
+    monkeypatch.chdir(tmp_path)
+    if kind == "file":
+        (tmp_path / "mine").write_text('base = "default"\n')
+    else:
+        (tmp_path / "mine").mkdir()
+    with pytest.raises(InvalidPolicy, match=expected):
+        load_policy("mine")
