@@ -361,14 +361,25 @@ def verify(
         )
     store = _open_keystore()
     with _input(source) as reader:
-        verified = envelope.verify(signature, reader, store, policy=policy)
+        report = envelope.verify_report(signature, reader, store, policy=policy)
     if as_json:
         emit_json(
-            [{"key_id": v.key_id, "algorithm": v.algorithm, "keyset": v.keyset} for v in verified]
+            {
+                "verified": [
+                    {"key_id": v.key_id, "algorithm": v.algorithm, "keyset": v.keyset}
+                    for v in report.verified
+                ],
+                "ignored": [
+                    {"key_id": i.key_id, "algorithm": i.algorithm, "reason": i.reason}
+                    for i in report.ignored
+                ],
+            }
         )
         return
-    for item in verified:
+    for item in report.verified:
         click.echo(f"good signature by key {item.key_id} ({item.algorithm}, keyset {item.keyset})")
+    for ignored in report.ignored:
+        click.echo(f"not checked: key {ignored.key_id} ({ignored.algorithm}): {ignored.reason}")
 
 
 @click.command()

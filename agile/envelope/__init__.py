@@ -8,14 +8,25 @@ is in ``docs/format.md``.
 from .armour import armour, dearmour, is_armoured
 from .encrypted import decrypt, decrypt_stream, encrypt, encrypt_stream, reencrypt, rewrap
 from .format import DEFAULT_CHUNK_SIZE, Header, SignatureEntry, Stanza, read_header
-from .signatures import Verified, add_signatures, remove_signatures, sign, verify
+from .signatures import (
+    Ignored,
+    Verified,
+    VerifyReport,
+    add_signatures,
+    remove_signatures,
+    sign,
+    verify,
+    verify_report,
+)
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "Header",
+    "Ignored",
     "SignatureEntry",
     "Stanza",
     "Verified",
+    "VerifyReport",
     "add_signatures",
     "armour",
     "dearmour",
@@ -30,4 +41,5 @@ __all__ = [
     "rewrap",
     "sign",
     "verify",
+    "verify_report",
 ]

@@ -50,6 +50,9 @@ __all__ = [
     "add_signatures",
     "remove_signatures",
     "Verified",
+    "Ignored",
+    "VerifyReport",
+    "verify_report",
     "message_digest",
 ]
 
@@ -67,6 +70,23 @@ class Verified:
     key_id: str
     algorithm: str
     keyset: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A signature that did not count, and why: its key is unknown, unusable or not allowed."""
+
+    key_id: str
+    algorithm: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The signatures that verified, and those that were not checked, with the reason."""
+
+    verified: list[Verified]
+    ignored: list[Ignored]
 
 
 def message_digest(message: bytes | bytearray | memoryview | BinaryIO) -> bytes:
@@ -206,6 +226,9 @@ def verify(
 ) -> list[Verified]:
     """Verify a signature envelope against ``message``; return the signatures that verified.
 
+    :func:`verify_report` does the same and also lists the signatures that did
+    not count.
+
     Each signature whose key is in the keystore and whose algorithm the policy
     allows for ``verify`` (including ``verify_only`` entries) must verify,
     otherwise :class:`InvalidSignature` is raised.  Signatures by unknown keys
@@ -215,6 +238,17 @@ def verify(
     with ``signature.verify_require_quantum_safe`` also raises
     :class:`PolicyViolation` when every signature that verified is classical.
     """
+    return verify_report(signature, message, keystore, policy=policy).verified
+
+
+def verify_report(
+    signature: bytes | str,
+    message: bytes | bytearray | memoryview | BinaryIO,
+    keystore: Keystore,
+    *,
+    policy: Policy | str | None = None,
+) -> VerifyReport:
+    """Verify as :func:`verify` does; also return the signatures that did not count, and why."""
     header = parse_header(dearmour_if_armoured(signature))
     _require_signature(header.kind)
     _require_digest(header.digest_algorithm)
@@ -223,26 +257,40 @@ def verify(
     digest = message_digest(message)
 
     verified: list[Verified] = []
+    ignored: list[Ignored] = []
     violations: list[PolicyViolation] = []
     unusable: list[tuple[str, str, str]] = []
+    known: set[str] = set()
     for entry, keyset, key in _known_entries(header.signatures, keystore):
+        known.add(entry.key_id)
         if not key.status.can_open:
             unusable.append((keyset.name, key.id, key.status.value))
+            ignored.append(
+                Ignored(
+                    key.id, key.algorithm, f"key of keyset {keyset.name!r} is {key.status.value}"
+                )
+            )
             continue
         try:
             active.enforce("verify", key.algorithm, key=key.meta())
         except PolicyViolation as violation:
             violations.append(violation)
+            ignored.append(Ignored(key.id, key.algorithm, str(violation)))
             log.info("ignoring signature by %s: %s", key.id, violation)
             continue
         _check_entry(entry, keyset, key, digest)
         verified.append(Verified(key.id, key.algorithm, keyset.name))
+    ignored.extend(
+        Ignored(entry.key_id, entry.algorithm, "key not in this keystore")
+        for entry in header.signatures
+        if entry.key_id not in known
+    )
 
     if verified:
         # The signature list is unsigned, so a stripped copy may keep only its classical
         # signatures.  The rule rejects such a copy after every signature has been checked.
         active.enforce_quantum_safe_verify([(v.key_id, v.algorithm) for v in verified])
-        return verified
+        return VerifyReport(verified, ignored)
     if violations:
         raise PolicyViolation(
             f"policy {active.name!r} allows none of the signature algorithms: "
