@@ -102,7 +102,12 @@ def verify_snp_command(
     test_root: str | None,
     as_json: bool,
 ) -> None:
-    """Verify an SEV-SNP attestation report: exit 0 if valid, 1 if invalid with the reasons."""
+    """Verify an SEV-SNP attestation report: exit 0 if valid, 1 if invalid with the reasons.
+
+    \b
+    Example:
+      agile attest verify-snp report.bin --vcek vcek.pem --chain cert_chain.pem --json
+    """
     if chain is None:
         raise click.UsageError(
             "missing --chain: without the ASK and ARK the VCEK cannot be traced to AMD's root. "

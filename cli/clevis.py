@@ -44,6 +44,10 @@ def encrypt(pin: str, config: str, tcti: str | None) -> None:
     or rsa, default ecc), pcr_bank (default sha1, as in clevis), pcr_ids (e.g.
     "0,7"; without it no PCR policy is used) and pcr_digest (base64url of the
     expected PCR values; default the current values).
+
+    \b
+    Example:
+      agile clevis encrypt tpm2 '{"pcr_ids":"0,7"}' < secret.txt > secret.jwe
     """
     from agile.seal.clevis import encrypt_tpm2, parse_config
 
@@ -69,6 +73,10 @@ def decrypt(tcti: str | None) -> None:
     """Decrypt a clevis tpm2 JWE from standard input to standard output.
 
     Nothing is written when the authentication tag check fails.
+
+    \b
+    Example:
+      agile clevis decrypt < secret.jwe > secret.txt
     """
     from agile.seal.clevis import decrypt as decrypt_jwe
 

@@ -25,14 +25,15 @@ _broker_option = click.option(
     envvar="AGILE_KEEP_BROKER",
     required=True,
     metavar="URL",
-    help="Broker URL, https://HOST:PORT (default: $AGILE_KEEP_BROKER).",
+    help="Broker URL, https://HOST:PORT; may come from $AGILE_KEEP_BROKER instead.",
 )
 _cert_option = click.option(
     "--broker-cert",
     envvar="AGILE_KEEP_BROKER_CERT",
     required=True,
     type=click.Path(exists=True, dir_okay=False),
-    help="The broker's TLS certificate, tls/cert.pem in its directory; only it is trusted.",
+    help="The broker's TLS certificate, tls/cert.pem in its directory; only it is trusted. "
+    "May come from $AGILE_KEEP_BROKER_CERT instead.",
 )
 
 
@@ -55,7 +56,13 @@ def keep() -> None:
 @keep.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
 @click.option("--address", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8443,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="TCP port to listen on.",
+)
 @click.option(
     "--test-root",
     type=click.Path(exists=True, dir_okay=False),
@@ -70,7 +77,12 @@ def keep() -> None:
 def init_command(
     directory: str, address: str, port: int, test_root: str | None, master_sealer: str
 ) -> None:
-    """Create a broker directory: config, TLS certificate, admin token and sealed master key."""
+    """Create a broker directory: config, TLS certificate, admin token and sealed master key.
+
+    \b
+    Example:
+      agile keep init /srv/broker --port 8443
+    """
     config = create_broker(
         directory, address=address, port=port, test_root=test_root, master_sealer=master_sealer
     )
@@ -89,7 +101,12 @@ def init_command(
     help="broker.toml, or the broker directory.",
 )
 def serve_command(config_file: str) -> None:
-    """Serve key releases over TLS until interrupted."""
+    """Serve key releases over TLS until interrupted.
+
+    \b
+    Example:
+      agile keep serve --config /srv/broker/broker.toml
+    """
     config = BrokerConfig.load(config_file)
     server = BrokerServer(KeyBroker(config))
     click.echo(f"agile keep broker listening on {server.url}", err=True)
@@ -128,7 +145,13 @@ def put_command(
     broker_cert: str,
     as_json: bool,
 ) -> None:
-    """Store the bytes of SECRET_FILE at the broker under a policy and print the key id."""
+    """Store the bytes of SECRET_FILE at the broker under a policy and print the key id.
+
+    \b
+    Example:
+      agile keep put secret.bin --policy snp-policy.toml --token-file /srv/broker/admin.token \\
+          --broker https://127.0.0.1:8443 --broker-cert /srv/broker/tls/cert.pem
+    """
     token = (
         Path(token_file).read_text().strip() if token_file else os.environ.get("AGILE_KEEP_TOKEN")
     )
@@ -152,7 +175,13 @@ def put_command(
     help="Evidence source: sev-guest (needs an SNP guest), simulator:DIR (tests) or "
     "tpm:BANK:PCRS with the TPM from $AGILE_TPM_TCTI.",
 )
-@click.option("--kem", type=click.Choice(RELEASE_KEMS), default="x-wing", show_default=True)
+@click.option(
+    "--kem",
+    type=click.Choice(RELEASE_KEMS),
+    default="x-wing",
+    show_default=True,
+    help="KEM that the broker encrypts the released key to (a fresh key pair per request).",
+)
 @click.option(
     "--output",
     required=True,
@@ -165,7 +194,13 @@ def put_command(
 def request_command(
     key_id: str, evidence: str, kem: str, output: str, broker: str, broker_cert: str, as_json: bool
 ) -> None:
-    """Request KEY_ID from the broker with this platform's evidence and write it to --output."""
+    """Request KEY_ID from the broker with this platform's evidence and write it to --output.
+
+    \b
+    Example:
+      agile keep request 3f2a9c0d1b7e4a55 --output secret.bin \\
+          --broker https://127.0.0.1:8443 --broker-cert /srv/broker/tls/cert.pem
+    """
     from agile.seal.keep import evidence_source
 
     source = evidence_source(evidence)
@@ -230,7 +265,12 @@ def simulator() -> None:
 @simulator.command("init")
 @click.argument("directory", type=click.Path(file_okay=False))
 def simulator_init(directory: str) -> None:
-    """Create a simulated AMD-SP (test ARK, ASK and VCEK) in DIRECTORY."""
+    """Create a simulated AMD-SP (test ARK, ASK and VCEK) in DIRECTORY.
+
+    \b
+    Example:
+      agile keep simulator init ./amd-sp && agile keep init ./broker --test-root ./amd-sp/ark.pem
+    """
     from agile.attest.simulator import SimulatedAmdSp
 
     if Path(directory).exists() and any(Path(directory).iterdir()):

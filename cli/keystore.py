@@ -25,19 +25,29 @@ def keystore() -> None:
 @keystore.command()
 @click.argument("file", type=click.Path(path_type=Path))
 def backup(file: Path) -> None:
-    """Write the keystore's files in sealed form to FILE (atomic, mode 0600)."""
+    """Write the keystore's files in sealed form to FILE (atomic, mode 0600).
+
+    \b
+    Example:
+      agile keystore backup agile-keystore.json
+    """
     from agile.rotate.backup import backup_keystore
 
     check_output_path(str(file), option="FILE")
     count = backup_keystore(keystore_path(), file)
-    click.echo(f"backed up {count} files to {file}")
+    click.echo(f"backed up {plural(count, 'file')} to {file}")
 
 
 @keystore.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace the files of a keystore that has keysets.")
 def restore(file: Path, force: bool) -> None:
-    """Restore the keystore from a backup FILE made by 'agile keystore backup'."""
+    """Restore the keystore from a backup FILE made by 'agile keystore backup'.
+
+    \b
+    Example:
+      agile --keystore ./restored keystore restore agile-keystore.json
+    """
     from agile.rotate.backup import restore_keystore
 
     count = restore_keystore(keystore_path(), file, force=force)

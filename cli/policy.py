@@ -53,7 +53,7 @@ def _parse_moment(text: str | None) -> dt.datetime | None:
 
 @click.group()
 def policy() -> None:
-    """Show, set, validate, explain and check policies.
+    """Show, set, validate, explain, check and list policies.
 
     A policy is a built-in profile (legacy, default, future, fips, pq-hybrid,
     pq-only), a profile with modules (default:pq, pq-hybrid:no-chacha), or a
