@@ -63,6 +63,15 @@ def _print_keyset(keyset: Keyset) -> None:
         )
 
 
+def _change_status(name: str, key_id: str, status: KeyStatus, *, force: bool = False) -> None:
+    """Set the status of a key and print one line: the change, or that nothing changed."""
+    before, key = _open().keyset(name).change_status(key_id, status, force=force)
+    if before == key.status:
+        click.echo(f"key {key.id} of keyset {name}: already {key.status.value}")
+    else:
+        click.echo(f"key {key.id} of keyset {name}: {before.value} -> {key.status.value}")
+
+
 @click.group()
 def keyset() -> None:
     """Create keysets and manage the lifecycle of their keys.
@@ -226,11 +235,14 @@ def promote(name: str, key_id: str, policy: str | None) -> None:
 def decrypt_only(name: str, key_id: str) -> None:
     """Let KEY_ID only decrypt or verify existing data.
 
+    Prints one line, such as "key ID of keyset NAME: enabled -> disabled". A key
+    that has that status already is left as it is ("already STATUS", exit code 0).
+
     \b
     Example:
       agile keyset decrypt-only files 53926bf71eeaa636
     """
-    _open().keyset(name).set_status(key_id, KeyStatus.DECRYPT_ONLY)
+    _change_status(name, key_id, KeyStatus.DECRYPT_ONLY)
 
 
 @keyset.command()
@@ -240,11 +252,14 @@ def decrypt_only(name: str, key_id: str) -> None:
 def enable(name: str, key_id: str) -> None:
     """Set KEY_ID to enabled (usable, but not the primary key).
 
+    Prints one line, such as "key ID of keyset NAME: enabled -> disabled". A key
+    that has that status already is left as it is ("already STATUS", exit code 0).
+
     \b
     Example:
       agile keyset enable files 53926bf71eeaa636
     """
-    _open().keyset(name).set_status(key_id, KeyStatus.ENABLED)
+    _change_status(name, key_id, KeyStatus.ENABLED)
 
 
 @keyset.command()
@@ -254,11 +269,14 @@ def enable(name: str, key_id: str) -> None:
 def disable(name: str, key_id: str) -> None:
     """Disable KEY_ID: it can no longer decrypt, verify, encrypt or sign.
 
+    Prints one line, such as "key ID of keyset NAME: enabled -> disabled". A key
+    that has that status already is left as it is ("already STATUS", exit code 0).
+
     \b
     Example:
       agile keyset disable files 53926bf71eeaa636
     """
-    _open().keyset(name).disable(key_id)
+    _change_status(name, key_id, KeyStatus.DISABLED)
 
 
 @keyset.command()
@@ -269,12 +287,15 @@ def disable(name: str, key_id: str) -> None:
 def destroy(name: str, key_id: str, force: bool) -> None:
     """Erase the private part of KEY_ID (its id, algorithm and public part remain).
 
+    Prints one line, such as "key ID of keyset NAME: enabled -> disabled". A key
+    that has that status already is left as it is ("already STATUS", exit code 0).
+
     \b
     Examples:
       agile keyset disable files 53926bf71eeaa636
       agile keyset destroy files 53926bf71eeaa636
     """
-    _open().keyset(name).destroy(key_id, force=force)
+    _change_status(name, key_id, KeyStatus.DESTROYED, force=force)
 
 
 @keyset.command("import")
@@ -298,7 +319,12 @@ def destroy(name: str, key_id: str, force: bool) -> None:
     "private key, --public imports only its public part.",
 )
 @click.option("--promote", is_flag=True, help="Make the imported key the primary key.")
-@click.option("--key-id", metavar="ID", help="Key id to keep (default: a JWK's kid, else new).")
+@click.option(
+    "--key-id",
+    metavar="ID",
+    help="Key id to keep (default: a JWK's kid or a PEM Key-Id line, else a new id). Raw and "
+    "seed bytes carry no id: pass the id the key has in its owner's keystore.",
+)
 @click.option(
     "--seal",
     "sealer",
@@ -331,6 +357,8 @@ def import_key(
       agile keyset import alice alice.pem --purpose kem
       agile keyset import partner partner.jwk --purpose signature
       agile keyset import mine seed.bin --purpose kem --algorithm x-wing --format seed
+      agile keyset import bob bob.pub --purpose kem --format raw --algorithm x-wing \\
+          --public --key-id 6037a6ce79f21772
     """
     from agile.keys.transfer import parse_key
 
@@ -343,6 +371,7 @@ def import_key(
             fix="pass a PEM, JWK, raw or seed key file",
         )
     store = _open(create=True)
+    new_id = key_id is None and key_format in ("raw", "seed")
     if name in store.keyset_names():
         existing = store.keyset(name)
         if purpose is not None and purpose != existing.purpose:
@@ -361,6 +390,8 @@ def import_key(
             key_id=key_id,
         )
         click.echo(key.id)
+        if new_id:
+            _warn_new_key_id(key.id, key_format)
         return
     if purpose is None:
         raise InvalidArgument(
@@ -371,6 +402,20 @@ def import_key(
         imported = replace(imported, key_id=key_id)
     created = store.create_keyset(name, purpose, sealer=sealer, policy=policy, first_key=imported)
     click.echo(created.primary.id)
+    if new_id:
+        _warn_new_key_id(created.primary.id, key_format)
+
+
+def _warn_new_key_id(key_id: str, key_format: str | None) -> None:
+    """Warn that a raw or seed key got a new id, which the owner's keystore does not know."""
+    click.echo(
+        f"agile: warning: {key_format} key bytes carry no key id, so the key got the new id "
+        f"{key_id}; envelopes encrypted to it and signatures made with it name {key_id}, which "
+        "another keystore holding the same key does not find (fix: when the key comes from "
+        "another keystore, import it with --key-id ID, the id that 'agile keyset "
+        "export-public --format raw' prints there)",
+        err=True,
+    )
 
 
 import_key = add_sealer_options(import_key)
@@ -396,7 +441,9 @@ def export_public(name: str, key_id: str | None, key_format: str, output: str | 
     """Write the public key of keyset NAME (the primary key unless --key).
 
     Some algorithms have no PEM or JWK encoding (X-Wing has neither, ML-DSA has
-    no JWK), so export those with --format raw.
+    no JWK), so export those with --format raw. PEM and JWK carry the key id
+    (a Key-Id line, a kid); raw bytes cannot, so --format raw prints the id on
+    standard error, for the importer's --key-id.
 
     \b
     Examples:
@@ -405,7 +452,18 @@ def export_public(name: str, key_id: str | None, key_format: str, output: str | 
     """
     if output is not None:
         check_output_path(output)
-    data = _open().keyset(name).export_public(key_id, key_format)
+    item = _open().keyset(name)
+    data = item.export_public(key_id, key_format)
+    if key_format == "raw":
+        # Raw bytes have no room for the key id, and an importer that does not keep it
+        # encrypts to an id that this keystore does not hold.
+        exported = item.primary if key_id is None else item.key(key_id)
+        click.echo(
+            f"agile: note: key id {exported.id} ({exported.algorithm}); raw bytes do not carry "
+            f"it, so import them with 'agile keyset import NAME FILE --format raw --algorithm "
+            f"{exported.algorithm} --public --key-id {exported.id}'",
+            err=True,
+        )
     if output is None and sys.stdout is None:
         raise InvalidArgument(
             "standard output is closed", fix="pass -o OUT, or connect standard output"

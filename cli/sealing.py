@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from agile.errors import SealError
+from agile.errors import SealError, WrongPassphrase
 from agile.seal.base import SEALERS, sealer_class
 
 from .common import keystore_option, keystore_path, policy_option
@@ -139,6 +139,14 @@ def sealer_environment(values: dict[str, Any]) -> Iterator[None]:
                 os.environ[variable] = old
 
 
+def _check_members(options: dict[str, Any]) -> None:
+    """Reject an sss member list, from --sss-members or its variable, that repeats a member."""
+    from agile.seal.sss import MEMBERS_ENV, check_distinct_members
+
+    members = options.get("sss_members") or os.environ.get(MEMBERS_ENV) or None
+    check_distinct_members(members)
+
+
 def add_sealer_options(command: click.Command) -> click.Command:
     """Add the sealer options to ``command``, whose callback then runs with them exported."""
     command.params.extend(_options())
@@ -147,6 +155,8 @@ def add_sealer_options(command: click.Command) -> click.Command:
     @functools.wraps(original)
     def callback(**arguments: Any) -> Any:
         values = {name: arguments.pop(name, None) for name in SEALER_OPTIONS}
+        if arguments.get("sealer") == "sss":
+            _check_members(values)
         with sealer_environment(values):
             return original(**arguments)
 
@@ -210,6 +220,8 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     target = sealer or keyset.sealer
     active = store.policy(policy)
     enforce_sealers(active, target, blob, options)
+    if target == "sss":
+        _check_members(options)
 
     new_passphrase = os.environ.get(NEW_PASSPHRASE_ENV)
     if new_passphrase is not None and target != "passphrase":
@@ -228,7 +240,16 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
         if not os.environ.get(SEALER_OPTIONS[option][1])
     }
     with sealer_environment(opening_options):
-        kek = unseal_kek(store.root, keyset.name, keyset.uid, blob)
+        try:
+            kek = unseal_kek(store.root, keyset.name, keyset.uid, blob)
+        except WrongPassphrase as error:
+            fix = error.fix
+            if blob.get("sealer") == "passphrase":
+                fix = (
+                    f"set AGILE_PASSPHRASE to the current passphrase of keyset {name!r}, and "
+                    f"{NEW_PASSPHRASE_ENV} to the new one"
+                )
+            raise WrongPassphrase(f"keyset {name!r}: {error}", fix=fix) from None
     associated_data = kek_associated_data(keyset.name, keyset.uid)
     with sealer_environment(options):
         if new_passphrase is not None:

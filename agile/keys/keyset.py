@@ -33,13 +33,14 @@ from ..errors import (
     KeysetError,
     KeystoreError,
     UnsupportedAlgorithm,
+    WrongPassphrase,
 )
 from ..fsio import atomic_write
 from ..registry import Family, KeyForm, PrivateKey, PublicKey
 from ..seal.base import describe_blob
 from .audit import AuditLog, record_key_changes
 from .kek import unseal_kek, unwrap_private, wrap_private
-from .model import Key, KeyStatus, format_time, parse_time, utc_now
+from .model import Key, KeyStatus, check_key_id, format_time, parse_time, utc_now, valid_key_id
 
 if TYPE_CHECKING:
     from ..policy import Policy
@@ -101,6 +102,35 @@ def _check_stored_family(file: Path, algorithm: str, purpose: str) -> None:
 #: Fields of a keyset file, and of each key in it, that must be JSON strings.
 _KEYSET_STRINGS = ("name", "uid", "purpose", "created")
 _KEY_STRINGS = ("id", "algorithm", "created", "status", "public")
+#: Every field that format 1 defines. _warn_unknown_fields reports the others.
+_KEYSET_FIELDS = frozenset({"format", *_KEYSET_STRINGS, "seal", "keys"})
+_KEY_FIELDS = frozenset({*_KEY_STRINGS, "private"})
+
+#: (file, unknown fields) pairs already warned about in this process (one warning each).
+_warned_unknown: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def _warn_unknown_fields(file: Path, data: dict[str, Any]) -> None:
+    """Log a warning naming fields that format 1 does not define (they are not an error).
+
+    A field that changes what a keyset means would come with a new format number, which
+    this version rejects. An unknown field in a format 1 file is a hand edit or a
+    misspelling, and the next change to the keyset drops it.
+    """
+    unknown = sorted(set(data) - _KEYSET_FIELDS)
+    for item in data["keys"]:
+        unknown += sorted(f"keys[].{name}" for name in set(item) - _KEY_FIELDS)
+    found = tuple(dict.fromkeys(unknown))
+    if not found or (str(file), found) in _warned_unknown:
+        return
+    _warned_unknown.add((str(file), found))
+    log.warning(
+        "keyset file %s has fields that format 1 does not define, which agile ignores and drops at "
+        "the next change to the keyset: %s (check them for a misspelling, or upgrade agile "
+        "if a newer version wrote them)",
+        file,
+        ", ".join(found),
+    )
 
 
 def _check_stored_fields(file: Path, data: Any) -> None:
@@ -124,6 +154,12 @@ def _check_stored_fields(file: Path, data: Any) -> None:
             if wrong:
                 problem = f"key field {wrong[0]!r} is not a string"
                 break
+            if not valid_key_id(item["id"]):
+                # The same rule as on import, because the id is written into envelopes.
+                problem = (
+                    f"key id {item['id'][:80]!r} is not 1 to 64 letters, digits, '.', '_' or '-'"
+                )
+                break
             if item["id"] in ids:
                 problem = f"key id {item['id']!r} appears twice"
                 break
@@ -136,6 +172,20 @@ def _check_stored_fields(file: Path, data: Any) -> None:
             f"keyset file {str(file)!r} is malformed: {problem}",
             fix="restore the keyset from a backup",
         )
+
+
+def _wrong_passphrase_fix(keyset: Keyset, error: WrongPassphrase) -> str | None:
+    """Return the fix for a keyset that its passphrase (or PIN) did not open."""
+    if keyset.sealer != "passphrase":
+        return error.fix
+    # AGILE_PASSPHRASE is one value for every keyset a command opens. There is no
+    # per-keyset passphrase, so keysets used together need the same passphrase.
+    return (
+        f"set AGILE_PASSPHRASE to the passphrase of keyset {keyset.name!r}; a command that "
+        "opens several keysets uses one AGILE_PASSPHRASE for all of them, so give them one "
+        f"passphrase: AGILE_PASSPHRASE='ITS PASSPHRASE' AGILE_NEW_PASSPHRASE='THE SHARED "
+        f"ONE' agile keyset reseal {keyset.name}"
+    )
 
 
 def generate_key(algorithm: str, purpose: str) -> tuple[str, bytes, bytes]:
@@ -257,8 +307,19 @@ class Keyset:
                 f"(status {key.status.value})",
                 fix="use another key; a destroyed or public-only key cannot decrypt or sign",
             )
-        kek = unseal_kek(self._keystore.root, self.name, self.uid, self._seal)
+        kek = self._unseal_kek()
         return unwrap_private(kek, self.name, self.uid, key.id, key.algorithm, key.sealed)
+
+    def _unseal_kek(self) -> bytes:
+        """Return the keyset's KEK, and name this keyset in a wrong passphrase or PIN error."""
+        try:
+            return unseal_kek(self._keystore.root, self.name, self.uid, self._seal)
+        except WrongPassphrase as error:
+            # A command may open several keysets (sign --keyset A --keyset B) with one
+            # AGILE_PASSPHRASE, so the error must name the keyset that did not open.
+            raise WrongPassphrase(
+                f"keyset {self.name!r}: {error}", fix=_wrong_passphrase_fix(self, error)
+            ) from None
 
     def private_key(self, key_id: str) -> PrivateKey:
         """Return the parsed private key, unsealing the KEK on first use (cached per process)."""
@@ -340,6 +401,7 @@ class Keyset:
                     fix=f"rename the file to {name}.json, or restore it from a backup",
                 )
             _check_stored_fields(file, data)
+            _warn_unknown_fields(file, data)
             for item in data["keys"]:
                 _check_stored_family(file, item["algorithm"], purpose)
             keys = [
@@ -444,7 +506,7 @@ class Keyset:
     ) -> Key:
         sealed = None
         if private is not None:
-            kek = unseal_kek(self._keystore.root, self.name, self.uid, self._seal)
+            kek = self._unseal_kek()
             sealed = wrap_private(kek, self.name, self.uid, key_id, algorithm, form, private)
         if status == KeyStatus.PRIMARY:
             self._demote_primary()
@@ -531,6 +593,9 @@ class Keyset:
         it here name a key that its owner's keystore finds.
         """
         check_family(algorithm, self.purpose)
+        if key_id is not None:
+            # Checked here too, because the keystore's check lets a trailing newline through.
+            check_key_id(key_id)
         for existing in self._keys:
             if existing.algorithm == algorithm and existing.public == public:
                 # The same key under two ids would split its envelopes between them.
@@ -630,7 +695,24 @@ class Keyset:
         return promoted  # type: ignore[no-any-return]
 
     def set_status(self, key_id: str, status: KeyStatus | str) -> Key:
-        """Set a key's status; the primary key cannot leave ``primary`` this way."""
+        """Set a key's status; the primary key cannot leave ``primary`` this way.
+
+        Setting the status a key already has changes nothing and is no error, except
+        for ``destroyed``, which goes through :meth:`destroy`.
+        """
+        if status == KeyStatus.DESTROYED or status == KeyStatus.DESTROYED.value:
+            return self.destroy(key_id)
+        return self.change_status(key_id, status)[1]
+
+    def change_status(
+        self, key_id: str, status: KeyStatus | str, *, force: bool = False
+    ) -> tuple[KeyStatus, Key]:
+        """Set a key's status and return ``(status before, key after)``.
+
+        A key that already has ``status`` stays as it is (the two statuses are then
+        equal), so repeating ``disable`` or ``destroy`` is no error. ``force``
+        lets :meth:`destroy` erase a key that is not disabled.
+        """
         try:
             status = KeyStatus(status)
         except ValueError:
@@ -639,59 +721,66 @@ class Keyset:
                 fix=f"use one of: {', '.join(item.value for item in KeyStatus)}",
             ) from None
         if status == KeyStatus.PRIMARY:
-            return self.promote(key_id)
-        if status == KeyStatus.DESTROYED:
-            return self.destroy(key_id)
+            before = self.key(key_id).status
+            return before, self.promote(key_id)
+        previous: list[KeyStatus] = []
 
         def change(current: Keyset) -> Key:
             key = current.key(key_id)
+            previous.append(key.status)
+            if key.status == status:
+                return key
             if key.status == KeyStatus.PRIMARY:
+                fix = "promote another key first"
+                if status == KeyStatus.DESTROYED:
+                    fix = "promote another key, disable this one, then destroy it"
                 raise KeysetError(
-                    f"key {key_id} is the primary key of keyset {self.name!r}",
-                    fix="promote another key first",
+                    f"key {key_id} is the primary key of keyset {self.name!r}", fix=fix
                 )
             if key.status == KeyStatus.DESTROYED:
                 raise KeysetError(
-                    f"key {key_id} is destroyed and cannot change status",
+                    f"key {key_id} of keyset {self.name!r} is destroyed and cannot become "
+                    f"{status.value}",
                     fix="its private part is gone; add a new key with 'agile keyset add-key'",
                 )
+            if status == KeyStatus.DESTROYED:
+                if key.status != KeyStatus.DISABLED and not force:
+                    raise KeysetError(
+                        f"key {key_id} is {key.status.value}; only a disabled key can be destroyed",
+                        fix=f"disable it first ('agile keyset disable {self.name} {key_id}') "
+                        "or pass --force",
+                    )
+                return current._replace(key_id, status=KeyStatus.DESTROYED, sealed=None)
             return current._replace(key_id, status=status)
 
         updated = self._mutate(change)
-        log.info("keyset %s: key %s is now %s", self.name, key_id, status.value)
-        return updated  # type: ignore[no-any-return]
+        before = previous[-1]
+        if status == KeyStatus.DESTROYED:
+            with _private_cache_lock:
+                _private_cache.pop((self._keystore.root, self.uid, key_id), None)
+        if before == status:
+            log.info("keyset %s: key %s is already %s", self.name, key_id, status.value)
+        else:
+            log.info("keyset %s: key %s is now %s", self.name, key_id, status.value)
+        return before, updated
 
     def disable(self, key_id: str) -> Key:
         return self.set_status(key_id, KeyStatus.DISABLED)
 
     def destroy(self, key_id: str, force: bool = False) -> Key:
-        """Erase a key's private part; only a disabled key unless ``force``, never the primary."""
+        """Erase a key's private part; only a disabled key unless ``force``, never the primary.
 
-        def change(current: Keyset) -> Key:
-            key = current.key(key_id)
-            if key.status == KeyStatus.PRIMARY:
-                raise KeysetError(
-                    f"key {key_id} is the primary key of keyset {self.name!r}",
-                    fix="promote another key, disable this one, then destroy it",
-                )
-            if key.status == KeyStatus.DESTROYED:
-                raise KeysetError(
-                    f"key {key_id} of keyset {self.name!r} is already destroyed",
-                    fix="nothing to do: its private part was erased before",
-                )
-            if key.status != KeyStatus.DISABLED and not force:
-                raise KeysetError(
-                    f"key {key_id} is {key.status.value}; only a disabled key can be destroyed",
-                    fix=f"disable it first ('agile keyset disable {self.name} {key_id}') "
-                    "or pass --force",
-                )
-            return current._replace(key_id, status=KeyStatus.DESTROYED, sealed=None)
-
-        destroyed = self._mutate(change)
-        with _private_cache_lock:
-            _private_cache.pop((self._keystore.root, self.uid, key_id), None)
-        log.info("keyset %s: destroyed key %s", self.name, key_id)
-        return destroyed  # type: ignore[no-any-return]
+        Raises :class:`KeysetError` when the key is destroyed already, so that a caller
+        learns that its private part was gone before; :meth:`change_status` treats that
+        as no error.
+        """
+        if self.key(key_id).status == KeyStatus.DESTROYED:
+            # Checked on this snapshot. change_status checks again under the lock.
+            raise KeysetError(
+                f"key {key_id} of keyset {self.name!r} is already destroyed",
+                fix="nothing to do: its private part was erased before",
+            )
+        return self.change_status(key_id, KeyStatus.DESTROYED, force=force)[1]
 
     def check_algorithm(self, algorithm: str) -> None:
         if not isinstance(algorithm, str):

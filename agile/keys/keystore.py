@@ -62,8 +62,8 @@ log = logging.getLogger("agile.keys")
 _RACY_NS = 2_000_000_000
 
 KEYSTORE_FORMAT = 1
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
 
 # One re-entrant lock state per keystore directory and process: flock locks
 # belong to an open file description, so a second flock from the same process
@@ -307,24 +307,49 @@ class Keystore:
         """Return the registered stores, name -> URL."""
         return dict(self._read_config().get("stores", {}))
 
-    def add_store(self, name: str, url: str) -> None:
+    def add_store(self, name: str, url: str, *, replace: bool = False) -> str | None:
+        """Register ``url`` as store ``name``; return the URL it had before, or None.
+
+        A name that is registered with another URL is refused unless
+        ``replace`` is true: re-pointing a store by mistake hides its objects
+        from the next rotation, which then disables the keys they still need.
+        Registering the same URL again changes nothing.
+        """
+        from ..errors import StoreError
+
         check_name(name, "store")
         with self.lock():
             config = self._read_config()
-            config.setdefault("stores", {})[name] = url
+            stores = config.setdefault("stores", {})
+            previous = stores.get(name)
+            if previous == url:
+                return previous
+            if previous is not None and not replace:
+                raise StoreError(
+                    f"store {name!r} is already registered as {previous}",
+                    fix=f"run 'agile store remove {name}' first, or pass --replace to point "
+                    "it at the new URL",
+                )
+            stores[name] = url
             self._write_config(config)
-        log.info("registered store %s", name)
+        if previous is None:
+            log.info("registered store %s", name)
+        else:
+            log.info("store %s moved from %s to %s", name, previous, url)
+        return previous
 
-    def remove_store(self, name: str) -> None:
+    def remove_store(self, name: str) -> str:
+        """Unregister store ``name`` and return its URL; its objects stay where they are."""
         with self.lock():
             config = self._read_config()
             if name not in config.get("stores", {}):
                 raise KeyNotFound(
                     f"no store named {name!r}", fix="run 'agile store list' for the names"
                 )
-            del config["stores"][name]
+            url = str(config["stores"].pop(name))
             self._write_config(config)
         log.info("removed store %s", name)
+        return url
 
     # Policy.
 

@@ -11,7 +11,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..policy import KeyMeta
 
-__all__ = ["KeyStatus", "Key", "new_key_id", "utc_now", "format_time", "parse_time"]
+__all__ = [
+    "KeyStatus",
+    "Key",
+    "new_key_id",
+    "valid_key_id",
+    "check_key_id",
+    "utc_now",
+    "format_time",
+    "parse_time",
+]
 
 #: Bytes of randomness in a key id (rendered as 16 hex digits).
 KEY_ID_BYTES = 8
@@ -35,6 +44,29 @@ class KeyStatus(str, enum.Enum):  # noqa: UP042 - str() stays the plain value
     def can_open(self) -> bool:
         """True when the key may decrypt or verify existing data."""
         return self in (KeyStatus.PRIMARY, KeyStatus.ENABLED, KeyStatus.DECRYPT_ONLY)
+
+
+def valid_key_id(key_id: object) -> bool:
+    """Return whether ``key_id`` is a well-formed key id: 1 to 64 of ``A-Za-z0-9._-``.
+
+    The whole string must match, so an id with a trailing newline is invalid too.
+    """
+    # Imported here: the pattern lives in keystore.py, which imports this module.
+    from .keystore import _KEY_ID
+
+    return isinstance(key_id, str) and _KEY_ID.fullmatch(key_id) is not None
+
+
+def check_key_id(key_id: str) -> None:
+    """Raise InvalidArgument for a key id that :func:`valid_key_id` rejects."""
+    if not valid_key_id(key_id):
+        from ..errors import InvalidArgument
+
+        raise InvalidArgument(
+            f"invalid key id {key_id!r}",
+            fix="use 1 to 64 letters, digits, '.', '_' or '-' (on import, give another id "
+            "with --key-id)",
+        )
 
 
 def new_key_id() -> str:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa,
 
 from .. import registry
 from ..errors import AgileError, InvalidKey, UnsupportedAlgorithm
+from .model import check_key_id
 
 __all__ = ["ImportedKey", "parse_key", "export_public", "FORMATS"]
 
@@ -37,6 +38,10 @@ class ImportedKey:
     public: bytes
     #: Key id carried by the file (a JWK ``kid``), kept so envelopes name the same key everywhere.
     key_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.key_id is not None:
+            check_key_id(self.key_id)
 
 
 def _b64url(text: str) -> bytes:

@@ -65,7 +65,7 @@ OPENING_STATUSES = frozenset({"decrypt-only", "disabled"})
 #: Key statuses that no longer protect anything and are left out of checks.
 INACTIVE_STATUSES = frozenset({"destroyed"})
 
-_DURATION = re.compile(r"^([1-9][0-9]*)([hdwy])$")
+_DURATION = re.compile(r"^([1-9][0-9]*)([hdwy])\Z")
 _UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 #: Longest accepted duration (1000 years): a key's creation time plus its maximum age

@@ -37,6 +37,7 @@ __all__ = [
     "sealer_from_options",
     "accepted_options",
     "enforce_sealers",
+    "check_distinct_members",
     "MAX_MEMBERS",
     "THRESHOLD_ENV",
     "MEMBERS_ENV",
@@ -101,6 +102,31 @@ def _parse_members(members: str | Sequence[str]) -> list[str]:
             "SSSSealer(members=[...])",
         )
     return names
+
+
+def check_distinct_members(members: str | Sequence[str] | None) -> None:
+    """Raise InvalidArgument when a member sealer is named twice in one member list.
+
+    Members listed by name share one set of options: every ``passphrase`` member
+    reads the same AGILE_PASSPHRASE, every ``tpm2`` member seals to the same TPM
+    and PCRs, every ``pkcs11`` member to the same token, every ``keep`` member to
+    the same broker. A repeated name is then the same secret twice, and counts
+    twice toward the threshold (``passphrase,passphrase`` 2 of 2 opens with one
+    passphrase). Members of one kind that differ (two tokens, two passphrases)
+    can be built in Python: ``SSSSealer(members=[PKCS11Sealer(...), ...])``.
+    """
+    if members is None:
+        return
+    names = _parse_members(members)
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        listed = ",".join(names)
+        raise InvalidArgument(
+            f"sss members {listed!r} name {', '.join(repeated)} more than once. Members of one "
+            "kind share their settings, so a repeated member is the same secret counted twice",
+            fix="list each sealer once (for example passphrase,tpm2,pkcs11) and lower "
+            "--sss-threshold to fit",
+        )
 
 
 class SSSSealer(Sealer):

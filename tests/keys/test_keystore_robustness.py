@@ -344,3 +344,13 @@ def test_lookup_sees_keyset_added_by_other_process(store: Keystore) -> None:
     added = Keystore.open(home).create_keyset("later", "kem", "x25519")
     found, _key = reader.find_key(added.primary.id)
     assert found.name == "later"
+
+
+def test_names_and_ids_end_at_end_of_string(store: Keystore) -> None:
+    """'$' also matches before a final newline; names and ids must not end in one."""
+    from agile.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument):
+        store.create_keyset("files\n", "kem", "x25519")
+    with pytest.raises(InvalidArgument):
+        store.claim_key_id("abc\n")
