@@ -2,7 +2,8 @@
 
 The order of steps is what keeps every object readable at every moment:
 
-1. The run and its key replacements are journaled before any key changes.
+1. The run and its key replacements are journaled, in one transaction, before
+   any key changes.
 2. New keys are created and promoted, and old keys become decrypt-only.  The
    keyset file is replaced atomically, so a reader sees either state, and in
    both the old key still decrypts.
@@ -43,7 +44,16 @@ from ..fsio import exclusive_lock
 from ..keys.audit import AuditLog, audit_context
 from .journal import Journal, KeyChange, Run
 from .migrate import MigrationContext, ObjectResult, migrate_batch, worker_batch, worker_init
-from .planner import ACTIONS, Plan, Unreadable, known_key_ids, plan, plan_keys, scan_store
+from .planner import (
+    ACTIONS,
+    KeyPlan,
+    Plan,
+    Unreadable,
+    known_key_ids,
+    plan,
+    plan_keys,
+    scan_store,
+)
 from .stores import open_store, parse_store_url, shares_objects
 
 __all__ = ["RotateOptions", "rotate", "dry_run", "resolve_stores", "LOCK_NAME"]
@@ -273,6 +283,9 @@ class _Rotation:
         self.stores = [tuple(item) for item in run.options["stores"]]
         # Key changes made by the keysets during the run carry its id in the audit log.
         with audit_context(self.run_id, self.policy.hash):
+            if run.state == "planned" and not self.journal.key_changes(self.run_id):
+                if not self._replan():
+                    return {"state": "nothing-to-do", "run_id": None}
             return self._execute(run, started, resumed)
 
     def _execute(self, run: Run, started: float, resumed: bool) -> dict[str, Any]:
@@ -287,7 +300,6 @@ class _Rotation:
         phase = time.monotonic()
         if run.state == "keys-ready":
             self._initial_scan()
-            self.journal.set_run_state(self.run_id, "migrating")
         self.durations["scan"] = time.monotonic() - phase
 
         phase = time.monotonic()
@@ -347,10 +359,7 @@ class _Rotation:
     def _start(self) -> Run | None:
         policy = self.keystore.policy(self.options.policy)
         stores = resolve_stores(self.keystore, self.options.stores)
-        # A store that cannot be opened would stop the run after the keys changed,
-        # and every resume would stop there too.  So each is opened before any change.
-        for _, url in stores:
-            open_store(url).close()
+        _check_stores(stores)
         key_plans = plan_keys(self.keystore, policy, self.now)
         if not key_plans:
             self.audit.record("run-nothing-to-do", policy=policy.name, policy_hash=policy.hash)
@@ -363,30 +372,62 @@ class _Rotation:
             "keep_old_keys": self.options.keep_old_keys,
             "fail_fast": self.options.fail_fast,
         }
-        run = self.journal.create_run(policy.name, policy.hash, options)
-        for key_plan in key_plans:
-            self.journal.add_key_change(
-                run.run_id,
-                KeyChange(
-                    keyset=key_plan.keyset,
-                    old_key_ids=key_plan.old_key_ids,
-                    known_key_ids=key_plan.known_key_ids,
-                    new_algorithm=key_plan.new_algorithm,
-                    new_key_id=key_plan.target_key_id,
-                    state="planned",
-                    reasons=key_plan.reasons,
-                ),
+        # One transaction: a kill leaves the run with its key changes, or no run.
+        run = self.journal.create_run(
+            policy.name, policy.hash, options, [_planned_change(p) for p in key_plans]
+        )
+        self._record_started(run.run_id, policy, stores, key_plans)
+        return run
+
+    def _replan(self) -> bool:
+        """Plan the keys of a run journaled without any; return False when none is due.
+
+        Earlier versions committed a run and its key changes separately, and a
+        kill between the two commits left such a run.  Resumed as it was, it
+        would change no key and end ``done``.  It has changed nothing yet,
+        because keys are created only for journaled key changes and objects are
+        journaled only after the keys changed.  So planning now, under the
+        policy and stores the run was started with, yields the plan the killed
+        process was about to write.  The run keeps its id and its options, so
+        ``agile rotate --resume`` without ``--policy`` goes on with the policy
+        of the run, as for any other unfinished run.
+        """
+        _check_stores(self.stores)
+        key_plans = plan_keys(self.keystore, self.policy, self.now)
+        if not key_plans:
+            log.info("rotation %s: no key is due any more, so the run ends", self.run_id)
+            self.journal.set_run_state(
+                self.run_id, "done", {"run_id": self.run_id, "state": "nothing-to-do"}
             )
+            self.audit.record(
+                "run-nothing-to-do",
+                run_id=self.run_id,
+                policy=self.policy.name,
+                policy_hash=self.policy.hash,
+            )
+            return False
+
+        log.warning(
+            "rotation %s has no journaled key changes, because the process that started "
+            "it was killed; planning its keys again",
+            self.run_id,
+        )
+        self.journal.add_key_changes(self.run_id, [_planned_change(p) for p in key_plans])
+        self._record_started(self.run_id, self.policy, self.stores, key_plans)
+        return True
+
+    def _record_started(
+        self, run_id: str, policy: Any, stores: list[Any], key_plans: list[KeyPlan]
+    ) -> None:
         self.audit.record(
             "run-started",
-            run_id=run.run_id,
+            run_id=run_id,
             policy=policy.name,
             policy_hash=policy.hash,
             stores=[name for name, _ in stores],
             keys=[key_plan.to_dict() for key_plan in key_plans],
         )
-        log.info("rotation %s started under policy %s", run.run_id, policy.name)
-        return run
+        log.info("rotation %s started under policy %s", run_id, policy.name)
 
     # Keys.
 
@@ -549,21 +590,14 @@ class _Rotation:
                     log.info("removed %s, left by a writer that was killed", path)
         return found, unreadable
 
-    def _record_unreadable(self, unreadable: list[Unreadable]) -> None:
-        rows = [(u.store, u.object_id, "unreadable") for u in unreadable]
-        self.journal.add_objects(self.run_id, rows)
-        self.journal.finish_objects(
-            self.run_id,
-            [
-                (u.store, u.object_id, "unreadable", "failed", f"{u.location}: {u.error}")
-                for u in unreadable
-            ],
-        )
-
     def _initial_scan(self) -> None:
+        """Scan the stores and journal the objects and the state "migrating" at once.
+
+        A kill during the scan leaves the run "keys-ready" with no object
+        journaled, and the resume scans again.
+        """
         found, unreadable = self._scan()
-        self.journal.add_objects(self.run_id, found)
-        self._record_unreadable(unreadable)
+        self.journal.record_scan(self.run_id, found, _failures(unreadable), "migrating")
         log.info("rotation %s: %d objects to migrate", self.run_id, len(found))
 
     def _final_passes(self) -> bool:
@@ -574,7 +608,7 @@ class _Rotation:
             }
             found = [item for item in found if (item[0], item[1]) not in failed]
             fresh = [u for u in unreadable if (u.store, u.object_id) not in failed]
-            self._record_unreadable(fresh)
+            self.journal.record_unreadable(self.run_id, _failures(fresh))
             if not found:
                 return True
             log.info("rotation %s: final pass found %d objects", self.run_id, len(found))
@@ -699,3 +733,30 @@ class _Rotation:
                 round(self.migrated_now / migrate_seconds, 1) if migrate_seconds > 0 else None
             ),
         }
+
+
+def _check_stores(stores: Iterable[tuple[str, str]]) -> None:
+    """Open and close each store.
+
+    A store that cannot be opened would stop the run after the keys changed,
+    and every resume would stop there too.  So each is opened before any change.
+    """
+    for _, url in stores:
+        open_store(url).close()
+
+
+def _planned_change(key_plan: KeyPlan) -> KeyChange:
+    return KeyChange(
+        keyset=key_plan.keyset,
+        old_key_ids=key_plan.old_key_ids,
+        known_key_ids=key_plan.known_key_ids,
+        new_algorithm=key_plan.new_algorithm,
+        new_key_id=key_plan.target_key_id,
+        state="planned",
+        reasons=key_plan.reasons,
+    )
+
+
+def _failures(unreadable: Iterable[Unreadable]) -> list[tuple[str, str, str]]:
+    """Return the ``(store, object_id, error)`` journal rows of unreadable objects."""
+    return [(u.store, u.object_id, f"{u.location}: {u.error}") for u in unreadable]

@@ -10,6 +10,11 @@ run killed at any instant resumes from the journal:
   is the one this run created;
 * an object still marked ``pending`` may already be rewritten; the executor reads
   its header again and finds that it no longer names an old key.
+
+Rows that belong together are written in one transaction: a run and its planned
+key changes (:meth:`Journal.create_run`), and the objects a scan found with the
+run state that follows the scan (:meth:`Journal.record_scan`).  A kill leaves
+either all of them or none.
 """
 
 from __future__ import annotations
@@ -144,14 +149,28 @@ class Journal:
 
     # Runs.
 
-    def create_run(self, policy: str, policy_hash: str, options: dict[str, Any]) -> Run:
+    def create_run(
+        self,
+        policy: str,
+        policy_hash: str,
+        options: dict[str, Any],
+        changes: Iterable[KeyChange] = (),
+    ) -> Run:
+        """Journal a new run in state "planned" with its key changes, in one transaction.
+
+        A kill leaves the run with all its key changes or no run at all.  A run
+        without key changes is planned again when it resumes (see
+        :func:`agile.rotate.rotate`).
+        """
         run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
         started = datetime.now(UTC).isoformat(timespec="seconds")
-        self._db.execute(
-            "INSERT INTO runs (run_id, started, policy, policy_hash, state, options) "
-            "VALUES (?, ?, ?, ?, 'planned', ?)",
-            (run_id, started, policy, policy_hash, json.dumps(options, sort_keys=True)),
-        )
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO runs (run_id, started, policy, policy_hash, state, options) "
+                "VALUES (?, ?, ?, ?, 'planned', ?)",
+                (run_id, started, policy, policy_hash, json.dumps(options, sort_keys=True)),
+            )
+            self.add_key_changes(run_id, changes)
         return self.run(run_id)
 
     def run(self, run_id: str) -> Run:
@@ -194,20 +213,28 @@ class Journal:
     # Key changes.
 
     def add_key_change(self, run_id: str, change: KeyChange) -> None:
-        self._db.execute(
-            "INSERT OR IGNORE INTO key_changes (run_id, keyset, old_key_ids, known_key_ids, "
-            "new_algorithm, new_key_id, state, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                change.keyset,
-                json.dumps(list(change.old_key_ids)),
-                json.dumps(list(change.known_key_ids)),
-                change.new_algorithm,
-                change.new_key_id,
-                change.state,
-                json.dumps(change.reasons, sort_keys=True),
-            ),
-        )
+        self.add_key_changes(run_id, [change])
+
+    def add_key_changes(self, run_id: str, changes: Iterable[KeyChange]) -> None:
+        """Add key changes (a keyset already journaled for the run stays) in one transaction."""
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO key_changes (run_id, keyset, old_key_ids, known_key_ids, "
+                "new_algorithm, new_key_id, state, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        run_id,
+                        change.keyset,
+                        json.dumps(list(change.old_key_ids)),
+                        json.dumps(list(change.known_key_ids)),
+                        change.new_algorithm,
+                        change.new_key_id,
+                        change.state,
+                        json.dumps(change.reasons, sort_keys=True),
+                    )
+                    for change in changes
+                ),
+            )
 
     def key_changes(self, run_id: str) -> list[KeyChange]:
         rows = self._db.execute(
@@ -266,6 +293,40 @@ class Journal:
                     (run_id, store, object_id, action),
                 )
 
+    def record_unreadable(self, run_id: str, items: Iterable[tuple[str, str, str]]) -> None:
+        """Record ``(store, object_id, error)`` as failed "unreadable" objects.
+
+        One statement per object inserts it failed or marks its existing row
+        failed, so no kill leaves it pending with the action "unreadable".
+        """
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO objects (run_id, store, object_id, action, state, error) "
+                "VALUES (?, ?, ?, 'unreadable', 'failed', ?) "
+                "ON CONFLICT (run_id, store, object_id) DO UPDATE SET action = 'unreadable', "
+                "state = 'failed', error = excluded.error",
+                ((run_id, store, object_id, error) for store, object_id, error in items),
+            )
+
+    def record_scan(
+        self,
+        run_id: str,
+        found: Iterable[tuple[str, str, str]],
+        unreadable: Iterable[tuple[str, str, str]],
+        state: str,
+    ) -> int:
+        """Journal a scan and the run state after it in one transaction; return the count added.
+
+        ``found`` contains ``(store, object_id, action)`` to add as pending (see
+        :meth:`add_objects`) and ``unreadable`` ``(store, object_id, error)``
+        (see :meth:`record_unreadable`).
+        """
+        with self._transaction():
+            added = self.add_objects(run_id, found)
+            self.record_unreadable(run_id, unreadable)
+            self.set_run_state(run_id, state)
+        return added
+
     def pending_objects(self, run_id: str) -> Iterator[tuple[str, str, str]]:
         """Yield ``(store, object_id, action)`` of pending objects, grouped by store."""
         rows = self._db.execute(
@@ -305,14 +366,25 @@ class Journal:
 
 
 class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on an exception.
+
+    Inside another transaction it joins that one: the outermost block alone
+    commits or rolls back, so journal methods can be combined into one
+    transaction.
+    """
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self.outermost = False
 
     def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.outermost = not self.db.in_transaction
+        if self.outermost:
+            self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *exc: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        if self.outermost:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
 def _run(row: tuple[Any, ...]) -> Run:

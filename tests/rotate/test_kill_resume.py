@@ -129,7 +129,7 @@ def _start(world: World, policy: str, workers: int = 1) -> subprocess.Popen[byte
 
 def _check_after_kill(world: World, old_key_ids: set[str]) -> None:
     objects = world.read_all()
-    assert set(objects) == set(world.originals)
+    assert set(objects) == set(world.originals), f"objects lost (seed {SEED})"
     named = set()
     for object_id, envelope in objects.items():
         named.update(r.key_id for r in read_header(envelope).recipients)
@@ -176,17 +176,17 @@ def _rotate_with_kills(
 
 def _check_final(world: World, old_key_ids: set[str], algorithm: str) -> None:
     primary = world.keystore.keyset("team").primary
-    assert primary.algorithm == algorithm
+    assert primary.algorithm == algorithm, f"primary {primary.id} (seed {SEED})"
     for object_id, envelope in world.read_all().items():
         recipients = [(r.key_id, r.algorithm) for r in read_header(envelope).recipients]
-        assert recipients == [(primary.id, algorithm)], object_id
+        assert recipients == [(primary.id, algorithm)], f"{object_id} (seed {SEED})"
         plaintext = decrypt(envelope, world.keystore, policy="pq-hybrid")
-        assert plaintext == world.originals[object_id], object_id
+        assert plaintext == world.originals[object_id], f"{object_id} (seed {SEED})"
     for key_id in old_key_ids:
-        assert world.status(key_id) == "disabled"
+        assert world.status(key_id) == "disabled", f"key {key_id} (seed {SEED})"
     if not world.url.startswith("sqlite:"):
         # Temporary files of killed writes are removed by the next run's scan.
-        assert sorted(Path(world.url).glob(".*.tmp")) == []
+        assert sorted(Path(world.url).glob(".*.tmp")) == [], f"seed {SEED}"
 
 
 def _keys_of(world: World, algorithm: str) -> int:
@@ -254,8 +254,8 @@ def test_kill_directory_rounds(directory_world: World) -> None:
         reader.stop.set()
         reader.join()
     assert directory_world.kills >= 20, f"only {directory_world.kills} kills (seed {SEED})"
-    assert reader.failures == []
-    assert reader.reads > 0
+    assert reader.failures == [], f"seed {SEED}"
+    assert reader.reads > 0, f"seed {SEED}"
 
 
 @pytest.mark.slow
