@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -21,6 +22,7 @@ __all__ = [
     "check_output_path",
     "is_special_file",
     "resolve_output",
+    "check_distinct",
     "emit_json",
     "plural",
     "is_terminal",
@@ -132,6 +134,23 @@ def resolve_output(path: str) -> Path:
     replace the link and leave the file it names unchanged.
     """
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+
+
+def check_distinct(source: str, output: str | None) -> None:
+    """Raise InvalidArgument when -o names the input file, which the output would replace.
+
+    The output is renamed over its path at the end, so the input (a message, an envelope)
+    would be lost, and a signature written over the message it signs proves nothing.
+    """
+    if output is None or output == "-" or source == "-":
+        return
+    with contextlib.suppress(OSError):
+        if os.path.samefile(source, output):
+            raise InvalidArgument(
+                f"output {output!r} is the input file {source!r}",
+                fix="choose another output path with -o, then rename it if you want to replace "
+                "the input",
+            )
 
 
 def plural(count: int, noun: str) -> str:

@@ -30,6 +30,7 @@ from agile.fsio import fsync_directory
 from agile.keys import Keystore
 
 from .common import (
+    check_distinct,
     check_output_path,
     emit_json,
     is_special_file,
@@ -76,23 +77,6 @@ def _input(path: str) -> Iterator[BinaryIO]:
         ) from None
     with handle:
         yield handle
-
-
-def _check_distinct(source: str, output: str | None) -> None:
-    """Raise InvalidArgument when -o names the input file, which the output would replace.
-
-    The output is renamed over its path at the end, so the input (a message, an envelope)
-    would be lost, and a signature written over the message it signs proves nothing.
-    """
-    if output is None or output == "-" or source == "-":
-        return
-    with contextlib.suppress(OSError):
-        if os.path.samefile(source, output):
-            raise InvalidArgument(
-                f"output {output!r} is the input file {source!r}",
-                fix="choose another output path with -o, then rename it if you want to replace "
-                "the input",
-            )
 
 
 def _is_stdin(stream: BinaryIO) -> bool:
@@ -245,7 +229,7 @@ def encrypt(
       agile encrypt --to files -o report.pdf.agile report.pdf
       tar c docs | agile encrypt --to files --to backup > docs.tar.agile
     """
-    _check_distinct(source, output)
+    check_distinct(source, output)
     store = _open_keystore()
     keysets = [store.keyset(name) for name in recipients]
     with _input(source) as reader, _output(output, 0o644) as writer:
@@ -283,7 +267,7 @@ def decrypt(output: str | None, aad: str, source: str, policy: str | None) -> No
       agile decrypt -o report.pdf report.pdf.agile
       agile decrypt < docs.tar.agile | tar x
     """
-    _check_distinct(source, output)
+    check_distinct(source, output)
     store = _open_keystore()
     with _input(source) as reader, _output(output, 0o600) as writer:
         envelope.decrypt_stream(reader, writer, store, policy=policy, aad=_aad_bytes(aad))
@@ -312,7 +296,7 @@ def sign(
     Example:
       agile sign --keyset release-ed25519 --keyset release-mldsa app.tar -o app.tar.sig
     """
-    _check_distinct(source, output)
+    check_distinct(source, output)
     store = _open_keystore()
     # Each keyset signs once, so naming one twice adds no second signature by the same key.
     signers = [store.keyset(name) for name in dict.fromkeys(keysets)]

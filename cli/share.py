@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from agile.errors import InvalidShare
+from agile.errors import InvalidArgument, InvalidShare
 from agile.fsio import atomic_write
 from agile.policy import Policy, active_policy, load_policy
 from agile.sharing import gf256, share_format
 
-from .common import keystore_path, policy_option
+from .common import check_distinct, check_output_path, keystore_path, policy_option
 from .sealing import add_sealer_options
 
 __all__ = ["share"]
@@ -27,6 +28,11 @@ _format_option = click.option(
     show_default=True,
     help="agile: self-describing shares with threshold and integrity check; "
     "vault: HashiCorp Vault / pyshamir layout (hex of y bytes then x byte).",
+)
+_force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Replace share files that exist already (never the input files).",
 )
 
 
@@ -58,8 +64,8 @@ def _read_secret(path: str) -> bytes:
     "prefix",
     default=None,
     metavar="PREFIX",
-    help="Write share i to PREFIX-i (mode 0600), one share per file; with --keyset the "
-    "default PREFIX is the keyset name.",
+    help="Write share i to PREFIX-i (mode 0600), one share per file, in a folder that exists; "
+    "with --keyset the default PREFIX is the keyset name.",
 )
 @click.option(
     "--keyset",
@@ -67,6 +73,7 @@ def _read_secret(path: str) -> bytes:
     default=None,
     help="Split the key-encryption key of this keyset (key escrow) instead of FILE.",
 )
+@_force_option
 @policy_option
 @click.argument("secret_file", metavar="[FILE]", required=False)
 def split(
@@ -75,10 +82,14 @@ def split(
     share_format_name: str,
     prefix: str | None,
     keyset: str | None,
+    force: bool,
     policy: str | None,
     secret_file: str | None,
 ) -> None:
     """Split the bytes of FILE ('-' for stdin), or a keyset's KEK, into shares.
+
+    Share files that exist already are refused unless --force is given, so
+    that a second split does not replace the shares of another secret.
 
     \b
     Examples:
@@ -98,6 +109,8 @@ def split(
             "-o - (stdout) does not apply to split, which writes one file per share; "
             "give a file prefix such as -o backup/key"
         )
+    paths = [f"{prefix}-{index}" for index in range(1, max(count, 0) + 1)]
+    _check_share_outputs(paths, [] if secret_file is None else [secret_file], force)
     if keyset is not None:
         if share_format_name != "agile":
             raise click.UsageError("--keyset writes agile shares only; drop --format vault")
@@ -119,9 +132,30 @@ def split(
     _write_shares(prefix, lines)
 
 
+def _check_share_outputs(paths: list[str], inputs: list[str], force: bool) -> None:
+    """Raise InvalidArgument before anything is written when a share file may not be written.
+
+    An input file is never replaced, even with --force, and a missing folder is
+    not created: a mistyped prefix would otherwise scatter shares where no one
+    looks for them.
+    """
+    existing = []
+    for path in paths:
+        check_output_path(path)
+        for source in inputs:
+            if source != "-":
+                check_distinct(source, path)
+        if os.path.lexists(path):
+            existing.append(path)
+    if existing and not force:
+        more = f" (and {len(existing) - 1} more)" if len(existing) > 1 else ""
+        raise InvalidArgument(
+            f"share file {existing[0]!r}{more} exists already",
+            fix="choose another prefix with -o, or pass --force to replace the shares",
+        )
+
+
 def _write_shares(prefix: str, lines: list[str]) -> None:
-    # The documented '-o backup/key' works in a fresh directory: create the folder, private.
-    Path(prefix).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     for index, line in enumerate(lines, start=1):
         path = f"{prefix}-{index}"
         atomic_write(path, (line + "\n").encode("ascii"))
@@ -199,6 +233,49 @@ def _check_sources(shares: Sequence[tuple[str, share_format.AgileShare | gf256.S
         seen[share.index] = source
 
 
+def _check_secret_output(output: str, share_files: tuple[str, ...], name: str, force: bool) -> None:
+    """Raise InvalidArgument when -o of combine would replace a share, or has no folder."""
+    check_output_path(output)
+    for source in share_files:
+        if source != "-":
+            check_distinct(source, output)
+    if not force and _holds_share(output, name):
+        raise InvalidArgument(
+            f"output {output!r} contains a share",
+            fix="choose another output path with -o, or pass --force to replace it",
+        )
+
+
+#: Bytes of an existing -o file that combine reads to tell whether it contains a share.
+_SHARE_PEEK = 64 * 1024
+
+
+def _holds_share(path: str, name: str) -> bool:
+    """Return whether the regular file ``path`` contains one share of the format ``name``."""
+    if not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as file:
+            data = file.read(_SHARE_PEEK + 1)
+    except OSError:
+        return False
+    text = data.decode("utf-8-sig", errors="replace").strip()
+    if name == "agile" and text.lower().startswith(share_format.TEXT_PREFIX):
+        return True
+    # NOTE: a Vault share (hex) or an agile share in hex of a secret over about 32 KiB is
+    # longer than the bytes read here, so it is not recognised and may be replaced.
+    if len(data) > _SHARE_PEEK or not text:
+        return False
+    try:
+        if name == "agile":
+            share_format.parse(text)
+        else:
+            gf256.from_vault(bytes.fromhex(text))
+    except (InvalidShare, ValueError):
+        return False
+    return True
+
+
 def _policy(name: str | None) -> Policy:
     """Return the policy of --policy, else the keystore's active one (``default`` without one)."""
     if name is not None:
@@ -228,6 +305,7 @@ def _policy(name: str | None) -> Policy:
     default=None,
     help="With --keyset: the sealer for the restored KEK (default: the keyset's current one).",
 )
+@_force_option
 @policy_option
 @click.argument("share_files", nargs=-1, metavar="SHARE...")
 def combine(
@@ -235,6 +313,7 @@ def combine(
     output: str | None,
     keyset: str | None,
     sealer: str | None,
+    force: bool,
     policy: str | None,
     share_files: tuple[str, ...],
 ) -> None:
@@ -242,7 +321,9 @@ def combine(
 
     In agile format fewer shares than the threshold, shares of different
     secrets and altered shares are errors.  Vault shares carry no threshold or
-    check: too few of them give a wrong secret without an error.
+    check: too few of them give a wrong secret without an error.  -o never
+    names one of the share files given, and replaces another share file only
+    with --force.
 
     \b
     Examples:
@@ -252,6 +333,8 @@ def combine(
     """
     if (keyset is None) == (output is None):
         raise click.UsageError("give either -o FILE or --keyset NAME")
+    if output is not None and output != "-":
+        _check_secret_output(output, share_files, share_format_name, force)
     items = _read_shares(share_files)
     if keyset is not None:
         if share_format_name != "agile":

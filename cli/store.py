@@ -46,26 +46,53 @@ def _open(name_or_url: str, *, create: bool = False):
     return open_store(url, create=create)
 
 
+_force_option = click.option(
+    "--force",
+    is_flag=True,
+    help="Replace objects that exist already (without it, an existing id is an error).",
+)
+
+
 @store.command("add")
 @click.argument("name")
 @click.argument("url")
-def add(name: str, url: str) -> None:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Point an existing store NAME at URL (its objects in the old place are no longer "
+    "rotated).",
+)
+def add(name: str, url: str, replace: bool) -> None:
     """Register the store URL as NAME (a missing directory or table is created).
 
     What is created is reported on standard error, so that a mistyped path or
-    table name shows at once.
+    table name shows at once.  A NAME that is registered with another URL is
+    refused unless --replace is given; adding the same URL again does nothing.
 
     \b
     Examples:
       agile store add files ./protected
       agile store add db sqlite:///app.db
+      agile store add files ./archive --replace
     """
     from agile.errors import StoreError
     from agile.rotate.stores import open_store, parse_store_url, shares_objects
 
     location = parse_store_url(url)
     keystore = _keystore()
-    for other_name, other_url in keystore.stores().items():
+    registered = keystore.stores()
+    previous = registered.get(name)
+    if previous == str(location):
+        click.echo(f"store {name} is already registered as {location}; nothing changed")
+        return
+    # Checked before anything is created, so that a mistyped URL leaves no directory behind.
+    if previous is not None and not replace:
+        raise StoreError(
+            f"store {name!r} is already registered as {previous}",
+            fix=f"run 'agile store remove {name}' first, or pass --replace to point it at "
+            f"{str(location)!r}",
+        )
+    for other_name, other_url in registered.items():
         if other_name != name and shares_objects(location, parse_store_url(other_url)):
             raise StoreError(
                 f"store {other_name!r} ({other_url}) already covers {str(location)!r}: "
@@ -76,8 +103,11 @@ def add(name: str, url: str) -> None:
     _check_not_keystore(location, keystore.path)
     created = _created_by_add(location)
     open_store(location, create=True).close()
-    keystore.add_store(name, str(location))
-    click.echo(f"store {name}: {location}")
+    previous = keystore.add_store(name, str(location), replace=replace)
+    if previous is None:
+        click.echo(f"store {name}: {location}")
+    else:
+        click.echo(f"store {name}: {location} (was {previous})")
     if created:
         click.echo(f"note: created {created}", err=True)
 
@@ -128,8 +158,14 @@ def _created_by_add(location) -> str | None:  # type: ignore[no-untyped-def]
 @store.command("remove")
 @click.argument("name")
 def remove(name: str) -> None:
-    """Unregister the store NAME (its objects stay where they are)."""
-    _keystore().remove_store(name)
+    """Unregister the store NAME (its objects stay where they are).
+
+    \b
+    Example:
+      agile store remove files
+    """
+    url = _keystore().remove_store(name)
+    click.echo(f"removed store {name} ({url}); its objects stay where they are")
 
 
 @store.command("list")
@@ -153,7 +189,7 @@ def list_stores(objects_of: str | None, as_json: bool) -> None:
             emit_json(ids)
         else:
             for object_id in ids:
-                click.echo(object_id)
+                click.echo(_printable_id(object_id))
         return
 
     rows: list[dict[str, Any]] = []
@@ -183,6 +219,18 @@ def list_stores(objects_of: str | None, as_json: bool) -> None:
         )
 
 
+def _printable_id(object_id: str) -> str:
+    """Return ``object_id`` for a line of text output: quoted and escaped if it is ambiguous.
+
+    No new object gets an empty id or one with a control character, but a
+    directory store can hold a file with a line break in its name, and another
+    program can write such a row.
+    """
+    from agile.rotate.stores.base import object_id_problem
+
+    return object_id if object_id_problem(object_id) is None else repr(object_id)
+
+
 @store.command("put")
 @click.argument("name")
 @click.argument("object_id")
@@ -195,20 +243,36 @@ def list_stores(objects_of: str | None, as_json: bool) -> None:
     required=True,
     help="Encrypt to this keyset's primary key (repeatable).",
 )
+@_force_option
 @policy_option
-def put(name: str, object_id: str, source, keysets: tuple[str, ...], policy: str | None) -> None:
+def put(
+    name: str,
+    object_id: str,
+    source,
+    keysets: tuple[str, ...],
+    force: bool,
+    policy: str | None,
+) -> None:
     """Encrypt SOURCE (a file, or - for stdin) and store it as OBJECT_ID in store NAME.
+
+    An OBJECT_ID that exists in the store already is refused unless --force
+    is given.
 
     \b
     Examples:
       agile store put files notes.txt --to team notes.txt
       echo secret | agile store put db api-token --to team -
+      agile store put files notes.txt --to team notes-v2.txt --force
     """
     from agile.envelope import encrypt
+    from agile.rotate.stores.base import check_new_object_id
 
+    check_new_object_id(object_id)
     keystore = _keystore()
     recipients = [keystore.keyset(keyset) for keyset in keysets]
     with _open(name, create=True) as opened:
+        if not force:
+            _refuse_existing(opened, name, [object_id])
         envelope = encrypt(
             source.read(),
             recipients,
@@ -229,19 +293,24 @@ def put(name: str, object_id: str, source, keysets: tuple[str, ...], policy: str
     required=True,
     help="Encrypt to this keyset's primary key (repeatable).",
 )
+@_force_option
 @policy_option
-def import_files(name: str, directory: Path, keysets: tuple[str, ...], policy: str | None) -> None:
+def import_files(
+    name: str, directory: Path, keysets: tuple[str, ...], force: bool, policy: str | None
+) -> None:
     """Encrypt every file under DIRECTORY into store NAME (object id = relative path).
 
     Hidden files and directories (names starting with '.') are skipped, so that
     folders such as .git stay out; add a hidden file with 'agile store put'.
+    If any object id exists in the store already, nothing is stored unless
+    --force is given.
 
     \b
     Example:
       agile store import files ./plain --to team
     """
     from agile.envelope import encrypt
-    from agile.rotate.stores.base import check_object_id
+    from agile.rotate.stores.base import check_new_object_id
 
     keystore = _keystore()
     active = keystore.policy(policy)
@@ -254,12 +323,14 @@ def import_files(name: str, directory: Path, keysets: tuple[str, ...], policy: s
             hidden += 1
             continue
         # Checked before anything is written, so that a bad name leaves the store as it was.
-        files.append((path, check_object_id(object_id)))
+        files.append((path, check_new_object_id(object_id)))
     if hidden:
         click.echo(f"note: skipped {hidden} hidden file{'' if hidden == 1 else 's'}", err=True)
 
     count = 0
     with _open(name, create=True) as opened:
+        if not force:
+            _refuse_existing(opened, name, [object_id for _, object_id in files])
         for path, object_id in files:
             sealed = encrypt(
                 path.read_bytes(),
@@ -270,6 +341,21 @@ def import_files(name: str, directory: Path, keysets: tuple[str, ...], policy: s
             opened.put(object_id, sealed)
             count += 1
     click.echo(f"stored {count} objects in {name}")
+
+
+def _refuse_existing(opened, name: str, object_ids: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Raise :class:`StoreError` naming the first of ``object_ids`` that exists in the store."""
+    from agile.errors import StoreError
+
+    found = opened.read_prefixes(object_ids, 0)
+    if not found:
+        return
+    first = next(object_id for object_id in object_ids if object_id in found)
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    raise StoreError(
+        f"object {first!r}{more} exists in store {name!r} already",
+        fix="pass --force to replace it, or choose another object id",
+    )
 
 
 @store.command("get")

@@ -71,8 +71,12 @@ def test_store_add_other_table_allowed(home: Path, keystore, tmp_path: Path) -> 
 
 def test_store_add_same_name_again(home: Path, keystore, tmp_path: Path) -> None:
     agile(home, "store", "add", "one", str(tmp_path / "objects"), check=True)
-    result = agile(home, "store", "add", "one", f"dir:{tmp_path}/objects?aad=id")
-    assert result.returncode == 0
+    refused = agile(home, "store", "add", "one", f"dir:{tmp_path}/objects?aad=id")
+    replaced = agile(home, "store", "add", "one", f"dir:{tmp_path}/objects?aad=id", "--replace")
+    assert refused.returncode == 2
+    assert "--replace" in refused.stderr
+    assert replaced.returncode == 0, replaced.stderr
+    assert "(was " in replaced.stdout
 
 
 @pytest.mark.parametrize("output", [[], ["-o", "-"]], ids=["default", "dash"])

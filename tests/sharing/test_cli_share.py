@@ -210,17 +210,6 @@ def test_policy_denies_shamir(
     assert not out.exists()
 
 
-def test_split_creates_prefix_folder(
-    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    prefix = tmp_path / "backup" / "key"
-    code, _ = _run(
-        capsys, "share", "split", "-t", "2", "-n", "2", str(secret_file), "-o", str(prefix)
-    )
-    assert code == 0
-    assert stat.S_IMODE(prefix.parent.stat().st_mode) == 0o700
-
-
 def test_mixed_splits_name_files(
     tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,10 +10,19 @@ instead, and rotation reads the object again.
 from __future__ import annotations
 
 import abc
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-__all__ = ["ObjectStore", "Swap", "Joined", "HEADER_PREFIX_SIZE", "check_object_id"]
+__all__ = [
+    "ObjectStore",
+    "Swap",
+    "Joined",
+    "HEADER_PREFIX_SIZE",
+    "check_object_id",
+    "check_new_object_id",
+    "object_id_problem",
+]
 
 #: Bytes read from the start of each object when scanning headers.  Envelope
 #: headers are usually a few KiB; a longer header is read whole on demand.
@@ -67,6 +76,42 @@ def check_object_id(object_id: str) -> str:
             f"object id {object_id!r} is not valid UTF-8",
             fix="use an object id that is valid UTF-8 (rename a file whose name is not)",
         ) from None
+    return object_id
+
+
+def object_id_problem(object_id: str) -> str | None:
+    """Return why ``object_id`` cannot name a new object, or None when it can.
+
+    An id is printed one per line by 'agile store list --objects' and in
+    rotation reports, so an empty id or one with a control character (a line
+    break, a tab, an escape sequence) would make that text ambiguous.  Unicode
+    line and paragraph separators count as line breaks too.
+    """
+    if not object_id:
+        return "is empty"
+    for character in object_id:
+        if unicodedata.category(character) in ("Cc", "Zl", "Zp"):
+            return f"contains the control character U+{ord(character):04X}"
+    return None
+
+
+def check_new_object_id(object_id: str) -> str:
+    """Return ``object_id`` if a new object may take it; raise :class:`StoreError` otherwise.
+
+    This is stricter than :func:`check_object_id`, which the stores apply when
+    they read.  An object that exists under such an id (a file name in a
+    directory store, a row written by another program) therefore stays
+    readable, and 'agile store get' and rotation still reach it.
+    """
+    from ...errors import StoreError
+
+    check_object_id(object_id)
+    problem = object_id_problem(object_id)
+    if problem is not None:
+        raise StoreError(
+            f"object id {object_id!r} {problem}",
+            fix="use a non-empty object id without line breaks, tabs or other control characters",
+        )
     return object_id
 
 
