@@ -56,10 +56,11 @@ __all__ = [
 
 log = logging.getLogger("agile.keys")
 
-#: How old, in ns, the keysets folder's mtime must be before it vouches for the last scan.
-#: Two seconds covers the coarsest timestamps of the file systems in use (FAT's two-second
-#: mtime; ext4 and XFS tick with the kernel clock, a few milliseconds).
-_RACY_NS = 2_000_000_000
+#: How long, in ns, before a scan the keysets folder must have last changed for its mtime
+#: to vouch for that scan.  File systems on Linux stamp times with the kernel's coarse
+#: clock, a tick of 1 to 10 ms; 50 ms covers it.  (FAT's two-second mtime does not fit:
+#: there a change within the same two seconds can go unseen until the next one.)
+_RACY_NS = 50_000_000
 
 KEYSTORE_FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
@@ -438,12 +439,18 @@ class Keystore:
 
         Every keyset write renames a file into the keysets folder, which changes
         the folder's mtime, so one ``stat`` of the folder shows whether a keyset
-        was added, removed or rewritten since the last scan.  A folder whose mtime
-        is within :data:`_RACY_NS` of the scan is not trusted, because a change
-        in the same timestamp tick leaves the mtime as it was (Git's "racily
-        clean" entries); nor is a scan that found an unreadable file, which may
-        be repaired in place.  A keyset file edited in place is caught by
-        :meth:`find_key`, which checks the file of the key it returns.
+        was added, removed or rewritten since the last scan.  A scan that found
+        an unreadable file is not reused, since the file may be repaired in place.
+
+        A change in the same timestamp tick as the scan leaves the mtime as it
+        was, so a folder changed less than :data:`_RACY_NS` before the scan
+        began does not vouch for it (Git's "racily clean" entries), and the next
+        lookup scans again.  A keyset file edited in place, not renamed, leaves
+        the folder as it was too.  Neither can return a wrong key:
+        :meth:`find_key` checks the file of the keyset it returns and scans
+        again on a miss, and :meth:`claim_key_id` always scans.  What an edit in
+        place can delay is the detection of a key copied by hand into a second
+        keyset, until the folder changes again.
         """
         try:
             status = os.stat(self._folder)
@@ -459,6 +466,7 @@ class Keystore:
             and index is not None
         ):
             return last, index
+        started = time.time_ns()
         scan = self.scan()
         # keyset() returns the same object until its file changes, and the index keeps
         # the objects it was built from alive, so identity shows that nothing changed.
@@ -470,7 +478,7 @@ class Keystore:
             index = _index(scan.keysets)
             self._key_index = index
         self._last_scan = scan
-        settled = stamp is not None and time.time_ns() - stamp[1] > _RACY_NS
+        settled = stamp is not None and started - stamp[1] > _RACY_NS
         self._folder_stamp = stamp if settled and not scan.unreadable else None
         return scan, index
 

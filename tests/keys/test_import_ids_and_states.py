@@ -54,6 +54,29 @@ def _noted_id(stderr: str) -> str:
 # 1. Raw public keys keep their id through export and import.
 
 
+def _import_raw(
+    home: Path, name: str, public: Path, purpose: str, algorithm: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """Import a raw public key file into keyset ``name`` of ``home``; fail the test on error."""
+    return _ok(
+        _agile(
+            home,
+            "keyset",
+            "import",
+            name,
+            str(public),
+            "--purpose",
+            purpose,
+            "--format",
+            "raw",
+            "--algorithm",
+            algorithm,
+            "--public",
+            *extra,
+        )
+    )
+
+
 def test_raw_x_wing_round_trip_owner_decrypts(tmp_path: Path) -> None:
     owner, sender = tmp_path / "owner", tmp_path / "sender"
     _ok(_agile(owner, "keyset", "create", "files", "--purpose", "kem", "--algorithm", "x-wing"))
@@ -67,24 +90,7 @@ def test_raw_x_wing_round_trip_owner_decrypts(tmp_path: Path) -> None:
         == json.loads(_ok(_agile(owner, "keyset", "show", "files", "--json")).stdout)["primary"]
     )
 
-    imported = _ok(
-        _agile(
-            sender,
-            "keyset",
-            "import",
-            "owner",
-            str(public),
-            "--purpose",
-            "kem",
-            "--format",
-            "raw",
-            "--algorithm",
-            "x-wing",
-            "--public",
-            "--key-id",
-            key_id,
-        )
-    )
+    imported = _import_raw(sender, "owner", public, "kem", "x-wing", "--key-id", key_id)
     assert imported.stdout.strip() == key_id
     assert "warning" not in imported.stderr
 
@@ -108,24 +114,7 @@ def test_raw_ed25519_signature_verifies_after_import(tmp_path: Path) -> None:
             _agile(owner, "keyset", "export-public", "rel", "--format", "raw", "-o", str(public))
         ).stderr
     )
-    _ok(
-        _agile(
-            verifier,
-            "keyset",
-            "import",
-            "rel",
-            str(public),
-            "--purpose",
-            "signature",
-            "--format",
-            "raw",
-            "--algorithm",
-            "ed25519",
-            "--public",
-            "--key-id",
-            key_id,
-        )
-    )
+    _import_raw(verifier, "rel", public, "signature", "ed25519", "--key-id", key_id)
 
     artifact = tmp_path / "app.tar"
     artifact.write_bytes(b"release\n")
@@ -139,22 +128,7 @@ def test_raw_import_without_key_id_warns(tmp_path: Path) -> None:
     _ok(_agile(owner, "keyset", "create", "files", "--purpose", "kem", "--algorithm", "x-wing"))
     public = tmp_path / "files.pub"
     _ok(_agile(owner, "keyset", "export-public", "files", "--format", "raw", "-o", str(public)))
-    imported = _ok(
-        _agile(
-            sender,
-            "keyset",
-            "import",
-            "owner",
-            str(public),
-            "--purpose",
-            "kem",
-            "--format",
-            "raw",
-            "--algorithm",
-            "x-wing",
-            "--public",
-        )
-    )
+    imported = _import_raw(sender, "owner", public, "kem", "x-wing")
     new_id = imported.stdout.strip()
     assert "warning" in imported.stderr
     assert new_id in imported.stderr

@@ -43,7 +43,10 @@ def _copy_key(store: Keystore, source: str, target: str, new_id: str | None = No
     if new_id is not None:
         entry["id"] = new_id
     target_data["keys"].append(entry)
-    _keyset_file(store, target).write_text(json.dumps(target_data))
+    # Written as agile writes keyset files: a new file renamed over the old one.
+    file = _keyset_file(store, target)
+    file.with_suffix(".new").write_text(json.dumps(target_data))
+    os.replace(file.with_suffix(".new"), file)
     return str(entry["id"])
 
 
@@ -354,3 +357,16 @@ def test_names_and_ids_end_at_end_of_string(store: Keystore) -> None:
         store.create_keyset("files\n", "kem", "x25519")
     with pytest.raises(InvalidArgument):
         store.claim_key_id("abc\n")
+
+
+def test_duplicate_seen_after_settled_scan(store: Keystore) -> None:
+    """A lookup that trusts the folder still notices a keyset file renamed in later."""
+    store.create_keyset("a", "kem", "x25519")
+    store.create_keyset("b", "kem", "x25519")
+    key_id = store.keyset("a").primary.id
+    _age_folder(store)
+    store.find_key(key_id)
+    store.find_key(key_id)  # Served from the index, on the folder's word.
+    _copy_key(store, "a", "b")
+    with pytest.raises(KeystoreError, match="'a' and 'b'"):
+        store.find_key(key_id)
