@@ -17,6 +17,7 @@ import re
 from typing import BinaryIO
 
 from ..errors import InvalidEnvelope
+from .format import read_block, write_all
 
 __all__ = [
     "armour",
@@ -91,7 +92,7 @@ class ArmourWriter:
         self._emit(b"-----BEGIN " + self._label + b"-----\n")
 
     def _emit(self, data: bytes) -> None:
-        self._destination.write(data)
+        write_all(self._destination, data)
         self.written += len(data)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -175,7 +176,7 @@ class ArmourReader(io.RawIOBase):
     # Parsing.
 
     def _fill(self) -> None:
-        block = self._source.read(_BLOCK_SIZE)
+        block = read_block(self._source, _BLOCK_SIZE)
         if block:
             self._text += block
         else:
@@ -352,9 +353,9 @@ class _Prefixed(io.RawIOBase):
         if self._prefix:
             data, self._prefix = self._prefix[:size], self._prefix[size:]
             if len(data) < size:
-                data += self._rest.read(size - len(data))
+                data += read_block(self._rest, size - len(data))
             return data
-        return self._rest.read(size)
+        return read_block(self._rest, size)
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
@@ -375,7 +376,7 @@ def open_envelope_stream(source: BinaryIO, head: bytes = b"") -> BinaryIO:
     if text.startswith(MAGIC):
         return _Prefixed(text, source)  # type: ignore[return-value]
     while not text.lstrip(_WHITESPACE):
-        block = source.read(_BLOCK_SIZE)
+        block = read_block(source, _BLOCK_SIZE)
         if not block:
             return _Prefixed(text, source)  # type: ignore[return-value]
         text = block
@@ -383,7 +384,7 @@ def open_envelope_stream(source: BinaryIO, head: bytes = b"") -> BinaryIO:
     # Read up to one boundary line past the whitespace: enough to tell armour from the rest.
     skipped = len(text) - len(text.lstrip(_WHITESPACE))
     while len(text) - skipped < _MAX_BOUNDARY_LINE and text[skipped] != MAGIC[0]:
-        block = source.read(_MAX_BOUNDARY_LINE)
+        block = read_block(source, _MAX_BOUNDARY_LINE)
         if not block:
             break
         text += block

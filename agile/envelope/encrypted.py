@@ -47,11 +47,14 @@ from .format import (
     Header,
     Stanza,
     check_binary_stream,
+    check_buffer,
+    check_open,
     encode_payload_section,
     encode_stanzas,
     parse_header,
     preamble,
     read_stream_header,
+    write_all,
 )
 from .recipients import Target, resolve_targets, unwrap, wrap
 from .schedule import DATA_KEY_SIZE, Schedule, derive_schedule, payload_associated_data
@@ -289,6 +292,7 @@ def _check_aad(aad: Any) -> None:
             f"aad must be bytes, got {type(aad).__name__}",
             fix="pass the associated data as bytes, for example aad=record_id.encode()",
         )
+    check_buffer(aad, "aad")
 
 
 def _check_writable(destination: Any) -> None:
@@ -302,6 +306,7 @@ def _check_writable(destination: Any) -> None:
             f"destination must be a binary file object, got {kind}",
             fix="open the destination in binary mode ('wb'), or pass an io.BytesIO",
         )
+    check_open(destination, "destination")
 
 
 def _check_keystore(keystore: Any) -> None:
@@ -315,6 +320,7 @@ def _check_keystore(keystore: Any) -> None:
 
 def _as_bytes(envelope: Any) -> bytes:
     if isinstance(envelope, (bytes, bytearray, memoryview, str)):
+        check_buffer(envelope, "envelope")
         return dearmour_if_armoured(envelope)
     raise InvalidArgument(
         f"envelope must be bytes or armoured text, got {type(envelope).__name__}",
@@ -356,6 +362,7 @@ def encrypt(
         )
         return output.getvalue()
 
+    check_buffer(plaintext, "plaintext")
     _check_aad(aad)
     _active, targets, algorithm = _prepare(recipients, policy, payload_algorithm, chunk_size)
     header, schedule, context = _new_header(targets, algorithm, chunk_size)
@@ -403,10 +410,10 @@ def encrypt_stream(
             armoured.write(sealed)
         armoured.close()
         return armoured.written
-    destination.write(header)
+    write_all(destination, header)
     written = len(header)
     for sealed in sealer.seal_stream(source, chunk_size):
-        destination.write(sealed)
+        write_all(destination, sealed)
         written += len(sealed)
     return written
 
@@ -463,7 +470,7 @@ def decrypt_stream(
     opened = _open(header, keystore, _policy_for(policy, keystore))
     written = 0
     for plaintext in _opener(opened, aad).open_stream(source, header.chunk_size):
-        destination.write(plaintext)
+        write_all(destination, plaintext)
         written += len(plaintext)
     return written
 

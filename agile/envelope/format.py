@@ -40,6 +40,10 @@ __all__ = [
     "read_header_bytes",
     "read_stream_header",
     "check_binary_stream",
+    "check_buffer",
+    "check_open",
+    "read_block",
+    "write_all",
 ]
 
 #: 8 bytes; the high first byte and CR LF catch 7-bit and line-ending damage, as PNG's do.
@@ -406,13 +410,97 @@ def read_header_bytes(stream: BinaryIO, start: bytes = b"") -> bytes:
 
 
 def check_binary_stream(stream: object, name: str) -> None:
-    """Raise InvalidArgument unless ``stream`` looks like a binary file object."""
+    """Raise InvalidArgument unless ``stream`` looks like a readable binary file object."""
     if isinstance(stream, io.TextIOBase) or not callable(getattr(stream, "read", None)):
         kind = "a text stream" if isinstance(stream, io.TextIOBase) else type(stream).__name__
         raise InvalidArgument(
             f"{name} must be a binary file object, got {kind}",
             fix=f"open {name} in binary mode ('rb' or 'wb'), or wrap bytes in io.BytesIO",
         )
+    check_open(stream, name)
+
+
+def check_open(stream: object, name: str) -> None:
+    """Raise InvalidArgument when ``stream`` is a closed file."""
+    if getattr(stream, "closed", False) is True:
+        raise InvalidArgument(f"{name} is a closed file", fix=f"pass {name} while it is still open")
+
+
+def _wrong_mode(name: str, mode: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"{name} does not support {'reading' if mode == 'rb' else 'writing'} "
+        "(a file opened in the wrong mode)",
+        fix=f"open {name} with mode '{mode}'",
+    )
+
+
+def check_buffer(value: object, name: str) -> None:
+    """Raise InvalidArgument when ``value`` is a buffer that is not C-contiguous.
+
+    A strided view (``view[::2]``, a transposed array) has no single byte order
+    to encrypt, sign or hash without copying, so the caller chooses the copy.
+    """
+    if isinstance(value, memoryview) and not value.c_contiguous:
+        raise InvalidArgument(
+            f"{name} is a memoryview that is not C-contiguous",
+            fix=f"pass bytes({name}) for a copy in C order, or a contiguous buffer",
+        )
+
+
+def read_block(stream: BinaryIO, size: int, name: str = "source") -> bytes:
+    """Return one ``stream.read(size)``: bytes, at most ``size`` of them, empty at the end.
+
+    A non-blocking stream with no data ready returns None.  Taking that for the end
+    of the data would truncate the plaintext or the signed message.
+    """
+    try:
+        data = stream.read(size)
+    except io.UnsupportedOperation:
+        raise _wrong_mode(name, "rb") from None
+    if data is None:
+        raise InvalidArgument(
+            f"{name}.read() returned None: the stream is non-blocking and had no data ready",
+            fix=f"pass a blocking file object as {name}, or read the data into bytes first",
+        )
+    if not isinstance(data, (bytes, bytearray, memoryview)) or len(data) > size:
+        got = f"{len(data)} items" if isinstance(data, memoryview) else type(data).__name__
+        if isinstance(data, (bytes, bytearray)):
+            got = f"{len(data)} bytes"
+        raise InvalidArgument(
+            f"{name}.read({size}) returned {got}, not at most {size} bytes",
+            fix=f"pass a binary file object as {name} (open it with 'rb', or use io.BytesIO)",
+        )
+    return data if isinstance(data, bytes) else bytes(data)
+
+
+def write_all(destination: BinaryIO, data: bytes) -> None:
+    """Write all of ``data``, repeating ``destination.write`` after a short write.
+
+    A raw file (``buffering=0``), a socket file or a pipe may accept fewer bytes
+    than given and return the count.  Ignoring the count would lose the rest silently.
+    """
+    offset = 0
+    while offset < len(data):
+        try:
+            count = destination.write(data[offset:] if offset else data)
+        except io.UnsupportedOperation:
+            raise _wrong_mode("destination", "wb") from None
+        if count is None:
+            if isinstance(destination, io.RawIOBase):
+                raise InvalidArgument(
+                    "destination.write() returned None: the stream is non-blocking and full",
+                    fix="pass a blocking file object as destination",
+                )
+            # A caller's own file-like object whose write() returns None wrote everything.
+            return
+        if isinstance(count, bool) or not isinstance(count, int):
+            count = -1
+        if not 0 < count <= len(data) - offset:
+            raise InvalidArgument(
+                f"destination.write() of {len(data) - offset} bytes returned {count!r}",
+                fix="pass a binary file object whose write() returns the number of bytes written",
+            )
+        offset += count
 
 
 def read_stream_header(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
@@ -434,7 +522,7 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
     parts = []
     remaining = size
     while remaining:
-        chunk = stream.read(remaining)
+        chunk = read_block(stream, remaining)
         if not chunk:
             break
         parts.append(chunk)
@@ -447,6 +535,7 @@ def read_header(source: bytes | bytearray | memoryview | str | BinaryIO) -> Head
     from .armour import dearmour_if_armoured
 
     if isinstance(source, (bytes, bytearray, memoryview, str)):
+        check_buffer(source, "data")
         data = dearmour_if_armoured(source)
         if data[: len(MAGIC)] == MAGIC and len(data) >= PREAMBLE_SIZE:
             kind = data[len(MAGIC) + 1]

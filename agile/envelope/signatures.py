@@ -34,9 +34,11 @@ from .format import (
     MAX_SIGNATURES,
     PREAMBLE_SIZE,
     SignatureEntry,
+    check_buffer,
     encode_id,
     parse_header,
     preamble,
+    read_block,
 )
 
 if TYPE_CHECKING:
@@ -93,10 +95,11 @@ def message_digest(message: bytes | bytearray | memoryview | BinaryIO) -> bytes:
     """Return SHA-512 of the message, reading a stream in 1 MiB pieces."""
     digest = hashlib.sha512()
     if isinstance(message, (bytes, bytearray, memoryview)):
+        check_buffer(message, "message")
         digest.update(message)
         return digest.digest()
     while True:
-        piece = message.read(_READ_SIZE)
+        piece = read_block(message, _READ_SIZE, "message")
         if not piece:
             return digest.digest()
         digest.update(piece)

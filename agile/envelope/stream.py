@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESGCMSIV, ChaCh
 from .. import registry
 from ..errors import AuthenticationFailed, InvalidEnvelope
 from ..registry import AEAD, AEADContext
+from .format import check_buffer, read_block
 
 __all__ = [
     "PayloadSealer",
@@ -119,6 +120,7 @@ def opened_size(payload_size: int, chunk_size: int, tag_size: int) -> int:
 
 def _byte_view(data: bytes | bytearray | memoryview) -> memoryview:
     """Return a view of ``data`` whose length counts bytes."""
+    check_buffer(memoryview(data), "the data")
     view = memoryview(data)
     return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
@@ -127,7 +129,7 @@ def read_exact(stream: BinaryIO, size: int) -> bytes:
     parts = []
     remaining = size
     while remaining:
-        chunk = stream.read(remaining)
+        chunk = read_block(stream, remaining)
         if not chunk:
             break
         parts.append(chunk)
