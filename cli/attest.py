@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime
 import sys
-from pathlib import Path
 
 import click
 
 from agile.attest.certs import AMD_TRUST_ANCHORS, TrustAnchor
 from agile.attest.policy import load_policy
 from agile.attest.snp import verify_snp
+from agile.attest.verdict import MalformedEvidence
 from agile.errors import InvalidPolicy
 
 from .common import emit_json, json_option
@@ -34,13 +34,29 @@ def parse_time(text: str | None) -> datetime.datetime | None:
     return moment
 
 
+#: Largest report or certificate file read: an SNP report is 1184 bytes, a chain a few KiB.
+MAX_INPUT_BYTES = 1 << 20
+
+
+def read_input(path: str, kind: str) -> bytes:
+    """Read at most :data:`MAX_INPUT_BYTES` of ``path``, so /dev/zero is an error, not a hang."""
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise MalformedEvidence(
+            f"{kind} {path!r} is larger than {MAX_INPUT_BYTES} bytes",
+            fix=f"pass the {kind} file itself, not a device or a stream",
+        )
+    return data
+
+
 def trust_anchors(test_root: str | None) -> tuple[TrustAnchor, ...]:
     """Return AMD's pinned roots, or only the simulator root in ``test_root`` when given."""
     if test_root is None:
         return AMD_TRUST_ANCHORS
     from agile.attest.simulator import load_test_anchor
 
-    return (load_test_anchor(Path(test_root).read_bytes()),)
+    return (load_test_anchor(read_input(test_root, "test root")),)
 
 
 @click.group()
@@ -137,9 +153,9 @@ def verify_snp_command(
             )
 
     verdict = verify_snp(
-        Path(report).read_bytes(),
-        Path(vcek).read_bytes(),
-        Path(chain).read_bytes(),
+        read_input(report, "report"),
+        read_input(vcek, "VCEK certificate"),
+        read_input(chain, "certificate chain"),
         policy=policy,
         at=parse_time(at),
         anchors=trust_anchors(test_root),

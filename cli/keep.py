@@ -20,6 +20,9 @@ __all__ = ["keep"]
 
 log = logging.getLogger("agile.cli.keep")
 
+#: Largest secret file read. The broker's own limit (4096 bytes) gives the precise error.
+_MAX_SECRET_READ = 1 << 16
+
 _broker_option = click.option(
     "--broker",
     envvar="AGILE_KEEP_BROKER",
@@ -156,9 +159,15 @@ def put_command(
         Path(token_file).read_text().strip() if token_file else os.environ.get("AGILE_KEEP_TOKEN")
     )
     policy = load_policy(policy_file)
-    key_id = BrokerClient(broker, broker_cert, token=token).put_key(
-        Path(secret_file).read_bytes(), policy
-    )
+    with open(secret_file, "rb") as stream:
+        # Bounded: the broker takes at most 4096 bytes, and /dev/zero must not hang here.
+        secret = stream.read(_MAX_SECRET_READ + 1)
+    if len(secret) > _MAX_SECRET_READ:
+        raise InvalidArgument(
+            f"secret file {secret_file!r} is larger than {_MAX_SECRET_READ} bytes",
+            fix="store a key of at most 4096 bytes, and wrap larger data with it",
+        )
+    key_id = BrokerClient(broker, broker_cert, token=token).put_key(secret, policy)
     if as_json:
         emit_json({"key_id": key_id, "policy_sha256": policy.sha256})
     else:

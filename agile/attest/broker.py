@@ -26,6 +26,7 @@ broker starts.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import hmac
 import http.client
@@ -36,6 +37,7 @@ import logging
 import os
 import re
 import secrets
+import socket
 import ssl
 import sys
 import threading
@@ -85,6 +87,8 @@ _MAX_SECRET = 4096
 _MAX_OPEN_NONCES = 10_000
 _CONFIG_NAME = "broker.toml"
 _CONNECTION_TIMEOUT = 30.0
+#: Seconds a connection may last in all, however slowly its client sends.
+_CONNECTION_DEADLINE = 60.0
 #: Bounds of a nonce's lifetime in seconds, so that every nonce expires within the hour.
 _MIN_NONCE_TTL = 1
 _MAX_NONCE_TTL = 3600
@@ -432,10 +436,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     timeout = _CONNECTION_TIMEOUT
 
     def setup(self) -> None:
+        # The socket timeout bounds each read, not the connection: a client that sends
+        # one byte every few seconds would hold its thread and socket forever.  The
+        # timer ends the connection at a fixed deadline however the client paces itself.
+        self._deadline = threading.Timer(self.server.connection_deadline, self._expire)
+        self._deadline.daemon = True
+        self._deadline.start()
         super().setup()
-        # The TLS handshake runs here, in the connection's own thread, so a slow or
-        # silent client cannot stall the accept loop.
-        self.request.do_handshake()
+        try:
+            # The TLS handshake runs here, in the connection's own thread, so a slow or
+            # silent client cannot stall the accept loop.
+            self.request.do_handshake()
+        except BaseException:
+            self._deadline.cancel()  # finish() does not run when setup() fails
+            raise
+
+    def _expire(self) -> None:
+        log.warning("closing connection from %s at its deadline", self.client_address[0])
+        with contextlib.suppress(OSError):
+            # socket.socket's shutdown, not SSLSocket's, which would unwrap TLS under the
+            # reading thread; this one only wakes that thread's blocked read.
+            socket.socket.shutdown(self.request, socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        self._deadline.cancel()
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         log.debug("%s %s", self.client_address[0], format % args)
@@ -461,6 +486,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 body = json.loads(raw)
             except json.JSONDecodeError:
                 raise InvalidArgument("the request body is not JSON") from None
+            except RecursionError:
+                raise InvalidArgument("the request body's JSON is nested too deeply") from None
             if not isinstance(body, dict):
                 raise InvalidArgument("the request body must be a JSON object")
 
@@ -490,6 +517,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError) as error:
             log.warning("bad request from %s: %s", self.client_address[0], error)
             self._reply(400, {"error": f"malformed request: {error}"})
+        except (ConnectionError, TimeoutError, ssl.SSLError) as error:
+            # The client went away or stalled (or hit its deadline): nobody reads a reply.
+            log.warning("connection from %s ended early: %s", self.client_address[0], error)
+            self.close_connection = True
         except Exception:  # noqa: BLE001 - one broken request must not stop the broker
             log.exception("internal error on %s from %s", self.path, self.client_address[0])
             self._reply(500, {"error": "internal error; see the broker log"})
@@ -505,6 +536,8 @@ class BrokerServer(http.server.ThreadingHTTPServer):
     """The broker's HTTPS server; port 0 picks a free port (see :attr:`url`)."""
 
     daemon_threads = True
+    #: Seconds a connection may last in all, however slowly its client sends.
+    connection_deadline = _CONNECTION_DEADLINE
 
     def __init__(self, broker: KeyBroker) -> None:
         self.broker = broker

@@ -302,10 +302,22 @@ def parse_policy(data: dict[str, Any]) -> AttestationPolicy:
     return AttestationPolicy(snp, tpm)
 
 
+#: Largest attestation policy file read.
+_MAX_POLICY_BYTES = 1 << 20
+
+
 def load_policy(path: str | Path) -> AttestationPolicy:
     """Read an attestation policy from a .toml or .json file (JSON when it starts with '{')."""
+    with open(path, "rb") as stream:
+        # Bounded, so that /dev/zero or an endless pipe gives an error instead of a hang.
+        raw = stream.read(_MAX_POLICY_BYTES + 1)
+    if len(raw) > _MAX_POLICY_BYTES:
+        raise InvalidPolicy(
+            f"attestation policy {str(path)!r} is larger than {_MAX_POLICY_BYTES} bytes",
+            fix="pass the policy file itself, not a device or a stream",
+        )
     try:
-        text = Path(path).read_bytes().decode("utf-8")
+        text = raw.decode("utf-8")
         if text.lstrip().startswith("{"):
             data = json.loads(text)
         else:

@@ -29,6 +29,29 @@ FORMAT = "agile-golden"
 PROVIDER = "agile"
 
 
+def _member(path: Path, name: Any, *, folder: bool = False) -> Path:
+    """Return ``name`` resolved inside the golden set beside ``path``.
+
+    The manifest is input: a name such as ``/dev/zero`` or ``../../..`` must not make the
+    runner read a device or copy a tree from elsewhere.
+    """
+    root = path.parent.resolve()
+    target = (root / str(name)).resolve()
+    kind_ok = target.is_dir() if folder else target.is_file()
+    if not isinstance(name, str) or not target.is_relative_to(root) or not kind_ok:
+        raise VectorFormatError(
+            f"{path}: {name!r} is not a {'folder' if folder else 'regular file'} inside "
+            f"the golden set's folder {str(root)!r}",
+            fix="name files relative to manifest.json, or restore the set from the repository",
+        )
+    return target
+
+
+def _copy_private(source: str, target: str) -> None:
+    shutil.copyfile(source, target)
+    os.chmod(target, 0o600)
+
+
 def looks_like(document: Any) -> bool:
     return isinstance(document, dict) and {"format_version", "keystore", "vectors"} <= set(document)
 
@@ -59,19 +82,24 @@ def run_file(path: Path, manifest: dict[str, Any], selection: Selection) -> File
         return report
     if not selection.wants(algorithm):
         return report
-    folder = path.parent
     with tempfile.TemporaryDirectory(prefix="agile-golden-") as scratch:
         # The keystore is copied because opening it takes a lock file and the
         # vectors folder may be read-only.
         keystore_copy = Path(scratch) / "keystore"
-        shutil.copytree(folder / manifest["keystore"], keystore_copy)
+        # The copy is made 0600, as keystore files are, because a checkout leaves them
+        # 0644 and the keystore would warn about each one on every run.
+        shutil.copytree(
+            _member(path, manifest["keystore"], folder=True),
+            keystore_copy,
+            copy_function=_copy_private,
+        )
         store = Keystore.open(keystore_copy)
         with _passphrase(manifest["passphrase"]):
             for vector in manifest["vectors"]:
                 # A missing file is a damaged vector set, not a failure of agile.
                 try:
-                    data = (folder / vector["envelope"]).read_bytes()
-                    plaintext = (folder / vector["plaintext"]).read_bytes()
+                    data = _member(path, vector["envelope"]).read_bytes()
+                    plaintext = _member(path, vector["plaintext"]).read_bytes()
                 except OSError as error:
                     raise VectorFormatError(
                         f"{path}: {vector['name']}: cannot read {error.filename!r}: "

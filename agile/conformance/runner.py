@@ -72,6 +72,11 @@ def _load_json(path: Path) -> Any:
         )
     try:
         return json.loads(path.read_bytes())
+    except RecursionError:
+        raise VectorFormatError(
+            f"{path}: JSON nested too deeply to read",
+            fix="restore the file from its source, or leave it out of the paths",
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise VectorFormatError(
             f"{path}: not valid JSON ({error})",
@@ -150,9 +155,10 @@ def run_job(job: Job, selection: Selection) -> FileReport:
         report = _run_job(job, selection)
     except AgileError:
         raise
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as error:
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError, RecursionError) as error:
         # Readers pass provider calls through judge.py, which records their exceptions,
-        # so an exception that escapes a reader comes from a malformed file.
+        # so an exception that escapes a reader comes from a malformed file (a
+        # RecursionError from JSON nested too deeply for the json module).
         detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
         raise VectorFormatError(
             f"{job.path}: malformed {job.kind} vector file ({type(error).__name__}: {detail})",

@@ -131,7 +131,7 @@ def parse_config(text: str) -> ClevisConfig:
     """Parse a clevis tpm2 CONFIG argument (a JSON object)."""
     try:
         data = json.loads(text or "{}")
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, RecursionError) as error:
         raise InvalidArgument(
             f"clevis tpm2 configuration is not JSON: {error}",
             fix='write it as JSON, e.g. \'{"pcr_bank":"sha256","pcr_ids":"7"}\'',
@@ -258,7 +258,8 @@ def _parse_jwe(jwe: bytes) -> tuple[str, dict[str, Any], bytes, bytes, bytes]:
     encoded_header, encrypted_key, iv, ciphertext, tag = parts
     try:
         header = json.loads(_unb64url(encoded_header, "protected header"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        # JSON nested too deeply for Python's parser (RecursionError) is no clevis header either.
         raise InvalidArgument("JWE protected header is not JSON") from None
     if not isinstance(header, dict):
         raise InvalidArgument("JWE protected header is not a JSON object")
