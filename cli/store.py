@@ -272,7 +272,7 @@ def put(
     recipients = [keystore.keyset(keyset) for keyset in keysets]
     with _open(name, create=True) as opened:
         if not force:
-            _refuse_existing(opened, name, [object_id])
+            _reject_existing(opened, name, [object_id])
         envelope = encrypt(
             source.read(),
             recipients,
@@ -330,7 +330,7 @@ def import_files(
     count = 0
     with _open(name, create=True) as opened:
         if not force:
-            _refuse_existing(opened, name, [object_id for _, object_id in files])
+            _reject_existing(opened, name, [object_id for _, object_id in files])
         for path, object_id in files:
             sealed = encrypt(
                 path.read_bytes(),
@@ -343,7 +343,7 @@ def import_files(
     click.echo(f"stored {count} objects in {name}")
 
 
-def _refuse_existing(opened, name: str, object_ids: list[str]) -> None:  # type: ignore[no-untyped-def]
+def _reject_existing(opened, name: str, object_ids: list[str]) -> None:  # type: ignore[no-untyped-def]
     """Raise :class:`StoreError` naming the first of ``object_ids`` that exists in the store."""
     from agile.errors import StoreError
 

@@ -148,7 +148,7 @@ def _print_summary(report: conformance.Report) -> None:
         + ", ".join(
             f"{name} {tally.passed} passed/{tally.failed} failed"
             for name, tally in report.by_provider().items()
-            # "-" holds cases skipped before any provider was chosen; they are in the totals.
+            # "-" counts cases skipped before any provider was chosen. The totals include them.
             if name != "-"
         )
     )

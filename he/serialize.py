@@ -301,7 +301,7 @@ def _base(value: Any) -> int:
 def _describe(error: Exception) -> str:
     """Describe a parse error in one short line, without quoting the input it came from.
 
-    A UnicodeDecodeError's repr holds the whole input, which may be megabytes
+    A UnicodeDecodeError's repr contains the whole input, which may be megabytes
     of someone else's data.
     """
     if isinstance(error, UnicodeDecodeError):

@@ -518,7 +518,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             log.warning("bad request from %s: %s", self.client_address[0], error)
             self._reply(400, {"error": f"malformed request: {error}"})
         except (ConnectionError, TimeoutError, ssl.SSLError) as error:
-            # The client went away or stalled (or hit its deadline): nobody reads a reply.
+            # The client disconnected, stalled or reached its deadline, so no reply can be read.
             log.warning("connection from %s ended early: %s", self.client_address[0], error)
             self.close_connection = True
         except Exception:  # noqa: BLE001 - one broken request must not stop the broker

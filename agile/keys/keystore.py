@@ -56,10 +56,11 @@ __all__ = [
 
 log = logging.getLogger("agile.keys")
 
-#: How long, in ns, before a scan the keysets folder must have last changed for its mtime
-#: to vouch for that scan.  File systems on Linux stamp times with the kernel's coarse
-#: clock, a tick of 1 to 10 ms; 50 ms covers it.  (FAT's two-second mtime does not fit:
-#: there a change within the same two seconds can go unseen until the next one.)
+#: Minimum age, in ns, of the keysets folder's mtime at the start of a scan for that mtime
+#: to vouch for the scan.  Linux file systems take times from the kernel's coarse clock,
+#: whose tick is 1 to 10 ms, so 50 ms covers it.
+#: NOTE: FAT stores mtimes in two-second steps, so there a change within the same two
+#: seconds can go unseen until the next change.
 _RACY_NS = 50_000_000
 
 KEYSTORE_FORMAT = 1
@@ -159,7 +160,7 @@ class _KeyIndex:
     keysets: tuple[Keyset, ...]
     ids: dict[str, list[tuple[Keyset, Key]]] = field(default_factory=dict)
     publics: dict[bytes, list[tuple[Keyset, Key]]] = field(default_factory=dict)
-    #: For a key id whose public key another keyset also holds: that keyset and key.
+    #: For a key id whose public key another keyset also contains: that keyset and key.
     twins: dict[str, tuple[Keyset, Key]] = field(default_factory=dict)
 
 
@@ -311,9 +312,9 @@ class Keystore:
     def add_store(self, name: str, url: str, *, replace: bool = False) -> str | None:
         """Register ``url`` as store ``name``; return the URL it had before, or None.
 
-        A name that is registered with another URL is refused unless
-        ``replace`` is true: re-pointing a store by mistake hides its objects
-        from the next rotation, which then disables the keys they still need.
+        A name that is registered with another URL raises :class:`StoreError`
+        unless ``replace`` is true.  Re-pointing a store by mistake hides its
+        objects from the next rotation, which then disables the keys they need.
         Registering the same URL again changes nothing.
         """
         from ..errors import StoreError
@@ -443,14 +444,16 @@ class Keystore:
         an unreadable file is not reused, since the file may be repaired in place.
 
         A change in the same timestamp tick as the scan leaves the mtime as it
-        was, so a folder changed less than :data:`_RACY_NS` before the scan
-        began does not vouch for it (Git's "racily clean" entries), and the next
-        lookup scans again.  A keyset file edited in place, not renamed, leaves
-        the folder as it was too.  Neither can return a wrong key:
-        :meth:`find_key` checks the file of the keyset it returns and scans
-        again on a miss, and :meth:`claim_key_id` always scans.  What an edit in
-        place can delay is the detection of a key copied by hand into a second
-        keyset, until the folder changes again.
+        was.  So a folder changed less than :data:`_RACY_NS` before the scan
+        began does not vouch for it, and the next lookup scans again.  Git
+        treats its "racily clean" index entries the same way.
+
+        A keyset file edited in place, not renamed, leaves the folder as it was
+        too.  Neither case can return a wrong key, because :meth:`find_key`
+        checks the file of the keyset it returns and scans again on a miss, and
+        :meth:`claim_key_id` always scans.  An edit in place can only delay the
+        detection of a key copied by hand into a second keyset, until the
+        folder changes again.
         """
         try:
             status = os.stat(self._folder)
@@ -494,7 +497,7 @@ class Keystore:
         """Return the keyset and key with id ``key_id``; raise :class:`KeyNotFound`.
 
         Keyset files that cannot be read are skipped with a logged warning, so keys of
-        the other keysets still work.  A key held by two keysets (the same id, or the
+        the other keysets still work.  A key contained in two keysets (the same id, or the
         same public key under another id) raises :class:`KeystoreError` naming both.
         """
         scan, index = self._indexed()

@@ -426,7 +426,7 @@ def _resolve_builtin(spec: str, depth: int) -> tuple[dict[str, PurposeRules], st
                 fix="name a .toml or .rego file, or a built-in profile",
             )
         if Path(spec).exists():
-            # A file without its extension: say so rather than "unknown policy".
+            # A file without an extension gets its own message, not "unknown policy".
             raise InvalidPolicy(
                 f"{spec!r} is a file, but not a policy name: policy files end in .toml or .rego",
                 fix=f"rename it to {spec}.toml or {spec}.rego, or name a built-in profile",

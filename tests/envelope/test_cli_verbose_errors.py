@@ -36,7 +36,7 @@ def test_verbose_keeps_exit_code_of_missing_file(run) -> None:  # type: ignore[n
     ids=["directory", "missing"],
 )
 def test_file_errors_name_a_fix(run, tmp_path: Path, make, expected) -> None:  # type: ignore[no-untyped-def]
-    """A file-system error on an input names the path and says what to do."""
+    """A file-system error on an input names the path and the fix."""
     make(tmp_path / "input")
     result = run("share", "split", "-t", "2", "-n", "3", "input", "-o", "part")
 

@@ -152,7 +152,7 @@ def test_legacy_entry_missing_id(tmp_path: Path) -> None:
 
 
 def test_values_shown_as_toml(tmp_path: Path) -> None:
-    """Errors quote what the file says, not Python reprs of the parsed values."""
+    """Errors quote values as the policy file writes them, not as Python reprs."""
     error = error_of(
         tmp_path,
         'base = "default"\n[kem]\n'

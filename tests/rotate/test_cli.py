@@ -71,10 +71,10 @@ def test_store_add_other_table_allowed(home: Path, keystore, tmp_path: Path) -> 
 
 def test_store_add_same_name_again(home: Path, keystore, tmp_path: Path) -> None:
     agile(home, "store", "add", "one", str(tmp_path / "objects"), check=True)
-    refused = agile(home, "store", "add", "one", f"dir:{tmp_path}/objects?aad=id")
+    rejected = agile(home, "store", "add", "one", f"dir:{tmp_path}/objects?aad=id")
     replaced = agile(home, "store", "add", "one", f"dir:{tmp_path}/objects?aad=id", "--replace")
-    assert refused.returncode == 2
-    assert "--replace" in refused.stderr
+    assert rejected.returncode == 2
+    assert "--replace" in rejected.stderr
     assert replaced.returncode == 0, replaced.stderr
     assert "(was " in replaced.stdout
 
