@@ -298,6 +298,36 @@ def destroy(name: str, key_id: str, force: bool) -> None:
     _change_status(name, key_id, KeyStatus.DESTROYED, force=force)
 
 
+@keyset.command("remove-key")
+@click.argument("name")
+@click.argument("key_id")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Remove the key even if it is not disabled or destroyed, stored objects or an "
+    "unfinished rotation need it, or a store cannot be read; those objects can then never be "
+    "opened. Never removes the primary key.",
+)
+@keystore_option
+def remove_key(name: str, key_id: str, force: bool) -> None:
+    """Delete KEY_ID from keyset NAME, with its private part, so that it can be imported again.
+
+    The primary key is never removed. Without --force the key must be disabled
+    or destroyed, every store registered with the keystore must be readable and
+    none of its objects may name the key (as a recipient or a signer), and no
+    unfinished rotation may need it. The command reads the header of every
+    stored object, and other changes to the keystore wait until it finishes.
+    Prints one line, such as "key ID of keyset NAME: disabled -> removed".
+
+    \b
+    Examples:
+      agile keyset disable files 53926bf71eeaa636
+      agile keyset remove-key files 53926bf71eeaa636
+    """
+    removed = _open().keyset(name).remove_key(key_id, force=force)
+    click.echo(f"key {removed.id} of keyset {name}: {removed.status.value} -> removed")
+
+
 @keyset.command("import")
 @click.argument("name")
 @click.argument("file", type=click.File("rb"))

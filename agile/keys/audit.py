@@ -1,7 +1,7 @@
 """The append-only audit log: one JSON object per line, fsync'ed before the call returns.
 
 Every key state change (a key added, promoted, made decrypt-only, disabled,
-enabled or destroyed, by the CLI, the library or a rotation) and every
+enabled, destroyed or removed, by the CLI, the library or a rotation) and every
 rotation run is recorded with the policy hash.  A record is written after the
 change it describes is saved, so a crash between the two can lose it.  A
 resumed rotation redoes the steps whose journal state is behind and records

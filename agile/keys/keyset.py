@@ -782,6 +782,78 @@ class Keyset:
             )
         return self.change_status(key_id, KeyStatus.DESTROYED, force=force)[1]
 
+    def remove_key(self, key_id: str, *, force: bool = False) -> Key:
+        """Delete key ``key_id`` from the keyset file and return it as it was before.
+
+        The primary key is never removed, not even with ``force``.
+        Without ``force`` the key must be ``disabled`` or ``destroyed``, no object in
+        a store registered with the keystore may name it, every such store must be
+        readable, and no unfinished rotation run may retire or promote it (see
+        :mod:`agile.rotate.usage`).  Each failed check raises :class:`KeysetError`, and
+        a key id that the keyset does not contain raises :class:`KeyNotFound`.
+        ``force`` skips these checks, so data that only this key opens becomes
+        unreadable.  The keystore's writer lock is held from the checks to the write,
+        so no other agile process changes the key's status in between, and other
+        writers wait for the store scan.  Once removed, the same key material can be
+        imported again, under any id.
+        """
+        # Imported here: the store scan reads envelope headers, a layer above keysets.
+        from ..rotate.usage import check_key_unused, find_key_usage
+
+        with self._keystore.lock():
+            key = Keyset._load(self._keystore, self._file)._removable(key_id, force)
+            if not force:
+                check_key_unused(find_key_usage(self._keystore, key_id), self.name)
+
+            def change(current: Keyset) -> Key:
+                removed = current._removable(key_id, force)
+                current._keys = [item for item in current._keys if item.id != key_id]
+                return removed
+
+            removed = self._mutate(change)
+            AuditLog(self._keystore.path).record(
+                "key-removed",
+                keyset=self.name,
+                key_id=key_id,
+                algorithm=removed.algorithm,
+                previous=removed.status.value,
+                forced=force,
+                policy_hash=self._keystore.policy_hash(),
+            )
+
+        with _private_cache_lock:
+            _private_cache.pop((self._keystore.root, self.uid, key_id), None)
+        self._public_cache.pop(key_id, None)
+        if force:
+            log.warning(
+                "keyset %s: removed %s key %s without checking its status, the stores or the "
+                "rotation journal (force)",
+                self.name,
+                key.status.value,
+                key_id,
+            )
+        else:
+            log.info("keyset %s: removed key %s (%s)", self.name, key_id, key.status.value)
+        return removed  # type: ignore[no-any-return]
+
+    def _removable(self, key_id: str, force: bool) -> Key:
+        """Return key ``key_id`` if its status lets it be removed; raise KeysetError if not."""
+        key = self.key(key_id)
+        if key.status == KeyStatus.PRIMARY:
+            raise KeysetError(
+                f"key {key_id} is the primary key of keyset {self.name!r} and cannot be removed",
+                fix=f"promote another key first with 'agile keyset promote {self.name} KEY_ID', "
+                "then disable this one and remove it",
+            )
+        if not force and key.status not in (KeyStatus.DISABLED, KeyStatus.DESTROYED):
+            raise KeysetError(
+                f"key {key_id} of keyset {self.name!r} is {key.status.value}; only a disabled "
+                "or destroyed key can be removed",
+                fix=f"disable it first with 'agile keyset disable {self.name} {key_id}', or "
+                "pass --force",
+            )
+        return key
+
     def check_algorithm(self, algorithm: str) -> None:
         if not isinstance(algorithm, str):
             raise InvalidArgument(f"algorithm must be a string, got {type(algorithm).__name__}")

@@ -1,0 +1,166 @@
+"""Finding what still needs a key: stored objects that name it and unfinished rotations.
+
+Before a key leaves its keyset, :func:`find_key_usage` reads the header of
+every object in every store registered with the keystore, as the rotation
+planner does, and looks for the key id.  An encrypted envelope names its
+recipients' key ids, and a signature envelope names its signers' key ids.
+It also reads the rotation journal, because a run that was stopped and
+will resume needs the keys it retires and the key it promotes.
+
+What cannot be read counts against removal.  An object whose header does not
+parse, and a store that does not open or fails during the scan, might name
+the key, so :func:`check_key_unused` rejects the removal for them too.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..errors import AgileError, KeyNotFound, KeysetError
+from .planner import SIGNATURE_SUFFIX, header_key_ids, read_object_header
+from .stores import ObjectStore, open_store
+
+if TYPE_CHECKING:
+    from ..keys import Keystore
+
+__all__ = ["KeyUsage", "find_key_usage", "check_key_unused", "SAMPLE_SIZE"]
+
+log = logging.getLogger("agile.rotate")
+
+#: How many object ids (and unreadable objects or stores) a report names; the count is exact.
+SAMPLE_SIZE = 5
+
+
+@dataclass
+class KeyUsage:
+    """The uses of one key that block its removal, and the places that could not be checked.
+
+    The lists keep the first :data:`SAMPLE_SIZE` entries, and the counts cover all of them.
+    """
+
+    key_id: str
+    stores: list[str] = field(default_factory=list)
+    objects: int = 0
+    #: ``(store, object id)`` of objects whose header names the key.
+    sample: list[tuple[str, str]] = field(default_factory=list)
+    unreadable: int = 0
+    #: ``(store, object id or "", reason)``; an empty object id means the whole store.
+    unreadable_sample: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Ids of unfinished rotation runs that retire or promote the key.
+    runs: list[str] = field(default_factory=list)
+
+    @property
+    def unused(self) -> bool:
+        """True when every store was read, no object names the key and no run needs it."""
+        return not self.objects and not self.unreadable and not self.runs
+
+    def add_object(self, store: str, object_id: str) -> None:
+        self.objects += 1
+        if len(self.sample) < SAMPLE_SIZE:
+            self.sample.append((store, object_id))
+
+    def add_unreadable(self, store: str, object_id: str, reason: str) -> None:
+        self.unreadable += 1
+        if len(self.unreadable_sample) < SAMPLE_SIZE:
+            self.unreadable_sample.append((store, object_id, reason))
+
+
+def find_key_usage(keystore: Keystore, key_id: str) -> KeyUsage:
+    """Scan every registered store and the rotation journal for uses of ``key_id``."""
+    usage = KeyUsage(key_id)
+    usage.runs = _unfinished_runs_naming(keystore, key_id)
+
+    for name, url in sorted(keystore.stores().items()):
+        usage.stores.append(name)
+        try:
+            with open_store(url) as store:
+                _scan_store(name, store, usage)
+        except (AgileError, OSError, sqlite3.Error) as error:
+            # The objects not yet read may name the key, so the whole store counts as unread.
+            log.warning("store %s: cannot scan for key %s: %s", name, key_id, error)
+            usage.add_unreadable(name, "", str(error))
+    return usage
+
+
+def _scan_store(name: str, store: ObjectStore, usage: KeyUsage) -> None:
+    for object_id, prefix in store.iter_prefixes():
+        try:
+            header = read_object_header(store, object_id, prefix)
+        except KeyNotFound:
+            continue  # Removed since the listing.
+        except (AgileError, ValueError) as error:
+            if store.scan_problem(object_id) is None and store.read_many(
+                [object_id + SIGNATURE_SUFFIX]
+            ):
+                # The message of a detached signature stored beside it, not an envelope.
+                continue
+            log.warning("store %s: cannot read header of %s: %s", name, object_id, error)
+            usage.add_unreadable(name, object_id, str(error))
+            continue
+        if usage.key_id in header_key_ids(header):
+            usage.add_object(name, object_id)
+
+
+def _unfinished_runs_naming(keystore: Keystore, key_id: str) -> list[str]:
+    """Return the ids of unfinished rotation runs whose key changes name ``key_id``.
+
+    A resumed run looks up each key it retires and the key it promotes, and it
+    stops with an error when one of them is gone.
+    """
+    from .journal import JOURNAL_NAME, Journal
+
+    if not (keystore.path / JOURNAL_NAME).exists():
+        return []  # No rotation ever ran here, and opening the journal would create it.
+    journal = Journal(keystore.path)
+    try:
+        run = journal.unfinished_run()
+        if run is None:
+            return []
+        for change in journal.key_changes(run.run_id):
+            if key_id in change.old_key_ids or key_id == change.new_key_id:
+                return [run.run_id]
+        return []
+    finally:
+        journal.close()
+
+
+def check_key_unused(usage: KeyUsage, keyset: str) -> None:
+    """Raise :class:`KeysetError` unless ``usage`` shows that nothing needs the key."""
+    key_id = usage.key_id
+    force = "or pass --force to remove the key anyway and lose access to them"
+    if usage.runs:
+        raise KeysetError(
+            f"key {key_id} of keyset {keyset!r} is part of rotation run {usage.runs[0]}, "
+            "which has not finished",
+            fix="finish the run with 'agile rotate --resume' first, or pass --force to remove "
+            "the key anyway (the run then cannot resume)",
+        )
+    if usage.objects:
+        named = ", ".join(f"{store}:{object_id}" for store, object_id in usage.sample)
+        more = ""
+        if usage.objects > len(usage.sample):
+            more = f" and {usage.objects - len(usage.sample)} more"
+        count = f"{usage.objects} stored objects name"
+        if usage.objects == 1:
+            count = "1 stored object names"
+        raise KeysetError(
+            f"{count} key {key_id} of keyset {keyset!r}, so removing the key would lose "
+            f"access to them: {named}{more}",
+            fix=f"keep the key, or move the objects to another key first: make the key "
+            f"decrypt-only with 'agile keyset decrypt-only {keyset} {key_id}', then run 'agile "
+            "rotate' if the policy retires its algorithm, else decrypt them and encrypt them "
+            f"again; {force}",
+        )
+    if usage.unreadable:
+        store, object_id, reason = usage.unreadable_sample[0]
+        where = f"store {store!r}" if not object_id else f"object {object_id!r} of store {store!r}"
+        more = f" ({usage.unreadable - 1} more)" if usage.unreadable > 1 else ""
+        raise KeysetError(
+            f"cannot check that no stored object names key {key_id} of keyset {keyset!r}: "
+            f"{where} cannot be read: {reason}{more}",
+            fix="repair or remove what cannot be read, which 'agile rotate --dry-run' reports, "
+            f"and try again, {force}",
+        )
