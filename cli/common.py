@@ -77,7 +77,12 @@ policy_option = click.option(
     "(default: the keystore's active policy).",
 )
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON for programs (an error too: one JSON object on standard error).",
+)
 
 
 def keystore_path(ctx: click.Context | None = None) -> Path:

@@ -4,7 +4,9 @@ Subcommands load lazily (see :data:`COMMANDS`) so that start-up stays short.
 Errors derived from :class:`agile.errors.AgileError` print one line and exit with
 the error's code: 2 for bad input, 1 for a failed check.  ``--verbose`` prints
 the traceback before that line, with the same exit code. Usage errors from
-click print one line too, and exit with code 2.
+click print one line too, and exit with code 2.  When the command line has
+``--json``, the error is one JSON object on standard error instead, with the
+same exit code (see :func:`_report`).
 
 When the reader of standard output goes away (``agile algorithms | head -1``),
 the command stops without a message and exits with 141, the status of a process
@@ -16,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
+import json
 import logging
 import os
 import select
 import sys
 import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -215,17 +218,54 @@ def _traceback_if(verbose: bool) -> None:
         traceback.print_exc()
 
 
-def _report_os_error(error: OSError, verbose: bool) -> None:
+def _wants_json(args: list[str]) -> bool:
+    """Return whether ``--json`` appears among the options, that is before any ``--``."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
+
+
+def _report(
+    as_json: bool,
+    code: int,
+    kind: str,
+    message: str,
+    fix: str | None = None,
+    *,
+    prefix: str = "agile: error: ",
+) -> NoReturn:
+    """Print one error line on standard error and exit with ``code``.
+
+    With ``as_json`` the line is a JSON object, so that a program that asked
+    for JSON output can parse failures too:
+    ``{"error": {"type", "message", "fix", "exit_code"}}``, where ``type`` is
+    the exception class (``KeyNotFound``, ``UsageError``, ``FileNotFoundError``
+    and so on) and ``fix`` may be null.  Standard output stays as the command
+    left it.
+    """
+    if as_json:
+        error = {"type": kind, "message": message, "fix": fix or None, "exit_code": code}
+        click.echo(json.dumps({"error": error}), err=True)
+    else:
+        hint = f" ({fix})" if fix else ""
+        click.echo(f"{prefix}{message}{hint}", err=True)
+    sys.exit(code)
+
+
+def _report_os_error(error: OSError, verbose: bool, as_json: bool) -> NoReturn:
     _traceback_if(verbose)
     name = f" {error.filename!r}" if error.filename else ""
-    fix = _OS_FIXES.get(error.errno or 0)
-    hint = f" ({fix})" if fix else ""
-    click.echo(f"agile: error: {error.strerror or error}{name}{hint}", err=True)
-    sys.exit(2)
+    message = f"{error.strerror or error}{name}"
+    _report(as_json, 2, type(error).__name__, message, _OS_FIXES.get(error.errno or 0))
 
 
 def main(argv: list[str] | None = None) -> None:
-    verbose = "-v" in (argv or sys.argv[1:]) or "--verbose" in (argv or sys.argv[1:])
+    args = argv if argv is not None else sys.argv[1:]
+    verbose = "-v" in args or "--verbose" in args
+    as_json = _wants_json(args)
     try:
         cli.main(args=argv, prog_name="agile", standalone_mode=False)
         # Flush here rather than at interpreter exit, so that a closed pipe is handled below.
@@ -237,47 +277,51 @@ def main(argv: list[str] | None = None) -> None:
         # click turns every EOFError into Abort, also one raised by a reader of a cut file.
         if isinstance(abort.__cause__, EOFError):
             reason = str(abort.__cause__) or "end of input"
-            click.echo(
-                f"agile: error: input ended early: {reason} (check that the file is complete)",
-                err=True,
+            _report(
+                as_json,
+                2,
+                "EOFError",
+                f"input ended early: {reason}",
+                "check that the file is complete",
             )
-            sys.exit(2)
-        click.echo("agile: aborted", err=True)
-        sys.exit(130)
+        _report(as_json, 130, "Abort", "aborted", prefix="agile: ")
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "agile"
-        click.echo(
-            f"agile: error: {_one_line(error.format_message())} (see '{command} --help')",
-            err=True,
+        _report(
+            as_json,
+            2,
+            "UsageError",
+            _one_line(error.format_message()),
+            f"see '{command} --help'",
         )
-        sys.exit(2)
     except click.ClickException as error:
-        click.echo(f"agile: error: {_one_line(error.format_message())}", err=True)
-        sys.exit(2 if error.exit_code not in (0, 1) else error.exit_code)
+        code = 2 if error.exit_code not in (0, 1) else error.exit_code
+        _report(as_json, code, type(error).__name__, _one_line(error.format_message()))
     except AgileError as error:
         _exit_if_output_closed(error)
         # --verbose adds the traceback; the message and the exit code stay the same.
         _traceback_if(verbose)
-        click.echo(f"agile: error: {error.diagnostics()}", err=True)
-        sys.exit(error.exit_code)
+        _report(as_json, error.exit_code, type(error).__name__, str(error), error.fix)
     except _PipeClosed as closed:
         # EPIPE from a pipe other than standard output (a helper program that exited).
         _exit_if_output_closed(closed)
-        _report_os_error(closed.error, verbose)
+        _report_os_error(closed.error, verbose, as_json)
     except OSError as error:
         _exit_if_output_closed(error)
-        _report_os_error(error, verbose)
+        _report_os_error(error, verbose, as_json)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         _exit_if_output_closed(error)
         _traceback_if(verbose)
-        click.echo(
-            f"agile: internal error: {type(error).__name__}: {error} "
-            "(rerun with --verbose for the traceback, and please report it)",
-            err=True,
+        _report(
+            as_json,
+            3,
+            "InternalError",
+            f"{type(error).__name__}: {error}",
+            "rerun with --verbose for the traceback, and please report it",
+            prefix="agile: internal error: ",
         )
-        sys.exit(3)
 
 
 if __name__ == "__main__":
