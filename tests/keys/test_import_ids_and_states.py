@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,25 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from agile.errors import InvalidArgument, KeystoreError
 from agile.keys import Keystore
+from tests.cli_helpers import run_agile
 
 PASSPHRASE = "correct horse battery staple"
-
-
-def _agile(home: Path, *arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", "--keystore", str(home), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={
-            **os.environ,
-            "AGILE_PASSPHRASE": PASSPHRASE,
-            "AGILE_ARGON2_MEMORY_KIB": "1024",
-            "AGILE_ARGON2_ITERATIONS": "1",
-            **env,
-        },
-    )
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
@@ -59,7 +41,7 @@ def _import_raw(
 ) -> subprocess.CompletedProcess[str]:
     """Import a raw public key file into keyset ``name`` of ``home``; fail the test on error."""
     return _ok(
-        _agile(
+        run_agile(
             home,
             "keyset",
             "import",
@@ -79,15 +61,15 @@ def _import_raw(
 
 def test_raw_x_wing_round_trip_owner_decrypts(tmp_path: Path) -> None:
     owner, sender = tmp_path / "owner", tmp_path / "sender"
-    _ok(_agile(owner, "keyset", "create", "files", "--purpose", "kem", "--algorithm", "x-wing"))
+    _ok(run_agile(owner, "keyset", "create", "files", "--purpose", "kem", "--algorithm", "x-wing"))
     public = tmp_path / "files.pub"
     exported = _ok(
-        _agile(owner, "keyset", "export-public", "files", "--format", "raw", "-o", str(public))
+        run_agile(owner, "keyset", "export-public", "files", "--format", "raw", "-o", str(public))
     )
     key_id = _noted_id(exported.stderr)
     assert (
         key_id
-        == json.loads(_ok(_agile(owner, "keyset", "show", "files", "--json")).stdout)["primary"]
+        == json.loads(_ok(run_agile(owner, "keyset", "show", "files", "--json")).stdout)["primary"]
     )
 
     imported = _import_raw(sender, "owner", public, "kem", "x-wing", "--key-id", key_id)
@@ -97,21 +79,23 @@ def test_raw_x_wing_round_trip_owner_decrypts(tmp_path: Path) -> None:
     message = tmp_path / "message.txt"
     message.write_bytes(b"for the owner only\n")
     sealed = tmp_path / "message.agile"
-    _ok(_agile(sender, "encrypt", "--to", "owner", "-o", str(sealed), str(message)))
+    _ok(run_agile(sender, "encrypt", "--to", "owner", "-o", str(sealed), str(message)))
     opened = tmp_path / "opened.txt"
-    _ok(_agile(owner, "decrypt", "-o", str(opened), str(sealed)))
+    _ok(run_agile(owner, "decrypt", "-o", str(opened), str(sealed)))
     assert opened.read_bytes() == message.read_bytes()
 
 
 def test_raw_ed25519_signature_verifies_after_import(tmp_path: Path) -> None:
     owner, verifier = tmp_path / "owner", tmp_path / "verifier"
     _ok(
-        _agile(owner, "keyset", "create", "rel", "--purpose", "signature", "--algorithm", "ed25519")
+        run_agile(
+            owner, "keyset", "create", "rel", "--purpose", "signature", "--algorithm", "ed25519"
+        )
     )
     public = tmp_path / "rel.pub"
     key_id = _noted_id(
         _ok(
-            _agile(owner, "keyset", "export-public", "rel", "--format", "raw", "-o", str(public))
+            run_agile(owner, "keyset", "export-public", "rel", "--format", "raw", "-o", str(public))
         ).stderr
     )
     _import_raw(verifier, "rel", public, "signature", "ed25519", "--key-id", key_id)
@@ -119,15 +103,15 @@ def test_raw_ed25519_signature_verifies_after_import(tmp_path: Path) -> None:
     artifact = tmp_path / "app.tar"
     artifact.write_bytes(b"release\n")
     signature = tmp_path / "app.tar.sig"
-    _ok(_agile(owner, "sign", "--keyset", "rel", "-o", str(signature), str(artifact)))
-    _ok(_agile(verifier, "verify", "--signature", str(signature), str(artifact)))
+    _ok(run_agile(owner, "sign", "--keyset", "rel", "-o", str(signature), str(artifact)))
+    _ok(run_agile(verifier, "verify", "--signature", str(signature), str(artifact)))
 
 
 def test_raw_import_without_key_id_warns(tmp_path: Path) -> None:
     owner, sender = tmp_path / "owner", tmp_path / "sender"
-    _ok(_agile(owner, "keyset", "create", "files", "--purpose", "kem", "--algorithm", "x-wing"))
+    _ok(run_agile(owner, "keyset", "create", "files", "--purpose", "kem", "--algorithm", "x-wing"))
     public = tmp_path / "files.pub"
-    _ok(_agile(owner, "keyset", "export-public", "files", "--format", "raw", "-o", str(public)))
+    _ok(run_agile(owner, "keyset", "export-public", "files", "--format", "raw", "-o", str(public)))
     imported = _import_raw(sender, "owner", public, "kem", "x-wing")
     new_id = imported.stdout.strip()
     assert "warning" in imported.stderr
@@ -142,14 +126,14 @@ def test_wrong_passphrase_names_keyset(tmp_path: Path) -> None:
     home = tmp_path / "ks"
     for name in ("rel-ed", "rel-ed2"):
         _ok(
-            _agile(
+            run_agile(
                 home, "keyset", "create", name, "--purpose", "signature", "--algorithm", "ed25519"
             )
         )
-    _ok(_agile(home, "keyset", "reseal", "rel-ed2", AGILE_NEW_PASSPHRASE="another one"))
+    _ok(run_agile(home, "keyset", "reseal", "rel-ed2", AGILE_NEW_PASSPHRASE="another one"))
     artifact = tmp_path / "app.tar"
     artifact.write_bytes(b"release\n")
-    result = _agile(
+    result = run_agile(
         home,
         "sign",
         "--keyset",
@@ -174,12 +158,12 @@ def test_wrong_passphrase_names_keyset(tmp_path: Path) -> None:
 
 def test_state_commands_print_and_repeat(tmp_path: Path) -> None:
     home = tmp_path / "ks"
-    _ok(_agile(home, "keyset", "create", "files", "--purpose", "kem", "--algorithm", "x25519"))
-    old = json.loads(_ok(_agile(home, "keyset", "show", "files", "--json")).stdout)["primary"]
-    _ok(_agile(home, "keyset", "add-key", "files", "--promote"))
+    _ok(run_agile(home, "keyset", "create", "files", "--purpose", "kem", "--algorithm", "x25519"))
+    old = json.loads(_ok(run_agile(home, "keyset", "show", "files", "--json")).stdout)["primary"]
+    _ok(run_agile(home, "keyset", "add-key", "files", "--promote"))
 
     def run(command: str) -> str:
-        return _ok(_agile(home, "keyset", command, "files", old)).stdout.strip()
+        return _ok(run_agile(home, "keyset", command, "files", old)).stdout.strip()
 
     assert run("decrypt-only") == f"key {old} of keyset files: enabled -> decrypt-only"
     assert run("decrypt-only") == f"key {old} of keyset files: already decrypt-only"
@@ -190,7 +174,7 @@ def test_state_commands_print_and_repeat(tmp_path: Path) -> None:
     assert run("destroy") == f"key {old} of keyset files: disabled -> destroyed"
     assert run("destroy") == f"key {old} of keyset files: already destroyed"
 
-    rejected = _agile(home, "keyset", "enable", "files", old)
+    rejected = run_agile(home, "keyset", "enable", "files", old)
     assert rejected.returncode == 2
     assert "destroyed" in rejected.stderr
     assert "add-key" in rejected.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from agile.rotate import open_store
 from agile.rotate.backup import backup_keystore, restore_keystore
 from agile.rotate.journal import Journal, KeyChange
 from agile.rotate.stores import ObjectStore
+from tests.cli_helpers import run_agile
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -322,25 +322,9 @@ def test_backup_restores_removed_key(team: Keyset, store: Keystore, tmp_path: Pa
 # 7. The command line.
 
 
-def _agile(home: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", "--keystore", str(home), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={
-            **os.environ,
-            "AGILE_PASSPHRASE": PASSPHRASE,
-            "AGILE_ARGON2_MEMORY_KIB": "1024",
-            "AGILE_ARGON2_ITERATIONS": "1",
-        },
-    )
-
-
 def test_cli_removes_and_prints(team: Keyset, store: Keystore) -> None:
     team.disable("wrong-id")
-    result = _agile(store.path, "keyset", "remove-key", "team", "wrong-id")
+    result = run_agile(store.path, "keyset", "remove-key", "team", "wrong-id")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "key wrong-id of keyset team: disabled -> removed\n"
 
@@ -350,7 +334,7 @@ def test_cli_removes_and_prints(team: Keyset, store: Keystore) -> None:
     [("absent", "has no key 'absent'"), ("wrong-id", "agile keyset disable team wrong-id")],
 )
 def test_cli_rejects_one_line(team: Keyset, store: Keystore, key_id: str, expected: str) -> None:
-    result = _agile(store.path, "keyset", "remove-key", "team", key_id)
+    result = run_agile(store.path, "keyset", "remove-key", "team", key_id)
     assert result.returncode == 2
     assert expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -358,7 +342,7 @@ def test_cli_rejects_one_line(team: Keyset, store: Keystore, key_id: str, expect
 
 
 def test_cli_force_removes_enabled(team: Keyset, store: Keystore) -> None:
-    result = _agile(store.path, "keyset", "remove-key", "team", "wrong-id", "--force")
+    result = run_agile(store.path, "keyset", "remove-key", "team", "wrong-id", "--force")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "key wrong-id of keyset team: enabled -> removed\n"
 

@@ -6,32 +6,13 @@ one token), so ``passphrase,passphrase`` 2 of 2 opens with a single passphrase.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agile.errors import InvalidArgument
 from agile.seal.sss import check_distinct_members
-
-
-def _agile(home: Path, *arguments: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", "--keystore", str(home), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={
-            **os.environ,
-            "AGILE_PASSPHRASE": "correct horse battery staple",
-            "AGILE_ARGON2_MEMORY_KIB": "1024",
-            "AGILE_ARGON2_ITERATIONS": "1",
-            **env,
-        },
-    )
+from tests.cli_helpers import run_agile
 
 
 @pytest.mark.parametrize(
@@ -50,7 +31,7 @@ def test_distinct_members_accepted(members: str | None) -> None:
 
 def test_create_rejects_repeated_member(tmp_path: Path) -> None:
     home = tmp_path / "ks"
-    result = _agile(
+    result = run_agile(
         home,
         "keyset",
         "create",
@@ -74,7 +55,7 @@ def test_create_rejects_repeated_member(tmp_path: Path) -> None:
 
 def test_create_rejects_repeated_member_from_variable(tmp_path: Path) -> None:
     home = tmp_path / "ks"
-    result = _agile(
+    result = run_agile(
         home,
         "keyset",
         "create",
@@ -92,9 +73,9 @@ def test_create_rejects_repeated_member_from_variable(tmp_path: Path) -> None:
 
 def test_reseal_rejects_repeated_member(tmp_path: Path) -> None:
     home = tmp_path / "ks"
-    created = _agile(home, "keyset", "create", "s1", "--purpose", "kem")
+    created = run_agile(home, "keyset", "create", "s1", "--purpose", "kem")
     assert created.returncode == 0, created.stderr
-    result = _agile(
+    result = run_agile(
         home,
         "keyset",
         "reseal",
@@ -108,5 +89,5 @@ def test_reseal_rejects_repeated_member(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "more than once" in result.stderr
-    described = _agile(home, "keyset", "show", "s1")
+    described = run_agile(home, "keyset", "show", "s1")
     assert "sealer=passphrase" in described.stdout
