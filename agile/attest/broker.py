@@ -4,6 +4,8 @@ Protocol (JSON over HTTPS; the broker's self-signed certificate is pinned by cli
 
 ``POST /v1/nonce``
     returns ``{"nonce": B64}``: 32 random bytes, valid for ``nonce_ttl`` seconds and once.
+    A client (one peer IP address) may have ``max_nonces_per_client`` unused nonces.
+    Over that it gets 429, and when all clients together have 10,000, 503.
 ``POST /v1/keys`` with ``Authorization: Bearer TOKEN``
     stores ``{"secret": B64, "policy": {...}}`` and returns ``{"key_id", "policy_sha256"}``.
 ``POST /v1/release``
@@ -12,6 +14,9 @@ Protocol (JSON over HTTPS; the broker's self-signed certificate is pinned by cli
     evidence against the key's policy, and returns the key HPKE-sealed (RFC 9180 base mode,
     HKDF-SHA256, AES-256-GCM) to ``public_key``: ``{"enc", "ciphertext", "policy_sha256"}``.
     Evidence that fails returns 403 with every reason.
+
+The broker serves at most ``max_connections`` connections at once.  A connection over
+that gets 503 with ``Retry-After`` (or is closed unanswered when many are waiting).
 
 The HPKE ``info`` names the key id and the AAD is the binding, so a response
 cannot be replayed for another request.  Only ``x-wing`` and ``x25519`` are
@@ -26,6 +31,7 @@ broker starts.
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import datetime
 import hmac
@@ -34,6 +40,7 @@ import http.server
 import ipaddress
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -69,6 +76,7 @@ __all__ = [
     "KeyBroker",
     "BrokerServer",
     "BrokerBadRequest",
+    "NonceLimitReached",
     "BrokerClient",
     "init_broker",
     "check_address",
@@ -84,7 +92,23 @@ _STORE_LABEL = b"agile keep store v1\x00"
 _NONCE_SIZE = 32
 _MAX_BODY = 1 << 20
 _MAX_SECRET = 4096
+#: Unused nonces that all clients together may hold.
 _MAX_OPEN_NONCES = 10_000
+#: Default cap on one client's unused nonces: a workload needs one per release.
+_DEFAULT_NONCES_PER_CLIENT = 100
+#: Default cap on open connections.  Each is served by its own thread.
+_DEFAULT_MAX_CONNECTIONS = 128
+#: Upper bound of ``max_connections`` in broker.toml.
+_MAX_CONNECTIONS_LIMIT = 10_000
+#: Connections over the cap that get a 503 reply at the same time.  Further ones are closed
+#: without a reply.
+_MAX_BUSY_REPLIES = 8
+#: Seconds a 503 reply to a connection over the cap may take, TLS handshake included.
+_BUSY_DEADLINE = 5.0
+#: Retry-After value in seconds sent to a client over the connection cap.
+_BUSY_RETRY_AFTER = 1
+#: Seconds between two log lines about the same kind of rejection.
+_REJECTION_LOG_INTERVAL = 10.0
 _CONFIG_NAME = "broker.toml"
 _CONNECTION_TIMEOUT = 30.0
 #: Seconds a connection may last in all, however slowly its client sends.
@@ -119,6 +143,10 @@ class BrokerConfig:
     nonce_ttl: float = 120.0
     test_root: Path | None = None
     master_sealer: str = "passphrase"
+    #: Connections served at once.  More get 503.
+    max_connections: int = _DEFAULT_MAX_CONNECTIONS
+    #: Unused nonces one client (one peer IP address) may have.  More get 429.
+    max_nonces_per_client: int = _DEFAULT_NONCES_PER_CLIENT
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BrokerConfig:
@@ -131,7 +159,16 @@ class BrokerConfig:
             raise InvalidArgument(
                 f"broker config {str(file)!r} is not valid TOML: {error}"
             ) from None
-        unknown = set(data) - {"address", "port", "nonce_ttl", "test_root", "master_sealer"}
+        known = {
+            "address",
+            "port",
+            "nonce_ttl",
+            "test_root",
+            "master_sealer",
+            "max_connections",
+            "max_nonces_per_client",
+        }
+        unknown = set(data) - known
         if unknown:
             raise InvalidArgument(
                 f"unknown key(s) in broker config {str(file)!r}: {', '.join(sorted(unknown))}"
@@ -169,6 +206,12 @@ class BrokerConfig:
             nonce_ttl=float(nonce_ttl),
             test_root=None if test_root is None else file.parent / str(test_root),
             master_sealer=str(data.get("master_sealer", "passphrase")),
+            max_connections=_config_count(
+                data, "max_connections", _DEFAULT_MAX_CONNECTIONS, _MAX_CONNECTIONS_LIMIT, file
+            ),
+            max_nonces_per_client=_config_count(
+                data, "max_nonces_per_client", _DEFAULT_NONCES_PER_CLIENT, _MAX_OPEN_NONCES, file
+            ),
         )
 
     @property
@@ -191,6 +234,17 @@ class BrokerConfig:
 
         log.warning("broker trusts the TEST root %s instead of AMD's roots", self.test_root)
         return (load_test_anchor(self.test_root.read_bytes()),)
+
+
+def _config_count(data: dict[str, Any], name: str, default: int, maximum: int, file: Path) -> int:
+    """Return the integer ``data[name]`` (``default`` when absent) if it is 1 to ``maximum``."""
+    value = data.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidArgument(
+            f"broker {name} must be an integer from 1 to {maximum}, got {value!r}",
+            fix=f"correct {name!r} in {str(file)!r} ({default} is the default)",
+        )
+    return value
 
 
 def check_address(address: str) -> str:
@@ -268,6 +322,8 @@ def init_broker(
     os.chmod(folder, 0o700)
 
     lines = [f"address = {json.dumps(address)}", f"port = {port}", "nonce_ttl = 120"]
+    lines.append(f"max_connections = {_DEFAULT_MAX_CONNECTIONS}")
+    lines.append(f"max_nonces_per_client = {_DEFAULT_NONCES_PER_CLIENT}")
     lines.append(f"master_sealer = {json.dumps(master_sealer)}")
     if root_pem is not None:
         atomic_write(folder / "test-root.pem", root_pem, mode=0o644)
@@ -282,6 +338,19 @@ def init_broker(
     atomic_write(folder / _CONFIG_NAME, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644)
     log.info("created key broker in %s for %s:%d", folder, address, port)
     return BrokerConfig.load(folder)
+
+
+class NonceLimitReached(AttestationError):
+    """The client, or all clients together, have as many unused nonces as the broker allows."""
+
+    def __init__(
+        self, message: str, *, fix: str | None = None, retry_after: float, per_client: bool
+    ) -> None:
+        super().__init__(message, fix=fix)
+        #: Seconds until the first of the nonces that count against the cap expires.
+        self.retry_after = retry_after
+        #: True when the client's own cap was reached, False when the broker-wide one was.
+        self.per_client = per_client
 
 
 class KeyBroker:
@@ -301,7 +370,9 @@ class KeyBroker:
         blob = json.loads((config.directory / "master.json").read_text(encoding="utf-8"))
         self._master = AESGCM(unseal(blob, _STORE_LABEL + b"master", **(sealer_options or {})))
         self._token = config.token_path.read_text(encoding="ascii").strip()
-        self._nonces: dict[bytes, float] = {}
+        # Each unused nonce's expiry (time.monotonic) and the client it was issued to.
+        self._nonces: dict[bytes, tuple[float, str]] = {}
+        self._nonces_per_client: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
 
     # Keys.
@@ -368,20 +439,57 @@ class KeyBroker:
 
     # Nonces.
 
-    def issue_nonce(self) -> bytes:
+    def issue_nonce(self, client: str = "local") -> bytes:
+        """Return a new nonce for ``client``, the peer's IP address (in-process callers share one).
+
+        Raise :class:`NonceLimitReached` when the client has ``max_nonces_per_client``
+        unused nonces, or all clients together have 10,000.  The per-client cap keeps one
+        client from taking every nonce and locking the other clients out.
+        """
         now = time.monotonic()
         nonce = os.urandom(_NONCE_SIZE)
         with self._lock:
-            for old in [n for n, expiry in self._nonces.items() if expiry < now]:
-                del self._nonces[old]
+            for old in [n for n, (expiry, _) in self._nonces.items() if expiry < now]:
+                self._forget_nonce(old)
+
+            unused = self._nonces_per_client[client]
+            if unused >= self.config.max_nonces_per_client:
+                first = min(expiry for expiry, owner in self._nonces.values() if owner == client)
+                raise NonceLimitReached(
+                    f"client {client} has {unused} unused nonces, the maximum per client",
+                    fix="use its nonces for releases or let them expire, then retry",
+                    retry_after=first - now,
+                    per_client=True,
+                )
             if len(self._nonces) >= _MAX_OPEN_NONCES:
-                raise AttestationError("too many outstanding nonces", fix="retry later")
-            self._nonces[nonce] = now + self.config.nonce_ttl
+                first = min(expiry for expiry, _ in self._nonces.values())
+                raise NonceLimitReached(
+                    f"all clients together have {len(self._nonces)} unused nonces, "
+                    "the broker's maximum",
+                    fix="retry later",
+                    retry_after=first - now,
+                    per_client=False,
+                )
+
+            self._nonces[nonce] = (now + self.config.nonce_ttl, client)
+            self._nonces_per_client[client] += 1
         return nonce
+
+    def _forget_nonce(self, nonce: bytes) -> float | None:
+        """Remove ``nonce`` and return its expiry, or None if it is unknown (hold the lock)."""
+        entry = self._nonces.pop(nonce, None)
+        if entry is None:
+            return None
+        expiry, client = entry
+        self._nonces_per_client[client] -= 1
+        if not self._nonces_per_client[client]:
+            # Dropped, so that the counter does not grow with every client ever seen.
+            del self._nonces_per_client[client]
+        return expiry
 
     def _consume_nonce(self, nonce: bytes) -> None:
         with self._lock:
-            expiry = self._nonces.pop(nonce, None)
+            expiry = self._forget_nonce(nonce)
         if expiry is None:
             raise EvidenceRejected(
                 "release rejected", reasons=["the nonce was not issued by this broker or was used"]
@@ -426,6 +534,32 @@ class KeyBroker:
         return {"enc": _b64(enc), "ciphertext": _b64(ciphertext), "policy_sha256": policy.sha256}
 
 
+class _RejectionLog:
+    """Log rejections at most once per interval and kind, with the count of those left out.
+
+    A client that floods the broker must not flood its log as well.
+    """
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._next: dict[str, float] = {}
+        self._skipped: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def warning(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next.get(kind, 0.0):
+                self._skipped[kind] += 1
+                return
+            self._next[kind] = now + self.interval
+            skipped = self._skipped.pop(kind, 0)
+        if skipped:
+            message += " (and %d more in the last %g s, not logged)"
+            args = (*args, skipped, self.interval)
+        log.warning(message, *args)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: BrokerServer
     protocol_version = "HTTP/1.1"
@@ -439,7 +573,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         # The socket timeout bounds each read, not the connection: a client that sends
         # one byte every few seconds would hold its thread and socket forever.  The
         # timer ends the connection at a fixed deadline however the client paces itself.
-        self._deadline = threading.Timer(self.server.connection_deadline, self._expire)
+        self._deadline = threading.Timer(self._deadline_seconds(), self._expire)
         self._deadline.daemon = True
         self._deadline.start()
         super().setup()
@@ -451,8 +585,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._deadline.cancel()  # finish() does not run when setup() fails
             raise
 
+    def _deadline_seconds(self) -> float:
+        return self.server.connection_deadline
+
     def _expire(self) -> None:
-        log.warning("closing connection from %s at its deadline", self.client_address[0])
+        self.server.rejections.warning(
+            "deadline", "closing the connection from %s at its deadline", self.client_address[0]
+        )
         with contextlib.suppress(OSError):
             # socket.socket's shutdown, not SSLSocket's, which would unwrap TLS under the
             # reading thread; this one only wakes that thread's blocked read.
@@ -465,11 +604,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         log.debug("%s %s", self.client_address[0], format % args)
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
+    def _reply(
+        self, status: int, body: dict[str, Any], *, retry_after: float | None = None
+    ) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if retry_after is not None:
+            # Whole seconds (RFC 9110 section 10.2.3), rounded up and at least 1.
+            self.send_header("Retry-After", str(max(1, math.ceil(retry_after))))
         self.end_headers()
         self.wfile.write(data)
 
@@ -492,7 +636,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 raise InvalidArgument("the request body must be a JSON object")
 
             if self.path == "/v1/nonce":
-                self._reply(200, {"nonce": _b64(broker.issue_nonce())})
+                self._reply(200, {"nonce": _b64(broker.issue_nonce(self.client_address[0]))})
             elif self.path == "/v1/keys":
                 header = self.headers.get("Authorization", "")
                 if not header.startswith("Bearer ") or not broker.check_token(header[7:]):
@@ -509,6 +653,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 self._reply(404, {"error": f"no such endpoint {self.path!r}"})
         except EvidenceRejected as error:
             self._reply(403, {"error": "evidence rejected", "reasons": error.reasons})
+        except NonceLimitReached as error:
+            kind = "client nonces" if error.per_client else "all nonces"
+            self.server.rejections.warning(kind, "rejected a nonce request: %s", error)
+            status = 429 if error.per_client else 503
+            self._reply(status, {"error": str(error)}, retry_after=error.retry_after)
         except KeyNotFound as error:
             self._reply(404, {"error": str(error)})
         except AgileError as error:
@@ -524,6 +673,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except Exception:  # noqa: BLE001 - one broken request must not stop the broker
             log.exception("internal error on %s from %s", self.path, self.client_address[0])
             self._reply(500, {"error": "internal error; see the broker log"})
+
+
+class _BusyHandler(_Handler):
+    """Reply 503 with Retry-After to a connection over the cap, then close it."""
+
+    timeout = _BUSY_DEADLINE
+
+    def _deadline_seconds(self) -> float:
+        return _BUSY_DEADLINE
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.close_connection = True
+        # The body is read before the reply: closing a socket with unread data sends a
+        # TCP reset, which can discard the reply before the client reads it.
+        with contextlib.suppress(ValueError):
+            length = int(self.headers.get("Content-Length", "0"))
+            if 0 < length <= _MAX_BODY:
+                self.rfile.read(length)
+        self._reply(
+            503,
+            {
+                "error": f"the broker is serving {self.server.max_connections} connections, "
+                "its maximum"
+            },
+            retry_after=_BUSY_RETRY_AFTER,
+        )
 
 
 class BrokerBadRequest(AttestationError, InvalidArgument):
@@ -542,6 +717,12 @@ class BrokerServer(http.server.ThreadingHTTPServer):
     def __init__(self, broker: KeyBroker) -> None:
         self.broker = broker
         config = broker.config
+        #: Connections served at once; over it, a connection gets 503 or is closed.
+        self.max_connections = config.max_connections
+        self.rejections = _RejectionLog(_REJECTION_LOG_INTERVAL)
+        self._open_connections = 0
+        self._busy_replies = 0
+        self._count_lock = threading.Lock()
         try:
             super().__init__((config.address, config.port), _Handler)
         except OSError as error:
@@ -561,6 +742,70 @@ class BrokerServer(http.server.ThreadingHTTPServer):
             connection, server_side=True, do_handshake_on_connect=False
         )
         return wrapped, address
+
+    @property
+    def open_connections(self) -> int:
+        """Number of connections being served, not counting those answered with 503."""
+        with self._count_lock:
+            return self._open_connections
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # NOTE: the cap is for all clients together, so one client that opens
+        # max_connections connections keeps the others out until its connections end.
+        admitted = busy = False
+        with self._count_lock:
+            if self._open_connections < self.max_connections:
+                self._open_connections += 1
+                admitted = True
+            elif self._busy_replies < _MAX_BUSY_REPLIES:
+                self._busy_replies += 1
+                busy = True
+        if admitted:
+            try:
+                super().process_request(request, client_address)
+            except BaseException:
+                self._end_connection()  # the thread that would end it did not start
+                raise
+            return
+
+        self.rejections.warning(
+            "connections",
+            "rejected a connection from %s: %d connections are open, the maximum",
+            client_address[0],
+            self.max_connections,
+        )
+        if not busy:
+            self.shutdown_request(request)
+            return
+        thread = threading.Thread(
+            target=self._reply_busy, args=(request, client_address), daemon=True
+        )
+        try:
+            thread.start()
+        except BaseException:
+            with self._count_lock:
+                self._busy_replies -= 1
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._end_connection()
+
+    def _end_connection(self) -> None:
+        with self._count_lock:
+            self._open_connections -= 1
+
+    def _reply_busy(self, request: Any, client_address: Any) -> None:
+        try:
+            _BusyHandler(request, client_address, self)
+        except Exception as error:  # noqa: BLE001 - the reply is a courtesy; log and close
+            log.debug("503 reply to %s failed: %s", client_address[0], error)
+        finally:
+            self.shutdown_request(request)
+            with self._count_lock:
+                self._busy_replies -= 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Failed handshakes and dropped connections end here; log them instead of
@@ -642,6 +887,12 @@ class BrokerClient:
             raise BrokerBadRequest(
                 f"the key broker rejected the request: {data.get('error')}",
                 fix="correct the value named in the message and retry",
+            )
+        if response.status in (429, 503):
+            wait = response.getheader("Retry-After", "a few")
+            raise AttestationError(
+                f"the key broker at {self.url} is busy ({response.status}): {data.get('error')}",
+                fix=f"retry in {wait} seconds",
             )
         if response.status != 200:
             raise AttestationError(
