@@ -40,6 +40,8 @@ def clevis() -> None:
 def encrypt(pin: str, config: str, tcti: str | None) -> None:
     """Encrypt standard input to a compact JWE on standard output, sealed to the TPM.
 
+    A secret larger than 32 MiB is rejected.
+
     CONFIG is the JSON of the clevis tpm2 pin: hash (default sha256), key (ecc
     or rsa, default ecc), pcr_bank (default sha1, as in clevis), pcr_ids (e.g.
     "0,7"; without it no PCR policy is used) and pcr_digest (base64url of the
@@ -49,7 +51,7 @@ def encrypt(pin: str, config: str, tcti: str | None) -> None:
     Example:
       agile clevis encrypt tpm2 '{"pcr_ids":"0,7"}' < secret.txt > secret.jwe
     """
-    from agile.seal.clevis import encrypt_tpm2, parse_config
+    from agile.seal.clevis import MAX_PLAINTEXT_SIZE, encrypt_tpm2, parse_config, read_bounded
 
     parsed = parse_config(config)
     if parsed.hash != "sha256" and parsed.pcr_ids:
@@ -61,7 +63,12 @@ def encrypt(pin: str, config: str, tcti: str | None) -> None:
             '"hash":"sha256" (the default) for a JWE that clevis opens',
             err=True,
         )
-    plaintext = sys.stdin.buffer.read()
+    plaintext = read_bounded(
+        sys.stdin.buffer,
+        MAX_PLAINTEXT_SIZE,
+        "standard input",
+        fix="encrypt a small secret such as a disk key, and protect larger data with that key",
+    )
     jwe = encrypt_tpm2(plaintext, parsed, tcti)
     sys.stdout.buffer.write(jwe)
     sys.stdout.buffer.flush()
@@ -70,7 +77,7 @@ def encrypt(pin: str, config: str, tcti: str | None) -> None:
 @clevis.command()
 @tcti_option
 def decrypt(tcti: str | None) -> None:
-    """Decrypt a clevis tpm2 JWE from standard input to standard output.
+    """Decrypt a clevis tpm2 JWE (at most 64 MiB) from standard input to standard output.
 
     Nothing is written when the authentication tag check fails.
 
@@ -78,8 +85,15 @@ def decrypt(tcti: str | None) -> None:
     Example:
       agile clevis decrypt < secret.jwe > secret.txt
     """
+    from agile.seal.clevis import MAX_JWE_SIZE, read_bounded
     from agile.seal.clevis import decrypt as decrypt_jwe
 
-    plaintext = decrypt_jwe(sys.stdin.buffer.read(), tcti)
+    jwe = read_bounded(
+        sys.stdin.buffer,
+        MAX_JWE_SIZE,
+        "standard input",
+        fix="pass a clevis JWE on standard input, not a device or an endless stream",
+    )
+    plaintext = decrypt_jwe(jwe, tcti)
     sys.stdout.buffer.write(plaintext)
     sys.stdout.buffer.flush()

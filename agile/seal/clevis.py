@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import os
-from typing import Any
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -43,7 +43,15 @@ from .tpm2 import (
     within_deadline,
 )
 
-__all__ = ["encrypt_tpm2", "decrypt", "parse_config", "ClevisConfig"]
+__all__ = [
+    "encrypt_tpm2",
+    "decrypt",
+    "parse_config",
+    "read_bounded",
+    "ClevisConfig",
+    "MAX_JWE_SIZE",
+    "MAX_PLAINTEXT_SIZE",
+]
 
 logger = logging.getLogger("agile.seal.clevis")
 
@@ -54,6 +62,21 @@ _IV_SIZE = 12
 _TAG_SIZE = 16
 #: Largest JWE accepted, so that a stray input does not fill memory (Clevis secrets are small).
 MAX_JWE_SIZE = 64 * 1024 * 1024
+#: Largest plaintext that 'agile clevis encrypt' reads.  Its JWE, 4/3 as large in base64url
+#: plus a header of a few hundred bytes, stays below MAX_JWE_SIZE, so agile can open it.
+MAX_PLAINTEXT_SIZE = 32 * 1024 * 1024
+
+
+def read_bounded(stream: BinaryIO, limit: int, what: str, *, fix: str) -> bytes:
+    """Read ``stream`` to its end, raising InvalidArgument if it has more than ``limit`` bytes.
+
+    At most ``limit + 1`` bytes are read, so an endless input such as /dev/zero gives an
+    error instead of filling memory.
+    """
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidArgument(f"{what} is larger than {limit} bytes", fix=fix)
+    return data
 
 
 def _b64url(data: bytes) -> str:
