@@ -256,7 +256,8 @@ def put(
     """Encrypt SOURCE (a file, or - for stdin) and store it as OBJECT_ID in store NAME.
 
     An OBJECT_ID that exists in the store already is refused unless --force
-    is given.
+    is given. A new OBJECT_ID must be non-empty and free of control
+    characters such as line breaks and tabs.
 
     \b
     Examples:
@@ -265,9 +266,9 @@ def put(
       agile store put files notes.txt --to team notes-v2.txt --force
     """
     from agile.envelope import encrypt
-    from agile.rotate.stores.base import check_new_object_id
 
-    check_new_object_id(object_id)
+    # The store's put rejects a new id that is empty or has control characters, and
+    # with --force it replaces an existing object whose id another program chose.
     keystore = _keystore()
     recipients = [keystore.keyset(keyset) for keyset in keysets]
     with _open(name, create=True) as opened:
@@ -322,7 +323,8 @@ def import_files(
         if any(part.startswith(".") for part in object_id.split("/")):
             hidden += 1
             continue
-        # Checked before anything is written, so that a bad name leaves the store as it was.
+        # Checked before anything is written, so that a bad name leaves the store as it
+        # was.  The store's put would reject it only after writing the files before it.
         files.append((path, check_new_object_id(object_id)))
     if hidden:
         click.echo(f"note: skipped {hidden} hidden file{'' if hidden == 1 else 's'}", err=True)

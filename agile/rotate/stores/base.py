@@ -99,9 +99,10 @@ def check_new_object_id(object_id: str) -> str:
     """Return ``object_id`` if a new object may take it; raise :class:`StoreError` otherwise.
 
     This is stricter than :func:`check_object_id`, which the stores apply when
-    they read.  An object that exists under such an id (a file name in a
+    they read.  :meth:`ObjectStore.put` applies it only when it creates an
+    object.  An object that exists under such an id (a file name in a
     directory store, a row written by another program) therefore stays
-    readable, and 'agile store get' and rotation still reach it.
+    readable and writable, and 'agile store get' and rotation still reach it.
     """
     from ...errors import StoreError
 
@@ -183,7 +184,12 @@ class ObjectStore(abc.ABC):
 
     @abc.abstractmethod
     def put(self, object_id: str, data: bytes) -> None:
-        """Create or replace an object unconditionally and atomically."""
+        """Create or replace an object unconditionally and atomically.
+
+        Raise :class:`StoreError` when ``object_id`` names no object yet and
+        :func:`check_new_object_id` rejects it.  An existing object is replaced
+        whatever its id.
+        """
 
     @abc.abstractmethod
     def compare_and_swap(self, object_id: str, expected: bytes, data: bytes | Joined) -> bool:

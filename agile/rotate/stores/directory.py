@@ -25,7 +25,14 @@ from ...envelope.armour import is_armoured
 from ...envelope.format import MAGIC
 from ...errors import KeyNotFound, StoreError
 from ...fsio import atomic_write, fsync_directory
-from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, check_object_id
+from .base import (
+    HEADER_PREFIX_SIZE,
+    Joined,
+    ObjectStore,
+    Swap,
+    check_new_object_id,
+    check_object_id,
+)
 from .url import StoreURL
 
 __all__ = ["DirectoryStore", "LOCK_NAME"]
@@ -266,6 +273,9 @@ class DirectoryStore(ObjectStore):
 
     def put(self, object_id: str, data: bytes) -> None:
         path = self.path_of(object_id)
+        if not os.path.lexists(path):
+            # Checked before mkdir, so that a rejected id leaves no folder behind.
+            check_new_object_id(object_id)
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except (FileExistsError, NotADirectoryError):

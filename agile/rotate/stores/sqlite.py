@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import KeyNotFound, StoreError
-from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, check_object_id
+from .base import (
+    HEADER_PREFIX_SIZE,
+    Joined,
+    ObjectStore,
+    Swap,
+    check_new_object_id,
+    check_object_id,
+)
 from .url import StoreURL, quote_identifier
 
 __all__ = ["SQLiteStore"]
@@ -370,6 +377,8 @@ class SQLiteStore(ObjectStore):
                     (data, object_id),
                 )
                 if cursor.rowcount == 0:
+                    # No row has this key: raising here rolls the empty transaction back.
+                    check_new_object_id(object_id)
                     self._db.execute(
                         f"INSERT INTO {self._table} ({self._key}, {self._column}) VALUES (?, ?)",
                         (object_id, data),
