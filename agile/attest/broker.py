@@ -723,6 +723,9 @@ class BrokerServer(http.server.ThreadingHTTPServer):
         self._open_connections = 0
         self._busy_replies = 0
         self._count_lock = threading.Lock()
+        if ":" in config.address:
+            # An IPv6 literal such as ::1; socketserver binds IPv4 sockets by default.
+            self.address_family = socket.AF_INET6
         try:
             super().__init__((config.address, config.port), _Handler)
         except OSError as error:
@@ -818,6 +821,8 @@ class BrokerServer(http.server.ThreadingHTTPServer):
         host, port = self.server_address[:2]
         if isinstance(host, bytes):
             host = host.decode("ascii")
+        if ":" in host:
+            host = f"[{host}]"  # RFC 3986 brackets an IPv6 literal in a URL
         return f"https://{host}:{port}"
 
 
@@ -835,9 +840,14 @@ class BrokerClient:
         if not url.startswith("https://"):
             raise InvalidArgument(f"broker URL {url!r} must start with https://")
         host, _, port = url.removeprefix("https://").rstrip("/").rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # an IPv6 literal, https://[::1]:8443
+        elif ":" in host:
+            host = ""
         if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
             raise InvalidArgument(
-                f"broker URL {url!r} must be https://HOST:PORT with a port from 1 to 65535"
+                f"broker URL {url!r} must be https://HOST:PORT with a port from 1 to 65535 "
+                "(an IPv6 address in brackets: https://[::1]:8443)"
             )
         self.url, self.host, self.port = url, host, int(port)
         try:

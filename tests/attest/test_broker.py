@@ -292,3 +292,44 @@ def test_init_unknown_sealer_writes_nothing(tmp_path):
     with pytest.raises(SealError, match="unknown sealer 'nope'"):
         init_broker(tmp_path / "broker", port=0, master_sealer="nope")
     assert not (tmp_path / "broker").exists()
+
+
+def _ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+def test_broker_serves_on_ipv6_loopback(tmp_path, cheap_passphrase):
+    import threading
+
+    from agile.attest.broker import BrokerClient, BrokerConfig, BrokerServer, KeyBroker, init_broker
+
+    init_broker(tmp_path / "broker", address="::1", port=0)
+    config = BrokerConfig.load(tmp_path / "broker")
+    server = BrokerServer(KeyBroker(config))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert server.url.startswith("https://[::1]:")
+        client = BrokerClient(server.url, config.cert_path, timeout=10)
+        assert client.host == "::1"
+        assert len(client.nonce()) == 32
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.mark.parametrize("url", ["https://::1:8443", "https://[::1:8443", "https://[::1]"])
+def test_client_rejects_unbracketed_ipv6(url, tmp_path):
+    from agile.attest.broker import BrokerClient
+
+    with pytest.raises(InvalidArgument, match="in brackets"):
+        BrokerClient(url, tmp_path / "cert.pem")
