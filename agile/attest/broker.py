@@ -15,8 +15,9 @@ Protocol (JSON over HTTPS; the broker's self-signed certificate is pinned by cli
     HKDF-SHA256, AES-256-GCM) to ``public_key``: ``{"enc", "ciphertext", "policy_sha256"}``.
     Evidence that fails returns 403 with every reason.
 
-The broker serves at most ``max_connections`` connections at once.  A connection over
-that gets 503 with ``Retry-After`` (or is closed unanswered when many are waiting).
+The broker serves at most ``max_connections`` connections at once, and at most
+``max_connections_per_client`` from one peer IP address.  A connection over either cap
+gets 503 with ``Retry-After`` (or is closed unanswered when many are waiting).
 
 The HPKE ``info`` names the key id and the AAD is the binding, so a response
 cannot be replayed for another request.  Only ``x-wing`` and ``x25519`` are
@@ -100,6 +101,8 @@ _DEFAULT_NONCES_PER_CLIENT = 100
 _DEFAULT_MAX_CONNECTIONS = 128
 #: Upper bound of ``max_connections`` in broker.toml.
 _MAX_CONNECTIONS_LIMIT = 10_000
+#: Default cap on one client's open connections.  Each release uses one connection at a time.
+_DEFAULT_CONNECTIONS_PER_CLIENT = 16
 #: Connections over the cap that get a 503 reply at the same time.  Further ones are closed
 #: without a reply.
 _MAX_BUSY_REPLIES = 8
@@ -147,6 +150,8 @@ class BrokerConfig:
     max_connections: int = _DEFAULT_MAX_CONNECTIONS
     #: Unused nonces one client (one peer IP address) may have.  More get 429.
     max_nonces_per_client: int = _DEFAULT_NONCES_PER_CLIENT
+    #: Connections one client (one peer IP address) may have open at once.  More get 503.
+    max_connections_per_client: int = _DEFAULT_CONNECTIONS_PER_CLIENT
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BrokerConfig:
@@ -166,6 +171,7 @@ class BrokerConfig:
             "test_root",
             "master_sealer",
             "max_connections",
+            "max_connections_per_client",
             "max_nonces_per_client",
         }
         unknown = set(data) - known
@@ -199,6 +205,9 @@ class BrokerConfig:
             )
         check_address(address)
         test_root = data.get("test_root")
+        max_connections = _config_count(
+            data, "max_connections", _DEFAULT_MAX_CONNECTIONS, _MAX_CONNECTIONS_LIMIT, file
+        )
         return cls(
             directory=file.parent,
             address=address,
@@ -206,12 +215,11 @@ class BrokerConfig:
             nonce_ttl=float(nonce_ttl),
             test_root=None if test_root is None else file.parent / str(test_root),
             master_sealer=str(data.get("master_sealer", "passphrase")),
-            max_connections=_config_count(
-                data, "max_connections", _DEFAULT_MAX_CONNECTIONS, _MAX_CONNECTIONS_LIMIT, file
-            ),
+            max_connections=max_connections,
             max_nonces_per_client=_config_count(
                 data, "max_nonces_per_client", _DEFAULT_NONCES_PER_CLIENT, _MAX_OPEN_NONCES, file
             ),
+            max_connections_per_client=_connections_per_client(data, max_connections, file),
         )
 
     @property
@@ -243,6 +251,24 @@ def _config_count(data: dict[str, Any], name: str, default: int, maximum: int, f
         raise InvalidArgument(
             f"broker {name} must be an integer from 1 to {maximum}, got {value!r}",
             fix=f"correct {name!r} in {str(file)!r} ({default} is the default)",
+        )
+    return value
+
+
+def _connections_per_client(data: dict[str, Any], max_connections: int, file: Path) -> int:
+    """Return ``max_connections_per_client`` from ``data`` if it is 1 to ``max_connections``.
+
+    When the key is absent, the default is lowered to ``max_connections`` if that is smaller.
+    """
+    name = "max_connections_per_client"
+    if name not in data:
+        return min(_DEFAULT_CONNECTIONS_PER_CLIENT, max_connections)
+    value = _config_count(data, name, _DEFAULT_CONNECTIONS_PER_CLIENT, _MAX_CONNECTIONS_LIMIT, file)
+    if value > max_connections:
+        raise InvalidArgument(
+            f"broker {name} is {value}, more than max_connections ({max_connections})",
+            fix=f"lower {name!r} to at most {max_connections}, or raise 'max_connections', "
+            f"in {str(file)!r}",
         )
     return value
 
@@ -323,6 +349,7 @@ def init_broker(
 
     lines = [f"address = {json.dumps(address)}", f"port = {port}", "nonce_ttl = 120"]
     lines.append(f"max_connections = {_DEFAULT_MAX_CONNECTIONS}")
+    lines.append(f"max_connections_per_client = {_DEFAULT_CONNECTIONS_PER_CLIENT}")
     lines.append(f"max_nonces_per_client = {_DEFAULT_NONCES_PER_CLIENT}")
     lines.append(f"master_sealer = {json.dumps(master_sealer)}")
     if root_pem is not None:
@@ -676,9 +703,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _BusyHandler(_Handler):
-    """Reply 503 with Retry-After to a connection over the cap, then close it."""
+    """Reply 503 with Retry-After to a connection over a cap, then close it."""
 
     timeout = _BUSY_DEADLINE
+
+    def __init__(self, request: Any, client_address: Any, server: BrokerServer, error: str) -> None:
+        #: The reply's error message, which names the cap that was reached.
+        self.error = error
+        super().__init__(request, client_address, server)  # handles the connection, then returns
 
     def _deadline_seconds(self) -> float:
         return _BUSY_DEADLINE
@@ -691,14 +723,7 @@ class _BusyHandler(_Handler):
             length = int(self.headers.get("Content-Length", "0"))
             if 0 < length <= _MAX_BODY:
                 self.rfile.read(length)
-        self._reply(
-            503,
-            {
-                "error": f"the broker is serving {self.server.max_connections} connections, "
-                "its maximum"
-            },
-            retry_after=_BUSY_RETRY_AFTER,
-        )
+        self._reply(503, {"error": self.error}, retry_after=_BUSY_RETRY_AFTER)
 
 
 class BrokerBadRequest(AttestationError, InvalidArgument):
@@ -719,8 +744,12 @@ class BrokerServer(http.server.ThreadingHTTPServer):
         config = broker.config
         #: Connections served at once; over it, a connection gets 503 or is closed.
         self.max_connections = config.max_connections
+        #: Connections served at once from one peer IP address.  Over it, the same happens.
+        self.max_connections_per_client = config.max_connections_per_client
         self.rejections = _RejectionLog(_REJECTION_LOG_INTERVAL)
         self._open_connections = 0
+        #: Connections being served, per peer IP address.  An address is removed at zero.
+        self._connections_per_client: collections.Counter[str] = collections.Counter()
         self._busy_replies = 0
         self._count_lock = threading.Lock()
         if ":" in config.address:
@@ -753,35 +782,27 @@ class BrokerServer(http.server.ThreadingHTTPServer):
             return self._open_connections
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        # NOTE: the cap is for all clients together, so one client that opens
-        # max_connections connections keeps the others out until its connections end.
-        admitted = busy = False
+        client = client_address[0]
         with self._count_lock:
-            if self._open_connections < self.max_connections:
-                self._open_connections += 1
-                admitted = True
-            elif self._busy_replies < _MAX_BUSY_REPLIES:
+            rejection = self._admit(client)
+            busy = rejection is not None and self._busy_replies < _MAX_BUSY_REPLIES
+            if busy:
                 self._busy_replies += 1
-                busy = True
-        if admitted:
+        if rejection is None:
             try:
                 super().process_request(request, client_address)
             except BaseException:
-                self._end_connection()  # the thread that would end it did not start
+                self._end_connection(client)  # the thread that would end it did not start
                 raise
             return
 
-        self.rejections.warning(
-            "connections",
-            "rejected a connection from %s: %d connections are open, the maximum",
-            client_address[0],
-            self.max_connections,
-        )
+        kind, error = rejection
+        self.rejections.warning(kind, "rejected a connection from %s: %s", client, error)
         if not busy:
             self.shutdown_request(request)
             return
         thread = threading.Thread(
-            target=self._reply_busy, args=(request, client_address), daemon=True
+            target=self._reply_busy, args=(request, client_address, error), daemon=True
         )
         try:
             thread.start()
@@ -790,19 +811,46 @@ class BrokerServer(http.server.ThreadingHTTPServer):
                 self._busy_replies -= 1
             raise
 
+    def _admit(self, client: str) -> tuple[str, str] | None:
+        """Count a connection from ``client`` and return None, or return the cap it is over.
+
+        The cap is returned as its kind for :attr:`rejections` and the error for the client.
+        The caller must own ``_count_lock``.
+        """
+        # NOTE: a client is one peer IP address, so clients behind one NAT share a cap, and
+        # a client with many addresses (an IPv6 /64, for one) is held only by max_connections.
+        if self._open_connections >= self.max_connections:
+            return (
+                "connections",
+                f"the broker is serving {self.max_connections} connections, its maximum",
+            )
+        open_from_client = self._connections_per_client[client]
+        if open_from_client >= self.max_connections_per_client:
+            return (
+                "client connections",
+                f"client {client} has {open_from_client} connections open, the maximum per client",
+            )
+        self._open_connections += 1
+        self._connections_per_client[client] += 1
+        return None
+
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._end_connection()
+            self._end_connection(client_address[0])
 
-    def _end_connection(self) -> None:
+    def _end_connection(self, client: str) -> None:
         with self._count_lock:
             self._open_connections -= 1
+            self._connections_per_client[client] -= 1
+            if not self._connections_per_client[client]:
+                # Dropped, so that the counter does not grow with every client ever seen.
+                del self._connections_per_client[client]
 
-    def _reply_busy(self, request: Any, client_address: Any) -> None:
+    def _reply_busy(self, request: Any, client_address: Any, message: str) -> None:
         try:
-            _BusyHandler(request, client_address, self)
+            _BusyHandler(request, client_address, self, message)
         except Exception as error:  # noqa: BLE001 - the reply is a courtesy; log and close
             log.debug("503 reply to %s failed: %s", client_address[0], error)
         finally:
