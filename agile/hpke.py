@@ -94,6 +94,7 @@ __all__ = [
     "labeled_expand",
     "derive_key_pair",
     "key_schedule",
+    "key_schedule_secrets",
     "setup_sender",
     "setup_recipient",
     "seal",
@@ -724,6 +725,28 @@ def _key_and_nonce(suite: Suite, context: bytes, secret: bytes) -> tuple[bytes, 
     return key, base_nonce
 
 
+def key_schedule_secrets(
+    suite: Suite,
+    mode: Mode | int,
+    shared_secret: bytes,
+    info: bytes = b"",
+    psk: bytes = b"",
+    psk_id: bytes = b"",
+) -> tuple[bytes, bytes]:
+    """Return ``(key_schedule_context, secret)`` of the RFC 9180 §5.1 key schedule.
+
+    :func:`key_schedule` derives the key, base nonce and exporter secret from these
+    two values; test vectors list them, so a runner can compare each step.
+    """
+    mode = _mode(mode)
+    psk = _bytes(psk, "psk")
+    psk_id = _bytes(psk_id, "psk_id")
+    _verify_psk_inputs(mode, psk, psk_id)
+    return _schedule_secrets(
+        suite, mode, _bytes(shared_secret, "shared_secret"), _bytes(info, "info"), psk, psk_id
+    )
+
+
 def key_schedule(
     suite: Suite,
     mode: Mode | int,
@@ -736,13 +759,7 @@ def key_schedule(
 ) -> Context:
     """Run the RFC 9180 §5.1 key schedule on a KEM shared secret and return a context."""
     mode = _mode(mode)
-    psk = _bytes(psk, "psk")
-    psk_id = _bytes(psk_id, "psk_id")
-    _verify_psk_inputs(mode, psk, psk_id)
-
-    context, secret = _schedule_secrets(
-        suite, mode, _bytes(shared_secret, "shared_secret"), _bytes(info, "info"), psk, psk_id
-    )
+    context, secret = key_schedule_secrets(suite, mode, shared_secret, info, psk, psk_id)
     # The export-only AEAD has Nk = Nn = 0, and an HKDF output of length 0 is empty.
     key = b""
     base_nonce = b""

@@ -26,7 +26,8 @@ def vectors() -> None:
 
 
 @vectors.command("run")
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+# Paths stay text, because click would turn an empty path into Path("."), the current folder.
+@click.argument("paths", nargs=-1, type=click.Path())
 @click.option(
     "--provider",
     "providers",
@@ -54,7 +55,7 @@ def vectors() -> None:
 )
 @json_option
 def run(
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     providers: tuple[str, ...],
     algorithms: tuple[str, ...],
     workers: int | None,
@@ -66,6 +67,10 @@ def run(
     Exit code 0 when cases ran and none failed, 1 when any failed, 2 on bad
     input: a missing path, a damaged vector file, or a run in which every case
     was skipped or no case matched --provider and --algorithm.
+
+    A file reached twice (named twice, or through a symlink) runs once. In
+    folders, hidden files and folders and symlinks to folders are listed as
+    skipped, not read. Name one as a path to run it.
 
     \b
     Examples:
@@ -79,7 +84,7 @@ def run(
             f"the folder of --junit file {str(junit)!r} does not exist",
             fix=f"create {str(junit.parent)!r} first, or choose another path",
         )
-    targets = list(paths) or conformance.default_paths()
+    targets: list[str] | list[Path] = list(paths) or conformance.default_paths()
     if not targets:
         raise AgileError(
             "no vector paths given and the project's vectors/ folder was not found",

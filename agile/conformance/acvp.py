@@ -44,7 +44,8 @@ def _flag(value: Any) -> bool:
     return value is True or str(value).lower() == "true"
 
 
-def _expected(path: Path) -> dict[tuple[int, str], dict[str, Any]]:
+def _expected(path: Path, vector_set: Any) -> dict[tuple[int, str], dict[str, Any]]:
+    """Return the answers of the prompt's vector set (``vsId``), keyed by (tgId, tcId)."""
     answers = path.with_name("expectedResults.json")
     if not answers.is_file():
         raise VectorFormatError(
@@ -58,6 +59,12 @@ def _expected(path: Path) -> dict[tuple[int, str], dict[str, Any]]:
             f"{answers}: not valid JSON ({error})",
             fix="restore the file from its source, or leave its folder out of the paths",
         ) from None
+    if not isinstance(document, dict) or document.get("vsId") != vector_set:
+        found = document.get("vsId") if isinstance(document, dict) else None
+        raise VectorFormatError(
+            f"{answers}: vsId {found!r} differs from the prompt's vsId {vector_set!r}",
+            fix=f"use the expectedResults.json of ACVP vector set {vector_set!r} beside its prompt",
+        )
     table: dict[tuple[int, str], dict[str, Any]] = {}
     for group in document["testGroups"]:
         for test in group["tests"]:
@@ -72,7 +79,7 @@ def run_pair(path: Path, document: dict[str, Any], selection: Selection) -> File
     if not any(known == algorithm for known, _mode in _BUILDERS):
         report.skipped_reason = f"ACVP {algorithm} vector sets are not supported by the runner"
         return report
-    answers = _expected(path)
+    answers = _expected(path, document["vsId"])
     for group in document["testGroups"]:
         name = group["parameterSet"].lower()
         cases = [f"tgId {group['tgId']} tcId {test['tcId']}" for test in group["tests"]]
@@ -88,7 +95,7 @@ def run_pair(path: Path, document: dict[str, Any], selection: Selection) -> File
                 if answer is None:
                     raise VectorFormatError(
                         f"{path}: no expected result for {case} in expectedResults.json",
-                        fix="use the expectedResults.json of the same ACVP vector set (vsId)",
+                        fix="restore the expectedResults.json of this ACVP vector set",
                     )
                 assert builder is not None  # implementations is empty without a builder
                 action, expected = builder(implementation, group, test, answer)

@@ -18,6 +18,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from .. import registry
 from ..errors import AgileError, VectorFormatError
 from ..registry.interfaces import KeyForm
 from .judge import judge, mismatch
@@ -59,11 +60,43 @@ def _parameter_set(path: Path) -> str:
 
 #: Values the runner uses; the intermediate files also hold matrices and vectors it ignores.
 _FIELDS = frozenset({"d", "z", "ek", "dk", "m", "K", "c"})
+#: Fields each kind of file must have for the cases it runs.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "strcmp": ("dk", "c", "K"),
+    "intermediate": ("ek", "dk", "m", "K", "c"),
+    "unluckysample": ("ek", "dk", "m", "K", "c"),
+}
+_DAMAGED_FIX = "restore the file from its source, or leave it out of the paths"
 
 
-def _key_values(path: Path) -> dict[str, bytes]:
-    """Return the first occurrence of each field in :data:`_FIELDS` ("name = hex" lines)."""
+def _sizes(name: str) -> dict[str, int]:
+    """Return the byte length of each field for ML-KEM parameter set ``name`` (FIPS 203 §8).
+
+    Empty for a parameter set the registry does not describe, whose cases are skipped.
+    """
+    descriptor = registry.BY_ID.get(name)
+    public_key = descriptor.sizes.public_key if descriptor is not None else None
+    if descriptor is None or public_key is None:
+        return {}
+    sizes = descriptor.sizes
+    found = {"d": 32, "z": 32, "m": 32, "ek": public_key}
+    # dk = dk_PKE (384k bytes) || ek (384k + 32) || H(ek) (32) || z (32), FIPS 203 Algorithm 16.
+    found["dk"] = 2 * public_key + 32
+    if sizes.ciphertext is not None:
+        found["c"] = sizes.ciphertext
+    if sizes.shared_secret is not None:
+        found["K"] = sizes.shared_secret
+    return found
+
+
+def _key_values(path: Path, kind: str) -> dict[str, bytes]:
+    """Return the first occurrence of each field in :data:`_FIELDS` ("name = hex" lines).
+
+    Raises VectorFormatError when a field the file's kind needs is missing, is not
+    hexadecimal or has the wrong length for the parameter set, as in a cut-short file.
+    """
     values: dict[str, bytes] = {}
+    lines: dict[str, int] = {}
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         name, separator, value = line.partition(" = ")
         name = name.strip()
@@ -72,8 +105,62 @@ def _key_values(path: Path) -> dict[str, bytes]:
         try:
             values[name] = bytes.fromhex(value.strip())
         except ValueError:
-            raise VectorFormatError(f"{path}:{number}: field {name!r} is not hexadecimal") from None
+            raise VectorFormatError(
+                f"{path}:{number}: field {name!r} is not hexadecimal", fix=_DAMAGED_FIX
+            ) from None
+        lines[name] = number
+
+    # Lengths are checked first, because in a cut-short file the field that was cut is the
+    # one to name.
+    parameter_set = _parameter_set(path)
+    for name, size in _sizes(parameter_set).items():
+        if name in values and len(values[name]) != size:
+            raise VectorFormatError(
+                f"{path}:{lines[name]}: field {name!r} is {len(values[name])} bytes, "
+                f"expected {size} for {parameter_set}",
+                fix=_DAMAGED_FIX,
+            )
+    for name in _REQUIRED[kind]:
+        if name not in values:
+            raise VectorFormatError(f"{path}: missing field {name!r}", fix=_DAMAGED_FIX)
     return values
+
+
+def _encapsulation_keys(path: Path) -> list[bytes]:
+    """Return the keys of a ``modulus`` file, one hexadecimal encapsulation key per line.
+
+    A line of another length than the parameter set's encapsulation key is damage, not
+    a key to reject. An implementation would reject it for its length, and the case
+    would pass without testing the modulus check of FIPS 203 §7.2.
+    """
+    parameter_set = _parameter_set(path)
+    size = _sizes(parameter_set).get("ek")
+    opener = gzip.open if path.suffix == ".gz" else open
+    keys: list[bytes] = []
+    try:
+        with opener(path, "rt") as lines:  # type: ignore[operator]
+            for number, line in enumerate(lines, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    key = bytes.fromhex(line.strip())
+                except ValueError:
+                    raise VectorFormatError(
+                        f"{path}:{number}: not a hexadecimal encapsulation key", fix=_DAMAGED_FIX
+                    ) from None
+                if size is not None and len(key) != size:
+                    raise VectorFormatError(
+                        f"{path}:{number}: encapsulation key is {len(key)} bytes, "
+                        f"expected {size} for {parameter_set}",
+                        fix=_DAMAGED_FIX,
+                    )
+                keys.append(key)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        # A cut-short gzip file raises EOFError, which click would report as "aborted".
+        raise VectorFormatError(
+            f"{path}: damaged gzip file ({type(error).__name__}: {error})", fix=_DAMAGED_FIX
+        ) from None
+    return keys
 
 
 def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
@@ -83,16 +170,7 @@ def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
         return report
     name = _parameter_set(path)
     if kind == "modulus":
-        opener = gzip.open if path.suffix == ".gz" else open
-        try:
-            with opener(path, "rt") as lines:  # type: ignore[operator]
-                keys = [bytes.fromhex(line.strip()) for line in lines if line.strip()]
-        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
-            # A cut-short gzip file raises EOFError, which click would report as "aborted".
-            raise VectorFormatError(
-                f"{path}: damaged gzip file ({type(error).__name__}: {error})",
-                fix="restore the file from its source, or leave it out of the paths",
-            ) from None
+        keys = _encapsulation_keys(path)
         cases = [f"line {number}" for number in range(1, len(keys) + 1)]
         implementations = selection.implementations(name)
         if not implementations:
@@ -108,7 +186,7 @@ def run_file(path: Path, kind: str, selection: Selection) -> FileReport:
                 judge(report, name, implementation.provider, case, "invalid", reject)
         return report
 
-    values = _key_values(path)
+    values = _key_values(path, kind)
     implementations = selection.implementations(name)
     cases = ["decaps"] if kind == "strcmp" else ["keygen", "encaps", "decaps"]
     if not implementations:

@@ -19,10 +19,12 @@ Each record is one case, run against every registered provider of
 ``paillier-<bits>`` through ``registry.homomorphic``, where bits is the width of
 the file's n: keys load from N or P || Q, and encryption with the record's R,
 decryption and addition use the provider's ``raw_`` operations on integers. A
-modulus shorter than that width (Milagro's test 0 has a 2047-bit n) is outside
-the parameter set, because ``paillier-2048`` keys have a modulus of exactly 2048
-bits, so the case is skipped with that reason. No interface exposes the CRT
-constants LP, LQ, MP and MQ, so they are counted under ``not_checked`` instead.
+modulus one bit shorter than that width (Milagro's test 0 has a 2047-bit n) is
+outside the parameter set, because ``paillier-2048`` keys have a modulus of
+exactly 2048 bits, so the case is skipped with that reason. A prime shorter than
+its field, or an input N more than one bit shorter, makes the file damaged. No
+interface exposes the CRT constants LP, LQ, MP and MQ, so they are counted
+under ``not_checked`` instead.
 """
 
 from __future__ import annotations
@@ -164,7 +166,39 @@ def _checked(path: Path, kind: str, record: Record) -> Record:
                 "whole bytes and N twice their width",
                 fix="restore the file from its source, or leave it out of the paths",
             )
+    _check_sizes(path, kind, record)
     return record
+
+
+def _check_sizes(path: Path, kind: str, record: Record) -> None:
+    """Raise VectorFormatError when a prime or an input modulus is shorter than its field implies.
+
+    Milagro's primes fill their field, with the top bit set, so a product of two of
+    them has the width of N's field or one bit less (record 0's n has 2047 bits). A
+    shorter value contradicts the declared size. Unchecked, it would be skipped as a
+    modulus outside the parameter set, and the damage would go unnoticed. N is
+    checked only where it is an input, because a wrong N in a key-generation record
+    is a wrong expected output and fails its case.
+    """
+    names = ["P", "Q"] if "P" in record.fields else []
+    if kind in ("encrypt", "add"):
+        names.append("N")
+    for name in names:
+        width = record.width(name)
+        bits = record.integer(name).bit_length()
+        if name == "N" and bits < width - 1:
+            problem = (
+                f"N has {bits} bits, expected {width - 1} or {width} for a product of "
+                f"two {width // 2}-bit primes"
+            )
+        elif name != "N" and bits != width:
+            problem = f"{name} has {bits} bits, expected a prime that fills its {width}-bit field"
+        else:
+            continue
+        raise VectorFormatError(
+            f"{path}:{record.line}: {record.case}: {problem}",
+            fix="restore the file from its source, or leave it out of the paths",
+        )
 
 
 def _modulus(kind: str, record: Record) -> tuple[int, int]:

@@ -8,6 +8,7 @@ skipped with the reason, not counted.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import registry
-from ..errors import AgileError, UnknownProvider, VectorFormatError
+from ..errors import AgileError, InvalidArgument, UnknownProvider, VectorFormatError
 from . import acvp, cctv, golden, hpke_vectors, kat, milagro, wycheproof, xwing
 from .report import FileReport, Report
 from .targets import Selection
@@ -48,20 +49,89 @@ def default_paths() -> list[Path]:
     return ([own] if own.is_dir() else []) + kat.installed_paths()
 
 
-def _walk(paths: Iterable[Path]) -> Iterator[Path]:
-    for path in paths:
-        if path.is_dir():
-            for root, directories, files in os.walk(path):
-                directories[:] = sorted(d for d in directories if not d.startswith("."))
-                for name in sorted(files):
-                    if not name.startswith("."):
-                        yield Path(root) / name
-        elif path.exists():
-            yield path
+#: Fixes for a path that names nothing readable.
+_PATH_FIX = "check the path and try again"
+_LINK_FIX = "point the symlink at a vector file or folder, or pass another path"
+#: Reasons reported for entries of a walked folder that the walk does not enter or read.
+HIDDEN_REASON = "hidden, so left out of folder runs (name it as a path to run it)"
+LINKED_FOLDER_REASON = (
+    "symlink to a folder, not followed in folder runs (name it as a path to run it)"
+)
+
+
+def _unreadable_link(path: Path, error: OSError) -> str | None:
+    """Return how a symlink on ``path`` fails to resolve, or None when no symlink is at fault."""
+    if error.errno == errno.ELOOP:
+        return "a symlink loop"
+    if path.is_symlink():
+        return f"a symlink to {os.readlink(path)!r}, which does not exist"
+    return None
+
+
+def _check_given(path: Path) -> None:
+    """Raise VectorFormatError when a path given to the run names nothing that can be read."""
+    try:
+        path.stat()
+    except OSError as error:
+        link = _unreadable_link(path, error)
+        if link is not None:
+            problem, fix = f"is {link}", _LINK_FIX
+        elif error.errno in (errno.ENOENT, errno.ENOTDIR):
+            problem, fix = "does not exist", _PATH_FIX
         else:
-            raise VectorFormatError(
-                f"vector path {str(path)!r} does not exist", fix="check the path and try again"
-            )
+            problem, fix = f"cannot be read ({error.strerror})", _PATH_FIX
+        raise VectorFormatError(f"vector path {str(path)!r} {problem}", fix=fix) from None
+
+
+def _walk(paths: Iterable[Path]) -> Iterator[tuple[Path, str | None]]:
+    """Yield each file under ``paths`` with None, or an entry left out with the reason.
+
+    Inside a folder, hidden files and folders (a leading dot, such as ``.git`` or
+    ``.venv``) are reported instead of read, so that a run of a checkout does not
+    read tool caches. Symlinks to folders are reported instead of followed, so that
+    a link back up the tree cannot make the walk endless. A path named on the
+    command line is run whatever its name.
+    """
+    for path in paths:
+        _check_given(path)
+        if not path.is_dir():
+            yield path, None
+            continue
+        for root, directories, files in os.walk(path):
+            folder = Path(root)
+            for name in sorted([*directories, *files]):
+                if name.startswith("."):
+                    yield folder / name, HIDDEN_REASON
+                elif name in directories and (folder / name).is_symlink():
+                    yield folder / name, LINKED_FOLDER_REASON
+            directories[:] = sorted(d for d in directories if not d.startswith("."))
+            for name in sorted(files):
+                if not name.startswith("."):
+                    yield folder / name, None
+
+
+def _unique(entries: Iterable[tuple[Path, str | None]]) -> list[tuple[Path, str | None]]:
+    """Drop entries that name a file already listed, through another path or a symlink.
+
+    The first path to reach a file names it in the report, except that a file named
+    on the command line runs even when a folder walk listed it as left out first.
+    """
+    positions: dict[str, int] = {}
+    unique: list[tuple[Path, str | None]] = []
+    for path, reason in entries:
+        # os.path.realpath returns on a symlink loop, where Path.resolve before Python 3.13
+        # raises RuntimeError.
+        key = os.path.realpath(path)
+        if key not in positions:
+            positions[key] = len(unique)
+            unique.append((path, reason))
+            continue
+        first, first_reason = unique[positions[key]]
+        if first_reason is not None and reason is None:
+            unique[positions[key]] = (path, None)
+        else:
+            log.debug("skipping %s, the same file as %s", path, first)
+    return unique
 
 
 def _load_json(path: Path) -> Any:
@@ -86,6 +156,11 @@ def _load_json(path: Path) -> Any:
 
 def _classify(path: Path) -> tuple[str, int | None] | str:
     """Return (kind, number of units) for a runnable file, or the reason it is skipped."""
+    try:
+        path.stat()
+    except OSError as error:
+        # A symlink inside a walked folder that loops or dangles is reported, not read.
+        return _unreadable_link(path, error) or f"cannot be read ({error.strerror})"
     if not path.is_file():
         # A FIFO or device would block or never end, and has no size to check first.
         return "not a regular file"
@@ -121,22 +196,25 @@ def _classify(path: Path) -> tuple[str, int | None] | str:
 
 
 def _is_golden_manifest(path: Path) -> bool:
-    return path.name == "manifest.json" and golden.looks_like(_load_json(path))
+    # A manifest.json that is a FIFO or a symlink loop is not read here, and _classify skips it.
+    return path.name == "manifest.json" and path.is_file() and golden.looks_like(_load_json(path))
 
 
 def discover(paths: Iterable[Path]) -> tuple[list[Job], list[FileReport]]:
     """Return the jobs to run and the reports of files skipped as a whole."""
     jobs: list[Job] = []
     skipped: list[FileReport] = []
-    files = list(_walk(paths))
+    entries = _unique(_walk(paths))
     # A golden set's envelopes, plaintexts and keystore are cases of its manifest, not files.
-    golden_folders = {path.parent for path in files if _is_golden_manifest(path)}
-    for path in files:
+    golden_folders = {
+        path.parent for path, left_out in entries if left_out is None and _is_golden_manifest(path)
+    }
+    for path, left_out in entries:
         if path.name != "manifest.json" and any(
             folder in path.parents for folder in golden_folders
         ):
             continue
-        found = _classify(path)
+        found = left_out or _classify(path)
         if isinstance(found, str):
             skipped.append(FileReport(path=str(path), format=None, skipped_reason=found))
             continue
@@ -182,7 +260,7 @@ def _run_job(job: Job, selection: Selection) -> FileReport:
         return wycheproof.run_file(job.path, _load_json(path), selection)
     if job.kind == "hpke":
         suites = _load_json(path)[job.start : job.stop]
-        return hpke_vectors.run_file(job.path, suites, selection)
+        return hpke_vectors.run_file(job.path, suites, selection, first_index=job.start)
     if job.kind == "x-wing":
         return xwing.run_file(job.path, _load_json(path), selection)
     if job.kind == "golden":
@@ -220,6 +298,12 @@ def run(
     """Run every vector file under ``paths`` and return the report."""
     if isinstance(paths, str | os.PathLike):
         paths = [paths]  # one path, not an iterable of its characters
+    paths = list(paths)
+    if any(isinstance(path, str) and not path for path in paths):
+        # Path("") is ".", so an empty "$VECTORS" would run the current folder.
+        raise InvalidArgument(
+            "vector path is empty", fix="pass a file or folder, or '.' for the current folder"
+        )
     started = time.perf_counter()
     selection = Selection(
         providers=frozenset(providers) if providers else None,
