@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,8 +14,17 @@ from agile.attest.broker import init_broker as create_broker
 from agile.attest.policy import load_policy
 from agile.errors import InvalidArgument
 from agile.fsio import atomic_write
+from agile.seal.base import SEALERS, SealedBlob
 
 from .common import emit_json, json_option
+from .sealing import (
+    new_passphrase_for,
+    opening_environment,
+    reject_unused_options,
+    seal_again,
+    sealer_environment,
+    with_sealer_options,
+)
 
 __all__ = ["keep"]
 
@@ -48,6 +58,7 @@ def keep() -> None:
     Examples:
       agile keep init /srv/broker --port 8443
       agile keep serve --config /srv/broker/broker.toml
+      agile keep reseal /srv/broker --pcr-values 7=HEX
       agile keep put secret.bin --policy snp-policy.toml --token-file /srv/broker/admin.token \\
           --broker https://127.0.0.1:8443 --broker-cert /srv/broker/tls/cert.pem
       agile keep request k-0123... --evidence sev-guest --output key.bin \\
@@ -73,26 +84,119 @@ def keep() -> None:
 )
 @click.option(
     "--master-sealer",
+    "sealer",
+    type=click.Choice(list(SEALERS)),
     default="passphrase",
     show_default=True,
-    help="Sealer that protects the broker's master key (reads its usual variables).",
+    help="Sealer that protects the broker's master key, set up by the sealer options below "
+    "and their variables.",
 )
+@with_sealer_options
 def init_command(
-    directory: str, address: str, port: int, test_root: str | None, master_sealer: str
+    directory: str,
+    address: str,
+    port: int,
+    test_root: str | None,
+    sealer: str,
+    **sealer_options: Any,
 ) -> None:
     """Create a broker directory: config, TLS certificate, admin token and sealed master key.
 
+    Every key stored at the broker is lost when its master key can no longer be
+    unsealed.  A master key sealed to tpm2 alone is lost with a PCR change or a
+    cleared TPM, so prefer an sss sealer with a tpm2 and a passphrase member.
+
     \b
-    Example:
+    Examples:
       agile keep init /srv/broker --port 8443
+      AGILE_PASSPHRASE='recovery words' agile keep init /srv/broker \\
+          --master-sealer sss --sss-threshold 1 --sss-members tpm2,passphrase
     """
-    config = create_broker(
-        directory, address=address, port=port, test_root=test_root, master_sealer=master_sealer
-    )
+    options = _given(sealer_options)
+    _check_sealer_options(options, sealer, None, context=f"--master-sealer is {sealer}")
+    with sealer_environment(options):
+        config = create_broker(
+            directory, address=address, port=port, test_root=test_root, master_sealer=sealer
+        )
     click.echo(f"created broker in {config.directory}")
     click.echo(f"  config:      {config.directory / 'broker.toml'}")
     click.echo(f"  certificate: {config.cert_path}")
     click.echo(f"  admin token: {config.token_path} (mode 0600)")
+
+
+@keep.command("reseal")
+@click.argument("directory", type=click.Path(exists=True))
+@click.option(
+    "--master-sealer",
+    "sealer",
+    type=click.Choice(list(SEALERS)),
+    default=None,
+    help="Sealer to use from now on (default: the current one, keeping its choices such as "
+    "the PCR list).",
+)
+@with_sealer_options
+def reseal_command(directory: str, sealer: str | None, **sealer_options: Any) -> None:
+    """Seal the master key of the broker in DIRECTORY again, with new options or another sealer.
+
+    The master key stays the same, so the stored keys stay readable, and a
+    running broker needs no restart.  It is first unsealed with its current
+    sealer: a master key sealed to tpm2 alone needs the PCR values it was
+    sealed to, so reseal it with --pcr-values before a planned firmware or
+    boot change.  The current PINs, TPM and token come from the variables
+    (AGILE_TPM_PIN, AGILE_TPM_TCTI, AGILE_PKCS11_PIN, ...).  An option is used
+    for opening too only when its variable is unset.
+
+    \b
+    Examples:
+      agile keep reseal /srv/broker --pcr-values 7=HEX   # before a planned change of PCR 7
+      AGILE_PASSPHRASE='recovery words' agile keep reseal /srv/broker \\
+          --master-sealer sss --sss-threshold 1 --sss-members tpm2,passphrase
+      AGILE_NEW_PASSPHRASE='new words' agile keep reseal /srv/broker   # change the passphrase
+    """
+    from agile.attest.broker import read_master_blob, reseal_master_key
+
+    config = BrokerConfig.load(directory)
+    blob = read_master_blob(config)
+    target = sealer or str(blob["sealer"])
+    options = _given(sealer_options)
+    _check_sealer_options(
+        options, target, blob, context=f"the master key is sealed with {target} from now on"
+    )
+    subject = f"the master key of the broker in {config.directory}"
+    new_passphrase = new_passphrase_for(target, options, blob, subject=subject)
+
+    def seal(current: SealedBlob, associated_data: bytes, secret: bytes) -> SealedBlob:
+        return seal_again(current, associated_data, secret, target, options, new_passphrase)
+
+    with opening_environment(options):
+        reseal_master_key(config, seal)
+    click.echo(f"resealed {subject} with {target}")
+
+
+def _given(sealer_options: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in sealer_options.items() if value is not None}
+
+
+def _check_sealer_options(
+    options: dict[str, Any], target: str, current: SealedBlob | None, *, context: str
+) -> None:
+    """Reject options of sealers that neither seal (``target``) nor open (``current``) the key."""
+    from agile.seal.sss import MEMBERS_ENV, check_distinct_members, member_names
+
+    members = member_names(options, current or {}) if target == "sss" else []
+    if target == "sss":
+        check_distinct_members(options.get("sss_members") or os.environ.get(MEMBERS_ENV) or None)
+        if not members:
+            # No members named yet: the sss sealer itself rejects that when it seals.
+            return
+    if current is not None:
+        # The current sealers read their options too, when their variables are unset.
+        members.append(str(current.get("sealer")))
+        members += [str(m.get("sealer")) for m in current.get("members", []) if isinstance(m, dict)]
+    others = [name for name in dict.fromkeys(members) if name != target]
+    reject_unused_options(
+        options, target, others, context=context, remedy="pass --master-sealer {sealer}"
+    )
 
 
 @keep.command("serve")

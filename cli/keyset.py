@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 
-from agile.errors import InvalidArgument
+from agile.errors import InvalidArgument, KeystoreError
 from agile.fsio import atomic_write
 from agile.keys import PURPOSES, Keyset, KeyStatus, Keystore
 from agile.keys.transfer import FORMATS
@@ -448,7 +448,19 @@ def _warn_new_key_id(key_id: str, key_format: str | None) -> None:
     )
 
 
-import_key = add_sealer_options(import_key)
+def _existing_seal(name: str) -> dict[str, Any] | None:
+    """Return the sealed KEK of keyset NAME, or None when the keystore has no such keyset."""
+    try:
+        store = _open()
+    except KeystoreError:
+        # No keystore yet: the import creates it with the keyset.
+        return None
+    if name not in store.keyset_names():
+        return None
+    return store.keyset(name).seal_blob
+
+
+import_key = add_sealer_options(import_key, existing_seal=_existing_seal)
 keyset.add_command(reseal)
 
 

@@ -68,30 +68,45 @@ def check(names: tuple[str, ...], as_json: bool) -> None:
     TPM, the token); a sealer that does not open stops it with exit code 2.
     Keys without a private part are listed as skipped.
 
+    For an sss keyset it also tries every member, also those that a quorum
+    does not need, and lists each one; a member that fails (a missing device,
+    changed PCRs, a damaged blob, a wrong or missing PIN or passphrase) gives
+    exit code 1.  Give every member's secret to check them all.
+
     \b
     Examples:
       agile keystore check
       agile keystore check signing --json
     """
     from agile.keys import Keystore
-    from agile.keys.check import check_keystore
+    from agile.keys.check import check_keystore, check_seal_members
 
     directory = keystore_path()
-    results = check_keystore(Keystore.open(directory, create=False), names or None)
+    store = Keystore.open(directory, create=False)
+    results = check_keystore(store, names or None)
+    members = check_seal_members(store, names or None)
     failed = [result for result in results if result.failed]
+    failed_members = [member for member in members if member.failed]
     if as_json:
         emit_json(
             {
                 "keystore": str(directory),
                 "keys": [result.to_dict() for result in results],
-                "failed": len(failed),
+                "sss_members": [member.to_dict() for member in members],
+                "failed": len(failed) + len(failed_members),
             }
         )
     else:
         for result in results:
             line = f"{result.result:7} {result.keyset} {result.key_id} {result.algorithm}"
             click.echo(f"{line} ({result.status}): {result.detail}")
+        for member in members:
+            line = f"{member.result:7} {member.keyset} sss member {member.member} ({member.sealer})"
+            click.echo(f"{line}: {member.detail}" if member.detail else line)
         checked = sum(result.result != "skipped" for result in results)
         click.echo(f"{checked - len(failed)} of {checked} keys with a private part check out")
-    if failed:
+        if members:
+            opened = len(members) - len(failed_members)
+            click.echo(f"{opened} of {len(members)} sss members unseal their share")
+    if failed or failed_members:
         sys.exit(1)

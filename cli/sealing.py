@@ -5,6 +5,10 @@ variables (``AGILE_TPM_*``, ``AGILE_PKCS11_*``, ``AGILE_SSS_*``, ``AGILE_KEEP_*`
 command that unseals a keyset (decrypt, sign, rotate) must reach the device
 too.  On the command line each option below overrides its variable for the
 duration of the command.
+
+An option for a sealer that the command does not use is a usage error, because
+it would be ignored without a word (a --tpm-pin on a passphrase keyset).  The
+variables are not checked that way: one environment serves every keyset.
 """
 
 from __future__ import annotations
@@ -18,11 +22,20 @@ from typing import Any
 import click
 
 from agile.errors import SealError, WrongPassphrase
-from agile.seal.base import SEALERS, sealer_class
+from agile.seal.base import SEALERS, SealedBlob, sealer_class
 
 from .common import keystore_option, keystore_path, policy_option
 
-__all__ = ["add_sealer_options", "reseal", "SEALER_OPTIONS"]
+__all__ = [
+    "add_sealer_options",
+    "with_sealer_options",
+    "reseal",
+    "SEALER_OPTIONS",
+    "OPTION_SEALERS",
+    "opening_environment",
+    "new_passphrase_for",
+    "seal_again",
+]
 
 #: Environment variable with the new passphrase for ``agile keyset reseal``.
 NEW_PASSPHRASE_ENV = "AGILE_NEW_PASSPHRASE"
@@ -107,6 +120,131 @@ SEALER_OPTIONS: dict[str, tuple[str, str, str, str]] = {
 }
 
 
+#: Option name -> the sealer that reads it.
+OPTION_SEALERS: dict[str, str] = {
+    "pcrs": "tpm2",
+    "pcr_values": "tpm2",
+    "tpm_pin": "tpm2",
+    "tpm_tcti": "tpm2",
+    "pkcs11_module": "pkcs11",
+    "pkcs11_token": "pkcs11",
+    "pkcs11_pin": "pkcs11",
+    "sss_threshold": "sss",
+    "sss_members": "sss",
+    "keep_broker": "keep",
+    "keep_broker_cert": "keep",
+    "keep_token": "keep",
+    "keep_policy": "keep",
+    "keep_evidence": "keep",
+}
+
+
+def _member_names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _blob_sealers(blob: SealedBlob) -> list[str]:
+    """Return the sealer of ``blob`` and, for sss, those of its members at every depth."""
+    names = [str(blob.get("sealer"))]
+    if names[0] != "sss":
+        return names
+    for member in blob.get("members") or []:
+        if isinstance(member, dict):
+            names += _blob_sealers(member)
+    return names
+
+
+def _sss_members(values: dict[str, Any], current: SealedBlob | None = None) -> list[str] | None:
+    """Return the member sealers an sss seal will use, or None when none are named yet.
+
+    They come from --sss-members, else from its variable, else from ``current`` (the
+    sss blob being resealed).
+    """
+    from agile.seal.sss import MEMBERS_ENV
+
+    text = values.get("sss_members") or os.environ.get(MEMBERS_ENV)
+    if text:
+        return _member_names(str(text))
+    if current is not None and current.get("sealer") == "sss":
+        return _blob_sealers(current)[1:]
+    return None
+
+
+def reject_unused_options(
+    values: dict[str, Any],
+    sealer: str,
+    members: list[str] | None,
+    *,
+    context: str,
+    remedy: str = "pass --seal {sealer}",
+    member_remedy: str = "add {sealer} to --sss-members",
+) -> None:
+    """Raise click.UsageError for an option given for a sealer that the command does not use.
+
+    ``sealer`` is the sealer the command uses and ``members`` its sss members, where None
+    means not known yet (then every member sealer's options may be used).  ``context``
+    describes how the command chose ``sealer``.  ``remedy`` and, for an sss sealer,
+    ``member_remedy`` say how to use the option instead, with ``{sealer}`` for the
+    option's own sealer.
+    """
+    if sealer == "sss" and members is None:
+        return
+    used = {sealer, *(members or [])}
+    for name, value in values.items():
+        owner = OPTION_SEALERS[name]
+        if value is None or owner in used:
+            continue
+        flag = SEALER_OPTIONS[name][0]
+        if sealer == "sss":
+            raise click.UsageError(
+                f"{flag} is an option of the {owner} sealer, which is not among the sss "
+                f"members {','.join(members or [])}: {member_remedy.format(sealer=owner)}, "
+                f"or leave out {flag}"
+            )
+        raise click.UsageError(
+            f"{flag} is an option of the {owner} sealer, but {context}: "
+            f"{remedy.format(sealer=owner)}, or leave out {flag}"
+        )
+
+
+def _check_options_used(
+    values: dict[str, Any],
+    arguments: dict[str, Any],
+    existing_seal: Callable[[str], SealedBlob | None] | None,
+) -> None:
+    """Reject the sealer options that ``keyset create`` or ``keyset import`` would ignore."""
+    name = arguments["name"]
+    sealer = arguments["sealer"]
+    source = click.get_current_context().get_parameter_source("sealer")
+    chosen = source is not None and source is not click.core.ParameterSource.DEFAULT
+
+    current = existing_seal(name) if existing_seal is not None else None
+    if current is None:
+        default = "" if chosen else " (the default of --seal)"
+        context = f"the new keyset {name!r} is sealed with {sealer}{default}"
+        reject_unused_options(values, sealer, _sss_members(values), context=context)
+        return
+
+    # Importing into an existing keyset: --seal and the options of other sealers do
+    # nothing, while those of the keyset's own sealers reach it when it is opened.
+    current_sealer = str(current.get("sealer"))
+    if chosen and sealer != current_sealer:
+        raise click.UsageError(
+            f"--seal {sealer} applies only to a new keyset, and keyset {name!r} exists, sealed "
+            f"with {current_sealer}: leave out --seal, or change its sealer with agile keyset "
+            f"reseal {name} --seal {sealer}"
+        )
+    sealers = _blob_sealers(current)
+    reject_unused_options(
+        values,
+        sealers[0],
+        sealers[1:] if sealers[0] == "sss" else [],
+        context=f"keyset {name!r} exists, sealed with {current_sealer}",
+        remedy=f"change its sealer with agile keyset reseal {name} --seal {{sealer}}",
+        member_remedy=f"add {{sealer}} with agile keyset reseal {name} --sss-members LIST",
+    )
+
+
 def _options() -> list[click.Option]:
     return [
         click.Option(
@@ -147,14 +285,22 @@ def _check_members(options: dict[str, Any]) -> None:
     check_distinct_members(members)
 
 
-def add_sealer_options(command: click.Command) -> click.Command:
-    """Add the sealer options to ``command``, whose callback then runs with them exported."""
+def add_sealer_options(
+    command: click.Command, *, existing_seal: Callable[[str], SealedBlob | None] | None = None
+) -> click.Command:
+    """Add the sealer options to ``command``, whose callback then runs with them exported.
+
+    ``command`` has a NAME argument and a --seal option for a new keyset.
+    ``existing_seal`` returns the sealed blob of an existing keyset NAME, or None, for
+    a command that also adds to existing keysets.
+    """
     command.params.extend(_options())
     original: Callable[..., Any] = command.callback  # type: ignore[assignment]
 
     @functools.wraps(original)
     def callback(**arguments: Any) -> Any:
         values = {name: arguments.pop(name, None) for name in SEALER_OPTIONS}
+        _check_options_used(values, arguments, existing_seal)
         if arguments.get("sealer") == "sss":
             _check_members(values)
         with sealer_environment(values):
@@ -164,7 +310,8 @@ def add_sealer_options(command: click.Command) -> click.Command:
     return command
 
 
-def _with_sealer_options(function: Callable[..., Any]) -> Callable[..., Any]:
+def with_sealer_options(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Add every sealer option to a command, as keyword arguments of its callback."""
     for name, (flags, variable, metavar, text) in reversed(SEALER_OPTIONS.items()):
         decorator = click.option(
             flags, name, metavar=metavar, default=None, help=f"{text} Overrides ${variable}."
@@ -183,7 +330,7 @@ def _with_sealer_options(function: Callable[..., Any]) -> Callable[..., Any]:
     help="Sealer to use from now on (default: the keyset's current one, keeping its choices "
     "such as the PCR list).",
 )
-@_with_sealer_options
+@with_sealer_options
 @policy_option
 @keystore_option
 def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: Any) -> None:
@@ -195,10 +342,10 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     already changed, that needs a quorum of an sss sealer, so reseal a plain
     tpm2 keyset before the change.
 
-    The options set how the KEK is sealed from now on.  The current PINs, TPM
-    and token for opening it come from the variables (AGILE_TPM_PIN,
-    AGILE_TPM_TCTI, AGILE_PKCS11_PIN, ...); an option is used for opening too
-    only when its variable is unset.
+    The options set how the KEK is sealed from now on.  The current PINs and
+    TPM for opening it come from the variables (AGILE_TPM_PIN, AGILE_TPM_TCTI,
+    AGILE_PKCS11_PIN, ...), and the token and key broker from the keyset.  An
+    option is used for opening too only when its variable is unset.
 
     \b
     Examples:
@@ -208,38 +355,35 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
       AGILE_TPM_PIN=0815 agile keyset reseal mail --seal sss --sss-threshold 2 \\
           --sss-members passphrase,tpm2,pkcs11
       AGILE_NEW_PASSPHRASE='new words' agile keyset reseal files   # change the passphrase of files
+
+    An sss keyset keeps each member's passphrase and TPM PIN: the members'
+    secrets in AGILE_PASSPHRASE and AGILE_TPM_PIN must open their old members,
+    even when the other members opened the keyset.  To replace one on purpose,
+    give the new passphrase in AGILE_NEW_PASSPHRASE or the new PIN with --tpm-pin.
     """
     from agile.keys import Keystore
     from agile.keys.kek import kek_associated_data, unseal_kek
-    from agile.seal.sss import accepted_options, enforce_sealers, sealer_from_options
+    from agile.seal.sss import enforce_sealers
 
     options = {name: value for name, value in sealer_options.items() if value is not None}
     store = Keystore.open(keystore_path())
     keyset = store.keyset(name)
     blob = keyset.seal_blob
     target = sealer or keyset.sealer
+    reject_unused_options(
+        options,
+        target,
+        _sss_members(options, blob) if target == "sss" else [],
+        context=f"keyset {name!r} is resealed with {target}"
+        + ("" if sealer else " (its current sealer)"),
+    )
     active = store.policy(policy)
     enforce_sealers(active, target, blob, options)
     if target == "sss":
         _check_members(options)
 
-    new_passphrase = os.environ.get(NEW_PASSPHRASE_ENV)
-    if new_passphrase is not None and target != "passphrase":
-        raise SealError(
-            f"{NEW_PASSPHRASE_ENV} is set but keyset {name!r} is being sealed with {target!r}",
-            fix=f"unset {NEW_PASSPHRASE_ENV}, or reseal with --seal passphrase",
-        )
-    if new_passphrase == "":
-        raise SealError(f"{NEW_PASSPHRASE_ENV} is set but empty", fix="set a non-empty passphrase")
-
-    # Opening uses the variables (the current PIN, TPM and token), and an option only where
-    # its variable is unset, so a new --tpm-pin never counts as a wrong PIN on the old object.
-    opening_options = {
-        option: value
-        for option, value in options.items()
-        if not os.environ.get(SEALER_OPTIONS[option][1])
-    }
-    with sealer_environment(opening_options):
+    new_passphrase = new_passphrase_for(target, options, blob, subject=f"keyset {name!r}")
+    with opening_environment(options):
         try:
             kek = unseal_kek(store.root, keyset.name, keyset.uid, blob)
         except WrongPassphrase as error:
@@ -251,25 +395,104 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
                 )
             raise WrongPassphrase(f"keyset {name!r}: {error}", fix=fix) from None
     associated_data = kek_associated_data(keyset.name, keyset.uid)
-    with sealer_environment(options):
-        if new_passphrase is not None:
-            # A passphrase change: AGILE_PASSPHRASE unsealed the KEK, the new passphrase seals it.
-            from agile.seal.passphrase import PassphraseSealer
+    new_blob = seal_again(blob, associated_data, kek, target, options, new_passphrase)
+    keyset.replace_seal(new_blob)
+    click.echo(f"resealed keyset {name} with {target}")
 
-            new_blob = PassphraseSealer(new_passphrase).seal(kek, associated_data)
+
+# Resealing a sealed secret, a keyset's KEK or a key broker's master key, with the
+# same options and variables.
+
+
+def opening_environment(options: dict[str, Any]) -> contextlib.AbstractContextManager[None]:
+    """Export the options whose variables are unset, to open a secret sealed earlier.
+
+    The variables hold the current PIN and TPM, so a new --tpm-pin is not tried as
+    the PIN of the old sealed object.  The token and the key broker are those the
+    sealed blob names.
+    """
+    return sealer_environment(
+        {
+            option: value
+            for option, value in options.items()
+            if not os.environ.get(SEALER_OPTIONS[option][1])
+        }
+    )
+
+
+def new_passphrase_for(
+    target: str, options: dict[str, Any], blob: SealedBlob, *, subject: str
+) -> str | None:
+    """Return AGILE_NEW_PASSPHRASE (None when unset) if sealer ``target`` can use it.
+
+    ``subject`` names what is being resealed in the error, such as "the broker's master key".
+    """
+    from agile.seal.sss import member_names
+
+    new_passphrase = os.environ.get(NEW_PASSPHRASE_ENV)
+    if new_passphrase is None:
+        return None
+    # A passphrase changes within one sealer: the passphrase sealer, or the passphrase
+    # member of an sss sealer that stays sss.  A move to sss seals a new passphrase
+    # member with AGILE_PASSPHRASE.
+    has_passphrase = target == "passphrase" or (
+        target == "sss" and "passphrase" in member_names(options, blob)
+    )
+    if not has_passphrase:
+        raise SealError(
+            f"{NEW_PASSPHRASE_ENV} is set but {subject} is sealed with {target!r} from now on, "
+            "which has no passphrase",
+            fix=f"unset {NEW_PASSPHRASE_ENV}, or reseal with the passphrase sealer (or an sss "
+            "sealer with a passphrase member)",
+        )
+    if target == "sss" and blob.get("sealer") != "sss":
+        raise SealError(
+            f"{NEW_PASSPHRASE_ENV} is set but {subject} moves from {blob.get('sealer')!r} to "
+            "sss, whose new passphrase member is sealed with AGILE_PASSPHRASE",
+            fix=f"unset {NEW_PASSPHRASE_ENV} and set AGILE_PASSPHRASE to the passphrase for the "
+            "new member",
+        )
+    if not new_passphrase:
+        raise SealError(f"{NEW_PASSPHRASE_ENV} is set but empty", fix="set a non-empty passphrase")
+    return new_passphrase
+
+
+def seal_again(
+    blob: SealedBlob,
+    associated_data: bytes,
+    secret: bytes,
+    target: str,
+    options: dict[str, Any],
+    new_passphrase: str | None = None,
+) -> SealedBlob:
+    """Seal ``secret``, now sealed in ``blob``, with sealer ``target`` and ``options``.
+
+    When ``target`` is the blob's own sealer, its reseal method keeps the blob's
+    choices (PCR selection, token, sss members) that no option overrides.
+    ``new_passphrase`` (from :func:`new_passphrase_for`) replaces the passphrase
+    of a passphrase sealer or of the passphrase members of an sss sealer.
+    """
+    from agile.seal.passphrase import PassphraseSealer
+    from agile.seal.sss import accepted_options, sealer_from_options
+
+    reseal_options = dict(options)
+    if new_passphrase is not None and target == "sss":
+        reseal_options["passphrase"] = new_passphrase
+    with sealer_environment(options):
+        if new_passphrase is not None and target == "passphrase":
+            new_blob = PassphraseSealer(new_passphrase).seal(secret, associated_data)
         else:
             resealer = None
             if target == blob.get("sealer"):
                 cls = sealer_class(target)
-                current = cls.from_blob(blob, **accepted_options(cls, options))
+                current = cls.from_blob(blob, **accepted_options(cls, reseal_options))
                 resealer = getattr(current, "reseal", None)
             if resealer is not None:
-                # Keep the blob's own choices (PCR selection, token, sss members) unless overridden.
-                new_blob = resealer(blob, associated_data, secret=kek)
+                new_blob = resealer(blob, associated_data, secret=secret)
             else:
-                new_blob = sealer_from_options(target, **options).seal(kek, associated_data)
+                new_blob = sealer_from_options(target, **reseal_options).seal(
+                    secret, associated_data
+                )
     if new_blob.get("sealer") != target:
         raise SealError(f"sealer {target!r} returned a blob that names {new_blob.get('sealer')!r}")
-
-    keyset.replace_seal(new_blob)
-    click.echo(f"resealed keyset {name} with {target}")
+    return new_blob

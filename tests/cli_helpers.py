@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 #: The passphrase of the ``keystore`` fixture in tests/conftest.py.
 PASSPHRASE = "correct horse battery staple"
@@ -23,4 +24,22 @@ def run_agile(home: Path, *arguments: str, **env: str) -> subprocess.CompletedPr
         timeout=120,
         check=False,
         env={**os.environ, "AGILE_PASSPHRASE": PASSPHRASE, **CHEAP_ARGON2, **env},
+    )
+
+
+def run_cli(
+    *arguments: str, data: bytes | None = None, text: bool = False, **env: str
+) -> subprocess.CompletedProcess[Any]:
+    """Run ``agile ARGUMENTS`` in the caller's environment plus ``env``.
+
+    ``data`` goes to standard input.  The output is bytes, or str with ``text``.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *arguments],
+        input=data,
+        capture_output=True,
+        text=text,
+        timeout=120,
+        check=False,
+        env={**os.environ, **env},
     )

@@ -26,7 +26,12 @@ accepted as the ephemeral KEM.
 Keys at rest are encrypted with AES-256-GCM under a 32-byte master key, with
 the key id and policy hash as associated data.  The master key is stored
 sealed with an agile sealer (``passphrase`` by default) and unsealed when the
-broker starts.
+broker starts.  :func:`reseal_master_key` seals it again, with new sealer
+options or another sealer, and keeps the stored keys readable.
+
+A stored key record that is malformed or fails authentication is a fault of
+the broker, not of the request.  The broker logs it with the key id and file
+and replies with 500, which the client raises as :class:`BrokerFailure`.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +69,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.x509.oid import NameOID
 
 from .. import hpke
-from ..errors import AgileError, AttestationError, InvalidArgument, KeyNotFound
+from ..errors import (
+    AgileError,
+    AttestationError,
+    InvalidArgument,
+    KeyNotFound,
+    SealError,
+    WrongPassphrase,
+)
 from ..fsio import atomic_write
 from .certs import AMD_TRUST_ANCHORS, TrustAnchor
 from .evidence import EvidenceSource, binding_input, verify_evidence
@@ -77,9 +89,14 @@ __all__ = [
     "KeyBroker",
     "BrokerServer",
     "BrokerBadRequest",
+    "BrokerFailure",
+    "StoredKeyInvalid",
     "NonceLimitReached",
     "BrokerClient",
     "init_broker",
+    "read_master_blob",
+    "unseal_master_key",
+    "reseal_master_key",
     "check_address",
 ]
 
@@ -90,6 +107,9 @@ RELEASE_KEMS = ("x-wing", "x25519")
 _KDF, _AEAD = "hkdf-sha256", "aes-256-gcm"
 _INFO_LABEL = b"agile keep key v1\x00"
 _STORE_LABEL = b"agile keep store v1\x00"
+#: Associated data of the sealed master key.
+_MASTER_LABEL = _STORE_LABEL + b"master"
+_MASTER_NAME = "master.json"
 _NONCE_SIZE = 32
 _MAX_BODY = 1 << 20
 _MAX_SECRET = 4096
@@ -234,6 +254,11 @@ class BrokerConfig:
     def token_path(self) -> Path:
         return self.directory / "admin.token"
 
+    @property
+    def master_key_path(self) -> Path:
+        """The sealed master key, mode 0600."""
+        return self.directory / _MASTER_NAME
+
     def anchors(self) -> tuple[TrustAnchor, ...]:
         """Return AMD's pinned roots, or only the configured test root."""
         if self.test_root is None:
@@ -342,7 +367,7 @@ def init_broker(
     # Sealed before anything is written, so that a wrong sealer name or an unreachable
     # device leaves no half-made broker (with a TLS key and an admin token) behind.
     sealer = sealer_class(master_sealer)(**(sealer_options or {}))
-    blob = sealer.seal(os.urandom(32), _STORE_LABEL + b"master")
+    blob = sealer.seal(os.urandom(32), _MASTER_LABEL)
     (folder / "tls").mkdir(mode=0o700, parents=True, exist_ok=True)
     (folder / "keys").mkdir(mode=0o700, exist_ok=True)
     os.chmod(folder, 0o700)
@@ -361,10 +386,130 @@ def init_broker(
     atomic_write(config.key_path, key)
     atomic_write(config.cert_path, certificate, mode=0o644)
     atomic_write(config.token_path, secrets.token_hex(32).encode("ascii") + b"\n")
-    atomic_write(folder / "master.json", json.dumps(blob, indent=2).encode("utf-8"))
+    atomic_write(config.master_key_path, json.dumps(blob, indent=2).encode("utf-8"))
     atomic_write(folder / _CONFIG_NAME, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644)
     log.info("created key broker in %s for %s:%d", folder, address, port)
     return BrokerConfig.load(folder)
+
+
+#: Variable with the PIN or passphrase of a sealer, for the fix of a wrong one.
+_SECRET_VARIABLES = {
+    "passphrase": ("AGILE_PASSPHRASE", "passphrase"),
+    "tpm2": ("AGILE_TPM_PIN", "TPM PIN"),
+    "pkcs11": ("AGILE_PKCS11_PIN", "token PIN"),
+}
+
+
+def read_master_blob(config: BrokerConfig) -> dict[str, Any]:
+    """Read the sealed master key of the broker in ``config``.
+
+    Raises SealError when the file is missing or malformed.
+    """
+    path = config.master_key_path
+    restore = "restore it from a backup of the broker directory"
+    try:
+        blob = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SealError(f"the broker's master key {str(path)!r} is missing", fix=restore) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SealError(
+            f"the broker's master key {str(path)!r} is not valid JSON: {error}", fix=restore
+        ) from None
+    if not isinstance(blob, dict) or not isinstance(blob.get("sealer"), str):
+        raise SealError(f"the broker's master key {str(path)!r} names no sealer", fix=restore)
+    return blob
+
+
+def unseal_master_key(
+    config: BrokerConfig, blob: dict[str, Any] | None = None, **sealer_options: Any
+) -> bytes:
+    """Unseal the broker's master key (``blob``, else the one in its directory).
+
+    A failure raises SealError (WrongPassphrase for a wrong PIN or passphrase)
+    whose message names the master key and whose fix applies to a broker.
+    """
+    from ..seal.base import unseal
+
+    if blob is None:
+        blob = read_master_blob(config)
+    try:
+        return unseal(blob, _MASTER_LABEL, **sealer_options)
+    except SealError as error:
+        sealer = str(blob.get("sealer"))
+        message = (
+            f"the broker's master key {str(config.master_key_path)!r} cannot be unsealed "
+            f"with its {sealer} sealer: {error}"
+        )
+        fix = _master_key_fix(error, sealer, config.directory)
+        if isinstance(error, WrongPassphrase):
+            raise WrongPassphrase(message, fix=fix) from None
+        raise SealError(message, fix=fix) from None
+
+
+def reseal_master_key(
+    config: BrokerConfig,
+    seal: Callable[[dict[str, Any], bytes, bytes], dict[str, Any]],
+    **sealer_options: Any,
+) -> dict[str, Any]:
+    """Unseal the broker's master key, seal it again and store the new blob; return it.
+
+    ``seal(blob, associated_data, secret)`` returns the new sealed form of
+    ``secret``, with the sealer and options of the caller's choice.  The master
+    key itself stays the same, so the stored keys stay readable and a running
+    broker is not affected.  ``broker.toml`` then names the new sealer.
+    """
+    blob = read_master_blob(config)
+    secret = unseal_master_key(config, blob, **sealer_options)
+    new_blob = seal(blob, _MASTER_LABEL, secret)
+    atomic_write(config.master_key_path, json.dumps(new_blob, indent=2).encode("utf-8"))
+    _set_master_sealer(config, str(new_blob.get("sealer")))
+    log.info(
+        "resealed the master key of the broker in %s with %s (was %s)",
+        config.directory,
+        new_blob.get("sealer"),
+        blob.get("sealer"),
+    )
+    return new_blob
+
+
+def _set_master_sealer(config: BrokerConfig, sealer: str) -> None:
+    """Write ``master_sealer = sealer`` into broker.toml, keeping its other lines."""
+    path = config.directory / _CONFIG_NAME
+    lines = path.read_text(encoding="utf-8").splitlines()
+    setting = f"master_sealer = {json.dumps(sealer)}"
+    found = [i for i, line in enumerate(lines) if re.match(r"\s*master_sealer\s*=", line)]
+    if found and lines[found[0]] == setting:
+        return
+    if found:
+        lines[found[0]] = setting
+    else:
+        lines.append(setting)
+    atomic_write(path, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644)
+
+
+def _master_key_fix(error: SealError, sealer: str, directory: Path) -> str | None:
+    """Return the fix for a master key that failed to unseal with ``error``."""
+    reseal = f"agile keep reseal {directory}"
+    if isinstance(error, WrongPassphrase) and sealer in _SECRET_VARIABLES:
+        variable, secret = _SECRET_VARIABLES[sealer]
+        return f"set {variable} to the {secret} that the master key was sealed with"
+    if sealer == "sss":
+        # NOTE: the member errors quoted in the message keep their sealers' advice, which
+        # speaks of keysets and 'agile keyset reseal'.
+        return (
+            "make a quorum of the master key's sss members work: reach their devices, give "
+            "their PINs and passphrases, and restore the PCR values of a tpm2 member; then run "
+            f"'{reseal}' to seal the failed members again"
+        )
+    if sealer == "tpm2" and hasattr(error, "changed"):
+        # PCRChanged: the only way back is the boot state that the master key was sealed to.
+        return (
+            "boot the previous firmware or boot chain, so that the PCRs hold the values the "
+            f"master key was sealed to, and run '{reseal} --pcr-values INDEX=HEX' with the "
+            "values of the new state before you change it again; without those PCR values "
+            "the keys stored at this broker cannot be recovered"
+        )
+    return error.fix
 
 
 class NonceLimitReached(AttestationError):
@@ -380,6 +525,29 @@ class NonceLimitReached(AttestationError):
         self.per_client = per_client
 
 
+class StoredKeyInvalid(AttestationError):
+    """A stored key record that is malformed or fails authentication, damaged or edited on disk."""
+
+    def __init__(self, key_id: str, path: Path, reason: str) -> None:
+        super().__init__(
+            f"the broker's stored record of key {key_id!r} ({path}) failed authentication: "
+            f"{reason}",
+            fix=f"restore {path} from a backup of the broker's keys directory, and find out "
+            "who changed it",
+        )
+        self.key_id = key_id
+        self.path = path
+        #: What failed, for the broker's log only.
+        self.reason = reason
+
+    def public_message(self) -> str:
+        """Return the message for the client, without the file or the reason."""
+        return (
+            f"the broker's stored record of key {self.key_id!r} failed authentication, so the "
+            "broker cannot release it; its operator must restore the record from a backup"
+        )
+
+
 class KeyBroker:
     """The broker's logic without the network: key storage, nonces and release decisions."""
 
@@ -390,12 +558,9 @@ class KeyBroker:
         sealer_options: dict[str, Any] | None = None,
         anchors: Iterable[TrustAnchor] | None = None,
     ) -> None:
-        from ..seal.base import unseal
-
         self.config = config
         self.anchors = tuple(anchors) if anchors is not None else config.anchors()
-        blob = json.loads((config.directory / "master.json").read_text(encoding="utf-8"))
-        self._master = AESGCM(unseal(blob, _STORE_LABEL + b"master", **(sealer_options or {})))
+        self._master = AESGCM(unseal_master_key(config, **(sealer_options or {})))
         self._token = config.token_path.read_text(encoding="ascii").strip()
         # Each unused nonce's expiry (time.monotonic) and the client it was issued to.
         self._nonces: dict[bytes, tuple[float, str]] = {}
@@ -448,20 +613,21 @@ class KeyBroker:
         path = self._key_path(key_id)
         if not path.is_file():
             raise KeyNotFound(f"the broker has no key {key_id!r}")
-        record = json.loads(path.read_text(encoding="utf-8"))
-        policy = parse_policy(record["policy"])
-        associated = _STORE_LABEL + key_id.encode() + bytes.fromhex(policy.sha256)
         try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            policy = parse_policy(record["policy"])
+            associated = _STORE_LABEL + key_id.encode() + bytes.fromhex(policy.sha256)
             secret = self._master.decrypt(
                 _unb64(record["nonce"], "nonce"),
                 _unb64(record["ciphertext"], "ciphertext"),
                 associated,
             )
         except InvalidTag:
-            raise AttestationError(
-                f"the broker's record of key {key_id!r} fails its integrity check",
-                fix="restore the key file from a backup",
-            ) from None
+            # The policy is authenticated too: it is part of the associated data.
+            raise StoredKeyInvalid(key_id, path, "AES-256-GCM authentication failed") from None
+        except (AgileError, ValueError, KeyError, TypeError) as error:
+            # ValueError covers invalid JSON and UTF-8, and KeyError and TypeError missing fields.
+            raise StoredKeyInvalid(key_id, path, f"malformed record: {error!r}") from None
         return secret, policy
 
     # Nonces.
@@ -687,6 +853,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._reply(status, {"error": str(error)}, retry_after=error.retry_after)
         except KeyNotFound as error:
             self._reply(404, {"error": str(error)})
+        except StoredKeyInvalid as error:
+            log.error(
+                "stored record of key %s in %s failed authentication (%s); request from %s "
+                "answered with 500",
+                error.key_id,
+                error.path,
+                error.reason,
+                self.client_address[0],
+            )
+            self._reply(500, {"error": error.public_message(), "key_id": error.key_id})
         except AgileError as error:
             log.warning("bad request from %s: %s", self.client_address[0], error)
             self._reply(400, {"error": str(error)})
@@ -728,6 +904,16 @@ class _BusyHandler(_Handler):
 
 class BrokerBadRequest(AttestationError, InvalidArgument):
     """The broker rejected a request as invalid (HTTP 400): bad input, so exit code 2."""
+
+    exit_code = 2
+
+
+class BrokerFailure(AttestationError):
+    """The broker failed on its side (HTTP 500), for example on a damaged key record.
+
+    Exit code 2: nothing was checked and found wrong in the request, and the
+    broker's operator must act before a retry can succeed.
+    """
 
     exit_code = 2
 
@@ -945,6 +1131,12 @@ class BrokerClient:
             raise BrokerBadRequest(
                 f"the key broker rejected the request: {data.get('error')}",
                 fix="correct the value named in the message and retry",
+            )
+        if response.status == 500:
+            raise BrokerFailure(
+                f"the key broker at {self.url} failed on its side (HTTP 500): {data.get('error')}",
+                fix="the request was not at fault: ask the broker's operator to check the "
+                "broker's log and to restore any key record it names from a backup",
             )
         if response.status in (429, 503):
             wait = response.getheader("Retry-After", "a few")

@@ -14,6 +14,10 @@ public key derived from the private key must equal the stored one, and one
 operation with the private key must round-trip with the stored public key
 (encapsulate and decapsulate, sign and verify, encrypt and decrypt).  An AEAD
 key is unsealed and used for one encryption and decryption.
+
+A keyset sealed with ``sss`` opens with any quorum of its members, so a broken
+member goes unnoticed there.  :func:`check_seal_members` tries every member
+and returns one result per member.
 """
 
 from __future__ import annotations
@@ -28,11 +32,13 @@ from typing import Any
 from .. import registry
 from ..errors import AgileError, KeysetError, SealError
 from ..registry.interfaces import AEAD, KEM, HomomorphicScheme, SignatureScheme
+from ..seal.sss import SSSSealer
+from .kek import kek_associated_data
 from .keyset import Keyset
 from .keystore import Keystore
 from .model import Key
 
-__all__ = ["KeyCheck", "check_keyset", "check_keystore"]
+__all__ = ["KeyCheck", "MemberCheck", "check_keyset", "check_keystore", "check_seal_members"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,25 @@ class KeyCheck:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class MemberCheck:
+    """The result for one member of an sss-sealed keyset: ``ok`` or ``failed``, with the reason."""
+
+    keyset: str
+    #: The member's position in the sealed blob, from 1; ``"2.1"`` inside a nested sss member.
+    member: str
+    sealer: str
+    result: str
+    detail: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.result == "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> list[KeyCheck]:
     """Check the keys of the keysets ``names`` (every keyset when None); one result per key.
 
@@ -74,6 +99,42 @@ def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> li
 def check_keyset(keyset: Keyset) -> list[KeyCheck]:
     """Check each key of ``keyset``; see the module documentation."""
     return [_check_key(keyset, key) for key in keyset.keys]
+
+
+def check_seal_members(keystore: Keystore, names: Iterable[str] | None = None) -> list[MemberCheck]:
+    """Try every member of each sss-sealed keyset in ``names`` (all when None); one result each.
+
+    Keysets with another sealer give no results: their KEK opens with its one
+    sealer or not at all, which :func:`check_keystore` reports.  Each member
+    needs its secret (AGILE_PASSPHRASE, the PINs) and its device, else it is
+    reported as failed with the reason.  A member whose PIN already failed in
+    this process is not tried again (each wrong PIN counts towards a lockout).
+    """
+    selected = keystore.keyset_names() if names is None else list(dict.fromkeys(names))
+    results: list[MemberCheck] = []
+    for name in selected:
+        keyset = keystore.keyset(name)
+        blob = keyset.seal_blob
+        if blob.get("sealer") != SSSSealer.name:
+            continue
+        associated_data = kek_associated_data(keyset.name, keyset.uid)
+        for member in SSSSealer.from_blob(blob).check_members(blob, associated_data):
+            if member.ok:
+                results.append(MemberCheck(keyset.name, member.position, member.sealer, "ok"))
+                continue
+            log.info(
+                "sss member %s (%s) of keyset %s: %s",
+                member.position,
+                member.sealer,
+                keyset.name,
+                member.error,
+            )
+            results.append(
+                MemberCheck(
+                    keyset.name, member.position, member.sealer, "failed", member.error or ""
+                )
+            )
+    return results
 
 
 def _check_key(keyset: Keyset, key: Key) -> KeyCheck:

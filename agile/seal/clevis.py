@@ -12,7 +12,12 @@ This describes clevis 19 with tpm2-tools 5.
 
 The AAD of A256GCM is the ASCII of the encoded protected header (RFC 7516
 §5.2 step 14).  A failed tag check raises AuthenticationFailed and returns no
-plaintext (``clevis decrypt`` prints it and exits 1).
+plaintext (``clevis decrypt`` prints it and exits 1).  The tag can only be
+checked with the key that the TPM unseals, and unsealing follows the header's
+``hash``, ``pcr_bank`` and ``pcr_ids``.  So an edited header is caught before
+the TPM is used where it contradicts the sealed object (its name algorithm,
+whether it has a policy).  An edited PCR selection fails the TPM's policy check
+just as changed PCRs do, and the error names both causes.
 """
 
 from __future__ import annotations
@@ -302,6 +307,29 @@ def _parse_jwe(jwe: bytes) -> tuple[str, dict[str, Any], bytes, bytes, bytes]:
     )
 
 
+def _check_header_against_object(config: ClevisConfig, public: Any) -> None:
+    """Raise InvalidArgument where the header's settings contradict the sealed object.
+
+    The sealed object's public area is authentic: the TPM refuses to load it with a
+    private part that was made for another one.
+    """
+    area = public.publicArea
+    problem = ""
+    if str(area.nameAlg) != config.hash:
+        problem = (
+            f"its hash is {config.hash}, but the sealed object's name algorithm is {area.nameAlg}"
+        )
+    elif config.selection is None and bytes(area.authPolicy):
+        problem = "it names no pcr_ids, but the sealed key opens only under a PCR policy"
+    elif config.selection is not None and not bytes(area.authPolicy):
+        problem = f"it names pcr_ids {config.pcr_ids}, but the sealed key has no PCR policy"
+    if problem:
+        raise InvalidArgument(
+            f"the JWE's protected header was modified: {problem}",
+            fix="obtain an unmodified copy of the JWE",
+        )
+
+
 def _pin_field(pin: dict[str, Any], name: str) -> str:
     value = pin.get(name)
     if not isinstance(value, str) or not value:
@@ -329,6 +357,7 @@ def _unseal_cek(pin: dict[str, Any], tcti: str | None) -> bytes:
             "clevis tpm2 header contains a malformed jwk_pub or jwk_priv",
             fix="pass the JWE exactly as clevis wrote it",
         ) from None
+    _check_header_against_object(config, public)
 
     with TPMConnection(_tcti(tcti)) as tpm:
         try:
@@ -349,14 +378,17 @@ def _unseal_cek(pin: dict[str, Any], tcti: str | None) -> bytes:
                 raise problem from None
             if code == _RC_POLICY_FAIL:
                 # A clevis JWE keeps no PCR values, so the PCR that changed cannot be named.
+                # Nor can a changed PCR be distinguished from an edited pcr_bank or pcr_ids, because
+                # the header is authenticated only with the key that the policy protects.
                 count = len(config.selection.indices) if config.selection else 0
                 plural = "s" if count > 1 else ""
                 qualifier = "at least one of " if plural else ""
                 raise SealError(
                     f"TPM policy check failed: {qualifier}PCR{plural} {config.pcr_ids} in bank "
                     f"{config.pcr_bank} ({config.selection}) changed since clevis encrypted "
-                    "this JWE",
-                    fix="boot into the measured state that was sealed, or re-encrypt the data",
+                    "this JWE, or its protected header was modified in pcr_bank or pcr_ids",
+                    fix="boot into the measured state that was sealed, or re-encrypt the data; "
+                    "if the JWE may have been modified, use an unmodified copy",
                 ) from None
             if code == _RC_INTEGRITY:
                 raise SealError(

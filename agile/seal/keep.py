@@ -23,6 +23,12 @@ option                 variable                   meaning
 =====================  =========================  ===========================================
 
 ``keep_evidence`` may also be an :class:`~agile.attest.evidence.EvidenceSource` object.
+
+The blob stores the broker URL it was sealed at, and unsealing requests the
+KEK from that URL.  ``AGILE_KEEP_BROKER`` chooses the broker for new seals
+only: the variable is shared by every keyset, while each blob names its own
+broker.  A ``keep_broker`` argument given to :meth:`KeepSealer.from_blob` or to
+the constructor does replace the blob's URL, for a broker that moved.
 """
 
 from __future__ import annotations
@@ -145,6 +151,8 @@ class KeepSealer(Sealer):
             "keep_evidence": keep_evidence,
             "keep_kem": keep_kem,
         }
+        # Only a URL given as an argument replaces the one stored in a blob to unseal.
+        self._broker_argument = keep_broker
         self.settings: dict[str, Any] = {
             name: value if value is not None else os.environ.get(_ENV[name])
             for name, value in given.items()
@@ -158,36 +166,43 @@ class KeepSealer(Sealer):
 
     @classmethod
     def from_blob(cls, blob: SealedBlob, **options: Any) -> KeepSealer:
-        """Build a sealer for ``blob``; the broker URL comes from the blob unless overridden."""
+        """Build a sealer for ``blob`` at the blob's broker, or at the one ``keep_broker`` names."""
         options = dict(options)
-        if not options.get("keep_broker") and not os.environ.get(_ENV["keep_broker"]):
-            options["keep_broker"] = blob.get("broker")
+        if not options.get("keep_broker") and isinstance(blob.get("broker"), str):
+            options["keep_broker"] = blob["broker"]
         if not options.get("keep_kem") and isinstance(blob.get("kem"), str):
             # The blob's KEM is the one used to unseal, so AGILE_KEEP_KEM does not matter here.
             options["keep_kem"] = blob["kem"]
         return cls(**options)
 
-    def _require(self, name: str, what: str) -> Any:
+    def _require(self, name: str, what: str, *, sealing: bool) -> Any:
         value = self.settings[name]
         if not value:
+            # Only the commands that seal (agile keyset create, import, reseal) have the options.
+            option = f", or pass --{name.replace('_', '-')} where the command has it"
             raise SealError(
                 f"the keep sealer needs {what}",
-                fix=f"set {_ENV[name]} or pass --{name.replace('_', '-')}",
+                fix=f"set {_ENV[name]}{option if sealing else ''}",
             )
         return value
 
-    def _client(self, *, admin: bool) -> BrokerClient:
-        url = self._require("keep_broker", "the broker URL")
-        cert = self._require("keep_broker_cert", "the broker's TLS certificate")
-        token = self._require("keep_token", "the broker's admin token") if admin else None
+    def _client(self, url: str, *, admin: bool) -> BrokerClient:
+        cert = self._require("keep_broker_cert", "the broker's TLS certificate", sealing=admin)
+        token = (
+            self._require("keep_token", "the broker's admin token", sealing=True) if admin else None
+        )
         return BrokerClient(url, cert, token=token)
 
     def seal(self, secret: bytes, associated_data: bytes) -> SealedBlob:
         """Store ``secret`` at the broker under the configured attestation policy."""
         if len(secret) != KEK_SIZE:
             raise InvalidArgument(f"a KEK is {KEK_SIZE} bytes, got {len(secret)}")
-        policy = load_policy(self._require("keep_policy", "an attestation policy file"))
-        client = self._client(admin=True)
+        policy = load_policy(
+            self._require("keep_policy", "an attestation policy file", sealing=True)
+        )
+        client = self._client(
+            self._require("keep_broker", "the broker URL", sealing=True), admin=True
+        )
         try:
             key_id = client.put_key(secret, policy)
         except AgileError as error:
@@ -227,7 +242,15 @@ class KeepSealer(Sealer):
                 fix="restore the keyset file from a backup",
             ) from None
 
-        client = self._client(admin=False)
+        url = self._broker_argument or blob["broker"]
+        # Appended to errors about the broker when an argument replaced the blob's URL.
+        override = ""
+        if url != blob["broker"]:
+            override = (
+                f" (the blob names broker {blob['broker']}, and the keep_broker argument "
+                "replaced it)"
+            )
+        client = self._client(url, admin=False)
         pinned = _certificate_sha256(self.settings["keep_broker_cert"])
         if pinned != blob["broker_cert_sha256"]:
             raise SealError(
@@ -244,21 +267,21 @@ class KeepSealer(Sealer):
             )
         except EvidenceRejected as error:
             raise KeepReleaseRejected(
-                f"the broker at {client.url} rejected the release of key {blob['key_id']}: "
-                + "; ".join(error.reasons),
+                f"the broker at {client.url}{override} rejected the release of key "
+                f"{blob['key_id']}: " + "; ".join(error.reasons),
                 reasons=error.reasons,
                 fix="run on a platform whose evidence meets the key's attestation policy",
             ) from None
         except AttestationError as error:
             raise SealError(
-                f"unsealing key {blob['key_id']} from {client.url} failed: {error}",
+                f"unsealing key {blob['key_id']} from {client.url}{override} failed: {error}",
                 fix=error.fix,
             ) from None
         if len(secret) != KEK_SIZE or not hmac.compare_digest(
             _kek_check(secret, associated_data), expected
         ):
             raise SealError(
-                f"the key released by {client.url} is not this keyset's KEK",
+                f"the key released by {client.url}{override} is not this keyset's KEK",
                 fix="check that the blob belongs to this keyset and the broker to this blob",
             )
         return secret

@@ -11,6 +11,13 @@ the first one the token offers of:
 
 Module path, token label and PIN come from options or ``$AGILE_PKCS11_MODULE``,
 ``$AGILE_PKCS11_TOKEN`` and ``$AGILE_PKCS11_PIN``.  The PIN is never stored.
+
+The blob stores the label of the token that stores its wrapping key, and
+unsealing uses that token.  ``$AGILE_PKCS11_TOKEN`` chooses the token for new
+seals only: the variable is shared by every keyset, while each blob names its
+own token.  A ``pkcs11_token`` argument given to :meth:`PKCS11Sealer.from_blob`
+or to the constructor does replace the blob's label, for a token that was
+restored under another label.
 """
 
 from __future__ import annotations
@@ -70,6 +77,16 @@ def _kek_check(secret: bytes, associated_data: bytes) -> bytes:
     return hmac.new(secret, _CHECK_LABEL + associated_data, hashlib.sha256).digest()
 
 
+def _setting_fix(variable: str, value: str, option: str, sealing: bool) -> str:
+    """Return how to give a setting: every command reads ``variable``, some have ``option``.
+
+    Only commands that seal (agile keyset create, import and reseal) have the options.
+    """
+    if sealing:
+        return f"set {variable} to {value}, or pass {option} where the command has it"
+    return f"set {variable} to {value}"
+
+
 def _field(blob: SealedBlob, name: str) -> bytes:
     value = blob.get(name)
     try:
@@ -98,6 +115,8 @@ class PKCS11Sealer(Sealer):
         **_other_sealers_options: Any,
     ) -> None:
         self.module = pkcs11_module or os.environ.get(MODULE_ENV)
+        # Only a label given as an argument replaces the one stored in a blob to unseal.
+        self._token_argument = pkcs11_token
         self.token_label = pkcs11_token or os.environ.get(TOKEN_ENV)
         self.pin = pkcs11_pin if pkcs11_pin is not None else os.environ.get(PIN_ENV)
         if pkcs11_mechanism is not None and pkcs11_mechanism not in MECHANISMS:
@@ -109,10 +128,13 @@ class PKCS11Sealer(Sealer):
 
     @classmethod
     def from_blob(cls, blob: SealedBlob, **options: Any) -> PKCS11Sealer:
-        """Build an unsealing sealer whose token label defaults to the blob's."""
+        """Build a sealer on the blob's token, or on the one ``pkcs11_token`` names.
+
+        The sealer reseals to the same token, and ``$AGILE_PKCS11_TOKEN`` does not move it.
+        """
         options = dict(options)
-        if not options.get("pkcs11_token") and not os.environ.get(TOKEN_ENV):
-            options["pkcs11_token"] = blob.get("token")
+        if not options.get("pkcs11_token") and isinstance(blob.get("token"), str):
+            options["pkcs11_token"] = blob["token"]
         return cls(**options)
 
     @classmethod
@@ -122,24 +144,32 @@ class PKCS11Sealer(Sealer):
 
     # Token access.
 
-    def _open(self, *, rw: bool) -> Any:
-        """Return the token and an open session logged in as the user."""
+    def _open(self, label: str | None, *, sealing: bool, override: str = "") -> Any:
+        """Return the token labelled ``label`` and a session logged in as the user.
+
+        Sessions for sealing are read-write.  ``override`` is appended to the errors about
+        the token, to say that an argument replaced the blob's label.
+        """
         pkcs11 = _pkcs11()
         if not self.module:
             raise SealerUnavailable(
                 "no PKCS#11 module given",
-                fix=f"pass --pkcs11-module PATH or set {MODULE_ENV}, "
-                "e.g. /usr/lib/softhsm/libsofthsm2.so",
+                fix=_setting_fix(
+                    MODULE_ENV,
+                    "the module's path, e.g. /usr/lib/softhsm/libsofthsm2.so",
+                    "--pkcs11-module",
+                    sealing,
+                ),
             )
-        if not self.token_label:
+        if not label:
             raise SealerUnavailable(
                 "no PKCS#11 token label given",
-                fix=f"pass --pkcs11-token LABEL or set {TOKEN_ENV}",
+                fix=_setting_fix(TOKEN_ENV, "the token's label", "--pkcs11-token", True),
             )
         if not self.pin:
             raise WrongPassphrase(
-                f"no PIN given for PKCS#11 token {self.token_label!r}",
-                fix=f"pass --pkcs11-pin or set {PIN_ENV}",
+                f"no PIN given for PKCS#11 token {label!r}",
+                fix=_setting_fix(PIN_ENV, "the token's user PIN", "--pkcs11-pin", sealing),
             )
         try:
             library = pkcs11.lib(self.module)
@@ -155,41 +185,47 @@ class PKCS11Sealer(Sealer):
                 ) from None
             raise SealerUnavailable(
                 f"PKCS#11 module {self.module!r} failed to load: {error}",
-                fix=f"pass the path of an installed module with --pkcs11-module or {MODULE_ENV}",
+                fix=_setting_fix(
+                    MODULE_ENV, "the path of an installed module", "--pkcs11-module", sealing
+                ),
             ) from None
         try:
-            token = library.get_token(token_label=self.token_label)
+            token = library.get_token(token_label=label)
         except pkcs11.exceptions.NoSuchToken:
+            if sealing:
+                fix = "insert or initialize the token, or " + _setting_fix(
+                    TOKEN_ENV, "the label of another token", "--pkcs11-token", True
+                )
+            else:
+                fix = "insert the token that sealed this keyset"
             raise SealerUnavailable(
-                f"no PKCS#11 token labelled {self.token_label!r} in module {self.module!r}",
-                fix="insert or initialize the token, or pass the right --pkcs11-token label",
+                f"no PKCS#11 token labelled {label!r} in module {self.module!r}{override}", fix=fix
             ) from None
         except pkcs11.exceptions.MultipleTokensReturned:
             raise SealerUnavailable(
-                f"more than one PKCS#11 token is labelled {self.token_label!r}",
+                f"more than one PKCS#11 token is labelled {label!r}",
                 fix="give each token a unique label",
             ) from None
         try:
-            return token, token.open(user_pin=self.pin, rw=rw)
+            return token, token.open(user_pin=self.pin, rw=sealing)
         except (
             pkcs11.exceptions.PinIncorrect,
             pkcs11.exceptions.PinInvalid,
             pkcs11.exceptions.PinLenRange,
         ):
             raise WrongPassphrase(
-                f"wrong PIN for PKCS#11 token {self.token_label!r}",
-                fix=f"retry with the right PIN ({PIN_ENV}, or --pkcs11-pin where the command has "
-                "it); the token locks the PIN after repeated failures",
+                f"wrong PIN for PKCS#11 token {label!r}",
+                fix=_setting_fix(PIN_ENV, "the token's user PIN", "--pkcs11-pin", sealing)
+                + "; the token locks the PIN after repeated failures",
             ) from None
         except pkcs11.exceptions.PinLocked:
             raise WrongPassphrase(
-                f"the user PIN of PKCS#11 token {self.token_label!r} is locked",
+                f"the user PIN of PKCS#11 token {label!r} is locked",
                 fix="have the security officer unlock or reset the user PIN",
             ) from None
         except pkcs11.exceptions.PKCS11Error as error:
             raise SealError(
-                f"logging in to PKCS#11 token {self.token_label!r} failed: "
-                f"{type(error).__name__} {error}",
+                f"logging in to PKCS#11 token {label!r} failed: {type(error).__name__} {error}",
                 fix="check the token with pkcs11-tool --list-slots and its PIN",
             ) from None
 
@@ -224,7 +260,7 @@ class PKCS11Sealer(Sealer):
             raise InvalidArgument(f"a KEK is {KEK_SIZE} bytes, got {len(secret)}")
         pkcs11 = _pkcs11()
         Attribute = pkcs11.Attribute
-        token, session = self._open(rw=True)
+        token, session = self._open(self.token_label, sealing=True)
         key_id = secrets.token_bytes(16)
         label = _KEY_LABEL_PREFIX + key_id.hex()
 
@@ -319,7 +355,7 @@ class PKCS11Sealer(Sealer):
         token = blob.get("token")
         key_id_text = blob.get("key_id")
         try:
-            if not isinstance(token, str) or not isinstance(key_id_text, str):
+            if not isinstance(token, str) or not token or not isinstance(key_id_text, str):
                 raise ValueError("token and key_id must be strings")
             key_id = bytes.fromhex(key_id_text)
         except ValueError:
@@ -328,9 +364,13 @@ class PKCS11Sealer(Sealer):
                 "not valid",
                 fix="restore the keyset file from a backup",
             ) from None
-        if not self.token_label:
-            self.token_label = token
-        _, session = self._open(rw=False)
+        label = self._token_argument or token
+        override = ""
+        if label != token:
+            override = (
+                f" (the blob names token {token!r}, and the pkcs11_token argument replaced it)"
+            )
+        _, session = self._open(label, sealing=False, override=override)
 
         with session:
             try:
@@ -341,9 +381,9 @@ class PKCS11Sealer(Sealer):
                 )
             except pkcs11.exceptions.NoSuchKey:
                 raise SealError(
-                    f"wrapping key with id {key_id_text} not found on PKCS#11 token "
-                    f"{self.token_label!r}",
-                    fix="use the token that sealed this keyset (its label is in the blob)",
+                    f"wrapping key with id {key_id_text} not found on PKCS#11 token {label!r}"
+                    f"{override}",
+                    fix=f"use the token labelled {token!r} that sealed this keyset",
                 ) from None
             try:
                 if mechanism == "aes-gcm":
@@ -368,14 +408,14 @@ class PKCS11Sealer(Sealer):
                 pkcs11.exceptions.WrappedKeyLenRange,
             ):
                 raise UnwrapFailed(
-                    f"PKCS#11 token {self.token_label!r} rejected the wrapped KEK "
+                    f"PKCS#11 token {label!r} rejected the wrapped KEK "
                     f"({mechanism} integrity check failed): the blob was tampered with "
                     "or belongs to another keyset",
                     fix="restore the keyset file from a backup",
                 ) from None
             except pkcs11.exceptions.PKCS11Error as error:
                 raise SealError(
-                    f"unsealing with PKCS#11 token {self.token_label!r} failed: "
+                    f"unsealing with PKCS#11 token {label!r} failed: "
                     f"{type(error).__name__} {error}",
                     fix=f"check that the token supports the blob's mechanism {mechanism!r}",
                 ) from None

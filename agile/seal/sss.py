@@ -10,7 +10,13 @@ position, so shares cannot be swapped between members or keysets.  After
 combining, an HMAC of the KEK stored in the blob confirms the result before
 anything uses it.  Unsealing tries device members before passphrase members,
 so that a prompt appears only when the devices present are not enough, and
-reports why each failing member failed.
+reports why each failing member failed.  When the quorum is reached although a
+member failed, a warning names the member: the quorum has silently shrunk.
+
+A member that failed with a wrong PIN is not tried again with the same PIN in
+the same process, because each wrong PIN counts towards the lockout of its
+TPM or token.  Resealing keeps each member's passphrase and TPM PIN unless a
+new one is given explicitly; see :meth:`SSSSealer.reseal`.
 """
 
 from __future__ import annotations
@@ -18,12 +24,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import inspect
+import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import AgileError, InvalidArgument, PolicyViolation, SealError
+from ..errors import AgileError, InvalidArgument, PolicyViolation, SealError, WrongPassphrase
 from ..sharing import gf256
 from ..sharing.base import Share
 from .base import KEK_SIZE, SEALERS, SealedBlob, Sealer, describe_blob, sealer_class
@@ -34,6 +43,9 @@ if TYPE_CHECKING:
 __all__ = [
     "SSSSealer",
     "QuorumNotReached",
+    "PinNotRetried",
+    "MemberResult",
+    "member_names",
     "sealer_from_options",
     "accepted_options",
     "enforce_sealers",
@@ -56,6 +68,26 @@ _CHECK_LABEL = b"agile sss kek check v1\x00"
 _MEMBER_LABEL = b"\x00agile sss member\x00"
 #: Members that may prompt a person, so they are tried last.
 _INTERACTIVE = frozenset({"passphrase"})
+#: Start of the associated data of a keyset's KEK (agile.keys.kek.kek_associated_data),
+#: followed by the keyset name, a zero byte and the keyset uid.  Warnings name the keyset.
+_KEYSET_LABEL = b"agile keyset kek v1\x00"
+#: Sealer -> what a wrong PIN counts towards, and the variable that contains the PIN.
+_PIN_LOCKOUTS = {
+    "tpm2": (
+        "the TPM's dictionary-attack lockout, which then blocks every key sealed to that TPM",
+        "AGILE_TPM_PIN",
+    ),
+    "pkcs11": (
+        "the token's PIN retry limit, after which the token locks the PIN",
+        "AGILE_PKCS11_PIN",
+    ),
+}
+
+#: Members (by sealer settings, PIN and blob) whose PIN failed in this process -> the error.
+_failed_pins: dict[bytes, str] = {}
+_failed_pins_lock = threading.Lock()
+#: Keys the digests in _failed_pins, so that no plain digest of a PIN stays in memory.
+_FAILED_PIN_KEY = os.urandom(32)
 
 
 class QuorumNotReached(SealError):
@@ -64,6 +96,24 @@ class QuorumNotReached(SealError):
     def __init__(self, message: str, *, fix: str | None = None, reasons: list[str]) -> None:
         super().__init__(message, fix=fix)
         self.reasons = reasons
+
+
+class PinNotRetried(WrongPassphrase):
+    """A member was not tried, because its PIN already failed on it in this process."""
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    """The result of trying one member of an sss blob; ``error`` is None when it unsealed."""
+
+    #: The member's position, from 1: ``"2"``, or ``"2.1"`` inside a nested sss member.
+    position: str
+    sealer: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 def accepted_options(cls: type[Sealer], options: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +133,106 @@ def sealer_from_options(name: str, **options: Any) -> Sealer:
 
 def _member_associated_data(associated_data: bytes, index: int) -> bytes:
     return associated_data + _MEMBER_LABEL + bytes([index])
+
+
+def _position(member_associated_data: bytes) -> str:
+    """Return a member's position, such as ``"2"`` or ``"2.1"``, from its associated data."""
+    _, *parts = member_associated_data.split(_MEMBER_LABEL)
+    return ".".join(str(part[0]) for part in parts if len(part) == 1)
+
+
+def _keyset_name(associated_data: bytes) -> str | None:
+    """Return the keyset name in a KEK's associated data, or None for other associated data."""
+    base = associated_data.split(_MEMBER_LABEL)[0]
+    if not base.startswith(_KEYSET_LABEL):
+        return None
+    return base[len(_KEYSET_LABEL) :].split(b"\x00")[0].decode("utf-8", "replace")
+
+
+def _subject(associated_data: bytes) -> str:
+    name = _keyset_name(associated_data)
+    return f"keyset {name!r}" if name is not None else "sss sealed secret"
+
+
+def _reseal_command(associated_data: bytes) -> str:
+    name = _keyset_name(associated_data)
+    return f"agile keyset reseal {name}" if name is not None else "SSSSealer.reseal"
+
+
+def _failed_pin_key(member: Sealer, member_blob: SealedBlob) -> bytes | None:
+    """Return the key under which a wrong PIN of ``member`` on ``member_blob`` is remembered.
+
+    None when the member has no PIN to give (no ``pin`` attribute, or an empty one).  The
+    key covers every setting of the member (TPM, token, PIN) and the blob, so another PIN,
+    device or keyset is tried again.
+    """
+    pin = getattr(member, "pin", None)
+    if not isinstance(pin, str) or not pin:
+        return None
+    settings = sorted((name, repr(value)) for name, value in vars(member).items())
+    text = json.dumps([member.name, settings, member_blob], sort_keys=True, default=repr)
+    return hmac.new(_FAILED_PIN_KEY, text.encode("utf-8", "surrogateescape"), "sha256").digest()
+
+
+def _unseal_member(member: Sealer, member_blob: SealedBlob, associated_data: bytes) -> bytes:
+    """Unseal one member's share, unless its PIN already failed on it in this process."""
+    key = _failed_pin_key(member, member_blob)
+    if key is not None:
+        with _failed_pins_lock:
+            earlier = _failed_pins.get(key)
+        if earlier is not None:
+            variable = _PIN_LOCKOUTS.get(member.name, ("", "its PIN variable"))[1]
+            raise PinNotRetried(
+                f"not tried again with the PIN that failed on it earlier in this process "
+                f"({earlier})",
+                fix=f"set {variable} to this member's PIN",
+            )
+    try:
+        return member.unseal(member_blob, associated_data)
+    except WrongPassphrase as error:
+        if key is not None:
+            with _failed_pins_lock:
+                _failed_pins[key] = str(error)
+        raise
+
+
+def _warn_member_failed(
+    associated_data: bytes, member: Sealer | None, member_name: str, error: AgileError
+) -> None:
+    """Log that a member failed although the quorum was reached without it."""
+    position = _position(associated_data)
+    if isinstance(error, PinNotRetried):
+        # The first failure in this process was logged already.
+        logger.info("sss member %s (%s) skipped: %s", position, member_name, error)
+        return
+    no_pin_given = member_name in _PIN_LOCKOUTS and not getattr(member, "pin", None)
+    if isinstance(error, WrongPassphrase) and no_pin_given:
+        # Nothing is wrong with the member, and its device saw no attempt.
+        logger.info("sss member %s (%s) not tried: %s", position, member_name, error)
+        return
+    subject = _subject(associated_data)
+    lockout = _PIN_LOCKOUTS.get(member_name)
+    if isinstance(error, WrongPassphrase) and lockout is not None:
+        counter, variable = lockout
+        fix = (
+            f"each wrong PIN counts towards {counter}; set {variable} to this member's PIN, "
+            "or unset it so that the member is not tried"
+        )
+        if member_name == "tpm2":
+            fix += f"; to replace a lost PIN run '{_reseal_command(associated_data)} --tpm-pin NEW'"
+    else:
+        fix = (
+            "repair the member (its device, PIN, passphrase or PCRs) or run "
+            f"'{_reseal_command(associated_data)}' to seal its share again"
+        )
+    logger.warning(
+        "%s: sss member %s (%s) failed, and the other members opened it without this one: %s (%s)",
+        subject,
+        position,
+        member_name,
+        error,
+        fix,
+    )
 
 
 def _kek_check(secret: bytes, associated_data: bytes) -> bytes:
@@ -279,16 +429,19 @@ class SSSSealer(Sealer):
 
         shares: list[Share] = []
         reasons: list[str] = []
+        failures: list[tuple[bytes, Sealer | None, str, AgileError]] = []
         for position in order:
             member_blob = members[position]
             index = position + 1
             member_name = member_blob["sealer"]
+            member_associated_data = _member_associated_data(associated_data, index)
+            member: Sealer | None = None
             try:
-                cls = sealer_class(member_name)
-                member = cls.from_blob(member_blob, **accepted_options(cls, self.options))
-                value = member.unseal(member_blob, _member_associated_data(associated_data, index))
+                member = self._member_for(member_blob)
+                value = _unseal_member(member, member_blob, member_associated_data)
             except AgileError as error:
                 reasons.append(f"member {index} ({member_name}): {error.diagnostics()}")
+                failures.append((member_associated_data, member, member_name, error))
                 logger.info("sss member %d (%s) failed: %s", index, member_name, error)
                 continue
             shares.append(Share(index, value))
@@ -310,7 +463,38 @@ class SSSSealer(Sealer):
                 "a member blob was replaced or the blob belongs to another keyset",
                 fix="restore the keyset file from a backup",
             )
+        for failure in failures:
+            _warn_member_failed(*failure)
         return secret
+
+    def _member_for(self, member_blob: SealedBlob) -> Sealer:
+        cls = sealer_class(member_blob["sealer"])
+        return cls.from_blob(member_blob, **accepted_options(cls, self.options))
+
+    def check_members(self, blob: SealedBlob, associated_data: bytes) -> list[MemberResult]:
+        """Try to unseal every member's share, also those a quorum does not need.
+
+        Returns one result per member in blob order.  The members of a nested
+        sss member are tried and reported one by one (position ``"2.1"``).  A
+        member whose PIN already failed in this process is not tried again and
+        is reported as failed.
+        """
+        _, members = self._check_blob(blob)
+        results: list[MemberResult] = []
+        for position, member_blob in enumerate(members):
+            member_associated_data = _member_associated_data(associated_data, position + 1)
+            label = _position(member_associated_data)
+            try:
+                member = self._member_for(member_blob)
+                if isinstance(member, SSSSealer):
+                    results.extend(member.check_members(member_blob, member_associated_data))
+                    continue
+                _unseal_member(member, member_blob, member_associated_data)
+            except AgileError as error:
+                results.append(MemberResult(label, member_blob["sealer"], error.diagnostics()))
+                continue
+            results.append(MemberResult(label, member_blob["sealer"]))
+        return results
 
     def reseal(
         self, blob: SealedBlob, associated_data: bytes, secret: bytes | None = None
@@ -320,6 +504,16 @@ class SSSSealer(Sealer):
         The KEK comes from ``secret`` or from any ``threshold`` members of
         ``blob``.  Members keep their kinds and order unless this sealer was
         built with new ones.
+
+        A quorum opens the KEK without the other members' secrets, so a
+        passphrase or TPM PIN read from the environment (or a prompt) could
+        replace a member's secret unnoticed.  Before sealing, each such member
+        is therefore unsealed from ``blob`` with the secret it is about to be
+        sealed with, and a :class:`agile.errors.SealError` is raised when that
+        fails or cannot be tried (a TPM whose PCRs changed).  A new secret
+        given as the option ``passphrase`` or ``tpm_pin`` of this sealer is an
+        explicit change and is not checked.  A tpm2 member without a PIN keeps
+        having none unless ``tpm_pin`` is given.
         """
         if secret is None:
             secret = self.unseal(blob, associated_data)
@@ -331,13 +525,45 @@ class SSSSealer(Sealer):
             ]
         if self.threshold is None:
             self.threshold = threshold
+        self._check_kept_secrets(members, associated_data)
         return self.seal(secret, associated_data)
 
+    def _check_kept_secrets(self, old_members: list[SealedBlob], associated_data: bytes) -> None:
+        """Raise unless each member keeps the passphrase or TPM PIN of its old member.
+
+        A member is compared with the old member at its position when that is
+        of the same kind, else with the first old member of its kind.  A member
+        of a kind that ``old_members`` lacks is new, and its secret is not checked.
+        """
+        for position, member in enumerate(self.members):
+            old_position = _counterpart(position, member.name, old_members)
+            if old_position is None:
+                continue
+            old_blob = old_members[old_position]
+            member_associated_data = _member_associated_data(associated_data, old_position + 1)
+            if isinstance(member, SSSSealer):
+                try:
+                    _, nested = member._check_blob(old_blob)
+                except SealError:
+                    continue  # A damaged nested member has no secret left to keep.
+                member._check_kept_secrets(nested, member_associated_data)
+            elif member.name == "passphrase" and "passphrase" not in self.options:
+                _check_kept_passphrase(member, old_blob, member_associated_data)
+            elif member.name == "tpm2" and "tpm_pin" not in self.options:
+                _check_kept_pin(member, old_blob, member_associated_data)
+
     def _member_reseal_options(self, member_blob: SealedBlob) -> dict[str, Any]:
-        """Return options that keep a member's sealing choices (PCR selection, token)."""
+        """Return options that keep a member's sealing choices (PCR selection, token, no PIN)."""
         options = dict(self.options)
         if member_blob["sealer"] == "tpm2" and not options.get("pcrs"):
             options["pcrs"] = member_blob.get("pcrs")
+        if (
+            member_blob["sealer"] == "tpm2"
+            and "tpm_pin" not in options
+            and not member_blob.get("pin")
+        ):
+            # AGILE_TPM_PIN holds the PIN of other members or keysets: it must not add one here.
+            options["tpm_pin"] = ""
         if member_blob["sealer"] == "pkcs11" and not options.get("pkcs11_token"):
             options["pkcs11_token"] = member_blob.get("token")
         if member_blob["sealer"] == "sss":
@@ -351,22 +577,104 @@ class SSSSealer(Sealer):
         return {"sealer": cls.name, "threshold": blob.get("threshold"), "members": described}
 
 
+def _counterpart(position: int, kind: str, old_members: list[SealedBlob]) -> int | None:
+    """Return the position of the old member that a new member of ``kind`` replaces, if any."""
+    if position < len(old_members) and old_members[position]["sealer"] == kind:
+        return position
+    for old_position, old_blob in enumerate(old_members):
+        if old_blob["sealer"] == kind:
+            return old_position
+    return None
+
+
+def _check_kept_passphrase(member: Sealer, old_blob: SealedBlob, associated_data: bytes) -> None:
+    """Raise unless ``member``'s passphrase (AGILE_PASSPHRASE or a prompt) opens ``old_blob``."""
+    subject = _subject(associated_data)
+    position = _position(associated_data)
+    fix = (
+        "set AGILE_PASSPHRASE to the member's current passphrase; to replace it on purpose "
+        "(forgotten or damaged), set AGILE_NEW_PASSPHRASE to the new one as well"
+    )
+    try:
+        # The member keeps a prompted passphrase, so sealing it afterwards does not prompt again.
+        member.unseal(old_blob, associated_data)
+    except WrongPassphrase:
+        raise WrongPassphrase(
+            f"{subject}: the passphrase given does not open sss member {position} (passphrase), "
+            "and resealing would replace that member's passphrase with it",
+            fix=fix,
+        ) from None
+    except AgileError as error:
+        raise SealError(
+            f"{subject}: cannot check the passphrase of sss member {position} before resealing "
+            f"it: {error}",
+            fix=fix,
+        ) from None
+
+
+def _check_kept_pin(member: Sealer, old_blob: SealedBlob, associated_data: bytes) -> None:
+    """Raise unless ``member``'s PIN (AGILE_TPM_PIN) opens ``old_blob``, or both have none."""
+    subject = _subject(associated_data)
+    position = _position(associated_data)
+    pin = getattr(member, "pin", None)
+    explicit = "give the new PIN with --tpm-pin to set it on purpose"
+    if not old_blob.get("pin"):
+        if pin:
+            raise InvalidArgument(
+                f"{subject}: AGILE_TPM_PIN would give sss member {position} (tpm2) a PIN, and "
+                "it has none",
+                fix=f"unset AGILE_TPM_PIN, or {explicit}",
+            )
+        return
+    if not pin:
+        raise WrongPassphrase(
+            f"{subject}: sss member {position} (tpm2) has a TPM PIN and none was given, so "
+            "resealing would remove it",
+            fix=f"set AGILE_TPM_PIN to the member's current PIN, or {explicit}",
+        )
+    try:
+        _unseal_member(member, old_blob, associated_data)
+    except WrongPassphrase as error:
+        raise WrongPassphrase(
+            f"{subject}: the TPM PIN given does not open sss member {position} (tpm2), and "
+            f"resealing would replace that member's PIN with it: {error}",
+            fix=f"set AGILE_TPM_PIN to the member's current PIN, or {explicit}",
+        ) from None
+    except AgileError as error:
+        raise SealError(
+            f"{subject}: cannot check the PIN of sss member {position} (tpm2) before resealing "
+            f"it, so resealing could change it unnoticed: {error}",
+            fix=explicit,
+        ) from None
+
+
+def member_names(options: dict[str, Any], current: SealedBlob) -> list[str]:
+    """Return the names of the members an sss reseal seals to.
+
+    They come from the ``sss_members`` option or its variable, else from
+    ``current`` (the blob being replaced) when that is an sss blob too.
+    """
+    members = options.get("sss_members") or os.environ.get(MEMBERS_ENV)
+    if members:
+        if isinstance(members, str):
+            members = members.split(",")
+        return [str(member).strip() for member in members if str(member).strip()]
+    if current.get("sealer") == "sss":
+        return [str(member.get("sealer")) for member in current.get("members", [])]
+    return []
+
+
 def enforce_sealers(
     policy: Policy, target: str, current: SealedBlob, options: dict[str, Any]
 ) -> None:
     """Raise unless ``policy`` allows sealer ``target`` and, for sss, each of its members.
 
-    The members come from the ``sss_members`` option or its variable, else from
-    ``current`` (the blob being replaced) when that is an sss blob too.
+    The members are those :func:`member_names` returns.
     """
     names = [target]
     if target == "sss":
         # The members seal the KEK too, so the policy must allow each of them.
-        members = options.get("sss_members") or os.environ.get(MEMBERS_ENV)
-        if members:
-            names += [member.strip() for member in str(members).split(",") if member.strip()]
-        elif current.get("sealer") == "sss":
-            names += [str(member.get("sealer")) for member in current.get("members", [])]
+        names += member_names(options, current)
     for name in names:
         if name not in SEALERS:
             raise SealError(f"unknown sealer {name!r}", fix=f"use one of: {', '.join(SEALERS)}")

@@ -45,6 +45,7 @@ __all__ = [
     "DEFAULT_PCRS",
     "TCTI_ENV",
     "PIN_ENV",
+    "MAX_PIN_SIZE",
     "PCRS_ENV",
     "PCR_VALUES_ENV",
     "TIMEOUT_ENV",
@@ -70,6 +71,12 @@ _DEFAULT_TIMEOUT = 60.0
 
 _FORMAT_VERSION = 1
 _CHECK_LABEL = b"agile tpm2 kek check v1\x00"
+
+#: Largest TPM PIN in bytes (UTF-8).  A TPM2B_AUTH contains at most 64 bytes, the largest
+#: digest (TPM 2.0 Part 2, TPMU_HA).  tpm2-tss 3.2.1 ESAPI replaces an auth value longer than
+#: the digest of the object's name algorithm by its hash, so the TPM receives the SHA-256 of
+#: a PIN of 33 to 64 bytes, and that opens the object as well as a shorter PIN does.
+MAX_PIN_SIZE = 64
 
 #: PCR bank name -> digest size in bytes.
 _BANK_SIZES: dict[str, int] = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
@@ -231,6 +238,86 @@ def _kek_check(secret: bytes, associated_data: bytes) -> bytes:
     return hmac.new(secret, _CHECK_LABEL + associated_data, hashlib.sha256).digest()
 
 
+def _malformed(problem: str) -> SealError:
+    return SealError(
+        f"tpm2 sealed blob is malformed: {problem}", fix="restore the keyset file from a backup"
+    )
+
+
+def _blob_selection(blob: SealedBlob) -> PCRSelection:
+    """Return the PCR selection stored in ``blob``, raising SealError when it is invalid."""
+    text = blob.get("pcrs")
+    if not isinstance(text, str):
+        raise _malformed("field 'pcrs' is missing or not a string")
+    try:
+        return PCRSelection.parse(text)
+    except InvalidArgument:
+        raise _malformed(
+            f"field 'pcrs' is {text!r}, not a PCR selection such as sha256:7"
+        ) from None
+
+
+def _check_pcr_fields(blob: SealedBlob, selection: PCRSelection) -> None:
+    """Raise SealError unless the blob stores one value per selected PCR, in the bank's size.
+
+    A missing or edited value would otherwise be reported as a changed PCR.
+    """
+    values = blob.get("pcr_values")
+    if not isinstance(values, dict):
+        raise _malformed("field 'pcr_values' is missing or not a dict")
+    expected = [str(index) for index in selection.indices]
+    extra = sorted(set(values) - set(expected))
+    if extra:
+        raise _malformed(f"'pcr_values' names PCR {', '.join(extra)}, which is not in {selection}")
+    size = _BANK_SIZES[selection.bank]
+    for index in expected:
+        value = values.get(index)
+        if value is None:
+            raise _malformed(f"'pcr_values' has no value for PCR {index} of {selection}")
+        try:
+            valid = isinstance(value, str) and len(bytes.fromhex(value)) == size
+        except ValueError:
+            valid = False
+        if not valid:
+            raise _malformed(
+                f"'pcr_values' of PCR {index} is {value!r}, not a {size}-byte "
+                f"{selection.bank} value in hex"
+            )
+    predicted = blob.get("predicted", [])
+    if not isinstance(predicted, list) or not all(
+        type(index) is int and index in selection.indices for index in predicted
+    ):
+        raise _malformed(f"field 'predicted' is {predicted!r}, not a list of PCRs of {selection}")
+
+
+def _pin_bytes(pin: str | None, *, unsealing: bool) -> bytes:
+    """Return ``pin`` in UTF-8, raising InvalidArgument when a TPM cannot take that many bytes."""
+    encoded = (pin or "").encode("utf-8")
+    if len(encoded) <= MAX_PIN_SIZE:
+        return encoded
+    if unsealing:
+        # Checked before any TPM command, so a PIN that cannot be right costs no attempt.
+        raise InvalidArgument(
+            f"the TPM PIN is {len(encoded)} bytes in UTF-8, more than the {MAX_PIN_SIZE} bytes "
+            "a TPM PIN can have, so it is not this keyset's PIN",
+            fix=f"set {PIN_ENV} to the PIN the keyset was sealed with",
+        )
+    raise InvalidArgument(
+        f"the TPM PIN is {len(encoded)} bytes in UTF-8, more than the {MAX_PIN_SIZE} bytes "
+        "a TPM PIN can have",
+        fix=f"choose a PIN of at most {MAX_PIN_SIZE} bytes, where each character outside "
+        "ASCII takes 2 to 4 bytes",
+    )
+
+
+def _is_sss_member(associated_data: bytes) -> bool:
+    """Return whether ``associated_data`` is that of a member of an sss sealer."""
+    from .sss import _MEMBER_LABEL
+
+    # The sss sealer appends its label and the one-byte member index.
+    return associated_data[:-1].endswith(_MEMBER_LABEL)
+
+
 class TPMConnection:
     """An ESAPI context on one TCTI that flushes every transient handle it created on close.
 
@@ -238,7 +325,8 @@ class TPMConnection:
     loaded would fill the TPM's slots across processes.
     """
 
-    def __init__(self, tcti: str) -> None:
+    def __init__(self, tcti: str, *, fix: str | None = None) -> None:
+        """Connect to the TPM at ``tcti``; ``fix`` replaces the advice given when that fails."""
         tss = _tpm2()
         self.tcti = tcti
         self._handles: list[Any] = []
@@ -247,8 +335,9 @@ class TPMConnection:
         except (tss.TSS2_Exception, RuntimeError, ValueError) as error:
             raise SealerUnavailable(
                 f"no TPM reachable through TCTI {tcti!r}: {error}",
-                fix=f"start the TPM (or swtpm) and pass --tpm-tcti or set {TCTI_ENV}, "
-                "e.g. swtpm:host=127.0.0.1,port=2321",
+                fix=fix
+                or f"start the TPM or swtpm and set {TCTI_ENV}, or pass --tpm-tcti where the "
+                "command has it, e.g. swtpm:host=127.0.0.1,port=2321",
             ) from None
 
     def __enter__(self) -> TPMConnection:
@@ -496,7 +585,7 @@ class TPM2Sealer(Sealer):
         """Build a sealer for ``blob`` that keeps its PCR selection unless ``pcrs`` is given."""
         options = dict(options)
         if not options.get("pcrs"):
-            options["pcrs"] = str(blob.get("pcrs") or DEFAULT_PCRS)
+            options["pcrs"] = _blob_selection(blob)
         return cls(**options)
 
     @classmethod
@@ -512,7 +601,7 @@ class TPM2Sealer(Sealer):
         if len(secret) != KEK_SIZE:
             raise InvalidArgument(f"a KEK is {KEK_SIZE} bytes, got {len(secret)}")
         tss = _tpm2()
-        pin = (self.pin or "").encode("utf-8")
+        pin = _pin_bytes(self.pin, unsealing=False)
 
         with TPMConnection(self.tcti) as tpm:
             try:
@@ -573,14 +662,14 @@ class TPM2Sealer(Sealer):
     def unseal(self, blob: SealedBlob, associated_data: bytes) -> bytes:
         """Unseal the KEK, raising PCRChanged, WrongPassphrase or TPMLockedOut with the reason."""
         tss = _tpm2()
-        self._check_blob(blob)
-        selection = PCRSelection.parse(str(blob["pcrs"]))
-        needs_pin = bool(blob.get("pin"))
+        selection = self._check_blob(blob)
+        needs_pin = blob["pin"]
         if needs_pin and not self.pin:
             raise WrongPassphrase(
                 "this keyset is sealed to the TPM with a PIN, and no PIN was given",
-                fix=f"pass --tpm-pin or set {PIN_ENV}",
+                fix=f"set {PIN_ENV} to the PIN the keyset was sealed with",
             )
+        pin = _pin_bytes(self.pin, unsealing=True) if needs_pin else b""
         try:
             public = tss.TPM2B_PUBLIC.unmarshal(_unb64(blob, "public"))[0]
             private = tss.TPM2B_PRIVATE.unmarshal(_unb64(blob, "private"))[0]
@@ -590,7 +679,11 @@ class TPM2Sealer(Sealer):
                 fix="restore the keyset file from a backup",
             ) from None
 
-        with TPMConnection(self.tcti) as tpm:
+        unreachable_fix = (
+            f"start the TPM or swtpm that sealed this keyset and set {TCTI_ENV} to reach it, "
+            "e.g. swtpm:host=127.0.0.1,port=2321"
+        )
+        with TPMConnection(self.tcti, fix=unreachable_fix) as tpm:
             try:
                 primary = tpm.storage_primary()
                 if tpm.name(primary).hex() != blob.get("primary_name"):
@@ -601,16 +694,16 @@ class TPM2Sealer(Sealer):
                         "(an sss member or a backup) and run agile keyset reseal",
                     )
                 # After the TPM check: another TPM's PCRs tell nothing about these values.
-                self._raise_if_pcrs_changed(tpm, blob, selection)
+                self._raise_if_pcrs_changed(tpm, blob, selection, associated_data)
                 sealed = tpm.track(tpm.esapi.load(primary, private, public))
                 session = tpm.session(primary, "policy")
                 tpm.esapi.policy_pcr(session, tss.TPM2B_DIGEST(), str(selection))
                 if needs_pin:
                     tpm.esapi.policy_auth_value(session)
-                    tpm.esapi.tr_set_auth(sealed, (self.pin or "").encode("utf-8"))
+                    tpm.esapi.tr_set_auth(sealed, pin)
                 secret = bytes(tpm.esapi.unseal(sealed, session1=session))
             except tss.TSS2_Exception as error:
-                raise self._unseal_error(tpm, error, blob, selection) from None
+                raise self._unseal_error(tpm, error, blob, selection, associated_data) from None
 
         if not hmac.compare_digest(_kek_check(secret, associated_data).hex(), blob["check"]):
             raise SealError(
@@ -629,6 +722,8 @@ class TPM2Sealer(Sealer):
         the PCRs it was sealed to.  After an intended PCR change the caller
         passes the KEK recovered another way (an sss quorum, a passphrase).
         """
+        # Reject a PIN too long to seal with before any TPM work.
+        _pin_bytes(self.pin, unsealing=False)
         if secret is None:
             secret = self.unseal(blob, associated_data)
         return self.seal(secret, associated_data)
@@ -642,25 +737,24 @@ class TPM2Sealer(Sealer):
 
     # Helpers.
 
-    def _check_blob(self, blob: SealedBlob) -> None:
+    def _check_blob(self, blob: SealedBlob) -> PCRSelection:
+        """Check the fields of ``blob`` and return its PCR selection."""
         if blob.get("sealer") != self.name or blob.get("version") != _FORMAT_VERSION:
             raise SealError(
                 f"not a tpm2 sealed blob of version {_FORMAT_VERSION}: "
                 f"sealer={blob.get('sealer')!r}, version={blob.get('version')!r}",
                 fix="upgrade agile or restore the keyset file from a backup",
             )
-        for field, kind in (("pcrs", str), ("pcr_values", dict), ("check", str)):
-            if not isinstance(blob.get(field), kind):
-                raise SealError(
-                    f"tpm2 sealed blob is malformed: field {field!r} is missing or not a "
-                    f"{kind.__name__}",
-                    fix="restore the keyset file from a backup",
-                )
+        selection = _blob_selection(blob)
+        _check_pcr_fields(blob, selection)
+        if not isinstance(blob.get("check"), str):
+            raise _malformed("field 'check' is missing or not a str")
         if not isinstance(blob.get("primary_name"), str):
-            raise SealError(
-                "tpm2 sealed blob is malformed: field 'primary_name' is missing",
-                fix="restore the keyset file from a backup",
-            )
+            raise _malformed("field 'primary_name' is missing")
+        if not isinstance(blob.get("pin"), bool):
+            # A string such as "no" must not count as true, nor a missing field as false.
+            raise _malformed(f"field 'pin' is {blob.get('pin')!r}, not true or false")
+        return selection
 
     def _changed_pcrs(
         self, tpm: TPMConnection, blob: SealedBlob, selection: PCRSelection
@@ -670,14 +764,14 @@ class TPM2Sealer(Sealer):
         return [i for i in selection.indices if stored.get(str(i)) != current[i].hex()]
 
     def _raise_if_pcrs_changed(
-        self, tpm: TPMConnection, blob: SealedBlob, selection: PCRSelection
+        self, tpm: TPMConnection, blob: SealedBlob, selection: PCRSelection, associated_data: bytes
     ) -> None:
         changed = self._changed_pcrs(tpm, blob, selection)
         if changed:
-            raise self._pcr_error(selection, changed, blob)
+            raise self._pcr_error(selection, changed, blob, associated_data)
 
     def _pcr_error(
-        self, selection: PCRSelection, changed: list[int], blob: SealedBlob
+        self, selection: PCRSelection, changed: list[int], blob: SealedBlob, associated_data: bytes
     ) -> PCRChanged:
         names = selection.names(changed)
         plural = "s" if len(names) > 1 else ""
@@ -687,17 +781,31 @@ class TPM2Sealer(Sealer):
         if predicted:
             listed = ", ".join(str(index) for index in predicted)
             note = f" (PCR {listed} was sealed to a predicted value that it does not hold yet)"
+        if _is_sss_member(associated_data):
+            recovery = (
+                "open the keyset through the other members of its sss sealer and run agile "
+                "keyset reseal NAME, or next time reseal with --pcr-values before the change"
+            )
+        else:
+            recovery = (
+                "boot into the state the KEK was sealed to and run agile keyset reseal NAME "
+                "--pcr-values INDEX=HEX with the new values, or restore the keyset from a backup"
+            )
         return PCRChanged(
             f"TPM policy check failed: PCR{plural} {numbers} in bank {selection.bank} changed "
             f"since the KEK was sealed to {selection}{note}",
-            fix="if the change was intended (a firmware or boot update), open the keyset through "
-            "another member of its sss sealer and run agile keyset reseal NAME, or next time "
-            "reseal with --pcr-values before the change; otherwise investigate the boot chain",
+            fix=f"if a firmware or boot update changed it on purpose, {recovery}; "
+            "otherwise investigate the boot chain",
             changed=names,
         )
 
     def _unseal_error(
-        self, tpm: TPMConnection, error: Any, blob: SealedBlob, selection: PCRSelection
+        self,
+        tpm: TPMConnection,
+        error: Any,
+        blob: SealedBlob,
+        selection: PCRSelection,
+        associated_data: bytes,
     ) -> SealError:
         code = _rc_base(error)
         problem = _device_error(self.tcti, error)
@@ -706,7 +814,7 @@ class TPM2Sealer(Sealer):
         if code == _RC_POLICY_FAIL:
             changed = self._changed_pcrs(tpm, blob, selection)
             if changed:
-                return self._pcr_error(selection, changed, blob)
+                return self._pcr_error(selection, changed, blob, associated_data)
             return SealError(
                 f"TPM policy check failed although PCRs {selection} still hold the sealed values",
                 fix="the sealed object's policy does not match this blob; restore the keyset file",
@@ -715,8 +823,8 @@ class TPM2Sealer(Sealer):
             state = tpm.lockout_state()
             return WrongPassphrase(
                 f"wrong TPM PIN for this keyset ({state})" if state else "wrong TPM PIN",
-                fix="retry with the right PIN (AGILE_TPM_PIN, or --tpm-pin where the command has "
-                "it); each failure counts towards the TPM lockout",
+                fix=f"set {PIN_ENV} to the PIN the keyset was sealed with; each failure counts "
+                "towards the TPM lockout",
             )
         if code == _RC_LOCKOUT:
             state = tpm.lockout_state()

@@ -15,16 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import run_cli
 
-def _agile(*arguments: str, data: bytes | None = None, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *arguments],
-        input=data,
-        capture_output=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, **env},
-    )
+_agile = run_cli
 
 
 @pytest.fixture
