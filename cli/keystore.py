@@ -65,8 +65,9 @@ def check(names: tuple[str, ...], as_json: bool) -> None:
     Only the private parts in a keyset file are authenticated.  This finds a
     public key that was swapped in the file, for example in a backup before it
     is restored into use.  It needs each keyset's sealer (AGILE_PASSPHRASE, the
-    TPM, the token); a sealer that does not open stops it with exit code 2.
-    Keys without a private part are listed as skipped.
+    TPM, the token); the keys of a keyset whose sealer does not open are listed
+    as failed with the reason, and the other keysets are still checked.  Keys
+    without a private part are listed as skipped.
 
     For an sss keyset it also tries every member, also those that a quorum
     does not need, and lists each one; a member that fails (a missing device,

@@ -87,9 +87,10 @@ class MemberCheck:
 def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> list[KeyCheck]:
     """Check the keys of the keysets ``names`` (every keyset when None); one result per key.
 
-    Unsealing needs each keyset's sealer (the passphrase, the TPM, the token);
-    when it fails, its :class:`agile.errors.SealError` is raised.  An unknown
-    name raises :class:`agile.errors.KeyNotFound`.
+    Unsealing needs each keyset's sealer (the passphrase, the TPM, the token).
+    A keyset whose sealer does not open gives ``failed`` results with the
+    sealer's error, and the other keysets are still checked.  An unknown name
+    raises :class:`agile.errors.KeyNotFound`.
     """
     selected = keystore.keyset_names() if names is None else list(dict.fromkeys(names))
     keysets = [keystore.keyset(name) for name in selected]
@@ -97,8 +98,30 @@ def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> li
 
 
 def check_keyset(keyset: Keyset) -> list[KeyCheck]:
-    """Check each key of ``keyset``; see the module documentation."""
-    return [_check_key(keyset, key) for key in keyset.keys]
+    """Check each key of ``keyset``; see the module documentation.
+
+    Each key unseals the keyset's KEK again, so after the first
+    :class:`agile.errors.SealError` the other keys are reported with the same
+    error instead of being tried: a wrong TPM PIN would otherwise count
+    towards the TPM's lockout once per key.
+    """
+    results: list[KeyCheck] = []
+    unseal_failure: str | None = None
+    for key in keyset.keys:
+        if unseal_failure is not None and key.has_private:
+            results.append(_result(keyset, key, "failed", unseal_failure))
+            continue
+        try:
+            results.append(_check_key(keyset, key))
+        except SealError as error:
+            log.warning("keyset %s did not unseal: %s", keyset.name, error)
+            unseal_failure = f"the keyset did not unseal: {error.diagnostics()}"
+            results.append(_result(keyset, key, "failed", unseal_failure))
+    return results
+
+
+def _result(keyset: Keyset, key: Key, outcome: str, detail: str = "") -> KeyCheck:
+    return KeyCheck(keyset.name, key.id, key.algorithm, key.status.value, outcome, detail)
 
 
 def check_seal_members(keystore: Keystore, names: Iterable[str] | None = None) -> list[MemberCheck]:
@@ -138,24 +161,26 @@ def check_seal_members(keystore: Keystore, names: Iterable[str] | None = None) -
 
 
 def _check_key(keyset: Keyset, key: Key) -> KeyCheck:
-    def result(outcome: str, detail: str = "") -> KeyCheck:
-        return KeyCheck(keyset.name, key.id, key.algorithm, key.status.value, outcome, detail)
+    """Return the result for ``key``; a :class:`SealError` (the KEK did not unseal) propagates.
 
+    A wrong passphrase, a missing device and a changed sealed KEK all fail there,
+    since GCM cannot tell them apart, so :func:`check_keyset` reports them per keyset.
+    """
     if not key.has_private:
-        return result("skipped", "no private part (destroyed or imported public only)")
+        return _result(
+            keyset, key, "skipped", "no private part (destroyed or imported public only)"
+        )
     try:
         detail = _probe(keyset, key)
     except SealError:
-        # A wrong passphrase or a missing device is the caller's to fix, not a finding
-        # about the key.  (A changed sealed KEK fails here too: GCM cannot tell them apart.)
         raise
     except AgileError as error:
         log.warning("key %s of keyset %s: %s", key.id, keyset.name, error)
-        return result("failed", error.diagnostics())
+        return _result(keyset, key, "failed", error.diagnostics())
     except ValueError as error:
         # A provider's own parser rejecting stored bytes is a damaged key, not a crash.
-        return result("failed", f"the stored key does not load: {error}")
-    return result("ok", detail)
+        return _result(keyset, key, "failed", f"the stored key does not load: {error}")
+    return _result(keyset, key, "ok", detail)
 
 
 def _probe(keyset: Keyset, key: Key) -> str:

@@ -136,9 +136,33 @@ def test_cli_unknown_name_one_line(store: Keystore, cli) -> None:  # type: ignor
     assert cli("nope").stderr.count("\n") == 1
 
 
-def test_cli_wrong_passphrase_exit_2(store: Keystore, cli) -> None:  # type: ignore[no-untyped-def]
+def test_cli_wrong_passphrase_fails_keys(store: Keystore, cli) -> None:  # type: ignore[no-untyped-def]
     # A fresh process has no unsealed key in memory, so the passphrase is needed.
     store.create_keyset("team", "kem", "x25519")
     completed = cli(passphrase="not the passphrase")
-    assert completed.returncode == 2
-    assert "wrong passphrase" in completed.stderr
+    assert completed.returncode == 1
+    assert completed.stdout.startswith("failed  team ")
+    assert "the keyset did not unseal" in completed.stdout
+    assert "wrong passphrase" in completed.stdout
+
+
+def test_cli_unsealed_keysets_still_checked(  # type: ignore[no-untyped-def]
+    store: Keystore, cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyset that does not unseal fails all its keys, and the other keysets are checked."""
+    store.create_keyset("team", "kem", "x25519")
+    monkeypatch.setenv("AGILE_PASSPHRASE", "another passphrase")
+    other = store.create_keyset("other", "kem", "x25519")
+    other.add_key("x25519")
+    monkeypatch.setenv("AGILE_PASSPHRASE", "correct horse battery staple")
+
+    completed = cli("--json", passphrase="correct horse battery staple")
+
+    assert completed.returncode == 1
+    report = json.loads(completed.stdout)
+    results = {(key["keyset"], key["key_id"]): key for key in report["keys"]}
+    assert [key["result"] for key in report["keys"] if key["keyset"] == "team"] == ["ok"]
+    failed = [key for (keyset, _), key in results.items() if keyset == "other"]
+    assert [key["result"] for key in failed] == ["failed", "failed"]
+    assert all("wrong passphrase" in key["detail"] for key in failed)
+    assert report["failed"] == 2
