@@ -22,6 +22,7 @@ from agile.policy import (
     load_policy,
     set_active_policy,
 )
+from agile.policy.model import SealerFinding, check_sealers
 
 from .common import emit_json, json_option, keystore_option, keystore_path, policy_option
 
@@ -137,6 +138,8 @@ def set_(spec: str) -> None:
       agile --keystore ./ks policy set ./our-policy.toml
     """
     from agile.keys import Keystore
+    from agile.keys.audit import AuditLog
+    from agile.policy.store import stored_policy_identity
 
     path = keystore_path()
     existed = (Path(path) / "keystore.json").is_file()
@@ -145,7 +148,16 @@ def set_(spec: str) -> None:
     if not existed:
         # Setting the policy first is a normal start, and a mistyped --keystore shows here.
         click.echo(f"created keystore {store.path}", err=True)
+    previous_name, previous_hash = stored_policy_identity(store.path)
     chosen = set_active_policy(store.path, spec)
+    AuditLog(store.path).record(
+        "policy-set",
+        spec=spec,
+        policy=chosen.name,
+        policy_hash=chosen.hash,
+        previous_policy=previous_name,
+        previous_policy_hash=previous_hash,
+    )
     click.echo(f"active policy of {store.path}: {chosen.name} ({chosen.hash})")
 
 
@@ -215,14 +227,23 @@ def explain(
         click.echo(f"  reason: {reason}")
 
 
-def _keystore_keys(directory: Path) -> list[KeyMeta]:
-    """Return the metadata of every key in the keystore at ``directory`` (none if absent)."""
+def _keystore_contents(directory: Path) -> tuple[list[KeyMeta], list[tuple[str, dict[str, Any]]]]:
+    """Return the key metadata and ``(keyset name, sealed KEK)`` pairs (none without keysets)."""
     if not (directory / "keysets").is_dir():
-        return []
+        return [], []
     from agile.keys import Keystore
 
-    store = Keystore(directory)
-    return [key.meta() for keyset in store.keysets() for key in keyset.keys]
+    keysets = Keystore(directory).keysets()
+    keys = [key.meta() for keyset in keysets for key in keyset.keys]
+    return keys, [(keyset.name, keyset.seal_blob) for keyset in keysets]
+
+
+def _sealer_line(finding: SealerFinding) -> str:
+    return (
+        f"keyset {finding.keyset} (sealer {'+'.join(finding.sealers)}): "
+        + "; ".join(finding.reasons)
+        + f"; {finding.fix}"
+    )
 
 
 def _finding_line(finding: Finding) -> str:
@@ -240,7 +261,10 @@ def _finding_line(finding: Finding) -> str:
 )
 @json_option
 def check(policy: str | None, at: str | None, as_json: bool) -> None:
-    """List keys that violate the policy or are due for rotation; exit 1 if any.
+    """List keys and keysets that violate the policy or are due for rotation; exit 1 if any.
+
+    A keyset violates the policy when its key-encryption key is sealed with a
+    sealer (or an sss member) that the policy's [seal] rule does not allow.
 
     \b
     Examples:
@@ -258,8 +282,10 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
             "'agile keyset create'",
         )
     chosen = load_policy(policy) if policy is not None else active_policy(directory)
-    keys = _keystore_keys(directory)
-    findings = check_keys(chosen, keys, now=_parse_moment(at))
+    keys, seals = _keystore_contents(directory)
+    moment = _parse_moment(at)
+    findings = check_keys(chosen, keys, now=moment)
+    sealer_findings = check_sealers(chosen, seals, now=moment)
 
     if as_json:
         emit_json(
@@ -269,17 +295,29 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
                 "keystore": str(directory),
                 "keys_checked": len(keys),
                 "findings": [finding.to_dict() for finding in findings],
+                "keysets_checked": len(seals),
+                "sealer_findings": [finding.to_dict() for finding in sealer_findings],
             }
         )
-    elif not keys:
+    elif not seals:
         click.echo(f"no keysets in {directory}")
-    elif not findings:
+    elif not findings and not sealer_findings:
         click.echo(f"{len(keys)} keys comply with policy {chosen.name}")
     else:
         for finding in findings:
             click.echo(_finding_line(finding))
-        click.echo(f"{len(findings)} of {len(keys)} keys need attention under policy {chosen.name}")
-    if findings:
+        for sealer_finding in sealer_findings:
+            click.echo(_sealer_line(sealer_finding))
+        if findings:
+            click.echo(
+                f"{len(findings)} of {len(keys)} keys need attention under policy {chosen.name}"
+            )
+        if sealer_findings:
+            click.echo(
+                f"{len(sealer_findings)} of {len(seals)} keysets are sealed with a sealer "
+                f"policy {chosen.name} does not allow"
+            )
+    if findings or sealer_findings:
         sys.exit(1)
 
 

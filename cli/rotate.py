@@ -45,6 +45,11 @@ from .common import emit_json, is_terminal, json_option, keystore_path, plural, 
     is_flag=True,
     help="Leave old keys decrypt-only at the end instead of disabling them (undo window).",
 )
+@click.option(
+    "--abandon",
+    is_flag=True,
+    help="End the unfinished run without finishing it; keys and objects stay as they are.",
+)
 @json_option
 def rotate(
     policy: str | None,
@@ -55,6 +60,7 @@ def rotate(
     resume: bool,
     fail_fast: bool,
     keep_old_keys: bool,
+    abandon: bool,
     as_json: bool,
 ) -> None:
     """Replace keys the policy no longer allows and migrate every object they protect.
@@ -64,13 +70,21 @@ def rotate(
     AEAD no longer allowed), and old keys are disabled once every object is
     migrated and read back.  A killed run resumes where it stopped.  Exit code 1
     when the run is incomplete: objects that failed are listed and left
-    untouched, and the old keys stay decrypt-only.
+    untouched, and the old keys stay decrypt-only.  Exit code 2, before any
+    change, when the policy would stop the run half-way: it forbids the sealer
+    of a keyset that gets a new key, its preferred algorithm, or decrypting with
+    an old key that stored objects name.
+
+    --abandon ends an unfinished run that cannot finish.  Every object stays
+    readable, and old keys the run made decrypt-only stay so until the next run
+    retires them.
 
     \b
     Examples:
       agile rotate --policy pq-hybrid --dry-run
       agile rotate --policy pq-hybrid --workers 2 --json
       agile rotate --resume
+      agile rotate --abandon
     """
     from agile.rotate import RotateOptions
     from agile.rotate import dry_run as plan_rotation
@@ -86,6 +100,10 @@ def rotate(
         keep_old_keys=keep_old_keys,
     )
     path = str(keystore_path())
+
+    if abandon:
+        _abandon(path, policy, stores, dry_run, resume, keep_old_keys, as_json)
+        return
 
     if dry_run:
         summary = plan_rotation(path, options).to_dict()
@@ -110,6 +128,49 @@ def rotate(
     # (objects kept appearing under old keys in every final pass).
     if report.get("failed") or report.get("state") == "incomplete":
         sys.exit(1)
+
+
+def _abandon(
+    path: str,
+    policy: str | None,
+    stores: tuple[str, ...],
+    dry_run: bool,
+    resume: bool,
+    keep_old_keys: bool,
+    as_json: bool,
+) -> None:
+    from agile.errors import InvalidArgument
+    from agile.rotate.executor import abandon
+
+    conflicting = [
+        flag
+        for flag, value in (
+            ("--policy", policy is not None),
+            ("--store", bool(stores)),
+            ("--dry-run", dry_run),
+            ("--resume", resume),
+            ("--keep-old-keys", keep_old_keys),
+        )
+        if value
+    ]
+    if conflicting:
+        raise InvalidArgument(
+            f"--abandon does not combine with {', '.join(conflicting)}",
+            fix="run 'agile rotate --abandon' alone; it ends whichever run is unfinished",
+        )
+    report = abandon(path)
+    if as_json:
+        emit_json(report)
+    elif report["run_id"] is None:
+        click.echo("no unfinished rotation run to abandon")
+    else:
+        click.echo(
+            f"run {report['run_id']}: abandoned in state {report['abandoned_in']}, "
+            f"policy {report['policy']}"
+        )
+        for key in report["keys"]:
+            new = key["new_key_id"] or "no new key"
+            click.echo(f"keyset {key['keyset']}: {', '.join(key['old_key_ids'])} -> {new}")
 
 
 class _ProgressBar:

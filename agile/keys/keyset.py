@@ -553,9 +553,12 @@ class Keyset:
         ``algorithm`` defaults to the primary key's algorithm while the policy
         allows new keys of it, else to the policy's preferred one, so that a
         post-quantum keyset does not turn classical because the policy prefers
-        a classical algorithm.
+        a classical algorithm.  The policy's ``[seal]`` rule must allow the
+        keyset's sealer, as at creation, because the new private key is sealed
+        under the keyset's KEK.
         """
         active = self._keystore.policy(policy)
+        active.enforce_keyset_sealers(self.name, self._seal, "add a key to it")
         if algorithm is None:
             primaries = [key for key in self._keys if key.status == KeyStatus.PRIMARY]
             current = primaries[0].algorithm if primaries else None

@@ -15,6 +15,7 @@ import difflib
 import functools
 import json
 import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,6 +45,9 @@ __all__ = [
     "policy_file",
     "policy_from_text",
     "read_policy_text",
+    "read_regular_file",
+    "MAX_POLICY_BYTES",
+    "RejectedFile",
 ]
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
@@ -52,6 +56,17 @@ MODULES_DIR = PROFILES_DIR / "modules"
 _TOP_KEYS = ("name", "description", "base")
 _EDIT_KEYS = ("prepend", "append", "remove", "demote")
 _MAX_BASE_DEPTH = 8
+
+#: Largest policy file read, in bytes.  The shipped profiles are under 7 KiB, and the limit
+#: keeps a wrong path (a log, an image) from being read whole.
+MAX_POLICY_BYTES = 1024 * 1024
+
+_FILE_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def builtin_profiles() -> list[str]:
@@ -386,13 +401,50 @@ def _check_signing_meets_verify(rules: PurposeRules, source: str) -> None:
         )
 
 
+class RejectedFile(ValueError):
+    """The path names no regular file, or a file over the size limit."""
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """Return the bytes of the regular file at ``path`` (links followed), at most ``max_bytes``.
+
+    Raises :class:`RejectedFile` for a directory, FIFO, device or socket and for a
+    larger file, and ``OSError`` when the file cannot be opened or read.
+    """
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise RejectedFile("is a directory")
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+            raise RejectedFile(f"is {kind}, not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as file:
+        # Read one byte more than allowed: the size in fstat can change before the read.
+        data = file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise RejectedFile(f"is larger than {max_bytes} bytes")
+    return data
+
+
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        data = read_regular_file(path, MAX_POLICY_BYTES)
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise InvalidPolicy(
             f"policy file {str(path)!r} not found",
             fix="check the path, or name a built-in profile: " + ", ".join(builtin_profiles()),
+        ) from None
+    except RejectedFile as error:
+        raise InvalidPolicy(
+            f"policy file {str(path)!r} {error}",
+            fix=f"name a regular .toml or .rego file of at most {MAX_POLICY_BYTES // 1024} KiB, "
+            "or a built-in profile",
         ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidPolicy(
@@ -519,5 +571,7 @@ def policy_from_text(text: str, path: Path) -> Policy:
     if path.suffix == ".rego":
         from .rego import RegoPolicy
 
-        return RegoPolicy(text, source=str(path))
+        # A shipped module is known to be safe, so only other files pay for the isolated check.
+        shipped = path.resolve().parent == PROFILES_DIR
+        return RegoPolicy(text, source=str(path), isolate=not shipped)
     return parse_profile_text(text, str(path))

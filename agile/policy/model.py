@@ -13,7 +13,7 @@ import abc
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "Decision",
     "KeyMeta",
     "Finding",
+    "SealerFinding",
     "LegacyEntry",
     "PurposeRules",
     "Policy",
@@ -39,6 +40,8 @@ __all__ = [
     "format_duration",
     "utc_now",
     "check_keys",
+    "check_sealers",
+    "seal_blob_sealers",
 ]
 
 log = logging.getLogger("agile.policy")
@@ -387,10 +390,17 @@ class Policy(abc.ABC):
     ) -> None:
         """Raise :class:`PolicyViolation` unless the policy allows the operation."""
         self._log_and_raise(
-            self.decide(operation, algorithm, key=key, now=now), operation, algorithm
+            self.decide(operation, algorithm, key=key, now=now), operation, algorithm, key, now
         )
 
-    def _log_and_raise(self, decision: Decision, operation: str, algorithm: str) -> None:
+    def _log_and_raise(
+        self,
+        decision: Decision,
+        operation: str,
+        algorithm: str,
+        key: KeyMeta | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
         """Log ``decision`` and raise :class:`PolicyViolation` when it is a denial."""
         log.info(
             "policy %s (%s): %s %s -> %s %s",
@@ -406,7 +416,7 @@ class Policy(abc.ABC):
         raise PolicyViolation(
             f"policy {self.name!r} does not allow {operation} with {algorithm!r}: "
             + "; ".join(decision.reasons),
-            fix=self._fix_for(operation, algorithm),
+            fix=self._fix_for(operation, algorithm, key, now),
             reasons=decision.reasons,
         )
 
@@ -452,13 +462,95 @@ class Policy(abc.ABC):
             reasons=[reason],
         )
 
-    def _fix_for(self, operation: str, algorithm: str) -> str:
+    def _fix_for(
+        self,
+        operation: str,
+        algorithm: str,
+        key: KeyMeta | None = None,
+        now: dt.datetime | None = None,
+    ) -> str:
+        """Return the fix for a denied ``operation`` with ``algorithm``.
+
+        Opening old data needs a policy that still admits the algorithm, so no
+        other algorithm is suggested for it.  A key denied only for its age
+        needs a new key, and an algorithm is named only if new keys use another.
+        """
         try:
             purpose = purpose_of(algorithm)
             preferred = self.preferred(purpose)
         except AgileError:
             return "run 'agile policy explain' for details"
+
+        if operation in OLD_USE:
+            legacy_key = "verify_only" if purpose == Family.SIGNATURE.value else "decrypt_only"
+            return (
+                f"use a policy that still allows {operation} with {algorithm!r}, for example "
+                f"one that lists it in {purpose}.{legacy_key}"
+            )
+        if key is not None and self.decide(operation, algorithm, now=now).allowed:
+            if preferred == algorithm:
+                return f"rotate key '{key.key_id}' to a new key with 'agile rotate'"
+            return (
+                f"rotate key '{key.key_id}' to a new {preferred!r} key (preferred by policy "
+                f"{self.name!r}) with 'agile rotate'"
+            )
+        if preferred == algorithm:
+            return (
+                f"change policy {self.name!r}: it prefers {algorithm!r} for {purpose} but does "
+                f"not allow {operation} with it"
+            )
         return f"use {preferred!r} (preferred by policy {self.name!r}) or change the policy"
+
+    def sealer_reasons(self, sealers: Iterable[str], now: dt.datetime | None = None) -> list[str]:
+        """Return why the policy does not allow each of ``sealers`` to seal (empty if all may).
+
+        This is the ``seal`` decision that ``create_keyset`` enforces for a new
+        keyset's sealer and each member of an sss quorum.
+        """
+        reasons = []
+        for name in dict.fromkeys(sealers):
+            try:
+                decision = self.decide("seal", name, now=now)
+            except AgileError as error:
+                reasons.append(str(error))
+                continue
+            reasons.extend(decision.reasons)
+        return reasons
+
+    def reseal_fix(self, keysets: Sequence[str]) -> str:
+        """Return the command that moves ``keysets`` to the sealer the policy prefers."""
+        try:
+            sealer = self.preferred(SEAL)
+        except AgileError:
+            sealer = self.sealers[0] if self.sealers else "SEALER"
+        if len(keysets) == 1:
+            return (
+                f"reseal it with a sealer that policy {self.name!r} allows: "
+                f"'agile keyset reseal {keysets[0]} --seal {sealer}'"
+            )
+        return (
+            f"reseal each with a sealer that policy {self.name!r} allows: "
+            f"'agile keyset reseal NAME --seal {sealer}' for {', '.join(keysets)}"
+        )
+
+    def enforce_keyset_sealers(
+        self, keyset: str, blob: Mapping[str, Any], action: str, now: dt.datetime | None = None
+    ) -> None:
+        """Raise :class:`PolicyViolation` unless the policy allows every sealer of ``blob``.
+
+        ``blob`` is the sealed KEK of ``keyset``, and ``action`` names what the
+        caller was about to do ("add a key to it").
+        """
+        reasons = self.sealer_reasons(seal_blob_sealers(blob), now)
+        if not reasons:
+            return
+        log.info("policy %s (%s): sealer of keyset %s -> deny", self.name, self.hash, keyset)
+        raise PolicyViolation(
+            f"policy {self.name!r} does not allow the sealer of keyset {keyset!r}, so it "
+            f"cannot {action}: " + "; ".join(reasons),
+            fix=self.reseal_fix([keyset]),
+            reasons=reasons,
+        )
 
     def due_for_rotation(self, key: KeyMeta, now: dt.datetime | None = None) -> list[str]:
         """Return why ``key`` needs attention (empty when it is fine).
@@ -491,6 +583,53 @@ class Policy(abc.ABC):
                 f"{format_duration(limit)} (created {rfc3339(as_utc(key.created))})"
             )
         return reasons
+
+
+def seal_blob_sealers(blob: Mapping[str, Any]) -> list[str]:
+    """Return the sealer names of a sealed KEK: its own, then those of sss members, nested too."""
+    names: list[str] = []
+    name = blob.get("sealer")
+    if isinstance(name, str):
+        names.append(name)
+    members = blob.get("members") if name == "sss" else None
+    for member in members if isinstance(members, list) else []:
+        if isinstance(member, Mapping):
+            names.extend(seal_blob_sealers(member))
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class SealerFinding:
+    """A keyset whose KEK is sealed with a sealer the policy does not allow."""
+
+    keyset: str
+    #: Every sealer of the keyset's sealed KEK (sss members included).
+    sealers: list[str]
+    reasons: list[str]
+    fix: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keyset": self.keyset,
+            "sealers": list(self.sealers),
+            "reasons": list(self.reasons),
+            "fix": self.fix,
+        }
+
+
+def check_sealers(
+    policy: Policy,
+    keysets: Iterable[tuple[str, Mapping[str, Any]]],
+    now: dt.datetime | None = None,
+) -> list[SealerFinding]:
+    """Return a finding for each ``(keyset name, sealed KEK)`` whose sealers ``policy`` denies."""
+    findings = []
+    for name, blob in keysets:
+        sealers = seal_blob_sealers(blob)
+        reasons = policy.sealer_reasons(sealers, now)
+        if reasons:
+            findings.append(SealerFinding(name, sealers, reasons, policy.reseal_fix([name])))
+    return findings
 
 
 def check_keys(

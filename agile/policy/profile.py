@@ -307,7 +307,7 @@ class ProfilePolicy(Policy):
             if len(self._allowed) >= _ALLOW_CACHE_SIZE:
                 self._allowed.clear()
             self._allowed[cache_key] = _Allowed(expires, rules, ",".join(decision.rules))
-        self._log_and_raise(decision, operation, algorithm)
+        self._log_and_raise(decision, operation, algorithm, key, now)
 
     def preferred(self, purpose: str) -> str:
         if purpose not in self.rules:

@@ -15,10 +15,24 @@ from typing import Any
 
 from ..errors import InvalidPolicy, KeystoreError
 from ..fsio import SECRET_MODE, atomic_write
-from .loader import load_policy, parse_profile_text, policy_file, policy_from_text, read_policy_text
+from .loader import (
+    MAX_POLICY_BYTES,
+    load_policy,
+    parse_profile_text,
+    policy_file,
+    policy_from_text,
+    read_policy_text,
+    read_regular_file,
+)
 from .model import Policy
 
-__all__ = ["POLICY_FILE", "DEFAULT_POLICY", "active_policy", "set_active_policy"]
+__all__ = [
+    "POLICY_FILE",
+    "DEFAULT_POLICY",
+    "active_policy",
+    "set_active_policy",
+    "stored_policy_identity",
+]
 
 log = logging.getLogger("agile.policy")
 
@@ -29,6 +43,10 @@ POLICY_FILE = "policy.json"
 DEFAULT_POLICY = "default"
 
 _FORMAT_VERSION = 1
+
+#: Largest policy.json read, in bytes: JSON escapes can make the stored text up to six
+#: times as long as the policy file.
+_MAX_RECORD_BYTES = 8 * MAX_POLICY_BYTES
 
 
 def set_active_policy(keystore_dir: Path, spec: str) -> Policy:
@@ -67,6 +85,29 @@ def set_active_policy(keystore_dir: Path, spec: str) -> Policy:
     return policy
 
 
+def stored_policy_identity(keystore_dir: Path) -> tuple[str | None, str | None]:
+    """Return the name and hash of the keystore's active policy without evaluating it.
+
+    A keystore without a stored policy uses the built-in default.  A stored record
+    that cannot be read returns ``(None, None)``.
+    """
+    path = Path(keystore_dir) / POLICY_FILE
+    try:
+        record = json.loads(read_regular_file(path, _MAX_RECORD_BYTES).decode("utf-8"))
+    except FileNotFoundError:
+        default = load_policy(DEFAULT_POLICY)
+        return default.name, default.hash
+    except (OSError, ValueError):
+        return None, None
+    if not isinstance(record, dict):
+        return None, None
+    name, hash_value = record.get("name"), record.get("hash")
+    return (
+        name if isinstance(name, str) else None,
+        hash_value if isinstance(hash_value, str) else None,
+    )
+
+
 # The policy last loaded from each policy.json, by path, with the file's (inode, mtime,
 # size) when it was read.  Reusing one Policy object keeps its cache of allow decisions,
 # which a policy parsed anew on every call to the library API would lose.
@@ -98,10 +139,11 @@ def active_policy(keystore_dir: Path) -> Policy:
 
 def _read_active(path: Path) -> Policy:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        record = json.loads(read_regular_file(path, _MAX_RECORD_BYTES).decode("utf-8"))
     except FileNotFoundError:
         return load_policy(DEFAULT_POLICY)
     except (OSError, ValueError) as error:
+        # ValueError covers RejectedFile (not a regular file, too large) and bad JSON.
         raise KeystoreError(
             f"stored policy {str(path)!r} is unreadable: {error}",
             fix="run 'agile policy set NAME|FILE' to store a policy again",
@@ -129,5 +171,6 @@ def _read_active(path: Path) -> Policy:
     if record.get("engine") == "rego":
         from .rego import RegoPolicy
 
-        return RegoPolicy(text, source=source)
+        # The text passed the isolated check when 'agile policy set' stored it.
+        return RegoPolicy(text, source=source, isolate=False)
     return parse_profile_text(text, source)

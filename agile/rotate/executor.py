@@ -14,6 +14,11 @@ The order of steps is what keeps every object readable at every moment:
 5. Only when that pass finds nothing and no object failed, and the run covered
    every registered store, are old keys disabled.
 
+Before step 1 the plan is checked against the policy (see
+:func:`~agile.rotate.planner.check_key_plans`), so that a policy that would stop
+the run half-way leaves no run behind.  A run that stops anyway can be ended
+with :func:`abandon`.
+
 Each step checks the state it is about to create before it acts, so replaying
 it after a crash does nothing twice (see :mod:`agile.rotate.journal`).
 """
@@ -36,6 +41,7 @@ from typing import Any
 from ..errors import (
     KeyNotFound,
     KeystoreLocked,
+    PolicyViolation,
     RotationError,
     RotationInProgress,
     StoreError,
@@ -49,14 +55,18 @@ from .planner import (
     KeyPlan,
     Plan,
     Unreadable,
+    check_key_plans,
+    check_old_keys_open,
+    keys_named_in,
     known_key_ids,
     plan,
     plan_keys,
     scan_store,
+    undecryptable_old_keys,
 )
 from .stores import open_store, parse_store_url, shares_objects
 
-__all__ = ["RotateOptions", "rotate", "dry_run", "resolve_stores", "LOCK_NAME"]
+__all__ = ["RotateOptions", "rotate", "dry_run", "abandon", "resolve_stores", "LOCK_NAME"]
 
 log = logging.getLogger("agile.rotate")
 
@@ -203,17 +213,96 @@ def _rotation_lock(keystore: Any) -> Iterator[None]:
 
 
 def dry_run(keystore_path: str, options: RotateOptions, now: datetime | None = None) -> Plan:
-    """Return what :func:`rotate` would do, changing nothing."""
+    """Return what :func:`rotate` would do, changing nothing.
+
+    Raise :class:`PolicyViolation` where :func:`rotate` would reject the plan.
+    """
     from ..keys import Keystore
 
     keystore = Keystore.open(keystore_path)
     policy = keystore.policy(options.policy)
     stores = [(name, open_store(url)) for name, url in resolve_stores(keystore, options.stores)]
     try:
-        return plan(keystore, policy, stores, now)
+        result = plan(keystore, policy, stores, now)
     finally:
         for _, store in stores:
             store.close()
+
+    check_key_plans(keystore, policy, result.keys)
+    named = {key_id for finding in result.findings for key_id in finding.old_key_ids}
+    check_old_keys_open(policy, result.keys, undecryptable_old_keys(policy, result.keys), named)
+    return result
+
+
+def _check_plan(
+    keystore: Any, policy: Any, key_plans: list[KeyPlan], stores: list[tuple[str, str]]
+) -> None:
+    """Raise :class:`PolicyViolation` when the policy would stop the planned run half-way.
+
+    The stores are scanned only when the policy forbids decrypting with a
+    retiring key, to learn whether any object still needs that key.
+    """
+    check_key_plans(keystore, policy, key_plans)
+    denied = undecryptable_old_keys(policy, key_plans)
+    if not denied:
+        return
+    opened = [(name, open_store(url)) for name, url in stores]
+    try:
+        named = keys_named_in(opened, denied, policy)
+    finally:
+        for _, store in opened:
+            store.close()
+    check_old_keys_open(policy, key_plans, denied, named)
+
+
+def abandon(keystore_path: str) -> dict[str, Any]:
+    """End the unfinished rotation run, if any, without changing a key or an object.
+
+    Every object stays readable, because a run disables old keys only after
+    every object was migrated and read back.  Keys the run made decrypt-only
+    stay decrypt-only, and the next run under a policy that no longer lets
+    their algorithm start new work retires them again.  Use it for a run that
+    cannot finish, such as one whose policy denies the keys it planned.
+    """
+    from ..keys import Keystore
+
+    keystore = Keystore.open(keystore_path)
+    with _rotation_lock(keystore):
+        journal = Journal(keystore.path)
+        try:
+            run = journal.unfinished_run()
+            if run is None:
+                return {"state": "nothing-to-abandon", "run_id": None}
+            keys = [
+                {
+                    "keyset": change.keyset,
+                    "old_key_ids": list(change.old_key_ids),
+                    "new_key_id": change.new_key_id,
+                    "new_algorithm": change.new_algorithm,
+                    "state": change.state,
+                }
+                for change in journal.key_changes(run.run_id)
+            ]
+            report = {
+                "run_id": run.run_id,
+                "state": "abandoned",
+                "abandoned_in": run.state,
+                "policy": run.policy,
+                "policy_hash": run.policy_hash,
+                "keys": keys,
+            }
+            journal.set_run_state(run.run_id, "abandoned", report)
+            AuditLog(keystore.path).record(
+                "run-abandoned",
+                run_id=run.run_id,
+                policy=run.policy,
+                policy_hash=run.policy_hash,
+                state=run.state,
+            )
+            log.warning("rotation %s abandoned in state %s", run.run_id, run.state)
+            return report
+        finally:
+            journal.close()
 
 
 def rotate(
@@ -291,7 +380,20 @@ class _Rotation:
     def _execute(self, run: Run, started: float, resumed: bool) -> dict[str, Any]:
         phase = time.monotonic()
         if run.state == "planned":
-            self._apply_keys()
+            try:
+                self._apply_keys()
+            except PolicyViolation as error:
+                # The run was journaled under the same policy, so resuming would stop here
+                # again (a run journaled before the plan was checked, for example).
+                way_out = (
+                    "end the run with 'agile rotate --abandon' (no object becomes unreadable) "
+                    "and rotate under a policy that allows its keys"
+                )
+                raise PolicyViolation(
+                    f"rotation run {self.run_id}: {error}",
+                    fix=f"{error.fix}; or {way_out}" if error.fix else way_out,
+                    reasons=error.reasons,
+                ) from None
             self.journal.set_run_state(self.run_id, "keys-ready")
         self.durations["keys"] = time.monotonic() - phase
         self.targets = self._targets()
@@ -344,7 +446,8 @@ class _Rotation:
                 raise RotationError(
                     f"an unfinished rotation run {run.run_id} covers the stores {names}, "
                     "not the ones given with --store",
-                    fix="finish it first with 'agile rotate --resume' without --store",
+                    fix="finish it first with 'agile rotate --resume' without --store, or end "
+                    "it with 'agile rotate --abandon'",
                 )
         if self.options.policy is None:
             return
@@ -353,7 +456,8 @@ class _Rotation:
             raise RotationError(
                 f"an unfinished rotation run {run.run_id} with policy {run.policy!r} exists, "
                 f"and it differs from {requested.name!r}",
-                fix="finish it first with 'agile rotate --resume', then rotate to the new policy",
+                fix="finish it first with 'agile rotate --resume', or end it with 'agile "
+                "rotate --abandon', then rotate to the new policy",
             )
 
     def _start(self) -> Run | None:
@@ -364,6 +468,7 @@ class _Rotation:
         if not key_plans:
             self.audit.record("run-nothing-to-do", policy=policy.name, policy_hash=policy.hash)
             return None
+        _check_plan(self.keystore, policy, key_plans, stores)
 
         options = {
             "policy": self.options.policy,
@@ -406,6 +511,7 @@ class _Rotation:
                 policy_hash=self.policy.hash,
             )
             return False
+        _check_plan(self.keystore, self.policy, key_plans, self.stores)
 
         log.warning(
             "rotation %s has no journaled key changes, because the process that started "

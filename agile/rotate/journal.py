@@ -40,8 +40,20 @@ __all__ = [
 
 JOURNAL_NAME = "rotation-journal.sqlite"
 
-#: Run states in order; "done" and "incomplete" (some objects failed) are final.
-RUN_STATES = ("planned", "keys-ready", "migrating", "verified", "done", "incomplete")
+#: Run states in order; "done", "incomplete" (some objects failed) and "abandoned"
+#: (ended by ``agile rotate --abandon``) are final.
+RUN_STATES = (
+    "planned",
+    "keys-ready",
+    "migrating",
+    "verified",
+    "done",
+    "incomplete",
+    "abandoned",
+)
+
+#: Run states after which a run is never resumed.
+FINAL_STATES = frozenset({"done", "incomplete", "abandoned"})
 
 #: Object states: pending until migrated and re-read, "skipped" when it no longer
 #: names an old key, "failed" with an error when it could not be migrated.
@@ -97,7 +109,7 @@ class Run:
 
     @property
     def finished_state(self) -> bool:
-        return self.state in ("done", "incomplete")
+        return self.state in FINAL_STATES
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,9 +213,7 @@ class Journal:
 
     def set_run_state(self, run_id: str, state: str, report: dict[str, Any] | None = None) -> None:
         finished = (
-            datetime.now(UTC).isoformat(timespec="seconds")
-            if state in ("done", "incomplete")
-            else None
+            datetime.now(UTC).isoformat(timespec="seconds") if state in FINAL_STATES else None
         )
         self._db.execute(
             "UPDATE runs SET state = ?, finished = ?, report = ? WHERE run_id = ?",

@@ -13,6 +13,11 @@ only, and each object that names a retiring key gets one action:
 * ``resign``: a detached signature envelope ``NAME.sig`` gets a signature by
   the new key over the message ``NAME`` stored beside it, and signatures whose
   algorithm the policy no longer accepts for verification go.
+
+Before a run changes anything, :func:`check_key_plans` and
+:func:`check_old_keys_open` reject a plan that the policy itself would stop
+half-way: a new key the policy may not generate or seal, or objects whose old
+key the policy may no longer decrypt with.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AgileError, KeyNotFound, StoreError
+from ..errors import AgileError, KeyNotFound, PolicyViolation, StoreError
 from .stores import HEADER_PREFIX_SIZE, ObjectStore
 
 if TYPE_CHECKING:
@@ -47,6 +52,10 @@ __all__ = [
     "read_object_header",
     "plan",
     "known_key_ids",
+    "check_key_plans",
+    "undecryptable_old_keys",
+    "keys_named_in",
+    "check_old_keys_open",
 ]
 
 log = logging.getLogger("agile.rotate")
@@ -374,3 +383,132 @@ def plan(
             else:
                 result.findings.append(item)
     return result
+
+
+#: Operation that puts a new primary key of each purpose to work (as promotion checks it).
+_PROTECT_OPERATION = {"signature": "sign"}
+
+
+def check_key_plans(keystore: Keystore, policy: Policy, key_plans: Iterable[KeyPlan]) -> None:
+    """Raise :class:`PolicyViolation` when the policy forbids a new key that the plan needs.
+
+    A new key is generated, promoted and sealed under its keyset's KEK, so the
+    policy must allow ``generate`` and ``encrypt`` (``sign`` for signature keys)
+    with the new algorithm and every sealer of the keyset.  Found only when the
+    key is created, either denial would stop the run after it was journaled,
+    and every resume would stop at the same point.
+    """
+    from ..policy.model import seal_blob_sealers
+
+    needs_key = [key_plan for key_plan in key_plans if key_plan.new_algorithm is not None]
+
+    sealer_reasons: dict[str, list[str]] = {}
+    for key_plan in needs_key:
+        blob = keystore.keyset(key_plan.keyset).seal_blob
+        reasons = policy.sealer_reasons(seal_blob_sealers(blob))
+        if reasons:
+            sealer_reasons[key_plan.keyset] = reasons
+    if sealer_reasons:
+        names = list(sealer_reasons)
+        details = "; ".join(
+            f"keyset {name!r}: {'; '.join(reasons)}" for name, reasons in sealer_reasons.items()
+        )
+        raise PolicyViolation(
+            f"policy {policy.name!r} does not allow the sealer of {_keysets(names)} that "
+            f"rotation would add new keys to, so nothing was changed: {details}",
+            fix=policy.reseal_fix(names) + ", then rotate again",
+            reasons=[reason for reasons in sealer_reasons.values() for reason in reasons],
+        )
+
+    denied: dict[str, list[str]] = {}
+    for key_plan in needs_key:
+        assert key_plan.new_algorithm is not None
+        operations = ("generate", _PROTECT_OPERATION.get(key_plan.purpose, "encrypt"))
+        for operation in operations:
+            decision = policy.decide(operation, key_plan.new_algorithm)
+            if not decision.allowed:
+                denied.setdefault(key_plan.keyset, []).extend(decision.reasons)
+    # generate and encrypt are often denied for the same reason.
+    denied = {name: list(dict.fromkeys(reasons)) for name, reasons in denied.items()}
+    if denied:
+        algorithms = sorted({p.new_algorithm or "" for p in needs_key if p.keyset in denied})
+        details = "; ".join(
+            f"keyset {name!r}: {'; '.join(reasons)}" for name, reasons in denied.items()
+        )
+        raise PolicyViolation(
+            f"policy {policy.name!r} prefers {', '.join(repr(a) for a in algorithms)} for the "
+            f"new keys of {_keysets(list(denied))} but does not allow them, so nothing was "
+            f"changed: {details}",
+            fix="correct the policy so that its preferred algorithm passes its own rules "
+            "('agile policy explain --operation generate --algorithm ID' shows why not)",
+            reasons=[reason for reasons in denied.values() for reason in reasons],
+        )
+
+
+def undecryptable_old_keys(policy: Policy, key_plans: Iterable[KeyPlan]) -> dict[str, list[str]]:
+    """Return ``{key id: reasons}`` for retiring keys the policy does not let decrypt.
+
+    Migrating an object decrypts its data key with the old key under the
+    policy.  Signature keys are left out: re-signing checks old signatures
+    whatever the policy decides for their algorithm, and drops those it no
+    longer accepts for verify.
+    """
+    denied = {}
+    for key_plan in key_plans:
+        if key_plan.purpose == "signature":
+            continue
+        for key_id in key_plan.old_key_ids:
+            algorithm = key_plan.old_algorithms[key_id]
+            decision = policy.decide("decrypt", algorithm)
+            if not decision.allowed:
+                denied[key_id] = list(decision.reasons)
+    return denied
+
+
+def keys_named_in(
+    stores: Iterable[tuple[str, ObjectStore]], key_ids: Iterable[str], policy: Policy
+) -> set[str]:
+    """Return which of ``key_ids`` (keys that encrypt, not sign) objects in ``stores`` name."""
+    requested = set(key_ids)
+    targets = {key_id: key_id for key_id in requested}
+    named: set[str] = set()
+    for name, store in stores:
+        for item in scan_store(name, store, targets, policy):
+            if isinstance(item, Finding):
+                named.update(item.old_key_ids)
+        if named == requested:
+            break
+    return named
+
+
+def check_old_keys_open(
+    policy: Policy, key_plans: Iterable[KeyPlan], denied: dict[str, list[str]], named: set[str]
+) -> None:
+    """Raise :class:`PolicyViolation` when objects name an old key the policy may not decrypt with.
+
+    ``denied`` comes from :func:`undecryptable_old_keys` and ``named`` contains the
+    key ids that stored objects name.  Every object of such a key would fail
+    after the keys changed.  An old key that no object names retires without
+    a decrypt, so it is no reason to stop.
+    """
+    blocking = [key_id for key_id in denied if key_id in named]
+    if not blocking:
+        return
+    where = {}
+    for key_plan in key_plans:
+        for key_id in key_plan.old_key_ids:
+            where[key_id] = (key_plan.keyset, key_plan.purpose, key_plan.old_algorithms[key_id])
+    keys = ", ".join(f"{where[k][0]}/{k} ({where[k][2]})" for k in blocking)
+    entries = sorted({f"{where[k][2]!r} in {where[k][1]}.decrypt_only" for k in blocking})
+    raise PolicyViolation(
+        f"policy {policy.name!r} does not allow decrypting with old keys that stored objects "
+        f"name, so rotation could not migrate those objects and nothing was changed: {keys}",
+        fix="rotate under a policy that still allows decrypt with the old algorithm while the "
+        f"objects migrate (list {', '.join(entries)}), then tighten the policy",
+        reasons=[reason for key_id in blocking for reason in denied[key_id]],
+    )
+
+
+def _keysets(names: list[str]) -> str:
+    quoted = ", ".join(repr(name) for name in names)
+    return f"keyset {quoted}" if len(names) == 1 else f"keysets {quoted}"

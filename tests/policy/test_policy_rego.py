@@ -115,12 +115,14 @@ def test_rego_bad_preferred(tmp_path: Path) -> None:
 
 
 def test_rego_allow_without_deny(tmp_path: Path) -> None:
+    # New use of the preferred ids is allowed, as loading requires; nothing else is.
     text = (
         "package x\nimport rego.v1\ndefault allow := false\ndeny := set()\nrules := set()\n"
+        "allow if input.algorithm.id == preferred[input.purpose]\n"
         'preferred := {"kem": "x-wing", "signature": "ml-dsa-65", "aead": "aes-256-gcm",'
         ' "kdf": "hkdf-sha256", "password-kdf": "argon2id", "homomorphic": "paillier-3072",'
         ' "secret-sharing": "shamir-gf256", "seal": "tpm2"}\nsealers := ["tpm2"]\n'
     )
-    decision = load_policy(write(tmp_path, text)).decide("encrypt", "x-wing")
+    decision = load_policy(write(tmp_path, text)).decide("encrypt", "x25519")
     assert not decision.allowed
     assert decision.reasons
