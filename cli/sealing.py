@@ -28,6 +28,7 @@ from .common import keystore_option, keystore_path, policy_option
 
 __all__ = [
     "add_sealer_options",
+    "check_restore_options",
     "with_sealer_options",
     "reseal",
     "SEALER_OPTIONS",
@@ -285,14 +286,56 @@ def _check_members(options: dict[str, Any]) -> None:
     check_distinct_members(members)
 
 
+def check_restore_options(values: dict[str, Any], arguments: dict[str, Any]) -> None:
+    """Reject the sealer options that ``share combine`` would ignore.
+
+    Only ``--keyset NAME`` seals anything: the restored KEK, with ``--seal`` or
+    else the keyset's current sealer.
+    """
+    name = arguments.get("keyset")
+    given = [SEALER_OPTIONS[option][0] for option, value in values.items() if value is not None]
+    if name is None:
+        if given:
+            raise click.UsageError(
+                f"{given[0]} seals a restored keyset: add --keyset NAME, or leave out {given[0]}"
+            )
+        return
+    current = _keyset_seal(name)
+    target = arguments.get("sealer") or (current.get("sealer") if current else None)
+    if target is None:
+        return  # No such keyset: restoring it fails with its own error.
+    members = _sss_members(values, current) if target == "sss" else []
+    context = f"keyset {name!r} is sealed with {target} after the restore"
+    reject_unused_options(values, str(target), members, context=context)
+
+
+def _keyset_seal(name: str) -> SealedBlob | None:
+    """Return the sealed KEK of keyset ``name`` in the chosen keystore, or None."""
+    from agile.errors import AgileError
+    from agile.keys import Keystore
+
+    try:
+        store = Keystore.open(keystore_path(), create=False)
+        if name not in store.keyset_names():
+            return None
+        return store.keyset(name).seal_blob
+    except AgileError:
+        return None
+
+
 def add_sealer_options(
-    command: click.Command, *, existing_seal: Callable[[str], SealedBlob | None] | None = None
+    command: click.Command,
+    *,
+    existing_seal: Callable[[str], SealedBlob | None] | None = None,
+    check: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
 ) -> click.Command:
     """Add the sealer options to ``command``, whose callback then runs with them exported.
 
-    ``command`` has a NAME argument and a --seal option for a new keyset.
-    ``existing_seal`` returns the sealed blob of an existing keyset NAME, or None, for
-    a command that also adds to existing keysets.
+    By default ``command`` has a NAME argument and a --seal option for a new keyset,
+    and ``existing_seal`` returns the sealed blob of an existing keyset NAME, or None,
+    for a command that also adds to existing keysets.  A command of another shape
+    passes ``check``, called with the option values and the other arguments, to
+    reject the options it would ignore.
     """
     command.params.extend(_options())
     original: Callable[..., Any] = command.callback  # type: ignore[assignment]
@@ -300,7 +343,10 @@ def add_sealer_options(
     @functools.wraps(original)
     def callback(**arguments: Any) -> Any:
         values = {name: arguments.pop(name, None) for name in SEALER_OPTIONS}
-        _check_options_used(values, arguments, existing_seal)
+        if check is not None:
+            check(values, arguments)
+        else:
+            _check_options_used(values, arguments, existing_seal)
         if arguments.get("sealer") == "sss":
             _check_members(values)
         with sealer_environment(values):

@@ -15,7 +15,7 @@ from agile.policy import Policy, active_policy, load_policy
 from agile.sharing import gf256, share_format
 
 from .common import check_distinct, check_output_path, keystore_path, policy_option
-from .sealing import add_sealer_options
+from .sealing import add_sealer_options, check_restore_options
 
 __all__ = ["share"]
 
@@ -363,4 +363,4 @@ def combine(
 
 
 # The sealer options (--pcrs, --sss-members, --pkcs11-module, ...) for combine --keyset --seal.
-combine = add_sealer_options(combine)
+combine = add_sealer_options(combine, check=check_restore_options)

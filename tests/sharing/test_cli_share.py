@@ -269,3 +269,19 @@ def test_vault_lengths_name_files(
     code, err = _vault_combine(capsys, tmp_path / "v-1", short, output=tmp_path / "out")
     assert code == 2
     assert f"{short} has 31 value bytes" in err
+
+
+def test_combine_sealer_option_needs_keyset(
+    tmp_path: Path, secret_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A sealer option seals a restored keyset only, so without --keyset it is refused."""
+    prefix = tmp_path / "a"
+    _run(capsys, "share", "split", "-t", "2", "-n", "2", str(secret_file), "-o", str(prefix))
+    out = tmp_path / "out.bin"
+    shares = [str(tmp_path / "a-1"), str(tmp_path / "a-2")]
+
+    code, err = _run(capsys, "share", "combine", *shares, "-o", str(out), "--tpm-pin", "4711")
+
+    assert code == 2
+    assert "--tpm-pin" in err and "--keyset" in err
+    assert not out.exists()
