@@ -219,7 +219,7 @@ def dry_run(keystore_path: str, options: RotateOptions, now: datetime | None = N
     """
     from ..keys import Keystore
 
-    keystore = Keystore.open(keystore_path)
+    keystore = Keystore.open(keystore_path, create=False)
     policy = keystore.policy(options.policy)
     stores = [(name, open_store(url)) for name, url in resolve_stores(keystore, options.stores)]
     try:
@@ -266,7 +266,7 @@ def abandon(keystore_path: str) -> dict[str, Any]:
     """
     from ..keys import Keystore
 
-    keystore = Keystore.open(keystore_path)
+    keystore = Keystore.open(keystore_path, create=False)
     with _rotation_lock(keystore):
         journal = Journal(keystore.path)
         try:
@@ -314,7 +314,7 @@ def rotate(
     """Run (or resume) a rotation and return its report."""
     from ..keys import Keystore
 
-    keystore = Keystore.open(keystore_path)
+    keystore = Keystore.open(keystore_path, create=False)
     with _rotation_lock(keystore):
         journal = Journal(keystore.path)
         try:

@@ -12,7 +12,9 @@ only, and each object that names a retiring key gets one action:
   encrypts the payload again with the preferred AEAD;
 * ``resign``: a detached signature envelope ``NAME.sig`` gets a signature by
   the new key over the message ``NAME`` stored beside it, and signatures whose
-  algorithm the policy no longer accepts for verification go.
+  algorithm the policy no longer accepts for verification go.  A signature
+  envelope to re-sign whose message is not a readable object of its store is
+  reported as unreadable instead (see :func:`signed_message_problem`).
 
 Before a run changes anything, :func:`check_key_plans` and
 :func:`check_old_keys_open` reject a plan that the policy itself would stop
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AgileError, KeyNotFound, PolicyViolation, StoreError
+from ..errors import AgileError, KeyNotFound, KeystoreError, PolicyViolation, StoreError
 from .stores import HEADER_PREFIX_SIZE, ObjectStore
 
 if TYPE_CHECKING:
@@ -47,8 +49,10 @@ __all__ = [
     "choose_action",
     "retiring_statuses",
     "header_key_ids",
+    "is_signature_envelope",
     "stale_key_ids",
     "SIGNATURE_SUFFIX",
+    "signed_message_problem",
     "read_object_header",
     "plan",
     "known_key_ids",
@@ -162,10 +166,34 @@ class Plan:
         }
 
 
+def _every_keyset(keystore: Keystore) -> list[Any]:
+    """Return every keyset, or raise :class:`KeystoreError` that names the unreadable files.
+
+    Rotation must see every key: objects under a key in a file it skipped would
+    not be migrated, and a key id it does not know would look unused.
+    """
+    from ..keys.keystore import UNREADABLE_FIX
+
+    scan = keystore.scan()
+    if not scan.unreadable:
+        return list(scan.keysets)
+    first, others = scan.unreadable[0], scan.unreadable[1:]
+    more = ""
+    if others:
+        more = f" (unreadable too: {', '.join(repr(str(item.file)) for item in others)})"
+    raise KeystoreError(
+        f"rotation needs every keyset, and {first.reason}{more}",
+        fix=f"{UNREADABLE_FIX}; then run 'agile rotate' again",
+    )
+
+
 def plan_keys(keystore: Keystore, policy: Policy, now: datetime | None = None) -> list[KeyPlan]:
-    """Return a plan for every keyset that has keys due for rotation under ``policy``."""
+    """Return a plan for every keyset that has keys due for rotation under ``policy``.
+
+    An unreadable keyset file raises :class:`KeystoreError` that names it.
+    """
     plans = []
-    for keyset in keystore.keysets():
+    for keyset in _every_keyset(keystore):
         reasons: dict[str, list[str]] = {}
         for key in keyset.keys:
             if _status(key) not in retiring_statuses:
@@ -230,18 +258,19 @@ def _primary(keyset: Any) -> Any:
 
 def known_key_ids(keystore: Keystore) -> set[str]:
     """Return the id of every key in the keystore, whatever its status."""
-    return {key.id for keyset in keystore.keysets() for key in keyset.keys}
+    return {key.id for keyset in _every_keyset(keystore) for key in keyset.keys}
 
 
 def choose_action(header: Any, policy: Policy) -> str:
     """Return the action for an object with ``header`` under ``policy``."""
-    if _is_signature(header):
+    if is_signature_envelope(header):
         return "resign"
     decision = policy.decide("encrypt", header.payload_algorithm)
     return "rewrap" if decision.allowed else "reencrypt"
 
 
-def _is_signature(header: Any) -> bool:
+def is_signature_envelope(header: Any) -> bool:
+    """Return whether ``header`` is the header of a signature envelope."""
     kind = getattr(header, "kind", "")
     return "sign" in str(getattr(kind, "value", kind))
 
@@ -261,7 +290,7 @@ def stale_key_ids(header: Any, targets: dict[str, str], policy: Policy) -> set[s
     by its replacement beside it, or while the policy no longer accepts the old
     signature's algorithm for verification (it is then dropped).
     """
-    if not _is_signature(header):
+    if not is_signature_envelope(header):
         return header_key_ids(header) & set(targets)
 
     present = {entry.key_id for entry in header.signatures}
@@ -274,6 +303,40 @@ def stale_key_ids(header: Any, targets: dict[str, str], policy: Policy) -> set[s
         elif not policy.decide("verify", entry.algorithm).allowed:
             stale.add(entry.key_id)
     return stale
+
+
+def signed_message_problem(store: ObjectStore, object_id: str) -> tuple[str, str] | None:
+    """Return ``(reason, fix)`` when rotation cannot re-sign signature envelope ``object_id``.
+
+    Re-signing reads the signed message ``NAME`` stored beside ``NAME.sig``,
+    so the reason is a missing or unreadable message, or an id without the
+    suffix.  None means the message exists; its bytes are not read here.
+    """
+    remove = "or remove the signature object"
+    if not object_id.endswith(SIGNATURE_SUFFIX):
+        return (
+            f"its name does not end in {SIGNATURE_SUFFIX!r}, so its signed message cannot be found",
+            f"rename it to NAME{SIGNATURE_SUFFIX} beside its signed message NAME, {remove}",
+        )
+
+    message_id = object_id[: -len(SIGNATURE_SUFFIX)]
+    try:
+        found = store.read_prefixes([message_id], 0)
+    except OSError as error:
+        # A directory, or a file this user may not read, named like the message.
+        return (
+            f"its signed message {message_id!r} cannot be read: {error.strerror or error}",
+            f"make {message_id!r} a readable file that contains the signed message, {remove}",
+        )
+    except AgileError:
+        # An id the store rejects, such as the empty one of an object named only ".sig".
+        found = {}
+    if message_id not in found:
+        return (
+            f"it has no signed message beside it: {message_id!r} is not in the store",
+            f"store the signed message beside it as {message_id!r}, {remove}",
+        )
+    return None
 
 
 def read_object_header(store: ObjectStore, object_id: str, prefix: bytes) -> Any:
@@ -320,7 +383,9 @@ def scan_store(
     ``scanned[store_name]`` counts every object read, when a counter is given.
     With ``known_key_ids`` (every key id of the keystore), an object that names
     none of them is reported as unreadable: no key here opens it, and a flipped
-    bit in a key id looks the same.
+    bit in a key id looks the same.  A signature envelope to re-sign whose
+    signed message the store lacks is reported as unreadable too.  Migrating it
+    would fail, and the old signing key must stay decrypt-only while it waits.
     """
     for object_id, prefix in store.iter_prefixes():
         if scanned is not None:
@@ -354,8 +419,15 @@ def scan_store(
             log.warning("store %s: object %s: %s", store_name, object_id, error)
             yield Unreadable(store_name, object_id, store.describe(object_id), str(error))
             continue
-        if named:
-            yield Finding(store_name, object_id, action, tuple(sorted(named)))
+        if not named:
+            continue
+        problem = signed_message_problem(store, object_id) if action == "resign" else None
+        if problem is not None:
+            reason = f"cannot re-sign this signature envelope, because {problem[0]} ({problem[1]})"
+            log.warning("store %s: object %s: %s", store_name, object_id, reason)
+            yield Unreadable(store_name, object_id, store.describe(object_id), reason)
+            continue
+        yield Finding(store_name, object_id, action, tuple(sorted(named)))
 
 
 def plan(

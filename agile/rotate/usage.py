@@ -7,6 +7,10 @@ recipients' key ids, and a signature envelope names its signers' key ids.
 It also reads the rotation journal, because a run that was stopped and
 will resume needs the keys it retires and the key it promotes.
 
+A signature envelope that names the key but whose signed message is not in
+its store (an orphaned signature) counts as an object that names the key.
+Rotation cannot re-sign it, so the error's fix starts with its repair.
+
 What cannot be read counts against removal.  An object whose header does not
 parse, and a store that does not open or fails during the scan, might name
 the key, so :func:`check_key_unused` rejects the removal for them too.
@@ -20,7 +24,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import AgileError, KeyNotFound, KeysetError
-from .planner import SIGNATURE_SUFFIX, header_key_ids, read_object_header
+from .planner import (
+    SIGNATURE_SUFFIX,
+    header_key_ids,
+    is_signature_envelope,
+    read_object_header,
+    signed_message_problem,
+)
 from .stores import ObjectStore, open_store
 
 if TYPE_CHECKING:
@@ -51,6 +61,11 @@ class KeyUsage:
     unreadable_sample: list[tuple[str, str, str]] = field(default_factory=list)
     #: Ids of unfinished rotation runs that retire or promote the key.
     runs: list[str] = field(default_factory=list)
+    #: How many of the objects are signature envelopes that rotation cannot re-sign,
+    #: because their signed message cannot be read.
+    orphaned: int = 0
+    #: ``(store, object id, reason, fix)`` of such signature envelopes.
+    orphaned_sample: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     @property
     def unused(self) -> bool:
@@ -61,6 +76,11 @@ class KeyUsage:
         self.objects += 1
         if len(self.sample) < SAMPLE_SIZE:
             self.sample.append((store, object_id))
+
+    def add_orphaned(self, store: str, object_id: str, reason: str, fix: str) -> None:
+        self.orphaned += 1
+        if len(self.orphaned_sample) < SAMPLE_SIZE:
+            self.orphaned_sample.append((store, object_id, reason, fix))
 
     def add_unreadable(self, store: str, object_id: str, reason: str) -> None:
         self.unreadable += 1
@@ -100,8 +120,13 @@ def _scan_store(name: str, store: ObjectStore, usage: KeyUsage) -> None:
             log.warning("store %s: cannot read header of %s: %s", name, object_id, error)
             usage.add_unreadable(name, object_id, str(error))
             continue
-        if usage.key_id in header_key_ids(header):
-            usage.add_object(name, object_id)
+        if usage.key_id not in header_key_ids(header):
+            continue
+        usage.add_object(name, object_id)
+        if is_signature_envelope(header):
+            problem = signed_message_problem(store, object_id)
+            if problem is not None:
+                usage.add_orphaned(name, object_id, *problem)
 
 
 def _unfinished_runs_naming(keystore: Keystore, key_id: str) -> list[str]:
@@ -149,10 +174,10 @@ def check_key_unused(usage: KeyUsage, keyset: str) -> None:
         raise KeysetError(
             f"{count} key {key_id} of keyset {keyset!r}, so removing the key would lose "
             f"access to them: {named}{more}",
-            fix=f"keep the key, or move the objects to another key first: make the key "
-            f"decrypt-only with 'agile keyset decrypt-only {keyset} {key_id}', then run 'agile "
-            "rotate' if the policy retires its algorithm, else decrypt them and encrypt them "
-            f"again; {force}",
+            fix=f"keep the key, or move the objects to another key first: "
+            f"{_orphaned_step(usage)}make the key decrypt-only with 'agile keyset "
+            f"decrypt-only {keyset} {key_id}', then run 'agile rotate' if the policy retires "
+            f"its algorithm, else decrypt them and encrypt them again; {force}",
         )
     if usage.unreadable:
         store, object_id, reason = usage.unreadable_sample[0]
@@ -164,3 +189,15 @@ def check_key_unused(usage: KeyUsage, keyset: str) -> None:
             fix="repair or remove what cannot be read, which 'agile rotate --dry-run' reports, "
             f"and try again, {force}",
         )
+
+
+def _orphaned_step(usage: KeyUsage) -> str:
+    """Return the first step of the fix for orphaned signatures, or "" when there are none."""
+    if not usage.orphaned:
+        return ""
+    store, object_id, reason, fix = usage.orphaned_sample[0]
+    more = f" and {usage.orphaned - 1} more signatures" if usage.orphaned > 1 else ""
+    return (
+        f"rotation cannot re-sign {store}:{object_id}{more}, because {reason}, so first "
+        f"{fix}; then "
+    )
