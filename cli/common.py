@@ -24,6 +24,7 @@ __all__ = [
     "resolve_output",
     "check_distinct",
     "emit_json",
+    "echo_error",
     "plural",
     "is_terminal",
 ]
@@ -39,8 +40,25 @@ def _store_keystore(ctx: click.Context, _param: click.Parameter, value: str | No
                 ctx=ctx,
                 param_hint="'--keystore'",
             )
-        ctx.ensure_object(dict)["keystore"] = value
+        # Subcommands share their parent's ctx.obj, so a --keystore before the subcommand
+        # is already stored here when the subcommand's own --keystore arrives.
+        chosen = ctx.ensure_object(dict)
+        earlier = chosen.get("keystore")
+        if earlier is not None and not _same_directory(earlier, value):
+            raise click.UsageError(
+                f"--keystore is given twice with different directories, {earlier!r} and "
+                f"{value!r} (pass --keystore once, before or after the subcommand)",
+                ctx=ctx,
+            )
+        chosen["keystore"] = value
     return value
+
+
+def _same_directory(first: str, second: str) -> bool:
+    """Return whether two --keystore values name one directory, which need not exist yet."""
+    if first == second:
+        return True
+    return Path(first).expanduser().resolve() == Path(second).expanduser().resolve()
 
 
 _KEYSTORE_OPTION: dict[str, Any] = {
@@ -165,6 +183,31 @@ def plural(count: int, noun: str) -> str:
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def echo_error(
+    as_json: bool,
+    kind: str,
+    message: str,
+    fix: str | None = None,
+    *,
+    exit_code: int,
+    prefix: str = "agile: error: ",
+) -> None:
+    """Print one error line on standard error: text, or with ``as_json`` one JSON object.
+
+    The object is ``{"error": {"type", "message", "fix", "exit_code"}}``, where
+    ``type`` names the error (usually the exception class), ``fix`` may be null,
+    and ``exit_code`` is the status the command exits with.  The text line is
+    ``PREFIX MESSAGE (FIX)``.  Fatal errors and the per-item errors of a command
+    that goes on (such as an unreadable keyset file) share this format.
+    """
+    if as_json:
+        error = {"type": kind, "message": message, "fix": fix or None, "exit_code": exit_code}
+        click.echo(json.dumps({"error": error}), err=True)
+    else:
+        hint = f" ({fix})" if fix else ""
+        click.echo(f"{prefix}{message}{hint}", err=True)
 
 
 def is_terminal() -> bool:

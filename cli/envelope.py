@@ -24,7 +24,7 @@ from typing import BinaryIO
 import click
 
 from agile import envelope
-from agile.envelope.format import DEFAULT_CHUNK_SIZE, MAX_HEADER
+from agile.envelope.format import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MAX_HEADER, MIN_CHUNK_SIZE
 from agile.errors import InvalidArgument
 from agile.fsio import fsync_directory
 from agile.keys import Keystore
@@ -204,7 +204,7 @@ def _output(path: str | None, mode: int) -> Iterator[BinaryIO]:
 )
 @click.option(
     "--chunk-size",
-    type=int,
+    type=click.IntRange(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
     default=DEFAULT_CHUNK_SIZE,
     show_default=True,
     help="Plaintext bytes per authenticated chunk.",

@@ -137,7 +137,7 @@ def _locate_overflow(
 def _keyset(name: str) -> Any:
     from agile.keys import Keystore
 
-    return Keystore.open(keystore_path()).keyset(name)
+    return Keystore.open(keystore_path(), create=False).keyset(name)
 
 
 def _public_key(name: str, policy: str | None) -> PaillierPublicKey:

@@ -16,6 +16,7 @@ from agile.seal.base import SEALERS
 
 from .common import (
     check_output_path,
+    echo_error,
     emit_json,
     json_option,
     keystore_option,
@@ -128,10 +129,11 @@ create = add_sealer_options(create)
 def list_keysets(as_json: bool) -> None:
     """List the keysets of the keystore.
 
-    Each keyset file that cannot be read gets one line on standard error after
-    the readable keysets, and the command then exits with code 1. With --json,
-    the output is an object: "keysets" lists the readable keysets, and
-    "unreadable" lists the files that could not be read, with reason and fix.
+    Each keyset file that cannot be read gets one error line on standard error
+    after the readable keysets, and the command then exits with code 1. With
+    --json, the output is an object: "keysets" lists the readable keysets, and
+    "unreadable" lists the files that could not be read, with reason and fix;
+    each error line is then a JSON object, as for any error.
 
     \b
     Examples:
@@ -163,7 +165,8 @@ def list_keysets(as_json: bool) -> None:
             )
     if scan.unreadable:
         for unreadable in scan.unreadable:
-            click.echo(f"agile: error: {unreadable.reason} ({unreadable.fix})", err=True)
+            kind = type(unreadable.error).__name__
+            echo_error(as_json, kind, unreadable.reason, unreadable.fix, exit_code=1)
         sys.exit(1)
 
 
@@ -235,7 +238,7 @@ def promote(name: str, key_id: str, policy: str | None) -> None:
 def decrypt_only(name: str, key_id: str) -> None:
     """Let KEY_ID only decrypt or verify existing data.
 
-    Prints one line, such as "key ID of keyset NAME: enabled -> disabled". A key
+    Prints one line, such as "key ID of keyset NAME: enabled -> decrypt-only". A key
     that has that status already is left as it is ("already STATUS", exit code 0).
 
     \b
@@ -252,7 +255,7 @@ def decrypt_only(name: str, key_id: str) -> None:
 def enable(name: str, key_id: str) -> None:
     """Set KEY_ID to enabled (usable, but not the primary key).
 
-    Prints one line, such as "key ID of keyset NAME: enabled -> disabled". A key
+    Prints one line, such as "key ID of keyset NAME: disabled -> enabled". A key
     that has that status already is left as it is ("already STATUS", exit code 0).
 
     \b
@@ -287,7 +290,7 @@ def disable(name: str, key_id: str) -> None:
 def destroy(name: str, key_id: str, force: bool) -> None:
     """Erase the private part of KEY_ID (its id, algorithm and public part remain).
 
-    Prints one line, such as "key ID of keyset NAME: enabled -> disabled". A key
+    Prints one line, such as "key ID of keyset NAME: disabled -> destroyed". A key
     that has that status already is left as it is ("already STATUS", exit code 0).
 
     \b
@@ -401,7 +404,6 @@ def import_key(
             fix="pass a PEM, JWK, raw or seed key file",
         )
     store = _open(create=True)
-    new_id = key_id is None and key_format in ("raw", "seed")
     if name in store.keyset_names():
         existing = store.keyset(name)
         if purpose is not None and purpose != existing.purpose:
@@ -410,17 +412,21 @@ def import_key(
                 f"keyset {name!r} exists with purpose {existing.purpose}, not {purpose}",
                 fix=f"leave out --purpose to add the key to {name!r}, or name a new keyset",
             )
-        key = existing.import_key(
-            data,
-            format=key_format,
-            algorithm=algorithm,
-            public=public_only,
+        # Parsed here rather than by Keyset.import_key, to learn whether the file carries an id.
+        parsed = parse_key(
+            data, existing.purpose, format=key_format, algorithm=algorithm, public=public_only
+        )
+        key = existing.add_imported(
+            parsed.algorithm,
+            parsed.form,
+            parsed.private,
+            parsed.public,
             promote=promote,
             policy=policy,
-            key_id=key_id,
+            key_id=parsed.key_id if key_id is None else key_id,
         )
         click.echo(key.id)
-        if new_id:
+        if key_id is None and parsed.key_id is None:
             _warn_new_key_id(key.id, key_format)
         return
     if purpose is None:
@@ -428,6 +434,7 @@ def import_key(
             f"keyset {name!r} does not exist", fix="pass --purpose to create it from the key"
         )
     imported = parse_key(data, purpose, format=key_format, algorithm=algorithm, public=public_only)
+    new_id = key_id is None and imported.key_id is None
     if key_id is not None:
         imported = replace(imported, key_id=key_id)
     created = store.create_keyset(name, purpose, sealer=sealer, policy=policy, first_key=imported)
@@ -437,13 +444,26 @@ def import_key(
 
 
 def _warn_new_key_id(key_id: str, key_format: str | None) -> None:
-    """Warn that a raw or seed key got a new id, which the owner's keystore does not know."""
+    """Warn that an imported key got a new id, which the owner's keystore does not know.
+
+    ``key_format`` is the --format option, None when the format was detected.
+    """
+    missing = {
+        "raw": "raw key bytes carry no key id",
+        "seed": "seed bytes carry no key id",
+        "pem": "the PEM file has no 'Key-Id: ID' line",
+        "jwk": "the JWK has no kid",
+    }.get(
+        key_format or "",
+        "the key file carries no key id (raw and seed bytes never do, a PEM file needs a "
+        "'Key-Id: ID' line and a JWK a kid)",
+    )
     click.echo(
-        f"agile: warning: {key_format} key bytes carry no key id, so the key got the new id "
-        f"{key_id}; envelopes encrypted to it and signatures made with it name {key_id}, which "
-        "another keystore holding the same key does not find (fix: when the key comes from "
-        "another keystore, import it with --key-id ID, the id that 'agile keyset "
-        "export-public --format raw' prints there)",
+        f"agile: warning: {missing}, so the key got the new id {key_id}; envelopes encrypted "
+        f"to it and signatures made with it name {key_id}, which another keystore holding the "
+        "same key does not find (fix: when the key comes from another keystore, import it with "
+        "--key-id ID, the id it has there; 'agile keyset export-public' writes that id into "
+        "PEM and JWK files and prints it for --format raw)",
         err=True,
     )
 

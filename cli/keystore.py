@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import check_output_path, emit_json, keystore_path, plural
+from .common import check_output_path, emit_json, json_option, keystore_path, plural
 
 
 @click.group()
@@ -58,7 +58,7 @@ def restore(file: Path, force: bool) -> None:
 
 @keystore.command()
 @click.argument("names", nargs=-1, metavar="[KEYSET]...")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option
 def check(names: tuple[str, ...], as_json: bool) -> None:
     """Unseal every key and check it against its stored public key (exit 1 on a mismatch).
 
@@ -66,7 +66,9 @@ def check(names: tuple[str, ...], as_json: bool) -> None:
     public key that was swapped in the file, for example in a backup before it
     is restored into use.  It needs each keyset's sealer (AGILE_PASSPHRASE, the
     TPM, the token); the keys of a keyset whose sealer does not open are listed
-    as failed with the reason, and the other keysets are still checked.  Keys
+    as failed with the reason, and the other keysets are still checked.  A
+    keyset file that cannot be read gets one failed line with the reason and
+    the fix (status "unreadable" in --json), and the check goes on too.  Keys
     without a private part are listed as skipped.
 
     For an sss keyset it also tries every member, also those that a quorum
@@ -80,7 +82,7 @@ def check(names: tuple[str, ...], as_json: bool) -> None:
       agile keystore check signing --json
     """
     from agile.keys import Keystore
-    from agile.keys.check import check_keystore, check_seal_members
+    from agile.keys.check import UNREADABLE, check_keystore, check_seal_members
 
     directory = keystore_path()
     store = Keystore.open(directory, create=False)
@@ -99,13 +101,24 @@ def check(names: tuple[str, ...], as_json: bool) -> None:
         )
     else:
         for result in results:
+            if result.status == UNREADABLE:
+                click.echo(f"{result.result:7} {result.keyset} (unreadable file): {result.detail}")
+                continue
             line = f"{result.result:7} {result.keyset} {result.key_id} {result.algorithm}"
             click.echo(f"{line} ({result.status}): {result.detail}")
         for member in members:
             line = f"{member.result:7} {member.keyset} sss member {member.member} ({member.sealer})"
             click.echo(f"{line}: {member.detail}" if member.detail else line)
-        checked = sum(result.result != "skipped" for result in results)
-        click.echo(f"{checked - len(failed)} of {checked} keys with a private part check out")
+        unreadable = sum(result.status == UNREADABLE for result in results)
+        checked = sum(result.result != "skipped" for result in results) - unreadable
+        passed = sum(result.result == "ok" for result in results)
+        click.echo(f"{passed} of {checked} keys with a private part check out")
+        if unreadable:
+            its = "its" if unreadable == 1 else "their"
+            click.echo(
+                f"{plural(unreadable, 'keyset file')} could not be read, "
+                f"so {its} keys were not checked"
+            )
         if members:
             opened = len(members) - len(failed_members)
             click.echo(f"{opened} of {len(members)} sss members unseal their share")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
-import json
 import logging
 import os
 import select
@@ -32,7 +31,7 @@ import click
 from agile import __version__
 from agile.errors import AgileError
 
-from .common import keystore_option, with_keystore_option
+from .common import echo_error, keystore_option, with_keystore_option
 
 #: Command name -> "module:attribute" of its click command or group.
 COMMANDS: dict[str, str] = {
@@ -239,19 +238,13 @@ def _report(
 ) -> NoReturn:
     """Print one error line on standard error and exit with ``code``.
 
-    With ``as_json`` the line is a JSON object, so that a program that asked
-    for JSON output can parse failures too:
-    ``{"error": {"type", "message", "fix", "exit_code"}}``, where ``type`` is
-    the exception class (``KeyNotFound``, ``UsageError``, ``FileNotFoundError``
-    and so on) and ``fix`` may be null.  Standard output stays as the command
+    With ``as_json`` the line is a JSON object (see :func:`cli.common.echo_error`),
+    so that a program that asked for JSON output can parse failures too.  Its
+    ``type`` is the exception class (``KeyNotFound``, ``UsageError``,
+    ``FileNotFoundError`` and so on).  Standard output stays as the command
     left it.
     """
-    if as_json:
-        error = {"type": kind, "message": message, "fix": fix or None, "exit_code": code}
-        click.echo(json.dumps({"error": error}), err=True)
-    else:
-        hint = f" ({fix})" if fix else ""
-        click.echo(f"{prefix}{message}{hint}", err=True)
+    echo_error(as_json, kind, message, fix, exit_code=code, prefix=prefix)
     sys.exit(code)
 
 

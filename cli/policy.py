@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,18 +24,50 @@ from agile.policy import (
 )
 from agile.policy.model import SealerFinding, check_sealers
 
-from .common import emit_json, json_option, keystore_option, keystore_path, policy_option
+from .common import (
+    emit_json,
+    json_option,
+    keystore_option,
+    keystore_path,
+    plural,
+    policy_option,
+)
+
+if TYPE_CHECKING:
+    from agile.keys.keystore import KeystoreScan
 
 __all__ = ["policy"]
 
 
 def _policy_for(spec: str | None) -> Policy:
-    """Return the policy named by --policy, else the keystore's active one."""
+    """Return the policy named by --policy, else the keystore's active one.
+
+    --policy needs no keystore.  Without it a missing keystore raises
+    :class:`KeystoreError`: showing the default policy for a mistyped path would
+    hide the typo.
+    """
     # An empty --policy (an unset shell variable) is rejected by load_policy, not
     # replaced by the keystore's policy.
     if spec is not None:
         return load_policy(spec)
-    return active_policy(keystore_path())
+    no_keystore_fix = (
+        "check --keystore or AGILE_HOME, or pass --policy NAME|FILE to use a policy without "
+        "a keystore"
+    )
+    return active_policy(_keystore_directory(no_keystore_fix))
+
+
+def _keystore_directory(fix: str) -> Path:
+    """Return the keystore directory, or raise :class:`KeystoreError` with ``fix`` if it is missing.
+
+    The policy commands read only policy.json and the keyset files, so an
+    existing directory without them is a keystore with the default policy and
+    no keysets.
+    """
+    directory = keystore_path()
+    if not directory.is_dir():
+        raise KeystoreError(f"no keystore at {str(directory)!r}", fix=fix)
+    return directory
 
 
 def _parse_moment(text: str | None) -> dt.datetime | None:
@@ -227,15 +259,12 @@ def explain(
         click.echo(f"  reason: {reason}")
 
 
-def _keystore_contents(directory: Path) -> tuple[list[KeyMeta], list[tuple[str, dict[str, Any]]]]:
-    """Return the key metadata and ``(keyset name, sealed KEK)`` pairs (none without keysets)."""
-    if not (directory / "keysets").is_dir():
-        return [], []
-    from agile.keys import Keystore
-
-    keysets = Keystore(directory).keysets()
-    keys = [key.meta() for keyset in keysets for key in keyset.keys]
-    return keys, [(keyset.name, keyset.seal_blob) for keyset in keysets]
+def _keystore_contents(
+    scan: KeystoreScan,
+) -> tuple[list[KeyMeta], list[tuple[str, dict[str, Any]]]]:
+    """Return the key metadata and ``(keyset name, sealed KEK)`` pairs of the readable keysets."""
+    keys = [key.meta() for keyset in scan.keysets for key in keyset.keys]
+    return keys, [(keyset.name, keyset.seal_blob) for keyset in scan.keysets]
 
 
 def _sealer_line(finding: SealerFinding) -> str:
@@ -265,6 +294,8 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
 
     A keyset violates the policy when its key-encryption key is sealed with a
     sealer (or an sss member) that the policy's [seal] rule does not allow.
+    A keyset file that cannot be read is listed with the reason and the fix,
+    and gives exit code 1 too, while the other keysets are still checked.
 
     \b
     Examples:
@@ -272,17 +303,16 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
       agile policy check --policy pq-hybrid --json
       agile --keystore ./ks policy check --policy default:no-rsa
     """
-    directory = keystore_path()
-    if not directory.is_dir():
-        # A mistyped path must not pass this compliance check with "no keysets".  The words
-        # are those of every other command that reads a keystore.
-        raise KeystoreError(
-            f"no keystore at {str(directory)!r}",
-            fix="check --keystore or AGILE_HOME, or create a keyset there with "
-            "'agile keyset create'",
-        )
+    from agile.keys import Keystore
+
+    # A mistyped path must not pass this compliance check with "no keysets".  The words
+    # are those of every other command that reads a keystore.
+    directory = _keystore_directory(
+        "check --keystore or AGILE_HOME, or create a keyset there with 'agile keyset create'"
+    )
     chosen = load_policy(policy) if policy is not None else active_policy(directory)
-    keys, seals = _keystore_contents(directory)
+    scan = Keystore(directory).scan()
+    keys, seals = _keystore_contents(scan)
     moment = _parse_moment(at)
     findings = check_keys(chosen, keys, now=moment)
     sealer_findings = check_sealers(chosen, seals, now=moment)
@@ -297,28 +327,53 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
                 "findings": [finding.to_dict() for finding in findings],
                 "keysets_checked": len(seals),
                 "sealer_findings": [finding.to_dict() for finding in sealer_findings],
+                "unreadable": [
+                    {"name": u.name, "file": str(u.file), "reason": u.reason, "fix": u.fix}
+                    for u in scan.unreadable
+                ],
             }
         )
-    elif not seals:
+    elif not seals and not scan.unreadable:
         click.echo(f"no keysets in {directory}")
-    elif not findings and not sealer_findings:
+    elif not findings and not sealer_findings and not scan.unreadable:
         click.echo(f"{len(keys)} keys comply with policy {chosen.name}")
     else:
-        for finding in findings:
-            click.echo(_finding_line(finding))
-        for sealer_finding in sealer_findings:
-            click.echo(_sealer_line(sealer_finding))
-        if findings:
-            click.echo(
-                f"{len(findings)} of {len(keys)} keys need attention under policy {chosen.name}"
-            )
-        if sealer_findings:
-            click.echo(
-                f"{len(sealer_findings)} of {len(seals)} keysets are sealed with a sealer "
-                f"policy {chosen.name} does not allow"
-            )
-    if findings or sealer_findings:
+        _print_findings(chosen, findings, sealer_findings, scan, len(keys), len(seals))
+    if findings or sealer_findings or scan.unreadable:
         sys.exit(1)
+
+
+def _print_findings(
+    chosen: Policy,
+    findings: list[Finding],
+    sealer_findings: list[SealerFinding],
+    scan: KeystoreScan,
+    key_count: int,
+    keyset_count: int,
+) -> None:
+    for finding in findings:
+        click.echo(_finding_line(finding))
+    for sealer_finding in sealer_findings:
+        click.echo(_sealer_line(sealer_finding))
+    for unreadable in scan.unreadable:
+        click.echo(f"keyset {unreadable.name}: {unreadable.reason}; {unreadable.fix}")
+    if findings:
+        click.echo(f"{len(findings)} of {key_count} keys need attention under policy {chosen.name}")
+    if sealer_findings:
+        click.echo(
+            f"{len(sealer_findings)} of {keyset_count} keysets are sealed with a sealer "
+            f"policy {chosen.name} does not allow"
+        )
+    if not findings and not sealer_findings:
+        checked = plural(key_count, "key")
+        click.echo(f"readable keysets: {checked} checked, all comply with policy {chosen.name}")
+    if scan.unreadable:
+        click.echo(_unreadable_summary(len(scan.unreadable)))
+
+
+def _unreadable_summary(count: int) -> str:
+    its = "its" if count == 1 else "their"
+    return f"{plural(count, 'keyset file')} could not be read, so {its} keys were not checked"
 
 
 @policy.command(name="list")

@@ -412,7 +412,7 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     from agile.seal.sss import enforce_sealers
 
     options = {name: value for name, value in sealer_options.items() if value is not None}
-    store = Keystore.open(keystore_path())
+    store = Keystore.open(keystore_path(), create=False)
     keyset = store.keyset(name)
     blob = keyset.seal_blob
     target = sealer or keyset.sealer

@@ -32,10 +32,11 @@ def store() -> None:
     """
 
 
-def _keystore():
+def _keystore(*, create: bool = False):
+    """Open the keystore; only 'agile store add' creates a missing one."""
     from agile.keys import Keystore
 
-    return Keystore.open(keystore_path())
+    return Keystore.open(keystore_path(), create=create)
 
 
 def _open(name_or_url: str, *, create: bool = False):
@@ -79,7 +80,7 @@ def add(name: str, url: str, replace: bool) -> None:
     from agile.rotate.stores import open_store, parse_store_url, shares_objects
 
     location = parse_store_url(url)
-    keystore = _keystore()
+    keystore = _keystore(create=True)
     registered = keystore.stores()
     previous = registered.get(name)
     if previous == str(location):

@@ -30,7 +30,7 @@ log = logging.getLogger("agile.mpc")
 
 
 def _keyset(keystore: str | Path | None, name: str) -> tuple[Keystore, Keyset]:
-    store = Keystore.open(keystore)
+    store = Keystore.open(keystore, create=False)
     return store, store.keyset(name)
 
 

@@ -341,7 +341,8 @@ def _known_entries(
         if key.algorithm != entry.algorithm:
             raise InvalidSignature(
                 f"signature names algorithm {entry.algorithm} but key {key.id} is {key.algorithm}",
-                fix="the signature envelope was modified",
+                fix="do not trust the message: the signature envelope was modified, so ask the "
+                "signer to sign the message again",
             )
         yield entry, keyset, key
 
@@ -369,10 +370,12 @@ def _check_entry(entry: SignatureEntry, keyset: Keyset, key: Any, digest: bytes)
             _to_be_signed(digest, key.id, key.algorithm),
             entry.signature,
         )
-    except InvalidSignature as error:
+    except InvalidSignature:
         raise InvalidSignature(
             f"{key.algorithm} signature by key {key.id} (keyset {keyset.name!r}) is invalid",
-            fix=error.fix,
+            fix="check that the message is the exact file that was signed and that the signature "
+            "belongs to it; if both are right, do not trust the message and ask the signer to "
+            "sign it again",
         ) from None
 
 

@@ -30,17 +30,27 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import registry
-from ..errors import AgileError, KeysetError, SealError
+from ..errors import AgileError, KeyNotFound, KeysetError, KeystoreError, SealError
 from ..registry.interfaces import AEAD, KEM, HomomorphicScheme, SignatureScheme
 from ..seal.sss import SSSSealer
 from .kek import kek_associated_data
 from .keyset import Keyset
-from .keystore import Keystore
+from .keystore import UNREADABLE_FIX, Keystore
 from .model import Key
 
-__all__ = ["KeyCheck", "MemberCheck", "check_keyset", "check_keystore", "check_seal_members"]
+__all__ = [
+    "UNREADABLE",
+    "KeyCheck",
+    "MemberCheck",
+    "check_keyset",
+    "check_keystore",
+    "check_seal_members",
+]
 
 log = logging.getLogger(__name__)
+
+#: The status of the one result that :func:`check_keystore` gives for an unreadable keyset file.
+UNREADABLE = "unreadable"
 
 #: The message signed and the value encrypted by the self-tests; any fixed value will do.
 _PROBE = b"agile keystore check"
@@ -48,7 +58,7 @@ _PROBE = b"agile keystore check"
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """The result for one key: ``ok``, ``failed`` or ``skipped``, with the reason."""
+    """The result for one key (``ok``, ``failed`` or ``skipped``) or an unreadable keyset file."""
 
     keyset: str
     key_id: str
@@ -89,12 +99,30 @@ def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> li
 
     Unsealing needs each keyset's sealer (the passphrase, the TPM, the token).
     A keyset whose sealer does not open gives ``failed`` results with the
-    sealer's error, and the other keysets are still checked.  An unknown name
-    raises :class:`agile.errors.KeyNotFound`.
+    sealer's error, and the other keysets are still checked.  So does a keyset
+    file that cannot be read: it gives one ``failed`` result with status
+    ``unreadable``, an empty key id and algorithm, and the reason and fix as
+    detail.  An unknown name raises :class:`agile.errors.KeyNotFound`.
     """
-    selected = keystore.keyset_names() if names is None else list(dict.fromkeys(names))
-    keysets = [keystore.keyset(name) for name in selected]
-    return [check for keyset in keysets for check in check_keyset(keyset)]
+    results: list[KeyCheck] = []
+    for name in _selected(keystore, names):
+        try:
+            keyset = keystore.keyset(name)
+        except KeyNotFound:
+            if names is not None:
+                raise
+            continue  # Removed since the directory was listed.
+        except KeystoreError as error:
+            log.info("keyset %s is unreadable: %s", name, error)
+            detail = f"{error}; {UNREADABLE_FIX}"
+            results.append(KeyCheck(name, "", "", UNREADABLE, "failed", detail))
+            continue
+        results.extend(check_keyset(keyset))
+    return results
+
+
+def _selected(keystore: Keystore, names: Iterable[str] | None) -> list[str]:
+    return keystore.keyset_names() if names is None else list(dict.fromkeys(names))
 
 
 def check_keyset(keyset: Keyset) -> list[KeyCheck]:
@@ -128,15 +156,23 @@ def check_seal_members(keystore: Keystore, names: Iterable[str] | None = None) -
     """Try every member of each sss-sealed keyset in ``names`` (all when None); one result each.
 
     Keysets with another sealer give no results: their KEK opens with its one
-    sealer or not at all, which :func:`check_keystore` reports.  Each member
-    needs its secret (AGILE_PASSPHRASE, the PINs) and its device, else it is
-    reported as failed with the reason.  A member whose PIN already failed in
-    this process is not tried again (each wrong PIN counts towards a lockout).
+    sealer or not at all, which :func:`check_keystore` reports.  Keyset files
+    that cannot be read give none either: :func:`check_keystore` reports them.
+    Each member needs its secret (AGILE_PASSPHRASE, the PINs) and its device,
+    else it is reported as failed with the reason.  A member whose PIN already
+    failed in this process is not tried again (each wrong PIN counts towards a
+    lockout).
     """
-    selected = keystore.keyset_names() if names is None else list(dict.fromkeys(names))
     results: list[MemberCheck] = []
-    for name in selected:
-        keyset = keystore.keyset(name)
+    for name in _selected(keystore, names):
+        try:
+            keyset = keystore.keyset(name)
+        except KeyNotFound:
+            if names is not None:
+                raise
+            continue
+        except KeystoreError:
+            continue
         blob = keyset.seal_blob
         if blob.get("sealer") != SSSSealer.name:
             continue

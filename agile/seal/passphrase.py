@@ -5,7 +5,8 @@ salt and the Argon2id parameters are stored in the blob, so a blob sealed with
 any parameters can be unsealed later.
 
 The passphrase comes from the ``AGILE_PASSPHRASE`` environment variable when it
-is set, otherwise from an interactive prompt (``getpass``).
+is set, otherwise from a prompt on the controlling terminal (``/dev/tty``, as
+``getpass`` does), so ``agile decrypt < FILE`` still prompts on a terminal.
 
 Defaults follow RFC 9106 §4, second recommended option: 64 MiB of memory, 3
 passes, 4 lanes.  Tests and scripts may lower the memory cost with the
@@ -20,7 +21,6 @@ import base64
 import getpass
 import logging
 import os
-import sys
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -108,16 +108,23 @@ def parameters_from_environment() -> Argon2Parameters:
     if lowered and parameters not in _warned:
         _warned.add(parameters)
         log.warning(
-            "sealing with Argon2id parameters below the defaults (%d KiB, %d passes) "
-            "because AGILE_ARGON2_MEMORY_KIB or AGILE_ARGON2_ITERATIONS is set",
+            "sealing with Argon2id parameters below the defaults: %d KiB and %d passes "
+            "(defaults %d KiB, %d passes) because AGILE_ARGON2_MEMORY_KIB or "
+            "AGILE_ARGON2_ITERATIONS is set",
             parameters.memory_kib,
             parameters.iterations,
+            DEFAULT_PARAMETERS.memory_kib,
+            DEFAULT_PARAMETERS.iterations,
         )
     return parameters
 
 
 def read_passphrase(*, confirm: bool = False) -> bytes:
-    """Return the passphrase from ``AGILE_PASSPHRASE``, else prompt for it on the terminal."""
+    """Return the passphrase from ``AGILE_PASSPHRASE``, else prompt on the controlling terminal.
+
+    Standard input may be a file or a pipe (``agile decrypt < FILE``): the prompt reads
+    from ``/dev/tty``, as ``getpass``, ssh and gpg do.
+    """
     value = os.environ.get("AGILE_PASSPHRASE")
     if value is not None:
         if not value:
@@ -125,17 +132,36 @@ def read_passphrase(*, confirm: bool = False) -> bytes:
                 "AGILE_PASSPHRASE is set but empty", fix="set a non-empty passphrase or unset it"
             )
         return _encode(value)
-    if not sys.stdin.isatty():
+    if not _has_controlling_terminal():
+        # getpass would fall back to reading standard input with echo on, which here is
+        # the data being processed or a pipe from a script.
         raise SealError(
-            "no passphrase: AGILE_PASSPHRASE is not set and standard input is not a terminal",
-            fix="set AGILE_PASSPHRASE or run the command on a terminal",
+            "no passphrase: AGILE_PASSPHRASE is not set and the process has no controlling "
+            "terminal to prompt on",
+            fix="set AGILE_PASSPHRASE, or run the command from a terminal",
         )
-    first = getpass.getpass("agile keystore passphrase: ")
-    if confirm and getpass.getpass("repeat the passphrase: ") != first:
-        raise SealError("the two passphrases differ", fix="run the command again")
+    try:
+        first = getpass.getpass("agile keystore passphrase: ")
+        if confirm and getpass.getpass("repeat the passphrase: ") != first:
+            raise SealError("the two passphrases differ", fix="run the command again")
+    except EOFError:
+        raise SealError(
+            "no passphrase: the terminal closed the input (end of file) at the prompt",
+            fix="type the passphrase and press Enter, or set AGILE_PASSPHRASE",
+        ) from None
     if not first:
         raise SealError("empty passphrase", fix="type a non-empty passphrase")
     return first.encode("utf-8")
+
+
+def _has_controlling_terminal() -> bool:
+    """Return whether ``/dev/tty``, the terminal that getpass prompts on, can be opened."""
+    try:
+        descriptor = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(descriptor)
+    return True
 
 
 def _encode(passphrase: str) -> bytes:

@@ -43,15 +43,6 @@ def test_keystore_after_subcommand(agile, tmp_path: Path) -> None:  # type: igno
     assert not (tmp_path / "default").exists()
 
 
-def test_subcommand_keystore_wins(agile, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    home = str(tmp_path / "ks")
-    agile("--keystore", home, "keyset", "create", "files", "--purpose", "kem")
-    listed = agile("--keystore", str(tmp_path / "other"), "keyset", "list", "--keystore", home)
-
-    assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.startswith("files")
-
-
 @pytest.mark.parametrize(
     "command",
     [("store", "list"), ("he", "decrypt"), ("keystore", "check"), ("rotate",), ("share", "split")],
