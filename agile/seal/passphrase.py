@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from ..errors import SealError, WrongPassphrase
+from ..registry.providers._openssl_symmetric import derive_argon2id
 from .base import SealedBlob, Sealer
 
 __all__ = ["Argon2Parameters", "PassphraseSealer", "DEFAULT_PARAMETERS", "read_passphrase"]
@@ -203,14 +203,14 @@ class PassphraseSealer(Sealer):
 
     @staticmethod
     def _derive(passphrase: bytes, salt: bytes, parameters: Argon2Parameters) -> bytes:
-        kdf = Argon2id(
-            salt=salt,
-            length=32,
+        return derive_argon2id(
+            passphrase,
+            salt,
+            32,
+            memory_kib=parameters.memory_kib,
             iterations=parameters.iterations,
             lanes=parameters.lanes,
-            memory_cost=parameters.memory_kib,
         )
-        return kdf.derive(passphrase)
 
     def seal(self, secret: bytes, associated_data: bytes) -> SealedBlob:
         parameters = parameters_from_environment()

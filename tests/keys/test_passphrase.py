@@ -79,3 +79,31 @@ def test_blob_holds_no_secret() -> None:
     text = repr(blob)
     assert "not in blob" not in text
     assert "SSSS" not in text
+
+
+def test_unseal_from_threads_at_once() -> None:
+    """Threads that unseal at the same moment all get the KEK, without hanging or failing.
+
+    Two threads in cryptography's Argon2id at once used to hang or raise MemoryError.
+    """
+    import threading
+
+    blob = PassphraseSealer("pw").seal(b"k" * 32, b"ad")
+    start = threading.Barrier(4)
+    results: list[object] = []
+
+    def unseal() -> None:
+        start.wait()
+        try:
+            results.append(PassphraseSealer("pw").unseal(blob, b"ad"))
+        except Exception as error:  # noqa: BLE001 - the test reports what went wrong
+            results.append(error)
+
+    threads = [threading.Thread(target=unseal, daemon=True) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert not any(thread.is_alive() for thread in threads), "an Argon2id derivation hung"
+    assert results == [b"k" * 32] * 4

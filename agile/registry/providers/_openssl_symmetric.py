@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any, ClassVar
 
 from cryptography.exceptions import InvalidTag
@@ -119,6 +120,23 @@ def _check_password_inputs(algorithm: str, password: bytes, salt: bytes, length:
         raise InvalidArgument(f"{algorithm} output length {length!r} is not in 16..1024")
 
 
+# cryptography 50.0.2 (OpenSSL 4.0.3) hangs, or raises MemoryError, when two threads of
+# one process run Argon2id at the same time (seen with 2 threads and 4 lanes, also at
+# 1 MiB of memory), so every derivation in this process takes the lock.
+_ARGON2_LOCK = threading.Lock()
+
+
+def derive_argon2id(
+    password: bytes, salt: bytes, length: int, *, memory_kib: int, iterations: int, lanes: int
+) -> bytes:
+    """Return Argon2id(password, salt) of ``length`` bytes, one derivation at a time."""
+    kdf = Argon2id(
+        salt=salt, length=length, iterations=iterations, lanes=lanes, memory_cost=memory_kib
+    )
+    with _ARGON2_LOCK:
+        return kdf.derive(password)
+
+
 class OpenSSLArgon2id(PasswordKDF):
     provider = PROVIDER
     algorithm = "argon2id"
@@ -139,14 +157,14 @@ class OpenSSLArgon2id(PasswordKDF):
                 f"argon2id memory_kib={params['memory_kib']} is below 8 * lanes",
                 fix="RFC 9106 §3.1 needs at least 8 KiB per lane",
             )
-        kdf = Argon2id(
-            salt=salt,
-            length=length,
+        return derive_argon2id(
+            password,
+            salt,
+            length,
+            memory_kib=params["memory_kib"],
             iterations=params["iterations"],
             lanes=params["lanes"],
-            memory_cost=params["memory_kib"],
         )
-        return kdf.derive(password)
 
 
 class OpenSSLScrypt(PasswordKDF):
