@@ -27,12 +27,21 @@ def keystore() -> None:
 def backup(file: Path) -> None:
     """Write the keystore's files in sealed form to FILE (atomic, mode 0600).
 
-    \b
-    Example:
-      agile keystore backup agile-keystore.json
-    """
-    from agile.rotate.backup import backup_keystore
+    FILE - writes the backup to standard output, which has no file mode: the
+    receiving end decides who may read it.  The private keys in it stay
+    sealed either way.
 
+    \b
+    Examples:
+      agile keystore backup agile-keystore.json
+      agile keystore backup - | ssh backup-host 'cat > agile-keystore.json'
+    """
+    from agile.rotate.backup import backup_keystore, write_backup
+
+    if str(file) == "-":
+        count = write_backup(keystore_path(), sys.stdout.buffer)
+        click.echo(f"backed up {plural(count, 'file')} to standard output", err=True)
+        return
     check_output_path(str(file), option="FILE")
     count = backup_keystore(keystore_path(), file)
     click.echo(f"backed up {plural(count, 'file')} to {file}")

@@ -196,6 +196,12 @@ class _ProgressBar:
 
 
 def _print_plan(summary: dict[str, Any]) -> None:
+    run = summary.get("unfinished_run")
+    if run is not None:
+        click.echo(
+            f"unfinished run {run['run_id']} (state {run['state']}, started {run['started']}): "
+            "the next 'agile rotate' resumes it with its policy and stores"
+        )
     click.echo(f"policy {summary['policy']} ({summary['policy_hash']})")
     if not summary["keys"]:
         click.echo("no key is due for rotation")
@@ -213,11 +219,33 @@ def _print_plan(summary: dict[str, Any]) -> None:
         click.echo(f"store {store}: {plural(count, 'object')} scanned")
     for item in summary["unreadable"]:
         click.echo(f"unreadable: {item['location']}: {item['error']}")
+    if run is not None:
+        click.echo(
+            f"run so far: migrated {run['migrated']}, already migrated "
+            f"{run['already_migrated']}, failed {run['failed']}"
+        )
+        if run["keep_old_keys"]:
+            click.echo("old keys stay decrypt-only at the end (--keep-old-keys)")
+    _print_incomplete(summary.get("incomplete_run"))
+
+
+def _print_incomplete(run: dict[str, Any] | None) -> None:
+    if run is None:
+        return
+    if run["failed"]:
+        cause = f"with {plural(run['failed'], 'failed object')} left on its old keys"
+    else:
+        cause = "because objects kept appearing under its old keys"
+    click.echo(
+        f"the last run {run['run_id']} under policy {run['policy']} ended incomplete "
+        f"{cause}; once the cause is fixed, finish it with '{run['command']}'"
+    )
 
 
 def _print_report(report: dict[str, Any]) -> None:
     if report.get("run_id") is None:
         click.echo(report["state"].replace("-", " "))
+        _print_incomplete(report.get("incomplete_run"))
         return
     resumed = " (resumed)" if report["resumed"] else ""
     click.echo(f"run {report['run_id']}{resumed}: {report['state']}, policy {report['policy']}")

@@ -77,7 +77,7 @@ def add(name: str, url: str, replace: bool) -> None:
       agile store add files ./archive --replace
     """
     from agile.errors import StoreError
-    from agile.rotate.stores import open_store, parse_store_url, shares_objects
+    from agile.rotate.stores import open_store, overlap_reason, parse_store_url
 
     location = parse_store_url(url)
     keystore = _keystore(create=True)
@@ -94,12 +94,16 @@ def add(name: str, url: str, replace: bool) -> None:
             f"{str(location)!r}",
         )
     for other_name, other_url in registered.items():
-        if other_name != name and shares_objects(location, parse_store_url(other_url)):
+        if other_name == name:
+            continue
+        reason = overlap_reason(location, parse_store_url(other_url))
+        if reason is not None:
             raise StoreError(
-                f"store {other_name!r} ({other_url}) already covers {str(location)!r}: "
-                "rotation would see its objects twice",
-                fix=f"register each directory tree or table once; 'agile store remove "
-                f"{other_name}' first to change how it is registered",
+                f"store {other_name!r} ({other_url}) already covers {str(location)!r}: {reason}",
+                fix="register each directory tree, table or database once, and keep a "
+                "database out of a directory store's tree unless it is in a hidden folder "
+                f"there; run 'agile store remove {other_name}' first to change how it is "
+                "registered",
             )
     _check_not_keystore(location, keystore.path)
     created = _created_by_add(location)

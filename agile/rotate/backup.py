@@ -15,13 +15,13 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import KeystoreError, KeystoreLocked, RotationInProgress
 from ..fsio import atomic_write, exclusive_lock
 from .journal import JOURNAL_NAME, Journal
 
-__all__ = ["backup_keystore", "restore_keystore", "BACKUP_FORMAT"]
+__all__ = ["backup_keystore", "write_backup", "restore_keystore", "BACKUP_FORMAT"]
 
 BACKUP_FORMAT = "agile-keystore-backup"
 BACKUP_VERSION = 1
@@ -47,12 +47,12 @@ def _files(root: Path) -> list[str]:
 def backup_keystore(
     keystore_dir: str | os.PathLike[str], destination: str | os.PathLike[str]
 ) -> int:
-    """Write a backup of the keystore to ``destination``; return the number of files."""
+    """Write a backup of the keystore to ``destination``; return the number of files.
+
+    The file is written atomically with mode 0600.
+    """
     root = Path(keystore_dir)
-    if not (root / "keystore.json").is_file():
-        raise KeystoreError(
-            f"no keystore at {str(root)!r}", fix="point --keystore or AGILE_HOME at the keystore"
-        )
+    _check_keystore(root)
     target = Path(destination).expanduser().resolve()
     if root.resolve() in target.parents:
         # Every later backup would contain this one, and a restore would write it back.
@@ -60,6 +60,34 @@ def backup_keystore(
             f"backup file {str(target)!r} is inside the keystore {str(root)!r}",
             fix="write the backup to a path outside the keystore directory",
         )
+    document, count = _backup_document(root)
+    atomic_write(destination, document)
+    return count
+
+
+def write_backup(keystore_dir: str | os.PathLike[str], stream: BinaryIO) -> int:
+    """Write a backup of the keystore to a binary stream; return the number of files.
+
+    A stream such as standard output has no file mode, so whoever receives
+    the backup decides who may read it.  The private keys in it stay sealed.
+    """
+    root = Path(keystore_dir)
+    _check_keystore(root)
+    document, count = _backup_document(root)
+    stream.write(document)
+    stream.flush()
+    return count
+
+
+def _check_keystore(root: Path) -> None:
+    if not (root / "keystore.json").is_file():
+        raise KeystoreError(
+            f"no keystore at {str(root)!r}", fix="point --keystore or AGILE_HOME at the keystore"
+        )
+
+
+def _backup_document(root: Path) -> tuple[bytes, int]:
+    """Return the backup document of the keystore at ``root`` and its number of files."""
     # The writer lock keeps a keyset change from landing half-way through the copy.
     with exclusive_lock(root / ".lock", what="keystore"):
         files = {
@@ -71,8 +99,7 @@ def backup_keystore(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
     }
-    atomic_write(destination, json.dumps(document, indent=1).encode() + b"\n")
-    return len(files)
+    return json.dumps(document, indent=1).encode() + b"\n", len(files)
 
 
 def _load_backup(source: Path) -> dict[str, bytes]:

@@ -29,11 +29,12 @@ import gc
 import logging
 import multiprocessing
 import os
+import shlex
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,8 @@ from ..errors import (
     StoreError,
 )
 from ..fsio import exclusive_lock
-from ..keys.audit import AuditLog, audit_context
-from .journal import Journal, KeyChange, Run
+from ..keys.audit import AuditLog, audit_context, record_key_changes
+from .journal import JOURNAL_NAME, Journal, KeyChange, Run
 from .migrate import MigrationContext, ObjectResult, migrate_batch, worker_batch, worker_init
 from .planner import (
     ACTIONS,
@@ -64,9 +65,17 @@ from .planner import (
     scan_store,
     undecryptable_old_keys,
 )
-from .stores import open_store, parse_store_url, shares_objects
+from .stores import open_store, overlap_reason, parse_store_url
 
-__all__ = ["RotateOptions", "rotate", "dry_run", "abandon", "resolve_stores", "LOCK_NAME"]
+__all__ = [
+    "RotateOptions",
+    "RotationPlan",
+    "rotate",
+    "dry_run",
+    "abandon",
+    "resolve_stores",
+    "LOCK_NAME",
+]
 
 log = logging.getLogger("agile.rotate")
 
@@ -91,11 +100,36 @@ class RotateOptions:
     keep_old_keys: bool = False
 
 
+@dataclass
+class RotationPlan(Plan):
+    """The plan of what the next ``agile rotate`` would do.
+
+    ``unfinished_run`` describes the run that the next ``agile rotate``
+    resumes, and then the plan contains that run's keys and the objects it
+    still has to migrate.  ``incomplete_run`` describes the last run when it
+    ended incomplete under another policy, so that a plan with nothing to do
+    does not hide the objects that run left on old keys.
+    """
+
+    unfinished_run: dict[str, Any] | None = None
+    incomplete_run: dict[str, Any] | None = None
+    #: Objects of the unfinished run by journal state ("done", "skipped", "failed").
+    journaled: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        result = super().to_dict()
+        result["unfinished_run"] = self.unfinished_run
+        result["incomplete_run"] = self.incomplete_run
+        return result
+
+
 def resolve_stores(keystore: Any, selection: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """Return ``(name, url)`` of the selected stores (registered names or URLs), or all."""
     registered = keystore.stores()
     if not selection:
-        return sorted(registered.items())
+        stores = sorted(registered.items())
+        _check_registered_apart(stores)
+        return stores
     chosen: list[tuple[str, str]] = []
     for item in selection:
         if item in registered:
@@ -124,13 +158,31 @@ def _overlaps(item: str, url: str, chosen: list[tuple[str, str]]) -> bool:
         other = parse_store_url(other_url)
         if location == other:
             return True
-        if shares_objects(location, other):
+        reason = overlap_reason(location, other)
+        if reason is not None:
             raise StoreError(
-                f"stores {other_item!r} and {item!r} overlap, so rotation would see "
-                "their objects twice",
-                fix="give --store each directory tree or table once",
+                f"stores {other_item!r} and {item!r} overlap: {reason}",
+                fix="give --store each directory tree, table or database once",
             )
     return False
+
+
+def _check_registered_apart(stores: list[tuple[str, str]]) -> None:
+    """Raise :class:`StoreError` when two registered stores overlap.
+
+    'agile store add' rejects such a pair, but a keystore may hold one that
+    was registered before that check covered its case.
+    """
+    locations = [(name, parse_store_url(url)) for name, url in stores]
+    for index, (name, location) in enumerate(locations):
+        for other_name, other in locations[:index]:
+            reason = overlap_reason(location, other)
+            if reason is not None:
+                raise StoreError(
+                    f"registered stores {other_name!r} and {name!r} overlap: {reason}",
+                    fix=f"unregister one of them with 'agile store remove {other_name}' or "
+                    f"'agile store remove {name}', then rotate again",
+                )
 
 
 def _start_method(store_urls: list[str] | tuple[str, ...] = ()) -> Any:
@@ -212,26 +264,187 @@ def _rotation_lock(keystore: Any) -> Iterator[None]:
         ) from None
 
 
-def dry_run(keystore_path: str, options: RotateOptions, now: datetime | None = None) -> Plan:
+def dry_run(
+    keystore_path: str, options: RotateOptions, now: datetime | None = None
+) -> RotationPlan:
     """Return what :func:`rotate` would do, changing nothing.
 
-    Raise :class:`PolicyViolation` where :func:`rotate` would reject the plan.
+    With an unfinished run, that is resuming it: the plan is the run's key
+    changes under its policy, and the objects that still name its old keys.
+    Raise :class:`PolicyViolation` where :func:`rotate` would reject the plan,
+    and :class:`RotationError` where it would refuse to resume.
     """
     from ..keys import Keystore
 
     keystore = Keystore.open(keystore_path, create=False)
-    policy = keystore.policy(options.policy)
-    stores = [(name, open_store(url)) for name, url in resolve_stores(keystore, options.stores)]
+    journal = Journal(keystore.path) if (keystore.path / JOURNAL_NAME).exists() else None
     try:
-        result = plan(keystore, policy, stores, now)
+        run = journal.unfinished_run() if journal is not None else None
+        if run is not None:
+            assert journal is not None
+            return _resume_plan(keystore, journal, run, options, now)
+
+        policy = keystore.policy(options.policy)
+        stores = [(name, open_store(url)) for name, url in resolve_stores(keystore, options.stores)]
+        try:
+            result = plan(keystore, policy, stores, now)
+        finally:
+            for _, store in stores:
+                store.close()
+        if journal is not None:
+            incomplete = _incomplete_run(keystore, journal, policy.hash)
+        else:
+            incomplete = None
     finally:
-        for _, store in stores:
-            store.close()
+        if journal is not None:
+            journal.close()
 
     check_key_plans(keystore, policy, result.keys)
     named = {key_id for finding in result.findings for key_id in finding.old_key_ids}
     check_old_keys_open(policy, result.keys, undecryptable_old_keys(policy, result.keys), named)
+    return RotationPlan(
+        result.policy_name,
+        result.policy_hash,
+        result.keys,
+        result.findings,
+        result.unreadable,
+        result.scanned,
+        incomplete_run=incomplete,
+    )
+
+
+def _resume_plan(
+    keystore: Any, journal: Journal, run: Run, options: RotateOptions, now: datetime | None
+) -> RotationPlan:
+    """Return what resuming ``run`` would do: its keys, and the objects still to migrate.
+
+    The stores of the run are scanned for objects that name its old keys, as
+    the resume's final pass does.  Objects the journal marks failed are left
+    out of the counts, because a resume does not retry them.
+    """
+    _check_resume(keystore, run, options)
+    policy = _run_policy(keystore, run)
+    changes = journal.key_changes(run.run_id)
+    if changes:
+        key_plans = [_key_plan(keystore, change) for change in changes]
+    else:
+        # A run journaled without key changes plans them when it resumes.
+        key_plans = plan_keys(keystore, policy, now)
+    if run.state == "planned":
+        check_key_plans(keystore, policy, key_plans)
+
+    result = RotationPlan(policy.name, policy.hash, key_plans)
+    targets = {
+        key_id: key_plan.target_key_id or f"new:{key_plan.keyset}"
+        for key_plan in key_plans
+        for key_id in key_plan.old_key_ids
+    }
+    failed = {(store, object_id) for store, object_id, _ in journal.failures(run.run_id)}
+    known = known_key_ids(keystore)
+    for name, url in run.options["stores"]:
+        result.scanned[name] += 0
+        with open_store(url) as store:
+            for item in scan_store(name, store, targets, policy, result.scanned, known):
+                if (item.store, item.object_id) in failed:
+                    continue
+                if isinstance(item, Unreadable):
+                    result.unreadable.append(item)
+                else:
+                    result.findings.append(item)
+
+    counts = journal.object_counts(run.run_id)
+    for state in ("done", "skipped", "failed"):
+        result.journaled[state] = sum(n for (_, s), n in counts.items() if s == state)
+    result.unfinished_run = {
+        "run_id": run.run_id,
+        "state": run.state,
+        "started": run.started,
+        "policy": run.policy,
+        "stores": [name for name, _ in run.options["stores"]],
+        "keep_old_keys": bool(run.options.get("keep_old_keys") or options.keep_old_keys),
+        "migrated": result.journaled["done"],
+        "already_migrated": result.journaled["skipped"],
+        "failed": result.journaled["failed"],
+    }
     return result
+
+
+def _key_plan(keystore: Any, change: KeyChange) -> KeyPlan:
+    """Return the plan of a journaled key change, for a dry run of its resume."""
+    keyset = keystore.keyset(change.keyset)
+    return KeyPlan(
+        keyset=change.keyset,
+        purpose=keyset.purpose,
+        old_key_ids=change.old_key_ids,
+        old_algorithms={key_id: keyset.key(key_id).algorithm for key_id in change.old_key_ids},
+        reasons={key_id: change.reasons.get(key_id, []) for key_id in change.old_key_ids},
+        known_key_ids=change.known_key_ids,
+        new_algorithm=change.new_algorithm,
+        target_key_id=change.new_key_id,
+    )
+
+
+def _check_resume(keystore: Any, run: Run, options: RotateOptions) -> None:
+    """Raise :class:`RotationError` when ``options`` name other stores or another policy.
+
+    An unfinished run resumes with the stores and the policy it started with.
+    ``--workers``, ``--batch-size`` and ``--fail-fast`` apply to the invocation
+    that gives them, and ``--keep-old-keys`` is kept for the rest of the run.
+    """
+    if options.stores:
+        chosen = resolve_stores(keystore, options.stores)
+        journaled = [tuple(item) for item in run.options["stores"]]
+        if {parse_store_url(url) for _, url in chosen} != {
+            parse_store_url(url) for _, url in journaled
+        }:
+            names = ", ".join(name for name, _ in journaled) or "none"
+            raise RotationError(
+                f"an unfinished rotation run {run.run_id} covers the stores {names}, "
+                "not the ones given with --store",
+                fix="finish it first with 'agile rotate --resume' without --store, or end "
+                "it with 'agile rotate --abandon'",
+            )
+    if options.policy is None:
+        return
+    requested = keystore.policy(options.policy)
+    if requested.hash != run.policy_hash:
+        raise RotationError(
+            f"an unfinished rotation run {run.run_id} with policy {run.policy!r} exists, "
+            f"and it differs from {requested.name!r}",
+            fix="finish it first with 'agile rotate --resume', or end it with 'agile "
+            "rotate --abandon', then rotate to the new policy",
+        )
+
+
+def _run_policy(keystore: Any, run: Run) -> Any:
+    """Return the policy of ``run``, or raise :class:`RotationError` if it changed since."""
+    policy = keystore.policy(run.options["policy"])
+    if policy.hash != run.policy_hash:
+        raise RotationError(
+            f"policy {policy.name!r} of unfinished run {run.run_id} changed since the "
+            f"run started ({policy.hash} is not {run.policy_hash})",
+            fix="restore the policy the run started with, then run 'agile rotate --resume'",
+        )
+    return policy
+
+
+def _incomplete_run(keystore: Any, journal: Journal, policy_hash: str) -> dict[str, Any] | None:
+    """Describe the last run when it ended incomplete under a policy other than ``policy_hash``.
+
+    Its objects that failed still name old keys, and a run under another policy
+    may find nothing due, so the note names the command that retries them.
+    """
+    run = journal.last_finished_run()
+    if run is None or run.state != "incomplete" or run.policy_hash == policy_hash:
+        return None
+    spec = run.options.get("policy") or run.policy
+    return {
+        "run_id": run.run_id,
+        "policy": run.policy,
+        "policy_hash": run.policy_hash,
+        "failed": len(journal.failures(run.run_id)),
+        "command": f"agile rotate --policy {shlex.quote(spec)}",
+    }
 
 
 def _check_plan(
@@ -340,7 +553,8 @@ class _Rotation:
         self.now = now
         self.durations: dict[str, float] = {}
         self.migrated_now = 0
-        self._recorded: set[tuple[str | None, str | None]] | None = None
+        #: Status of each key's last audit record, by (keyset, key id); read lazily.
+        self._last_status: dict[tuple[str, str], str] | None = None
         #: Why old keys stayed decrypt-only at the end of a clean run, or None.
         self.kept_reason: str | None = None
 
@@ -352,22 +566,16 @@ class _Rotation:
         resumed = run is not None
 
         if run is not None:
-            self._check_resume(run)
-            self.audit.record("run-resumed", run_id=run.run_id, policy_hash=run.policy_hash)
+            _check_resume(self.keystore, run, self.options)
+            run = self._resume(run)
         else:
             if self.options.resume:
-                return {"state": "nothing-to-resume", "run_id": None}
+                return self._nothing("nothing-to-resume", None)
             run = self._start()
             if run is None:
-                return {"state": "nothing-to-do", "run_id": None}
+                return self._nothing("nothing-to-do", self.keystore.policy(self.options.policy))
 
-        self.policy = self.keystore.policy(run.options["policy"])
-        if self.policy.hash != run.policy_hash:
-            raise RotationError(
-                f"policy {self.policy.name!r} of unfinished run {run.run_id} changed since the "
-                f"run started ({self.policy.hash} is not {run.policy_hash})",
-                fix="restore the policy the run started with, then run 'agile rotate --resume'",
-            )
+        self.policy = _run_policy(self.keystore, run)
         self.run_id = run.run_id
         self.stores = [tuple(item) for item in run.options["stores"]]
         # Key changes made by the keysets during the run carry its id in the audit log.
@@ -435,30 +643,32 @@ class _Rotation:
         )
         return report
 
-    def _check_resume(self, run: Run) -> None:
-        if self.options.stores:
-            chosen = resolve_stores(self.keystore, self.options.stores)
-            journaled = [tuple(item) for item in run.options["stores"]]
-            if {parse_store_url(url) for _, url in chosen} != {
-                parse_store_url(url) for _, url in journaled
-            }:
-                names = ", ".join(name for name, _ in journaled) or "none"
-                raise RotationError(
-                    f"an unfinished rotation run {run.run_id} covers the stores {names}, "
-                    "not the ones given with --store",
-                    fix="finish it first with 'agile rotate --resume' without --store, or end "
-                    "it with 'agile rotate --abandon'",
-                )
-        if self.options.policy is None:
-            return
-        requested = self.keystore.policy(self.options.policy)
-        if requested.hash != run.policy_hash:
-            raise RotationError(
-                f"an unfinished rotation run {run.run_id} with policy {run.policy!r} exists, "
-                f"and it differs from {requested.name!r}",
-                fix="finish it first with 'agile rotate --resume', or end it with 'agile "
-                "rotate --abandon', then rotate to the new policy",
-            )
+    def _resume(self, run: Run) -> Run:
+        """Record the resume, journaling ``--keep-old-keys`` when this invocation adds it.
+
+        Keeping old keys is the safe direction, so once any invocation of a run
+        requests it, the run keeps them, and a later resume without the flag
+        keeps them too.
+        """
+        fields: dict[str, Any] = {"run_id": run.run_id, "policy_hash": run.policy_hash}
+        if self.options.keep_old_keys and not run.options.get("keep_old_keys"):
+            self.journal.update_run_options(run.run_id, {**run.options, "keep_old_keys": True})
+            run = self.journal.run(run.run_id)
+            fields["keep_old_keys"] = True
+            log.info("rotation %s: old keys will stay decrypt-only (--keep-old-keys)", run.run_id)
+        self.audit.record("run-resumed", **fields)
+        return run
+
+    def _nothing(self, state: str, policy: Any) -> dict[str, Any]:
+        """Return the report of an invocation that found no run to start or resume."""
+        report: dict[str, Any] = {"state": state, "run_id": None}
+        # After --resume, any incomplete last run is worth naming; otherwise only one
+        # under another policy, because this policy would have retried its objects.
+        policy_hash = policy.hash if policy is not None else ""
+        incomplete = _incomplete_run(self.keystore, self.journal, policy_hash)
+        if incomplete is not None:
+            report["incomplete_run"] = incomplete
+        return report
 
     def _start(self) -> Run | None:
         policy = self.keystore.policy(self.options.policy)
@@ -594,27 +804,41 @@ class _Rotation:
         return str(key.id)
 
     def _audit_key(self, keyset: str, key_id: str, status: str) -> None:
-        """Record a key state of this run unless the audit log has it already.
+        """Record a key state unless the audit log's last record of that key has it already.
 
         Called whether or not this process made the change, so that a change
-        saved just before a crash gets its record when the run resumes.
+        saved just before a crash gets its record when the run resumes.  A key
+        already in ``status`` when the run began (made decrypt-only by an
+        abandoned run, for example) has that record already and gets no other.
+        The record written here has the fields of every ``key-status`` record,
+        with the last recorded status as ``previous``.
         """
-        if self._recorded is None or (key_id, status) not in self._recorded:
-            # The keyset records the changes it saves, so look at the log again.
-            self._recorded = {
-                (record.get("key_id"), record.get("status")) for record in self._run_records()
-            }
-        if (key_id, status) in self._recorded:
+        key = (keyset, key_id)
+        if self._last_status is None or self._last_status.get(key) != status:
+            # The keyset records the changes it saves, so read the log again.
+            self._last_status = self._recorded_statuses()
+        previous = self._last_status.get(key)
+        if previous == status:
             return
-        self._recorded.add((key_id, status))
-        self.audit.record(
-            "key-status",
-            run_id=self.run_id,
-            keyset=keyset,
-            key_id=key_id,
-            status=status,
-            policy_hash=self.policy.hash,
+        algorithm = self.keystore.keyset(keyset).key(key_id).algorithm
+        record_key_changes(
+            self.audit,
+            keyset,
+            {key_id: previous} if previous else {},
+            {key_id: (algorithm, status)},
+            lambda: self.policy.hash,
         )
+        self._last_status[key] = status
+
+    def _recorded_statuses(self) -> dict[tuple[str, str], str]:
+        """Return the status of each key's last ``key-status`` record, by (keyset, key id)."""
+        statuses: dict[tuple[str, str], str] = {}
+        for record in self.audit.records():
+            if record.get("event") == "key-status":
+                statuses[(str(record.get("keyset")), str(record.get("key_id")))] = str(
+                    record.get("status")
+                )
+        return statuses
 
     def _run_records(self) -> list[dict[str, Any]]:
         return [record for record in self.audit.records() if record.get("run_id") == self.run_id]
@@ -634,7 +858,7 @@ class _Rotation:
             log.warning(
                 "rotation %s: old keys stay decrypt-only: %s", self.run_id, self.kept_reason
             )
-            return []
+            return self._disabled_before()
 
         disabled = []
         for change in self.journal.key_changes(self.run_id):
@@ -645,6 +869,27 @@ class _Rotation:
                 self._audit_key(change.keyset, old_id, "disabled")
                 disabled.append(old_id)
             self.journal.update_key_change(self.run_id, change.keyset, state="disabled")
+        return disabled
+
+    def _disabled_before(self) -> list[str]:
+        """Return the old keys that an earlier invocation of this run already disabled.
+
+        A run killed while it disabled old keys, and resumed with
+        ``--keep-old-keys``, keeps the others.  The ones already disabled are
+        reported as such, and ``agile keyset`` can enable them again.
+        """
+        disabled = []
+        for change in self.journal.key_changes(self.run_id):
+            keyset = self.keystore.keyset(change.keyset)
+            for old_id in change.old_key_ids:
+                if keyset.key(old_id).status.value == "disabled":
+                    self._audit_key(change.keyset, old_id, "disabled")
+                    disabled.append(old_id)
+        if disabled:
+            self.kept_reason = (
+                f"{self.kept_reason}; keys disabled before the run was interrupted stay "
+                f"disabled: {', '.join(disabled)}"
+            )
         return disabled
 
     def _reason_to_keep(self, run: Run) -> str | None:

@@ -211,6 +211,20 @@ class Journal:
                 return run
         return None
 
+    def update_run_options(self, run_id: str, options: dict[str, Any]) -> None:
+        """Replace the options of a run, such as ``keep_old_keys`` turned on by a resume."""
+        self._db.execute(
+            "UPDATE runs SET options = ? WHERE run_id = ?",
+            (json.dumps(options, sort_keys=True), run_id),
+        )
+
+    def last_finished_run(self) -> Run | None:
+        """Return the run that reached a final state last, if any."""
+        for run in reversed(self.runs()):
+            if run.finished_state:
+                return run
+        return None
+
     def set_run_state(self, run_id: str, state: str, report: dict[str, Any] | None = None) -> None:
         finished = (
             datetime.now(UTC).isoformat(timespec="seconds") if state in FINAL_STATES else None

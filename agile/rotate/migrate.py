@@ -234,11 +234,13 @@ def migrate_batch(
                 elif swap.object_id in store.swap_errors:
                     error = store.swap_errors[swap.object_id]
                     log.warning("object %s: %s", store.describe(swap.object_id), error)
+                    # The store's text names what refused the write (the file, its
+                    # folder, a full disk), so the fix here names none of them.
                     results[swap.object_id] = ObjectResult(
                         swap.object_id,
                         actions[swap.object_id],
                         "failed",
-                        f"{error} (make it writable for the rotating user, then rotate again)",
+                        f"{error} (fix the cause named here, then rotate again)",
                     )
                 else:
                     conflicts.append(swap.object_id)

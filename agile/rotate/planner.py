@@ -24,6 +24,7 @@ key the policy may no longer decrypt with.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -31,7 +32,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AgileError, KeyNotFound, KeystoreError, PolicyViolation, StoreError
+from ..envelope.armour import is_armoured
+from ..envelope.format import MAGIC, MAX_HEADER, PREAMBLE_SIZE
+from ..errors import (
+    AgileError,
+    InvalidEnvelope,
+    KeyNotFound,
+    KeystoreError,
+    PolicyViolation,
+    StoreError,
+)
 from .stores import HEADER_PREFIX_SIZE, ObjectStore
 
 if TYPE_CHECKING:
@@ -54,6 +64,7 @@ __all__ = [
     "SIGNATURE_SUFFIX",
     "signed_message_problem",
     "read_object_header",
+    "is_signed_message",
     "plan",
     "known_key_ids",
     "check_key_plans",
@@ -339,16 +350,33 @@ def signed_message_problem(store: ObjectStore, object_id: str) -> tuple[str, str
     return None
 
 
+def is_signed_message(store: ObjectStore, object_id: str) -> bool:
+    """Return whether an object that is not an envelope has a detached signature ``NAME.sig``.
+
+    Such an object is the message of that signature, not an unreadable
+    envelope.  Only the existence of the signature is checked; none of its
+    bytes are read.
+    """
+    if store.scan_problem(object_id) is not None:
+        return False
+    try:
+        return object_id + SIGNATURE_SUFFIX in store.read_prefixes(
+            [object_id + SIGNATURE_SUFFIX], 0
+        )
+    except (AgileError, OSError):
+        # A directory, or a file this user may not read, named like the signature.
+        return False
+
+
 def read_object_header(store: ObjectStore, object_id: str, prefix: bytes) -> Any:
-    """Parse the header from ``prefix``; read the whole object when the prefix was too short.
+    """Parse the header from ``prefix``; read more of the object when the prefix was too short.
 
     Only an object that starts like an envelope (the binary magic, or an
-    armour BEGIN line after whitespace) is read whole, so that a large file
-    that is not an envelope is reported without being loaded into memory.
+    armour BEGIN line after whitespace) gets a second read, and that read is
+    bounded by what its header can need (see :func:`_header_bound`).  A large
+    file, envelope or not, is therefore never loaded into memory whole.
     """
     from ..envelope import read_header
-    from ..envelope.armour import is_armoured
-    from ..envelope.format import MAGIC
 
     if not prefix:
         problem = store.scan_problem(object_id)
@@ -362,12 +390,65 @@ def read_object_header(store: ObjectStore, object_id: str, prefix: bytes) -> Any
     try:
         return read_header(prefix)
     except AgileError:
-        if len(prefix) < HEADER_PREFIX_SIZE:
+        bound = _header_bound(prefix)
+        if bound <= len(prefix):
             raise
-        # Armour may follow any amount of whitespace, hence the test for an all-blank prefix.
-        if not (prefix.startswith(MAGIC) or is_armoured(prefix) or not prefix.strip()):
+    return _read_longer_header(store, object_id, bound)
+
+
+#: Bytes of an object that starts with armour or whitespace that the scan reads at
+#: most to find its header.  An armoured header of MAX_HEADER bytes takes about
+#: 1.4 MiB with CRLF line ends, so about 0.6 MiB is left for whitespace before
+#: the BEGIN line.
+ARMOURED_HEADER_LIMIT = 2 * MAX_HEADER
+
+
+def _header_bound(prefix: bytes) -> int:
+    """Return how many leading bytes of an object its header can need, judged by ``prefix``.
+
+    A prefix shorter than :data:`HEADER_PREFIX_SIZE` is the whole object.  A
+    binary envelope states its header length in the preamble, and the parser
+    rejects lengths above MAX_HEADER.  Armour states no length, so
+    :data:`ARMOURED_HEADER_LIMIT` bounds it, and any amount of whitespace may
+    come before the BEGIN line, so a prefix of only whitespace gets that bound
+    too.  Anything else needs no more bytes than the prefix.
+    """
+    if len(prefix) < HEADER_PREFIX_SIZE:
+        return len(prefix)
+    if prefix.startswith(MAGIC):
+        length = int.from_bytes(prefix[len(MAGIC) + 2 : PREAMBLE_SIZE], "big")
+        return length if length <= MAX_HEADER else 0
+    if is_armoured(prefix) or not prefix.strip():
+        return ARMOURED_HEADER_LIMIT
+    return 0
+
+
+def _read_longer_header(store: ObjectStore, object_id: str, bound: int) -> Any:
+    """Parse the header from the first ``bound`` bytes of an object."""
+    from ..envelope import read_header
+
+    found = store.read_prefixes([object_id], bound)
+    if object_id not in found:
+        raise KeyNotFound(f"object {object_id!r} was removed from the store during the scan")
+    data, size = found[object_id]
+    if data.startswith(MAGIC):
+        return read_header(data)
+
+    # The stream reader decodes armour only as far as the header, so the END
+    # line, which lies beyond the bound in a large envelope, is not needed.
+    try:
+        return read_header(io.BytesIO(data))
+    except AgileError as error:
+        if size <= len(data):
             raise
-    return read_header(store.read(object_id))
+        found_there = f"hold no complete armoured header ({error})"
+        if not data.strip():
+            found_there = "are all whitespace"
+        raise InvalidEnvelope(
+            f"the first {len(data)} bytes of this {size}-byte object {found_there}, and the "
+            f"scan reads no more of an object that starts with armour or whitespace",
+            fix="remove the whitespace before the BEGIN line, or move the file out of the store",
+        ) from error
 
 
 def scan_store(
@@ -395,10 +476,7 @@ def scan_store(
         except KeyNotFound:
             continue
         except (AgileError, ValueError) as error:
-            if store.scan_problem(object_id) is None and store.read_many(
-                [object_id + SIGNATURE_SUFFIX]
-            ):
-                # The message of a detached signature stored beside it, not an envelope.
+            if is_signed_message(store, object_id):
                 continue
             log.warning("store %s: cannot read header of %s: %s", store_name, object_id, error)
             yield Unreadable(store_name, object_id, store.describe(object_id), str(error))

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import AgileError, KeyNotFound, KeysetError
 from .planner import (
-    SIGNATURE_SUFFIX,
     header_key_ids,
     is_signature_envelope,
+    is_signed_message,
     read_object_header,
     signed_message_problem,
 )
@@ -112,10 +112,7 @@ def _scan_store(name: str, store: ObjectStore, usage: KeyUsage) -> None:
         except KeyNotFound:
             continue  # Removed since the listing.
         except (AgileError, ValueError) as error:
-            if store.scan_problem(object_id) is None and store.read_many(
-                [object_id + SIGNATURE_SUFFIX]
-            ):
-                # The message of a detached signature stored beside it, not an envelope.
+            if is_signed_message(store, object_id):
                 continue
             log.warning("store %s: cannot read header of %s: %s", name, object_id, error)
             usage.add_unreadable(name, object_id, str(error))

@@ -105,3 +105,23 @@ def test_directory_in_the_way(keystore, home: Path, tmp_path: Path) -> None:
     (target / "audit.log").mkdir(parents=True)
     with pytest.raises(KeystoreError, match="is a directory"):
         restore_keystore(target, tmp_path / "b.json")
+
+
+def test_backup_to_standard_output(keystore, home: Path, tmp_path: Path) -> None:
+    """'agile keystore backup -' writes the backup to stdout, and it restores."""
+    from tests.rotate.rotate_helpers import agile
+
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+
+    result = agile(home, "keystore", "backup", "-")
+
+    assert result.returncode == 0, result.stderr
+    assert not (Path.cwd() / "-").exists()
+    assert json.loads(result.stdout)["format"] == BACKUP_FORMAT
+    saved = tmp_path / "from-stdout.json"
+    saved.write_text(result.stdout)
+    restored = tmp_path / "restored"
+    restore_keystore(restored, saved)
+    assert (restored / "keysets" / "team.json").read_bytes() == (
+        home / "keysets" / "team.json"
+    ).read_bytes()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .base import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, prefix_of
 from .directory import DirectoryStore
 from .sqlite import SQLiteStore
-from .url import StoreURL, parse_store_url, shares_objects
+from .url import StoreURL, overlap_reason, parse_store_url, shares_objects
 
 __all__ = [
     "HEADER_PREFIX_SIZE",
@@ -16,6 +16,7 @@ __all__ = [
     "StoreURL",
     "Swap",
     "open_store",
+    "overlap_reason",
     "parse_store_url",
     "prefix_of",
     "shares_objects",

@@ -11,6 +11,7 @@ files of tools that keep their data there are not reported as unreadable.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import re
@@ -94,7 +95,7 @@ class DirectoryStore(ObjectStore):
         parts = PurePosixPath(object_id).parts
         # The id must be the canonical form that iteration yields ("a//b" is not "a/b").
         if (
-            not object_id
+            not parts
             or object_id.startswith("/")
             or PurePosixPath(object_id).as_posix() != object_id
             or any(part in ("", ".", "..") for part in parts)
@@ -229,7 +230,11 @@ class DirectoryStore(ObjectStore):
         """Return why a symbolic link cannot be migrated, or None if it names an object here.
 
         Rotation replaces a file by rename, which would replace the link by a
-        migrated copy and leave the target under the old key.
+        migrated copy and leave the target under the old key.  A link to a
+        subdirectory of the store names objects that are migrated under their
+        own ids, so it passes.  A link to a directory that contains the link,
+        such as the store's root, is a loop for any tool that follows links,
+        and is reported.
         """
         path = self.root / object_id
         try:
@@ -237,6 +242,12 @@ class DirectoryStore(ObjectStore):
         except (OSError, RuntimeError):
             # Python 3.11 raises RuntimeError on a symbolic link loop.
             return f"{str(path)!r} is a symbolic link that cannot be resolved"
+        folder = path.parent.resolve()
+        if target.is_dir() and (target == folder or target in folder.parents):
+            return (
+                f"{str(path)!r} is a symbolic link to {str(target)!r}, a directory that "
+                "contains the link, so following it loops"
+            )
         with contextlib.suppress(ValueError, StoreError):
             inside = target.relative_to(self.root.resolve()).as_posix()
             if (target.is_file() or target.is_dir()) and self.path_of(inside):
@@ -257,13 +268,26 @@ class DirectoryStore(ObjectStore):
             ) from None
 
     def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:
+        """Return the first ``size`` bytes and the length of each file that exists.
+
+        A path that is not a regular file raises :class:`OSError`.  O_NONBLOCK
+        keeps a FIFO named like an object from blocking the open.
+        """
         found = {}
         for object_id in object_ids:
             try:
-                with open(self.path_of(object_id), "rb") as file:
-                    found[object_id] = (file.read(size), os.fstat(file.fileno()).st_size)
+                fd = os.open(self.path_of(object_id), os.O_RDONLY | os.O_NONBLOCK)
             except FileNotFoundError:
                 continue
+            with os.fdopen(fd, "rb") as file:
+                status = os.fstat(fd)
+                if stat.S_ISDIR(status.st_mode):
+                    raise IsADirectoryError(
+                        errno.EISDIR, os.strerror(errno.EISDIR), str(self.path_of(object_id))
+                    )
+                if not stat.S_ISREG(status.st_mode):
+                    raise OSError(errno.EINVAL, "not a regular file", str(self.path_of(object_id)))
+                found[object_id] = (file.read(size), status.st_size)
         return found
 
     def count(self) -> int:
@@ -276,6 +300,15 @@ class DirectoryStore(ObjectStore):
         if not os.path.lexists(path):
             # Checked before mkdir, so that a rejected id leaves no folder behind.
             check_new_object_id(object_id)
+        # Checked before mkdir too, which would create folders through a linked folder.
+        outside = self._outside_problem(path)
+        if outside is not None:
+            raise StoreError(
+                f"object id {object_id!r} would be written outside store directory "
+                f"{str(self.root)!r}: {outside}",
+                fix="choose an object id whose path has no symbolic link out of the store, "
+                "or register the link's target as a store of its own",
+            )
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except (FileExistsError, NotADirectoryError):
@@ -309,6 +342,12 @@ class DirectoryStore(ObjectStore):
         self.swap_errors = {}
         for swap in swaps:
             path = self.path_of(swap.object_id)
+            # A folder replaced by a link since the scan would send the write out of the store.
+            outside = self._outside_problem(path)
+            if outside is not None:
+                self.swap_errors[swap.object_id] = f"cannot write {str(path)!r}: {outside}"
+                results.append(False)
+                continue
             with self._object_lock(swap.object_id):
                 if not self._holds(path, swap.expected):
                     results.append(False)
@@ -318,9 +357,7 @@ class DirectoryStore(ObjectStore):
                 except OSError as error:
                     # A read-only directory or a full disk fails this object
                     # only; the old file is untouched.
-                    self.swap_errors[swap.object_id] = (
-                        f"cannot write {str(path)!r}: {error.strerror or error}"
-                    )
+                    self.swap_errors[swap.object_id] = _write_failure(path, error)
                     results.append(False)
                     continue
             self._unsynced.add(path.parent)
@@ -365,6 +402,25 @@ class DirectoryStore(ObjectStore):
                     "which for a rotation is 'agile rotate --resume'",
                 ) from None
         self._unsynced.clear()
+
+    def _outside_problem(self, path: Path) -> str | None:
+        """Return why a write to ``path`` would land outside the root, or None.
+
+        Folders of ``path`` that do not exist yet resolve to where mkdir would
+        create them.  A link as the last component is followed by
+        :func:`_write_object`, so its target must be inside the root too.
+        """
+        root = self.root.resolve()
+        parent = path.parent.resolve()
+        if parent != root and root not in parent.parents:
+            return (
+                f"its folder {str(path.parent)!r} leads through a symbolic link to {str(parent)!r}"
+            )
+        if path.is_symlink():
+            target = Path(os.path.realpath(path))
+            if root not in target.parents:
+                return f"{str(path)!r} is a symbolic link to {str(target)!r}"
+        return None
 
     def _holds(self, path: Path, expected: bytes) -> bool:
         """Return whether the file at ``path`` contains exactly ``expected``."""
@@ -443,6 +499,22 @@ def _starts_like_envelope(path: Path) -> bool:
             return False
         prefix = file.read(HEADER_PREFIX_SIZE)
     return prefix.startswith(MAGIC) or is_armoured(prefix)
+
+
+def _write_failure(path: Path, error: OSError) -> str:
+    """Return why a file could not be written, naming its folder when the folder refuses writes.
+
+    Replacing a file creates a temporary file in its folder and renames it,
+    so a read-only folder fails the write even when the file itself is writable.
+    """
+    reason = error.strerror or str(error)
+    folder_denied = error.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    if folder_denied and not os.access(path.parent, os.W_OK | os.X_OK):
+        return (
+            f"cannot write {str(path)!r}, because its folder {str(path.parent)!r} does not "
+            f"allow this user to create files ({reason})"
+        )
+    return f"cannot write {str(path)!r}: {reason}"
 
 
 def _write_object(path: Path, data: bytes, mode: int) -> None:

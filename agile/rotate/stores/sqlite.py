@@ -34,8 +34,14 @@ __all__ = ["SQLiteStore"]
 #: Rows fetched per query while scanning, so no read transaction stays open long.
 _PAGE = 1000
 
-#: Milliseconds a writer waits for another writer's transaction before failing.
+#: Milliseconds a writer waits for another connection's lock before failing.
 _BUSY_TIMEOUT_MS = 30_000
+
+#: Files that SQLite keeps beside a database named NAME: NAME-wal, NAME-shm, NAME-journal.
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+#: The names of SQLite's rowid, each hidden by a column of the same name.
+_ROWID_NAMES = ("rowid", "_rowid_", "oid")
 
 
 class SQLiteStore(ObjectStore):
@@ -54,17 +60,45 @@ class SQLiteStore(ObjectStore):
         self._lock_fd: int | None = None
         # Whether this connection has set journal_mode = WAL (see _writer).
         self._wal_mode_set = False
+        # The name that reaches SQLite's rowid in the table, or None (see _rowid_name).
+        self._rowid: str | None = None
         # object id -> (data_version before the read, the bytes returned); see swap_many.
         self._reads: dict[str, tuple[int, bytes]] = {}
 
+        if self.path.is_dir():
+            raise StoreError(
+                f"SQLite database path {str(self.path)!r} is a directory",
+                fix="name a database file in the store URL, as in sqlite:///DIR/app.db",
+            )
         if not create and not self.path.is_file():
             raise StoreError(
                 f"SQLite database {str(self.path)!r} does not exist",
                 fix="check the path in the store URL, or create the store with 'agile store put'",
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as error:
+            blocking = next(
+                (str(path) for path in self.path.parents if path.exists() and not path.is_dir()),
+                None,
+            )
+            reason = f"{blocking!r} is not a directory" if blocking else error.strerror or error
+            raise StoreError(
+                f"cannot create the directory of SQLite database {str(self.path)!r}: {reason}",
+                fix="check the path in the store URL: every folder on it must be a directory "
+                "that this user can create files in",
+            ) from None
         existed = self.path.exists()
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000)
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=_BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as error:
+            raise StoreError(
+                f"cannot open SQLite database {str(self.path)!r}: {error}",
+                fix="check that the path in the store URL names a database file that this user "
+                "can read and write, or a new file in a directory that this user can write",
+            ) from None
         # SQLite stores whatever bytes a writer gave as TEXT.  Decoding with
         # surrogateescape keeps invalid UTF-8 readable, and _as_bytes restores the bytes.
         self._db.text_factory = _decode_text
@@ -86,7 +120,8 @@ class SQLiteStore(ObjectStore):
             self._db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             # FULL: each commit is fsync'ed, so a migrated row survives a power cut.
             self._db.execute("PRAGMA synchronous = FULL")
-            if create:
+            if create and not self._table_exists():
+                self._check_creatable()
                 self._db.execute(
                     f"CREATE TABLE IF NOT EXISTS {self._table} "
                     f"({self._key} TEXT PRIMARY KEY, {self._column} BLOB NOT NULL)"
@@ -94,12 +129,39 @@ class SQLiteStore(ObjectStore):
         except sqlite3.DatabaseError as error:
             # Not a database ("file is not a database"), a read-only file, a
             # view or index with the table's name, or a lock held past the timeout.
+            unwritable = self._unwritable_files()
+            if unwritable:
+                fix = _writable_fix(unwritable)
+            else:
+                fix = (
+                    "check that the store URL names an SQLite database that this user "
+                    "can read and write, and that table= names a table"
+                )
             raise StoreError(
-                f"cannot open SQLite database {str(self.path)!r}: {error}",
-                fix="check that the store URL names an SQLite database that this user "
-                "can read and write, and that table= names a table",
+                f"cannot open SQLite database {str(self.path)!r}: {error}", fix=fix
             ) from None
         self._check_table()
+
+    def _table_exists(self) -> bool:
+        # SQLite matches table names without regard to ASCII case.
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = ? COLLATE NOCASE", (self.location.table,)
+        ).fetchone()
+        return found is not None
+
+    def _check_creatable(self) -> None:
+        """Raise :class:`StoreError` when the table this store would create hides the rowid.
+
+        A column named rowid, _rowid_ or oid takes that name from SQLite's
+        rowid, so a table that agile creates never has one.
+        """
+        for option, name in (("column", self.location.column), ("key", self.location.key)):
+            if name.lower() in _ROWID_NAMES:
+                raise StoreError(
+                    f"{option}={name} in store URL {self.url!r} names SQLite's rowid",
+                    fix=f"choose another {option} name; rowid, _rowid_ and oid are names of "
+                    "the rowid that SQLite gives every row",
+                )
 
     def _check_table(self) -> None:
         kind = self._db.execute(
@@ -127,12 +189,36 @@ class SQLiteStore(ObjectStore):
                     fix=f"the table has: {', '.join(sorted(columns))}",
                 )
         self._check_unique_key(rows)
+        self._rowid = self._rowid_name()
         declared = next(row[1] for row in rows if row[0] == self.location.key).upper()
         # SQLite's column affinity rules ("Datatypes In SQLite", section 3.1): only a column of
         # BLOB affinity compares a stored number unequal to its text form.
         self._key_is_blob_affinity = not any(
             word in declared for word in ("INT", "CHAR", "CLOB", "TEXT")
         ) and (declared == "" or "BLOB" in declared)
+
+    def _rowid_name(self) -> str | None:
+        """Return a name that reaches SQLite's rowid in this table, or None when none does.
+
+        A column named rowid, _rowid_ or oid hides the rowid under that name
+        (SQLite's "Rowid Tables" page), and a WITHOUT ROWID table has no rowid.
+        ``pragma_table_xinfo`` also lists generated and hidden columns.
+        """
+        names = {
+            str(row[0]).lower()
+            for row in self._db.execute(
+                "SELECT name FROM pragma_table_xinfo(?)", (self.location.table,)
+            )
+        }
+        for name in _ROWID_NAMES:
+            if name in names:
+                continue
+            try:
+                self._db.execute(f"SELECT {name} FROM {self._table} LIMIT 0")
+            except sqlite3.OperationalError:
+                return None
+            return name
+        return None
 
     def _check_unique_key(self, columns: list[Any]) -> None:
         """Raise :class:`StoreError` unless the key column alone is a primary key or unique.
@@ -193,9 +279,12 @@ class SQLiteStore(ObjectStore):
                     f"WHERE {self._key} > ? ORDER BY {self._key} LIMIT ?", [last, _PAGE], size
                 )
             for key, small, length, rowid in rows:
-                found = self._prefix(small, length, rowid, size)
+                if length is None:
+                    continue  # a NULL value is no object
+                object_id = self._object_id(key)
+                found = self._prefix(key, small, length, rowid, size)
                 if found is not None:
-                    yield self._object_id(key), found[0]
+                    yield object_id, found[0]
             if len(rows) < _PAGE:
                 return
             last = rows[-1][0]
@@ -252,7 +341,9 @@ class SQLiteStore(ObjectStore):
             marks = ", ".join("?" * len(chunk))
             rows = self._prefix_rows(f"WHERE {self._key} IN ({marks})", chunk, size)
             for key, small, length, rowid in rows:
-                prefix = self._prefix(small, length, rowid, size)
+                if length is None:
+                    continue
+                prefix = self._prefix(key, small, length, rowid, size)
                 if prefix is not None:
                     found[str(key)] = prefix
         return found
@@ -263,47 +354,99 @@ class SQLiteStore(ObjectStore):
         ``substr`` on a BLOB makes SQLite load the whole value, while
         ``length`` does not, so a longer value is left for :meth:`_prefix` to
         read through incremental blob I/O.  A number is always returned as the
-        value, because incremental blob I/O opens only BLOB and TEXT values.  A
-        WITHOUT ROWID table has no rowid and gets the ``substr`` of every value
-        instead.
+        value, because incremental blob I/O opens only BLOB and TEXT values.
+        A table whose rowid no name reaches (WITHOUT ROWID, or with columns
+        named rowid, _rowid_ and oid) gets the ``substr`` of every value instead.
         """
-        try:
-            return self._db.execute(
-                f"SELECT {self._key}, CASE WHEN length({self._column}) <= ? "
-                f"OR typeof({self._column}) NOT IN ('blob', 'text') "
-                f"THEN {self._column} END, length({self._column}), rowid "
-                f"FROM {self._table} {clause}",
-                [size, *parameters],
-            ).fetchall()
-        except sqlite3.OperationalError as error:
-            if "rowid" not in str(error):
-                raise
+        if self._rowid is None:
             return self._db.execute(
                 f"SELECT {self._key}, substr({self._column}, 1, ?), length({self._column}), "
                 f"NULL FROM {self._table} {clause}",
                 [size, *parameters],
             ).fetchall()
+        return self._db.execute(
+            f"SELECT {self._key}, CASE WHEN length({self._column}) <= ? "
+            f"OR typeof({self._column}) NOT IN ('blob', 'text') "
+            f"THEN {self._column} END, length({self._column}), {self._rowid} "
+            f"FROM {self._table} {clause}",
+            [size, *parameters],
+        ).fetchall()
 
     def _prefix(
-        self, small: object, length: int | None, rowid: int | None, size: int
+        self, key: object, small: object, length: int, rowid: object, size: int
     ) -> tuple[bytes, int] | None:
-        """Return ``(first size bytes, length)`` of one row from :meth:`_prefix_rows`, or None.
+        """Return ``(first size bytes, length)`` of one non-NULL row from :meth:`_prefix_rows`.
 
-        None means that the row contains no object: its envelope column is NULL
-        (as in an application table where most rows have no secret), or the
-        row was deleted since the query.
+        None means that the row contains no object any more: it was deleted,
+        or its value set to NULL, since the query.
         """
-        if length is None:
-            return None
-        if small is not None or rowid is None:
+        if small is not None:
             return _as_bytes(small)[:size], int(length)
-        try:
+        if size == 0:
+            return b"", int(length)
+        if isinstance(rowid, int):
+            found = self._prefix_by_rowid(key, rowid, size)
+            if found is not None:
+                return found
+        return self._prefix_by_key(key, size)
+
+    def _prefix_by_rowid(self, key: object, rowid: int, size: int) -> tuple[bytes, int] | None:
+        """Read the first ``size`` bytes through incremental blob I/O on the row ``rowid``.
+
+        Blob I/O addresses the row by rowid alone.  So that a rowid that names
+        another row can never pass that row's header off as this object's,
+        the key of the same row is read in the same read transaction and must
+        be ``key``.  None means that the key did not match or blob I/O could
+        not open the value (a changed row, a virtual table), and the caller
+        then reads by key.
+        """
+        with self._read_transaction():
+            try:
+                if not self._row_has_key(rowid, key):
+                    return None
+                with self._db.blobopen(
+                    self.location.table, self.location.column, rowid, readonly=True
+                ) as blob:
+                    return blob.read(size), len(blob)
+            except sqlite3.OperationalError:
+                return None
+
+    def _row_has_key(self, rowid: int, key: object) -> bool:
+        """Return whether the row that blob I/O opens as ``rowid`` has the key ``key``."""
+        if isinstance(key, str):
+            # Read through blob I/O too, so that the check is right whatever names the rowid in SQL.
             with self._db.blobopen(
-                self.location.table, self.location.column, rowid, readonly=True
+                self.location.table, self.location.key, rowid, readonly=True
             ) as blob:
-                return blob.read(size), int(length)
-        except sqlite3.OperationalError:
+                return blob.read() == _as_bytes(key)
+        # Blob I/O opens no INTEGER or REAL value, so such a key is compared in SQL.
+        row = self._db.execute(
+            f"SELECT {self._key} FROM {self._table} WHERE {self._rowid} = ?", (rowid,)
+        ).fetchone()
+        return row is not None and type(row[0]) is type(key) and row[0] == key
+
+    def _prefix_by_key(self, key: object, size: int) -> tuple[bytes, int] | None:
+        """Read the first ``size`` bytes of the row with ``key``; SQLite loads the whole value."""
+        row = self._db.execute(
+            f"SELECT substr({self._column}, 1, ?), length({self._column}) "
+            f"FROM {self._table} WHERE {self._key} = ?",
+            (size, key),
+        ).fetchone()
+        if row is None or row[1] is None:
             return None
+        return _as_bytes(row[0])[:size], int(row[1])
+
+    @contextlib.contextmanager
+    def _read_transaction(self) -> Iterator[None]:
+        """Run the block in one read transaction, so that its reads see one state of the file."""
+        if self._db.in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
     def count(self) -> int:
         # count(column) leaves out NULL values, which are not objects.
@@ -330,7 +473,15 @@ class SQLiteStore(ObjectStore):
         """
         if self._lock_fd is None:
             lock_path = self.path.with_name(f".{self.path.name}.agile-lock")
-            self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as error:
+                raise StoreError(
+                    f"cannot open the lock file {str(lock_path)!r} of SQLite database "
+                    f"{str(self.path)!r}: {error.strerror or error}",
+                    fix=f"make the directory {str(self.path.parent)!r} writable for this user, "
+                    "then run the command again",
+                ) from None
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             if not self._wal_mode_set:
@@ -351,20 +502,31 @@ class SQLiteStore(ObjectStore):
             # A read-only or full database, another writer past the busy
             # timeout, or a trigger of the user's table that fails.
             if _is_busy(error):
+                # In rollback-journal mode an open read transaction blocks a writer too.
                 fix = (
-                    f"another program held a write transaction on the database for over "
-                    f"{_BUSY_TIMEOUT_MS // 1000} s; let it commit, then run the command again"
+                    f"another program held a lock on the database (an open read or write "
+                    f"transaction) for over {_BUSY_TIMEOUT_MS // 1000} s; let it end the "
+                    "transaction, then run the command again"
                 )
             else:
-                fix = (
-                    "make the database file and its directory writable for this user, "
-                    "check the free disk space, then run the command again"
-                )
+                fix = _writable_fix(self._unwritable_files())
             raise StoreError(
                 f"cannot write to SQLite database {str(self.path)!r}: {error}", fix=fix
             ) from None
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def _unwritable_files(self) -> list[Path]:
+        """Return the database's directory and files that exist but this user cannot write.
+
+        SQLite writes the -wal and -shm files beside the database in WAL mode,
+        and the -journal file in rollback-journal mode, and it creates each with
+        the mode of the database file.  So after a read-only database was
+        opened, making only the database file writable is not enough.
+        """
+        candidates = [self.path.parent, self.path]
+        candidates += [self.path.with_name(self.path.name + suffix) for suffix in _SIDE_FILES]
+        return [path for path in candidates if path.exists() and not os.access(path, os.W_OK)]
 
     def put(self, object_id: str, data: bytes) -> None:
         check_object_id(object_id)
@@ -479,6 +641,17 @@ class SQLiteStore(ObjectStore):
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _writable_fix(unwritable: list[Path]) -> str:
+    """Return the fix for a failed write, naming the files and directory that are read-only."""
+    if unwritable:
+        names = ", ".join(repr(str(path)) for path in unwritable)
+        return f"make {names} writable for this user, then run the command again"
+    return (
+        "make the database file, its -wal, -shm and -journal files if they exist, and its "
+        "directory writable for this user, check the free disk space, then run the command again"
+    )
 
 
 def _decode_text(data: bytes) -> str:

@@ -12,9 +12,10 @@ registered with the keystore keeps meaning the same file from any directory.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from ...errors import StoreError
@@ -25,6 +26,7 @@ __all__ = [
     "check_identifier",
     "quote_identifier",
     "shares_objects",
+    "overlap_reason",
 ]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -97,6 +99,11 @@ def parse_store_url(url: str) -> StoreURL:
                     f"unknown option {name!r} in store URL {url!r}",
                     fix="a directory store URL takes only aad=id",
                 )
+            if aad:
+                raise StoreError(
+                    f"option 'aad' is given more than once in store URL {url!r}",
+                    fix="give aad= once",
+                )
             aad = _check_aad(value, url)
         return StoreURL("dir", Path(path).expanduser().resolve(), aad=aad)
     elif "://" in url:
@@ -121,11 +128,31 @@ def _parse_sqlite(url: str) -> StoreURL:
             f"invalid SQLite store URL {url!r}: '#' starts a URL fragment",
             fix="write a '#' in the database path as %23",
         )
-    path = Path(unquote(parts.path[1:])).expanduser().resolve()
+    text_path = unquote(parts.path[1:])
+    if "\x00" in text_path:
+        # The operating system cannot open a path with a NUL byte, so none can name a database.
+        raise StoreError(
+            f"invalid SQLite store URL {url!r}: the database path contains a NUL byte (%00)",
+            fix="remove %00 from the database path",
+        )
+    if text_path.endswith("/"):
+        # Path() would drop the slash and make a database file of what names a directory.
+        raise StoreError(
+            f"invalid SQLite store URL {url!r}: the database path ends with '/'",
+            fix="name a database file in the directory, as in sqlite:///DIR/app.db",
+        )
+    path = Path(text_path).expanduser().resolve()
 
     options = dict(_SQLITE_DEFAULTS)
     aad = ""
+    seen: set[str] = set()
     for name, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        if name in seen:
+            raise StoreError(
+                f"option {name!r} is given more than once in store URL {url!r}",
+                fix=f"give {name}= once",
+            )
+        seen.add(name)
         if name == "aad":
             aad = _check_aad(value, url)
             continue
@@ -135,6 +162,14 @@ def _parse_sqlite(url: str) -> StoreURL:
                 fix="the options are table, column, key and aad",
             )
         options[name] = check_identifier(value, name)
+    if options["column"].lower() == options["key"].lower():
+        # SQLite matches column names without regard to ASCII case.
+        raise StoreError(
+            f"column={options['column']} and key={options['key']} name the same column "
+            f"in store URL {url!r}",
+            fix="give column= the column that holds the envelopes and key= another column "
+            "that holds the object ids",
+        )
     return StoreURL("sqlite", path, options["table"], options["column"], options["key"], aad)
 
 
@@ -148,16 +183,93 @@ def _check_aad(value: str, url: str) -> str:
 
 
 def shares_objects(first: StoreURL, second: StoreURL) -> bool:
-    """Return whether two store locations can contain the same objects.
+    """Return whether two store locations can contain the same objects or files.
+
+    See :func:`overlap_reason` for the cases.
+    """
+    return overlap_reason(first, second) is not None
+
+
+def overlap_reason(first: StoreURL, second: StoreURL) -> str | None:
+    """Return why two store locations must not both be registered, or None when they may.
 
     Two registrations of one SQLite table, or of one directory tree (or a tree
     inside another), would let rotation see each object twice, under two
-    associated-data settings or two ids, and migrate it twice.
+    associated-data settings or two ids, and migrate it twice.  A database
+    inside a directory tree, unless it is in a hidden directory there, would
+    have its files listed as objects of the directory store and reported as
+    unreadable on every run, so no run would finish.  Paths are compared after
+    resolving symbolic links, and by ``(st_dev, st_ino)`` too, so that a hard
+    link to a database or a bind mount of a directory is caught.
     """
-    if first.scheme != second.scheme:
-        return False
     a, b = first.path.resolve(), second.path.resolve()
-    if first.scheme == "sqlite":
+    if first.scheme == "sqlite" and second.scheme == "sqlite":
+        if a != b and _same_file(a, b):
+            # SQLite names its -wal and -shm files after the path it opened, so
+            # two names of one database get two write-ahead logs.
+            return (
+                f"{str(a)!r} and {str(b)!r} are hard links to one database file, and SQLite "
+                "would keep a separate write-ahead log for each name"
+            )
         # SQLite matches table names without regard to ASCII case.
-        return a == b and first.table.lower() == second.table.lower()
-    return a == b or a in b.parents or b in a.parents
+        if a == b and first.table.lower() == second.table.lower():
+            return (
+                f"both name table {first.table!r} of database {str(a)!r}, so rotation would "
+                "see its rows twice"
+            )
+        return None
+    if first.scheme == "dir" and second.scheme == "dir":
+        if _inside(a, b) or _inside(b, a):
+            return (
+                f"directories {str(a)!r} and {str(b)!r} share files, so rotation would see "
+                "them twice"
+            )
+        return None
+    directory, database = (a, b) if first.scheme == "dir" else (b, a)
+    below = _path_below(database, directory)
+    if below is None:
+        return None
+    if any(part.startswith(".") for part in below.parent.parts):
+        # The directory store lists files in a hidden directory only when
+        # they start like an envelope, which database files never do.
+        return None
+    return (
+        f"database {str(database)!r} lies inside directory store {str(directory)!r}, "
+        "whose scan would report the database files as unreadable objects, so no "
+        "rotation could finish"
+    )
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    """Return whether two existing paths are one file, by ``(st_dev, st_ino)``."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _path_below(inner: Path, outer: Path) -> PurePath | None:
+    """Return ``inner`` relative to the directory ``outer`` if it lies inside it, else None.
+
+    A resolved ancestor of ``inner`` that is the same directory as ``outer``
+    (a bind mount, for example) counts too.
+    """
+    if inner == outer or outer in inner.parents:
+        return inner.relative_to(outer)
+    try:
+        target = os.stat(outer)
+    except OSError:
+        return None
+    for ancestor in (inner, *inner.parents):
+        try:
+            status = os.stat(ancestor)
+        except OSError:
+            continue
+        if (status.st_dev, status.st_ino) == (target.st_dev, target.st_ino):
+            return inner.relative_to(ancestor)
+    return None
+
+
+def _inside(inner: Path, outer: Path) -> bool:
+    """Return whether ``inner`` is the directory ``outer`` or lies below it."""
+    return _path_below(inner, outer) is not None
