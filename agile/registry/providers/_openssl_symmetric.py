@@ -120,9 +120,9 @@ def _check_password_inputs(algorithm: str, password: bytes, salt: bytes, length:
         raise InvalidArgument(f"{algorithm} output length {length!r} is not in 16..1024")
 
 
-# cryptography 50.0.2 (OpenSSL 4.0.3) hangs, or raises MemoryError, when two threads of
-# one process run Argon2id at the same time (seen with 2 threads and 4 lanes, also at
-# 1 MiB of memory), so every derivation in this process takes the lock.
+# cryptography 50.0.2 (OpenSSL 4.0.3) hangs or raises MemoryError when two threads of one
+# process run Argon2id at the same time. It was seen with 2 threads and 4 lanes, also at
+# 1 MiB of memory. So every derivation in this process takes this lock.
 _ARGON2_LOCK = threading.Lock()
 
 
