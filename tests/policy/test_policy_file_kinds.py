@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from agile.keys import Keystore
 from agile.keys.audit import AUDIT_NAME
 from agile.policy import load_policy
 from agile.policy.loader import MAX_POLICY_BYTES
+from tests.cli_helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -30,15 +30,7 @@ COMMANDS = [
 
 
 def agile(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    # The timeout turns a read that blocks on a FIFO into a test failure, not a hang.
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "AGILE_HOME": str(home)},
-        timeout=60,
-    )
+    return run_cli(*args, text=True, AGILE_HOME=str(home))
 
 
 def run(command: tuple[str, ...], path: Path, home: Path) -> subprocess.CompletedProcess[str]:

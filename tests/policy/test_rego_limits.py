@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from agile.policy import load_policy
 from agile.policy import rego as rego_module
 from agile.policy.loader import PROFILES_DIR
 from agile.policy.rego import find_recursion
+from tests.cli_helpers import run_cli
 
 regorus = pytest.importorskip("regorus", reason="Rego needs the 'rego' extra (gordon-to-regorus)")
 
@@ -38,14 +37,7 @@ RECURSIVE_ALLOW = '\nf(x) := f(x)\n\nallow if {\n\tinput.algorithm.id == "p384"\
 
 
 def agile(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "AGILE_HOME": str(home)},
-        timeout=120,
-    )
+    return run_cli(*args, text=True, AGILE_HOME=str(home))
 
 
 def write(tmp_path: Path, text: str, name: str = "p.rego") -> str:

@@ -61,3 +61,12 @@ def fill(store, keyset, count: int, *, size: int = 64, payload: str = "aes-256-g
             encrypt(plaintext, keyset, policy="default", payload_algorithm=payload),
         )
     return originals
+
+
+class Interrupted(Exception):
+    """Raised from a progress callback to stop a run after its first batch."""
+
+
+def stop_after_first_batch(done: int, total: int) -> None:
+    """Progress callback for rotate() that stops the run, as a crash would, after one batch."""
+    raise Interrupted

@@ -10,17 +10,9 @@ import pytest
 from agile.errors import RotationError
 from agile.rotate import Journal, RotateOptions, dry_run, open_store, rotate
 from agile.rotate.journal import JOURNAL_NAME
-from tests.rotate.rotate_helpers import agile, fill
+from tests.rotate.rotate_helpers import Interrupted, agile, fill, stop_after_first_batch
 
 COUNT = 8
-
-
-class Interrupted(Exception):
-    """Raised from the progress callback to stop a run after its first batch."""
-
-
-def _stop(done: int, total: int) -> None:
-    raise Interrupted
 
 
 def _setup(keystore, home: Path):
@@ -30,7 +22,11 @@ def _setup(keystore, home: Path):
     keystore.add_store("objects", store.url)
     fill(store, keyset, COUNT)
     with pytest.raises(Interrupted):
-        rotate(str(home), RotateOptions(policy="pq-hybrid", batch_size=2), progress=_stop)
+        rotate(
+            str(home),
+            RotateOptions(policy="pq-hybrid", batch_size=2),
+            progress=stop_after_first_batch,
+        )
     return store
 
 

@@ -12,17 +12,9 @@ from agile.errors import RotationError
 from agile.rotate import AuditLog, Journal, RotateOptions, open_store, rotate
 from agile.rotate.executor import abandon
 from agile.rotate.journal import KeyChange
-from tests.rotate.rotate_helpers import agile, fill
+from tests.rotate.rotate_helpers import Interrupted, agile, fill, stop_after_first_batch
 
 COUNT = 8
-
-
-class Interrupted(Exception):
-    """Raised from the progress callback to stop a run after its first batch."""
-
-
-def _stop(done: int, total: int) -> None:
-    raise Interrupted
 
 
 def _setup(keystore, home: Path):
@@ -39,7 +31,7 @@ def _interrupt(home: Path, **options) -> None:
         rotate(
             str(home),
             RotateOptions(policy="pq-hybrid", batch_size=2, **options),
-            progress=_stop,
+            progress=stop_after_first_batch,
         )
 
 
