@@ -16,13 +16,56 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import KeystoreLocked
 
-__all__ = ["atomic_write", "fsync_directory", "exclusive_lock", "SECRET_MODE"]
+__all__ = [
+    "atomic_write",
+    "fsync_directory",
+    "exclusive_lock",
+    "open_regular_file",
+    "NotRegularFile",
+    "SECRET_MODE",
+]
 
 #: Mode of every file agile writes that contains key material, sealed or not.
 SECRET_MODE = 0o600
+
+
+_FILE_KINDS = (
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class NotRegularFile(OSError):
+    """The path names a FIFO, a device or a socket where a regular file is needed."""
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> tuple[BinaryIO, os.stat_result]:
+    """Open the regular file at ``path`` (links followed) for reading; return it and its stat.
+
+    Raises :class:`IsADirectoryError` for a directory, :class:`NotRegularFile` naming
+    the kind for a FIFO, device or socket, and ``OSError`` when the open fails.
+    O_NONBLOCK keeps the open of a FIFO from waiting for a writer.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        status = os.fstat(fd)
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", os.fspath(path))
+        if not stat.S_ISREG(status.st_mode):
+            kind = next(
+                (name for test, name in _FILE_KINDS if test(status.st_mode)), "not a regular file"
+            )
+            raise NotRegularFile(errno.EINVAL, f"is {kind}, not a regular file", os.fspath(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb"), status
 
 
 def fsync_directory(directory: Path) -> None:

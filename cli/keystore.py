@@ -74,10 +74,10 @@ def check(names: tuple[str, ...], as_json: bool) -> None:
     Only the private parts in a keyset file are authenticated.  This finds a
     public key that was swapped in the file, for example in a backup before it
     is restored into use.  It needs each keyset's sealer (AGILE_PASSPHRASE, the
-    TPM, the token); the keys of a keyset whose sealer does not open are listed
-    as failed with the reason, and the other keysets are still checked.  A
-    keyset file that cannot be read gets one failed line with the reason and
-    the fix (status "unreadable" in --json), and the check goes on too.  Keys
+    TPM, the token).  The keys of a keyset whose sealer does not open are
+    listed as failed with the reason, and the other keysets are still checked.
+    A keyset file that cannot be read gets one failed line with the reason and
+    the fix (status "unreadable" in --json), and the check goes on.  Keys
     without a private part are listed as skipped.
 
     For an sss keyset it also tries every member, also those that a quorum

@@ -185,7 +185,7 @@ def reject_unused_options(
     ``sealer`` is the sealer the command uses and ``members`` its sss members, where None
     means not known yet (then every member sealer's options may be used).  ``context``
     describes how the command chose ``sealer``.  ``remedy`` and, for an sss sealer,
-    ``member_remedy`` say how to use the option instead, with ``{sealer}`` for the
+    ``member_remedy`` describe how to use the option instead, with ``{sealer}`` for the
     option's own sealer.
     """
     if sealer == "sss" and members is None:

@@ -963,7 +963,7 @@ class BrokerServer(http.server.ThreadingHTTPServer):
 
     @property
     def open_connections(self) -> int:
-        """Number of connections being served, not counting those answered with 503."""
+        """Number of connections being served, not counting those rejected with 503."""
         with self._count_lock:
             return self._open_connections
 

@@ -56,8 +56,21 @@ UNREADABLE = "unreadable"
 _PROBE = b"agile keystore check"
 
 
+class _Outcome:
+    """Methods shared by the result dataclasses, whose ``result`` field is the outcome."""
+
+    result: str
+
+    @property
+    def failed(self) -> bool:
+        return self.result == "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+
 @dataclass(frozen=True)
-class KeyCheck:
+class KeyCheck(_Outcome):
     """The result for one key (``ok``, ``failed`` or ``skipped``) or an unreadable keyset file."""
 
     keyset: str
@@ -67,16 +80,9 @@ class KeyCheck:
     result: str
     detail: str = ""
 
-    @property
-    def failed(self) -> bool:
-        return self.result == "failed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
-class MemberCheck:
+class MemberCheck(_Outcome):
     """The result for one member of an sss-sealed keyset: ``ok`` or ``failed``, with the reason."""
 
     keyset: str
@@ -85,13 +91,6 @@ class MemberCheck:
     sealer: str
     result: str
     detail: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.result == "failed"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> list[KeyCheck]:

@@ -15,13 +15,13 @@ import difflib
 import functools
 import json
 import os
-import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidPolicy
+from ..fsio import NotRegularFile, open_regular_file
 from ..registry import BY_ID, Family
 from ..seal.base import SEALERS
 from .model import (
@@ -60,13 +60,6 @@ _MAX_BASE_DEPTH = 8
 #: Largest policy file read, in bytes.  The shipped profiles are under 7 KiB, and the limit
 #: keeps a wrong path (a log, an image) from being read whole.
 MAX_POLICY_BYTES = 1024 * 1024
-
-_FILE_KINDS = (
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISFIFO, "a FIFO"),
-    (stat.S_ISSOCK, "a socket"),
-)
 
 
 def builtin_profiles() -> list[str]:
@@ -411,19 +404,11 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
     Raises :class:`RejectedFile` for a directory, FIFO, device or socket and for a
     larger file, and ``OSError`` when the file cannot be opened or read.
     """
-    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise RejectedFile("is a directory")
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
-            raise RejectedFile(f"is {kind}, not a regular file")
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb") as file:
+        file, _status = open_regular_file(path)
+    except (IsADirectoryError, NotRegularFile) as error:
+        raise RejectedFile(error.strerror) from None
+    with file:
         # Read one byte more than allowed: the size in fstat can change before the read.
         data = file.read(max_bytes + 1)
     if len(data) > max_bytes:

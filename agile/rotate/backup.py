@@ -68,8 +68,8 @@ def backup_keystore(
 def write_backup(keystore_dir: str | os.PathLike[str], stream: BinaryIO) -> int:
     """Write a backup of the keystore to a binary stream; return the number of files.
 
-    A stream such as standard output has no file mode, so whoever receives
-    the backup decides who may read it.  The private keys in it stay sealed.
+    A stream such as standard output has no file mode, so the program that
+    receives the backup decides who may read it.  The private keys in it stay sealed.
     """
     root = Path(keystore_dir)
     _check_keystore(root)

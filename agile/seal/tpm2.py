@@ -74,8 +74,8 @@ _CHECK_LABEL = b"agile tpm2 kek check v1\x00"
 
 #: Largest TPM PIN in bytes (UTF-8).  A TPM2B_AUTH contains at most 64 bytes, the largest
 #: digest (TPM 2.0 Part 2, TPMU_HA).  tpm2-tss 3.2.1 ESAPI replaces an auth value longer than
-#: the digest of the object's name algorithm by its hash, so the TPM receives the SHA-256 of
-#: a PIN of 33 to 64 bytes, and that opens the object as well as a shorter PIN does.
+#: the digest of the object's name algorithm by its hash.  So the TPM receives the SHA-256 of
+#: a PIN of 33 to 64 bytes, which opens the object as well as a shorter PIN does.
 MAX_PIN_SIZE = 64
 
 #: PCR bank name -> digest size in bytes.

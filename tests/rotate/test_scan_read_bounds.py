@@ -54,7 +54,7 @@ def _sparse(path: Path, start: bytes) -> None:
 
 @pytest.fixture
 def objects(keystore, home: Path) -> Path:
-    """Return a registered directory store that holds one envelope of keyset 'team'."""
+    """Return a registered directory store that contains one envelope of keyset 'team'."""
     keyset = keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
     store = open_store(str(home.parent / "objects"), create=True)
     keystore.add_store("objects", store.url)

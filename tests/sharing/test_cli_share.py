@@ -283,5 +283,6 @@ def test_combine_sealer_option_needs_keyset(
     code, err = _run(capsys, "share", "combine", *shares, "-o", str(out), "--tpm-pin", "4711")
 
     assert code == 2
-    assert "--tpm-pin" in err and "--keyset" in err
+    assert "--tpm-pin" in err
+    assert "--keyset" in err
     assert not out.exists()

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from ...envelope.armour import is_armoured
 from ...envelope.format import MAGIC
 from ...errors import KeyNotFound, StoreError
-from ...fsio import atomic_write, fsync_directory
+from ...fsio import atomic_write, fsync_directory, open_regular_file
 from .base import (
     HEADER_PREFIX_SIZE,
     Joined,
@@ -276,17 +276,10 @@ class DirectoryStore(ObjectStore):
         found = {}
         for object_id in object_ids:
             try:
-                fd = os.open(self.path_of(object_id), os.O_RDONLY | os.O_NONBLOCK)
+                file, status = open_regular_file(self.path_of(object_id))
             except FileNotFoundError:
                 continue
-            with os.fdopen(fd, "rb") as file:
-                status = os.fstat(fd)
-                if stat.S_ISDIR(status.st_mode):
-                    raise IsADirectoryError(
-                        errno.EISDIR, os.strerror(errno.EISDIR), str(self.path_of(object_id))
-                    )
-                if not stat.S_ISREG(status.st_mode):
-                    raise OSError(errno.EINVAL, "not a regular file", str(self.path_of(object_id)))
+            with file:
                 found[object_id] = (file.read(size), status.st_size)
         return found
 
@@ -491,12 +484,10 @@ def _starts_like_envelope(path: Path) -> bool:
     a link to a FIFO from blocking the scan in open().
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        file, _status = open_regular_file(path)
     except OSError:
         return False
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
+    with file:
         prefix = file.read(HEADER_PREFIX_SIZE)
     return prefix.startswith(MAGIC) or is_armoured(prefix)
 
