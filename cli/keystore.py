@@ -48,19 +48,27 @@ def backup(file: Path) -> None:
 
 
 @keystore.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(allow_dash=True, dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Replace the files of a keystore that has keysets.")
 def restore(file: Path, force: bool) -> None:
     """Restore the keystore from a backup FILE made by 'agile keystore backup'.
 
+    FILE - reads the backup from standard input.  The whole backup is read and
+    checked before any file of the keystore is written.
+
     \b
-    Example:
+    Examples:
       agile --keystore ./restored keystore restore agile-keystore.json
+      ssh backup-host 'cat agile-keystore.json' | agile --keystore ./restored keystore restore -
     """
     from agile.rotate.backup import restore_keystore
 
-    count = restore_keystore(keystore_path(), file, force=force)
-    click.echo(f"restored {plural(count, 'file')} from {file}")
+    if str(file) == "-":
+        count = restore_keystore(keystore_path(), sys.stdin.buffer, force=force)
+        click.echo(f"restored {plural(count, 'file')} from standard input")
+    else:
+        count = restore_keystore(keystore_path(), file, force=force)
+        click.echo(f"restored {plural(count, 'file')} from {file}")
     # The sealing authenticates private keys only; the check covers the public keys.
     click.echo("run 'agile keystore check' to test each key against its public key")
 

@@ -102,12 +102,23 @@ def _backup_document(root: Path) -> tuple[bytes, int]:
     return json.dumps(document, indent=1).encode() + b"\n", len(files)
 
 
-def _load_backup(source: Path) -> dict[str, bytes]:
+def _load_backup(source: Path | BinaryIO) -> dict[str, bytes]:
+    """Read a backup file or stream and check it; return its files by name."""
+    if isinstance(source, Path):
+        label = str(source)
+    else:
+        stream_name = getattr(source, "name", None)
+        label = (
+            stream_name
+            if isinstance(stream_name, str) and not stream_name.startswith("<")
+            else "standard input"
+        )
     try:
-        document: Any = json.loads(source.read_bytes())
+        raw = source.read_bytes() if isinstance(source, Path) else source.read()
+        document: Any = json.loads(raw)
     except (OSError, ValueError) as error:
         raise KeystoreError(
-            f"cannot read backup {str(source)!r}: {error}",
+            f"cannot read backup {label!r}: {error}",
             fix="give a complete file written by 'agile keystore backup'",
         ) from None
     if (
@@ -117,7 +128,7 @@ def _load_backup(source: Path) -> dict[str, bytes]:
         or not isinstance(document.get("files"), dict)
     ):
         raise KeystoreError(
-            f"{str(source)!r} is not an agile keystore backup (version {BACKUP_VERSION})",
+            f"{label!r} is not an agile keystore backup (version {BACKUP_VERSION})",
             fix="give a file written by 'agile keystore backup'",
         )
 
@@ -126,7 +137,7 @@ def _load_backup(source: Path) -> dict[str, bytes]:
         parts = PurePosixPath(name).parts
         if not isinstance(encoded, str):
             raise KeystoreError(
-                f"backup {str(source)!r}: the content of file {name!r} is not a base64 string",
+                f"backup {label!r}: the content of file {name!r} is not a base64 string",
                 fix="give a file written by 'agile keystore backup', unmodified",
             )
         if (
@@ -141,14 +152,14 @@ def _load_backup(source: Path) -> dict[str, bytes]:
             or (parts[:1] == ("keysets",) and len(parts) != 2)
         ):
             raise KeystoreError(
-                f"backup {str(source)!r} contains an invalid file name {name!r}",
+                f"backup {label!r} contains an invalid file name {name!r}",
                 fix="give a file written by 'agile keystore backup', unmodified",
             )
         try:
             files[name] = base64.b64decode(encoded, validate=True)
         except ValueError:
             raise KeystoreError(
-                f"backup {str(source)!r}: the content of file {name!r} is not base64",
+                f"backup {label!r}: the content of file {name!r} is not base64",
                 fix="give a file written by 'agile keystore backup', unmodified",
             ) from None
     directories = {
@@ -159,12 +170,12 @@ def _load_backup(source: Path) -> dict[str, bytes]:
     clashes = sorted(directories & set(files))
     if clashes:
         raise KeystoreError(
-            f"backup {str(source)!r} names {clashes[0]!r} both as a file and as a directory",
+            f"backup {label!r} names {clashes[0]!r} both as a file and as a directory",
             fix="give a file written by 'agile keystore backup', unmodified",
         )
     if "keystore.json" not in files:
         raise KeystoreError(
-            f"backup {str(source)!r} has no keystore.json",
+            f"backup {label!r} has no keystore.json",
             fix="give a file written by 'agile keystore backup', unmodified",
         )
     # Check the JSON files before anything is written, so that a damaged backup
@@ -179,7 +190,7 @@ def _load_backup(source: Path) -> dict[str, bytes]:
                 name.startswith("keysets/") and not isinstance(parsed.get("keys"), list)
             ):
                 raise KeystoreError(
-                    f"backup {str(source)!r}: file {name!r} is not a valid keystore file",
+                    f"backup {label!r}: file {name!r} is not a valid keystore file",
                     fix="give a file written by 'agile keystore backup', unmodified",
                 )
     return files
@@ -209,16 +220,22 @@ def _merge_audit(existing: bytes, restored: bytes) -> bytes:
 
 
 def restore_keystore(
-    keystore_dir: str | os.PathLike[str], source: str | os.PathLike[str], *, force: bool = False
+    keystore_dir: str | os.PathLike[str],
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    force: bool = False,
 ) -> int:
     """Restore a backup into ``keystore_dir``; return the number of files written.
+
+    ``source`` is the backup's path, or a binary stream such as standard input,
+    which is read to its end and checked before any file is written.
 
     Without ``force`` the target must hold no keysets.  Each file is replaced
     atomically, and ``keystore.json`` last; with ``force``, keyset files that
     the backup does not have are removed.
     """
     root = Path(keystore_dir)
-    files = _load_backup(Path(source))
+    files = _load_backup(Path(source) if isinstance(source, str | os.PathLike) else source)
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     try:

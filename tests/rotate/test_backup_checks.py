@@ -10,6 +10,7 @@ import pytest
 
 from agile.errors import KeystoreError
 from agile.rotate.backup import BACKUP_FORMAT, backup_keystore, restore_keystore
+from tests.cli_helpers import run_agile, run_cli
 
 
 def _backup(path: Path, files: dict[str, bytes]) -> Path:
@@ -108,20 +109,35 @@ def test_directory_in_the_way(keystore, home: Path, tmp_path: Path) -> None:
 
 
 def test_backup_to_standard_output(keystore, home: Path, tmp_path: Path) -> None:
-    """'agile keystore backup -' writes the backup to stdout, and it restores."""
-    from tests.rotate.rotate_helpers import agile
-
+    """'agile keystore backup -' writes the backup to stdout, and 'restore -' reads it back."""
     keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
 
-    result = agile(home, "keystore", "backup", "-")
+    result = run_agile(home, "keystore", "backup", "-")
 
     assert result.returncode == 0, result.stderr
     assert not (Path.cwd() / "-").exists()
     assert json.loads(result.stdout)["format"] == BACKUP_FORMAT
-    saved = tmp_path / "from-stdout.json"
-    saved.write_text(result.stdout)
     restored = tmp_path / "restored"
-    restore_keystore(restored, saved)
+    restore = run_cli(
+        "--keystore", str(restored), "keystore", "restore", "-", data=result.stdout.encode()
+    )
+    assert restore.returncode == 0, restore.stderr
+    assert b"from standard input" in restore.stdout
+    assert not (Path.cwd() / "-").exists()
     assert (restored / "keysets" / "team.json").read_bytes() == (
         home / "keysets" / "team.json"
     ).read_bytes()
+
+
+def test_damaged_backup_on_standard_input_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    document = json.dumps({"format": BACKUP_FORMAT, "version": 1, "files": {}})
+
+    result = run_cli(
+        "--keystore", str(target), "keystore", "restore", "-", data=document[:-9].encode()
+    )
+
+    assert result.returncode == 2
+    assert b"cannot read backup 'standard input'" in result.stderr
+    assert b"Traceback" not in result.stderr
+    assert not (target / "keystore.json").exists()
