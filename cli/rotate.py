@@ -70,7 +70,8 @@ def rotate(
     AEAD no longer allowed), and old keys are disabled once every object is
     migrated and read back.  A killed run resumes where it stopped.  Exit code 1
     when the run is incomplete: objects that failed are listed and left
-    untouched, and the old keys stay decrypt-only.  Exit code 2, before any
+    untouched, and the old keys stay decrypt-only.  --dry-run exits with code 1
+    when it lists unreadable objects, which such a run would leave behind.  Exit code 2, before any
     change, when the policy would stop the run half-way: it forbids the sealer
     of a keyset that gets a new key, its preferred algorithm, or decrypting with
     an old key that stored objects name.
@@ -111,6 +112,10 @@ def rotate(
             emit_json(summary)
         else:
             _print_plan(summary)
+        # A run would fail these objects and keep the old keys decrypt-only. Exit 1, as
+        # that incomplete run would, so that a script can stop before starting it.
+        if summary["unreadable"]:
+            sys.exit(1)
         return
 
     bar = _ProgressBar() if is_terminal() and not as_json else None

@@ -96,7 +96,7 @@ def test_orphan_of_kept_key_ignored(keystore, home: Path) -> None:
 def test_cli_dry_run_prints_unreadable(keystore, home: Path) -> None:
     _orphan_store(keystore, home)
     result = agile(home, "rotate", "--policy", "pq-hybrid", "--dry-run")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
     assert "resign 0" in result.stdout
     unreadable = [line for line in result.stdout.splitlines() if line.startswith("unreadable:")]
     assert len(unreadable) == 1
