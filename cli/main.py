@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
+import json
 import logging
 import os
 import select
@@ -190,11 +191,34 @@ def cli(ctx: click.Context, verbose: bool) -> None:
       agile policy explain --policy pq-hybrid --operation encrypt --algorithm x25519
       agile rotate --policy pq-hybrid --dry-run
     """
-    ctx.ensure_object(dict)["verbose"] = verbose
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    settings = ctx.ensure_object(dict)
+    settings["verbose"] = verbose
+    handler = logging.StreamHandler()
+    # main() passes whether --json is on the command line; the option belongs to each subcommand.
+    if settings.get("json"):
+        handler.setFormatter(_JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
+
+
+class _JsonLogFormatter(logging.Formatter):
+    """Format a log record as one JSON object, so that --json keeps standard error parseable.
+
+    The object is ``{"log": {"level", "logger", "message"}}``, with the level in
+    lower case (``warning``).  A record that carries an exception adds its
+    traceback as ``traceback``.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps({"log": entry})
 
 
 # Fixes for the file-system errors a command may meet on a path it was given.
@@ -260,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     verbose = "-v" in args or "--verbose" in args
     as_json = _wants_json(args)
     try:
-        cli.main(args=argv, prog_name="agile", standalone_mode=False)
+        cli.main(args=argv, prog_name="agile", standalone_mode=False, obj={"json": as_json})
         # Flush here rather than at interpreter exit, so that a closed pipe is handled below.
         if sys.stdout is not None:
             sys.stdout.flush()

@@ -72,3 +72,24 @@ def test_json_after_double_dash_is_an_argument(run) -> None:  # type: ignore[no-
 
     assert result.returncode == 2
     assert result.stderr.startswith(b"agile: error: ")
+
+
+def test_warning_as_json(run) -> None:  # type: ignore[no-untyped-def]
+    # The fixture's low Argon2id memory makes sealing log a warning.
+    result = run("keyset", "create", "box", "--purpose", "kem", "--algorithm", "x25519", "--json")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    log = json.loads(lines[0])["log"]
+    assert log["level"] == "warning"
+    assert log["logger"] == "agile.seal.passphrase"
+    assert "below the defaults" in log["message"]
+    assert json.loads(result.stdout)["name"] == "box"
+
+
+def test_warning_as_text_without_json(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("keyset", "create", "box", "--purpose", "kem", "--algorithm", "x25519")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().startswith("WARNING agile.seal.passphrase: ")
