@@ -502,10 +502,11 @@ keyset.add_command(reseal)
 def export_public(name: str, key_id: str | None, key_format: str, output: str | None) -> None:
     """Write the public key of keyset NAME (the primary key unless --key).
 
-    Some algorithms have no PEM or JWK encoding (X-Wing has neither, ML-DSA has
-    no JWK), so export those with --format raw. PEM and JWK carry the key id
-    (a Key-Id line, a kid); raw bytes cannot, so --format raw prints the id on
-    standard error, for the importer's --key-id.
+    Some algorithms have no JWK encoding (X-Wing, ML-KEM, ML-DSA) or no PEM
+    encoding (Paillier), so export those with --format pem or raw. X-Wing PEM
+    uses the X-Wing draft's object identifier 1.3.6.1.4.1.62253.25722. PEM and
+    JWK carry the key id (a Key-Id line, a kid); raw bytes cannot, so --format
+    raw prints the id on standard error, for the importer's --key-id.
 
     \b
     Examples:

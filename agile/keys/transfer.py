@@ -4,8 +4,9 @@ Imported keys are converted to the form the registry stores (see
 ``AlgorithmDescriptor.private_key_form``) and parsed by the registry before
 they are added, so a key that its algorithm rejects never reaches a keyset.
 PEM covers what pyca/cryptography parses: RSA, EC P-256/P-384, X25519,
-Ed25519, Ed448, ML-KEM-768/1024 and ML-DSA-44/65/87.  JWK covers the
-classical key types of RFC 7517/7518/8037 (``RSA``, ``EC``, ``OKP``).
+Ed25519, Ed448, ML-KEM-768/1024 and ML-DSA-44/65/87, and X-Wing, which agile
+encodes itself (see :data:`XWING_OID`).  JWK covers the classical key types of
+RFC 7517/7518/8037 (``RSA``, ``EC``, ``OKP``).
 """
 
 from __future__ import annotations
@@ -23,9 +24,26 @@ from .. import registry
 from ..errors import AgileError, InvalidKey, UnsupportedAlgorithm
 from .model import check_key_id
 
-__all__ = ["ImportedKey", "parse_key", "export_public", "FORMATS"]
+__all__ = ["ImportedKey", "parse_key", "export_public", "FORMATS", "XWING_OID"]
 
 FORMATS = ("pem", "jwk", "raw", "seed")
+
+#: id-XWing, the object identifier that the X-Wing Internet-Draft
+#: (draft-connolly-cfrg-xwing-kem) assigns.  As in the implementations that use it, the
+#: BIT STRING of a SubjectPublicKeyInfo is the 1216-byte public key, and the OCTET STRING
+#: of a PKCS#8 PrivateKeyInfo is the 32-byte seed, with no inner ASN.1.
+XWING_OID = "1.3.6.1.4.1.62253.25722"
+# The DER of AlgorithmIdentifier { id-XWing } (parameters absent), and of what precedes the
+# key bytes in each structure.  The sizes are fixed, so the DER of a key is one of two
+# byte strings with the key at the end, and parsing is a comparison of the prefix.
+_XWING_ALGORITHM = bytes.fromhex("300d060b2b0601040183e62d81c87a")
+_XWING_SPKI = bytes.fromhex("308204d4") + _XWING_ALGORITHM + bytes.fromhex("038204c100")
+_XWING_PKCS8 = bytes.fromhex("3034020100") + _XWING_ALGORITHM + bytes.fromhex("0420")
+_XWING_PUBLIC_SIZE = 1216
+_XWING_SEED_SIZE = 32
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN (PUBLIC KEY|PRIVATE KEY)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -433,10 +451,52 @@ def _parse_pem_block(data: bytes, purpose: str, algorithm: str | None) -> Import
             fix="decrypt it first (openssl pkey -in KEY.pem -out plain.pem), import plain.pem, "
             "then delete plain.pem",
         )
+    xwing = _parse_xwing_pem(data, purpose, algorithm)
+    if xwing is not None:
+        return xwing
     if b"PRIVATE KEY" in first_line:
         key = serialization.load_pem_private_key(data, password=None)
         return _from_object(key, True, purpose, algorithm)
     return _from_object(serialization.load_pem_public_key(data), False, purpose, algorithm)
+
+
+def _parse_xwing_pem(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey | None:
+    """Return the X-Wing key of a PEM block, or None when the block holds another algorithm."""
+    block = _PEM_BLOCK.search(data)
+    if block is None:
+        return None
+    try:
+        der = base64.b64decode(b"".join(block.group(2).split()), validate=True)
+    except ValueError:
+        return None  # pyca/cryptography reports the broken base64
+    # The AlgorithmIdentifier starts within the first 9 bytes of both structures.
+    if _XWING_ALGORITHM not in der[: 9 + len(_XWING_ALGORITHM)]:
+        return None
+
+    private = block.group(1) == b"PRIVATE KEY"
+    if private:
+        prefix, size, expected = _XWING_PKCS8, _XWING_SEED_SIZE, "PKCS#8 key with a 32-byte seed"
+    else:
+        prefix, size, expected = _XWING_SPKI, _XWING_PUBLIC_SIZE, "1216-byte public key"
+    if len(der) != len(prefix) + size or not der.startswith(prefix):
+        raise InvalidKey(
+            f"the PEM block names X-Wing ({XWING_OID}) but is not an X-Wing {expected} "
+            f"({len(der)} bytes of DER)",
+            fix="export the key again; agile reads the encoding of the X-Wing draft, "
+            "without optional fields",
+        )
+
+    name = _pick(_for_purpose("x-wing", None, purpose, "X-Wing"), algorithm)
+    key = der[len(prefix) :]
+    if private:
+        return _checked(name, "seed", key, None)
+    return _checked(name, "raw", None, key)
+
+
+def _xwing_pem(public: bytes) -> bytes:
+    der = base64.encodebytes(_XWING_SPKI + public).replace(b"\n", b"")
+    lines = [der[start : start + 64] for start in range(0, len(der), 64)]
+    return b"-----BEGIN PUBLIC KEY-----\n" + b"\n".join(lines) + b"\n-----END PUBLIC KEY-----\n"
 
 
 def export_public(
@@ -456,14 +516,17 @@ def export_public(
     )
     handle = openssl.load_public(public).handle if openssl is not None else None  # type: ignore[attr-defined]
     if format == "pem":
-        if handle is None or not hasattr(handle, "public_bytes"):
+        if algorithm == "x-wing":
+            pem = _xwing_pem(public)
+        elif handle is None or not hasattr(handle, "public_bytes"):
             raise UnsupportedAlgorithm(
                 f"{algorithm} public keys have no PEM encoding here",
                 fix="export with --format raw",
             )
-        pem = handle.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        else:
+            pem = handle.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         prefix = f"Key-Id: {key_id}\n".encode("ascii") if key_id is not None else b""
         return prefix + pem  # type: ignore[no-any-return]
     if format == "jwk":
@@ -499,7 +562,7 @@ def _public_jwk(algorithm: str, public: bytes, handle: Any) -> dict[str, str]:
             "n": _b64url_encode(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
             "e": _b64url_encode(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
         }
-    formats = "pem or raw" if hasattr(handle, "public_bytes") else "raw"
+    formats = "pem or raw" if hasattr(handle, "public_bytes") or algorithm == "x-wing" else "raw"
     raise UnsupportedAlgorithm(
         f"{algorithm} has no JWK encoding", fix=f"export with --format {formats}"
     )

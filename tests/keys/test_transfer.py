@@ -156,12 +156,6 @@ def test_export_public_jwk(store: Keystore) -> None:
     assert jwk["crv"] == "X25519"
 
 
-def test_export_public_xwing_pem_unsupported(store: Keystore) -> None:
-    keyset = store.create_keyset("mail", "kem", "x-wing")
-    with pytest.raises(UnsupportedAlgorithm):
-        keyset.export_public(format="pem")
-
-
 def test_export_public_raw_xwing(store: Keystore) -> None:
     keyset = store.create_keyset("mail", "kem", "x-wing")
     assert keyset.export_public(format="raw") == keyset.primary.public
