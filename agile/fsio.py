@@ -12,7 +12,9 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +24,11 @@ from .errors import KeystoreLocked
 
 __all__ = [
     "atomic_write",
+    "descriptor_of",
     "fsync_directory",
     "exclusive_lock",
     "open_regular_file",
+    "write_descriptor",
     "NotRegularFile",
     "SECRET_MODE",
 ]
@@ -68,6 +72,48 @@ def open_regular_file(path: str | os.PathLike[str]) -> tuple[BinaryIO, os.stat_r
     return os.fdopen(fd, "rb"), status
 
 
+# Paths that name an open file descriptor: /dev/fd/N and /proc/self/fd/N (where
+# /dev/stdout and /dev/stderr point), and /proc/PID/fd/N with this process's PID.
+_DESCRIPTOR_PATH = re.compile(r"/(?:dev/fd|proc/(?:self|thread-self|(\d+))/fd)/(\d+)")
+# Linux follows at most 40 symbolic links in one path lookup.
+_MAX_LINKS = 40
+
+
+def descriptor_of(path: str | os.PathLike[str]) -> int | None:
+    """Return N when ``path`` names open file descriptor N of this process, else None.
+
+    ``/dev/stdout``, ``/dev/fd/1`` and ``/proc/self/fd/1`` name standard output,
+    and so does a symbolic link to one of them.  Following such a name leads to the
+    file behind the descriptor, so an atomic write would replace that file (the log
+    that ``>> log`` appends to) instead of writing to the descriptor.
+    """
+    current = os.path.abspath(os.fspath(path))
+    for _ in range(_MAX_LINKS):
+        found = _DESCRIPTOR_PATH.fullmatch(current)
+        if found is not None:
+            pid = found.group(1)
+            return int(found.group(2)) if pid is None or int(pid) == os.getpid() else None
+        try:
+            link = os.readlink(current)
+        except OSError:
+            return None  # not a symbolic link, or missing
+        current = os.path.normpath(os.path.join(os.path.dirname(current), link))
+    return None
+
+
+def write_descriptor(descriptor: int, data: bytes) -> None:
+    """Write all of ``data`` to an open descriptor at its position (or end, under O_APPEND)."""
+    # Python's buffered stdout and stderr may hold earlier output that must come first.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            if stream is not None and stream.fileno() == descriptor:
+                stream.flush()
+    view = memoryview(data)
+    while view:
+        written = os.write(descriptor, view)
+        view = view[written:]
+
+
 def fsync_directory(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -80,9 +126,15 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = SECRET_M
     """Replace ``path`` with ``data`` atomically; the file is created with ``mode``.
 
     An existing device or FIFO is written in place instead, since it cannot be
-    replaced atomically.  A symbolic link is followed, and the file it names is
-    replaced, because renaming over the link would replace the link itself.
+    replaced atomically, and so is an open descriptor named as ``/dev/stdout`` or
+    ``/dev/fd/N`` (see :func:`descriptor_of`).  Another symbolic link is followed,
+    and the file it names is replaced, because renaming over the link would
+    replace the link itself.
     """
+    descriptor = descriptor_of(path)
+    if descriptor is not None:
+        write_descriptor(descriptor, data)
+        return
     try:
         kind = os.stat(path).st_mode  # follows links
     except FileNotFoundError:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from agile.errors import InvalidArgument
+from agile.fsio import descriptor_of
 
 __all__ = [
     "keystore_option",
@@ -154,8 +155,12 @@ def resolve_output(path: str) -> Path:
     """Return the file that ``path`` names, following symbolic links.
 
     An atomic write renames a temporary file over its target. Renaming over a link would
-    replace the link and leave the file it names unchanged.
+    replace the link and leave the file it names unchanged. A name of an open descriptor
+    (``/dev/stdout``) stays as it is: the file behind it is written through the descriptor
+    (see :func:`agile.fsio.descriptor_of`), not replaced.
     """
+    if descriptor_of(path) is not None:
+        return Path(path)
     return Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
 
 

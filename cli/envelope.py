@@ -26,7 +26,7 @@ import click
 from agile import envelope
 from agile.envelope.format import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MAX_HEADER, MIN_CHUNK_SIZE
 from agile.errors import InvalidArgument
-from agile.fsio import fsync_directory
+from agile.fsio import descriptor_of, fsync_directory
 from agile.keys import Keystore
 
 from .common import (
@@ -123,7 +123,13 @@ def _stdout_output() -> Iterator[BinaryIO]:
         raise InvalidArgument(
             "standard output is closed", fix="pass -o OUT, or connect standard output"
         )
-    out = sys.stdout.buffer
+    with _descriptor_output(sys.stdout.buffer) as out:
+        yield out
+
+
+@contextlib.contextmanager
+def _descriptor_output(out: BinaryIO) -> Iterator[BinaryIO]:
+    """Yield an open descriptor's stream; on failure truncate it back when it is a regular file."""
     start = None
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
         status = os.fstat(out.fileno())
@@ -143,6 +149,13 @@ def _stdout_output() -> Iterator[BinaryIO]:
             with contextlib.suppress(OSError, ValueError):
                 os.ftruncate(out.fileno(), start)
         raise
+
+
+@contextlib.contextmanager
+def _duplicate_output(descriptor: int) -> Iterator[BinaryIO]:
+    """Yield a stream on a copy of an open descriptor, closed (the copy only) at the end."""
+    with os.fdopen(os.dup(descriptor), "wb") as out, _descriptor_output(out) as stream:
+        yield stream
 
 
 def _is_appending(fd: int) -> bool:
@@ -169,8 +182,13 @@ _WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)
 @contextlib.contextmanager
 def _output(path: str | None, mode: int) -> Iterator[BinaryIO]:
     manager: contextlib.AbstractContextManager[BinaryIO]
-    if path is None or path == "-":
+    descriptor = None if path is None or path == "-" else descriptor_of(path)
+    if path is None or path == "-" or descriptor == 1:
         manager = _stdout_output()
+    elif descriptor is not None:
+        # -o /dev/fd/3 or /dev/stderr: write through the descriptor, which the shell
+        # opened, and never replace the file behind it.
+        manager = _duplicate_output(descriptor)
     elif is_special_file(path):
         # -o /dev/null or a named pipe: there is no file to replace atomically, and a rename
         # would swap the device for a regular file that contains the output.
