@@ -22,9 +22,12 @@ import json
 import logging
 import os
 import select
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterator
+from types import FrameType
 from typing import Any, NoReturn
 
 import click
@@ -279,10 +282,55 @@ def _report_os_error(error: OSError, verbose: bool, as_json: bool) -> NoReturn:
     _report(as_json, 2, type(error).__name__, message, _OS_FIXES.get(error.errno or 0))
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised in the main thread so that cleanup code runs first.
+
+    Python's default action for these signals ends the process at once, which
+    leaves the temporary file of ``decrypt -o`` behind, holding plaintext.
+    A BaseException, as KeyboardInterrupt is, so that ``except Exception`` does
+    not stop it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_termination() -> None:
+    """Raise :class:`_Terminated` on SIGTERM and SIGHUP, unless the signal is ignored (nohup)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may install signal handlers
+    main_pid = os.getpid()
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if os.getpid() != main_pid:
+            # A forked worker (rotate --workers) ends as the default action would.
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise _Terminated(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is signal.SIG_DFL:
+            signal.signal(signum, handler)
+
+
+def _end_by_signal(signum: int) -> NoReturn:
+    """Once cleanup ran, end by the signal itself, so that the parent sees how the process ended."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    sys.exit(128 + signum)  # where the signal does not end the process at once
+
+
 def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     verbose = "-v" in args or "--verbose" in args
     as_json = _wants_json(args)
+    _stop_on_termination()
     try:
         cli.main(args=argv, prog_name="agile", standalone_mode=False, obj={"json": as_json})
         # Flush here rather than at interpreter exit, so that a closed pipe is handled below.
@@ -328,6 +376,8 @@ def main(argv: list[str] | None = None) -> None:
         _report_os_error(error, verbose, as_json)
     except KeyboardInterrupt:
         sys.exit(130)
+    except _Terminated as stop:
+        _end_by_signal(stop.signum)
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         _exit_if_output_closed(error)
         _traceback_if(verbose)
