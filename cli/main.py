@@ -296,10 +296,13 @@ class _Terminated(BaseException):
         self.signum = signum
 
 
-def _stop_on_termination() -> None:
-    """Raise :class:`_Terminated` on SIGTERM and SIGHUP, unless the signal is ignored (nohup)."""
+def _stop_on_termination() -> dict[int, Any]:
+    """Raise :class:`_Terminated` on SIGTERM and SIGHUP, unless the signal is ignored (nohup).
+
+    Return the handlers it replaced, for :func:`main` to put back when it returns.
+    """
     if threading.current_thread() is not threading.main_thread():
-        return  # only the main thread may install signal handlers
+        return {}  # only the main thread may install signal handlers
     main_pid = os.getpid()
 
     def handler(signum: int, _frame: FrameType | None) -> None:
@@ -310,9 +313,11 @@ def _stop_on_termination() -> None:
             return
         raise _Terminated(signum)
 
+    replaced: dict[int, Any] = {}
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) is signal.SIG_DFL:
-            signal.signal(signum, handler)
+            replaced[signum] = signal.signal(signum, handler)
+    return replaced
 
 
 def _end_by_signal(signum: int) -> NoReturn:
@@ -330,7 +335,17 @@ def main(argv: list[str] | None = None) -> None:
     args = argv if argv is not None else sys.argv[1:]
     verbose = "-v" in args or "--verbose" in args
     as_json = _wants_json(args)
-    _stop_on_termination()
+    replaced = _stop_on_termination()
+    try:
+        _run(args, argv, verbose, as_json)
+    finally:
+        # A caller in the same process (a test) keeps its own handlers.
+        for signum, previous in replaced.items():
+            signal.signal(signum, previous)
+
+
+def _run(args: list[str], argv: list[str] | None, verbose: bool, as_json: bool) -> None:
+    """Run the command line and turn every failure into its message and exit code."""
     try:
         cli.main(args=argv, prog_name="agile", standalone_mode=False, obj={"json": as_json})
         # Flush here rather than at interpreter exit, so that a closed pipe is handled below.
