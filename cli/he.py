@@ -7,8 +7,11 @@ the keystore are imported inside the commands to keep start-up short.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +26,7 @@ from agile.errors import (
 )
 from agile.fsio import atomic_write
 
-from .common import emit_json, json_option, keystore_path, policy_option
+from .common import check_distinct, emit_json, json_option, keystore_path, policy_option
 
 if TYPE_CHECKING:
     from he.keys import PaillierPrivateKey, PaillierPublicKey
@@ -75,6 +78,11 @@ def _load(path: str) -> Any:
         raise type(error)(f"{path}: {error}", fix=error.fix) from None
 
 
+#: A CSV field: ASCII digits with an optional sign and decimal point, as ``agile mpc`` reads
+#: integers.  Decimal() alone would also accept "1_000", "1e3", "Infinity" and non-ASCII digits.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
 def parse_csv(
     text: str, source: str, precision: int | None
 ) -> tuple[list[Decimal], list[int], list[int]]:
@@ -91,17 +99,15 @@ def parse_csv(
         row = []
         for field in line.split(","):
             text_value = field.strip()
-            try:
-                value = Decimal(text_value)
-            except InvalidOperation:
-                value = Decimal("NaN")
-            if not value.is_finite():
+            if not _NUMBER.fullmatch(text_value):
                 from he.encoding import brief_repr
 
                 raise InvalidArgument(
                     f"{source}:{line_number}: {brief_repr(text_value)} is not a number",
-                    fix="write one number per field, comma-separated, like 12 or -3.25",
+                    fix="write one number per field, comma-separated, in ASCII digits with an "
+                    "optional sign and decimal point, like 12 or -3.25",
                 )
+            value = Decimal(text_value)
             if precision is None and value != value.to_integral_value():
                 from he.encoding import brief_repr
 
@@ -263,6 +269,7 @@ def encrypt(
     from he import serialize
     from he.packing import PackingScheme, encrypt_vector
 
+    check_distinct(input_file, output)
     values, shape, lines = parse_csv(_read_text(input_file), input_file, precision)
     public_key = _public_key(keyset_name, policy)
     scheme = PackingScheme(value_bits, max_additions, precision or 0)
@@ -291,8 +298,14 @@ def aggregate(file_format: str, output: str, inputs: tuple[str, ...]) -> None:
     from he import serialize
     from he.packing import PackedVector, total
 
+    for path in inputs:
+        check_distinct(path, output)
+    _check_distinct_inputs(inputs)
     vectors = []
     shapes = []
+    # Fresh masks make two encryptions differ, so a ciphertext seen twice is one submission
+    # given twice, which would be counted twice in the total.
+    seen: dict[Any, str] = {}
     for path in inputs:
         item, shape = _load(path)
         if not isinstance(item, PackedVector):
@@ -300,6 +313,14 @@ def aggregate(file_format: str, output: str, inputs: tuple[str, ...]) -> None:
                 f"{path} contains single encrypted numbers, not a packed vector",
                 fix="aggregate files written by 'agile he encrypt'",
             )
+        for ciphertext in item.ciphertexts:
+            if ciphertext in seen:
+                raise InvalidArgument(
+                    f"{path} and {seen[ciphertext]} contain the same ciphertext, so one "
+                    "submission would be counted twice",
+                    fix="give each encrypted file once; drop the copy",
+                )
+        seen.update(dict.fromkeys(item.ciphertexts, path))
         vectors.append(item)
         shapes.append(shape)
     for path, shape in zip(inputs, shapes, strict=True):
@@ -329,6 +350,7 @@ def decrypt(
     """
     from he.packing import PackedVector, decrypt_vector
 
+    check_distinct(input_file, output)
     item, shape = _load(input_file)
     public = item.public_key if isinstance(item, PackedVector) else item[0].public_key
     private_key = _private_key(keyset_name, public.key_id, policy)
@@ -354,6 +376,26 @@ def decrypt(
         click.echo(text, nl=False)
     else:
         _write(output, text.encode(), 0o600)
+
+
+def _check_distinct_inputs(inputs: tuple[str, ...]) -> None:
+    """Raise InvalidArgument when two inputs of aggregate are one file (also through links)."""
+    for index, path in enumerate(inputs):
+        for earlier in inputs[:index]:
+            same = path == earlier
+            if not same and "-" not in (path, earlier):
+                with contextlib.suppress(OSError):
+                    same = os.path.samefile(path, earlier)
+            if same:
+                named = (
+                    f"input {path!r} is given twice"
+                    if path == earlier
+                    else f"inputs {earlier!r} and {path!r} are one file"
+                )
+                raise InvalidArgument(
+                    f"{named}, so its values would be counted twice",
+                    fix="give each encrypted file once",
+                )
 
 
 def _write(output: str, data: bytes, mode: int) -> None:

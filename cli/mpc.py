@@ -245,7 +245,12 @@ def local(
 
 @mpc.command()
 @click.option("--config", "config_path", required=True, metavar="FILE", help="The dealer.json.")
-@click.option("--length", type=int, required=True, help="Number of triples: the input length.")
+@click.option(
+    "--length",
+    type=int,
+    required=True,
+    help="Number of triples: at least the length of every party's input (extra ones are unused).",
+)
 @click.option(
     "--timeout", type=SECONDS, default=120.0, show_default=True, help="Seconds to wait for parties."
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -233,15 +234,17 @@ def _check_sources(shares: Sequence[tuple[str, share_format.AgileShare | gf256.S
         seen[share.index] = source
 
 
-def _check_secret_output(output: str, share_files: tuple[str, ...], name: str, force: bool) -> None:
+def _check_secret_output(output: str, share_files: tuple[str, ...], force: bool) -> None:
     """Raise InvalidArgument when -o of combine would replace a share, or has no folder."""
     check_output_path(output)
     for source in share_files:
         if source != "-":
             check_distinct(source, output)
-    if not force and _holds_share(output, name):
+    held_format = None if force else _held_share_format(output)
+    if held_format is not None:
+        article = "an agile" if held_format == "agile" else "a Vault"
         raise InvalidArgument(
-            f"output {output!r} contains a share",
+            f"output {output!r} contains {article} share",
             fix="choose another output path with -o, or pass --force to replace it",
         )
 
@@ -250,30 +253,33 @@ def _check_secret_output(output: str, share_files: tuple[str, ...], name: str, f
 _SHARE_PEEK = 64 * 1024
 
 
-def _holds_share(path: str, name: str) -> bool:
-    """Return whether the regular file ``path`` contains one share of the format ``name``."""
+def _held_share_format(path: str) -> str | None:
+    """Return the format ("agile" or "vault") of the one share the file ``path`` contains.
+
+    Every format is checked, whatever --format is, so that combining Vault shares
+    does not replace an agile share file, nor the reverse.
+    """
     if not os.path.isfile(path):
-        return False
+        return None
     try:
         with open(path, "rb") as file:
             data = file.read(_SHARE_PEEK + 1)
     except OSError:
-        return False
+        return None
     text = data.decode("utf-8-sig", errors="replace").strip()
-    if name == "agile" and text.lower().startswith(share_format.TEXT_PREFIX):
-        return True
+    if text.lower().startswith(share_format.TEXT_PREFIX):
+        return "agile"
     # NOTE: a Vault share (hex) or an agile share in hex of a secret over about 32 KiB is
     # longer than the bytes read here, so it is not recognised and may be replaced.
     if len(data) > _SHARE_PEEK or not text:
-        return False
-    try:
-        if name == "agile":
-            share_format.parse(text)
-        else:
-            gf256.from_vault(bytes.fromhex(text))
-    except (InvalidShare, ValueError):
-        return False
-    return True
+        return None
+    with contextlib.suppress(InvalidShare, ValueError):
+        share_format.parse(text)
+        return "agile"
+    with contextlib.suppress(InvalidShare, ValueError):
+        gf256.from_vault(bytes.fromhex(text))
+        return "vault"
+    return None
 
 
 def _policy(name: str | None) -> Policy:
@@ -334,7 +340,7 @@ def combine(
     if (keyset is None) == (output is None):
         raise click.UsageError("give either -o FILE or --keyset NAME")
     if output is not None and output != "-":
-        _check_secret_output(output, share_files, share_format_name, force)
+        _check_secret_output(output, share_files, force)
     items = _read_shares(share_files)
     if keyset is not None:
         if share_format_name != "agile":

@@ -14,10 +14,13 @@ Modules: :mod:`he.keys` (key pairs, CRT decryption, byte encodings),
 :mod:`he.aggregate` (sums, means, weighted sums), :mod:`he.packing` (several
 values per ciphertext), :mod:`he.engine` (mask pools and worker processes),
 :mod:`he.djn` (opt-in short-exponent masks), :mod:`he.serialize` (JSON and
-binary files), :mod:`he.phe_interop` (phe keys and numbers) and
+binary files: ``dumps_json``, ``dumps_binary``, ``loads``; loaded by ``import he``),
+:mod:`he.phe_interop` (phe keys and numbers) and
 :mod:`he.provider` (the registry's ``gmpy2`` provider).
 """
 
+# The file module is loaded here, so that ``import he`` alone gives he.serialize.loads.
+from . import serialize as serialize
 from .aggregate import elementwise_total, mean, total, weighted_total
 from .ciphertext import (
     EncryptedNumber,

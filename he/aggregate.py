@@ -82,6 +82,8 @@ def mean(numbers: Iterable[EncryptedNumber]) -> EncryptedQuotient:
 
 def weighted_total(numbers: Sequence[EncryptedNumber], weights: Sequence[Any]) -> EncryptedNumber:
     """Return the encrypted sum of weight_i * number_i for plaintext weights."""
+    numbers = _as_list(numbers, "numbers")
+    weights = _as_list(weights, "weights")
     if len(numbers) != len(weights):
         raise InvalidArgument(
             f"{len(numbers)} ciphertexts but {len(weights)} weights",

@@ -84,7 +84,7 @@ class EncryptedNumber:
     #: Largest possible |mantissa|, or None when unknown (imported without one).
     bound: int | None = None
     #: False when the ciphertext was computed from other ciphertexts or scalars without a
-    #: new mask.  he.serialize rerandomizes such numbers before it writes them.
+    #: new mask.  The he.serialize writers rerandomize such numbers before they write them.
     fresh: bool = True
 
     def __post_init__(self) -> None:
@@ -95,7 +95,7 @@ class EncryptedNumber:
         if isinstance(exponent, bool) or not isinstance(exponent, int):
             raise InvalidArgument(
                 f"exponent {brief_repr(exponent)} is not an integer",
-                fix="pass the exponent that he.encrypt or he.serialize gave",
+                fix="pass the exponent that he.encrypt or he.serialize.loads gave",
             )
         if abs(exponent) > MAX_EXPONENT:
             raise InvalidArgument(
@@ -105,7 +105,7 @@ class EncryptedNumber:
         if self.base not in (DECIMAL_BASE, FLOAT_BASE) or isinstance(self.base, bool):
             raise InvalidArgument(
                 f"encoding base {brief_repr(self.base)} is neither 10 nor 16",
-                fix="pass the base that he.encrypt or he.serialize gave",
+                fix="pass the base that he.encrypt or he.serialize.loads gave",
             )
         bound = self.bound
         if bound is not None and (
@@ -113,7 +113,7 @@ class EncryptedNumber:
         ):
             raise InvalidArgument(
                 f"bound {brief_repr(bound)} is not a non-negative integer or None",
-                fix="pass the bound that he.encrypt or he.serialize gave, or None if unknown",
+                fix="pass the bound that he.encrypt or he.serialize.loads gave, or None if unknown",
             )
 
     # Alignment of exponents.
@@ -235,7 +235,8 @@ class EncryptedNumber:
         encoded = encode(value)
         mixed = encoded.exponent != 0 and self.exponent < 0 and encoded.base != self.base
         if mixed and self.base == DECIMAL_BASE:
-            # A plaintext added to a fixed-precision number takes that precision (half to even).
+            # A float added to a base-10 number with decimals is rounded, half to even, to those
+            # decimals.  Exact plaintexts (int, Decimal, Fraction) are aligned without rounding.
             if -self.exponent > MAX_PRECISION:
                 raise InvalidArgument(
                     f"cannot add the float {brief_repr(value)} to a decimal number with "
@@ -404,7 +405,7 @@ def _decrypt_encoded(private_key: PaillierPrivateKey, number: EncryptedNumber) -
     if not isinstance(number, EncryptedNumber):
         raise InvalidArgument(
             f"expected an EncryptedNumber, got {type(number).__name__}",
-            fix="decrypt values produced by he.encrypt or loaded by he.serialize",
+            fix="decrypt values produced by he.encrypt or loaded by he.serialize.loads",
         )
     check_private_key(private_key)
     check_same_key(number.public_key, private_key.public_key)
@@ -417,13 +418,17 @@ def decrypt(
 ) -> int | float | Decimal | Fraction:
     """Decrypt and decode; a quotient (a mean) decrypts to an exact Fraction."""
     if isinstance(number, EncryptedQuotient):
-        return decrypt_exact(private_key, number.numerator) / number.divisor
+        return decrypt_exact(private_key, number)
     check_private_key(private_key)
     return _decrypt_encoded(private_key, number).decode()
 
 
-def decrypt_exact(private_key: PaillierPrivateKey, number: EncryptedNumber) -> Fraction:
-    """Decrypt to the exact value as a Fraction, whatever the encoding."""
+def decrypt_exact(
+    private_key: PaillierPrivateKey, number: EncryptedNumber | EncryptedQuotient
+) -> Fraction:
+    """Decrypt to the exact value as a Fraction, whatever the encoding; a quotient too."""
+    if isinstance(number, EncryptedQuotient):
+        return decrypt_exact(private_key, number.numerator) / number.divisor
     return _decrypt_encoded(private_key, number).to_fraction()
 
 

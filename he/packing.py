@@ -32,7 +32,7 @@ from gmpy2 import mpz
 
 from agile.errors import HomomorphicError, InvalidArgument, PlaintextOverflow
 
-from .ciphertext import _fresh_masks
+from .ciphertext import _as_list, _fresh_masks
 from .encoding import EncodedNumber, brief_repr, check_precision, encode
 from .engine import RandomnessPool, product
 from .keys import (
@@ -125,7 +125,7 @@ class PackingScheme:
             reason = str(error) if isinstance(error, InvalidArgument) else repr(error)
             raise InvalidArgument(
                 f"invalid packing scheme {brief_repr(data)}: {reason}",
-                fix="pass the scheme written by he.serialize",
+                fix="pass the scheme that he.serialize.dumps_json or dumps_binary wrote",
             ) from None
 
     def encode_values(self, values: Iterable[Any]) -> list[int]:
@@ -174,7 +174,7 @@ class PackedVector:
             if not _is_int(value) or value < minimum:
                 raise HomomorphicError(
                     f"packed vector {name} {brief_repr(value)} is not an integer >= {minimum}",
-                    fix="pass the length and count of terms written by he.serialize",
+                    fix="pass the length and count of terms that he.serialize.loads returned",
                 )
         slots = self.scheme.slots(self.public_key)
         expected = -(-self.length // slots)
@@ -222,7 +222,7 @@ def encrypt_vector(
             f"scheme must be a PackingScheme, not {type(scheme).__name__}",
             fix="pass he.PackingScheme(value_bits=..., max_additions=..., precision=...)",
         )
-    offset_values = scheme.encode_values(values)
+    offset_values = scheme.encode_values(_as_list(values, "values"))
     plaintexts = scheme.pack(offset_values, scheme.slots(public_key))
     if pool is None:
         pool = RandomnessPool(public_key)
@@ -235,14 +235,14 @@ def encrypt_vector(
 
 def total(vectors: Iterable[PackedVector]) -> PackedVector:
     """Return the slot-wise sum of packed vectors of one key, scheme and length."""
-    items = list(vectors)
+    items = _as_list(vectors, "vectors")
     if not items:
         raise InvalidArgument("cannot sum an empty list of packed vectors", fix="pass at least one")
     for item in items:
         if not isinstance(item, PackedVector):
             raise InvalidArgument(
                 f"expected PackedVector items, got {type(item).__name__}",
-                fix="sum vectors made by encrypt_vector or loaded by he.serialize",
+                fix="sum vectors made by encrypt_vector or loaded by he.serialize.loads",
             )
     first = items[0]
     for item in items[1:]:
@@ -322,6 +322,11 @@ def fold(vector: PackedVector) -> PackedVector:
     one multiplication per ciphertext instead of one addition per value.  Each
     ciphertext counts as a term against the declared additions.
     """
+    if not isinstance(vector, PackedVector):
+        raise InvalidArgument(
+            f"expected a PackedVector, got {type(vector).__name__}",
+            fix="fold a vector made by encrypt_vector or loaded by he.serialize.loads",
+        )
     terms = vector.terms * len(vector.ciphertexts)
     if terms > vector.scheme.max_additions + 1:
         raise PlaintextOverflow(

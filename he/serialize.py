@@ -60,6 +60,8 @@ __all__ = [
 FORMAT = "agile-he"
 VERSION = 1
 MAGIC = b"AGHE"
+#: Magic, version byte and 4-byte header length of the binary form.
+_PREFIX_SIZE = 9
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 #: Content of a file: a list of EncryptedNumbers or one PackedVector, and an optional shape.
@@ -69,7 +71,8 @@ Document = tuple[list[EncryptedNumber] | PackedVector, list[int] | None]
 def _invalid(message: str) -> InvalidCiphertext:
     return InvalidCiphertext(
         f"invalid {FORMAT} file: {message}",
-        fix="pass a file written by 'agile he' or he.serialize, unmodified",
+        fix="pass a file written by 'agile he' or he.serialize.dumps_json or dumps_binary, "
+        "unmodified",
     )
 
 
@@ -83,10 +86,25 @@ def _header(
         header: dict[str, Any] = {"kind": "packed", "length": item.length, "terms": item.terms}
         header["scheme"] = item.scheme.to_dict()
         ciphertexts = list(item.ciphertexts)
+        count = item.length
     else:
+        if not isinstance(item, list | tuple):
+            raise InvalidArgument(
+                f"cannot serialize a {type(item).__name__}",
+                fix="pass a list of EncryptedNumber or one PackedVector",
+            )
         if not item:
             raise InvalidArgument("cannot serialize an empty list", fix="pass at least one number")
+        for number in item:
+            if not isinstance(number, EncryptedNumber):
+                # A quotient (x / k, a mean) keeps its divisor in the clear and has no file form.
+                raise InvalidArgument(
+                    f"cannot serialize a {type(number).__name__} in a list of numbers",
+                    fix="serialize EncryptedNumber values; for a quotient, write its numerator "
+                    "and keep the divisor beside the file",
+                )
         key = item[0].public_key
+        count = len(item)
         for number in item:
             if number.public_key != key:
                 raise HomomorphicError(
@@ -116,8 +134,23 @@ def _header(
         **header,
     }
     if shape is not None:
-        document["shape"] = list(shape)
+        document["shape"] = _check_shape(shape, count)
     return document, key, ciphertexts
+
+
+def _check_shape(shape: Any, count: int) -> list[int]:
+    """Return ``shape`` as a list of row lengths adding up to ``count``, or raise."""
+    if isinstance(shape, str | bytes) or not isinstance(shape, list | tuple):
+        raise InvalidArgument(
+            f"shape {brief_repr(shape)} is not a list of row lengths",
+            fix="pass the number of values of each row, or None",
+        )
+    if not all(_is_int(width) and width >= 0 for width in shape) or sum(shape) != count:
+        raise InvalidArgument(
+            f"shape {brief_repr(shape)} does not split {count} values into rows",
+            fix="pass non-negative row lengths that add up to the number of values",
+        )
+    return list(shape)
 
 
 def dumps_json(
@@ -163,7 +196,8 @@ def loads(data: bytes | str, public_key: PaillierPublicKey | None = None) -> Doc
             fix="pass the contents of a file written by he.serialize",
         )
     data = bytes(data)
-    if data.startswith(MAGIC):
+    # A file cut inside the 4-byte magic is a truncated binary file, not bad JSON.
+    if data.startswith(MAGIC) or (data and MAGIC.startswith(data)):
         return loads_binary(data, public_key)
     return loads_json(data, public_key)
 
@@ -336,15 +370,25 @@ def loads_json(data: bytes | str, public_key: PaillierPublicKey | None = None) -
 
 def loads_binary(data: bytes, public_key: PaillierPublicKey | None = None) -> Document:
     """Parse the binary form; with ``public_key``, the file must be under that key."""
-    if len(data) < 9 or not data.startswith(MAGIC):
+    if not data.startswith(MAGIC[: len(data)]) or not data:
         raise _invalid("the magic bytes 'AGHE' are missing")
+    if len(data) < _PREFIX_SIZE:
+        raise _invalid(
+            f"the file is cut short: it ends after {len(data)} bytes, inside the "
+            f"{_PREFIX_SIZE}-byte prefix (magic, version and header length)"
+        )
     if data[4] != VERSION:
         raise InvalidCiphertext(
             f"unsupported {FORMAT} binary version {data[4]}",
             fix=f"this agile reads version {VERSION}; upgrade agile to read newer files",
         )
-    (length,) = struct.unpack(">I", data[5:9])
-    end = 9 + length
+    (length,) = struct.unpack(">I", data[5:_PREFIX_SIZE])
+    end = _PREFIX_SIZE + length
+    if end > len(data):
+        raise _invalid(
+            f"the file is cut short: its {length}-byte header needs {end} bytes, the file "
+            f"has {len(data)}"
+        )
     try:
         document = _check_document(json.loads(data[9:end]))
     except AgileError:
@@ -355,7 +399,10 @@ def loads_binary(data: bytes, public_key: PaillierPublicKey | None = None) -> Do
     size = bits // 8
     body = data[end:]
     if len(body) < size or (len(body) - size) % (2 * size):
-        raise _invalid(f"the body of {len(body)} bytes is not n plus whole ciphertexts")
+        raise _invalid(
+            f"the body of {len(body)} bytes is not n ({size} bytes) plus whole ciphertexts "
+            f"({2 * size} bytes each): the file is cut short or has extra bytes"
+        )
     n = int.from_bytes(body[:size], "big")
     ciphertexts = [
         int.from_bytes(body[offset : offset + 2 * size], "big")

@@ -32,16 +32,28 @@ def deal_triples(length: int, threshold: int, indices: Sequence[int]) -> dict[in
 
 
 def split_triples(vector: Sequence[int], length: int) -> tuple[list[int], list[int], list[int]]:
-    """Split a || b || c; raise :class:`MPCError` if the dealer sent the wrong number."""
-    if len(vector) != 3 * length:
+    """Return the first ``length`` triples of a || b || c as (a, b, c).
+
+    The dealer cannot know the input length, so it may send more triples than needed.
+    Each triple is independent and the unused ones are never opened, so they are dropped.
+    Raises :class:`MPCError` if the dealer sent fewer.
+    """
+    dealt, remainder = divmod(len(vector), 3)
+    if remainder:
         raise MPCError(
-            f"the dealer sent {len(vector) // 3} triples, {length} are needed",
-            fix="start the dealer with --length equal to the input length",
+            f"the dealer sent {len(vector)} values, not a whole number of triples",
+            fix="run the dealer of the same agile version as the parties",
+        )
+    if dealt < length:
+        raise MPCError(
+            f"the dealer sent {dealt} {'triple' if dealt == 1 else 'triples'}, {length} are "
+            "needed (one per input integer)",
+            fix=f"start the dealer with --length {length} or more",
         )
     return (
         list(vector[:length]),
-        list(vector[length : 2 * length]),
-        list(vector[2 * length :]),
+        list(vector[dealt : dealt + length]),
+        list(vector[2 * dealt : 2 * dealt + length]),
     )
 
 

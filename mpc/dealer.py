@@ -27,10 +27,14 @@ class Dealer(Endpoint):
 
     async def deal(self, length: int) -> None:
         """Send ``length`` triples to every party; raise :class:`MPCError` if one is unreachable."""
+        if isinstance(length, bool) or not isinstance(length, int):
+            raise InvalidArgument(
+                f"triple count {length!r} is not an integer", fix="give the input vector length"
+            )
         if not 1 <= length <= field.MAX_LENGTH:
             raise InvalidArgument(
                 f"triple count {length} is outside 1..{field.MAX_LENGTH}",
-                fix="give the input vector length",
+                fix="give the input vector length, or more",
             )
         if not self.config.is_dealer:
             raise MPCError(

@@ -111,7 +111,17 @@ def create_deployment(
     ``dealer.json``, and every party config names the dealer's fingerprint.
     Raises :class:`InvalidArgument` if ``directory`` already has content.
     """
+    if not isinstance(directory, str | os.PathLike) or not str(directory):
+        raise InvalidArgument(
+            f"directory {directory!r} is not a path",
+            fix="give the path of a new or empty directory",
+        )
     directory = Path(directory)
+    for name, value in (("party count", count), ("threshold", threshold), ("days", days)):
+        if not _is_int(value):
+            raise InvalidArgument(
+                f"{name} {value!r} is not an integer", fix=f"give the {name} as an int"
+            )
     if not 2 <= count <= 255:
         raise InvalidArgument(
             f"party count {count} is outside 2..255", fix="choose 2 to 255 parties"
@@ -127,6 +137,15 @@ def create_deployment(
             f"host {host!r} is not an IP address or 'localhost'",
             fix="give the address the parties listen on, such as 127.0.0.1",
         )
+    if ports is None and not _is_int(base_port):
+        raise InvalidArgument(
+            f"base port {base_port!r} is not an integer",
+            fix=f"choose a base port from 0 to {65535 - count}",
+        )
+    if days < 1:
+        raise InvalidArgument(
+            f"certificate lifetime of {days} days is below 1", fix="give days of 1 or more"
+        )
     ports = list(ports) if ports is not None else [base_port + i for i in range(1, count + 1)]
     if len(ports) != count:
         raise InvalidArgument(f"{len(ports)} ports given for {count} parties")
@@ -136,12 +155,24 @@ def create_deployment(
                 f"party {party_id} would listen on port {port!r}, outside 1..65535",
                 fix=f"choose a base port from 0 to {65535 - count}",
             )
+    if directory.exists() and not directory.is_dir():
+        raise InvalidArgument(
+            f"{str(directory)!r} exists and is not a directory",
+            fix="give the path of a new or empty directory",
+        )
     if directory.exists() and any(directory.iterdir()):
         raise InvalidArgument(
             f"directory {str(directory)!r} is not empty",
             fix="give a new or empty directory; init never overwrites keys",
         )
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    parent = directory.absolute().parent
+    if not parent.is_dir():
+        # A mistyped path must not leave a CA, configs and private keys in a new tree.
+        raise InvalidArgument(
+            f"the folder {str(parent)!r} of directory {str(directory)!r} does not exist",
+            fix=f"create {str(parent)!r} first, or correct the path",
+        )
+    directory.mkdir(exist_ok=True, mode=0o700)
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = f"agile mpc CA {os.urandom(4).hex()}"
@@ -183,6 +214,10 @@ def create_deployment(
         if party_id != DEALER_ID:
             paths.append(path)
     return paths
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)

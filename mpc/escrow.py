@@ -15,7 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agile.errors import InvalidShare, KeysetError, KeystoreError
+from agile.errors import InvalidShare, KeysetError, KeystoreError, WrongPassphrase
 from agile.keys import Keyset, Keystore
 from agile.keys.kek import kek_associated_data, unseal_kek, unwrap_private
 from agile.policy import Policy
@@ -49,7 +49,14 @@ def split_keyset(
     """
     store, keyset = _keyset(keystore, name)
     store.policy(policy).enforce("encrypt", share_format.ALGORITHM)
-    kek = unseal_kek(store.root, keyset.name, keyset.uid, keyset.seal_blob)
+    try:
+        kek = unseal_kek(store.root, keyset.name, keyset.uid, keyset.seal_blob)
+    except WrongPassphrase as error:
+        # Name the keyset, as every other command that opens one does.
+        fix = error.fix
+        if keyset.sealer == "passphrase":
+            fix = f"set AGILE_PASSPHRASE to the passphrase of keyset {keyset.name!r}"
+        raise WrongPassphrase(f"keyset {keyset.name!r}: {error}", fix=fix) from None
     shares = share_format.split(kek, threshold, count)
     log.info("keyset %s: KEK split into %d shares, threshold %d", name, count, threshold)
     return shares

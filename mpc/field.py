@@ -46,6 +46,11 @@ _HALF = MODULUS // 2
 
 def check_inputs(values: Sequence[int], source: str = "input") -> None:
     """Raise :class:`InvalidArgument` unless every value is a 64-bit signed integer."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise InvalidArgument(
+            f"{source} is a {type(values).__name__}, not a list of integers",
+            fix="pass the values as a list of int",
+        )
     if len(values) > MAX_LENGTH:
         raise InvalidArgument(
             f"{source} has {len(values)} values, more than the maximum of {MAX_LENGTH}",

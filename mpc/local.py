@@ -10,6 +10,8 @@ afterwards.
 from __future__ import annotations
 
 import contextlib
+import math
+import os
 import signal
 import socket
 import subprocess
@@ -26,7 +28,7 @@ from agile.errors import InvalidArgument, MPCError
 
 from .deployment import create_deployment
 from .field import check_inputs
-from .protocols import BEAVER_OPERATIONS, read_integers
+from .protocols import BEAVER_OPERATIONS, check_operation, read_integers
 
 __all__ = ["LocalRun", "default_threshold", "free_ports", "run_local"]
 
@@ -73,8 +75,10 @@ def run_local(
 ) -> LocalRun:
     """Run one party process per input file and return the outputs they agree on.
 
-    ``drop`` names parties that leave right after sharing their input.
+    ``drop`` names parties that leave right after sharing their input.  Every argument is
+    checked before a deployment is created or a process started.
     """
+    _check_arguments(inputs, operation, parties, threshold, timeout, drop)
     count = parties if parties is not None else len(inputs)
     if len(inputs) != count:
         raise InvalidArgument(
@@ -142,6 +146,51 @@ def run_local(
     if any(lines != outputs[0] for lines in outputs[1:]):
         raise MPCError("the parties opened different outputs", fix="rerun; a party is faulty")
     return LocalRun(outputs[0], elapsed, cpu)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_arguments(
+    inputs: object,
+    operation: object,
+    parties: object,
+    threshold: object,
+    timeout: object,
+    drop: object,
+) -> None:
+    """Raise InvalidArgument for an argument of run_local of the wrong type or range."""
+    if isinstance(inputs, str | bytes | os.PathLike) or not isinstance(inputs, Sequence):
+        raise InvalidArgument(
+            f"inputs must be a list of CSV file paths, not {type(inputs).__name__}",
+            fix="pass one path per party, for example ['a.csv', 'b.csv']",
+        )
+    for source in inputs:
+        if not isinstance(source, str | os.PathLike):
+            raise InvalidArgument(
+                f"input {source!r} is not a file path", fix="pass one CSV file path per party"
+            )
+    check_operation(operation)
+    for name, value in (("parties", parties), ("threshold", threshold)):
+        if value is not None and not _is_int(value):
+            raise InvalidArgument(
+                f"{name} {value!r} is not an integer", fix=f"pass {name} as an int, or None"
+            )
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise InvalidArgument(
+            f"timeout {timeout!r} is not a positive number of seconds",
+            fix="pass timeout in seconds, for example 120",
+        )
+    if not isinstance(drop, Sequence) or not all(_is_int(party) for party in drop):
+        raise InvalidArgument(
+            f"drop {drop!r} is not a list of party numbers", fix="pass party ids, for example [2]"
+        )
 
 
 @contextlib.contextmanager

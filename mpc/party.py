@@ -23,13 +23,14 @@ import asyncio
 import errno
 import hashlib
 import logging
+import math
 import os
 import socket
 import ssl
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from agile.errors import InvalidArgument, MPCError
 
@@ -42,7 +43,8 @@ __all__ = ["PROTOCOL_VERSION", "PartyResult", "Endpoint", "Party", "close_writer
 
 log = logging.getLogger("agile.mpc")
 
-PROTOCOL_VERSION = 2  # 2: every message names the sender's threshold
+#: 2: every message names the sender's threshold.  3: and its operation, also bound in the AAD.
+PROTOCOL_VERSION = 3
 ROUNDS = ("triples", "input", "open", "output")
 
 
@@ -100,7 +102,9 @@ def _fingerprint(writer: asyncio.StreamWriter) -> str | None:
     return hashlib.sha256(der).hexdigest() if der else None
 
 
-def _aad(session: bytes, round_name: str, sender: int, recipient: int, length: int) -> bytes:
+def _aad(
+    session: bytes, round_name: str, sender: int, recipient: int, length: int, operation: str
+) -> bytes:
     fields = (
         f"agile-mpc-v{PROTOCOL_VERSION}",
         session.hex(),
@@ -108,6 +112,7 @@ def _aad(session: bytes, round_name: str, sender: int, recipient: int, length: i
         sender,
         recipient,
         length,
+        operation,
     )
     return "|".join(map(str, fields)).encode()
 
@@ -133,6 +138,18 @@ async def _tcp_connect(peer: PartyInfo) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_seconds(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise InvalidArgument(
+            f"{name} {value!r} is not a positive number of seconds",
+            fix=f"pass {name} in seconds, for example 30",
+        )
 
 
 def _listen_fix(code: int | None) -> str:
@@ -174,7 +191,7 @@ async def close_writers(writers: Sequence[asyncio.StreamWriter]) -> None:
 
 
 class _PeerDeparted(MPCError):
-    """A peer refused connections after its input arrived: it shared and then left."""
+    """A peer refused connections after its input arrived and its own connection closed."""
 
 
 class Endpoint:
@@ -183,10 +200,19 @@ class Endpoint:
     def __init__(
         self, config: PartyConfig, *, connect_timeout: float = 30.0, send_timeout: float = 120.0
     ) -> None:
+        if not isinstance(config, PartyConfig):
+            raise InvalidArgument(
+                f"config must be a PartyConfig, not {type(config).__name__}",
+                fix="pass mpc.load_config('deploy/party-1.json')",
+            )
+        _check_seconds("connect_timeout", connect_timeout)
+        _check_seconds("send_timeout", send_timeout)
         self.config = config
         self.connect_timeout = connect_timeout
         self.send_timeout = send_timeout
         self.sealer = ShareSealer(config)
+        #: The operation that messages name; the dealer serves any and names none.
+        self.operation: str | None = None
 
     async def _connect(self, peer: PartyInfo, context: ssl.SSLContext) -> asyncio.StreamWriter:
         deadline = time.monotonic() + self.connect_timeout
@@ -211,14 +237,16 @@ class Endpoint:
             except OSError as error:
                 if self._departed(peer.id):
                     raise _PeerDeparted(
-                        f"party {peer.id} shared its input and left before party "
-                        f"{self.config.party} connected to it"
+                        f"party {self.config.party} could not reach party {peer.id} at "
+                        f"{peer.host}:{peer.port} ({error}); party {peer.id}'s input had "
+                        "arrived and its connection had closed, so it is counted as having "
+                        "dropped out after sharing"
                     ) from None
                 if time.monotonic() > deadline:
                     raise MPCError(
                         f"party {peer.id} at {peer.host}:{peer.port} did not accept a connection "
                         f"within {self.connect_timeout:g} s ({error})",
-                        fix="start that party, or check its address and port",
+                        fix=self._unreachable_fix(peer),
                     ) from None
                 await asyncio.sleep(0.005)
         if _fingerprint(writer) != peer.certificate_sha256:
@@ -234,6 +262,10 @@ class Endpoint:
         """Return whether ``peer_id`` may refuse connections because it already sent its input."""
         return False
 
+    def _unreachable_fix(self, peer: PartyInfo) -> str:
+        """Return what to do about a peer that accepted no connection."""
+        return "start that party, or check its address and port"
+
     async def _send(
         self,
         writer: asyncio.StreamWriter,
@@ -242,7 +274,10 @@ class Endpoint:
         vector: list[int],
         encoded: bytes | None = None,
     ) -> None:
-        aad = _aad(self.config.session, round_name, self.config.party, recipient, len(vector))
+        operation = self.operation or ""
+        aad = _aad(
+            self.config.session, round_name, self.config.party, recipient, len(vector), operation
+        )
         plaintext = encoded if encoded is not None else field.encode_vector(vector)
         enc, ciphertext = self.sealer.seal(recipient, plaintext, aad)
         header = {
@@ -253,6 +288,7 @@ class Endpoint:
             "to": recipient,
             "length": len(vector),
             "threshold": self.config.threshold,
+            "operation": self.operation,
             "enc": enc.hex(),
         }
         try:
@@ -296,17 +332,24 @@ class Party(Endpoint):
         connect_timeout: float = 30.0,
         round_timeout: float = 120.0,
     ) -> None:
+        _check_seconds("round_timeout", round_timeout)
         super().__init__(config, connect_timeout=connect_timeout, send_timeout=round_timeout)
         self.round_timeout = round_timeout
         self._by_fingerprint = {info.certificate_sha256: info.id for info in config.parties}
         if config.dealer_sha256:
             self._by_fingerprint[config.dealer_sha256] = DEALER_ID
-        self._queues: dict[str, asyncio.Queue[tuple[int, dict[str, Any], bytes]]] = {}
-        #: Parties whose input message arrived; they may leave before this party connects.
-        self._shared: set[int] = set()
+        #: Opened vectors by round, each with its sender; only messages that opened are queued.
+        self._queues: dict[str, asyncio.Queue[tuple[int, list[int]]]] = {}
+        #: Parties whose authenticated input arrived on a connection that has closed since:
+        #: they shared and left, so they may refuse this party's connection.
+        self._departed_peers: set[int] = set()
+        #: Open connections per party whose authenticated input arrived on them.
+        self._sharing_connections: dict[int, int] = {}
         self.rejected: list[str] = []
         #: Reasons for dropping a peer's connection, by party id (bad frames or headers).
         self.dropped: dict[int, str] = {}
+        #: What to do about each dropped connection, by party id.
+        self._dropped_fixes: dict[int, str] = {}
         self._inbound: set[asyncio.StreamWriter] = set()
 
     # Receiving.
@@ -326,10 +369,15 @@ class Party(Endpoint):
             writer.close()
             return
         self._inbound.add(writer)
+        shared_here = False
         try:
             while True:
                 header, body = await read_frame(reader, f"party {sender}")
-                self._accept(sender, header, body)
+                round_name, vector = self._accept(sender, header, body)
+                if round_name == "input" and not shared_here:
+                    shared_here = True
+                    self._sharing_connections[sender] = self._sharing_connections.get(sender, 0) + 1
+                self._queues[round_name].put_nowait((sender, vector))
         except (asyncio.IncompleteReadError, ConnectionError, ssl.SSLError):
             pass
         except asyncio.CancelledError:
@@ -337,19 +385,37 @@ class Party(Endpoint):
             # make Python 3.11's stream callback log a spurious error.
             pass
         except MPCError as error:
+            # Only this connection is dropped: the genuine peer may still connect and send
+            # a message that opens, and the round's timeout names this reason otherwise.
             self.dropped[sender] = str(error)
+            if error.fix:
+                self._dropped_fixes[sender] = error.fix
             log.error(
                 "party %d dropped the connection of party %d: %s", self.config.party, sender, error
             )
         finally:
             self._inbound.discard(writer)
+            if shared_here:
+                self._sharing_connections[sender] -= 1
+                if not self._sharing_connections[sender]:
+                    self._departed_peers.add(sender)
             writer.close()
 
-    def _accept(self, sender: int, header: dict[str, Any], body: bytes) -> None:
+    def _accept(self, sender: int, header: dict[str, Any], body: bytes) -> tuple[str, list[int]]:
+        """Check a message's header, open its sealed vector and return (round, vector).
+
+        Raises :class:`MPCError` for a message of another session, round, recipient,
+        threshold or operation, and for one that does not open.
+        """
         round_name = header.get("round")
+        if header.get("version") != PROTOCOL_VERSION:
+            raise MPCError(
+                f"party {sender} speaks protocol version {header.get('version')!r:.20}, party "
+                f"{self.config.party} version {PROTOCOL_VERSION}",
+                fix="run the same agile version on every party",
+            )
         if (
-            header.get("version") != PROTOCOL_VERSION
-            or header.get("session") != self.config.session.hex()
+            header.get("session") != self.config.session.hex()
             or header.get("from") != sender
             or header.get("to") != self.config.party
             or round_name not in ROUNDS
@@ -357,7 +423,8 @@ class Party(Endpoint):
         ):
             raise MPCError(
                 f"party {sender} sent a message for another session, round or recipient: "
-                f"{ {k: header.get(k) for k in ('version', 'session', 'round', 'from', 'to')} }"
+                f"{ {k: header.get(k) for k in ('version', 'session', 'round', 'from', 'to')} }",
+                fix="give every party the configuration files of one 'agile mpc init'",
             )
         # Shares of a polynomial of another degree would open to a wrong result without an
         # error, so every message names the sender's threshold.
@@ -367,12 +434,39 @@ class Party(Endpoint):
                 f"{self.config.party} uses {self.config.threshold}",
                 fix="give every party the configuration files of one 'agile mpc init'",
             )
-        if round_name == "input":
-            self._shared.add(sender)
-        self._queues[round_name].put_nowait((sender, header, body))
+        # Parties running different operations would share vectors of other layouts and
+        # open nonsense, so every message names its operation.  The dealer serves any.
+        operation = "" if round_name == "triples" else self.operation or ""
+        if round_name != "triples" and header.get("operation") != self.operation:
+            raise MPCError(
+                f"party {sender} runs operation {header.get('operation')!r:.40}, party "
+                f"{self.config.party} runs {self.operation!r}",
+                fix="start every party with the same --operation",
+            )
+        length = header.get("length")
+        if not _is_int(length) or not 0 <= length <= 3 * (field.MAX_LENGTH + 1):
+            raise MPCError(f"party {sender} sent an invalid vector length {length!r:.40}")
+        try:
+            enc = bytes.fromhex(str(header.get("enc", "")))
+        except ValueError:
+            raise MPCError(f"party {sender} sent a non-hex HPKE encapsulation") from None
+        aad = _aad(self.config.session, round_name, sender, self.config.party, length, operation)
+        plaintext = self.sealer.open(sender, enc, body, aad)
+        return round_name, field.decode_vector(
+            plaintext, length, f"{round_name} from party {sender}"
+        )
 
     def _departed(self, peer_id: int) -> bool:
-        return peer_id in self._shared
+        return peer_id in self._departed_peers
+
+    def _unreachable_fix(self, peer: PartyInfo) -> str:
+        if self._sharing_connections.get(peer.id):
+            # The peer runs and reached this party, so this party's entry for it is wrong.
+            return (
+                f"party {peer.id} is running and connected to party {self.config.party}: "
+                f"correct its host and port in party {self.config.party}'s configuration"
+            )
+        return super()._unreachable_fix(peer)
 
     async def _connect_peer(
         self, peer: PartyInfo, context: ssl.SSLContext
@@ -382,48 +476,41 @@ class Party(Endpoint):
             return await self._connect(peer, context)
         except _PeerDeparted as departed:
             # Its input is already queued, and the protocol tolerates n - t such parties.
-            log.warning("party %d: %s", self.config.party, departed)
+            log.warning("%s", departed)
             return None
 
     async def _collect(
         self, round_name: str, senders: set[int], needed: int
     ) -> dict[int, list[int]]:
-        """Wait for ``needed`` messages of ``round_name`` from distinct ``senders``; open them."""
+        """Wait for ``needed`` opened vectors of ``round_name`` from distinct ``senders``."""
         received: dict[int, list[int]] = {}
         queue = self._queues[round_name]
         deadline = time.monotonic() + self.round_timeout
         while len(received) < needed:
             remaining = deadline - time.monotonic()
             try:
-                sender, header, body = await asyncio.wait_for(queue.get(), max(remaining, 0))
+                sender, vector = await asyncio.wait_for(queue.get(), max(remaining, 0))
             except TimeoutError:
                 missing = sorted(senders - set(received))
-                # A peer whose messages were malformed is named with what it sent.
+                dropped = [peer for peer in missing if peer in self.dropped]
+                # A peer whose messages were rejected is named with the reason.
                 reasons = "".join(
                     f"; party {peer}'s connection was dropped: {self.dropped[peer]}"
-                    for peer in missing
-                    if peer in self.dropped
+                    for peer in dropped
                 )
+                fixes = [
+                    self._dropped_fixes[peer] for peer in dropped if peer in self._dropped_fixes
+                ]
                 raise MPCError(
                     f"party {self.config.party} timed out after {self.round_timeout:g} s in the "
                     f"{round_name} round: {len(received)} of {needed} messages, none yet from "
                     f"parties {missing}{reasons}",
-                    fix="start every party, or lower the number of parties that may drop out",
+                    fix=fixes[0]
+                    if fixes
+                    else "start every party, or lower the number of parties that may drop out",
                 ) from None
-            if sender not in senders or sender in received:
-                continue
-            length = header.get("length")
-            if not isinstance(length, int) or not 0 <= length <= 3 * (field.MAX_LENGTH + 1):
-                raise MPCError(f"party {sender} sent an invalid vector length {length!r}")
-            try:
-                enc = bytes.fromhex(str(header.get("enc", "")))
-            except ValueError:
-                raise MPCError(f"party {sender} sent a non-hex HPKE encapsulation") from None
-            aad = _aad(self.config.session, round_name, sender, self.config.party, length)
-            plaintext = self.sealer.open(sender, enc, body, aad)
-            received[sender] = field.decode_vector(
-                plaintext, length, f"{round_name} from party {sender}"
-            )
+            if sender in senders and sender not in received:
+                received[sender] = vector
         return received
 
     async def _variance_shares(
@@ -460,6 +547,7 @@ class Party(Endpoint):
         ``drop_after_sharing`` makes the party leave right after round 1, as a
         crashed party would; tests and demonstrations use it.
         """
+        protocols.check_operation(operation)
         if self.config.is_dealer:
             raise MPCError(
                 "this is the dealer's configuration, which takes no input",
@@ -480,8 +568,12 @@ class Party(Endpoint):
             )
         prepared = protocols.prepare(operation, values)
         config = self.config
+        self.operation = operation
         self._queues = {name: asyncio.Queue() for name in ROUNDS}
-        self._shared = set()
+        self._departed_peers = set()
+        self._sharing_connections = {}
+        self.dropped = {}
+        self._dropped_fixes = {}
         me = config.me
         server_context = _server_context(config)
         try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Sequence
 from decimal import Decimal, localcontext
@@ -33,6 +34,7 @@ from .field import MODULUS, embed, lift
 __all__ = [
     "OPERATIONS",
     "BEAVER_OPERATIONS",
+    "check_operation",
     "prepare",
     "local_result",
     "variance_sums",
@@ -48,11 +50,13 @@ BEAVER_OPERATIONS = ("variance",)
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
-def _check_operation(operation: str) -> None:
-    if operation not in OPERATIONS:
+def check_operation(operation: object) -> str:
+    """Return ``operation`` if it is one of OPERATIONS, else raise :class:`InvalidArgument`."""
+    if not isinstance(operation, str) or operation not in OPERATIONS:
         raise InvalidArgument(
             f"unknown MPC operation {operation!r}", fix=f"use one of: {', '.join(OPERATIONS)}"
         )
+    return operation
 
 
 def prepare(operation: str, values: Sequence[int]) -> list[int]:
@@ -60,7 +64,7 @@ def prepare(operation: str, values: Sequence[int]) -> list[int]:
 
     For ``variance`` the vector is the values followed by their squares.
     """
-    _check_operation(operation)
+    check_operation(operation)
     if operation == "variance":
         return [*embed(values), *embed(value * value for value in values)]
     return [*embed(values), 1]
@@ -68,7 +72,7 @@ def prepare(operation: str, values: Sequence[int]) -> list[int]:
 
 def local_result(operation: str, share_vectors: Sequence[Sequence[int]]) -> list[int]:
     """Combine the share vectors received from all parties into this party's output shares."""
-    _check_operation(operation)
+    check_operation(operation)
     sums = [sum(column) % MODULUS for column in zip(*share_vectors, strict=True)]
     values, count = sums[:-1], sums[-1]
     if operation == "sum":
@@ -100,7 +104,7 @@ def finalize(operation: str, opened: Sequence[int], parties: int = 1) -> list[st
 
     ``parties`` is the number of contributing parties (the divisor of ``variance``).
     """
-    _check_operation(operation)
+    check_operation(operation)
     if operation == "variance":
         return [_decimal(value, parties * parties) for value in lift(opened)]
     if operation == "mean":
@@ -110,7 +114,14 @@ def finalize(operation: str, opened: Sequence[int], parties: int = 1) -> list[st
 
 
 def read_integers(path: str | Path) -> list[int]:
-    """Read every cell of a CSV file, row by row, as an integer."""
+    """Read every cell of a CSV file, row by row, as an integer.
+
+    A cell is ASCII digits with an optional sign; blank cells are skipped.
+    """
+    if not isinstance(path, str | os.PathLike) or not str(path):
+        raise InvalidArgument(
+            f"input path {path!r} is not a file path", fix="give the path of a CSV file of integers"
+        )
     values = []
     data = Path(path).read_bytes()
     try:

@@ -5,7 +5,8 @@ a future quantum computer could read traffic.  Every share vector is therefore
 also sealed with HPKE (RFC 9180, base mode) under X-Wing (X25519 + ML-KEM-768),
 HKDF-SHA256 and AES-256-GCM, to the recipient's X-Wing public key.  The info
 string binds the session, and the associated data binds sender, recipient,
-round and vector length, so a message cannot be replayed into another slot.
+round, vector length and operation, so a message cannot be replayed into another
+slot.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ __all__ = [
     "check_parameters",
     "check_indices",
     "check_shares",
+    "check_secret",
     "MIN_THRESHOLD",
 ]
 
@@ -70,6 +71,24 @@ def check_parameters(threshold: int, count: int, max_count: int) -> None:
             f"threshold {threshold} exceeds the share count {count}",
             fix="choose a threshold no larger than the number of shares",
         )
+
+
+def check_secret(secret: Any, fix: str) -> bytes:
+    """Return ``secret`` as bytes, or raise :class:`InvalidSharingParameters` for another type.
+
+    A strided memoryview (``view[::2]``) is rejected as well, as every agile data argument
+    is, because its bytes are not the buffer's memory in order.
+    """
+    if not isinstance(secret, bytes | bytearray | memoryview):
+        raise InvalidSharingParameters(
+            f"the secret has type {type(secret).__name__}, not bytes", fix=fix
+        )
+    if isinstance(secret, memoryview) and not secret.c_contiguous:
+        raise InvalidSharingParameters(
+            "the secret is a memoryview that is not C-contiguous",
+            fix="pass bytes(view) for a copy in C order, or a contiguous buffer",
+        )
+    return bytes(secret)
 
 
 def check_indices(indices: Sequence[int], max_index: int) -> None:

@@ -20,7 +20,14 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from ..errors import InsufficientShares, InvalidShare, InvalidSharingParameters
-from .base import MIN_THRESHOLD, Share, check_indices, check_parameters, check_shares
+from .base import (
+    MIN_THRESHOLD,
+    Share,
+    check_indices,
+    check_parameters,
+    check_secret,
+    check_shares,
+)
 
 __all__ = [
     "FIELD_POLYNOMIAL",
@@ -98,11 +105,9 @@ def split(
     below 2 or above ``count``, or more than 255 shares.
     """
     check_parameters(threshold, count, MAX_SHARES)
-    if not isinstance(secret, bytes | bytearray | memoryview):
-        raise InvalidSharingParameters(
-            f"the secret has type {type(secret).__name__}, not bytes",
-            fix="pass the secret as bytes (encode text first, for example with .encode())",
-        )
+    secret = check_secret(
+        secret, fix="pass the secret as bytes (encode text first, for example with .encode())"
+    )
     if len(secret) == 0:
         raise InvalidSharingParameters(
             "the secret is empty", fix="give a secret of at least one byte"

@@ -23,8 +23,15 @@ from collections.abc import Iterable, Sequence
 
 import rbcl
 
-from ..errors import InsufficientShares, InvalidShare, InvalidSharingParameters
-from .base import MIN_THRESHOLD, Share, check_indices, check_parameters, check_shares
+from ..errors import InsufficientShares, InvalidArgument, InvalidShare, InvalidSharingParameters
+from .base import (
+    MIN_THRESHOLD,
+    Share,
+    check_indices,
+    check_parameters,
+    check_secret,
+    check_shares,
+)
 
 __all__ = [
     "ORDER",
@@ -53,7 +60,12 @@ MAX_SHARES = 255
 
 
 def encode_scalar(value: int) -> bytes:
-    """Encode a scalar in 0..L-1 as 32 little-endian bytes."""
+    """Encode an integer, reduced modulo L, as 32 little-endian bytes."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(
+            f"a scalar to encode has type {type(value).__name__}, not int",
+            fix="pass an int; it is reduced modulo the group order",
+        )
     return (value % ORDER).to_bytes(SCALAR_SIZE, "little")
 
 
@@ -79,11 +91,7 @@ def decode_scalar(data: bytes, what: str = "scalar") -> int:
 
 
 def _secret_scalar(secret: bytes) -> int:
-    if not isinstance(secret, bytes | bytearray | memoryview):
-        raise InvalidSharingParameters(
-            f"the secret has type {type(secret).__name__}, not bytes",
-            fix="pass a 32-byte little-endian scalar as bytes",
-        )
+    secret = check_secret(secret, fix="pass a 32-byte little-endian scalar as bytes")
     if len(secret) != SCALAR_SIZE:
         raise InvalidSharingParameters(
             f"the secret has {len(secret)} bytes, a ristretto255 scalar has {SCALAR_SIZE}",
@@ -200,7 +208,15 @@ def feldman_verify(share: Share, commitments: Sequence[bytes] | None = None) -> 
     ``commitments`` are the dealer's published C_k; without them the share's own
     copy is used, which only shows that the share is consistent with itself.
     """
-    reference = tuple(commitments) if commitments is not None else share.commitments
+    if not isinstance(share, Share):
+        raise InvalidShare(
+            f"a share has type {type(share).__name__}, not Share",
+            fix="pass a Share from feldman_split",
+        )
+    if commitments is not None:
+        reference = _reference_commitments([share], commitments)
+    else:
+        reference = tuple(share.commitments)
     _check_commitments(reference)
     y = decode_scalar(share.value, f"share {share.index}")
     expected = bytes(POINT_SIZE)

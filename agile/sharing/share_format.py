@@ -31,9 +31,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..errors import InsufficientShares, InvalidShare, InvalidSharingParameters
+from ..errors import InsufficientShares, InvalidShare
 from . import gf256
-from .base import Share, check_parameters, check_shares
+from .base import Share, check_parameters, check_secret, check_shares
 
 __all__ = [
     "VERSION",
@@ -86,12 +86,9 @@ def split(secret: bytes, threshold: int, count: int) -> list[AgileShare]:
     """Split ``secret`` into ``count`` version 1 shares, any ``threshold`` of which recover it."""
     # The header stores the threshold in one byte: check it before the digest encodes it.
     check_parameters(threshold, count, gf256.MAX_SHARES)
-    if not isinstance(secret, bytes | bytearray | memoryview):
-        raise InvalidSharingParameters(
-            f"the secret has type {type(secret).__name__}, not bytes",
-            fix="pass the secret as bytes (encode text first, for example with .encode())",
-        )
-    secret = bytes(secret)
+    secret = check_secret(
+        secret, fix="pass the secret as bytes (encode text first, for example with .encode())"
+    )
     if not secret:
         # Let gf256 raise its error for an empty secret, not after the digest makes it non-empty.
         gf256.split(secret, threshold, count)
@@ -200,17 +197,39 @@ def decode_text(text: str) -> AgileShare:
             f"share text does not start with {TEXT_PREFIX!r}",
             fix="give an agile share, or use --format vault for Vault shares",
         )
-    body = re.sub(r"[\s-]", "", text[len(TEXT_PREFIX) :]).upper()
-    body += "=" * (-len(body) % 8)
-    try:
-        raw = base64.b32decode(body)
-    except ValueError:
+    count = text.lower().count(TEXT_PREFIX)
+    if count > 1:
         raise InvalidShare(
-            "share text contains characters outside base32 (A-Z, 2-7)",
+            f"the text contains {count} shares, not one",
+            fix="give one share per file; on standard input, one share per line",
+        )
+    body = re.sub(r"[\s-]", "", text[len(TEXT_PREFIX) :]).upper()
+    if not body:
+        raise InvalidShare(
+            f"share text has nothing after {TEXT_PREFIX!r}",
+            fix="the share is truncated; copy the whole share",
+        )
+    stray = re.search(r"[^A-Z2-7]", body)
+    if stray:
+        raise InvalidShare(
+            f"share text contains {stray.group()!r}, a character outside base32 (A-Z, 2-7)",
             fix="check the share for copying mistakes",
+        )
+    try:
+        raw = base64.b32decode(body + "=" * (-len(body) % 8))
+    except ValueError:
+        # 1, 3 or 6 characters after the last full group of 8 encode no whole byte.
+        raise InvalidShare(
+            f"share text has {len(body)} base32 characters, a length that no share has",
+            fix="the share is truncated or has an extra character; copy the whole share",
         ) from None
+    if len(raw) <= CHECKSUM_SIZE:
+        raise InvalidShare(
+            f"share text contains {len(raw)} bytes, too few for a share and its checksum",
+            fix="the share is truncated; copy the whole share",
+        )
     binary, checksum = raw[:-CHECKSUM_SIZE], raw[-CHECKSUM_SIZE:]
-    if len(raw) <= CHECKSUM_SIZE or not hmac.compare_digest(checksum, _checksum(binary)):
+    if not hmac.compare_digest(checksum, _checksum(binary)):
         raise InvalidShare(
             "share text checksum does not match",
             fix="check the share for copying mistakes (a changed or missing character)",

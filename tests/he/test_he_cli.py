@@ -86,16 +86,17 @@ def test_three_files_sum(workspace: Path) -> None:
 def test_rows_keep_shape(workspace: Path) -> None:
     source = workspace / "rows.csv"
     source.write_text("1, 2, 3\n\n-4,5.5\n")
-    encrypted = workspace / "rows.bin"
-    result = agile(
-        "he", "encrypt", "--keyset", "agg", "--precision", "1", "--policy", "legacy",
-        "--format", "binary", str(source), "-o", str(encrypted),
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    # Two encryptions of one file: aggregate rejects the same file given twice.
+    encrypted = [workspace / "rows.bin", workspace / "rows-again.bin"]
+    for output in encrypted:
+        result = agile(
+            "he", "encrypt", "--keyset", "agg", "--precision", "1", "--policy", "legacy",
+            "--format", "binary", str(source), "-o", str(output),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
     total = workspace / "rows-total.he"
-    assert (
-        agile("he", "aggregate", str(encrypted), str(encrypted), "-o", str(total)).returncode == 0
-    )
+    result = agile("he", "aggregate", *map(str, encrypted), "-o", str(total))
+    assert result.returncode == 0, result.stderr
     result = agile("he", "decrypt", "--keyset", "agg", "--policy", "legacy", "--json", str(total))
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
@@ -185,13 +186,21 @@ def test_huge_exponent_rejected(workspace: Path) -> None:
     source.write_text("1e999999999999999999\n")
     result = agile("he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", "x")
     assert result.returncode == 2
+    assert "huge.csv:1: '1e999999999999999999' is not a number" in result.stderr
+
+
+def test_huge_integer_rejected(workspace: Path) -> None:
+    source = workspace / "digits.csv"
+    source.write_text("1" + "0" * 1400 + "\n")
+    result = agile("he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", "x")
+    assert result.returncode == 2
     assert "integer digits" in result.stderr
 
 
 @pytest.mark.parametrize(
     ("line", "precision", "expected"),
     [
-        ("-1e-999999999999999999,0.0015", "3", "0.000,0.002"),
+        ("-0." + "0" * 5000 + "1,0.0015", "3", "0.000,0.002"),
         # str(Decimal) would print 1E-10 and 0E-10 at this precision.
         ("0.0000000001,0", "10", "0.0000000001,0.0000000000"),
     ],

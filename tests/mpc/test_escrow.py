@@ -94,3 +94,14 @@ def test_cli_split_default_prefix(
     monkeypatch.chdir(tmp_path)
     main(["share", "split", "--keyset", "pay", "-t", "2", "-n", "3"])
     assert sorted(path.name for path in tmp_path.glob("pay-*")) == ["pay-1", "pay-2", "pay-3"]
+
+
+def test_split_wrong_passphrase_names_keyset(
+    keystore: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    forget_keks()
+    monkeypatch.setenv("AGILE_PASSPHRASE", "not the passphrase of this keyset")
+    with pytest.raises(WrongPassphrase, match="keyset 'pay'") as caught:
+        split_keyset(keystore, "pay", 2, 3)
+    assert "keyset 'pay'" in (caught.value.fix or "")

@@ -126,3 +126,4 @@ def test_mismatched_threshold_rejected(deployment: Deployment) -> None:
     results = asyncio.run(scenario())
     assert isinstance(results[0], MPCError)
     assert "party 3 uses threshold 3, party 1 uses 2" in str(results[0])
+    assert results[0].fix == "give every party the configuration files of one 'agile mpc init'"
