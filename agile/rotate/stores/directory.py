@@ -10,13 +10,13 @@ files of tools that keep their data there are not reported as unreadable.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import fcntl
 import os
 import re
 import stat
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from ...envelope.armour import is_armoured
 from ...envelope.format import MAGIC
 from ...errors import KeyNotFound, StoreError
-from ...fsio import atomic_write, fsync_directory, open_regular_file
+from ...fsio import fsync_directory, open_regular_file
 from .base import (
     HEADER_PREFIX_SIZE,
     Joined,
@@ -46,8 +46,18 @@ LOCK_NAME = ".agile-store.lock"
 _TEMPORARY_MARKER = ".agile-"
 
 #: Pattern of a temporary file's name, ``.NAME.agile-XXXXXXXX.tmp``, with the
-#: characters that tempfile.mkstemp uses.
+#: characters that tempfile.mkstemp uses.  This store's writes draw the 8
+#: characters from lowercase base32 (a-z, 2-7), a subset of those, so that
+#: files left by versions that used mkstemp still match.
 _TEMPORARY_NAME = re.compile(r"\.(.+)\.agile-[a-z0-9_]{8}\.tmp", re.DOTALL)
+
+#: Names tried for a temporary file before giving up.  Each name carries 40
+#: random bits, so a second attempt is already rare.
+_TEMPORARY_ATTEMPTS = 100
+
+#: Flags that open one folder of an object's path.  O_NOFOLLOW makes the open
+#: fail (ENOTDIR or ELOOP on Linux) when the entry is a symbolic link.
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 #: Number of byte-range lock slots; writers of different objects rarely share one.
 _LOCK_SLOTS = 1 << 16
@@ -289,34 +299,95 @@ class DirectoryStore(ObjectStore):
     # Writing.
 
     def put(self, object_id: str, data: bytes) -> None:
+        """Create or replace ``object_id`` atomically, then fsync its folder.
+
+        The folders are reached from the root one at a time without following
+        a symbolic link (see :meth:`_open_folder`), and missing ones are
+        created 0700.  A link as the last component is followed when it names
+        a file of this store, and its target is reached the same way.  A FIFO
+        or device is written in place, because it cannot be replaced.
+        """
         path = self.path_of(object_id)
         if not os.path.lexists(path):
             # Checked before mkdir, so that a rejected id leaves no folder behind.
             check_new_object_id(object_id)
-        # Checked before mkdir too, which would create folders through a linked folder.
-        outside = self._outside_problem(path)
-        if outside is not None:
-            raise StoreError(
-                f"object id {object_id!r} would be written outside store directory "
-                f"{str(self.root)!r}: {outside}",
-                fix="choose an object id whose path has no symbolic link out of the store, "
-                "or register the link's target as a store of its own",
-            )
+        parts = PurePosixPath(object_id).parts
+        root_fd = self._open_root()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        except (FileExistsError, NotADirectoryError):
+            folder_fd = self._open_folder_for_put(root_fd, parts[:-1], object_id, path)
+            try:
+                with self._object_lock(object_id):
+                    self._put_at(root_fd, folder_fd, object_id, path, data)
+            except _OutsideStore as outside:
+                raise _outside_error(object_id, self.root, outside) from None
+            finally:
+                os.close(folder_fd)
+        finally:
+            os.close(root_fd)
+
+    def _open_folder_for_put(
+        self, root_fd: int, folder: tuple[str, ...], object_id: str, path: Path
+    ) -> int:
+        """Open, creating what is missing, the folder that ``put`` writes ``object_id`` into."""
+        try:
+            folder_fd, _ = self._open_folder(root_fd, folder, create=True)
+        except _OutsideStore as outside:
+            raise _outside_error(object_id, self.root, outside) from None
+        except NotADirectoryError:
             raise StoreError(
                 f"object id {object_id!r} needs the directory {str(path.parent)!r}, "
                 "but a file of that path exists in the store",
                 fix="choose an object id whose folders are not objects",
             ) from None
-        if path.is_dir():
-            raise StoreError(
-                f"object id {object_id!r} names the directory {str(path)!r} in the store",
-                fix="choose an object id that is not a folder of other objects",
-            )
-        with self._object_lock(object_id):
-            _write_object(path, data, self._mode_of(path))
+        return folder_fd
+
+    def _put_at(
+        self, root_fd: int, folder_fd: int, object_id: str, path: Path, data: bytes
+    ) -> None:
+        """Write the object ``path`` whose folder is open as ``folder_fd``; see :meth:`put`."""
+        name = path.name
+        status = _lstat_at(folder_fd, name)
+        target_fd = None
+        try:
+            if status is not None and stat.S_ISLNK(status.st_mode):
+                target_fd, name = self._open_link_target(root_fd, path)
+                folder_fd = target_fd
+                status = _lstat_at(folder_fd, name)
+            if status is not None and stat.S_ISDIR(status.st_mode):
+                raise StoreError(
+                    f"object id {object_id!r} names the directory {str(path)!r} in the store",
+                    fix="choose an object id that is not a folder of other objects",
+                )
+            if status is not None and not stat.S_ISREG(status.st_mode):
+                _write_in_place(folder_fd, name, data)
+                return
+            mode = stat.S_IMODE(status.st_mode) if status is not None else 0o600
+            _replace_at(folder_fd, name, data, mode)
+            os.fsync(folder_fd)
+        finally:
+            if target_fd is not None:
+                os.close(target_fd)
+
+    def _open_link_target(self, root_fd: int, path: Path) -> tuple[int, str]:
+        """Open the folder of the file that the link ``path`` names; return it and the file's name.
+
+        Raise :class:`_OutsideStore` unless the target lies below the root.
+        The target's folder is reached from the root without following links,
+        so a link put in its path since the link was resolved is rejected too.
+        """
+        target, parts = self._resolve_inside(path)
+        if not parts:
+            raise _OutsideStore(f"{str(path)!r} is a symbolic link to {str(target)!r}")
+        try:
+            folder_fd = _walk(root_fd, parts[:-1], create=False)
+        except _LinkFound:
+            raise _OutsideStore(f"{str(path)!r} is a symbolic link to {str(target)!r}") from None
+        status = _lstat_at(folder_fd, parts[-1])
+        if status is not None and stat.S_ISLNK(status.st_mode):
+            # The resolved path ends in a link only if one was put there after realpath ran.
+            os.close(folder_fd)
+            raise _OutsideStore(f"{str(path)!r} is a symbolic link to {str(target)!r}")
+        return folder_fd, parts[-1]
 
     def compare_and_swap(self, object_id: str, expected: bytes, data: bytes | Joined) -> bool:
         return self.swap_many([Swap(object_id, expected, data)])[0]
@@ -333,31 +404,67 @@ class DirectoryStore(ObjectStore):
         """
         results = []
         self.swap_errors = {}
-        for swap in swaps:
-            path = self.path_of(swap.object_id)
-            # A folder replaced by a link since the scan would send the write out of the store.
-            outside = self._outside_problem(path)
-            if outside is not None:
-                self.swap_errors[swap.object_id] = f"cannot write {str(path)!r}: {outside}"
-                results.append(False)
-                continue
-            with self._object_lock(swap.object_id):
-                if not self._holds(path, swap.expected):
-                    results.append(False)
-                    continue
-                try:
-                    _replace_file(path, swap.data, self._mode_of(path))
-                except OSError as error:
-                    # A read-only directory or a full disk fails this object
-                    # only; the old file is untouched.
-                    self.swap_errors[swap.object_id] = _write_failure(path, error)
-                    results.append(False)
-                    continue
-            self._unsynced.add(path.parent)
-            results.append(True)
+        root_fd = self._open_root()
+        # Swaps come in id order, so neighbours mostly share a folder.  Only the
+        # last folder stays open, so that a batch cannot run out of descriptors.
+        open_folder: tuple[tuple[str, ...], int, tuple[str, ...]] | None = None
+        try:
+            for swap in swaps:
+                path = self.path_of(swap.object_id)
+                folder = PurePosixPath(swap.object_id).parts[:-1]
+                if open_folder is None or open_folder[0] != folder:
+                    if open_folder is not None:
+                        os.close(open_folder[1])
+                        open_folder = None
+                    try:
+                        folder_fd, reached = self._open_folder(root_fd, folder, create=False)
+                    except _OutsideStore as outside:
+                        self.swap_errors[swap.object_id] = f"cannot write {str(path)!r}: {outside}"
+                        results.append(False)
+                        continue
+                    except (FileNotFoundError, NotADirectoryError):
+                        # Removed since the scan: the caller reads the object again.
+                        results.append(False)
+                        continue
+                    except OSError as error:
+                        self.swap_errors[swap.object_id] = _write_failure(path, error)
+                        results.append(False)
+                        continue
+                    open_folder = (folder, folder_fd, reached)
+                results.append(self._swap_at(open_folder[1], open_folder[2], path, swap))
+        finally:
+            if open_folder is not None:
+                os.close(open_folder[1])
+            os.close(root_fd)
         if durable:
             self.sync()
         return results
+
+    def _swap_at(self, folder_fd: int, folder: tuple[str, ...], path: Path, swap: Swap) -> bool:
+        """Replace ``path`` in the open folder ``folder_fd`` if it contains ``swap.expected``."""
+        with self._object_lock(swap.object_id):
+            try:
+                status = self._status_if_holds(folder_fd, path.name, swap.expected)
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise
+                # A link since the scan: renaming over it would replace the link.
+                target = os.path.realpath(path)
+                self.swap_errors[swap.object_id] = (
+                    f"cannot write {str(path)!r}: {str(path)!r} is a symbolic link to {target!r}"
+                )
+                return False
+            if status is None:
+                return False
+            try:
+                _replace_at(folder_fd, path.name, swap.data, stat.S_IMODE(status.st_mode))
+            except OSError as error:
+                # A read-only directory or a full disk fails this object
+                # only; the old file is untouched.
+                self.swap_errors[swap.object_id] = _write_failure(path, error)
+                return False
+        self._unsynced.add(self.root.joinpath(*folder))
+        return True
 
     def remove_leftovers(self) -> list[str]:
         """Remove the temporary files of writers that were killed, as the last scan found them.
@@ -396,35 +503,67 @@ class DirectoryStore(ObjectStore):
                 ) from None
         self._unsynced.clear()
 
-    def _outside_problem(self, path: Path) -> str | None:
-        """Return why a write to ``path`` would land outside the root, or None.
+    def _open_root(self) -> int:
+        """Open the root directory, from which writes reach each object's folder."""
+        try:
+            return os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as error:
+            raise StoreError(
+                f"cannot open store directory {str(self.root)!r}: {error.strerror}",
+                fix="check that the directory exists and that this user can read it",
+            ) from None
 
-        Folders of ``path`` that do not exist yet resolve to where mkdir would
-        create them.  A link as the last component is followed by
-        :func:`_write_object`, so its target must be inside the root too.
+    def _open_folder(
+        self, root_fd: int, folder: tuple[str, ...], *, create: bool
+    ) -> tuple[int, tuple[str, ...]]:
+        """Open ``folder`` below the root without following links; return it and its real parts.
+
+        Each component is opened relative to its parent with O_NOFOLLOW, so
+        a folder replaced by a symbolic link at any moment is never followed.
+        A folder that is a link when reached is resolved.  If the target is
+        below the root, the target's path is walked from the root, and a link
+        found on that second walk is rejected.  Raises :class:`_OutsideStore`
+        for a link out of the store, ``FileNotFoundError`` for a missing
+        folder unless ``create`` is set, and ``NotADirectoryError`` where a
+        folder is a file.
         """
-        root = self.root.resolve()
-        parent = path.parent.resolve()
-        if parent != root and root not in parent.parents:
-            return (
-                f"its folder {str(path.parent)!r} leads through a symbolic link to {str(parent)!r}"
-            )
-        if path.is_symlink():
-            target = Path(os.path.realpath(path))
-            if root not in target.parents:
-                return f"{str(path)!r} is a symbolic link to {str(target)!r}"
-        return None
+        try:
+            return _walk(root_fd, folder, create=create), folder
+        except _LinkFound:
+            pass
+        path = self.root.joinpath(*folder)
+        target, parts = self._resolve_inside(path)
+        problem = f"its folder {str(path)!r} leads through a symbolic link to {str(target)!r}"
+        if parts is None:
+            raise _OutsideStore(problem)
+        try:
+            return _walk(root_fd, parts, create=create), parts
+        except _LinkFound:
+            raise _OutsideStore(problem) from None
 
-    def _holds(self, path: Path, expected: bytes) -> bool:
-        """Return whether the file at ``path`` contains exactly ``expected``."""
+    def _resolve_inside(self, path: Path) -> tuple[Path, tuple[str, ...] | None]:
+        """Return where ``path`` resolves to, and its parts below the root (None if outside)."""
+        target = Path(os.path.realpath(path))
         try:
-            fd = os.open(path, os.O_RDONLY)
+            return target, target.relative_to(self.root.resolve()).parts
+        except ValueError:
+            return target, None
+
+    def _status_if_holds(self, folder_fd: int, name: str, expected: bytes) -> os.stat_result | None:
+        """Return the status of file ``name`` in ``folder_fd`` if it contains exactly ``expected``.
+
+        Returns None when it does not or is missing.  A symbolic link raises
+        ``OSError`` with ELOOP instead of being followed.
+        """
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
         except FileNotFoundError:
-            return False
+            return None
         try:
+            status = os.fstat(fd)
             size = len(expected)
-            if os.fstat(fd).st_size != size:
-                return False
+            if status.st_size != size:
+                return None
             if len(self._scratch) < size:
                 self._scratch = bytearray(size)
             view = memoryview(self._scratch)[:size]
@@ -432,25 +571,33 @@ class DirectoryStore(ObjectStore):
             while offset < size:
                 count = os.readv(fd, [view[offset:]])
                 if count == 0:
-                    return False  # truncated since the fstat
+                    return None  # truncated since the fstat
                 offset += count
             if os.read(fd, 1):
-                return False  # grown since the fstat
+                return None  # grown since the fstat
             # startswith runs memcmp; comparing two memoryviews goes item by item.
-            return self._scratch.startswith(expected)
+            return status if self._scratch.startswith(expected) else None
         finally:
             os.close(fd)
 
-    @staticmethod
-    def _mode_of(path: Path) -> int:
-        try:
-            return stat.S_IMODE(path.stat().st_mode)
-        except FileNotFoundError:
-            return 0o600
-
     def _object_lock(self, object_id: str) -> _SlotLock:
         if self._lock_fd is None:
-            self._lock_fd = os.open(self.root / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+            # O_NOFOLLOW: a symbolic link put at the lock file's name would
+            # otherwise make this open create its target outside the store.
+            try:
+                self._lock_fd = os.open(
+                    self.root / LOCK_NAME,
+                    os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                )
+            except OSError as error:
+                if error.errno != errno.ELOOP:
+                    raise
+                raise StoreError(
+                    f"the lock file {str(self.root / LOCK_NAME)!r} of store directory "
+                    f"{str(self.root)!r} is a symbolic link",
+                    fix="remove the link; agile creates the lock file again",
+                ) from None
         slot = zlib.crc32(object_id.encode()) % _LOCK_SLOTS
         return _SlotLock(self._lock_fd, slot, self._thread_lock)
 
@@ -508,27 +655,87 @@ def _write_failure(path: Path, error: OSError) -> str:
     return f"cannot write {str(path)!r}: {reason}"
 
 
-def _write_object(path: Path, data: bytes, mode: int) -> None:
-    """Create or replace the object file at ``path`` atomically, then fsync its directory.
-
-    As :func:`agile.fsio.atomic_write` does, a link is followed and the file
-    it names is replaced, and a FIFO or device is written in place.  The
-    temporary file carries the store's marker, so that a killed write leaves
-    a file that the next scan recognises.
-    """
-    target = Path(os.path.realpath(path)) if path.is_symlink() else path
-    if target.exists() and not target.is_file():
-        atomic_write(target, data, mode=mode)
-        return
-    _replace_file(target, data, mode)
-    fsync_directory(target.parent)
+class _OutsideStore(Exception):
+    """A write that would leave the store through a symbolic link, with the link and its target."""
 
 
-def _replace_file(path: Path, data: bytes | Joined, mode: int) -> None:
-    """Write ``data`` to a temporary file beside ``path``, fsync it and rename it over ``path``."""
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}{_TEMPORARY_MARKER}", suffix=".tmp", dir=path.parent
+class _LinkFound(Exception):
+    """A folder on the way to an object is a symbolic link."""
+
+
+def _outside_error(object_id: str, root: Path, outside: _OutsideStore) -> StoreError:
+    return StoreError(
+        f"object id {object_id!r} would be written outside store directory "
+        f"{str(root)!r}: {outside}",
+        fix="choose an object id whose path has no symbolic link out of the store, "
+        "or register the link's target as a store of its own",
     )
+
+
+def _walk(root_fd: int, parts: tuple[str, ...], *, create: bool) -> int:
+    """Open the folder ``parts`` below ``root_fd`` one component at a time; return a new descriptor.
+
+    With ``create``, a missing folder is created 0700 first.  Raises
+    :class:`_LinkFound` where a component is a symbolic link.
+    """
+    fd = os.dup(root_fd)
+    try:
+        for name in parts:
+            child = _open_child(fd, name, create=create)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _open_child(parent_fd: int, name: str, *, create: bool) -> int:
+    """Open the folder ``name`` in ``parent_fd`` without following a link."""
+    try:
+        return os.open(name, _FOLDER_FLAGS, dir_fd=parent_fd)
+    except FileNotFoundError:
+        if not create:
+            raise
+    except OSError as error:
+        if error.errno in (errno.ENOTDIR, errno.ELOOP) and _is_link_at(parent_fd, name):
+            raise _LinkFound(name) from None
+        raise
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(name, 0o700, dir_fd=parent_fd)
+    # Opened again as above: what is there now may be a link put in since the mkdir.
+    return _open_child(parent_fd, name, create=False)
+
+
+def _lstat_at(folder_fd: int, name: str) -> os.stat_result | None:
+    """Return the status of ``name`` in ``folder_fd`` without following a link, or None."""
+    try:
+        return os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _is_link_at(folder_fd: int, name: str) -> bool:
+    status = _lstat_at(folder_fd, name)
+    return status is not None and stat.S_ISLNK(status.st_mode)
+
+
+def _write_in_place(folder_fd: int, name: str, data: bytes) -> None:
+    """Write ``data`` to the FIFO or device ``name``, which a rename would destroy."""
+    fd = os.open(name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder_fd)
+    with os.fdopen(fd, "wb") as stream:
+        stream.write(data)
+
+
+def _replace_at(folder_fd: int, name: str, data: bytes | Joined, mode: int) -> None:
+    """Write ``data`` to a temporary file in ``folder_fd``, fsync it and rename it over ``name``.
+
+    The temporary file is created 0600 with O_EXCL and O_NOFOLLOW, so it is
+    always a new file, and gets ``mode`` once it exists.  It carries the
+    store's marker, so that a killed write leaves a file the next scan
+    recognises.  The caller fsyncs the folder.
+    """
+    fd, temporary = _create_temporary(folder_fd, name)
     try:
         os.fchmod(fd, mode)
         for part in data.parts if isinstance(data, Joined) else (data,):
@@ -538,13 +745,26 @@ def _replace_file(path: Path, data: bytes | Joined, mode: int) -> None:
         os.fsync(fd)
         os.close(fd)
         fd = -1
-        os.replace(temporary, path)
+        os.replace(temporary, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
     except BaseException:
         if fd >= 0:
             os.close(fd)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+            os.unlink(temporary, dir_fd=folder_fd)
         raise
+
+
+def _create_temporary(folder_fd: int, name: str) -> tuple[int, str]:
+    """Create the new file ``.NAME.agile-XXXXXXXX.tmp`` in ``folder_fd``; return its fd and name."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(_TEMPORARY_ATTEMPTS):
+        suffix = base64.b32encode(os.urandom(5)).decode("ascii").lower()
+        temporary = f".{name}{_TEMPORARY_MARKER}{suffix}.tmp"
+        try:
+            return os.open(temporary, flags, 0o600, dir_fd=folder_fd), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", f".{name}.agile-*.tmp")
 
 
 class _SlotLock:
