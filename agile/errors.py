@@ -20,6 +20,7 @@ __all__ = [
     "AuthenticationFailed",
     "MessageLimitReached",
     "InvalidSignature",
+    "NoAcceptableSignature",
     "PolicyViolation",
     "InvalidPolicy",
     "InvalidEnvelope",
@@ -122,6 +123,18 @@ class PolicyViolation(AgileError):
     ) -> None:
         super().__init__(message, fix=fix)
         self.reasons = list(reasons or [])
+
+
+class NoAcceptableSignature(InvalidSignature, PolicyViolation):
+    """No signature that the policy accepts for ``verify`` covers the message.
+
+    Either every known key uses an algorithm that the policy does not allow
+    for verifying (a downgrade, or a copy stripped of its post-quantum
+    signature), or ``signature.verify_require_quantum_safe`` is set and only
+    classical signatures verified.  It is a failed check (CLI exit code 1, as
+    for :class:`InvalidSignature`), and also a :class:`PolicyViolation` that
+    carries the policy's reasons.
+    """
 
 
 class InvalidPolicy(AgileError):

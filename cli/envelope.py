@@ -390,12 +390,15 @@ def verify(
 def inspect(source: str, as_json: bool) -> None:
     """Print an envelope's header: version, payload AEAD and recipients (no key needed).
 
+    Armoured input is read to its END line, so damaged armour fails here too.
+    Only decrypt checks the payload itself.
+
     \b
     Example:
       agile inspect report.pdf.agile --json
     """
     with _input(source) as reader:
-        header = envelope.read_header(reader)
+        header = envelope.read_header(reader, check_armour=True)
     info = header.to_dict()
     if as_json:
         emit_json(info)

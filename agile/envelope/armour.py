@@ -32,7 +32,10 @@ __all__ = [
 
 LABELS = {1: "AGILE ENCRYPTED MESSAGE", 2: "AGILE SIGNATURE"}
 _BEGIN = b"-----BEGIN AGILE "
-_BEGIN_LINE = re.compile(rb"-----BEGIN (AGILE [A-Z ]+)-----\r?\Z")
+#: A BEGIN line; spaces, tabs and a CR may follow it, as they may follow the END line.
+_BEGIN_LINE = re.compile(rb"-----BEGIN (AGILE [A-Z ]+)-----[ \t\r]*\Z")
+#: The UTF-8 byte order mark that some editors write at the start of a text file.
+_BOM = b"\xef\xbb\xbf"
 _BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 
@@ -44,6 +47,8 @@ _GROUP_BYTES = 64 * _LINE_BYTES
 _BLOCK_SIZE = 1 << 16
 #: Longest BEGIN or END line accepted. The ones agile writes are at most 39 bytes.
 _MAX_BOUNDARY_LINE = 128
+#: Characters of a bad BEGIN or END line that an error message shows.
+_SHOWN_LINE = 48
 #: Bytes of magic, version and kind: enough to compare the kind with the label.
 _KIND_OFFSET = 9
 
@@ -53,8 +58,16 @@ _FIX_UNCHANGED = (
 )
 
 
-def _malformed(detail: str = "missing or mismatched BEGIN/END lines") -> InvalidEnvelope:
+def _malformed(detail: str) -> InvalidEnvelope:
     return InvalidEnvelope(f"armoured envelope is malformed ({detail})", fix=_FIX_BLOCK)
+
+
+def _bad_begin_line(line: bytes) -> InvalidEnvelope:
+    shown = line[:_SHOWN_LINE].decode("ascii", "replace")
+    if len(line) > _SHOWN_LINE:
+        shown += "..."
+    expected = " or ".join(f"'-----BEGIN {label}-----'" for label in LABELS.values())
+    return _malformed(f"{shown!r} is not a BEGIN line; expected {expected}")
 
 
 def armour(envelope: bytes) -> bytes:
@@ -192,17 +205,24 @@ class ArmourReader(io.RawIOBase):
             self._fill()
 
     def _read_begin(self) -> str:
+        while len(self._text) < len(_BOM) and not self._eof:
+            self._fill()
+        if self._text.startswith(_BOM):
+            del self._text[: len(_BOM)]
         self._skip_whitespace()
         newline = self._text.find(b"\n")
         while newline < 0 and not self._eof and len(self._text) <= _MAX_BOUNDARY_LINE:
             self._fill()
             newline = self._text.find(b"\n")
+        if newline < 0 and self._eof and self._text.startswith(_BEGIN):
+            raise _malformed("the text ends after the BEGIN line")
         if newline < 0 or newline > _MAX_BOUNDARY_LINE:
-            raise _malformed()
-        match = _BEGIN_LINE.match(bytes(self._text[:newline]))
+            raise _bad_begin_line(bytes(self._text[:_MAX_BOUNDARY_LINE]))
+        line = bytes(self._text[:newline])
+        match = _BEGIN_LINE.match(line)
         label = match.group(1).decode("ascii") if match else None
         if label not in LABELS.values():
-            raise _malformed()
+            raise _bad_begin_line(line)
         del self._text[: newline + 1]
         assert label is not None
         return label
@@ -221,7 +241,7 @@ class ArmourReader(io.RawIOBase):
             # One line longer than a block: decode it in parts.
             size, ends_line = len(self._text), False
         if size == 0:
-            raise _malformed()  # the text ended before the END line
+            raise _malformed(f"no END line; expected {self._end_line.decode('ascii')!r}")
         chunk = bytes(self._text[:size])
         del self._text[:size]
 
@@ -244,8 +264,13 @@ class ArmourReader(io.RawIOBase):
         line_end = chunk.find(b"\n", boundary)
         if line_end < 0:
             line_end = len(chunk)
-        if chunk[boundary:line_end].strip(_WHITESPACE) != self._end_line:
-            raise _malformed()
+        line = chunk[boundary:line_end].strip(_WHITESPACE)
+        if line != self._end_line:
+            shown = line[:_SHOWN_LINE].decode("ascii", "replace")
+            raise _malformed(
+                f"END line {shown!r} does not match the BEGIN line; expected "
+                f"{self._end_line.decode('ascii')!r}"
+            )
         self._text[:0] = chunk[line_end + 1 :]
         self._finish()
 
@@ -305,13 +330,14 @@ def _check_label(label: str, envelope: bytes) -> None:
         )
 
 
-#: Whitespace of any length, then the start of a BEGIN line (format.md: "ASCII armour").
-_LEADING_BEGIN = re.compile(rb"\s*" + re.escape(_BEGIN))
-_LEADING_BEGIN_TEXT = re.compile(r"\s*" + re.escape(_BEGIN.decode()))
+#: A UTF-8 byte order mark, whitespace of any length, then the start of a BEGIN line
+#: (format.md: "ASCII armour").
+_LEADING_BEGIN = re.compile(rb"(?:" + re.escape(_BOM) + rb")?\s*" + re.escape(_BEGIN))
+_LEADING_BEGIN_TEXT = re.compile("\ufeff?" + r"\s*" + re.escape(_BEGIN.decode()))
 
 
 def is_armoured(data: bytes | bytearray | memoryview | str) -> bool:
-    """Return whether ``data`` starts with a BEGIN line, after any amount of whitespace."""
+    """Return whether ``data`` starts with a BEGIN line, after a byte order mark and whitespace."""
     if isinstance(data, str):
         return _LEADING_BEGIN_TEXT.match(data) is not None
     return _LEADING_BEGIN.match(data) is not None
@@ -320,7 +346,7 @@ def is_armoured(data: bytes | bytearray | memoryview | str) -> bool:
 def dearmour(data: bytes | str) -> bytes:
     """Return the binary envelope inside armoured text; raise :class:`InvalidEnvelope`."""
     if isinstance(data, str):
-        data = data.encode("ascii", "replace")
+        data = data.removeprefix("\ufeff").encode("ascii", "replace")
     return ArmourReader(io.BytesIO(data)).readall()
 
 
@@ -366,19 +392,27 @@ class _Prefixed(io.RawIOBase):
 def open_envelope_stream(source: BinaryIO, head: bytes = b"") -> BinaryIO:
     """Return a binary stream of the envelope in ``source``, decoding armour when present.
 
-    ``head`` contains bytes already read from ``source``.  Armour may follow any
-    amount of whitespace, which is skipped in bounded memory: a binary envelope
-    starts with 0x89, never with whitespace.
+    ``head`` contains bytes already read from ``source``.  Armour may follow a
+    UTF-8 byte order mark and any amount of whitespace, which is skipped in
+    bounded memory: a binary envelope starts with 0x89, never with whitespace.
     """
     from .format import MAGIC
 
     text = bytes(head)
     if text.startswith(MAGIC):
         return _Prefixed(text, source)  # type: ignore[return-value]
+    while len(text) < len(_BOM) and _BOM.startswith(text):
+        block = read_block(source, len(_BOM) - len(text))
+        if not block:
+            break
+        text += block
+    # A byte order mark is text: it may come before armour, never before a binary envelope.
+    marked = text.startswith(_BOM)
+    text = text.removeprefix(_BOM)
     while not text.lstrip(_WHITESPACE):
         block = read_block(source, _BLOCK_SIZE)
         if not block:
-            return _Prefixed(text, source)  # type: ignore[return-value]
+            return _binary(text, source, marked)
         text = block
 
     # Read up to one boundary line past the whitespace: enough to tell armour from the rest.
@@ -392,4 +426,11 @@ def open_envelope_stream(source: BinaryIO, head: bytes = b"") -> BinaryIO:
         return ArmourReader(source, text[skipped:])  # type: ignore[return-value]
     if _BEGIN in text:
         raise _malformed("text before the BEGIN line")
+    return _binary(text, source, marked)
+
+
+def _binary(text: bytes, source: BinaryIO, marked: bool) -> BinaryIO:
+    """Return the stream of a binary envelope whose first bytes are ``text``."""
+    if marked:
+        raise _malformed("the input starts with a UTF-8 byte order mark, but no BEGIN line follows")
     return _Prefixed(text, source)  # type: ignore[return-value]

@@ -23,14 +23,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import (
+    AgileError,
     AuthenticationFailed,
     InvalidArgument,
     InvalidEnvelope,
     KeyNotFound,
     KeysetError,
     PolicyViolation,
+    SealError,
+    SealerUnavailable,
+    WrongPassphrase,
 )
 from ..keys import Key, Keyset, Keystore
+from ..registry import PrivateKey
 from .armour import ArmourWriter, dearmour_if_armoured
 from .armour import armour as to_armour
 from .format import (
@@ -56,6 +61,7 @@ from .format import (
     read_stream_header,
     write_all,
 )
+from .messages import join_limited
 from .recipients import Target, resolve_targets, unwrap, wrap
 from .schedule import DATA_KEY_SIZE, Schedule, derive_schedule, payload_associated_data
 from .stream import PayloadOpener, PayloadSealer, parameters
@@ -202,8 +208,59 @@ _REMEDIES = {
 }
 
 
+@dataclass
+class _Attempts:
+    """The reasons that stanzas with keys in the keystore did not open, in stanza order."""
+
+    found: int = 0
+    reasons: list[str] = field(default_factory=list)
+    sealer_failures: list[SealError] = field(default_factory=list)
+    authentication_failures: int = 0
+    violations: list[PolicyViolation] = field(default_factory=list)
+    remedies: dict[str, None] = field(default_factory=dict)  # fixes for unusable keys, in order
+
+    def skip(self, key_id: str, reason: str) -> None:
+        self.reasons.append(reason)
+        log.info("recipient stanza for key %s did not open, trying the next: %s", key_id, reason)
+
+    def error(self, header: Header, keystore: Keystore) -> AgileError:
+        """Return the error for an envelope that no stanza opened: the most actionable cause."""
+        if self.found == 0:
+            ids = join_limited([s.key_id for s in header.recipients])
+            return KeyNotFound(
+                f"none of the envelope's recipient keys ({ids}) is in keystore "
+                f"{str(keystore.path)!r}",
+                fix="use the keystore that contains one of these keys (--keystore or AGILE_HOME)",
+            )
+        message = "the envelope did not open: " + join_limited(self.reasons, "; ")
+        if self.sealer_failures:
+            # A wrong passphrase or a missing device is the user's to fix, and it hides
+            # whether that keyset's stanza would have opened.  Any one keyset that opens is
+            # enough, so the fix of the first one is given.
+            kind: type[SealError] = SealError
+            if all(isinstance(e, WrongPassphrase) for e in self.sealer_failures):
+                kind = WrongPassphrase
+            elif all(isinstance(e, SealerUnavailable) for e in self.sealer_failures):
+                kind = SealerUnavailable
+            return kind(message, fix=self.sealer_failures[0].fix)
+        if self.authentication_failures:
+            return AuthenticationFailed(
+                message, fix="the envelope was modified or was not encrypted to these keys"
+            )
+        if self.violations:
+            reasons = [r for v in self.violations for r in v.reasons] or [str(self.violations[0])]
+            return PolicyViolation(message, fix=self.violations[0].fix, reasons=reasons)
+        return KeysetError(message, fix="; or ".join(self.remedies))
+
+
 def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
-    """Find a stanza this keystore can open and authenticate the header with it."""
+    """Find a stanza this keystore can open and authenticate the header with it.
+
+    Stanzas are tried in header order, and a stanza that fails for any reason,
+    a sealer that does not release its keyset's KEK included, moves on to the
+    next one.  A keyset whose sealer failed is not unsealed again for its other
+    stanzas, so a wrong passphrase costs one Argon2id run per keyset.
+    """
     if header.kind != "encrypted":
         raise InvalidEnvelope(
             f"this is a {header.kind} envelope, not an encrypted one",
@@ -213,77 +270,68 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
     parameters(header.payload_algorithm)
     policy.enforce("decrypt", header.payload_algorithm)
 
-    failures: list[str] = []
-    violations: list[PolicyViolation] = []
-    unusable: list[str] = []
-    remedies: set[str] = set()
-    found = 0
+    attempts = _Attempts()
+    sealed_keysets: dict[str, str] = {}  # keyset name -> why its sealer failed
     for stanza in header.recipients:
         try:
             keyset, key = keystore.find_key(stanza.key_id)
         except KeyNotFound:
             continue
-        found += 1
+        attempts.found += 1
         if key.algorithm != stanza.algorithm:
-            failures.append(f"stanza for {key.id} names {stanza.algorithm}, key is {key.algorithm}")
+            attempts.authentication_failures += 1
+            attempts.skip(
+                key.id, f"stanza for {key.id} names {stanza.algorithm}, key is {key.algorithm}"
+            )
             continue
-        if not key.status.can_open:
-            unusable.append(f"key {key.id} of keyset {keyset.name!r} is {key.status.value}")
-            remedies.add(_REMEDIES.get(key.status.value, _REMEDY_PRIVATE))
-            continue
-        if not key.has_private:
-            unusable.append(f"key {key.id} of keyset {keyset.name!r} has no private part")
-            remedies.add(_REMEDY_PRIVATE)
+        if not key.status.can_open or not key.has_private:
+            state = key.status.value if not key.status.can_open else "public-only"
+            attempts.skip(key.id, f"key {key.id} of keyset {keyset.name!r} is {state}")
+            remedy = _REMEDIES.get(key.status.value, _REMEDY_PRIVATE)
+            attempts.remedies.setdefault(remedy)
             continue
         try:
             policy.enforce("decrypt", key.algorithm, key=_meta(key))
         except PolicyViolation as violation:
-            violations.append(violation)
+            attempts.violations.append(violation)
+            attempts.skip(key.id, str(violation))
+            continue
+        if keyset.name in sealed_keysets:
+            attempts.skip(key.id, sealed_keysets[keyset.name])
             continue
 
+        secret_key: bytes | None = None
+        private_key: PrivateKey | None = None
         try:
             if keyset.purpose == "aead":
-                secret = keyset.secret_key(key.id)
-                data_key = unwrap(stanza, header.payload_context, secret_key=secret)
+                secret_key = keyset.secret_key(key.id)
             else:
-                private = keyset.private_key(key.id)
-                data_key = unwrap(stanza, header.payload_context, private_key=private)
+                private_key = keyset.private_key(key.id)
+        except SealError as error:
+            sealed_keysets[keyset.name] = str(error)
+            attempts.sealer_failures.append(error)
+            attempts.skip(key.id, str(error))
+            continue
+        try:
+            data_key = unwrap(
+                stanza, header.payload_context, private_key=private_key, secret_key=secret_key
+            )
         except AuthenticationFailed as error:
-            failures.append(str(error))
+            attempts.authentication_failures += 1
+            attempts.skip(key.id, str(error))  # the message names the key id
             continue
         schedule = _schedule(data_key, header.salt, header.payload_algorithm)
         try:
             schedule.check_commitment(header.commitment)
         except AuthenticationFailed as error:
-            failures.append(f"key {key.id}: {error}")
+            attempts.authentication_failures += 1
+            attempts.skip(key.id, f"key {key.id}: {error}")
             continue
         schedule.check_header_mac(header.authenticated, header.mac)
         log.debug("opened envelope header with key %s of keyset %s", key.id, keyset.name)
         return _Opened(header, data_key, schedule)
 
-    ids = ", ".join(s.key_id for s in header.recipients)
-    if found == 0:
-        raise KeyNotFound(
-            f"none of the envelope's recipient keys ({ids}) is in keystore {str(keystore.path)!r}",
-            fix="use the keystore that contains one of these keys (--keystore or AGILE_HOME)",
-        )
-    if failures:
-        raise AuthenticationFailed(
-            "the envelope did not open: " + "; ".join(failures),
-            fix="the envelope was modified or was not encrypted to these keys",
-        )
-    if violations:
-        reasons = [reason for v in violations for reason in v.reasons] or [str(violations[0])]
-        raise PolicyViolation(
-            f"policy {policy.name!r} does not allow decrypting with the recipient keys: "
-            + "; ".join(str(v) for v in violations),
-            fix=violations[0].fix,
-            reasons=reasons,
-        )
-    raise KeysetError(
-        "no usable recipient key: " + "; ".join(unusable),
-        fix="; or ".join(sorted(remedies)),
-    )
+    raise attempts.error(header, keystore)
 
 
 def _check_aad(aad: Any) -> None:

@@ -530,8 +530,18 @@ def _read_exact(stream: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def read_header(source: bytes | bytearray | memoryview | str | BinaryIO) -> Header:
-    """Parse an envelope's header without any key (bytes, armoured text or a binary stream)."""
+def read_header(
+    source: bytes | bytearray | memoryview | str | BinaryIO, *, check_armour: bool = False
+) -> Header:
+    """Parse an envelope's header without any key (bytes, armoured text or a binary stream).
+
+    Armoured bytes or text are decoded whole, so damage to the armour anywhere
+    raises :class:`InvalidEnvelope`.  From a stream only the header is read,
+    unless ``check_armour`` is true.  Then armour is read on to its END line,
+    and its payload is decoded and dropped without being authenticated.  An
+    armoured stream with bad base64 or without its END line so fails here as
+    it would when decrypted.
+    """
     from .armour import dearmour_if_armoured
 
     if isinstance(source, (bytes, bytearray, memoryview, str)):
@@ -543,10 +553,16 @@ def read_header(source: bytes | bytearray | memoryview | str | BinaryIO) -> Head
                 return parse_header(data)
         return parse_header(data[: _header_length(data)])
     check_binary_stream(source, "source")
-    head, _stream = read_stream_header(source)
+    head, stream = read_stream_header(source)
     if head[len(MAGIC) + 1] == KIND_SIGNATURE:
-        return _parse_signature(head, len(head))
-    return parse_header(head)
+        header = _parse_signature(head, len(head))
+    else:
+        header = parse_header(head)
+    if check_armour and stream is not source:
+        # read_stream_header returns another stream only when it decodes armour.
+        while read_block(stream, 1 << 16):
+            pass
+    return header
 
 
 def _header_length(data: bytes) -> int:

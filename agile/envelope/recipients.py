@@ -234,16 +234,28 @@ def unwrap(
     private_key: PrivateKey | None = None,
     secret_key: bytes | None = None,
 ) -> bytes:
-    """Return the data key from ``stanza``; raise :class:`AuthenticationFailed` on any failure."""
+    """Return the data key from ``stanza``; raise :class:`AuthenticationFailed` on any failure.
+
+    The message names the stanza's key id and the reason, in one line.
+    """
     try:
         return _unwrap(stanza, payload_context, private_key, secret_key)
-    except AuthenticationFailed:
-        raise
-    except (AgileError, InvalidTag, ValueError, struct.error) as error:
+    except (AgileError, InvalidTag, ValueError) as error:
+        # InvalidTag has no message of its own.
+        reason = str(error) or "authentication tag did not verify"
         raise AuthenticationFailed(
-            f"recipient stanza for key {stanza.key_id} did not open: {error}",
+            f"recipient stanza for key {stanza.key_id} did not open: {reason}",
             fix="the envelope was modified or the key is not the one it was encrypted to",
         ) from None
+
+
+def _check_body_size(stanza: Stanza, minimum: int, layout: str) -> None:
+    """Raise AuthenticationFailed when the stanza body is shorter than its fixed fields."""
+    if len(stanza.body) < minimum:
+        raise AuthenticationFailed(
+            f"{stanza.algorithm} stanza body is {len(stanza.body)} bytes, shorter than the "
+            f"{minimum} bytes of {layout}"
+        )
 
 
 def _unwrap(
@@ -256,25 +268,34 @@ def _unwrap(
     kind = _kind(stanza.algorithm)
     if kind == "aead":
         if secret_key is None:
-            raise AuthenticationFailed(f"no symmetric key for stanza {stanza.key_id}")
+            raise AuthenticationFailed("no symmetric key was given")
         implementation = aead_implementation(stanza.algorithm)
         size = implementation.nonce_size
+        _check_body_size(stanza, size, "its nonce")
         ad = binding(_SYMMETRIC_AD, payload_context, stanza.key_id)
         return implementation.new(secret_key).decrypt(body[:size], body[size:], ad)
     if private_key is None:
-        raise AuthenticationFailed(f"no private key for stanza {stanza.key_id}")
+        raise AuthenticationFailed("no private key was given")
     if kind == "hpke":
+        _check_body_size(stanza, 6, "its KDF id, AEAD id and enc length")
         kdf_id, aead_id, enc_size = struct.unpack(">HHH", body[:6])
         enc = body[6 : 6 + enc_size]
         ciphertext = body[6 + enc_size :]
         if len(enc) != enc_size:
-            raise AuthenticationFailed(f"HPKE stanza for key {stanza.key_id} is truncated")
+            raise AuthenticationFailed(
+                f"HPKE stanza is truncated: enc needs {enc_size} bytes, {len(enc)} present"
+            )
         suite = _suite_from_codepoints(stanza.algorithm, kdf_id, aead_id)
         info = binding(_HPKE_INFO, payload_context, stanza.key_id)
         return bytes(hpke.open(suite, enc, private_key, ciphertext, info=info))
+    _check_body_size(stanza, 2, "its ciphertext length")
     (size,) = struct.unpack(">H", body[:2])
     ciphertext = body[2 : 2 + size]
     wrapped = body[2 + size :]
+    if len(ciphertext) != size:
+        raise AuthenticationFailed(
+            f"KEM stanza is truncated: the ciphertext needs {size} bytes, {len(ciphertext)} present"
+        )
     shared = registry.kem(stanza.algorithm).decapsulate(private_key, ciphertext)
     wrap_key = _kem_wrap_key(shared, payload_context, stanza.key_id)
     return AESGCM(wrap_key).decrypt(b"\x00" * 12, wrapped, None)

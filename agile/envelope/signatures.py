@@ -25,6 +25,7 @@ from ..errors import (
     InvalidSignature,
     KeyNotFound,
     KeysetError,
+    NoAcceptableSignature,
     PolicyViolation,
 )
 from .armour import armour as to_armour
@@ -40,6 +41,7 @@ from .format import (
     preamble,
     read_block,
 )
+from .messages import join_limited
 
 if TYPE_CHECKING:
     from ..keys import Keyset, Keystore
@@ -236,10 +238,13 @@ def verify(
     allows for ``verify`` (including ``verify_only`` entries) must verify,
     otherwise :class:`InvalidSignature` is raised.  Signatures by unknown keys
     or by algorithms the policy rejects are ignored, and at least one must
-    verify: with none, the error is :class:`KeyNotFound` (no known key) or
-    :class:`PolicyViolation` (known keys, but no allowed algorithm).  A policy
-    with ``signature.verify_require_quantum_safe`` also raises
-    :class:`PolicyViolation` when every signature that verified is classical.
+    verify.  With none, the error is :class:`KeyNotFound` (no known key),
+    :class:`KeysetError` (known keys, all disabled or destroyed) or
+    :class:`NoAcceptableSignature` (known keys, but no allowed algorithm).  A
+    policy with ``signature.verify_require_quantum_safe`` also raises
+    :class:`NoAcceptableSignature` when every signature that verified is
+    classical.  :class:`NoAcceptableSignature` is both an
+    :class:`InvalidSignature` and a :class:`PolicyViolation`.
     """
     return verify_report(signature, message, keystore, policy=policy).verified
 
@@ -292,27 +297,60 @@ def verify_report(
     if verified:
         # The signature list is unsigned, so a stripped copy may keep only its classical
         # signatures.  The rule rejects such a copy after every signature has been checked.
-        active.enforce_quantum_safe_verify([(v.key_id, v.algorithm) for v in verified])
+        try:
+            active.enforce_quantum_safe_verify([(v.key_id, v.algorithm) for v in verified])
+        except PolicyViolation as violation:
+            raise NoAcceptableSignature(
+                str(violation), fix=violation.fix, reasons=violation.reasons
+            ) from None
         return VerifyReport(verified, ignored)
     if violations:
-        raise PolicyViolation(
+        # A downgrade: the envelope carries only signatures that this policy does not let
+        # verify, for example a copy stripped of its post-quantum signature under pq-only.
+        raise NoAcceptableSignature(
             f"policy {active.name!r} allows none of the signature algorithms: "
-            + "; ".join(str(v) for v in violations),
+            + join_limited([str(v) for v in violations], "; "),
             fix=violations[0].fix,
             reasons=[reason for v in violations for reason in v.reasons],
         )
     if unusable:
-        name, key_id, _status = unusable[0]
-        raise KeysetError(
-            "no usable signing key: "
-            + "; ".join(f"key {k} of keyset {n!r} is {st}" for n, k, st in unusable),
-            fix=f"run 'agile keyset decrypt-only {name} {key_id}' if its signatures should "
-            "still count, or sign the message again with a current key",
-        )
-    ids = ", ".join(entry.key_id for entry in header.signatures)
+        raise _unusable_keys(unusable)
     raise KeyNotFound(
-        f"none of the signing keys ({ids}) is in keystore {str(keystore.path)!r}",
+        f"no signature is by a key in keystore {str(keystore.path)!r} "
+        f"(signature key ids: {join_limited([e.key_id for e in header.signatures])})",
         fix="import the signer's public key with 'agile keyset import'",
+    )
+
+
+def _unusable_keys(unusable: list[tuple[str, str, str]]) -> KeysetError:
+    """Return the error for signatures whose known keys are all disabled or destroyed.
+
+    The fix differs by state: a disabled key can verify again, a destroyed one cannot.
+    """
+    states = join_limited([f"key {k} of keyset {n!r} is {st}" for n, k, st in unusable], "; ")
+    fixes: dict[str, str] = {}
+    for name, key_id, status in unusable:
+        if status in fixes:
+            continue
+        if status == "disabled":
+            fixes[status] = (
+                f"if signatures by key {key_id} should count again, run "
+                f"'agile keyset decrypt-only {name} {key_id}'"
+            )
+        elif status == "destroyed":
+            # A destroyed key keeps its public part, but its status can never change again.
+            # Only a new copy of the public key, under the same id, verifies its signatures.
+            fixes[status] = (
+                "a destroyed key no longer verifies: ask the signer to sign the message again "
+                f"with a current key, or, if signatures by key {key_id} should still count, "
+                f"remove it ('agile keyset remove-key {name} {key_id}') and import the "
+                "signer's public key again ('agile keyset import')"
+            )
+        else:
+            fixes[status] = "ask the signer to sign the message again with a current key"
+    return KeysetError(
+        f"no key in the keystore may verify these signatures: {states}",
+        fix="; or ".join(fixes.values()),
     )
 
 
@@ -403,9 +441,9 @@ def check_signatures(
         _check_entry(entry, keyset, key, digest)
         checked.append(Verified(key.id, key.algorithm, keyset.name))
     if not checked:
-        ids = ", ".join(entry.key_id for entry in header.signatures)
         raise KeyNotFound(
-            f"none of the signing keys ({ids}) is in keystore {str(keystore.path)!r}",
+            f"no signature is by a key in keystore {str(keystore.path)!r} "
+            f"(signature key ids: {join_limited([e.key_id for e in header.signatures])})",
             fix="import the signer's public key with 'agile keyset import'",
         )
     return checked

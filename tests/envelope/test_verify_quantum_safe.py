@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agile import envelope
-from agile.errors import InvalidSignature, PolicyViolation
+from agile.errors import InvalidSignature, NoAcceptableSignature, PolicyViolation
 from agile.keys import Keyset, Keystore
 from agile.policy import Policy, load_policy
 from agile.policy.loader import PROFILES_DIR
@@ -69,8 +69,10 @@ def test_dual_bad_classical_rejected(store: Keystore, dual: list, strict: Policy
 
 def test_stripped_rejected(store: Keystore, dual: list, strict: Policy) -> None:
     signature = _stripped(envelope.sign(b"release", dual, policy="default"), dual[1])
-    with pytest.raises(PolicyViolation) as caught:
+    with pytest.raises(NoAcceptableSignature) as caught:
         envelope.verify(signature, b"release", store, policy=strict)
+    assert isinstance(caught.value, PolicyViolation)
+    assert caught.value.exit_code == 1
     message = str(caught.value)
     assert "signature.verify_require_quantum_safe" in message
     assert dual[0].primary.id in message
@@ -130,7 +132,8 @@ def test_cli_stripped_exit_code(
         check=False,
         timeout=120,
     )
-    assert result.returncode == 2
+    # A stripped copy is a failed check (exit 1), not bad input (exit 2).
+    assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "verify_require_quantum_safe" in result.stderr
     assert "Traceback" not in result.stderr
