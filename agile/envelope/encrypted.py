@@ -20,6 +20,7 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..errors import (
@@ -314,8 +315,17 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
             continue
         try:
             data_key = unwrap(
-                stanza, header.payload_context, private_key=private_key, secret_key=secret_key
+                stanza,
+                header.payload_context,
+                private_key=private_key,
+                secret_key=secret_key,
+                allow=partial(policy.enforce, "decrypt"),
             )
+        except PolicyViolation as violation:
+            # The stanza's HPKE KDF or AEAD; the envelope chose it, the policy denies it.
+            attempts.violations.append(violation)
+            attempts.skip(key.id, str(violation))
+            continue
         except AuthenticationFailed as error:
             attempts.authentication_failures += 1
             attempts.skip(key.id, str(error))  # the message names the key id

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,13 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .. import hpke, registry
-from ..errors import AgileError, AuthenticationFailed, InvalidArgument, KeysetError
+from ..errors import (
+    AgileError,
+    AuthenticationFailed,
+    InvalidArgument,
+    KeysetError,
+    PolicyViolation,
+)
 from ..keys import Key, Keyset
 from ..registry import Family, PrivateKey, PublicKey
 from .format import MAX_RECIPIENTS, Stanza, encode_id
@@ -233,13 +239,21 @@ def unwrap(
     *,
     private_key: PrivateKey | None = None,
     secret_key: bytes | None = None,
+    allow: Callable[[str], None] | None = None,
 ) -> bytes:
     """Return the data key from ``stanza``; raise :class:`AuthenticationFailed` on any failure.
 
     The message names the stanza's key id and the reason, in one line.
+    ``allow`` is called with the registry id of the KDF and of the AEAD that an
+    HPKE stanza names, before they are used, and raises
+    :class:`~agile.errors.PolicyViolation` (passed on unchanged) to refuse one:
+    the codepoints come from the envelope, so a policy check of the KEM alone
+    would let the envelope choose a KDF or AEAD that the policy denies.
     """
     try:
-        return _unwrap(stanza, payload_context, private_key, secret_key)
+        return _unwrap(stanza, payload_context, private_key, secret_key, allow)
+    except PolicyViolation:
+        raise
     except (AgileError, InvalidTag, ValueError) as error:
         # InvalidTag has no message of its own.
         reason = str(error) or "authentication tag did not verify"
@@ -263,6 +277,7 @@ def _unwrap(
     payload_context: bytes,
     private_key: PrivateKey | None,
     secret_key: bytes | None,
+    allow: Callable[[str], None] | None,
 ) -> bytes:
     body = stanza.body
     kind = _kind(stanza.algorithm)
@@ -286,6 +301,9 @@ def _unwrap(
                 f"HPKE stanza is truncated: enc needs {enc_size} bytes, {len(enc)} present"
             )
         suite = _suite_from_codepoints(stanza.algorithm, kdf_id, aead_id)
+        if allow is not None:
+            allow(suite.kdf)
+            allow(suite.aead)
         info = binding(_HPKE_INFO, payload_context, stanza.key_id)
         return bytes(hpke.open(suite, enc, private_key, ciphertext, info=info))
     _check_body_size(stanza, 2, "its ciphertext length")

@@ -10,7 +10,7 @@ from agile import envelope, hpke
 from agile.envelope.encrypted import _assemble, _open
 from agile.envelope.format import MAGIC, Stanza, parse_header
 from agile.envelope.recipients import _HPKE_INFO, binding
-from agile.errors import AuthenticationFailed, KeyNotFound
+from agile.errors import AuthenticationFailed, KeyNotFound, PolicyViolation
 from agile.keys import Keystore
 
 
@@ -88,3 +88,29 @@ def test_many_unknown_recipients_capped(store: Keystore) -> None:
     assert "and 1014 more" in message
     assert f"{1023:016x}" not in message
     assert len(message) < 500
+
+
+def _with_hpke_suite(store: Keystore, kem: str, kdf: str, aead: str) -> bytes:
+    """Return an envelope to a new ``kem`` keyset whose stanza uses the given HPKE KDF and AEAD."""
+    keyset = store.create_keyset("r", "kem", kem)
+    data = envelope.encrypt(b"hello", keyset)
+    header = parse_header(data)
+    opened = _open(header, store, store.policy(None))
+    suite = hpke.Suite.from_ids(kem=kem, kdf=kdf, aead=aead)
+    key_id = keyset.primary.id
+    info = binding(_HPKE_INFO, header.payload_context, key_id)
+    enc, sealed = hpke.seal(suite, keyset.public_key(key_id), opened.data_key, info=info)
+    body = struct.pack(">HHH", suite.kdf_id, suite.aead_id, len(enc)) + enc + sealed
+    return _replace_stanzas(data, [Stanza(key_id, kem, body)], store)
+
+
+def test_hpke_aead_denied_by_policy(store: Keystore) -> None:
+    # fips allows P-256 but not ChaCha20-Poly1305, which this stanza's HPKE uses.
+    data = _with_hpke_suite(store, "p256", "hkdf-sha256", "chacha20-poly1305")
+    with pytest.raises(PolicyViolation, match="chacha20-poly1305"):
+        envelope.decrypt(data, store, policy="fips")
+
+
+def test_hpke_aead_allowed_by_policy(store: Keystore) -> None:
+    data = _with_hpke_suite(store, "p256", "hkdf-sha256", "chacha20-poly1305")
+    assert envelope.decrypt(data, store, policy="default") == b"hello"
