@@ -296,6 +296,29 @@ class _Terminated(BaseException):
         self.signum = signum
 
 
+_TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _on_termination(signum: int, _frame: FrameType | None) -> None:
+    raise _Terminated(signum)
+
+
+def _default_in_child() -> None:
+    """Give a forked child (a rotate worker) the default action for SIGTERM and SIGHUP.
+
+    A Python handler runs only between bytecodes.  A pool worker that a
+    signal reaches just before it blocks on the pool's queue lock, which
+    Pool.terminate() holds, would never run it and never end.  The default
+    action ends the process wherever it is.
+    """
+    for signum in _TERMINATION_SIGNALS:
+        if signal.getsignal(signum) is _on_termination:
+            signal.signal(signum, signal.SIG_DFL)
+
+
+os.register_at_fork(after_in_child=_default_in_child)
+
+
 def _stop_on_termination() -> dict[int, Any]:
     """Raise :class:`_Terminated` on SIGTERM and SIGHUP, unless the signal is ignored (nohup).
 
@@ -303,20 +326,10 @@ def _stop_on_termination() -> dict[int, Any]:
     """
     if threading.current_thread() is not threading.main_thread():
         return {}  # only the main thread may install signal handlers
-    main_pid = os.getpid()
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if os.getpid() != main_pid:
-            # A forked worker (rotate --workers) ends as the default action would.
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-            return
-        raise _Terminated(signum)
-
     replaced: dict[int, Any] = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in _TERMINATION_SIGNALS:
         if signal.getsignal(signum) is signal.SIG_DFL:
-            replaced[signum] = signal.signal(signum, handler)
+            replaced[signum] = signal.signal(signum, _on_termination)
     return replaced
 
 

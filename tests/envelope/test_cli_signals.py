@@ -84,3 +84,25 @@ def test_ignored_hangup_keeps_running(sealed: bytes, tmp_path: Path) -> None:
 
     assert process.returncode == 0
     assert (folder / "plain").read_bytes() == (tmp_path / "message").read_bytes()
+
+
+def test_forked_child_gets_default_action() -> None:
+    """A forked worker must die at once on SIGTERM, wherever it blocks (see cli.main)."""
+    from cli.main import _stop_on_termination
+
+    replaced = _stop_on_termination()
+    try:
+        child = os.fork()
+        if child == 0:
+            default = all(
+                signal.getsignal(signum) is signal.SIG_DFL
+                for signum in (signal.SIGTERM, signal.SIGHUP)
+            )
+            os._exit(0 if default else 1)
+        _, status = os.waitpid(child, 0)
+    finally:
+        for signum, previous in replaced.items():
+            signal.signal(signum, previous)
+
+    assert replaced
+    assert os.waitstatus_to_exitcode(status) == 0
