@@ -360,6 +360,36 @@ class Journal:
         ).fetchall()
         yield from rows
 
+    def pending_page(
+        self, run_id: str, after: tuple[str, str] | None, limit: int
+    ) -> list[tuple[str, str, str]]:
+        """Return up to ``limit`` pending ``(store, object_id, action)`` after ``after``.
+
+        ``after`` is the ``(store, object_id)`` of the last row of the previous
+        page, or None for the first page.  Rows come in ``(store, object_id)``
+        order, so paging visits each pending object once while a caller marks
+        objects done between pages, with one page in memory at a time.
+        """
+        if after is None:
+            return self._db.execute(
+                "SELECT store, object_id, action FROM objects "
+                "WHERE run_id = ? AND state = 'pending' ORDER BY store, object_id LIMIT ?",
+                (run_id, limit),
+            ).fetchall()
+        return self._db.execute(
+            "SELECT store, object_id, action FROM objects "
+            "WHERE run_id = ? AND state = 'pending' AND (store, object_id) > (?, ?) "
+            "ORDER BY store, object_id LIMIT ?",
+            (run_id, *after, limit),
+        ).fetchall()
+
+    def pending_count(self, run_id: str) -> int:
+        """Return the number of pending objects of a run."""
+        row = self._db.execute(
+            "SELECT count(*) FROM objects WHERE run_id = ? AND state = 'pending'", (run_id,)
+        ).fetchone()
+        return int(row[0])
+
     def finish_objects(self, run_id: str, results: Iterable[tuple[str, str, str, str, str | None]]):
         """Record ``(store, object_id, action, state, error)`` results in one transaction."""
         with self._transaction():
