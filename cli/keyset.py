@@ -348,7 +348,7 @@ def remove_key(name: str, key_id: str, force: bool) -> None:
     "public_only",
     default=None,
     help="Raw bytes are a public or a private key (default: what they parse as; "
-    "needed where both parse, as for x25519, ed25519 and paillier). With a PEM or JWK "
+    "needed where both parse, as for x25519 and ed25519). With a PEM, DER or JWK "
     "private key, --public imports only its public part.",
 )
 @click.option("--promote", is_flag=True, help="Make the imported key the primary key.")
@@ -380,15 +380,17 @@ def import_key(
     sealer: str,
     policy: str | None,
 ) -> None:
-    """Import a key from FILE (PEM, JWK, raw or seed) into keyset NAME and print its id.
+    """Import a key from FILE (PEM, DER, JWK, raw or seed) into keyset NAME and print its id.
 
-    When NAME does not exist it is created with --purpose, and the imported
-    key becomes its primary key.
+    FILE - reads standard input. PEM and DER may also be an X.509 certificate,
+    whose public key is imported. When NAME does not exist it is created with
+    --purpose, and the imported key becomes its primary key.
 
     \b
     Examples:
       agile keyset import alice alice.pem --purpose kem
       agile keyset import partner partner.jwk --purpose signature
+      openssl pkey -in encrypted.pem | agile keyset import mine - --purpose kem
       agile keyset import mine seed.bin --purpose kem --algorithm x-wing --format seed
       agile keyset import bob bob.pub --purpose kem --format raw --algorithm x-wing \\
           --public --key-id 6037a6ce79f21772
@@ -401,7 +403,7 @@ def import_key(
     if len(data) > _MAX_KEY_FILE:
         raise InvalidArgument(
             f"key file {file.name!r} is larger than {_MAX_KEY_FILE // 1024} KiB",
-            fix="pass a PEM, JWK, raw or seed key file",
+            fix="pass a PEM, DER, JWK, raw or seed key file",
         )
     store = _open(create=True)
     if name in store.keyset_names():
@@ -452,6 +454,7 @@ def _warn_new_key_id(key_id: str, key_format: str | None) -> None:
         "raw": "raw key bytes carry no key id",
         "seed": "seed bytes carry no key id",
         "pem": "the PEM file has no 'Key-Id: ID' line",
+        "der": "DER bytes carry no key id",
         "jwk": "the JWK has no kid",
     }.get(
         key_format or "",

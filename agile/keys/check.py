@@ -30,9 +30,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .. import registry
-from ..errors import AgileError, KeyNotFound, KeysetError, KeystoreError, SealError
+from ..errors import AgileError, InvalidKey, KeyNotFound, KeysetError, KeystoreError, SealError
 from ..registry.interfaces import AEAD, KEM, HomomorphicScheme, SignatureScheme
 from ..seal.sss import SSSSealer
+from .import_checks import check_public
 from .kek import kek_associated_data
 from .keyset import Keyset
 from .keystore import UNREADABLE_FIX, Keystore
@@ -202,6 +203,14 @@ def _check_key(keyset: Keyset, key: Key) -> KeyCheck:
     since GCM cannot tell them apart, so :func:`check_keyset` reports them per keyset.
     """
     if not key.has_private:
+        try:
+            # A public key imported before import checked it may still be unusable.
+            if key.public:
+                check_public(key.algorithm, key.public)
+        except InvalidKey as error:
+            return _result(keyset, key, "failed", error.diagnostics())
+        except ValueError as error:
+            return _result(keyset, key, "failed", f"the stored public key does not load: {error}")
         return _result(
             keyset, key, "skipped", "no private part (destroyed or imported public only)"
         )

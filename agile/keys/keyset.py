@@ -39,6 +39,7 @@ from ..fsio import atomic_write
 from ..registry import Family, KeyForm, PrivateKey, PublicKey
 from ..seal.base import describe_blob
 from .audit import AuditLog, record_key_changes
+from .files import read_keyset_file
 from .kek import unseal_kek, unwrap_private, wrap_private
 from .model import Key, KeyStatus, check_key_id, format_time, parse_time, utc_now, valid_key_id
 
@@ -184,7 +185,8 @@ def _wrong_passphrase_fix(keyset: Keyset, error: WrongPassphrase) -> str | None:
         f"set AGILE_PASSPHRASE to the passphrase of keyset {keyset.name!r}; a command that "
         "opens several keysets uses one AGILE_PASSPHRASE for all of them, so give them one "
         f"passphrase: AGILE_PASSPHRASE='ITS PASSPHRASE' AGILE_NEW_PASSPHRASE='THE SHARED "
-        f"ONE' agile keyset reseal {keyset.name}"
+        f"ONE' agile keyset reseal {keyset.name}; if the passphrase is right, the keyset "
+        "file was modified: restore it from a backup"
     )
 
 
@@ -339,11 +341,15 @@ class Keyset:
             private = implementation.load_private(data, form)  # type: ignore[attr-defined]
         if private.public_key.data != key.public:
             # Only the private part is authenticated, so a mismatch means the file was changed.
+            if self.purpose == Family.SIGNATURE.value:
+                harm = "signatures made with their own key may verify as this key's"
+            else:
+                harm = "envelopes encrypted to it may be readable by them"
             raise KeysetError(
                 f"the public key stored for key {key.id} of keyset {self.name!r} does not "
                 "belong to its private key",
                 fix="restore the keyset file from a backup; someone with write access to the "
-                "keystore changed it, so envelopes encrypted to it may be readable by them",
+                f"keystore changed it, so {harm}",
             )
         if cached is private:
             return private
@@ -374,7 +380,7 @@ class Keyset:
     @classmethod
     def _load(cls, keystore: Keystore, file: Path) -> Keyset:
         try:
-            data = json.loads(file.read_bytes())
+            data = json.loads(read_keyset_file(file))
         except (OSError, ValueError, RecursionError) as error:
             # RecursionError: json.loads gives up on deeply nested arrays, as in a damaged file.
             raise KeystoreError(

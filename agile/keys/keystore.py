@@ -37,6 +37,7 @@ from ..errors import (
     PolicyViolation,
 )
 from ..fsio import atomic_write, exclusive_lock
+from .files import restrict_directory
 from .kek import seal_kek
 from .keyset import PURPOSES, Keyset, check_family, generate_key
 from .model import Key, KeyStatus, new_key_id, utc_now
@@ -92,26 +93,34 @@ def check_name(name: str, what: str = "keyset") -> str:
     return name
 
 
-def _restrict(directory: Path) -> None:
-    """Make an existing keystore directory 0700 when group or others can reach it."""
-    status = directory.stat()
-    if status.st_mode & 0o077 and status.st_uid == os.getuid():
-        log.info("tightening keystore directory %s to mode 0700", directory)
-        try:
-            directory.chmod(0o700)
-        except OSError as error:
-            # A read-only copy (a mounted backup, the golden vectors) can still be read.
-            log.warning("cannot make keystore directory %s mode 0700: %s", directory, error)
+#: Entries of a keystore directory that agile writes: one of them marks a keystore.
+_KEYSTORE_ENTRIES = frozenset(
+    {"keystore.json", "keysets", ".lock", "audit.log", "policy.json", "rotation.lock"}
+)
 
 
-def _restrict_file(file: Path) -> None:
-    """Make a keyset file that group or others can read mode 0600 again, with a warning."""
-    log.warning("keyset file %s is readable by group or others; setting mode 0600", file)
+def _check_not_foreign(directory: Path) -> None:
+    """Raise KeystoreError when ``directory`` contains files but no keystore.
+
+    Creating a keystore there would make a shared folder (a mistyped ``--keystore
+    /tmp`` or ``.``) mode 0700 and mix keys with other files.
+    """
     try:
-        file.chmod(0o600)
-    except OSError as error:
-        # A read-only copy (a mounted backup, the golden vectors) can still be read.
-        log.warning("cannot make keyset file %s mode 0600: %s", file, error)
+        entries = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError:
+        return  # mkdir below reports a folder that cannot be read
+    if not entries or _KEYSTORE_ENTRIES.intersection(entries):
+        return
+    shown = ", ".join(repr(entry) for entry in sorted(entries)[:3])
+    more = f" and {len(entries) - 3} more" if len(entries) > 3 else ""
+    raise KeystoreError(
+        f"directory {str(directory)!r} is not a keystore (no keystore.json or keysets folder) "
+        f"and is not empty: it contains {shown}{more}",
+        fix="point --keystore or AGILE_HOME at an existing keystore, a new path or an empty "
+        "directory",
+    )
 
 
 #: Fix text for a keyset file that cannot be read.
@@ -230,10 +239,12 @@ class Keystore:
                 f"keystore path {str(directory)!r} is not a directory",
                 fix="point --keystore or AGILE_HOME at a directory (it is created if missing)",
             )
+        _check_not_foreign(directory)
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             (directory / "keysets").mkdir(mode=0o700, exist_ok=True)
-            _restrict(directory)
+            restrict_directory(directory, "keystore directory")
+            restrict_directory(directory / "keysets", "keysets folder")
         except OSError as error:
             raise KeystoreError(
                 f"cannot create keystore directory {str(directory)!r}: {error.strerror}",
@@ -390,7 +401,8 @@ class Keystore:
         """Return the keyset ``name``, re-read from disk when its file changed."""
         file = self._keyset_file(name)
         try:
-            status = os.stat(self._file_names.get(name) or self._file_name(name))
+            # lstat: a symbolic link is reported by _load, never followed.
+            status = os.lstat(self._file_names.get(name) or self._file_name(name))
         except FileNotFoundError:
             raise KeyNotFound(
                 f"no keyset named {name!r} in {str(self._path)!r}",
@@ -400,8 +412,6 @@ class Keystore:
         cached = self._cache.get(name)
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        if status.st_mode & 0o077:
-            _restrict_file(file)
         keyset = Keyset._load(self, file)
         self._cache[name] = (stamp, keyset)
         return keyset
@@ -635,7 +645,8 @@ class Keystore:
             form, private, public = first_key.form, first_key.private, first_key.public
 
         with self.lock():
-            if file.exists():
+            # lexists: a dangling symbolic link there would make the write create its target.
+            if os.path.lexists(file):
                 raise KeysetError(
                     f"keyset {name!r} already exists",
                     fix="choose another name, or add a key with 'agile keyset add-key'",

@@ -12,21 +12,31 @@ RFC 7517/7518/8037 (``RSA``, ``EC``, ``OKP``).
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm as UnsupportedAlgorithmError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa, mlkem, rsa, x25519
 
 from .. import registry
 from ..errors import AgileError, InvalidKey, UnsupportedAlgorithm
+from .import_checks import (
+    check_jwk_use,
+    check_public,
+    check_rsa_pss_restriction,
+    reject_rsa_pss,
+    uncompress_point,
+)
 from .model import check_key_id
 
 __all__ = ["ImportedKey", "parse_key", "export_public", "FORMATS", "XWING_OID"]
 
-FORMATS = ("pem", "jwk", "raw", "seed")
+FORMATS = ("pem", "der", "jwk", "raw", "seed")
 
 #: id-XWing, the object identifier that the X-Wing Internet-Draft
 #: (draft-connolly-cfrg-xwing-kem) assigns.  As in the implementations that use it, the
@@ -41,9 +51,10 @@ _XWING_SPKI = bytes.fromhex("308204d4") + _XWING_ALGORITHM + bytes.fromhex("0382
 _XWING_PKCS8 = bytes.fromhex("3034020100") + _XWING_ALGORITHM + bytes.fromhex("0420")
 _XWING_PUBLIC_SIZE = 1216
 _XWING_SEED_SIZE = 32
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN (PUBLIC KEY|PRIVATE KEY)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----"
-)
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]*?)-----END \1-----")
+#: The start of a PEM encapsulation boundary at the beginning of a line (RFC 7468 §2).
+_PEM_BEGIN = re.compile(rb"(?m)^-----BEGIN ")
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +77,26 @@ def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _b64url_int(text: str) -> int:
-    return int.from_bytes(_b64url(text), "big")
+def _member(jwk: dict[str, Any], name: str) -> str:
+    """Return the JWK string member ``name``; raise InvalidKey when it is missing or no string."""
+    if name not in jwk:
+        raise KeyError(name)
+    value = jwk[name]
+    if not isinstance(value, str):
+        raise InvalidKey(
+            f"the JWK member {name!r} must be a string, got a JSON {_JSON_TYPES[type(value)]}",
+            fix="export the key again; JWK members such as kty, crv, kid and the base64url "
+            "key values are strings (RFC 7517)",
+        )
+    return value
+
+
+def _member_bytes(jwk: dict[str, Any], name: str) -> bytes:
+    return _b64url(_member(jwk, name))
+
+
+def _member_int(jwk: dict[str, Any], name: str) -> int:
+    return int.from_bytes(_member_bytes(jwk, name), "big")
 
 
 _EC = {
@@ -194,7 +223,12 @@ def _from_cryptography_public(key: Any, purpose: str) -> tuple[str, bytes]:
 
 def _jwk_to_cryptography(jwk: dict[str, Any]) -> tuple[Any, bool]:
     """Return ``(key object, is_private)`` for an RFC 7517 JWK of type RSA, EC or OKP."""
-    kty = jwk.get("kty")
+    if "kty" not in jwk and isinstance(jwk.get("keys"), list):
+        raise InvalidKey(
+            f'the JSON is a JWK set (a "keys" array of {len(jwk["keys"])}), not one key',
+            fix='pass one key of the set\'s "keys" array as its own JSON object',
+        )
+    kty = _member(jwk, "kty")
     private = "d" in jwk
     if kty == "OKP":
         classes: dict[str, tuple[Any, Any]] = {
@@ -202,40 +236,41 @@ def _jwk_to_cryptography(jwk: dict[str, Any]) -> tuple[Any, bool]:
             "Ed25519": (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey),
             "Ed448": (ed448.Ed448PrivateKey, ed448.Ed448PublicKey),
         }
-        if jwk.get("crv") not in classes:
-            raise UnsupportedAlgorithm(f"JWK OKP curve {jwk.get('crv')!r} is not supported")
-        private_cls, public_cls = classes[jwk["crv"]]
+        crv = _member(jwk, "crv")
+        if crv not in classes:
+            raise UnsupportedAlgorithm(
+                f"JWK OKP curve {crv!r} is not supported", fix="use X25519, Ed25519 or Ed448"
+            )
+        private_cls, public_cls = classes[crv]
         if private:
-            key = private_cls.from_private_bytes(_b64url(jwk["d"]))
+            key = _okp_private(private_cls, crv, _member_bytes(jwk, "d"))
             # An 'x' other than the public key of 'd' means a damaged file or two keys mixed.
-            if "x" in jwk and _b64url(jwk["x"]) != key.public_key().public_bytes_raw():
+            if "x" in jwk and _member_bytes(jwk, "x") != key.public_key().public_bytes_raw():
                 raise InvalidKey(
                     f"the JWK's public key 'x' does not match its private key 'd' ({jwk['crv']})",
                     fix="export the key again; the file was damaged or mixes two keys",
                 )
             return key, True
-        return public_cls.from_public_bytes(_b64url(jwk["x"])), False
+        x = _member_bytes(jwk, "x")
+        if len(x) != _OKP_SIZES[crv]:
+            raise InvalidKey(
+                f"the JWK member 'x' is {len(x)} bytes; {crv} public keys are "
+                f"{_OKP_SIZES[crv]} bytes",
+                fix="export the key again; the file is damaged or cut short",
+            )
+        return public_cls.from_public_bytes(x), False
     if kty == "EC":
-        curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
-        if jwk.get("crv") not in curves:
-            raise UnsupportedAlgorithm(f"JWK EC curve {jwk.get('crv')!r} is not supported")
-        point = ec.EllipticCurvePublicNumbers(
-            _b64url_int(jwk["x"]), _b64url_int(jwk["y"]), curves[jwk["crv"]]
-        )
-        if private:
-            scalar = ec.EllipticCurvePrivateNumbers(_b64url_int(jwk["d"]), point)
-            return scalar.private_key(), True
-        return point.public_key(), False
+        return _jwk_ec(jwk, private)
     if kty == "RSA":
-        public_numbers = rsa.RSAPublicNumbers(_b64url_int(jwk["e"]), _b64url_int(jwk["n"]))
+        public_numbers = rsa.RSAPublicNumbers(_member_int(jwk, "e"), _member_int(jwk, "n"))
         if private:
             numbers = rsa.RSAPrivateNumbers(
-                p=_b64url_int(jwk["p"]),
-                q=_b64url_int(jwk["q"]),
-                d=_b64url_int(jwk["d"]),
-                dmp1=_b64url_int(jwk["dp"]),
-                dmq1=_b64url_int(jwk["dq"]),
-                iqmp=_b64url_int(jwk["qi"]),
+                p=_member_int(jwk, "p"),
+                q=_member_int(jwk, "q"),
+                d=_member_int(jwk, "d"),
+                dmp1=_member_int(jwk, "dp"),
+                dmq1=_member_int(jwk, "dq"),
+                iqmp=_member_int(jwk, "qi"),
                 public_numbers=public_numbers,
             )
             return numbers.private_key(), True
@@ -243,14 +278,52 @@ def _jwk_to_cryptography(jwk: dict[str, Any]) -> tuple[Any, bool]:
     raise UnsupportedAlgorithm(f"JWK key type {kty!r} is not supported", fix="use RSA, EC or OKP")
 
 
+#: Sizes in bytes of the private and public keys of each JWK OKP curve (RFC 8037).
+_OKP_SIZES = {"X25519": 32, "Ed25519": 32, "Ed448": 57}
+
+
+def _okp_private(private_cls: Any, crv: str, d: bytes) -> Any:
+    size = _OKP_SIZES[crv]
+    if len(d) != size:
+        raise InvalidKey(
+            f"the JWK member 'd' is {len(d)} bytes; {crv} private keys are {size} bytes",
+            fix="export the key again; the file is damaged or cut short",
+        )
+    return private_cls.from_private_bytes(d)
+
+
+def _jwk_ec(jwk: dict[str, Any], private: bool) -> tuple[Any, bool]:
+    curves = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
+    crv = _member(jwk, "crv")
+    if crv not in curves:
+        raise UnsupportedAlgorithm(
+            f"JWK EC curve {crv!r} is not supported", fix="use P-256 or P-384"
+        )
+    x, y = _member_int(jwk, "x"), _member_int(jwk, "y")
+    point = ec.EllipticCurvePublicNumbers(x, y, curves[crv])
+    if not private:
+        return point.public_key(), False
+    key = ec.derive_private_key(_member_int(jwk, "d"), curves[crv])
+    if key.public_key().public_numbers() != point:
+        raise InvalidKey(
+            f"the JWK's public key 'x', 'y' does not match its private key 'd' ({crv})",
+            fix="export the key again; the file was damaged or mixes two keys",
+        )
+    return key, True
+
+
 def _checked(algorithm: str, form: str, private: bytes | None, public: bytes | None) -> ImportedKey:
-    """Parse the key with the registry, so that only keys its provider accepts are imported."""
+    """Parse the key with the registry, so that only keys its provider accepts are imported.
+
+    A public key also passes :func:`check_public`, which the registry leaves to import.
+    """
     implementation = registry.get(algorithm)
     if private is not None:
         parsed = implementation.load_private(private, form)  # type: ignore[attr-defined]
         return ImportedKey(algorithm, parsed.form.value, parsed.data, parsed.public_key.data)
     assert public is not None
-    parsed_public = implementation.load_public(public)  # type: ignore[attr-defined]
+    parsed_public = implementation.load_public(uncompress_point(algorithm, public))  # type: ignore[attr-defined]
+    check_public(algorithm, parsed_public.data)
     return ImportedKey(algorithm, form, None, parsed_public.data)
 
 
@@ -296,14 +369,11 @@ def parse_key(
             "'agile keyset add-key NAME'",
         )
     stripped = data.strip()
+    if stripped.startswith(_UTF8_BOM):
+        # Editors on Windows put a byte order mark before PEM and JSON text.
+        stripped = stripped[len(_UTF8_BOM) :].strip()
     if format is None:
-        if stripped.startswith((b"-----BEGIN", b"Key-Id:")):
-            format = "pem"
-        elif stripped.startswith((b"{", b"[")):
-            # A JSON array is no JWK, but parsing it as JSON gives the clearer error.
-            format = "jwk"
-        else:
-            format = "seed" if algorithm and _stored_form(algorithm) == "seed" else "raw"
+        format = _detect_format(data, stripped, algorithm)
     if format not in FORMATS:
         raise InvalidKey(f"unknown key format {format!r}", fix=f"use one of: {', '.join(FORMATS)}")
 
@@ -319,11 +389,13 @@ def parse_key(
                     "not a JWK set or another JSON value",
                 )
             key, is_private = _jwk_to_cryptography(jwk)
+            check_jwk_use(jwk, purpose)
             imported = _from_object(key, is_private, purpose, algorithm)
-            kid = jwk.get("kid")
-            if isinstance(kid, str):
-                imported = replace(imported, key_id=kid)
+            if "kid" in jwk:
+                imported = replace(imported, key_id=_member(jwk, "kid"))
             return _choose_part(imported, public)
+        if format == "der":
+            return _choose_part(_parse_der(stripped, purpose, algorithm), public)
     except AgileError:
         # Raised on purpose with its own fix (a wrong --algorithm, a rejected key).
         raise
@@ -349,11 +421,72 @@ def parse_key(
             f"{algorithm!r} does not belong in a {purpose} keyset",
             fix=f"run 'agile algorithms --family {purpose}' for the algorithms of this purpose",
         )
+    _check_size(algorithm, format, data, public)
     if public is None:
         public = format == "raw" and _raw_is_public(algorithm, data)
     if public:
         return _checked(algorithm, format, None, data)
     return _checked(algorithm, format, data, None)
+
+
+def _detect_format(data: bytes, stripped: bytes, algorithm: str | None) -> str:
+    if stripped.startswith((b"{", b"[")):
+        # A JSON array is no JWK, but parsing it as JSON gives the clearer error.
+        return "jwk"
+    if stripped.startswith(b"Key-Id:") or _PEM_BEGIN.search(stripped):
+        # RFC 7468 §2 lets explanatory text precede the block, so BEGIN may come later.
+        return "pem"
+    if data[:1] == b"\x30" and _der_kind(data) is not None:
+        return "der"
+    if algorithm and _stored_form(algorithm) == "seed":
+        # Bytes of the public key's size are the public key, not a seed.
+        public_size = registry.descriptor(algorithm).sizes.public_key
+        return "raw" if len(data) == public_size else "seed"
+    return "raw"
+
+
+#: Sizes in bytes of a compressed SEC 1 point, per algorithm that accepts one on import.
+_COMPRESSED_SIZES = {
+    "p256": 33,
+    "ecdsa-p256-sha256": 33,
+    "p384": 49,
+    "ecdsa-p384-sha384": 49,
+}
+
+
+def _check_size(algorithm: str, format: str, data: bytes, public: bool | None) -> None:
+    """Raise InvalidKey naming the sizes that work when raw or seed bytes have none of them."""
+    sizes = registry.descriptor(algorithm).sizes
+    form = _stored_form(algorithm)
+    private_size = sizes.private_key if form in ("raw", "seed") else None
+    public_size = sizes.public_key
+    if private_size is None or public_size is None:
+        return  # Sizes vary (RSA, Paillier) or are not tabulated: the parser decides.
+    compressed = _COMPRESSED_SIZES.get(algorithm)
+    public_sizes = {public_size} | ({compressed} if compressed else set())
+    if format == "seed":
+        accepted, what = {private_size}, f"{algorithm} seeds are {private_size} bytes"
+    elif public is True:
+        accepted, what = public_sizes, _public_sizes_text(algorithm, public_size, compressed)
+    elif public is False:
+        accepted, what = {private_size}, f"raw {algorithm} private keys are {private_size} bytes"
+    else:
+        accepted = {private_size} | public_sizes
+        what = f"raw {algorithm} private keys are {private_size} bytes and " + _public_sizes_text(
+            algorithm, public_size, compressed
+        )
+    if len(data) in accepted:
+        return
+    raise InvalidKey(
+        f"{len(data)} {format} bytes are not a valid {algorithm} key: {what}",
+        fix="check --algorithm and --format: a seed is --format seed, key bytes are --format raw",
+    )
+
+
+def _public_sizes_text(algorithm: str, size: int, compressed: int | None) -> str:
+    if compressed is None:
+        return f"{algorithm} public keys are {size} bytes"
+    return f"{algorithm} public keys are {size} bytes, or {compressed} as a compressed point"
 
 
 def _choose_part(imported: ImportedKey, public: bool | None) -> ImportedKey:
@@ -381,7 +514,10 @@ def _raw_is_public(algorithm: str, data: bytes) -> bool:
     except AgileError:
         as_private = False
     try:
-        _checked(algorithm, "raw", None, data)
+        # Only the provider's parser decides here: a public key that import_checks
+        # rejects (a low-order point) must still count as one, not turn the bytes
+        # into a private key.
+        registry.get(algorithm).load_public(uncompress_point(algorithm, data))  # type: ignore[attr-defined]
     except AgileError:
         as_public = False
     if as_private and as_public:
@@ -417,47 +553,146 @@ def _pick(detected: str, requested: str | None) -> str:
 
 #: The line that ``export_public`` writes before a PEM block to carry the key id.  RFC 7468
 #: §2 lets text precede the encapsulation boundary, and PEM parsers skip it.
-_KEY_ID_LINE = re.compile(rb"Key-Id: ([!-~]{1,64})\r?\n")
+_KEY_ID_LINE = re.compile(rb"Key-Id: ([!-~]{1,64})\s*")
+#: PEM labels (RFC 7468) that hold a key agile reads; other labels are rejected by name.
+_KEY_LABELS = (
+    b"PUBLIC KEY",
+    b"PRIVATE KEY",
+    b"RSA PUBLIC KEY",
+    b"RSA PRIVATE KEY",
+    b"EC PRIVATE KEY",
+    b"CERTIFICATE",
+    b"ENCRYPTED PRIVATE KEY",
+)
+#: Fix for an encrypted private key: decrypt it into the import through a pipe, so that
+#: the plaintext key never lands in a file.
+_ENCRYPTED_FIX = (
+    "decrypt it on the way in: openssl pkey -in KEY.pem | agile keyset import NAME - "
+    "(in Python, load it with cryptography's load_pem_private_key and its password)"
+)
 
 
 def _parse_pem(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
-    found = _KEY_ID_LINE.match(data)
-    key_id = found.group(1).decode("ascii") if found else None
-    if found:
-        data = data[found.end() :]
-    elif data.startswith(b"Key-Id:"):
-        line = data.split(b"\n", 1)[0].decode("ascii", "replace").strip()
+    begin = _PEM_BEGIN.search(data)
+    if begin is None:
+        raise InvalidKey(
+            "the PEM input has no '-----BEGIN ...-----' line",
+            fix="pass the whole PEM file, including its BEGIN and END lines",
+        )
+    key_id = _preamble_key_id(data[: begin.start()])
+    imported = _parse_pem_block(data[begin.start() :], purpose, algorithm)
+    return replace(imported, key_id=key_id) if key_id is not None else imported
+
+
+def _preamble_key_id(preamble: bytes) -> str | None:
+    """Return the id of the ``Key-Id:`` line in the text before a PEM block, if any.
+
+    Other text there (a mail header, a comment) is skipped, as RFC 7468 §2 allows.
+    """
+    lines = [line for line in preamble.splitlines() if line.startswith(b"Key-Id:")]
+    if len(lines) > 1:
+        raise InvalidKey(
+            f"the text before the PEM block has {len(lines)} 'Key-Id:' lines",
+            fix="keep the one line with the key's id, or delete them all and pass --key-id",
+        )
+    if not lines:
+        return None
+    found = _KEY_ID_LINE.fullmatch(lines[0])
+    if found is None:
+        line = lines[0].decode("ascii", "replace").strip()
         raise InvalidKey(
             f"invalid key id line {line[:80]!r} before the PEM block",
             fix="write 'Key-Id: ID' with an id of 1 to 64 printable ASCII characters, or "
             "delete the line and pass --key-id",
         )
-    imported = _parse_pem_block(data, purpose, algorithm)
-    return replace(imported, key_id=key_id) if key_id is not None else imported
+    return found.group(1).decode("ascii")
 
 
 def _parse_pem_block(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
-    blocks = data.count(b"-----BEGIN ")
+    blocks = len(_PEM_BEGIN.findall(data))
     if blocks > 1:
         # pyca/cryptography reads the first block only, and the others would be dropped unseen.
         raise InvalidKey(
             f"the PEM input contains {blocks} blocks, expected one key",
             fix="split the file and import one key per file",
         )
-    first_line = data.split(b"\n", 1)[0]
-    if b"ENCRYPTED" in first_line or b"Proc-Type: 4,ENCRYPTED" in data:
+    first_line = data.split(b"\n", 1)[0].strip()
+    label = first_line.removeprefix(b"-----BEGIN ").removesuffix(b"-----")
+    if label not in _KEY_LABELS:
+        text = label.decode("ascii", "replace")
         raise InvalidKey(
-            "the PEM private key is encrypted with a password",
-            fix="decrypt it first (openssl pkey -in KEY.pem -out plain.pem), import plain.pem, "
-            "then delete plain.pem",
+            f"the PEM block is a {text[:40]!r}, not a key or certificate",
+            fix="pass a PUBLIC KEY, PRIVATE KEY or CERTIFICATE PEM block",
         )
+    if b"ENCRYPTED" in label or b"Proc-Type: 4,ENCRYPTED" in data:
+        raise InvalidKey("the PEM private key is encrypted with a password", fix=_ENCRYPTED_FIX)
     xwing = _parse_xwing_pem(data, purpose, algorithm)
     if xwing is not None:
         return xwing
-    if b"PRIVATE KEY" in first_line:
+    block = _PEM_BLOCK.search(data)
+    der = b""
+    if block is not None:
+        with contextlib.suppress(ValueError):  # pyca/cryptography reports the broken base64
+            der = base64.b64decode(b"".join(block.group(2).split()), validate=True)
+    check_rsa_pss_restriction(der, purpose)
+    if label == b"CERTIFICATE":
+        certificate = x509.load_pem_x509_certificate(data)
+        return _from_certificate(certificate, purpose, algorithm)
+    if b"PRIVATE KEY" in label:
         key = serialization.load_pem_private_key(data, password=None)
         return _from_object(key, True, purpose, algorithm)
     return _from_object(serialization.load_pem_public_key(data), False, purpose, algorithm)
+
+
+def _from_certificate(
+    certificate: x509.Certificate, purpose: str, algorithm: str | None
+) -> ImportedKey:
+    """Return the public key of an X.509 certificate; its chain and dates are not checked."""
+    if certificate.public_key_algorithm_oid == x509.oid.PublicKeyAlgorithmOID.RSASSA_PSS:
+        reject_rsa_pss(purpose)
+    return _from_object(certificate.public_key(), False, purpose, algorithm)
+
+
+def _der_kind(data: bytes) -> str | None:
+    """Return ``private``, ``public`` or ``certificate`` for DER that parses as one, else None."""
+    if data.startswith(_XWING_PKCS8):
+        return "private"
+    if data.startswith(_XWING_SPKI):
+        return "public"
+    loaders = (
+        ("private", lambda: serialization.load_der_private_key(data, password=None)),
+        ("public", lambda: serialization.load_der_public_key(data)),
+        ("certificate", lambda: x509.load_der_x509_certificate(data)),
+    )
+    for kind, load in loaders:
+        try:
+            load()
+        except (ValueError, TypeError, UnsupportedAlgorithmError):
+            continue
+        return kind
+    return None
+
+
+def _parse_der(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
+    """Parse a DER PKCS#8 PrivateKeyInfo, SubjectPublicKeyInfo or X.509 certificate."""
+    # An X-Wing PrivateKeyInfo is short enough for a one-byte length, then its version 0.
+    xwing = _parse_xwing_der(data, data[2:5] == b"\x02\x01\x00", purpose, algorithm)
+    if xwing is not None:
+        return xwing
+    kind = _der_kind(data)
+    if kind is None:
+        raise InvalidKey(
+            f"the {len(data)} bytes are not a DER PKCS#8 private key, SubjectPublicKeyInfo or "
+            "X.509 certificate",
+            fix="pass the key as PEM or DER, or raw bytes with --format raw and --algorithm",
+        )
+    check_rsa_pss_restriction(data, purpose)
+    if kind == "certificate":
+        return _from_certificate(x509.load_der_x509_certificate(data), purpose, algorithm)
+    if kind == "private":
+        key = serialization.load_der_private_key(data, password=None)
+        return _from_object(key, True, purpose, algorithm)
+    return _from_object(serialization.load_der_public_key(data), False, purpose, algorithm)
 
 
 def _parse_xwing_pem(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey | None:
@@ -469,11 +704,16 @@ def _parse_xwing_pem(data: bytes, purpose: str, algorithm: str | None) -> Import
         der = base64.b64decode(b"".join(block.group(2).split()), validate=True)
     except ValueError:
         return None  # pyca/cryptography reports the broken base64
+    return _parse_xwing_der(der, block.group(1) == b"PRIVATE KEY", purpose, algorithm)
+
+
+def _parse_xwing_der(
+    der: bytes, private: bool, purpose: str, algorithm: str | None
+) -> ImportedKey | None:
+    """Return the X-Wing key of a DER structure, or None when it holds another algorithm."""
     # The AlgorithmIdentifier starts within the first 9 bytes of both structures.
     if _XWING_ALGORITHM not in der[: 9 + len(_XWING_ALGORITHM)]:
         return None
-
-    private = block.group(1) == b"PRIVATE KEY"
     if private:
         prefix, size, expected = _XWING_PKCS8, _XWING_SEED_SIZE, "PKCS#8 key with a 32-byte seed"
     else:

@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 from ..errors import KeystoreError, KeystoreLocked, RotationInProgress
 from ..fsio import atomic_write, exclusive_lock
+from ..keys.files import shared_lock
 from .journal import JOURNAL_NAME, Journal
 
 __all__ = ["backup_keystore", "write_backup", "restore_keystore", "BACKUP_FORMAT"]
@@ -88,8 +89,9 @@ def _check_keystore(root: Path) -> None:
 
 def _backup_document(root: Path) -> tuple[bytes, int]:
     """Return the backup document of the keystore at ``root`` and its number of files."""
-    # The writer lock keeps a keyset change from landing half-way through the copy.
-    with exclusive_lock(root / ".lock", what="keystore"):
+    # A shared hold of the writer lock keeps a keyset change from landing half-way
+    # through the copy, and lets a backup read a read-only keystore.
+    with shared_lock(root / ".lock"):
         files = {
             name: base64.b64encode((root / name).read_bytes()).decode() for name in _files(root)
         }

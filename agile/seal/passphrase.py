@@ -13,6 +13,11 @@ passes, 4 lanes.  Tests and scripts may lower the memory cost with the
 environment variable ``AGILE_ARGON2_MEMORY_KIB`` (and the pass count with
 ``AGILE_ARGON2_ITERATIONS``).  The values are read at seal time and recorded in
 the blob, and values below the defaults are logged as a warning.
+
+A passphrase that is valid UTF-8 is sealed in Unicode normalization form C
+(NFC), so "café" typed with a combining accent (NFD, as macOS file names and some
+keyboards produce it) opens the same keyset.  Unsealing tries the NFC form and
+then the exact bytes, so blobs sealed before normalization still open.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import base64
 import getpass
 import logging
 import os
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -173,6 +179,21 @@ def _encode(passphrase: str) -> bytes:
     return passphrase.encode("utf-8", "surrogateescape")
 
 
+def _normalized(passphrase: bytes) -> bytes:
+    """Return the NFC form of a UTF-8 passphrase; other bytes stay as they are."""
+    try:
+        text = passphrase.decode("utf-8")
+    except UnicodeDecodeError:
+        return passphrase
+    return unicodedata.normalize("NFC", text).encode("utf-8")
+
+
+def _unseal_candidates(passphrase: bytes) -> list[bytes]:
+    """Return the NFC form, then the exact bytes when they differ (sealed without NFC)."""
+    normalized = _normalized(passphrase)
+    return [normalized] if normalized == passphrase else [normalized, passphrase]
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -216,7 +237,7 @@ class PassphraseSealer(Sealer):
         parameters = parameters_from_environment()
         salt = os.urandom(_SALT_SIZE)
         nonce = os.urandom(_NONCE_SIZE)
-        key = self._derive(self._secret(confirm=True), salt, parameters)
+        key = self._derive(_normalized(self._secret(confirm=True)), salt, parameters)
         ciphertext = AESGCM(key).encrypt(nonce, secret, _LABEL + associated_data)
         return {
             "sealer": self.name,
@@ -266,15 +287,20 @@ class PassphraseSealer(Sealer):
                 fix=_RESTORE,
             )
 
-        key = self._derive(self._secret(confirm=False), salt, parameters)
-        try:
-            return AESGCM(key).decrypt(nonce, ciphertext, _LABEL + associated_data)
-        except InvalidTag:
-            # GCM cannot tell a wrong passphrase from a modified blob; both fail here.
-            raise WrongPassphrase(
-                "wrong passphrase: the sealed key-encryption key did not open",
-                fix="check AGILE_PASSPHRASE (or the typed passphrase) for this keystore",
-            ) from None
+        for candidate in _unseal_candidates(self._secret(confirm=False)):
+            key = self._derive(candidate, salt, parameters)
+            try:
+                return AESGCM(key).decrypt(nonce, ciphertext, _LABEL + associated_data)
+            except InvalidTag:
+                continue
+        # GCM cannot tell a wrong passphrase from a modified blob or keyset (its name and
+        # uid are authenticated data), so the message names both.
+        raise WrongPassphrase(
+            "wrong passphrase, or the keyset file was modified (its name, uid or sealed "
+            "fields): the sealed key-encryption key did not open",
+            fix="check AGILE_PASSPHRASE (or the typed passphrase) for this keystore; if it is "
+            "right, restore the keyset file from a backup",
+        ) from None
 
     @classmethod
     def describe(cls, blob: SealedBlob) -> dict[str, Any]:
