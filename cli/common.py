@@ -198,17 +198,26 @@ def echo_error(
     *,
     exit_code: int,
     prefix: str = "agile: error: ",
+    trace: str | None = None,
 ) -> None:
     """Print one error line on standard error: text, or with ``as_json`` one JSON object.
 
     The object is ``{"error": {"type", "message", "fix", "exit_code"}}``, where
     ``type`` names the error (usually the exception class), ``fix`` may be null,
-    and ``exit_code`` is the status the command exits with.  The text line is
+    and ``exit_code`` is the status the command exits with; ``trace`` (the
+    traceback that --verbose asks for) adds ``traceback``.  The text line is
     ``PREFIX MESSAGE (FIX)``.  Fatal errors and the per-item errors of a command
     that goes on (such as an unreadable keyset file) share this format.
     """
     if as_json:
-        error = {"type": kind, "message": message, "fix": fix or None, "exit_code": exit_code}
+        error: dict[str, Any] = {
+            "type": kind,
+            "message": message,
+            "fix": fix or None,
+            "exit_code": exit_code,
+        }
+        if trace is not None:
+            error["traceback"] = trace
         click.echo(json.dumps({"error": error}), err=True)
     else:
         hint = f" ({fix})" if fix else ""

@@ -79,6 +79,18 @@ class _PipeClosed(Exception):
         self.error = error
 
 
+class _PastClick(BaseException):
+    """Carries an EOFError or KeyboardInterrupt past click's main() to :func:`main`.
+
+    click's main() prints an empty line on standard error before it turns
+    either into Abort, which would break the JSON lines of --json.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
+
+
 @contextlib.contextmanager
 def _pipe_guard() -> Iterator[None]:
     try:
@@ -87,6 +99,8 @@ def _pipe_guard() -> Iterator[None]:
         if error.errno != errno.EPIPE:
             raise
         raise _PipeClosed(error) from error
+    except (EOFError, KeyboardInterrupt) as error:
+        raise _PastClick(error) from error
 
 
 def _reader_gone(stream: Any) -> bool:
@@ -238,10 +252,18 @@ _OS_FIXES = {
 }
 
 
-def _traceback_if(verbose: bool) -> None:
-    """Print the traceback of the error being handled when ``--verbose`` is on."""
-    if verbose:
-        traceback.print_exc()
+def _traceback_if(verbose: bool, as_json: bool) -> str | None:
+    """Handle the traceback of the error being handled when ``--verbose`` is on.
+
+    As text it is printed at once; with ``as_json`` it is returned, for the
+    error object to carry it, so that standard error stays one JSON object.
+    """
+    if not verbose:
+        return None
+    if as_json:
+        return traceback.format_exc()
+    traceback.print_exc()
+    return None
 
 
 def _wants_json(args: list[str]) -> bool:
@@ -262,24 +284,25 @@ def _report(
     fix: str | None = None,
     *,
     prefix: str = "agile: error: ",
+    trace: str | None = None,
 ) -> NoReturn:
     """Print one error line on standard error and exit with ``code``.
 
     With ``as_json`` the line is a JSON object (see :func:`cli.common.echo_error`),
     so that a program that asked for JSON output can parse failures too.  Its
     ``type`` is the exception class (``KeyNotFound``, ``UsageError``,
-    ``FileNotFoundError`` and so on).  Standard output stays as the command
-    left it.
+    ``FileNotFoundError`` and so on), and ``trace`` (from --verbose) becomes its
+    ``traceback``.  Standard output stays as the command left it.
     """
-    echo_error(as_json, kind, message, fix, exit_code=code, prefix=prefix)
+    echo_error(as_json, kind, message, fix, exit_code=code, prefix=prefix, trace=trace)
     sys.exit(code)
 
 
 def _report_os_error(error: OSError, verbose: bool, as_json: bool) -> NoReturn:
-    _traceback_if(verbose)
+    trace = _traceback_if(verbose, as_json)
     name = f" {error.filename!r}" if error.filename else ""
     message = f"{error.strerror or error}{name}"
-    _report(as_json, 2, type(error).__name__, message, _OS_FIXES.get(error.errno or 0))
+    _report(as_json, 2, type(error).__name__, message, _OS_FIXES.get(error.errno or 0), trace=trace)
 
 
 class _Terminated(BaseException):
@@ -366,10 +389,11 @@ def _run(args: list[str], argv: list[str] | None, verbose: bool, as_json: bool) 
             sys.stdout.flush()
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
-    except click.Abort as abort:
-        # click turns every EOFError into Abort, also one raised by a reader of a cut file.
-        if isinstance(abort.__cause__, EOFError):
-            reason = str(abort.__cause__) or "end of input"
+    except (click.Abort, _PastClick) as abort:
+        # An EOFError comes from a reader of a cut file too, not only from a prompt.
+        cause = abort.error if isinstance(abort, _PastClick) else abort.__cause__
+        if isinstance(cause, EOFError):
+            reason = str(cause) or "end of input"
             _report(
                 as_json,
                 2,
@@ -393,8 +417,8 @@ def _run(args: list[str], argv: list[str] | None, verbose: bool, as_json: bool) 
     except AgileError as error:
         _exit_if_output_closed(error)
         # --verbose adds the traceback; the message and the exit code stay the same.
-        _traceback_if(verbose)
-        _report(as_json, error.exit_code, type(error).__name__, str(error), error.fix)
+        trace = _traceback_if(verbose, as_json)
+        _report(as_json, error.exit_code, type(error).__name__, str(error), error.fix, trace=trace)
     except _PipeClosed as closed:
         # EPIPE from a pipe other than standard output (a helper program that exited).
         _exit_if_output_closed(closed)
@@ -408,7 +432,7 @@ def _run(args: list[str], argv: list[str] | None, verbose: bool, as_json: bool) 
         _end_by_signal(stop.signum)
     except Exception as error:  # noqa: BLE001 - the last line of defence against tracebacks
         _exit_if_output_closed(error)
-        _traceback_if(verbose)
+        trace = _traceback_if(verbose, as_json)
         _report(
             as_json,
             3,
@@ -416,6 +440,7 @@ def _run(args: list[str], argv: list[str] | None, verbose: bool, as_json: bool) 
             f"{type(error).__name__}: {error}",
             "rerun with --verbose for the traceback, and please report it",
             prefix="agile: internal error: ",
+            trace=trace,
         )
 
 

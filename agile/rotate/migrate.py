@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -341,8 +342,14 @@ _parent_pid: int | None = None
 def worker_init(
     keystore_path: str, policy_spec: str | None, targets: dict[str, str], policy_hash: str
 ) -> None:
-    """Open the keystore, policy and key map once per worker process."""
+    """Open the keystore, policy and key map once per worker process.
+
+    The worker ignores SIGINT: Ctrl-C reaches the whole process group, and the
+    parent, which handles it, stops the workers itself.  A worker that took it
+    would print a KeyboardInterrupt traceback of its own.
+    """
     global _worker, _parent_pid
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker = MigrationContext(keystore_path, policy_spec, targets, policy_hash)
     _parent_pid = os.getppid()
     log.debug("rotation worker %d ready", os.getpid())

@@ -93,3 +93,22 @@ def test_warning_as_text_without_json(run) -> None:  # type: ignore[no-untyped-d
 
     assert result.returncode == 0, result.stderr
     assert result.stderr.decode().startswith("WARNING agile.seal.passphrase: ")
+
+
+def test_verbose_traceback_inside_json(run) -> None:  # type: ignore[no-untyped-def]
+    run("keyset", "create", "box", "--purpose", "kem", "--algorithm", "x25519")
+    result = run("-v", "keyset", "show", "nope", "--json")
+
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    error = json.loads(lines[0])["error"]
+    assert error["type"] == "KeyNotFound"
+    assert error["traceback"].startswith("Traceback (most recent call last):")
+
+
+def test_verbose_traceback_as_text(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("-v", "keyset", "show", "nope")
+
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("Traceback (most recent call last):")
