@@ -26,6 +26,7 @@ __all__ = [
     "check_distinct",
     "emit_json",
     "echo_error",
+    "echo_status",
     "plural",
     "is_terminal",
 ]
@@ -179,6 +180,16 @@ def check_distinct(source: str, output: str | None) -> None:
                 fix="choose another output path with -o, then rename it if you want to replace "
                 "the input",
             )
+
+
+def echo_status(message: str, output: str | os.PathLike[str] | None) -> None:
+    """Print a status line about a written ``output``, on standard error when that is stdout.
+
+    ``-o /dev/stdout`` (or ``/dev/fd/1``) sends the data to standard output, where a
+    status line after it would become part of the data.
+    """
+    to_stdout = output is None or str(output) == "-" or descriptor_of(output) == 1
+    click.echo(message, err=to_stdout)
 
 
 def plural(count: int, noun: str) -> str:

@@ -13,10 +13,10 @@ from agile.attest.broker import RELEASE_KEMS, BrokerClient, BrokerConfig, Broker
 from agile.attest.broker import init_broker as create_broker
 from agile.attest.policy import load_policy
 from agile.errors import InvalidArgument
-from agile.fsio import atomic_write
+from agile.fsio import atomic_write, descriptor_of
 from agile.seal.base import SEALERS, SealedBlob
 
-from .common import emit_json, json_option
+from .common import echo_status, emit_json, json_option
 from .sealing import (
     new_passphrase_for,
     opening_environment,
@@ -316,13 +316,18 @@ def request_command(
     """
     from agile.seal.keep import evidence_source
 
+    if as_json and descriptor_of(output) == 1:
+        raise InvalidArgument(
+            f"--output {output} and --json both write to standard output",
+            fix="write the released key to a file with --output FILE",
+        )
     source = evidence_source(evidence)
     secret = BrokerClient(broker, broker_cert).release(key_id, source, kem=kem)
     atomic_write(output, secret)
     if as_json:
         emit_json({"key_id": key_id, "output": output, "bytes": len(secret)})
     else:
-        click.echo(f"released {key_id}: {len(secret)} bytes written to {output}")
+        echo_status(f"released {key_id}: {len(secret)} bytes written to {output}", output)
 
 
 @keep.command("tpm-policy")

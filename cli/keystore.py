@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from .common import check_output_path, emit_json, json_option, keystore_path, plural
+from .common import (
+    check_output_path,
+    echo_status,
+    emit_json,
+    json_option,
+    keystore_path,
+    plural,
+)
 
 
 @click.group()
@@ -44,7 +51,7 @@ def backup(file: Path) -> None:
         return
     check_output_path(str(file), option="FILE")
     count = backup_keystore(keystore_path(), file)
-    click.echo(f"backed up {plural(count, 'file')} to {file}")
+    echo_status(f"backed up {plural(count, 'file')} to {file}", file)
 
 
 @keystore.command()

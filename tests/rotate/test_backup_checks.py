@@ -141,3 +141,14 @@ def test_damaged_backup_on_standard_input_writes_nothing(tmp_path: Path) -> None
     assert b"cannot read backup 'standard input'" in result.stderr
     assert b"Traceback" not in result.stderr
     assert not (target / "keystore.json").exists()
+
+
+def test_backup_to_dev_stdout_is_clean(keystore, home: Path) -> None:
+    """The summary line goes to stderr when FILE names standard output, as for 'backup -'."""
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+
+    result = run_agile(home, "keystore", "backup", "/dev/stdout")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["format"] == BACKUP_FORMAT
+    assert "backed up" in result.stderr
