@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from agile.errors import InvalidArgument
+
 from .common import (
     check_output_path,
     echo_status,
@@ -71,6 +73,12 @@ def restore(file: Path, force: bool) -> None:
     from agile.rotate.backup import restore_keystore
 
     if str(file) == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InvalidArgument(
+                "standard input is a terminal or closed, not a backup",
+                fix="pipe a backup into it (agile keystore backup - | agile --keystore DIR "
+                "keystore restore -), or give the backup file",
+            )
         count = restore_keystore(keystore_path(), sys.stdin.buffer, force=force)
         click.echo(f"restored {plural(count, 'file')} from standard input")
     else:

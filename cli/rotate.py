@@ -71,7 +71,8 @@ def rotate(
     migrated and read back.  A killed run resumes where it stopped.  Exit code 1
     when the run is incomplete: objects that failed are listed and left
     untouched, and the old keys stay decrypt-only.  --dry-run exits with code 1
-    when it lists unreadable objects, which such a run would leave behind.  Exit code 2, before any
+    when it lists unreadable objects, or an unfinished run with failed objects,
+    which such a run would leave behind.  Exit code 2, before any
     change, when the policy would stop the run half-way: it forbids the sealer
     of a keyset that gets a new key, its preferred algorithm, or decrypting with
     an old key that stored objects name.
@@ -113,8 +114,10 @@ def rotate(
         else:
             _print_plan(summary)
         # A run would fail these objects and keep the old keys decrypt-only. Exit 1, as
-        # that incomplete run would, so that a script can stop before starting it.
-        if summary["unreadable"]:
+        # that incomplete run would, so that a script can stop before starting it. A
+        # resume does not retry the objects that the unfinished run failed, either.
+        unfinished = summary.get("unfinished_run") or {}
+        if summary["unreadable"] or unfinished.get("failed"):
             sys.exit(1)
         return
 

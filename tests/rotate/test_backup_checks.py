@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from pathlib import Path
 
@@ -152,3 +153,25 @@ def test_backup_to_dev_stdout_is_clean(keystore, home: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["format"] == BACKUP_FORMAT
     assert "backed up" in result.stderr
+
+
+def test_restore_refuses_terminal(tmp_path: Path) -> None:
+    """'restore -' on a terminal would wait for a backup nobody types: it is refused."""
+    import os
+    import pty
+    import sys
+
+    target = tmp_path / "target"
+    pid, terminal = pty.fork()
+    if pid == 0:
+        command = [sys.executable, "-m", "cli.main", "--keystore", str(target)]
+        os.execv(sys.executable, [*command, "keystore", "restore", "-"])
+    output = b""
+    with contextlib.suppress(OSError):  # EIO once the child closed the terminal
+        while chunk := os.read(terminal, 4096):
+            output += chunk
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 2
+    assert b"standard input is a terminal" in output
+    assert not target.exists()

@@ -180,10 +180,31 @@ def test_linked_lock_file_refused(tmp_path: Path) -> None:
     root.mkdir()
     outside = tmp_path / "outside"
     outside.mkdir()
-    (root / LOCK_NAME).symlink_to(outside / "created")
     store = DirectoryStore(root)
+    # Put after the store was opened, so that the open of the lock file meets it.
+    (root / LOCK_NAME).symlink_to(outside / "created")
 
     with pytest.raises(StoreError, match="is a symbolic link"):
         store.put("object", b"data")
 
     assert list(outside.iterdir()) == []
+
+
+def test_linked_lock_file_stops_rotation_first(keystore, home: Path, tmp_path: Path) -> None:
+    """A rotation refuses such a store before it changes any key, and so does its dry run."""
+    from agile.rotate.stores.directory import LOCK_NAME
+
+    keyset = keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    store = open_store(str(tmp_path / "objects"), create=True)
+    keystore.add_store("objects", store.url)
+    store.put("object", encrypt(b"data", keyset, policy="default"))
+    (tmp_path / "objects" / LOCK_NAME).unlink(missing_ok=True)
+    (tmp_path / "objects" / LOCK_NAME).symlink_to(tmp_path / "elsewhere")
+
+    dry = agile(home, "rotate", "--policy", "pq-hybrid", "--dry-run")
+    result = agile(home, "rotate", "--policy", "pq-hybrid")
+
+    assert dry.returncode == 2
+    assert "is a symbolic link" in dry.stderr
+    assert result.returncode == 2
+    assert [key.status.value for key in keystore.keyset("team").keys] == ["primary"]

@@ -86,6 +86,19 @@ def test_dry_run_leaves_failed_out(keystore, home: Path) -> None:
     assert store.read("obj00005")
 
 
+def test_cli_dry_run_exit_with_failed(keystore, home: Path) -> None:
+    """A resume does not retry the run's failed objects, so the dry run exits 1 as it will."""
+    _setup(keystore, home)
+    journal = Journal(home)
+    journal.finish_objects(_run_id(home), [("objects", "obj00005", "rewrap", "failed", "test")])
+    journal.close()
+
+    result = agile(home, "rotate", "--dry-run", "--json")
+
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["unfinished_run"]["failed"] == 1
+
+
 def test_dry_run_changes_nothing(keystore, home: Path) -> None:
     store = _setup(keystore, home)
     before = {object_id: store.read(object_id) for object_id, _ in store.iter_prefixes()}

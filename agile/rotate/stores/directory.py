@@ -85,6 +85,10 @@ class DirectoryStore(ObjectStore):
                 f"store directory {str(self.root)!r} does not exist",
                 fix="create it, or give a path to an existing directory",
             )
+        if (self.root / LOCK_NAME).is_symlink():
+            # Checked here too, not only when a write opens it, so that a rotation
+            # stops before it changes any key rather than at its first write.
+            raise _linked_lock_error(self.root)
         self._lock_fd: int | None = None
         self._thread_lock = threading.Lock()
         # Temporary files of atomic writes that the last scan saw (relative paths).
@@ -593,11 +597,7 @@ class DirectoryStore(ObjectStore):
             except OSError as error:
                 if error.errno != errno.ELOOP:
                     raise
-                raise StoreError(
-                    f"the lock file {str(self.root / LOCK_NAME)!r} of store directory "
-                    f"{str(self.root)!r} is a symbolic link",
-                    fix="remove the link; agile creates the lock file again",
-                ) from None
+                raise _linked_lock_error(self.root) from None
         slot = zlib.crc32(object_id.encode()) % _LOCK_SLOTS
         return _SlotLock(self._lock_fd, slot, self._thread_lock)
 
@@ -605,6 +605,14 @@ class DirectoryStore(ObjectStore):
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _linked_lock_error(root: Path) -> StoreError:
+    return StoreError(
+        f"the lock file {str(root / LOCK_NAME)!r} of store directory {str(root)!r} "
+        "is a symbolic link",
+        fix="remove the link; agile creates the lock file again",
+    )
 
 
 def _is_utf8(name: str) -> bool:
