@@ -361,3 +361,23 @@ def test_pqcrypto_long_ml_dsa_context() -> None:
         registry.signature("ml-dsa-44", "pqcrypto").verify(
             private_key.public_key, b"m", signature, bytes(255)
         )
+
+
+def test_rsa_even_modulus_encapsulate_refused() -> None:
+    """A modulus that loads but that OpenSSL refuses gives InvalidKey, not a bare ValueError."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from agile import registry
+    from agile.errors import InvalidKey
+
+    modulus = rsa.generate_private_key(65537, 3072).public_key().public_numbers().n + 1
+    der = (
+        rsa.RSAPublicNumbers(65537, modulus)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    public = registry.get("rsa-oaep-3072").load_public(der)  # type: ignore[attr-defined]
+
+    with pytest.raises(InvalidKey, match="OpenSSL refused its modulus"):
+        registry.kem("rsa-oaep-3072").encapsulate(public)

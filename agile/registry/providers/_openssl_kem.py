@@ -159,7 +159,14 @@ class OpenSSLRSAOAEP(RSAKeys, KEM):
     def encapsulate(self, public_key: PublicKey) -> tuple[bytes, bytes]:
         public = self._public_handle(public_key)
         secret = os.urandom(32)
-        return public.encrypt(secret, _OAEP), secret
+        try:
+            return public.encrypt(secret, _OAEP), secret
+        except ValueError:
+            # OpenSSL refuses some moduli that load, such as an even one.
+            raise InvalidKey(
+                f"this {self.algorithm} public key cannot encrypt: OpenSSL refused its modulus",
+                fix="run 'agile keystore check' and replace the key with a valid one",
+            ) from None
 
     def decrypt_oaep(self, private_key: PrivateKey, ciphertext: bytes, label: bytes = b"") -> bytes:
         """Return the RSAES-OAEP plaintext of any length and label, for conformance tests."""
