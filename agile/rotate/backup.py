@@ -11,8 +11,10 @@ lock files are left out: they describe a process on this machine, not keys.
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
@@ -27,10 +29,10 @@ __all__ = ["backup_keystore", "write_backup", "restore_keystore", "BACKUP_FORMAT
 BACKUP_FORMAT = "agile-keystore-backup"
 BACKUP_VERSION = 1
 
-#: Files of the keystore directory that a backup leaves out.
 #: Maximum length in bytes of one file name component on common Linux file systems (NAME_MAX).
 _MAX_NAME_BYTES = 255
 
+#: Files of the keystore directory that a backup leaves out.
 _SKIPPED = {JOURNAL_NAME, JOURNAL_NAME + "-wal", JOURNAL_NAME + "-shm", "rotation.lock"}
 
 
@@ -87,14 +89,37 @@ def _check_keystore(root: Path) -> None:
         )
 
 
+def _read_file(root: Path, name: str) -> bytes:
+    """Return the content of a regular file of the keystore, refusing links, FIFOs and devices.
+
+    A link would copy a file from outside the keystore into the backup, and a
+    FIFO would block the backup until some program writes to it.
+    """
+    path = root / name
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise KeystoreError(
+            f"keystore file {str(path)!r} is a symbolic link",
+            fix="replace the link with a copy of the file it names, or remove it",
+        ) from None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise KeystoreError(
+                f"keystore file {str(path)!r} is not a regular file (a FIFO, socket or device)",
+                fix="remove it; a keystore holds regular files only",
+            )
+        return file.read()
+
+
 def _backup_document(root: Path) -> tuple[bytes, int]:
     """Return the backup document of the keystore at ``root`` and its number of files."""
     # A shared hold of the writer lock keeps a keyset change from landing half-way
     # through the copy, and lets a backup read a read-only keystore.
     with shared_lock(root / ".lock"):
-        files = {
-            name: base64.b64encode((root / name).read_bytes()).decode() for name in _files(root)
-        }
+        files = {name: base64.b64encode(_read_file(root, name)).decode() for name in _files(root)}
     document = {
         "format": BACKUP_FORMAT,
         "version": BACKUP_VERSION,

@@ -175,3 +175,22 @@ def test_restore_refuses_terminal(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 2
     assert b"standard input is a terminal" in output
     assert not target.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_backup_refuses_special_files(keystore, home: Path, tmp_path: Path, kind: str) -> None:
+    """A FIFO would block the backup and a link would copy a file from outside into it."""
+    import os
+
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    odd = home / "notes.txt"
+    if kind == "fifo":
+        os.mkfifo(odd)
+    else:
+        (tmp_path / "outside.txt").write_text("not a keystore file")
+        odd.symlink_to(tmp_path / "outside.txt")
+
+    with pytest.raises(KeystoreError, match="notes.txt"):
+        backup_keystore(home, tmp_path / "b.json")
+
+    assert not (tmp_path / "b.json").exists()
