@@ -29,6 +29,11 @@ __all__ = ["backup_keystore", "write_backup", "restore_keystore", "BACKUP_FORMAT
 BACKUP_FORMAT = "agile-keystore-backup"
 BACKUP_VERSION = 1
 
+#: Largest backup that a restore reads.  A backup holds the keyset files (a few
+#: KiB each) and the audit log, so this leaves room for years of key changes while
+#: a wrong input (/dev/zero) fails before it fills memory.
+MAX_BACKUP_SIZE = 256 << 20
+
 #: Maximum length in bytes of one file name component on common Linux file systems (NAME_MAX).
 _MAX_NAME_BYTES = 255
 
@@ -126,7 +131,17 @@ def _backup_document(root: Path) -> tuple[bytes, int]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "files": files,
     }
-    return json.dumps(document, indent=1).encode() + b"\n", len(files)
+    encoded = json.dumps(document, indent=1).encode() + b"\n"
+    if len(encoded) > MAX_BACKUP_SIZE:
+        # Written anyway, it would be a backup that no restore reads.
+        largest = max(files, key=lambda name: len(files[name]))
+        raise KeystoreError(
+            f"the backup of keystore {str(root)!r} would be {len(encoded) >> 20} MiB, more "
+            f"than the {MAX_BACKUP_SIZE >> 20} MiB a restore reads; its largest file is "
+            f"{largest!r}",
+            fix="archive and truncate the audit log if it is the largest file, then back up again",
+        )
+    return encoded, len(files)
 
 
 def _load_backup(source: Path | BinaryIO) -> dict[str, bytes]:
@@ -141,9 +156,25 @@ def _load_backup(source: Path | BinaryIO) -> dict[str, bytes]:
             else "standard input"
         )
     try:
-        raw = source.read_bytes() if isinstance(source, Path) else source.read()
+        if isinstance(source, Path):
+            with source.open("rb") as file:
+                raw = file.read(MAX_BACKUP_SIZE + 1)
+        else:
+            raw = source.read(MAX_BACKUP_SIZE + 1)
+    except OSError as error:
+        raise KeystoreError(
+            f"cannot read backup {label!r}: {error}",
+            fix="give a complete file written by 'agile keystore backup'",
+        ) from None
+    if len(raw) > MAX_BACKUP_SIZE:
+        raise KeystoreError(
+            f"backup {label!r} is larger than {MAX_BACKUP_SIZE // (1 << 20)} MiB, so it is "
+            "not one that 'agile keystore backup' wrote",
+            fix="check that the input is a keystore backup",
+        )
+    try:
         document: Any = json.loads(raw)
-    except (OSError, ValueError) as error:
+    except ValueError as error:
         raise KeystoreError(
             f"cannot read backup {label!r}: {error}",
             fix="give a complete file written by 'agile keystore backup'",

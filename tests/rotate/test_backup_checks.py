@@ -194,3 +194,31 @@ def test_backup_refuses_special_files(keystore, home: Path, tmp_path: Path, kind
         backup_keystore(home, tmp_path / "b.json")
 
     assert not (tmp_path / "b.json").exists()
+
+
+def test_restore_refuses_huge_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from agile.rotate import backup
+
+    monkeypatch.setattr(backup, "MAX_BACKUP_SIZE", 1000)
+    source = tmp_path / "big.json"
+    source.write_bytes(b"{" + b" " * 2000 + b"}")
+
+    with pytest.raises(KeystoreError, match="larger than"):
+        restore_keystore(tmp_path / "target", source)
+
+    assert not (tmp_path / "target").exists()
+
+
+def test_backup_refuses_unrestorable_size(
+    keystore, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agile.rotate import backup
+
+    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    (home / "audit.log").write_bytes(b"x" * 5000)
+    monkeypatch.setattr(backup, "MAX_BACKUP_SIZE", 4000)
+
+    with pytest.raises(KeystoreError, match="'audit.log'"):
+        backup_keystore(home, tmp_path / "b.json")
+
+    assert not (tmp_path / "b.json").exists()
