@@ -32,8 +32,6 @@ from ..errors import (
     KeysetError,
     PolicyViolation,
     SealError,
-    SealerUnavailable,
-    WrongPassphrase,
 )
 from ..keys import Key, Keyset, Keystore
 from ..registry import PrivateKey
@@ -237,13 +235,15 @@ class _Attempts:
         if self.sealer_failures:
             # A wrong passphrase or a missing device is the user's to fix, and it hides
             # whether that keyset's stanza would have opened.  Any one keyset that opens is
-            # enough, so the fix of the first one is given.
-            kind: type[SealError] = SealError
-            if all(isinstance(e, WrongPassphrase) for e in self.sealer_failures):
-                kind = WrongPassphrase
-            elif all(isinstance(e, SealerUnavailable) for e in self.sealer_failures):
-                kind = SealerUnavailable
-            return kind(message, fix=self.sealer_failures[0].fix)
+            # enough, so the fix of the first one is given.  Failures of one kind keep it,
+            # with its exit code and fields (a broker's refusal is a failed check, code 1).
+            first = self.sealer_failures[0]
+            if all(type(e) is type(first) for e in self.sealer_failures):
+                # Built without __init__, whose arguments differ between the classes.
+                same = type(first).__new__(type(first), message)
+                same.__dict__.update(first.__dict__)
+                return same
+            return SealError(message, fix=first.fix)
         if self.authentication_failures:
             return AuthenticationFailed(
                 message, fix="the envelope was modified or was not encrypted to these keys"
