@@ -429,7 +429,7 @@ def import_key(
         )
         click.echo(key.id)
         if key_id is None and parsed.key_id is None:
-            _warn_new_key_id(key.id, key_format)
+            _warn_new_key_id(key.id, key_format, existing.purpose)
         return
     if purpose is None:
         raise InvalidArgument(
@@ -442,14 +442,18 @@ def import_key(
     created = store.create_keyset(name, purpose, sealer=sealer, policy=policy, first_key=imported)
     click.echo(created.primary.id)
     if new_id:
-        _warn_new_key_id(created.primary.id, key_format)
+        _warn_new_key_id(created.primary.id, key_format, purpose)
 
 
-def _warn_new_key_id(key_id: str, key_format: str | None) -> None:
+def _warn_new_key_id(key_id: str, key_format: str | None, purpose: str) -> None:
     """Warn that an imported key got a new id, which the owner's keystore does not know.
 
     ``key_format`` is the --format option, None when the format was detected.
+    Homomorphic keys get no warning: ``.he`` files name a key by a digest of
+    its modulus, not by a keystore's key id.
     """
+    if purpose == "homomorphic":
+        return
     missing = {
         "raw": "raw key bytes carry no key id",
         "seed": "seed bytes carry no key id",

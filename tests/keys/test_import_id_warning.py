@@ -153,3 +153,45 @@ def test_key_id_option_is_silent(tmp_path: Path, kind: str) -> None:
 
     assert result.stdout.strip() == KNOWN_ID
     assert _warnings(result) == []
+
+
+def test_homomorphic_import_no_warning(tmp_path: Path) -> None:
+    """.he files name a Paillier key by its modulus, so a new key id misleads nobody."""
+    owner = tmp_path / "owner"
+    created = run_agile(
+        owner,
+        "keyset",
+        "create",
+        "sales",
+        "--purpose",
+        "homomorphic",
+        "--algorithm",
+        "paillier-2048",
+    )
+    assert created.returncode == 0, created.stderr
+    exported = run_agile(
+        owner,
+        "keyset",
+        "export-public",
+        "sales",
+        "--format",
+        "raw",
+        "-o",
+        str(tmp_path / "sales.pub"),
+    )
+    assert exported.returncode == 0, exported.stderr
+
+    result = run_agile(
+        tmp_path / "shop",
+        "keyset",
+        "import",
+        "sales",
+        str(tmp_path / "sales.pub"),
+        "--purpose",
+        "homomorphic",
+        "--algorithm",
+        "paillier-2048",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr
