@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import he
 from he.keys import PaillierPrivateKey, PaillierPublicKey
+from tests.he.he_helpers import agile
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +56,29 @@ def milagro(shared_vectors: Path):  # type: ignore[no-untyped-def]
         return cases
 
     return read
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Return a directory with a keystore holding the paillier-2048 keyset 'agg'.
+
+    AGILE_HOME and AGILE_PASSPHRASE point at it for the module's tests, and are
+    put back afterwards.
+    """
+    root = tmp_path_factory.mktemp("he-cli")
+    home = root / "keystore"
+    home.mkdir(mode=0o700)
+    saved = {name: os.environ.get(name) for name in ("AGILE_HOME", "AGILE_PASSPHRASE")}
+    os.environ["AGILE_HOME"] = str(home)
+    os.environ["AGILE_PASSPHRASE"] = "correct horse battery staple"
+    result = agile(
+        "keyset", "create", "agg", "--purpose", "homomorphic",
+        "--algorithm", "paillier-2048", "--policy", "legacy",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    yield root
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

@@ -3,50 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def agile(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        cwd=REPO,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Return a directory with a keystore holding the paillier-2048 keyset 'agg'."""
-    root = tmp_path_factory.mktemp("he-cli")
-    home = root / "keystore"
-    home.mkdir(mode=0o700)
-    saved = {name: os.environ.get(name) for name in ("AGILE_HOME", "AGILE_PASSPHRASE")}
-    os.environ["AGILE_HOME"] = str(home)
-    os.environ["AGILE_PASSPHRASE"] = "correct horse battery staple"
-    result = agile(
-        "keyset", "create", "agg", "--purpose", "homomorphic",
-        "--algorithm", "paillier-2048", "--policy", "legacy",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    yield root
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+from tests.he.he_helpers import REPO, agile
 
 
 def _write_inputs(root: Path) -> list[Decimal]:

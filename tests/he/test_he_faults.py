@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -16,41 +15,7 @@ import he
 from agile.errors import InvalidArgument, InvalidCiphertext
 from he import packing, serialize
 from he.keys import PaillierPrivateKey, PaillierPublicKey
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def agile(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cli.main", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=120,
-    )
-
-
-@pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Return a directory with a keystore holding the paillier-2048 keyset 'agg'."""
-    root = tmp_path_factory.mktemp("he-faults")
-    home = root / "keystore"
-    home.mkdir(mode=0o700)
-    saved = {name: os.environ.get(name) for name in ("AGILE_HOME", "AGILE_PASSPHRASE")}
-    os.environ["AGILE_HOME"] = str(home)
-    os.environ["AGILE_PASSPHRASE"] = "correct horse battery staple"
-    result = agile(
-        "keyset", "create", "agg", "--purpose", "homomorphic",
-        "--algorithm", "paillier-2048", "--policy", "legacy",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    yield root
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+from tests.he.he_helpers import REPO, agile
 
 
 def _encrypt(workspace: Path, name: str, text: str) -> Path:

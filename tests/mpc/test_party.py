@@ -17,6 +17,7 @@ from agile.errors import MPCError
 from mpc.config import PartyConfig, load_config
 from mpc.party import PROTOCOL_VERSION, Party, PartyResult
 from mpc.wire import write_frame
+from tests.mpc.mpc_helpers import make_parties, slow_to_reach
 
 Deployment = Callable[..., list[PartyConfig]]
 
@@ -37,13 +38,9 @@ async def _run_all(
     )
 
 
-def _parties(configs: Sequence[PartyConfig], timeout: float = 20.0) -> list[Party]:
-    return [Party(c, connect_timeout=timeout, round_timeout=timeout) for c in configs]
-
-
 def test_three_party_sum(deployment: Deployment) -> None:
     inputs = _inputs(3, 200)
-    results = asyncio.run(_run_all(_parties(deployment(3, 2)), inputs, "sum"))
+    results = asyncio.run(_run_all(make_parties(deployment(3, 2)), inputs, "sum"))
     expected = [str(sum(column)) for column in zip(*inputs, strict=True)]
     for result in results:
         assert result is not None
@@ -53,8 +50,8 @@ def test_three_party_sum(deployment: Deployment) -> None:
 def test_five_party_count_total(deployment: Deployment) -> None:
     configs = deployment(5, 3)
     inputs = _inputs(5, 20)
-    count = asyncio.run(_run_all(_parties(configs), inputs, "count"))[4]
-    total = asyncio.run(_run_all(_parties(configs), inputs, "total"))[2]
+    count = asyncio.run(_run_all(make_parties(configs), inputs, "count"))[4]
+    total = asyncio.run(_run_all(make_parties(configs), inputs, "total"))[2]
     assert count is not None
     assert total is not None
     assert count.outputs == ["5"]
@@ -63,14 +60,14 @@ def test_five_party_count_total(deployment: Deployment) -> None:
 
 def test_five_party_mean_exact(deployment: Deployment) -> None:
     inputs = [[1, 10], [2, 10], [3, 10], [4, 10], [6, -60]]
-    result = asyncio.run(_run_all(_parties(deployment(5, 3)), inputs, "mean"))[0]
+    result = asyncio.run(_run_all(make_parties(deployment(5, 3)), inputs, "mean"))[0]
     assert result is not None
     assert result.outputs == ["3.2", "-4"]
 
 
 def test_two_of_five_drop_out(deployment: Deployment) -> None:
     inputs = _inputs(5, 50)
-    results = asyncio.run(_run_all(_parties(deployment(5, 3)), inputs, "sum", drop=(2, 5)))
+    results = asyncio.run(_run_all(make_parties(deployment(5, 3)), inputs, "sum", drop=(2, 5)))
     expected = [str(sum(column)) for column in zip(*inputs, strict=True)]
     assert results[1] is None
     for index in (0, 2, 3):
@@ -82,7 +79,7 @@ def test_two_of_five_drop_out(deployment: Deployment) -> None:
 
 def test_one_of_three_drops_out(deployment: Deployment) -> None:
     inputs = _inputs(3, 30)
-    results = asyncio.run(_run_all(_parties(deployment(3, 2)), inputs, "sum", drop=(3,)))
+    results = asyncio.run(_run_all(make_parties(deployment(3, 2)), inputs, "sum", drop=(3,)))
     result = results[0]
     assert result is not None
     assert result.outputs == [str(sum(column)) for column in zip(*inputs, strict=True)]
@@ -92,12 +89,12 @@ def test_too_many_dropouts_time_out(deployment: Deployment) -> None:
     configs = deployment(3, 3)
     inputs = _inputs(3, 5)
     with pytest.raises(MPCError, match="output round"):
-        asyncio.run(_run_all(_parties(configs, timeout=2.0), inputs, "sum", drop=(3,)))
+        asyncio.run(_run_all(make_parties(configs, timeout=2.0), inputs, "sum", drop=(3,)))
 
 
 def test_different_lengths_rejected(deployment: Deployment) -> None:
     with pytest.raises(MPCError, match="different lengths"):
-        asyncio.run(_run_all(_parties(deployment(2, 2)), [[1, 2], [3]], "sum"))
+        asyncio.run(_run_all(make_parties(deployment(2, 2)), [[1, 2], [3]], "sum"))
 
 
 def _foreign_client(config: PartyConfig, trust: PartyConfig) -> ssl.SSLContext:
@@ -147,7 +144,7 @@ def test_listed_ca_unlisted_certificate_rejected(deployment: Deployment, tmp_pat
         data["parties"] = [p for p in data["parties"] if p["id"] != 4]
         path.write_text(json.dumps(data))
     trimmed = [load_config(tmp_path / "deploy" / f"party-{i}.json") for i in (1, 2, 3)]
-    parties = _parties(trimmed)
+    parties = make_parties(trimmed)
     inputs = _inputs(3, 10)
 
     async def scenario() -> tuple[list[PartyResult | None], bytes]:
@@ -167,7 +164,7 @@ def test_listed_ca_unlisted_certificate_rejected(deployment: Deployment, tmp_pat
 def test_foreign_ca_certificate_rejected(deployment: Deployment) -> None:
     configs = deployment(2, 2)
     foreign = deployment(2, 2, name="foreign")
-    parties = _parties(configs)
+    parties = make_parties(configs)
 
     async def scenario() -> tuple[list[PartyResult | None], bytes]:
         inputs = _inputs(2, 4)
@@ -195,7 +192,7 @@ def test_peer_with_foreign_certificate_fails(deployment: Deployment) -> None:
         xwing_private_key=configs[1].xwing_private_key,
         parties=configs[1].parties,
     )
-    parties = _parties([configs[0], impostor], timeout=3.0)
+    parties = make_parties([configs[0], impostor], timeout=3.0)
     with pytest.raises(MPCError, match="TLS handshake"):
         asyncio.run(_run_all(parties, _inputs(2, 4), "sum"))
 
@@ -217,7 +214,7 @@ def test_variance_with_dealer(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     async def scenario() -> list[PartyResult | None]:
         results, _ = await asyncio.gather(
-            _run_all(_parties(configs), inputs, "variance"), dealer.deal(3)
+            _run_all(make_parties(configs), inputs, "variance"), dealer.deal(3)
         )
         return results
 
@@ -231,7 +228,7 @@ def test_variance_with_dealer(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
 def test_variance_without_dealer(deployment: Deployment) -> None:
     with pytest.raises(MPCError, match="needs a Beaver-triple dealer"):
-        asyncio.run(_run_all(_parties(deployment(2, 2)), [[1], [2]], "variance"))
+        asyncio.run(_run_all(make_parties(deployment(2, 2)), [[1], [2]], "variance"))
 
 
 def test_self_connection_retried(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -269,7 +266,7 @@ def test_port_in_use_names_port(deployment: Deployment) -> None:
     me = configs[0].me
     with socket.create_server((me.host, me.port)):
         with pytest.raises(MPCError, match=f"failed to listen on {me.host}:{me.port}") as caught:
-            asyncio.run(_parties(configs[:1], timeout=1.0)[0].run([1], "sum"))
+            asyncio.run(make_parties(configs[:1], timeout=1.0)[0].run([1], "sum"))
     assert "--base-port" in (caught.value.fix or "")
 
 
@@ -283,7 +280,7 @@ def test_silent_peer_times_out(deployment: Deployment) -> None:
     with socket.create_server((peer.host, peer.port)):
         started = time.monotonic()
         with pytest.raises(MPCError, match="within 1 s"):
-            asyncio.run(_parties(configs[:1], timeout=1.0)[0].run([1], "sum"))
+            asyncio.run(make_parties(configs[:1], timeout=1.0)[0].run([1], "sum"))
         assert time.monotonic() - started < 10
 
 
@@ -291,7 +288,7 @@ def test_mismatched_key_names_files(deployment: Deployment) -> None:
     configs = deployment(2, 2)
     mixed = dataclasses.replace(configs[0], certificate=configs[1].certificate)
     with pytest.raises(MPCError, match="could not load its TLS certificate") as caught:
-        asyncio.run(_parties([mixed], timeout=1.0)[0].run([1], "sum"))
+        asyncio.run(make_parties([mixed], timeout=1.0)[0].run([1], "sum"))
     assert str(configs[1].certificate) in str(caught.value)
 
 
@@ -307,16 +304,8 @@ def test_dropout_before_peer_connects(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A party that shares and leaves before a slow peer connected to it does not stop the run."""
-    parties = _parties(deployment(3, 2), timeout=5.0)
-    slow = parties[0]
-    connect = slow._connect
-
-    async def late_connect(peer, context):  # type: ignore[no-untyped-def]
-        if peer.id == 3:
-            await asyncio.sleep(0.5)
-        return await connect(peer, context)
-
-    monkeypatch.setattr(slow, "_connect", late_connect)
+    parties = make_parties(deployment(3, 2), timeout=5.0)
+    slow_to_reach(monkeypatch, parties[0], 3)
     results = asyncio.run(_run_all(parties, [[1], [2], [3]], "sum", drop=(3,)))
     assert results[0] is not None
     assert results[0].outputs == ["6"]
@@ -328,7 +317,7 @@ def test_foreign_address_fix(deployment: Deployment) -> None:
     me = dataclasses.replace(configs[0].me, host="192.0.2.1")
     moved = dataclasses.replace(configs[0], parties=(me, configs[0].parties[1]))
     with pytest.raises(MPCError, match="failed to listen on 192.0.2.1") as caught:
-        asyncio.run(_parties([moved], timeout=1.0)[0].run([1], "sum"))
+        asyncio.run(make_parties([moved], timeout=1.0)[0].run([1], "sum"))
     assert "no such address" in (caught.value.fix or "")
 
 

@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,12 +22,9 @@ from mpc.local import free_ports, run_local
 from mpc.party import PROTOCOL_VERSION, Party, PartyResult, run_party
 from mpc.protocols import read_integers
 from mpc.wire import write_frame
+from tests.mpc.mpc_helpers import make_parties, slow_to_reach
 
 Deployment = Callable[..., list[PartyConfig]]
-
-
-def _parties(configs: Sequence[PartyConfig], timeout: float) -> list[Party]:
-    return [Party(c, connect_timeout=timeout, round_timeout=timeout) for c in configs]
 
 
 async def _forge_input(target: PartyConfig, holder: PartyConfig) -> None:
@@ -71,7 +68,7 @@ async def _forge_input(target: PartyConfig, holder: PartyConfig) -> None:
 def test_forged_input_does_not_block_peer(deployment: Deployment) -> None:
     """A frame that does not open is dropped, and the genuine peer's later input counts."""
     configs = deployment(2, 2)
-    parties = _parties(configs, timeout=10.0)
+    parties = make_parties(configs, timeout=10.0)
 
     async def scenario() -> list[PartyResult | None]:
         first = asyncio.create_task(parties[0].run([1], "sum"))
@@ -112,16 +109,8 @@ def test_departed_peer_logged_unreachable(
     deployment: Deployment, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A peer that shared and closed its connection is logged with the address it missed."""
-    parties = _parties(deployment(3, 2), timeout=5.0)
-    slow = parties[0]
-    connect = slow._connect
-
-    async def late_connect(peer, context):  # type: ignore[no-untyped-def]
-        if peer.id == 3:
-            await asyncio.sleep(0.5)
-        return await connect(peer, context)
-
-    monkeypatch.setattr(slow, "_connect", late_connect)
+    parties = make_parties(deployment(3, 2), timeout=5.0)
+    slow_to_reach(monkeypatch, parties[0], 3)
 
     async def scenario() -> list[PartyResult | None]:
         return list(
@@ -143,7 +132,7 @@ def test_departed_peer_logged_unreachable(
 
 
 def test_different_operations_named(deployment: Deployment) -> None:
-    parties = _parties(deployment(2, 2), timeout=2.0)
+    parties = make_parties(deployment(2, 2), timeout=2.0)
 
     async def scenario() -> list[object]:
         runs = (party.run([5], op) for party, op in zip(parties, ("sum", "mean"), strict=True))
@@ -162,7 +151,7 @@ def _variance_run(tmp_path: Path, triples: int) -> list[object]:
     paths = create_deployment(tmp_path / "d", 2, 2, ports=free_ports(2), dealer=True)
     configs = [load_config(path) for path in paths]
     dealer = Dealer(load_config(tmp_path / "d" / "dealer.json"))
-    parties = _parties(configs, timeout=10.0)
+    parties = make_parties(configs, timeout=10.0)
 
     async def scenario() -> list[object]:
         inputs = ([1, 5], [3, 5])

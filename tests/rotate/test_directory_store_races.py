@@ -122,25 +122,6 @@ def test_put_new_file_private(layout) -> None:  # type: ignore[no-untyped-def]
     assert (store.root / "fresh" / "b").stat().st_mode & 0o777 == 0o600
 
 
-def test_cli_put_nested_linked_folder(home: Path, tmp_path: Path, keystore) -> None:
-    keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "out").mkdir()
-    (tmp_path / "docs" / "dirlink").symlink_to(tmp_path / "out")
-    (tmp_path / "plain").write_bytes(b"plain")
-    agile(home, "store", "add", "docs", str(tmp_path / "docs"), check=True)
-
-    result = agile(
-        home, "store", "put", "docs", "dirlink/a/new", "--to", "team", str(tmp_path / "plain")
-    )
-
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1
-    assert "symbolic link" in result.stderr
-    assert "Traceback" not in result.stderr
-    assert list((tmp_path / "out").iterdir()) == []
-
-
 def test_rotate_linked_folder_failed(
     keystore, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -69,18 +69,21 @@ def test_swap_through_replaced_folder(layout) -> None:  # type: ignore[no-untype
     assert (out / "sub" / "a").read_bytes() == b"old"
 
 
-def test_cli_put_linked_folder(home: Path, tmp_path: Path, keystore) -> None:
+@pytest.mark.parametrize("object_id", ["dirlink/new", "dirlink/a/new"], ids=["direct", "nested"])
+def test_cli_put_linked_folder(home: Path, tmp_path: Path, keystore, object_id: str) -> None:
     keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
     (tmp_path / "docs").mkdir()
     (tmp_path / "out").mkdir()
     (tmp_path / "docs" / "dirlink").symlink_to(tmp_path / "out")
     (tmp_path / "plain").write_bytes(b"plain")
     agile(home, "store", "add", "docs", str(tmp_path / "docs"), check=True)
-    result = agile(
-        home, "store", "put", "docs", "dirlink/new", "--to", "team", str(tmp_path / "plain")
-    )
+
+    result = agile(home, "store", "put", "docs", object_id, "--to", "team", str(tmp_path / "plain"))
+
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
+    assert "symbolic link" in result.stderr
+    assert "Traceback" not in result.stderr
     assert list((tmp_path / "out").iterdir()) == []
 
 

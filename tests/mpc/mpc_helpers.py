@@ -1,0 +1,30 @@
+"""Helpers shared by the MPC party tests: parties with short timeouts, and a slow connect."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from mpc.config import PartyConfig
+from mpc.party import Party
+
+
+def make_parties(configs: Sequence[PartyConfig], timeout: float = 20.0) -> list[Party]:
+    """Return a Party for each config, with ``timeout`` for connecting and for each round."""
+    return [Party(c, connect_timeout=timeout, round_timeout=timeout) for c in configs]
+
+
+def slow_to_reach(
+    monkeypatch: pytest.MonkeyPatch, party: Party, peer_id: int, delay: float = 0.5
+) -> None:
+    """Make ``party`` start its connection to peer ``peer_id`` ``delay`` seconds late."""
+    connect = party._connect
+
+    async def late_connect(peer, context):  # type: ignore[no-untyped-def]
+        if peer.id == peer_id:
+            await asyncio.sleep(delay)
+        return await connect(peer, context)
+
+    monkeypatch.setattr(party, "_connect", late_connect)
