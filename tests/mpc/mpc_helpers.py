@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 
 import pytest
@@ -28,3 +29,26 @@ def slow_to_reach(
         return await connect(peer, context)
 
     monkeypatch.setattr(party, "_connect", late_connect)
+
+
+def client_context(holder: PartyConfig, trust: PartyConfig) -> ssl.SSLContext:
+    """Return a TLS client context with ``holder``'s certificate that trusts ``trust``'s CA."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_cert_chain(holder.certificate, holder.private_key)
+    context.load_verify_locations(trust.ca_certificate)
+    return context
+
+
+async def connect_when_listening(
+    target: PartyConfig, context: ssl.SSLContext
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Connect to ``target`` over TLS, retrying for about 5 s until it listens."""
+    me = target.me
+    for _ in range(500):
+        try:
+            return await asyncio.open_connection(
+                me.host, me.port, ssl=context, server_hostname=me.host
+            )
+        except ConnectionRefusedError:
+            await asyncio.sleep(0.01)
+    raise AssertionError(f"party {target.party} never listened")

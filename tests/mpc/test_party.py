@@ -17,7 +17,12 @@ from agile.errors import MPCError
 from mpc.config import PartyConfig, load_config
 from mpc.party import PROTOCOL_VERSION, Party, PartyResult
 from mpc.wire import write_frame
-from tests.mpc.mpc_helpers import make_parties, slow_to_reach
+from tests.mpc.mpc_helpers import (
+    client_context,
+    connect_when_listening,
+    make_parties,
+    slow_to_reach,
+)
 
 Deployment = Callable[..., list[PartyConfig]]
 
@@ -97,26 +102,9 @@ def test_different_lengths_rejected(deployment: Deployment) -> None:
         asyncio.run(_run_all(make_parties(deployment(2, 2)), [[1, 2], [3]], "sum"))
 
 
-def _foreign_client(config: PartyConfig, trust: PartyConfig) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.load_cert_chain(config.certificate, config.private_key)
-    context.load_verify_locations(trust.ca_certificate)
-    return context
-
-
 async def _intrude(target: PartyConfig, context: ssl.SSLContext) -> bytes:
     """Connect to ``target`` with ``context``, send a frame and return what comes back."""
-    me = target.me
-    for _ in range(500):
-        try:
-            reader, writer = await asyncio.open_connection(
-                me.host, me.port, ssl=context, server_hostname=me.host
-            )
-            break
-        except ConnectionRefusedError:
-            await asyncio.sleep(0.01)
-    else:
-        raise AssertionError(f"party {target.party} never listened")
+    reader, writer = await connect_when_listening(target, context)
     try:
         header = {
             "version": PROTOCOL_VERSION,
@@ -150,7 +138,7 @@ def test_listed_ca_unlisted_certificate_rejected(deployment: Deployment, tmp_pat
     async def scenario() -> tuple[list[PartyResult | None], bytes]:
         # Party 1 waits for its peers, which start only after the intruder is done.
         first = asyncio.create_task(parties[0].run(inputs[0], "sum"))
-        answer = await _intrude(trimmed[0], _foreign_client(configs[3], trimmed[0]))
+        answer = await _intrude(trimmed[0], client_context(configs[3], trimmed[0]))
         others = await _run_all(parties[1:], inputs[1:], "sum")
         return [await first, *others], answer
 
@@ -169,7 +157,7 @@ def test_foreign_ca_certificate_rejected(deployment: Deployment) -> None:
     async def scenario() -> tuple[list[PartyResult | None], bytes]:
         inputs = _inputs(2, 4)
         first = asyncio.create_task(parties[0].run(inputs[0], "sum"))
-        answer = await _intrude(configs[0], _foreign_client(foreign[0], configs[0]))
+        answer = await _intrude(configs[0], client_context(foreign[0], configs[0]))
         second = await parties[1].run(inputs[1], "sum")
         return [await first, second], answer
 
@@ -331,7 +319,7 @@ async def _garbage_peer(configs: Sequence[PartyConfig]) -> None:
         ssl=_server_context(impostor),
     )  # fmt: skip
     async with server:
-        context = _foreign_client(impostor, impostor)
+        context = client_context(impostor, impostor)
         await _intrude(dataclasses.replace(configs[0], session=b"\x00" * 16), context)
         await asyncio.sleep(3)
 

@@ -22,7 +22,12 @@ from mpc.local import free_ports, run_local
 from mpc.party import PROTOCOL_VERSION, Party, PartyResult, run_party
 from mpc.protocols import read_integers
 from mpc.wire import write_frame
-from tests.mpc.mpc_helpers import make_parties, slow_to_reach
+from tests.mpc.mpc_helpers import (
+    client_context,
+    connect_when_listening,
+    make_parties,
+    slow_to_reach,
+)
 
 Deployment = Callable[..., list[PartyConfig]]
 
@@ -32,20 +37,7 @@ async def _forge_input(target: PartyConfig, holder: PartyConfig) -> None:
 
     Waits until ``target`` closes the connection, so that the frame has been judged.
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.load_cert_chain(holder.certificate, holder.private_key)
-    context.load_verify_locations(target.ca_certificate)
-    me = target.me
-    for _ in range(500):
-        try:
-            reader, writer = await asyncio.open_connection(
-                me.host, me.port, ssl=context, server_hostname=me.host
-            )
-            break
-        except ConnectionRefusedError:
-            await asyncio.sleep(0.01)
-    else:
-        raise AssertionError(f"party {target.party} never listened")
+    reader, writer = await connect_when_listening(target, client_context(holder, target))
     header = {
         "version": PROTOCOL_VERSION,
         "session": target.session.hex(),
