@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from . import envelope
 from .envelope import Header, Verified
+from .envelope.armour import check_armor_flag
+from .envelope.encrypted import check_encrypt_options
 from .errors import InvalidArgument
 from .keys import Key, Keyset, Keystore
 from .keys.keystore import default_keystore_path
@@ -98,13 +100,14 @@ def _check_data(value: Any, name: str, *, text: bool = False, stream: bool = Tru
         return
     if stream and callable(getattr(value, "read", None)) and not isinstance(value, io.TextIOBase):
         return
-    kinds = "bytes"
+    kinds = ["bytes"]
     if text:
-        kinds += ", armoured text"
+        kinds.append("armoured text")
     if stream:
-        kinds += " or a binary file"
+        kinds.append("a binary file")
+    expected = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " or " + kinds[-1]
     raise InvalidArgument(
-        f"{name} must be {kinds}, got {type(value).__name__}",
+        f"{name} must be {expected}, got {type(value).__name__}",
         fix=f"pass {name} as bytes (for text, encode it first: value.encode())",
     )
 
@@ -158,6 +161,7 @@ def encrypt(
     """Encrypt to the primary key of each keyset named in ``to``."""
     _check_data(plaintext, "plaintext")
     _check_options(keystore, policy, aad)
+    check_encrypt_options(envelope.DEFAULT_CHUNK_SIZE, payload_algorithm, armor)
     store = _existing(keystore)
     return envelope.encrypt(
         plaintext,
@@ -199,6 +203,7 @@ def encrypt_stream(
     Memory use stays at about two chunks, whatever the size of ``source``.
     """
     _check_options(keystore, policy, aad)
+    check_encrypt_options(chunk_size, payload_algorithm, armor)
     store = _existing(keystore)
     return envelope.encrypt_stream(
         source,
@@ -241,6 +246,7 @@ def sign(
     """Return a detached signature by the primary key of each named keyset."""
     _check_data(message, "message")
     _check_options(keystore, policy)
+    check_armor_flag(armor)
     store = _existing(keystore)
     items = _names(keysets, "keysets", (Keyset,))
     signers = [store.keyset(item) if isinstance(item, str) else item for item in items]

@@ -16,7 +16,7 @@ import io
 import re
 from typing import BinaryIO
 
-from ..errors import InvalidEnvelope
+from ..errors import InvalidArgument, InvalidEnvelope
 from .format import read_block, write_all
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "ArmourReader",
     "ArmourWriter",
     "LABELS",
+    "check_armor_flag",
 ]
 
 LABELS = {1: "AGILE ENCRYPTED MESSAGE", 2: "AGILE SIGNATURE"}
@@ -53,6 +54,10 @@ _SHOWN_LINE = 48
 _KIND_OFFSET = 9
 
 _FIX_BLOCK = "pass the whole armoured block, from its BEGIN line to its END line"
+_FIX_LEADING_TEXT = (
+    "cut off the text before the '-----BEGIN AGILE' line and pass the armoured block "
+    "from its BEGIN line to its END line"
+)
 _FIX_UNCHANGED = (
     "pass the block unchanged, as 'agile encrypt --armor' or 'agile sign --armor' wrote it"
 )
@@ -60,6 +65,24 @@ _FIX_UNCHANGED = (
 
 def _malformed(detail: str) -> InvalidEnvelope:
     return InvalidEnvelope(f"armoured envelope is malformed ({detail})", fix=_FIX_BLOCK)
+
+
+def _text_before_begin() -> InvalidEnvelope:
+    return InvalidEnvelope(
+        "armoured envelope is malformed (text before the BEGIN line)", fix=_FIX_LEADING_TEXT
+    )
+
+
+def check_armor_flag(armor: object) -> None:
+    """Raise :class:`InvalidArgument` unless ``armor`` is a bool.
+
+    Any non-empty string is true, so ``armor="no"`` would armour the output.
+    """
+    if not isinstance(armor, bool):
+        raise InvalidArgument(
+            f"armor must be a bool, got {type(armor).__name__}",
+            fix="pass armor=True for ASCII armour or armor=False for binary output",
+        )
 
 
 def _bad_begin_line(line: bytes) -> InvalidEnvelope:
@@ -353,12 +376,26 @@ def dearmour(data: bytes | str) -> bytes:
 def dearmour_if_armoured(data: bytes | bytearray | memoryview | str) -> bytes:
     if is_armoured(data):
         return dearmour(data if isinstance(data, str) else bytes(data))
+    if _has_begin_line_later(data):
+        raise _text_before_begin()
     if isinstance(data, str):
         raise InvalidEnvelope(
             "text input is not an armoured agile envelope (no '-----BEGIN AGILE' line)",
             fix="pass the binary envelope as bytes, or the whole armoured block as text",
         )
     return bytes(data) if not isinstance(data, bytes) else data
+
+
+def _has_begin_line_later(data: bytes | bytearray | memoryview | str) -> bool:
+    """Return whether a BEGIN line follows other text in ``data``, which is not armoured."""
+    from .format import MAGIC
+
+    if isinstance(data, str):
+        return _BEGIN.decode("ascii") in data
+    # A binary envelope starts with the magic; its ciphertext may contain any bytes.
+    if bytes(data[: len(MAGIC)]) == MAGIC:
+        return False
+    return _BEGIN in bytes(data)
 
 
 class _Prefixed(io.RawIOBase):
@@ -425,7 +462,7 @@ def open_envelope_stream(source: BinaryIO, head: bytes = b"") -> BinaryIO:
     if text.startswith(_BEGIN, skipped):
         return ArmourReader(source, text[skipped:])  # type: ignore[return-value]
     if _BEGIN in text:
-        raise _malformed("text before the BEGIN line")
+        raise _text_before_begin()
     return _binary(text, source, marked)
 
 

@@ -35,7 +35,7 @@ from ..errors import (
 )
 from ..keys import Key, Keyset, Keystore
 from ..registry import PrivateKey
-from .armour import ArmourWriter, dearmour_if_armoured
+from .armour import ArmourWriter, check_armor_flag, dearmour_if_armoured
 from .armour import armour as to_armour
 from .format import (
     DEFAULT_CHUNK_SIZE,
@@ -138,7 +138,14 @@ class _Opened:
 
 
 def _check_chunk_size(chunk_size: int) -> None:
-    if not isinstance(chunk_size, int) or not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+    # bool is a subclass of int, but chunk_size=True is a mistake, not 1 byte.
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool):
+        raise InvalidArgument(
+            f"chunk_size must be an int, got {type(chunk_size).__name__}",
+            fix=f"pass the chunk size in bytes as an int in range {MIN_CHUNK_SIZE}.."
+            f"{MAX_CHUNK_SIZE} (the default is 256 KiB)",
+        )
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
         raise InvalidArgument(
             f"chunk size {chunk_size!r} is out of range {MIN_CHUNK_SIZE}..{MAX_CHUNK_SIZE}",
             fix="choose a chunk size in range (the default is 256 KiB)",
@@ -180,6 +187,27 @@ def _new_header(
     context = _payload_context(section)
     stanzas = [wrap(target, data_key, context) for target in targets]
     return _assemble(section, stanzas, schedule), schedule, context
+
+
+def _check_payload_algorithm(payload_algorithm: Any) -> None:
+    if payload_algorithm is not None and not isinstance(payload_algorithm, str):
+        raise InvalidArgument(
+            "payload_algorithm must be a str (an algorithm id such as 'aes-256-gcm'), "
+            f"got {type(payload_algorithm).__name__}",
+            fix="pass an AEAD id such as payload_algorithm='aes-256-gcm', or None for the "
+            "policy's preferred one",
+        )
+
+
+def check_encrypt_options(chunk_size: Any, payload_algorithm: Any, armor: Any) -> None:
+    """Raise :class:`InvalidArgument` when an option of :func:`encrypt` has the wrong type.
+
+    A chunk size out of range is rejected too.  :mod:`agile.api` calls this before it
+    opens the keystore, so that a wrong option fails before any keyset is read.
+    """
+    _check_chunk_size(chunk_size)
+    _check_payload_algorithm(payload_algorithm)
+    check_armor_flag(armor)
 
 
 def _prepare(
@@ -405,6 +433,7 @@ def encrypt(
     ``(key_id, PublicKey)`` pairs.  The payload AEAD is the policy's preferred
     one unless ``payload_algorithm`` names another the policy allows.
     """
+    check_encrypt_options(chunk_size, payload_algorithm, armor)
     if not isinstance(plaintext, (bytes, bytearray, memoryview)):
         check_binary_stream(plaintext, "plaintext")
         output = io.BytesIO()
@@ -453,6 +482,7 @@ def encrypt_stream(
     check_binary_stream(source, "source")
     _check_writable(destination)
     _check_aad(aad)
+    check_encrypt_options(chunk_size, payload_algorithm, armor)
     _active, targets, algorithm = _prepare(recipients, policy, payload_algorithm, chunk_size)
     header, schedule, context = _new_header(targets, algorithm, chunk_size)
     sealer = PayloadSealer(

@@ -29,7 +29,7 @@ from ..errors import (
     PolicyViolation,
 )
 from .armour import armour as to_armour
-from .armour import dearmour_if_armoured
+from .armour import check_armor_flag, dearmour_if_armoured
 from .format import (
     KIND_SIGNATURE,
     MAX_SIGNATURES,
@@ -174,6 +174,7 @@ def sign(
     armor: bool = False,
 ) -> bytes:
     """Return a detached signature envelope with one signature per keyset's primary key."""
+    check_armor_flag(armor)
     signers = _signers(keysets)
     active = _policy_for(policy, signers[0].keystore)
     entries = _sign_entries(message_digest(message), signers, active)

@@ -14,13 +14,19 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ...errors import InvalidArgument
+
 __all__ = [
     "ObjectStore",
     "Swap",
     "Joined",
     "HEADER_PREFIX_SIZE",
     "check_object_id",
+    "check_object_ids",
     "check_new_object_id",
+    "check_data",
+    "check_size",
+    "check_swaps",
     "object_id_problem",
 ]
 
@@ -65,10 +71,13 @@ def check_object_id(object_id: str) -> str:
 
     Object ids are written to the journal and used as associated data in UTF-8.
     A command-line argument that is not valid UTF-8 reaches Python as a string
-    with lone surrogates, which cannot be encoded.
+    with lone surrogates, which cannot be encoded.  An id that is not a str
+    raises :class:`InvalidArgument`.
     """
     from ...errors import StoreError
 
+    if not isinstance(object_id, str):
+        raise _wrong_id_type(object_id)
     try:
         object_id.encode("utf-8")
     except UnicodeEncodeError:
@@ -77,6 +86,86 @@ def check_object_id(object_id: str) -> str:
             fix="use an object id that is valid UTF-8 (rename a file whose name is not)",
         ) from None
     return object_id
+
+
+def _wrong_id_type(object_id: object) -> InvalidArgument:
+    return InvalidArgument(
+        f"object id must be a str, got {type(object_id).__name__}",
+        fix="pass the object id as text, for example 'invoices/2026-01.agile' "
+        "(decode a bytes id first)",
+    )
+
+
+def check_object_ids(object_ids: Iterable[str]) -> list[str]:
+    """Return ``object_ids`` as a list; raise :class:`InvalidArgument` unless each is a str."""
+    if isinstance(object_ids, (str, bytes, bytearray, memoryview)) or not isinstance(
+        object_ids, Iterable
+    ):
+        raise InvalidArgument(
+            f"object_ids must be an iterable of str, got {type(object_ids).__name__}",
+            fix="pass a list of object ids, for example ['a.agile'] for one object",
+        )
+    ids = list(object_ids)
+    for object_id in ids:
+        if not isinstance(object_id, str):
+            raise _wrong_id_type(object_id)
+    return ids
+
+
+def check_data(data: object, name: str = "data", *, parts: bool = False) -> None:
+    """Raise :class:`InvalidArgument` unless ``data`` is bytes, a bytearray or a byte memoryview.
+
+    With ``parts`` a :class:`Joined` is accepted too.  A memoryview must be
+    C-contiguous with one-byte items, because stores write and compare it as
+    one run of ``len(data)`` bytes.
+    """
+    if isinstance(data, (bytes, bytearray)) or (parts and isinstance(data, Joined)):
+        return
+    if isinstance(data, memoryview):
+        if data.c_contiguous and data.itemsize == 1:
+            return
+        raise InvalidArgument(
+            f"{name} is a memoryview that is not a contiguous run of bytes",
+            fix=f"pass bytes({name}) for a contiguous copy",
+        )
+    raise InvalidArgument(
+        f"{name} must be bytes, bytearray or a contiguous memoryview, got {type(data).__name__}",
+        fix=f"pass the envelope as bytes, and encode text first with {name}.encode()",
+    )
+
+
+def check_size(size: object) -> int:
+    """Return ``size`` if it is an int of at least 0; raise :class:`InvalidArgument` otherwise."""
+    if not isinstance(size, int) or isinstance(size, bool):
+        raise InvalidArgument(
+            f"size must be an int, got {type(size).__name__}",
+            fix="pass the number of leading bytes to read, for example HEADER_PREFIX_SIZE",
+        )
+    if size < 0:
+        raise InvalidArgument(f"size {size} is negative", fix="pass a size of 0 or more")
+    return size
+
+
+def check_swaps(swaps: object) -> None:
+    """Raise :class:`InvalidArgument` unless ``swaps`` is a list of valid :class:`Swap` requests.
+
+    It makes a few isinstance calls per swap, which cost far less than the write of the swap.
+    """
+    if not isinstance(swaps, (list, tuple)):
+        raise InvalidArgument(
+            f"swaps must be a list of Swap, got {type(swaps).__name__}",
+            fix="pass [Swap(object_id, expected, data), ...]",
+        )
+    for swap in swaps:
+        if not isinstance(swap, Swap):
+            raise InvalidArgument(
+                f"swaps must contain Swap objects, got {type(swap).__name__}",
+                fix="build each request as Swap(object_id, expected, data)",
+            )
+        if not isinstance(swap.object_id, str):
+            raise _wrong_id_type(swap.object_id)
+        check_data(swap.expected, "expected")
+        check_data(swap.data, "data", parts=True)
 
 
 def object_id_problem(object_id: str) -> str | None:
@@ -168,7 +257,7 @@ class ObjectStore(abc.ABC):
         from ...errors import KeyNotFound
 
         found: dict[str, bytes] = {}
-        for object_id in object_ids:
+        for object_id in check_object_ids(object_ids):
             try:
                 found[object_id] = self.read(object_id)
             except KeyNotFound:
@@ -177,6 +266,7 @@ class ObjectStore(abc.ABC):
 
     def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:
         """Return ``{object_id: (first size bytes, total length)}`` of the objects that exist."""
+        check_size(size)
         return {
             object_id: (data[:size], len(data))
             for object_id, data in self.read_many(object_ids).items()
@@ -201,6 +291,7 @@ class ObjectStore(abc.ABC):
         With ``durable=False`` a store may leave the last step that makes the
         writes survive a power cut to :meth:`sync`.
         """
+        check_swaps(swaps)
         return [self.compare_and_swap(s.object_id, s.expected, s.data) for s in swaps]
 
     def sync(self) -> None:

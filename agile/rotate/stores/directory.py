@@ -31,8 +31,12 @@ from .base import (
     Joined,
     ObjectStore,
     Swap,
+    check_data,
     check_new_object_id,
     check_object_id,
+    check_object_ids,
+    check_size,
+    check_swaps,
 )
 from .url import StoreURL
 
@@ -214,6 +218,7 @@ class DirectoryStore(ObjectStore):
         return printable
 
     def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:
+        check_size(size)
         for object_id in self._object_ids():
             if self.scan_problem(object_id) is not None:
                 # Listed with no bytes, so that the scan calls scan_problem and reports it.
@@ -287,8 +292,10 @@ class DirectoryStore(ObjectStore):
         A path that is not a regular file raises :class:`OSError`.  O_NONBLOCK
         keeps a FIFO named like an object from blocking the open.
         """
+        ids = check_object_ids(object_ids)
+        check_size(size)
         found = {}
-        for object_id in object_ids:
+        for object_id in ids:
             try:
                 file, status = open_regular_file(self.path_of(object_id))
             except FileNotFoundError:
@@ -312,6 +319,7 @@ class DirectoryStore(ObjectStore):
         or device is written in place, because it cannot be replaced.
         """
         path = self.path_of(object_id)
+        check_data(data)
         if not os.path.lexists(path):
             # Checked before mkdir, so that a rejected id leaves no folder behind.
             check_new_object_id(object_id)
@@ -406,6 +414,7 @@ class DirectoryStore(ObjectStore):
         caller that swaps one object at a time still fsyncs each directory
         once per batch.
         """
+        check_swaps(swaps)
         results = []
         self.swap_errors = {}
         root_fd = self._open_root()

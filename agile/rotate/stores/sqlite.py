@@ -24,8 +24,12 @@ from .base import (
     Joined,
     ObjectStore,
     Swap,
+    check_data,
     check_new_object_id,
     check_object_id,
+    check_object_ids,
+    check_size,
+    check_swaps,
 )
 from .url import StoreURL, quote_identifier
 
@@ -270,6 +274,7 @@ class SQLiteStore(ObjectStore):
     # Reading.
 
     def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:
+        check_size(size)
         last: object = None
         while True:
             if last is None:
@@ -313,7 +318,7 @@ class SQLiteStore(ObjectStore):
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def read_many(self, object_ids: Iterable[str]) -> dict[str, bytes]:
-        ids = list(object_ids)
+        ids = check_object_ids(object_ids)
         found: dict[str, bytes] = {}
         version = self._data_version()
         self._reads = {}
@@ -334,7 +339,8 @@ class SQLiteStore(ObjectStore):
         return found
 
     def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:
-        ids = list(object_ids)
+        ids = check_object_ids(object_ids)
+        check_size(size)
         found: dict[str, tuple[bytes, int]] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -530,6 +536,8 @@ class SQLiteStore(ObjectStore):
 
     def put(self, object_id: str, data: bytes) -> None:
         check_object_id(object_id)
+        # A str would be stored as TEXT, which later scans report as unreadable.
+        check_data(data)
         # data_version does not count this connection's own commits.
         self._reads.pop(object_id, None)
         try:
@@ -589,6 +597,7 @@ class SQLiteStore(ObjectStore):
         compared in full in the ``WHERE`` clause.  Every commit is durable
         (``synchronous = FULL``), whatever the value of ``durable``.
         """
+        check_swaps(swaps)
         results: list[bool] = []
         try:
             self._swap_all(swaps, results)
