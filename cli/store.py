@@ -77,7 +77,7 @@ def add(name: str, url: str, replace: bool) -> None:
       agile store add files ./archive --replace
     """
     from agile.errors import StoreError
-    from agile.rotate.stores import open_store, overlap_reason, parse_store_url
+    from agile.rotate.stores import check_registrable, parse_store_url
 
     location = parse_store_url(url)
     keystore = _keystore(create=True)
@@ -93,21 +93,8 @@ def add(name: str, url: str, replace: bool) -> None:
             fix=f"run 'agile store remove {name}' first, or pass --replace to point it at "
             f"{str(location)!r}",
         )
-    for other_name, other_url in registered.items():
-        if other_name == name:
-            continue
-        reason = overlap_reason(location, parse_store_url(other_url))
-        if reason is not None:
-            raise StoreError(
-                f"store {other_name!r} ({other_url}) already covers {str(location)!r}: {reason}",
-                fix="register each directory tree, table or database once, and keep a "
-                "database out of a directory store's tree unless it is in a hidden folder "
-                f"there; run 'agile store remove {other_name}' first to change how it is "
-                "registered",
-            )
-    _check_not_keystore(location, keystore.path)
+    check_registrable(location, name, registered, keystore.path)
     created = _created_by_add(location)
-    open_store(location, create=True).close()
     previous = keystore.add_store(name, str(location), replace=replace)
     if previous is None:
         click.echo(f"store {name}: {location}")
@@ -115,27 +102,6 @@ def add(name: str, url: str, replace: bool) -> None:
         click.echo(f"store {name}: {location} (was {previous})")
     if created:
         click.echo(f"note: created {created}", err=True)
-
-
-def _check_not_keystore(location, keystore_dir: Path) -> None:  # type: ignore[no-untyped-def]
-    """Raise :class:`StoreError` when a directory store would list the keystore's own files.
-
-    Keyset files, the audit log and the journal are not envelopes, so every
-    rotation would report them as unreadable and never finish.  A keystore
-    below a hidden directory (such as ``~/.local/share/agile``) is not listed.
-    """
-    from agile.errors import StoreError
-
-    if location.scheme != "dir":
-        return
-    root, keystore = location.path.resolve(), keystore_dir.expanduser().resolve()
-    inside = root == keystore or root in keystore.parents
-    hidden = inside and any(part.startswith(".") for part in keystore.relative_to(root).parts)
-    if keystore in root.parents or inside and not hidden:
-        raise StoreError(
-            f"store directory {str(root)!r} overlaps the keystore {str(keystore)!r}",
-            fix="keep envelope files in a directory outside the keystore",
-        )
 
 
 def _created_by_add(location) -> str | None:  # type: ignore[no-untyped-def]

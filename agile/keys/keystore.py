@@ -320,22 +320,38 @@ class Keystore:
         """Return the registered stores, name -> URL."""
         return dict(self._read_config().get("stores", {}))
 
-    def add_store(self, name: str, url: str, *, replace: bool = False) -> str | None:
+    def add_store(
+        self, name: str, url: str | os.PathLike[str], *, replace: bool = False
+    ) -> str | None:
         """Register ``url`` as store ``name``; return the URL it had before, or None.
 
+        ``url`` is a directory or ``sqlite:///PATH?table=T``.  It is stored in
+        its full form, a relative path made absolute against the current
+        directory, so that a rotation started elsewhere finds the same objects.
+        A missing directory or table is created.  A URL that overlaps another
+        registered store or holds the keystore's files raises
+        :class:`StoreError` (see :func:`agile.rotate.stores.check_registrable`).
         A name that is registered with another URL raises :class:`StoreError`
         unless ``replace`` is true.  Re-pointing a store by mistake hides its
         objects from the next rotation, which then disables the keys they need.
         Registering the same URL again changes nothing.
         """
         from ..errors import StoreError
+        from ..rotate.stores import check_registrable, open_store, parse_store_url
 
         check_name(name, "store")
+        if not isinstance(url, str | os.PathLike):
+            raise InvalidArgument(
+                f"store url must be a str or path, got {type(url).__name__}",
+                fix="pass a directory or 'sqlite:///PATH?table=T'",
+            )
+        location = parse_store_url(os.fspath(url))
+        normalized = str(location)
         with self.lock():
             config = self._read_config()
             stores = config.setdefault("stores", {})
             previous = stores.get(name)
-            if previous == url:
+            if previous == normalized:
                 return previous
             if previous is not None and not replace:
                 raise StoreError(
@@ -343,7 +359,9 @@ class Keystore:
                     fix=f"run 'agile store remove {name}' first, or pass --replace to point "
                     "it at the new URL",
                 )
-            stores[name] = url
+            check_registrable(location, name, stores, self.path)
+            open_store(location, create=True).close()
+            stores[name] = normalized
             self._write_config(config)
         if previous is None:
             log.info("registered store %s", name)

@@ -226,11 +226,12 @@ def test_tampered_private_part(store: Keystore) -> None:
     assert other.primary.id != keyset.primary.id
 
 
-def test_stores_registry(store: Keystore) -> None:
-    store.add_store("files", "/srv/data")
-    store.add_store("db", "sqlite:///x.db")
+def test_stores_registry(store: Keystore, tmp_path: Path) -> None:
+    store.add_store("files", str(tmp_path / "data"))
+    store.add_store("db", f"sqlite:///{tmp_path}/x.db")
     store.remove_store("files")
-    assert Keystore.open(store.path).stores() == {"db": "sqlite:///x.db"}
+    expected = f"sqlite:///{tmp_path}/x.db?table=secrets&column=envelope&key=id"
+    assert Keystore.open(store.path).stores() == {"db": expected}
 
 
 def test_remove_missing_store(store: Keystore) -> None:

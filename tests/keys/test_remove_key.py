@@ -237,6 +237,7 @@ def test_unreadable_object_blocks(team: Keyset, objects: ObjectStore) -> None:
 
 def test_unreadable_store_blocks(team: Keyset, store: Keystore, tmp_path: Path) -> None:
     store.add_store("gone", str(tmp_path / "gone"))
+    (tmp_path / "gone").rmdir()  # registering created it
     team.disable("wrong-id")
     with pytest.raises(KeysetError, match="store 'gone' cannot be read") as raised:
         team.remove_key("wrong-id")
@@ -245,6 +246,7 @@ def test_unreadable_store_blocks(team: Keyset, store: Keystore, tmp_path: Path) 
 
 def test_unreadable_store_with_force(team: Keyset, store: Keystore, tmp_path: Path) -> None:
     store.add_store("gone", str(tmp_path / "gone"))
+    (tmp_path / "gone").rmdir()  # registering created it
     team.disable("wrong-id")
     team.remove_key("wrong-id", force=True)
     assert "wrong-id" not in [key.id for key in store.keyset("team").keys]

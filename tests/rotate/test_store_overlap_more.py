@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -92,7 +93,11 @@ def test_registered_overlap_stops_rotation(keystore, home: Path, tmp_path: Path)
     keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
     (tmp_path / "docs").mkdir()
     keystore.add_store("docs", str(_url(str(tmp_path / "docs"))))
-    keystore.add_store("db", str(_url(f"sqlite:///{tmp_path}/docs/x.db")))
+    # add_store refuses the overlap, so the keystore file is edited as an older version
+    # or a hand edit could have left it.
+    config = json.loads((home / "keystore.json").read_text())
+    config["stores"]["db"] = str(_url(f"sqlite:///{tmp_path}/docs/x.db"))
+    (home / "keystore.json").write_text(json.dumps(config))
     with pytest.raises(StoreError, match="registered stores 'db' and 'docs' overlap"):
         dry_run(str(home), RotateOptions(policy="pq-hybrid"))
 
