@@ -395,7 +395,8 @@ def parse_key(
                 imported = replace(imported, key_id=_member(jwk, "kid"))
             return _choose_part(imported, public)
         if format == "der":
-            return _choose_part(_parse_der(stripped, purpose, algorithm), public)
+            # Binary: bytes that strip() removes (0x0c, 0x20) may end a valid DER encoding.
+            return _choose_part(_parse_der(data, purpose, algorithm), public)
     except AgileError:
         # Raised on purpose with its own fix (a wrong --algorithm, a rejected key).
         raise

@@ -339,3 +339,20 @@ def test_keystore_check_flags_stored_low_order(store: Keystore) -> None:
 
     assert [r.result for r in results] == ["failed"]
     assert "low-order point" in results[0].detail
+
+
+def test_der_ending_in_whitespace_byte() -> None:
+    """DER is binary: a last byte such as 0x20 or 0x0c belongs to the key, not to whitespace."""
+    from cryptography.hazmat.primitives.asymmetric import x25519
+
+    for _ in range(10_000):
+        public = x25519.X25519PrivateKey.generate().public_key()
+        der = public.public_bytes(DER, SPKI)
+        if der[-1:] in (b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c"):
+            break
+    else:
+        pytest.fail("no X25519 key whose encoding ends in a whitespace byte")
+
+    imported = parse_key(der, "kem")
+
+    assert imported.public == public.public_bytes_raw()
