@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import (
+    InvalidArgument,
     KeyNotFound,
     KeystoreLocked,
     PolicyViolation,
@@ -94,7 +95,11 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class RotateOptions:
-    """Options of one ``agile rotate`` invocation."""
+    """Options of one ``agile rotate`` invocation.
+
+    Checked when built, with the limits of the CLI options, so that a wrong
+    value fails before a rotation changes any key.
+    """
 
     policy: str | None = None
     stores: tuple[str, ...] = ()
@@ -103,6 +108,36 @@ class RotateOptions:
     fail_fast: bool = False
     resume: bool = False
     keep_old_keys: bool = False
+
+    def __post_init__(self) -> None:
+        if self.policy is not None and not isinstance(self.policy, str):
+            raise InvalidArgument(
+                f"policy must be a str, got {type(self.policy).__name__}",
+                fix="pass a profile name such as 'pq-hybrid' or the path of a policy file; "
+                "a rotation journals it so that a resume uses the same policy",
+            )
+        if isinstance(self.stores, str) or not all(isinstance(s, str) for s in self.stores):
+            raise InvalidArgument(
+                f"stores must be a tuple of store names or URLs, got {self.stores!r}",
+                fix="pass stores=('docs',) for one store, or leave it out for every "
+                "registered store",
+            )
+        object.__setattr__(self, "stores", tuple(self.stores))
+        for name, value, limit in (
+            ("workers", self.workers, 256),
+            ("batch_size", self.batch_size, 100_000),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+                raise InvalidArgument(
+                    f"{name} must be an int from 1 to {limit}, got {value!r}",
+                    fix=f"pass {name}=1 or more",
+                )
+        for name in ("fail_fast", "resume", "keep_old_keys"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgument(
+                    f"{name} must be a bool, got {type(getattr(self, name)).__name__}",
+                    fix=f"pass {name}=True or {name}=False",
+                )
 
 
 @dataclass
@@ -280,6 +315,8 @@ def dry_run(
     and :class:`RotationError` where it would refuse to resume.
     """
     from ..keys import Keystore
+
+    _check_options(options)
 
     keystore = Keystore.open(keystore_path, create=False)
     journal = Journal(keystore.path) if (keystore.path / JOURNAL_NAME).exists() else None
@@ -531,6 +568,8 @@ def rotate(
 ) -> dict[str, Any]:
     """Run (or resume) a rotation and return its report."""
     from ..keys import Keystore
+
+    _check_options(options)
 
     keystore = Keystore.open(keystore_path, create=False)
     with _rotation_lock(keystore):
@@ -1136,6 +1175,14 @@ class _Rotation:
                 round(self.migrated_now / migrate_seconds, 1) if migrate_seconds > 0 else None
             ),
         }
+
+
+def _check_options(options: object) -> None:
+    if not isinstance(options, RotateOptions):
+        raise InvalidArgument(
+            f"options must be a RotateOptions, got {type(options).__name__}",
+            fix="pass RotateOptions(policy='pq-hybrid', ...) from agile.rotate",
+        )
 
 
 def _check_stores(stores: Iterable[tuple[str, str]]) -> None:

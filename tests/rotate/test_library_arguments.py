@@ -1,4 +1,4 @@
-"""Keystore.add_store checks and normalizes a store URL as 'agile store add' does."""
+"""Library calls of stores and rotation check their arguments as the CLI does."""
 
 from __future__ import annotations
 
@@ -44,3 +44,32 @@ def test_overlap_refused(keystore, tmp_path: Path) -> None:
 def test_keystore_folder_refused(keystore, home: Path) -> None:
     with pytest.raises(StoreError, match="overlaps the keystore"):
         keystore.add_store("self", str(home))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"stores": "docs"},
+        {"stores": ("docs", 5)},
+        {"policy": 5},
+        {"workers": 0},
+        {"workers": "2"},
+        {"batch_size": True},
+        {"fail_fast": "yes"},
+    ],
+    ids=["stores-str", "stores-int", "policy-int", "workers-0", "workers-str", "batch", "flag"],
+)
+def test_rotate_options_checked(options: dict[str, object]) -> None:
+    from agile.rotate import RotateOptions
+
+    with pytest.raises(InvalidArgument):
+        RotateOptions(**options)  # type: ignore[arg-type]
+
+
+def test_rotate_needs_options(keystore, home: Path) -> None:
+    from agile.rotate import rotate
+
+    keyset = keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    with pytest.raises(InvalidArgument, match="RotateOptions"):
+        rotate(str(home), {"policy": "pq-hybrid"})  # type: ignore[arg-type]
+    assert [key.id for key in keystore.keyset("team").keys] == [keyset.primary.id]
