@@ -30,6 +30,7 @@ from ..errors import (
     InvalidEnvelope,
     KeyNotFound,
     KeysetError,
+    KeystoreError,
     PolicyViolation,
     SealError,
 )
@@ -254,6 +255,18 @@ class _Attempts:
         """Return the error for an envelope that no stanza opened: the most actionable cause."""
         if self.found == 0:
             ids = join_limited([s.key_id for s in header.recipients])
+            unreadable = keystore.scan().unreadable
+            if unreadable:
+                # The key may be in a keyset file that could not be read; saying that the
+                # keystore is the wrong one would send the user to look elsewhere.
+                files = join_limited([f"{u.file.name} ({u.reason})" for u in unreadable], "; ")
+                return KeystoreError(
+                    f"none of the envelope's recipient keys ({ids}) is in a readable keyset "
+                    f"of keystore {str(keystore.path)!r}, and these keyset files could not "
+                    f"be read: {files}",
+                    fix="restore the unreadable keyset files from a backup "
+                    "('agile keystore restore'), then decrypt again",
+                )
             return KeyNotFound(
                 f"none of the envelope's recipient keys ({ids}) is in keystore "
                 f"{str(keystore.path)!r}",

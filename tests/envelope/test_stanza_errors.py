@@ -114,3 +114,19 @@ def test_hpke_aead_denied_by_policy(store: Keystore) -> None:
 def test_hpke_aead_allowed_by_policy(store: Keystore) -> None:
     data = _with_hpke_suite(store, "p256", "hkdf-sha256", "chacha20-poly1305")
     assert envelope.decrypt(data, store, policy="default") == b"hello"
+
+
+def test_unreadable_keyset_named_when_no_key_found(store: Keystore) -> None:
+    """The key may be in the keyset file that could not be read; the error must say so."""
+    from agile.errors import KeystoreError
+
+    keyset = store.create_keyset("r", "kem", "x25519")
+    data = envelope.encrypt(b"hello", keyset)
+    with (store.path / "keysets" / "r.json").open("a") as file:
+        file.write("garbage")
+
+    with pytest.raises(KeystoreError, match="r.json") as caught:
+        envelope.decrypt(data, Keystore.open(store.path))
+
+    assert not isinstance(caught.value, KeyNotFound)
+    assert "backup" in (caught.value.fix or "")
