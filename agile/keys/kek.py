@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -76,10 +77,20 @@ def unseal_kek(
     return kek
 
 
+#: Caches of values derived from KEKs (parsed private keys), cleared with them.
+_derived_caches: list[Callable[[], None]] = []
+
+
 def forget_keks() -> None:
-    """Drop every cached KEK of this process (tests, and callers that want to re-prompt)."""
+    """Drop every cached KEK of this process, and the private keys parsed with them.
+
+    For tests, and for callers that must make the next use unseal again (and
+    so ask for the passphrase or the device again).
+    """
     with _cache_lock:
         _kek_cache.clear()
+    for clear in _derived_caches:
+        clear()
 
 
 def wrap_private(

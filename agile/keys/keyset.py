@@ -40,7 +40,7 @@ from ..registry import Family, KeyForm, PrivateKey, PublicKey
 from ..seal.base import describe_blob
 from .audit import AuditLog, record_key_changes
 from .files import read_keyset_file
-from .kek import unseal_kek, unwrap_private, wrap_private
+from .kek import _derived_caches, unseal_kek, unwrap_private, wrap_private
 from .model import Key, KeyStatus, check_key_id, format_time, parse_time, utc_now, valid_key_id
 
 if TYPE_CHECKING:
@@ -73,6 +73,14 @@ _OPEN_OPERATION = {
 
 _private_cache_lock = threading.Lock()
 _private_cache: dict[tuple[str, str, str], PrivateKey | bytes] = {}
+
+
+def _forget_private_keys() -> None:
+    with _private_cache_lock:
+        _private_cache.clear()
+
+
+_derived_caches.append(_forget_private_keys)
 
 
 def check_family(algorithm: str, purpose: str) -> None:

@@ -107,3 +107,23 @@ def test_unseal_from_threads_at_once() -> None:
 
     assert not any(thread.is_alive() for thread in threads), "an Argon2id derivation hung"
     assert results == [b"k" * 32] * 4
+
+
+def test_forget_keks_asks_again(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """After forget_keks() a wrong passphrase no longer opens the keyset, even with keys parsed."""
+    from agile import envelope
+    from agile.errors import WrongPassphrase
+    from agile.keys import Keystore
+    from agile.keys.kek import forget_keks
+
+    monkeypatch.setenv("AGILE_ARGON2_MEMORY_KIB", "1024")
+    monkeypatch.setenv("AGILE_PASSPHRASE", "right")
+    store = Keystore.open(tmp_path / "ks")
+    sealed = envelope.encrypt(b"data", store.create_keyset("k", "kem", "x25519"))
+    assert envelope.decrypt(sealed, store) == b"data"
+
+    forget_keks()
+    monkeypatch.setenv("AGILE_PASSPHRASE", "wrong")
+
+    with pytest.raises(WrongPassphrase):
+        envelope.decrypt(sealed, Keystore.open(tmp_path / "ks"))
