@@ -22,50 +22,32 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_vault_combine_keeps_agile_share(tmp_path: Path) -> None:
-    (tmp_path / "secret").write_bytes(os.urandom(32))
-    assert (
-        _run(tmp_path, "share", "split", "-t", "2", "-n", "2", "secret", "-o", "a").returncode == 0
-    )
-    split = _run(
-        tmp_path, "share", "split", "--format", "vault", "-t", "2", "-n", "2", "secret", "-o", "v"
-    )
-    assert split.returncode == 0, split.stderr
-    before = (tmp_path / "a-1").read_bytes()
-    result = _run(tmp_path, "share", "combine", "--format", "vault", "v-1", "v-2", "-o", "a-1")
-    assert result.returncode == 2
-    assert "output 'a-1' contains an agile share" in result.stderr
-    assert (tmp_path / "a-1").read_bytes() == before
-
-
-def test_agile_combine_keeps_vault_share(tmp_path: Path) -> None:
-    (tmp_path / "secret").write_bytes(os.urandom(32))
-    assert (
-        _run(tmp_path, "share", "split", "-t", "2", "-n", "2", "secret", "-o", "a").returncode == 0
-    )
-    split = _run(
-        tmp_path, "share", "split", "--format", "vault", "-t", "2", "-n", "2", "secret", "-o", "v"
-    )
-    assert split.returncode == 0, split.stderr
-    result = _run(tmp_path, "share", "combine", "a-1", "a-2", "-o", "v-1")
-    assert result.returncode == 2
-    assert "output 'v-1' contains a Vault share" in result.stderr
-
-
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("combine", "output", "kind"),
     [
-        ("agile-share-v1:", "nothing after 'agile-share-v1:'"),
-        ("agile-share-v1: - -", "nothing after 'agile-share-v1:'"),
-        ("agile-share-v1:ABC", "3 base32 characters, a length that no share has"),
-        ("agile-share-v1:AB", "too few for a share and its checksum"),
-        ("agile-share-v1:AB1CD", "contains '1', a character outside base32"),
+        (["--format", "vault", "v-1", "v-2"], "a-1", "an agile share"),
+        (["a-1", "a-2"], "v-1", "a Vault share"),
     ],
-    ids=["empty", "only-dashes", "cut-length", "too-short", "stray-character"],
+    ids=["vault-over-agile", "agile-over-vault"],
 )
-def test_cut_share_text_named(text: str, message: str) -> None:
-    with pytest.raises(InvalidShare, match=message):
-        share_format.parse(text)
+def test_combine_keeps_other_format_share(
+    tmp_path: Path, combine: list[str], output: str, kind: str
+) -> None:
+    """Without --force, combine never writes over a share file of either format."""
+    (tmp_path / "secret").write_bytes(os.urandom(32))
+    for options in ([], ["--format", "vault"]):
+        prefix = "v" if options else "a"
+        split = _run(
+            tmp_path, "share", "split", *options, "-t", "2", "-n", "2", "secret", "-o", prefix
+        )
+        assert split.returncode == 0, split.stderr
+    before = (tmp_path / output).read_bytes()
+
+    result = _run(tmp_path, "share", "combine", *combine, "-o", output)
+
+    assert result.returncode == 2
+    assert f"output {output!r} contains {kind}" in result.stderr
+    assert (tmp_path / output).read_bytes() == before
 
 
 def test_two_shares_in_one_text() -> None:
