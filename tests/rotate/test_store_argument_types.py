@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from agile.errors import InvalidArgument
+from agile.errors import InvalidArgument, StoreError
 from agile.rotate import open_store
 from agile.rotate.stores.base import Joined, ObjectStore, Swap
 
@@ -155,3 +155,17 @@ def test_buffer_swap_accepted(store: ObjectStore) -> None:
 def test_swap_many_tuple_accepted(store: ObjectStore) -> None:
     assert store.swap_many((Swap("x", b"old", b"new"),)) == [True]  # type: ignore[arg-type]
     assert store.read("x") == b"new"
+
+
+@pytest.mark.parametrize(("value", "kind"), [(42, "an INTEGER"), (4.5, "a REAL")])
+def test_numeric_row_reported_by_type(tmp_path: Path, value: object, kind: str) -> None:
+    """A number in the envelope column is unreadable, and the report names its type."""
+    from agile.rotate.planner import read_object_header
+
+    store = open_store(f"sqlite:///{tmp_path}/n.db", create=True)
+    with sqlite3.connect(tmp_path / "n.db") as connection:
+        connection.execute("INSERT INTO secrets VALUES ('number', ?)", (value,))
+    prefixes = dict(store.iter_prefixes())
+
+    with pytest.raises(StoreError, match=f"the value is {kind}, not an envelope"):
+        read_object_header(store, "number", prefixes["number"])

@@ -66,6 +66,8 @@ class SQLiteStore(ObjectStore):
         self._wal_mode_set = False
         # The name that reaches SQLite's rowid in the table, or None (see _rowid_name).
         self._rowid: str | None = None
+        # Why the last scan found no envelope in a row, by object id (a number, for one).
+        self._problems: dict[str, str] = {}
         # object id -> (data_version before the read, the bytes returned); see swap_many.
         self._reads: dict[str, tuple[int, bytes]] = {}
 
@@ -287,12 +289,23 @@ class SQLiteStore(ObjectStore):
                 if length is None:
                     continue  # a NULL value is no object
                 object_id = self._object_id(key)
+                if isinstance(small, int | float):
+                    # An INTEGER or REAL value: no envelope, and no bytes worth reading.
+                    kind = "an INTEGER" if isinstance(small, int) else "a REAL"
+                    self._problems[object_id] = (
+                        f"the value is {kind}, not an envelope (a BLOB, or TEXT for armour)"
+                    )
+                    yield object_id, b""
+                    continue
                 found = self._prefix(key, small, length, rowid, size)
                 if found is not None:
                     yield object_id, found[0]
             if len(rows) < _PAGE:
                 return
             last = rows[-1][0]
+
+    def scan_problem(self, object_id: str) -> str | None:
+        return self._problems.get(object_id)
 
     def read(self, object_id: str) -> bytes:
         check_object_id(object_id)
