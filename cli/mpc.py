@@ -207,6 +207,12 @@ def party(
 @click.option(
     "--timing", is_flag=True, help="Print each party's seconds from connection to output on stderr."
 )
+@click.option(
+    "--base-port",
+    type=int,
+    default=None,
+    help="Party i listens on 127.0.0.1 port BASE+i (default: ports that are free at the start).",
+)
 @click.argument("more_inputs", nargs=-1, metavar="[CSV...]")
 @json_option
 def local(
@@ -216,14 +222,16 @@ def local(
     threshold: int | None,
     timeout: float,
     timing: bool,
+    base_port: int | None,
     more_inputs: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Start one party process per input on 127.0.0.1 and print the results, one per line.
 
     \b
-    Example:
+    Examples:
       agile mpc local --parties 3 --inputs a.csv b.csv c.csv --operation sum
+      agile mpc local --base-port 17100 --inputs a.csv b.csv c.csv
     """
     from mpc.local import run_local
 
@@ -233,7 +241,14 @@ def local(
             problem = "is not a file" if Path(name).exists() else "not found"
             raise click.BadParameter(f"input file {name!r} {problem}", param_hint="--inputs")
     logging.getLogger("agile.mpc").debug("running %d parties", len(files))
-    run = run_local(files, operation, parties=count, threshold=threshold, timeout=timeout)
+    run = run_local(
+        files,
+        operation,
+        parties=count,
+        threshold=threshold,
+        timeout=timeout,
+        base_port=base_port,
+    )
     if timing:
         click.echo("elapsed " + " ".join(f"{value:.6f}" for value in run.elapsed), err=True)
     if as_json:

@@ -72,14 +72,23 @@ def run_local(
     threshold: int | None = None,
     timeout: float = 120.0,
     drop: Sequence[int] = (),
+    base_port: int | None = None,
 ) -> LocalRun:
     """Run one party process per input file and return the outputs they agree on.
 
-    ``drop`` names parties that leave right after sharing their input.  Every argument is
-    checked before a deployment is created or a process started.
+    ``drop`` names parties that leave right after sharing their input.  Party i
+    listens on 127.0.0.1 port ``base_port + i``, or with ``base_port`` None on a
+    port that was free a moment before.  Every argument is checked before a
+    deployment is created or a process started.
     """
     _check_arguments(inputs, operation, parties, threshold, timeout, drop)
     count = parties if parties is not None else len(inputs)
+    if base_port is not None and (not _is_int(base_port) or not 1024 <= base_port <= 65535 - count):
+        raise InvalidArgument(
+            f"base port {base_port!r} is not an int from 1024 to {65535 - count}",
+            fix="pass a port such that every party's port (base + party number) is a valid "
+            "unprivileged port, or leave it out to use free ports",
+        )
     if len(inputs) != count:
         raise InvalidArgument(
             f"{len(inputs)} input file(s) for {count} parties",
@@ -108,7 +117,14 @@ def run_local(
     with _terminate_as_exit(), tempfile.TemporaryDirectory(prefix="agile-mpc-") as temporary:
         folder = Path(temporary) / "deployment"
         configs = create_deployment(
-            folder, count, threshold, host=LOOPBACK, ports=free_ports(count), dealer=needs_dealer
+            folder,
+            count,
+            threshold,
+            host=LOOPBACK,
+            ports=free_ports(count)
+            if base_port is None
+            else [base_port + party for party in range(1, count + 1)],
+            dealer=needs_dealer,
         )
         commands = []
         for party_id, (config, source) in enumerate(zip(configs, inputs, strict=True), start=1):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -121,3 +122,42 @@ def test_sigterm_deletes_keys(tmp_path: Path) -> None:
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
     assert list(scratch.glob("agile-mpc-*")) == []
+
+
+def _free_run(count: int) -> int:
+    """Return a base port B such that B+1 ... B+count are free on 127.0.0.1 right now."""
+    import socket
+
+    for start in range(20000, 60000, 97):
+        sockets = []
+        try:
+            for port in range(start + 1, start + count + 1):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return start
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    pytest.fail("no run of free ports on 127.0.0.1")
+
+
+def test_cli_base_port(tmp_path: Path) -> None:
+    paths, expected = _write_inputs(tmp_path, 3, 10)
+    base = _free_run(3)
+    command = [sys.executable, "-m", "cli.main", "mpc", "local", "--base-port", str(base)]
+    command += ["--inputs", *map(str, paths), "--json"]
+
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outputs"] == [str(value) for value in expected]
+
+
+@pytest.mark.parametrize("base_port", [80, 65534, "17100", True])
+def test_base_port_checked(tmp_path: Path, base_port: object) -> None:
+    paths, _ = _write_inputs(tmp_path, 2, 3)
+    with pytest.raises(InvalidArgument, match="base port"):
+        run_local(paths, "sum", base_port=base_port)  # type: ignore[arg-type]
