@@ -216,7 +216,7 @@ def echo_error(
     The object is ``{"error": {"type", "message", "fix", "exit_code"}}``, where
     ``type`` names the error (usually the exception class), ``fix`` may be null,
     and ``exit_code`` is the status the command exits with; ``trace`` (the
-    traceback that --verbose asks for) adds ``traceback``.  The text line is
+    traceback that --verbose requests) adds ``traceback``.  The text line is
     ``PREFIX MESSAGE (FIX)``.  Fatal errors and the per-item errors of a command
     that goes on (such as an unreadable keyset file) share this format.
     """

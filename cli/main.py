@@ -253,10 +253,10 @@ _OS_FIXES = {
 
 
 def _traceback_if(verbose: bool, as_json: bool) -> str | None:
-    """Handle the traceback of the error being handled when ``--verbose`` is on.
+    """Print or return the traceback of the error being handled when ``--verbose`` is on.
 
-    As text it is printed at once; with ``as_json`` it is returned, for the
-    error object to carry it, so that standard error stays one JSON object.
+    As text it is printed at once.  With ``as_json`` it is returned instead, so
+    that the error object carries it and standard error stays one JSON object.
     """
     if not verbose:
         return None
@@ -357,7 +357,7 @@ def _stop_on_termination() -> dict[int, Any]:
 
 
 def _end_by_signal(signum: int) -> NoReturn:
-    """Once cleanup ran, end by the signal itself, so that the parent sees how the process ended."""
+    """End the process by the signal itself after cleanup, so its parent learns how it ended."""
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             if stream is not None:

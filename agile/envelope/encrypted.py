@@ -257,8 +257,8 @@ class _Attempts:
             ids = join_limited([s.key_id for s in header.recipients])
             unreadable = keystore.scan().unreadable
             if unreadable:
-                # The key may be in a keyset file that could not be read; saying that the
-                # keystore is the wrong one would send the user to look elsewhere.
+                # The key may be in a keyset file that could not be read, so naming another
+                # keystore as the fix would send the user to look in the wrong place.
                 files = join_limited([f"{u.file.name} ({u.reason})" for u in unreadable], "; ")
                 return KeystoreError(
                     f"none of the envelope's recipient keys ({ids}) is in a readable keyset "

@@ -69,7 +69,7 @@ def read_keyset_file(file: Path) -> bytes:
     a warning, only when it is safe.  The current user must own the file and
     the keysets folder, the folder must be reached without following a link,
     and the file must have one hard link, since another link could name any
-    file of the file system.  Otherwise the mode stays and the warning says why.
+    file of the file system.  Otherwise the mode stays, and the warning gives the reason.
     """
     folder_fd, folder_direct = _open_folder(file.parent)
     try:
@@ -166,10 +166,10 @@ def shared_lock(path: Path) -> Iterator[bool]:
 
     Writers hold the exclusive lock on the same file, so a shared lock keeps
     them out while readers run side by side.  On a read-only file system the
-    lock file is opened read-only (``flock`` works on such a descriptor), and
-    when it cannot be opened at all (missing there, or not readable) the block
-    runs without a lock: a writer on that mount is impossible, but one writing
-    through another, writable mount of the same files is not excluded.
+    lock file is opened read-only, because ``flock`` works on such a descriptor.
+    When it cannot be opened at all (missing there, or not readable), the block
+    runs without a lock.  No writer can use that mount, but a writer on another,
+    writable mount of the same files is not excluded.
     """
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

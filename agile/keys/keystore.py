@@ -329,7 +329,7 @@ class Keystore:
         its full form, a relative path made absolute against the current
         directory, so that a rotation started elsewhere finds the same objects.
         A missing directory or table is created.  A URL that overlaps another
-        registered store or holds the keystore's files raises
+        registered store or contains the keystore's files raises
         :class:`StoreError` (see :func:`agile.rotate.stores.check_registrable`).
         A name that is registered with another URL raises :class:`StoreError`
         unless ``replace`` is true.  Re-pointing a store by mistake hides its

@@ -711,7 +711,7 @@ def _parse_xwing_pem(data: bytes, purpose: str, algorithm: str | None) -> Import
 def _parse_xwing_der(
     der: bytes, private: bool, purpose: str, algorithm: str | None
 ) -> ImportedKey | None:
-    """Return the X-Wing key of a DER structure, or None when it holds another algorithm."""
+    """Return the X-Wing key of a DER structure, or None when it contains another algorithm."""
     # The AlgorithmIdentifier starts within the first 9 bytes of both structures.
     if _XWING_ALGORITHM not in der[: 9 + len(_XWING_ALGORITHM)]:
         return None

@@ -29,9 +29,9 @@ __all__ = ["backup_keystore", "write_backup", "restore_keystore", "BACKUP_FORMAT
 BACKUP_FORMAT = "agile-keystore-backup"
 BACKUP_VERSION = 1
 
-#: Largest backup that a restore reads.  A backup holds the keyset files (a few
-#: KiB each) and the audit log, so this leaves room for years of key changes while
-#: a wrong input (/dev/zero) fails before it fills memory.
+#: Largest backup that a restore reads.  A backup contains the keyset files (a few
+#: KiB each) and the audit log, so this leaves room for years of key changes, and a
+#: wrong input (/dev/zero) fails before it fills memory.
 MAX_BACKUP_SIZE = 256 << 20
 
 #: Maximum length in bytes of one file name component on common Linux file systems (NAME_MAX).

@@ -117,7 +117,7 @@ def test_hpke_aead_allowed_by_policy(store: Keystore) -> None:
 
 
 def test_unreadable_keyset_named_when_no_key_found(store: Keystore) -> None:
-    """The key may be in the keyset file that could not be read; the error must say so."""
+    """The key may be in the keyset file that could not be read, and the error names it."""
     from agile.errors import KeystoreError
 
     keyset = store.create_keyset("r", "kem", "x25519")

@@ -156,7 +156,7 @@ def test_key_id_option_is_silent(tmp_path: Path, kind: str) -> None:
 
 
 def test_homomorphic_import_no_warning(tmp_path: Path) -> None:
-    """.he files name a Paillier key by its modulus, so a new key id misleads nobody."""
+    """.he files name a Paillier key by its modulus, so a new key id needs no warning."""
     owner = tmp_path / "owner"
     created = run_agile(
         owner,

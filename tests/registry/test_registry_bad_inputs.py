@@ -379,5 +379,5 @@ def test_rsa_even_modulus_encapsulate_refused() -> None:
     )
     public = registry.get("rsa-oaep-3072").load_public(der)  # type: ignore[attr-defined]
 
-    with pytest.raises(InvalidKey, match="OpenSSL refused its modulus"):
+    with pytest.raises(InvalidKey, match="OpenSSL rejected its modulus"):
         registry.kem("rsa-oaep-3072").encapsulate(public)

@@ -156,7 +156,7 @@ def test_backup_to_dev_stdout_is_clean(keystore, home: Path) -> None:
 
 
 def test_restore_refuses_terminal(tmp_path: Path) -> None:
-    """'restore -' on a terminal would wait for a backup nobody types: it is refused."""
+    """'restore -' rejects a terminal, where it would wait for a backup that never comes."""
     import os
     import pty
     import sys

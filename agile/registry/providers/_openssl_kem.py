@@ -164,7 +164,7 @@ class OpenSSLRSAOAEP(RSAKeys, KEM):
         except ValueError:
             # OpenSSL refuses some moduli that load, such as an even one.
             raise InvalidKey(
-                f"this {self.algorithm} public key cannot encrypt: OpenSSL refused its modulus",
+                f"invalid {self.algorithm} public key: OpenSSL rejected its modulus",
                 fix="run 'agile keystore check' and replace the key with a valid one",
             ) from None
 
