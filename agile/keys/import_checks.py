@@ -19,9 +19,10 @@ from ..errors import InvalidKey
 
 __all__ = [
     "check_public",
+    "check_jwk_alg",
     "check_jwk_use",
     "check_rsa_pss_restriction",
-    "reject_rsa_pss",
+    "check_certificate_rsa_pss",
     "uncompress_point",
 ]
 
@@ -124,14 +125,157 @@ _RSASSA_PSS_OID = bytes.fromhex("06092a864886f70d01010a")
 
 
 def check_rsa_pss_restriction(der: bytes, purpose: str) -> None:
-    """Reject a key whose algorithm identifier limits it to RSA-PSS, unless it signs.
+    """Raise :class:`InvalidKey` when the key is limited to RSA-PSS in a way agile breaks.
 
     pyca/cryptography loads such a key as a plain RSA key and drops the limit, so
     the identifier is read from the DER itself.  It sits within the first 30 bytes
-    of a SubjectPublicKeyInfo and of a PKCS#8 PrivateKeyInfo.
+    of a SubjectPublicKeyInfo and of a PKCS#8 PrivateKeyInfo.  An RSA-PSS key may
+    only sign.  When its identifier carries RSASSA-PSS-params, they must allow
+    the RSA-PSS form of agile's signatures (see :func:`_check_pss_parameters`).
     """
-    if _RSASSA_PSS_OID in der[:30]:
-        reject_rsa_pss(purpose)
+    if _RSASSA_PSS_OID not in der[:30]:
+        return
+    reject_rsa_pss(purpose)
+    try:
+        children = _children(der, 0)
+        # PrivateKeyInfo starts with its INTEGER version; SubjectPublicKeyInfo does not.
+        identifier = children[1] if der[children[0][0]] == _INTEGER else children[0]
+        _check_pss_parameters(der, identifier)
+    except IndexError:
+        raise InvalidKey(
+            "the RSA-PSS key's algorithm identifier is not valid DER",
+            fix="export the key again; the file is damaged",
+        ) from None
+
+
+def check_certificate_rsa_pss(tbs_certificate: bytes, purpose: str) -> None:
+    """Apply :func:`check_rsa_pss_restriction` to the key of a certificate's TBSCertificate."""
+    reject_rsa_pss(purpose)
+    try:
+        fields = _children(tbs_certificate, 0)
+        # RFC 5280 §4.1: [0] version (optional), serial, signature, issuer, validity,
+        # subject, then subjectPublicKeyInfo.
+        first = 1 if tbs_certificate[fields[0][0]] == 0xA0 else 0
+        spki = fields[first + 5]
+        _check_pss_parameters(tbs_certificate, _children(tbs_certificate, spki[0])[0])
+    except IndexError:
+        raise InvalidKey(
+            "the certificate's RSA-PSS key identifier is not valid DER",
+            fix="export the certificate again; the file is damaged",
+        ) from None
+
+
+_INTEGER = 0x02
+_SEQUENCE = 0x30
+#: DER contents of the hash identifiers RSASSA-PSS-params may name (RFC 8017 Appendix A.2.3).
+_HASH_NAMES = {
+    bytes.fromhex("2b0e03021a"): "SHA-1",
+    bytes.fromhex("608648016503040204"): "SHA-224",
+    bytes.fromhex("608648016503040201"): "SHA-256",
+    bytes.fromhex("608648016503040202"): "SHA-384",
+    bytes.fromhex("608648016503040203"): "SHA-512",
+}
+_SHA256_CONTENTS = bytes.fromhex("608648016503040201")
+#: DER contents of id-mgf1 (1.2.840.113549.1.1.8).
+_MGF1_CONTENTS = bytes.fromhex("2a864886f70d010108")
+#: The RSA-PSS form of agile's rsa-pss-*-sha256 signatures: its salt length in bytes.
+_PSS_SALT_SIZE = 32
+
+#: A DER element: where its tag starts, where its contents start, and its end.
+_Element = tuple[int, int, int]
+
+
+def _element(data: bytes, offset: int) -> _Element:
+    """Return the element at ``offset``; raise IndexError when it runs past ``data``."""
+    first = data[offset + 1]
+    if first < 0x80:
+        start, length = offset + 2, first
+    elif 0x81 <= first <= 0x84:
+        start = offset + 2 + (first & 0x7F)
+        if start > len(data):
+            raise IndexError("DER length runs past the data")
+        length = int.from_bytes(data[offset + 2 : start], "big")
+    else:
+        raise IndexError("DER length form is not supported")
+    if start + length > len(data):
+        raise IndexError("DER element runs past the data")
+    return offset, start, start + length
+
+
+def _children(data: bytes, offset: int) -> list[_Element]:
+    """Return the elements inside the constructed element at ``offset``."""
+    _, position, end = _element(data, offset)
+    children = []
+    while position < end:
+        child = _element(data, position)
+        if child[2] > end:
+            raise IndexError("DER element runs past its parent")
+        children.append(child)
+        position = child[2]
+    return children
+
+
+def _contents(data: bytes, element: _Element) -> bytes:
+    """Return the contents octets of ``element``."""
+    return data[element[1] : element[2]]
+
+
+def _algorithm_oid(data: bytes, identifier: _Element) -> bytes:
+    """Return the OID contents of an AlgorithmIdentifier element."""
+    oid = _children(data, identifier[0])[0]
+    return _contents(data, oid)
+
+
+def _check_pss_parameters(data: bytes, identifier: _Element) -> None:
+    """Raise :class:`InvalidKey` when RSASSA-PSS-params forbid agile's RSA-PSS form.
+
+    agile signs with SHA-256, MGF1 with SHA-256, a 32-byte salt and trailer 0xbc.
+    Parameters in a key's identifier limit the key to their hash, mask
+    generation and trailer, and to salts of at least their length (RFC 4055
+    §3.1); absent parameters leave the key unlimited.  Absent fields take the
+    defaults of RFC 8017 Appendix A.2.3: SHA-1, MGF1 with SHA-1, 20 bytes, 1.
+    """
+    fields = _children(data, identifier[0])
+    if len(fields) == 1:
+        return
+    if data[fields[1][0]] != _SEQUENCE:
+        raise IndexError("RSASSA-PSS-params is not a SEQUENCE")
+    hash_oid = mgf_hash_oid = bytes.fromhex("2b0e03021a")
+    mgf_oid = _MGF1_CONTENTS
+    salt, trailer = 20, 1
+    for field in _children(data, fields[1][0]):
+        tag = data[field[0]]
+        inner = _children(data, field[0])[0]
+        if tag == 0xA0:
+            hash_oid = _algorithm_oid(data, inner)
+        elif tag == 0xA1:
+            mgf_oid = _algorithm_oid(data, inner)
+            mgf_hash_oid = _algorithm_oid(data, _children(data, inner[0])[1])
+        elif tag == 0xA2:
+            salt = int.from_bytes(_contents(data, inner), "big")
+        elif tag == 0xA3:
+            trailer = int.from_bytes(_contents(data, inner), "big")
+    if (
+        hash_oid == _SHA256_CONTENTS
+        and mgf_oid == _MGF1_CONTENTS
+        and mgf_hash_oid == _SHA256_CONTENTS
+        and salt <= _PSS_SALT_SIZE
+        and trailer == 1
+    ):
+        return
+    hash_name = _HASH_NAMES.get(hash_oid, "an unknown hash")
+    mask = (
+        f"MGF1 with {_HASH_NAMES.get(mgf_hash_oid, 'an unknown hash')}"
+        if mgf_oid == _MGF1_CONTENTS
+        else "a mask generation function other than MGF1"
+    )
+    raise InvalidKey(
+        f"the RSA-PSS key is limited to {hash_name}, {mask}, salts of at least {salt} bytes "
+        f"and trailer field {trailer}, but agile's RSA-PSS signs with SHA-256, MGF1 with "
+        f"SHA-256, a {_PSS_SALT_SIZE}-byte salt and trailer field 1",
+        fix="import an RSA key without RSA-PSS parameters, or one whose parameters name "
+        f"SHA-256, MGF1 with SHA-256 and a minimum salt of {_PSS_SALT_SIZE} bytes or less",
+    )
 
 
 def reject_rsa_pss(purpose: str) -> None:
@@ -186,6 +330,41 @@ def check_jwk_use(jwk: dict[str, Any], purpose: str) -> None:
                 f'the JWK member "alg" is {alg!r}, so the key may not go into a {purpose} keyset',
                 fix=_jwk_fix(purpose),
             )
+
+
+#: The JWK "alg" values (RFC 7518 §3.1 and §4.1, RFC 8037 §3.1) that name the algorithm
+#: agile runs with a key of each kind; any other "alg" limits the key to something else.
+_JWK_ALGS_FOR = {
+    "ed25519": ("EdDSA", "Ed25519"),
+    "ed448": ("EdDSA", "Ed448"),
+    "ecdsa-p256-sha256": ("ES256",),
+    "ecdsa-p384-sha384": ("ES384",),
+    "rsa-pss-": ("PS256",),
+    "rsa-oaep-": ("RSA-OAEP-256",),
+}
+
+
+def check_jwk_alg(jwk: dict[str, Any], algorithm: str) -> None:
+    """Reject a JWK whose ``alg`` names another algorithm than the one agile runs with it.
+
+    :func:`check_jwk_use` has checked the purpose.  Here ``alg`` must also be the
+    same algorithm: an RSA key marked "RS256" must not sign RSA-PSS, and one
+    marked "RSA-OAEP" (SHA-1) must not wrap keys with RSA-OAEP-SHA256.
+    """
+    alg = jwk.get("alg")
+    if alg is None:
+        return
+    expected = next(
+        (algs for prefix, algs in _JWK_ALGS_FOR.items() if algorithm.startswith(prefix)), None
+    )
+    if expected is None or alg in expected:
+        return
+    raise InvalidKey(
+        f'the JWK member "alg" is {alg!r}, but agile would use this key for {algorithm}, '
+        f'whose JWK "alg" is {" or ".join(map(repr, expected))}',
+        fix="use a key made for that algorithm; removing the member only hides that the key "
+        "owner limited it",
+    )
 
 
 def _jwk_fix(purpose: str) -> str:

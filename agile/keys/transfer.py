@@ -26,10 +26,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa,
 from .. import registry
 from ..errors import AgileError, InvalidKey, UnsupportedAlgorithm
 from .import_checks import (
+    check_certificate_rsa_pss,
+    check_jwk_alg,
     check_jwk_use,
     check_public,
     check_rsa_pss_restriction,
-    reject_rsa_pss,
     uncompress_point,
 )
 from .model import check_key_id
@@ -391,6 +392,7 @@ def parse_key(
             key, is_private = _jwk_to_cryptography(jwk)
             check_jwk_use(jwk, purpose)
             imported = _from_object(key, is_private, purpose, algorithm)
+            check_jwk_alg(jwk, imported.algorithm)
             if "kid" in jwk:
                 imported = replace(imported, key_id=_member(jwk, "kid"))
             return _choose_part(imported, public)
@@ -635,10 +637,10 @@ def _parse_pem_block(data: bytes, purpose: str, algorithm: str | None) -> Import
     if block is not None:
         with contextlib.suppress(ValueError):  # pyca/cryptography reports the broken base64
             der = base64.b64decode(b"".join(block.group(2).split()), validate=True)
-    check_rsa_pss_restriction(der, purpose)
     if label == b"CERTIFICATE":
         certificate = x509.load_pem_x509_certificate(data)
         return _from_certificate(certificate, purpose, algorithm)
+    check_rsa_pss_restriction(der, purpose)
     if b"PRIVATE KEY" in label:
         key = serialization.load_pem_private_key(data, password=None)
         return _from_object(key, True, purpose, algorithm)
@@ -650,7 +652,7 @@ def _from_certificate(
 ) -> ImportedKey:
     """Return the public key of an X.509 certificate; its chain and dates are not checked."""
     if certificate.public_key_algorithm_oid == x509.oid.PublicKeyAlgorithmOID.RSASSA_PSS:
-        reject_rsa_pss(purpose)
+        check_certificate_rsa_pss(certificate.tbs_certificate_bytes, purpose)
     return _from_object(certificate.public_key(), False, purpose, algorithm)
 
 
@@ -687,9 +689,9 @@ def _parse_der(data: bytes, purpose: str, algorithm: str | None) -> ImportedKey:
             "X.509 certificate",
             fix="pass the key as PEM or DER, or raw bytes with --format raw and --algorithm",
         )
-    check_rsa_pss_restriction(data, purpose)
     if kind == "certificate":
         return _from_certificate(x509.load_der_x509_certificate(data), purpose, algorithm)
+    check_rsa_pss_restriction(data, purpose)
     if kind == "private":
         key = serialization.load_der_private_key(data, password=None)
         return _from_object(key, True, purpose, algorithm)

@@ -7,13 +7,14 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, mlkem, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, mlkem, padding, rsa, x25519
 from cryptography.x509.oid import NameOID
 
 from agile.errors import InvalidKey
@@ -146,6 +147,114 @@ def test_rsa_pss_key_rejected_for_kem(tmp_path: Path) -> None:
     assert parse_key(public, "signature").algorithm == "rsa-pss-2048-sha256"
 
 
+_PSS_OPTIONS = {
+    "sha512": [
+        "rsa_pss_keygen_md:sha512",
+        "rsa_pss_keygen_mgf1_md:sha512",
+        "rsa_pss_keygen_saltlen:64",
+    ],
+    "sha256-salt48": [
+        "rsa_pss_keygen_md:sha256",
+        "rsa_pss_keygen_mgf1_md:sha256",
+        "rsa_pss_keygen_saltlen:48",
+    ],
+    "mgf1-sha1": ["rsa_pss_keygen_md:sha256", "rsa_pss_keygen_mgf1_md:sha1"],
+    "sha256-salt32": [
+        "rsa_pss_keygen_md:sha256",
+        "rsa_pss_keygen_mgf1_md:sha256",
+        "rsa_pss_keygen_saltlen:32",
+    ],
+}
+
+
+def _openssl_pss(tmp_path: Path, options: list[str]) -> bytes:
+    options = [item for option in options for item in ("-pkeyopt", option)]
+    file = tmp_path / "limited.pem"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048"]
+        + options
+        + ["-out", str(file)],
+        check=True,
+        capture_output=True,
+    )
+    return file.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [
+        ("sha512", "limited to SHA-512, MGF1 with SHA-512, salts of at least 64 bytes"),
+        ("sha256-salt48", "limited to SHA-256, MGF1 with SHA-256, salts of at least 48 bytes"),
+        ("mgf1-sha1", "limited to SHA-256, MGF1 with SHA-1"),
+    ],
+)
+def test_rsa_pss_parameters_agile_cannot_honour_rejected(
+    tmp_path: Path, limit: str, message: str
+) -> None:
+    private = _openssl_pss(tmp_path, _PSS_OPTIONS[limit])
+    public = subprocess.run(
+        ["openssl", "pkey", "-pubout", "-outform", "DER"],
+        input=private,
+        check=True,
+        capture_output=True,
+    ).stdout
+
+    for encoded in (private, public):
+        with pytest.raises(InvalidKey, match=message) as raised:
+            parse_key(encoded, "signature")
+        assert "minimum salt of 32 bytes or less" in (raised.value.fix or "")
+
+
+def test_rsa_pss_parameters_agile_honours_accepted(tmp_path: Path) -> None:
+    private = _openssl_pss(tmp_path, _PSS_OPTIONS["sha256-salt32"])
+
+    assert parse_key(private, "signature").algorithm == "rsa-pss-2048-sha256"
+
+
+def _self_signed(key: object, subject_key: object, padding_: object = None) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pss test")])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(subject_key)  # type: ignore[arg-type]
+        .serial_number(1)
+        .not_valid_before(datetime(2026, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2027, 1, 1, tzinfo=UTC))
+    )
+    return builder.sign(key, hashes.SHA256(), rsa_padding=padding_)  # type: ignore[arg-type]
+
+
+def test_certificate_signed_with_rsa_pss_gives_kem_key() -> None:
+    # The issuer's RSA-PSS signature identifier comes early in a certificate with a
+    # short serial number; it says nothing about the subject's key.
+    issuer = rsa.generate_private_key(65537, 2048)
+    subject = _p256()
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+
+    certificate = _self_signed(issuer, subject.public_key(), pss)
+
+    for encoding in (PEM, DER):
+        assert parse_key(certificate.public_bytes(encoding), "kem").algorithm == "p256"
+
+
+def test_certificate_rsa_pss_key_parameters_checked(tmp_path: Path) -> None:
+    _openssl_pss(tmp_path, _PSS_OPTIONS["sha512"])  # writes limited.pem
+    key_file = tmp_path / "limited.pem"
+    certificate = tmp_path / "limited.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-new", "-key", str(key_file), "-subj", "/CN=pss test"]
+        + ["-days", "1", "-out", str(certificate)],
+        check=True,
+        capture_output=True,
+    )
+
+    with pytest.raises(InvalidKey, match="limited to SHA-512"):
+        parse_key(certificate.read_bytes(), "signature")
+    with pytest.raises(InvalidKey, match="limited to RSA-PSS signatures"):
+        parse_key(certificate.read_bytes(), "kem")
+
+
 # JWK use limits and messages.
 
 
@@ -171,6 +280,58 @@ def test_jwk_matching_limits_accepted() -> None:
     jwk = _ec_jwk(ec.generate_private_key(ec.SECP256R1()), use="enc", alg="ECDH-ES")
 
     assert parse_key(json.dumps(jwk).encode(), "kem").algorithm == "p256"
+
+
+def _rsa_jwk(**members: object) -> bytes:
+    numbers = rsa.generate_private_key(65537, 2048).public_key().public_numbers()
+    return json.dumps(
+        {
+            "kty": "RSA",
+            "n": _b64url(numbers.n.to_bytes(256, "big")),
+            "e": _b64url(numbers.e.to_bytes(3, "big")),
+            **members,
+        }
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("jwk", "purpose", "message"),
+    [
+        (lambda: _rsa_jwk(alg="RS256"), "signature", "'RS256'.*rsa-pss-2048-sha256.*'PS256'"),
+        (lambda: _rsa_jwk(alg="PS512"), "signature", "'PS512'"),
+        (lambda: _rsa_jwk(alg="RSA-OAEP"), "kem", "'RSA-OAEP'.*rsa-oaep-2048.*'RSA-OAEP-256'"),
+        (
+            lambda: json.dumps(_ec_jwk(_p256(), alg="ES384")).encode(),
+            "signature",
+            "'ES384'.*ecdsa-p256-sha256",
+        ),
+    ],
+    ids=["rs256", "ps512", "oaep-sha1", "es384-on-p256"],
+)
+def test_jwk_alg_of_another_algorithm_rejected(
+    jwk: Callable[[], bytes], purpose: str, message: str
+) -> None:
+    with pytest.raises(InvalidKey, match=message):
+        parse_key(jwk(), purpose)
+
+
+@pytest.mark.parametrize(
+    ("jwk", "purpose", "algorithm"),
+    [
+        (lambda: _rsa_jwk(alg="PS256"), "signature", "rsa-pss-2048-sha256"),
+        (lambda: _rsa_jwk(alg="RSA-OAEP-256"), "kem", "rsa-oaep-2048"),
+        (
+            lambda: json.dumps(_ec_jwk(_p256(), alg="ES256")).encode(),
+            "signature",
+            "ecdsa-p256-sha256",
+        ),
+    ],
+    ids=["ps256", "oaep-256", "es256"],
+)
+def test_jwk_alg_of_the_same_algorithm_accepted(
+    jwk: Callable[[], bytes], purpose: str, algorithm: str
+) -> None:
+    assert parse_key(jwk(), purpose).algorithm == algorithm
 
 
 _X25519_PUBLIC = x25519.X25519PrivateKey.generate().public_key().public_bytes_raw()
