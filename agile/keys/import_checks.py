@@ -10,6 +10,7 @@ limits them to another use.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -30,6 +31,8 @@ __all__ = [
 _P25519 = 2**255 - 19
 #: Size of the ML-KEM-768 public key that precedes the X25519 key in an X-Wing public key.
 _XWING_MLKEM_PUBLIC_SIZE = 1184
+#: Size of the ML-DSA-65 public key that precedes the Ed25519 key in a composite public key.
+_MLDSA65_PUBLIC_SIZE = 1952
 #: The product of the odd primes below 1000: a modulus that shares a factor with it is no
 #: RSA modulus.  It catches some damaged moduli, not all.
 _SMALL_PRIMES_PRODUCT = 1
@@ -49,6 +52,76 @@ def check_public(algorithm: str, public: bytes) -> None:
         key = serialization.load_der_public_key(public)
         assert isinstance(key, rsa.RSAPublicKey)
         _check_rsa(key.public_numbers())
+    elif algorithm == "ed25519":
+        _check_edwards(public, _ED25519, "Ed25519 public key")
+    elif algorithm == "ml-dsa-65-ed25519":
+        _check_edwards(
+            public[_MLDSA65_PUBLIC_SIZE:], _ED25519, "Ed25519 part of the composite public key"
+        )
+    elif algorithm == "ed448":
+        _check_edwards(public, _ED448, "Ed448 public key")
+
+
+@dataclass(frozen=True)
+class _Edwards:
+    """An Edwards curve's field and constants, as RFC 8032 §5.1 and §5.2 give them."""
+
+    name: str
+    p: int
+    a: int
+    d: int
+    #: y-coordinates of the points of small order (dividing the cofactor).
+    small_order_y: frozenset[int]
+
+
+_P448 = 2**448 - 2**224 - 1
+#: y of the Ed25519 points of order 8 is this value or p minus it.  It is a root of
+#: 8-torsion, found by multiplying points by the group order (the tests do so again).
+_ED25519_ORDER_8_Y = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+_ED25519 = _Edwards(
+    "Ed25519",
+    _P25519,
+    -1,
+    -121665 * pow(121666, -1, _P25519) % _P25519,
+    frozenset({0, 1, _P25519 - 1, _ED25519_ORDER_8_Y, _P25519 - _ED25519_ORDER_8_Y}),
+)
+# Ed448's cofactor is 4: its small-order points are (0, 1), (0, -1) and (+-1, 0).
+_ED448 = _Edwards("Ed448", _P448, 1, -39081 % _P448, frozenset({0, 1, _P448 - 1}))
+
+
+def _check_edwards(public: bytes, curve: _Edwards, what: str) -> None:
+    """Raise :class:`InvalidKey` unless ``public`` is the canonical encoding of a usable point.
+
+    RFC 8032 §5.1.3 and §5.2.3 decode y from all bits but the last, which is
+    the sign of x.  A y of p or more is another encoding of a smaller y, so the
+    key could be imported twice under two ids.  A point of small order lets
+    one signature verify for many messages under verifiers that accept it.
+    """
+    value = int.from_bytes(public, "little")
+    sign_bit = 8 * len(public) - 1
+    y = value & ((1 << sign_bit) - 1)
+    if y >= curve.p or (curve is _ED448 and public[-1] & 0x7F):
+        raise InvalidKey(
+            f"the {what} is not in canonical form (its y-coordinate is {curve.name}'s field "
+            "prime or more)",
+            fix=f"export the key again from the program that made it; {curve.name} keys that "
+            "RFC 8032 implementations produce are canonical",
+        )
+    # x^2 = (1 - y^2) / (a - d y^2) from a x^2 + y^2 = 1 + d x^2 y^2.
+    y2 = y * y % curve.p
+    x2 = (1 - y2) * pow((curve.a - curve.d * y2) % curve.p, -1, curve.p) % curve.p
+    on_curve = x2 == 0 or pow(x2, (curve.p - 1) // 2, curve.p) == 1
+    if not on_curve or (x2 == 0 and value >> sign_bit):
+        raise InvalidKey(
+            f"the {what} is not a point on {curve.name}",
+            fix="export the public key again; the file is damaged or was edited",
+        )
+    if y in curve.small_order_y:
+        raise InvalidKey(
+            f"the {what} is a point of small order, which no RFC 8032 key pair has and "
+            "which lets one signature verify for many messages",
+            fix="import the signer's real public key; this one proves nothing",
+        )
 
 
 def _check_x25519(public: bytes, what: str) -> None:

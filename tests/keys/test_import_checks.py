@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, mlkem, padding, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric import (
+    ec,
+    ed448,
+    ed25519,
+    mlkem,
+    padding,
+    rsa,
+    x25519,
+)
 from cryptography.x509.oid import NameOID
 
 from agile.errors import InvalidKey
@@ -253,6 +261,118 @@ def test_certificate_rsa_pss_key_parameters_checked(tmp_path: Path) -> None:
         parse_key(certificate.read_bytes(), "signature")
     with pytest.raises(InvalidKey, match="limited to RSA-PSS signatures"):
         parse_key(certificate.read_bytes(), "kem")
+
+
+# Edwards public keys: canonical, on the curve, not of small order.
+
+_P25519 = 2**255 - 19
+_D25519 = -121665 * pow(121666, -1, _P25519) % _P25519
+_L25519 = 2**252 + 27742317777372353535851937790883648493
+
+
+def _ed25519_add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """Add two points of -x^2 + y^2 = 1 + d x^2 y^2 (RFC 8032 §5.1.4, affine)."""
+    p, t = _P25519, _D25519 * a[0] * b[0] * a[1] * b[1]
+    x = (a[0] * b[1] + b[0] * a[1]) * pow(1 + t, -1, p) % p
+    y = (a[1] * b[1] + a[0] * b[0]) * pow(1 - t, -1, p) % p
+    return x, y
+
+
+def _ed25519_torsion() -> set[bytes]:
+    """Return the encodings of the 8 points of small order, found as L times random points."""
+    found: set[bytes] = set()
+    while len(found) < 8:
+        y = int.from_bytes(os.urandom(32), "little") % _P25519
+        x2 = (y * y - 1) * pow(_D25519 * y * y + 1, -1, _P25519) % _P25519
+        x = pow(x2, (_P25519 + 3) // 8, _P25519)
+        if x * x % _P25519 != x2:
+            x = x * pow(2, (_P25519 - 1) // 4, _P25519) % _P25519
+        if x * x % _P25519 != x2:
+            continue  # no point has this y
+        point, result, k = (x, y), (0, 1), _L25519
+        while k:
+            if k & 1:
+                result = _ed25519_add(result, point)
+            point, k = _ed25519_add(point, point), k >> 1
+        found.add((result[1] | (result[0] & 1) << 255).to_bytes(32, "little"))
+    return found
+
+
+@pytest.mark.parametrize("encoded", sorted(_ed25519_torsion()), ids=lambda b: b.hex()[:8])
+def test_ed25519_small_order_rejected(encoded: bytes) -> None:
+    with pytest.raises(InvalidKey, match="small order"):
+        parse_key(encoded, "signature", format="raw", algorithm="ed25519", public=True)
+
+
+@pytest.mark.parametrize(
+    ("encoded", "message"),
+    [
+        ((_P25519 + 1).to_bytes(32, "little"), "not in canonical form"),
+        ((1 | 1 << 255).to_bytes(32, "little"), "not a point on Ed25519"),
+        ((2).to_bytes(32, "little"), "not a point on Ed25519"),
+    ],
+    ids=["y-above-prime", "negative-zero-x", "off-curve"],
+)
+def test_ed25519_bad_encoding_rejected(encoded: bytes, message: str) -> None:
+    with pytest.raises(InvalidKey, match=message):
+        parse_key(encoded, "signature", format="raw", algorithm="ed25519", public=True)
+
+
+def test_ed448_small_order_rejected() -> None:
+    identity = (1).to_bytes(57, "little")
+
+    with pytest.raises(InvalidKey, match="Ed448 public key is a point of small order"):
+        parse_key(identity, "signature", format="raw", algorithm="ed448", public=True)
+
+
+def test_composite_ed25519_part_checked() -> None:
+    mldsa_public = os.urandom(1952)
+
+    with pytest.raises(InvalidKey, match="Ed25519 part of the composite public key"):
+        parse_key(
+            mldsa_public + (1).to_bytes(32, "little"),
+            "signature",
+            format="raw",
+            algorithm="ml-dsa-65-ed25519",
+            public=True,
+        )
+
+
+def test_edwards_keys_of_key_pairs_accepted() -> None:
+    for _ in range(20):
+        public = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes_raw()
+        assert (
+            parse_key(public, "signature", format="raw", algorithm="ed25519", public=True).public
+            == public
+        )
+        public = ed448.Ed448PrivateKey.generate().public_key().public_bytes_raw()
+        assert (
+            parse_key(public, "signature", format="raw", algorithm="ed448", public=True).public
+            == public
+        )
+
+
+def test_ed25519_small_order_cli_exit_2(keystore: Path) -> None:
+    result = _agile(
+        "--keystore",
+        str(keystore),
+        "keyset",
+        "import",
+        "peer",
+        "-",
+        "--purpose",
+        "signature",
+        "--format",
+        "raw",
+        "--algorithm",
+        "ed25519",
+        "--public",
+        stdin=(1).to_bytes(32, "little"),
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert "small order" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # JWK use limits and messages.
