@@ -223,6 +223,11 @@ def _print_plan(summary: dict[str, Any]) -> None:
             )
     counts = ", ".join(f"{action} {count}" for action, count in summary["objects"].items())
     click.echo(f"objects: {counts}")
+    if summary.get("payload_only"):
+        click.echo(
+            f"{plural(summary['payload_only'], 'object')} of these keep their keys: the policy "
+            "no longer allows their payload AEAD to encrypt, so they are re-encrypted"
+        )
     for store, count in summary["scanned"].items():
         click.echo(f"store {store}: {plural(count, 'object')} scanned")
     for item in summary["unreadable"]:

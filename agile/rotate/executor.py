@@ -39,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .. import registry
 from ..errors import (
     InvalidArgument,
     KeyNotFound,
@@ -54,6 +55,7 @@ from .journal import JOURNAL_NAME, Journal, KeyChange, Run
 from .migrate import MigrationContext, ObjectResult, migrate_batch, worker_batch, worker_init
 from .planner import (
     ACTIONS,
+    Finding,
     KeyPlan,
     Plan,
     Unreadable,
@@ -495,19 +497,80 @@ def _check_plan(
     """Raise :class:`PolicyViolation` when the policy would stop the planned run half-way.
 
     The stores are scanned only when the policy forbids decrypting with a
-    retiring key, to learn whether any object still needs that key.
+    retiring key, to learn whether any object still needs that key, or when it
+    forbids decrypting with some AEAD or KDF, to learn whether an object to
+    migrate uses one (see :func:`agile.rotate.planner.migration_block`).
     """
     check_key_plans(keystore, policy, key_plans)
     denied = undecryptable_old_keys(policy, key_plans)
-    if not denied:
-        return
-    opened = [(name, open_store(url)) for name, url in stores]
-    try:
-        named = keys_named_in(opened, denied, policy)
-    finally:
-        for _, store in opened:
-            store.close()
-    check_old_keys_open(policy, key_plans, denied, named)
+    if denied:
+        opened = [(name, open_store(url)) for name, url in stores]
+        try:
+            named = keys_named_in(opened, denied, policy)
+        finally:
+            for _, store in opened:
+                store.close()
+        check_old_keys_open(policy, key_plans, denied, named)
+    if _denies_some_decrypt(policy):
+        blocked = [item for item in _scan_plan(keystore, policy, key_plans, stores) if item[1]]
+        if blocked:
+            first = blocked[0][0]
+            assert isinstance(first, Unreadable)
+            count = f"{len(blocked)} objects" if len(blocked) > 1 else "1 object"
+            raise PolicyViolation(
+                f"rotation would fail on {count}, so nothing was changed; the first is "
+                f"{first.location}: {first.error}",
+                fix="rotate under a policy that still allows decrypt with the algorithms these "
+                "objects use ('agile rotate --dry-run' lists them), then tighten the policy",
+            )
+
+
+#: Families whose decrypt decisions decide whether rotation can open a stored envelope.
+_OPENING_FAMILIES = ("aead", "kdf")
+
+
+def _denies_some_decrypt(policy: Any) -> bool:
+    """Return whether ``policy`` denies decrypt with a registered AEAD or KDF."""
+    return any(
+        not policy.decide("decrypt", descriptor.id).allowed
+        for family in _OPENING_FAMILIES
+        for descriptor in registry.descriptors(family)
+    )
+
+
+def _scan_plan(
+    keystore: Any, policy: Any, key_plans: list[KeyPlan], stores: list[tuple[str, str]]
+) -> Iterator[tuple[Finding | Unreadable, bool]]:
+    """Yield each object a run of ``key_plans`` would migrate, and whether the policy blocks it.
+
+    Unreadable objects that the policy does not block are left out: the run
+    reports them and migrates the others.
+    """
+    targets = {
+        key_id: key_plan.target_key_id or f"new:{key_plan.keyset}"
+        for key_plan in key_plans
+        for key_id in key_plan.old_key_ids
+    }
+    known = known_key_ids(keystore)
+    for name, url in stores:
+        with open_store(url) as store:
+            for item in scan_store(name, store, targets, policy, None, known):
+                if isinstance(item, Finding):
+                    yield item, False
+                elif item.blocked:
+                    yield item, True
+
+
+def _payloads_due(keystore: Any, policy: Any, stores: list[tuple[str, str]]) -> bool:
+    """Return whether an object must migrate for its payload AEAD although no key is due.
+
+    Such an object names keys that stay, but the policy no longer lets its
+    payload AEAD encrypt, so it is re-encrypted with the preferred AEAD.  The
+    stores are scanned only when the policy denies encrypt with some AEAD.
+    """
+    if all(policy.decide("encrypt", d.id).allowed for d in registry.descriptors("aead")):
+        return False
+    return any(True for _ in _scan_plan(keystore, policy, [], stores))
 
 
 def abandon(keystore_path: str) -> dict[str, Any]:
@@ -719,7 +782,7 @@ class _Rotation:
         stores = resolve_stores(self.keystore, self.options.stores)
         _check_stores(stores)
         key_plans = plan_keys(self.keystore, policy, self.now)
-        if not key_plans:
+        if not key_plans and not _payloads_due(self.keystore, policy, stores):
             self.audit.record("run-nothing-to-do", policy=policy.name, policy_hash=policy.hash)
             return None
         _check_plan(self.keystore, policy, key_plans, stores)
@@ -753,6 +816,10 @@ class _Rotation:
         """
         _check_stores(self.stores)
         key_plans = plan_keys(self.keystore, self.policy, self.now)
+        if not key_plans and _payloads_due(self.keystore, self.policy, self.stores):
+            # A run that only re-encrypts payloads journals no key change.
+            _check_plan(self.keystore, self.policy, [], self.stores)
+            return True
         if not key_plans:
             log.info("rotation %s: no key is due any more, so the run ends", self.run_id)
             self.journal.set_run_state(

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AgileError, KeyNotFound, RotationError
-from .planner import SIGNATURE_SUFFIX, choose_action, stale_key_ids
+from .planner import SIGNATURE_SUFFIX, needs_migration
 from .reprotect import Reprotector
 from .stores import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, open_store, prefix_of
 
@@ -72,7 +72,7 @@ class MigrationContext:
         self.reprotector = Reprotector(self.keystore, self.policy, self.recipient, self.old_ids)
         # Action by (envelope kind, payload AEAD): the policy's decision is the same
         # for every object of a run, and computing it costs about 9 us per object.
-        self._actions: dict[tuple[str, str | None], str] = {}
+        self._actions: dict[Any, str] = {}
 
     def recipient(self, key_id: str) -> Any:
         """Return what the envelope API accepts as the recipient ``key_id``.
@@ -120,14 +120,11 @@ class MigrationContext:
         armoured = is_armoured(envelope)
         data = dearmour(envelope) if armoured else envelope
         header = parse_header(data)
-        stale = stale_key_ids(header, self.targets, self.policy)
-        if not stale:
+        needed = needs_migration(header, self.targets, self.policy, self._actions)
+        if needed is None:
             return None
 
-        kind = (header.kind, header.payload_algorithm)
-        action = self._actions.get(kind)
-        if action is None:
-            action = self._actions[kind] = choose_action(header, self.policy)
+        stale, action = needed
         new_ids = list(dict.fromkeys(self.targets[key_id] for key_id in sorted(stale)))
         result: bytes | Joined
         if action == "resign":

@@ -57,6 +57,8 @@ __all__ = [
     "plan_keys",
     "scan_store",
     "choose_action",
+    "needs_migration",
+    "migration_block",
     "retiring_statuses",
     "header_key_ids",
     "is_signature_envelope",
@@ -131,12 +133,17 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Unreadable:
-    """An object whose header could not be read; it is reported and left untouched."""
+    """An object that rotation cannot migrate; it is reported and left untouched.
+
+    Most have a header that could not be read.  ``blocked`` marks an object
+    whose header is fine but which the policy does not let rotation decrypt.
+    """
 
     store: str
     object_id: str
     location: str
     error: str
+    blocked: bool = False
 
 
 @dataclass
@@ -165,13 +172,21 @@ class Plan:
             "policy_hash": self.policy_hash,
             "keys": [key_plan.to_dict() for key_plan in self.keys],
             "objects": {action: per_action.get(action, 0) for action in ACTIONS},
+            # Objects that name no old key, re-encrypted because of their payload AEAD.
+            "payload_only": sum(1 for f in self.findings if not f.old_key_ids),
             "objects_per_old_key": {
                 key_id: {"objects": per_old_key.get(key_id, 0), **target_of.get(key_id, {})}
                 for key_id in sorted(set(per_old_key) | set(target_of))
             },
             "scanned": dict(self.scanned),
             "unreadable": [
-                {"store": u.store, "object": u.object_id, "location": u.location, "error": u.error}
+                {
+                    "store": u.store,
+                    "object": u.object_id,
+                    "location": u.location,
+                    "error": u.error,
+                    "blocked_by_policy": u.blocked,
+                }
                 for u in self.unreadable
             ],
         }
@@ -278,6 +293,76 @@ def choose_action(header: Any, policy: Policy) -> str:
         return "resign"
     decision = policy.decide("encrypt", header.payload_algorithm)
     return "rewrap" if decision.allowed else "reencrypt"
+
+
+def needs_migration(
+    header: Any, targets: dict[str, str], policy: Policy, actions: dict[Any, str] | None = None
+) -> tuple[set[str], str] | None:
+    """Return ``(old key ids it names, action)`` for an object that must migrate, else None.
+
+    An object migrates when it names an old key (see :func:`stale_key_ids`).
+    An encrypted envelope also migrates when the policy no longer allows its
+    payload AEAD for encryption.  It is then re-encrypted to the keys it names,
+    and the set of old key ids is empty.  ``actions`` caches the action per
+    envelope kind and payload AEAD, which is the same for every object of a run.
+    """
+    named = stale_key_ids(header, targets, policy)
+    signature = is_signature_envelope(header)
+    if not named and signature:
+        return None
+    kind = (signature, getattr(header, "payload_algorithm", None))
+    action = actions.get(kind) if actions is not None else None
+    if action is None:
+        action = choose_action(header, policy)
+        if actions is not None:
+            actions[kind] = action
+    if named or action == "reencrypt":
+        return named, action
+    return None
+
+
+def migration_block(header: Any, policy: Policy, known_key_ids: set[str]) -> str | None:
+    """Return why ``policy`` stops rotation from opening an encrypted envelope, else None.
+
+    Migrating decrypts the data key (and, for a re-encryption, the payload)
+    under the policy, which then checks the payload AEAD and, for an HPKE
+    stanza, the KDF and AEAD that the stanza names.  An envelope that fails
+    those checks for every stanza of this keystore would fail after the keys
+    changed.  Whether the old key itself may decrypt is checked per key
+    (:func:`undecryptable_old_keys`), so it is left out here.
+    """
+    if is_signature_envelope(header):
+        return None
+    decision = policy.decide("decrypt", header.payload_algorithm)
+    if not decision.allowed:
+        return "; ".join(decision.reasons)
+    reasons: list[str] = []
+    for stanza in header.recipients:
+        if stanza.key_id not in known_key_ids:
+            continue
+        decisions = [policy.decide("decrypt", a) for a in _stanza_algorithms(stanza)]
+        denied = [d for d in decisions if not d.allowed]
+        if not denied:
+            return None
+        reasons.extend(reason for d in denied for reason in d.reasons)
+    # No stanza of this keystore: reported as unreadable elsewhere, or opened by none.
+    return "; ".join(dict.fromkeys(reasons)) or None
+
+
+def _stanza_algorithms(stanza: Any) -> list[str]:
+    """Return the KDF and AEAD ids that opening an HPKE ``stanza`` uses (empty for others)."""
+    from .. import hpke, registry
+
+    try:
+        kem_id = registry.descriptor(stanza.algorithm).hpke_kem_id
+        if kem_id is None or len(stanza.body) < 4:
+            return []
+        suite = hpke.Suite.from_codepoints(
+            kem_id, int.from_bytes(stanza.body[0:2], "big"), int.from_bytes(stanza.body[2:4], "big")
+        )
+    except AgileError:
+        return []  # a damaged stanza fails when it is opened, with its own error
+    return [suite.kdf, suite.aead]
 
 
 def is_signature_envelope(header: Any) -> bool:
@@ -459,15 +544,19 @@ def scan_store(
     scanned: Counter[str] | None = None,
     known_key_ids: set[str] | None = None,
 ) -> Iterator[Finding | Unreadable]:
-    """Yield a finding for each object naming an old key and each unreadable object.
+    """Yield a finding for each object to migrate and each unreadable object.
 
+    :func:`needs_migration` decides which objects migrate.
     ``scanned[store_name]`` counts every object read, when a counter is given.
     With ``known_key_ids`` (every key id of the keystore), an object that names
     none of them is reported as unreadable: no key here opens it, and a flipped
-    bit in a key id looks the same.  A signature envelope to re-sign whose
+    bit in a key id looks the same.  So is an object to migrate that the policy
+    does not let rotation open (:func:`migration_block`), with ``blocked`` set.
+    A signature envelope to re-sign whose
     signed message the store lacks is reported as unreadable too.  Migrating it
     would fail, and the old signing key must stay decrypt-only while it waits.
     """
+    actions: dict[Any, str] = {}
     for object_id, prefix in store.iter_prefixes():
         if scanned is not None:
             scanned[store_name] += 1
@@ -490,14 +579,24 @@ def scan_store(
             continue
 
         try:
-            named = stale_key_ids(header, targets, policy)
-            action = choose_action(header, policy) if named else ""
+            needed = needs_migration(header, targets, policy, actions)
+            block = (
+                migration_block(header, policy, known_key_ids)
+                if needed is not None and known_key_ids is not None
+                else None
+            )
         except AgileError as error:
             # A damaged algorithm id in the header, for example.
             log.warning("store %s: object %s: %s", store_name, object_id, error)
             yield Unreadable(store_name, object_id, store.describe(object_id), str(error))
             continue
-        if not named:
+        if needed is None:
+            continue
+        named, action = needed
+        if block is not None:
+            reason = f"policy {policy.name!r} does not allow decrypting it: {block}"
+            log.warning("store %s: object %s: %s", store_name, object_id, reason)
+            yield Unreadable(store_name, object_id, store.describe(object_id), reason, blocked=True)
             continue
         problem = signed_message_problem(store, object_id) if action == "resign" else None
         if problem is not None:

@@ -36,7 +36,7 @@ from ..envelope.format import MAGIC, Header, parse_header
 from ..envelope.recipients import Target, resolve_targets, unwrap, wrap
 from ..envelope.schedule import Schedule, payload_associated_data
 from ..envelope.stream import PayloadOpener, PayloadSealer, opened_size
-from ..errors import RotationError
+from ..errors import KeyNotFound, RotationError
 from .stores import Joined
 
 __all__ = ["Reprotector"]
@@ -134,7 +134,9 @@ class Reprotector:
 
         Recipients that do not retire stay, and the new envelope is bound to the
         same associated data ``aad``.  The result has been checked with
-        :meth:`check_reencrypted` before it is returned.
+        :meth:`check_reencrypted` before it is returned: with the keys of
+        ``new_ids``, or, when no key retires and only the payload AEAD does, with
+        every recipient key that this keystore can open.
         """
         opened = _open(header, self.keystore, self.policy)
         original = self._decrypt_payload(
@@ -155,8 +157,21 @@ class Reprotector:
         )
         result = sealer.seal_all(head, original, header.chunk_size)
 
-        self.check_reencrypted(result, original, new_ids, aad)
+        check_ids = new_ids or self._openable(list(dict.fromkeys(recipients)))
+        self.check_reencrypted(result, original, check_ids, aad)
         return result
+
+    def _openable(self, key_ids: list[str]) -> list[str]:
+        """Return the ids among ``key_ids`` whose keys this keystore has and may open with."""
+        openable = []
+        for key_id in key_ids:
+            try:
+                _keyset, key = self.keystore.find_key(key_id)
+            except KeyNotFound:
+                continue
+            if key.status.can_open and key.has_private:
+                openable.append(key_id)
+        return openable
 
     def _decrypt_payload(
         self, opener: PayloadOpener, payload: memoryview, chunk_size: int

@@ -1,0 +1,156 @@
+"""Rotation follows the policy's payload and HPKE rules, not only its key rules.
+
+An object whose keys stay but whose payload AEAD the policy no longer allows
+to encrypt is re-encrypted to the same keys.  An object the policy does not let
+rotation decrypt (its payload AEAD, or the KDF or AEAD of its HPKE stanza) is
+listed by the dry run, and a real run stops before it changes any key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from agile.envelope import decrypt, encrypt, read_header
+from agile.errors import PolicyViolation
+from agile.rotate import Journal, RotateOptions, dry_run, open_store, rotate
+from tests.rotate.rotate_helpers import agile
+
+NO_AES128 = "default:no-aes128"
+#: Under this policy aes-128-gcm may not even decrypt.
+NO_AES128_AT_ALL = "default:no-aes128:no-legacy"
+#: pq-hybrid whose [kdf] denies the HKDF-SHA256 of every X25519 and X-Wing HPKE stanza.
+NO_HKDF_SHA256 = """\
+name = "no-hkdf-sha256"
+base = "pq-hybrid"
+[kdf]
+allowed = ["hkdf-sha512"]
+"""
+
+
+def _setup(keystore, home: Path, payloads: dict[str, int]):
+    keyset = keystore.create_keyset("team", "kem", algorithm="x25519", policy="default")
+    store = open_store(str(home.parent / "objects"), create=True)
+    keystore.add_store("objects", store.url)
+    originals = {}
+    for payload, count in payloads.items():
+        for index in range(count):
+            object_id = f"{payload}-{index}"
+            originals[object_id] = os.urandom(64)
+            sealed = encrypt(
+                originals[object_id], keyset, policy="default", payload_algorithm=payload
+            )
+            store.put(object_id, sealed)
+    return keyset, store, originals
+
+
+def _key_states(keystore) -> list[tuple[str, str]]:
+    return [(key.id, key.status.value) for key in keystore.keyset("team").keys]
+
+
+def _runs(home: Path) -> list:
+    journal = Journal(home)
+    try:
+        return journal.runs()
+    finally:
+        journal.close()
+
+
+def test_payload_only_objects_reencrypted(keystore, home: Path) -> None:
+    keyset, store, originals = _setup(keystore, home, {"aes-128-gcm": 3, "aes-256-gcm": 2})
+    key_id = keyset.primary.id
+
+    report = rotate(str(home), RotateOptions(policy=NO_AES128))
+
+    assert report["state"] == "done"
+    assert report["objects"]["reencrypt"] == 3
+    assert report["objects"]["rewrap"] == 0
+    for object_id, plaintext in originals.items():
+        data = store.read(object_id)
+        header = read_header(data)
+        assert header.payload_algorithm == "aes-256-gcm"
+        assert [stanza.key_id for stanza in header.recipients] == [key_id]
+        assert decrypt(data, keystore) == plaintext
+    assert _key_states(keystore) == [(key_id, "primary")]
+
+
+def test_payload_only_dry_run_counts(keystore, home: Path) -> None:
+    _setup(keystore, home, {"aes-128-gcm": 2, "aes-256-gcm": 1})
+
+    summary = dry_run(str(home), RotateOptions(policy=NO_AES128)).to_dict()
+
+    assert summary["keys"] == []
+    assert summary["objects"]["reencrypt"] == 2
+    assert summary["payload_only"] == 2
+    assert summary["unreadable"] == []
+
+
+def test_payload_only_cli_dry_run_and_run(keystore, home: Path) -> None:
+    _setup(keystore, home, {"aes-128-gcm": 2})
+
+    planned = agile(home, "rotate", "--dry-run", "--policy", NO_AES128)
+    ran = agile(home, "rotate", "--policy", NO_AES128)
+    again = agile(home, "rotate", "--policy", NO_AES128, "--json")
+
+    assert planned.returncode == 0, planned.stderr
+    assert "2 objects of these keep their keys" in planned.stdout
+    assert ran.returncode == 0, ran.stderr
+    assert "reencrypt 2" in ran.stdout
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["state"] == "nothing-to-do"
+
+
+def test_nothing_due_without_payload_change(keystore, home: Path) -> None:
+    _setup(keystore, home, {"aes-256-gcm": 2})
+
+    report = rotate(str(home), RotateOptions(policy=NO_AES128))
+
+    assert report["state"] == "nothing-to-do"
+    assert _runs(home) == []
+
+
+def test_undecryptable_payload_dry_run_exit_1(keystore, home: Path) -> None:
+    _setup(keystore, home, {"aes-128-gcm": 2, "aes-256-gcm": 1})
+
+    summary = dry_run(str(home), RotateOptions(policy=NO_AES128_AT_ALL)).to_dict()
+    result = agile(home, "rotate", "--dry-run", "--policy", NO_AES128_AT_ALL)
+
+    blocked = [item for item in summary["unreadable"] if item["blocked_by_policy"]]
+    assert len(blocked) == 2
+    assert "does not allow decrypting it" in blocked[0]["error"]
+    assert "'aes-128-gcm'" in blocked[0]["error"]
+    assert result.returncode == 1, result.stderr
+
+
+def test_undecryptable_payload_stops_run_before_change(keystore, home: Path) -> None:
+    keyset, store, originals = _setup(keystore, home, {"aes-128-gcm": 2})
+    before = {object_id: store.read(object_id) for object_id in originals}
+
+    with pytest.raises(PolicyViolation, match="rotation would fail on 2 objects") as caught:
+        rotate(str(home), RotateOptions(policy=NO_AES128_AT_ALL))
+
+    assert "nothing was changed" in str(caught.value)
+    assert _runs(home) == []
+    assert {object_id: store.read(object_id) for object_id in originals} == before
+    result = agile(home, "rotate", "--policy", NO_AES128_AT_ALL)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_denied_hpke_kdf_stops_run_before_key_change(keystore, home: Path, tmp_path: Path) -> None:
+    _setup(keystore, home, {"aes-256-gcm": 2})
+    policy = tmp_path / "no-hkdf-sha256.toml"
+    policy.write_text(NO_HKDF_SHA256)
+    before = _key_states(keystore)
+
+    summary = dry_run(str(home), RotateOptions(policy=str(policy))).to_dict()
+    with pytest.raises(PolicyViolation, match="'hkdf-sha256'"):
+        rotate(str(home), RotateOptions(policy=str(policy)))
+
+    assert all(item["blocked_by_policy"] for item in summary["unreadable"])
+    assert len(summary["unreadable"]) == 2
+    assert _key_states(keystore) == before
+    assert _runs(home) == []
