@@ -131,6 +131,9 @@ def show(policy: str | None, as_json: bool) -> None:
         return
     for purpose, rules in data["purposes"].items():
         click.echo(f"[{purpose}]")
+        # The preferred id is the first allowed one that meets the requirements, so it
+        # need not be the first listed.
+        click.echo(f"  preferred     {data['preferred'][purpose]}")
         click.echo(f"  allowed       {', '.join(rules['allowed'])}")
         for key in ("decrypt_only", "verify_only"):
             if rules.get(key):

@@ -15,6 +15,7 @@ import difflib
 import functools
 import json
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "policy_from_text",
     "read_policy_text",
     "read_regular_file",
+    "MAX_NESTING",
     "MAX_POLICY_BYTES",
     "RejectedFile",
 ]
@@ -56,6 +58,11 @@ MODULES_DIR = PROFILES_DIR / "modules"
 _TOP_KEYS = ("name", "description", "base")
 _EDIT_KEYS = ("prepend", "append", "remove", "demote")
 _MAX_BASE_DEPTH = 8
+
+#: Maximum nesting of tables and arrays in a policy file.  A policy needs four levels: the
+#: document, a [section], a list and an inline {id, until} entry.  The limit keeps deeply
+#: nested input from exhausting the recursion of tomllib and of this module.
+MAX_NESTING = 10
 
 #: Largest policy file read, in bytes.  The shipped profiles are under 7 KiB, and the limit
 #: keeps a wrong path (a log, an image) from being read whole.
@@ -89,6 +96,9 @@ def _toml(value: Any) -> str:
         return "[" + ", ".join(_toml(item) for item in value) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + "}"
+    if isinstance(value, int) and value.bit_length() > 64:
+        # A hex, octal or binary literal can be longer than str() converts (4300 digits).
+        return f"an integer of {value.bit_length()} bits"
     return str(value)
 
 
@@ -277,12 +287,53 @@ def _parse_section(check: _Checker, purpose: str, table: Any) -> _Section:
     return section
 
 
-def _parse_document(text: str, source: str, *, module: bool) -> _Document:
-    check = _Checker(source)
+def _nested_too_deeply(data: Any, limit: int) -> bool:
+    """Return whether ``data`` nests dicts and lists more than ``limit`` levels deep."""
+    # An explicit stack, because the point is input too deep for recursion.
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = list(value.values())
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _load_toml(text: str, source: str) -> dict[str, Any]:
+    """Parse TOML text, raising :class:`InvalidPolicy` for anything tomllib rejects."""
+    too_deep = InvalidPolicy(
+        f"{source}: tables or arrays nested more than {MAX_NESTING} levels deep",
+        fix="a policy needs at most 4 levels: the file, a [section], a list and an "
+        "{id, until} entry",
+    )
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise InvalidPolicy(f"{source}: invalid TOML: {error}", fix="fix the TOML syntax") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise too_deep from None
+    except ValueError:
+        # tomllib passes on int()'s ValueError for an integer longer than Python's limit.
+        raise InvalidPolicy(
+            f"{source}: invalid TOML: an integer has more than "
+            f"{sys.get_int_max_str_digits()} digits",
+            fix="policy values are small numbers such as min_category = 3",
+        ) from None
+    if _nested_too_deeply(data, MAX_NESTING):
+        raise too_deep
+    return data
+
+
+def _parse_document(text: str, source: str, *, module: bool) -> _Document:
+    check = _Checker(source)
+    data = _load_toml(text, source)
 
     top_keys = [key for key in _TOP_KEYS if not (module and key == "base")]
     sections = {}
@@ -506,11 +557,14 @@ def _load_builtin(spec: str) -> ProfilePolicy:
     return ProfilePolicy(spec, description, rules, source=spec)
 
 
-def parse_profile_text(text: str, source: str) -> ProfilePolicy:
-    """Parse and validate a TOML profile; ``source`` names it in errors."""
+def parse_profile_text(text: str, source: str, *, default_name: str | None = None) -> ProfilePolicy:
+    """Parse and validate a TOML profile; ``source`` names it in errors.
+
+    A profile without ``name`` is named ``default_name``, or else after the stem of ``source``.
+    """
     document = _parse_document(text, source, module=False)
     rules, description = _resolve_document(document, 0)
-    name = document.name or Path(source).stem
+    name = document.name or default_name or Path(source).stem
     return ProfilePolicy(name, description, rules, source=source)
 
 

@@ -75,15 +75,31 @@ _UNIT_SECONDS = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 #: must stay within the years 1 to 9999 that datetime can represent.
 MAX_DURATION_SECONDS = 1000 * 365 * 86400
 
+#: Maximum digits in a duration's count: 1000 years is 8,760,000 hours (7 digits), so a
+#: longer count is over the limit in every unit.  Checking the length first keeps int()
+#: from reaching Python's limit on digits converted (4300 by default).
+_MAX_DURATION_DIGITS = len(str(MAX_DURATION_SECONDS // _UNIT_SECONDS["h"]))
+
+
+def _abbreviate(text: object) -> str:
+    """Return ``repr(text)``, shortened to its start and length when it is long."""
+    shown = repr(text)
+    if len(shown) <= 40:
+        return shown
+    return f"{shown[:24]}... ({len(str(text))} characters)"
+
 
 def parse_duration(text: str) -> dt.timedelta:
     """Parse ``"365d"``-style durations (units h, d, w, y; a year is 365 days)."""
     match = _DURATION.match(text) if isinstance(text, str) else None
     if match is None:
-        raise ValueError(f"malformed duration {text!r}")
+        raise ValueError(f"malformed duration {_abbreviate(text)}")
+    limit = f"{MAX_DURATION_SECONDS // 86400}d"
+    if len(match.group(1)) > _MAX_DURATION_DIGITS:
+        raise ValueError(f"duration {_abbreviate(text)} is longer than {limit}")
     seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds > MAX_DURATION_SECONDS:
-        raise ValueError(f"duration {text!r} is longer than {MAX_DURATION_SECONDS // 86400}d")
+        raise ValueError(f"duration {_abbreviate(text)} is longer than {limit}")
     return dt.timedelta(seconds=seconds)
 
 

@@ -80,8 +80,15 @@ def _new_use(
     purpose = rules.purpose
     if algorithm not in rules.allowed:
         legacy = rules.legacy_entry(algorithm)
-        if legacy is not None:
-            old_operation = "verify" if rules.legacy_key == "verify_only" else "decrypt"
+        old_operation = "verify" if rules.legacy_key == "verify_only" else "decrypt"
+        if legacy is not None and legacy.until is not None and now.date() > legacy.until:
+            # Past its last day the entry admits nothing, so "only for decrypt" would be false.
+            reason = (
+                f"'{algorithm}' was allowed only for {old_operation} under policy "
+                f"'{policy_name}' until {legacy.until.isoformat()} "
+                f"({purpose}.{rules.legacy_key}), which has passed; {_needs(operation, rules)}"
+            )
+        elif legacy is not None:
             reason = (
                 f"'{algorithm}' is only allowed for {old_operation} under policy "
                 f"'{policy_name}' ({purpose}.{rules.legacy_key}); {_needs(operation, rules)}"

@@ -471,8 +471,8 @@ class RegoPolicy(Policy):
                 f"{source}: package {self._package} does not define {', '.join(missing)}",
                 fix="define allow, deny, rules, preferred and sealers (see docs/policy.md)",
             )
-        self.name = str(outputs.get("name") or source)
-        self.description = str(outputs.get("description") or "")
+        self.name = self._check_text(outputs, "name") or source
+        self.description = self._check_text(outputs, "description")
         self._preferred = self._check_preferred(outputs["preferred"])
         self._sealers = self._check_sealers(outputs["sealers"])
         self._max_key_age = self._check_ages(outputs.get("max_key_age") or {})
@@ -535,11 +535,31 @@ class RegoPolicy(Policy):
             value = {}
         return value if isinstance(value, dict) else {}
 
+    def _check_text(self, outputs: dict[str, Any], rule: str) -> str:
+        """Return the optional string rule ``rule``, or ``""`` when the module leaves it out."""
+        value = outputs.get(rule, "")
+        if not isinstance(value, str):
+            raise InvalidPolicy(
+                f"{self.source}: {rule} is {value!r}, not a string",
+                fix=f'define {rule} as a string, for example {rule} := "..."',
+            )
+        return value
+
+    def _check_purposes(self, rule: str, value: dict[str, Any]) -> None:
+        """Reject keys of the object rule ``rule`` that are not purposes."""
+        unknown = sorted(str(key) for key in value if key not in PURPOSES)
+        if unknown:
+            raise InvalidPolicy(
+                f"{self.source}: {rule} has unknown purposes: {', '.join(map(repr, unknown))}",
+                fix=f"use only purposes as keys of {rule}: " + ", ".join(PURPOSES),
+            )
+
     def _check_preferred(self, value: Any) -> dict[str, str]:
         if not isinstance(value, dict):
             raise InvalidPolicy(
                 f"{self.source}: preferred is not an object", fix="map purpose -> id"
             )
+        self._check_purposes("preferred", value)
         for purpose in PURPOSES:
             choice = value.get(purpose)
             if purpose == SEAL:
@@ -567,6 +587,7 @@ class RegoPolicy(Policy):
             raise InvalidPolicy(
                 f"{self.source}: max_key_age is not an object", fix='map purpose -> "365d"'
             )
+        self._check_purposes("max_key_age", value)
         ages = {}
         for purpose, text in value.items():
             try:

@@ -3,10 +3,20 @@
 ``policy.json`` in the keystore directory records the spec.  A built-in spec is
 stored by name, so a newer agile brings its updated profile.  A file's text is
 stored too, so the keystore does not depend on the file staying where it was.
+
+A stored text is checked against its recorded SHA-256 (``text_hash``, and for
+Rego also ``hash``, which covers the module text) before it is parsed, so a
+policy.json edited by hand raises :class:`InvalidPolicy` and its Rego never
+runs.  Records written before ``text_hash`` existed still load: a Rego text is
+then checked against ``hash`` alone, or if that is missing too, it goes through
+the isolated check as a file would.  The hash of a TOML text is not its text
+hash but that of the resolved rules, which change when a built-in ``base``
+profile changes in a newer agile, so a mismatch there is only logged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -48,6 +58,29 @@ _FORMAT_VERSION = 1
 #: times as long as the policy file.
 _MAX_RECORD_BYTES = 8 * MAX_POLICY_BYTES
 
+#: Maximum digits of an integer in policy.json, whose only integer is the format version.
+_MAX_INTEGER_DIGITS = 20
+
+
+def _parse_int(text: str) -> int:
+    # Checked before int() so that a long number gets this message, not Python's limit hint.
+    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
+        raise ValueError(f"an integer has {len(text)} digits")
+    return int(text)
+
+
+def _read_record(path: Path) -> Any:
+    """Parse policy.json; raise ``ValueError`` for JSON that is malformed or nested too deeply."""
+    data = read_regular_file(path, _MAX_RECORD_BYTES).decode("utf-8")
+    try:
+        return json.loads(data, parse_int=_parse_int)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _text_hash(text: str) -> str:
+    return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
 
 def set_active_policy(keystore_dir: Path, spec: str) -> Policy:
     """Validate ``spec`` and store it as the keystore's active policy (atomic write, 0600)."""
@@ -72,12 +105,13 @@ def set_active_policy(keystore_dir: Path, spec: str) -> Policy:
         "name": policy.name,
         "hash": policy.hash,
     }
-    if path is None:
+    if path is None or text is None:
         record["spec"] = spec
     else:
         record["engine"] = "rego" if path.suffix == ".rego" else "toml"
         record["source"] = str(path.resolve())
         record["text"] = text
+        record["text_hash"] = _text_hash(text)
 
     data = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
     atomic_write(directory / POLICY_FILE, data, mode=SECRET_MODE)
@@ -93,7 +127,7 @@ def stored_policy_identity(keystore_dir: Path) -> tuple[str | None, str | None]:
     """
     path = Path(keystore_dir) / POLICY_FILE
     try:
-        record = json.loads(read_regular_file(path, _MAX_RECORD_BYTES).decode("utf-8"))
+        record = _read_record(path)
     except FileNotFoundError:
         default = load_policy(DEFAULT_POLICY)
         return default.name, default.hash
@@ -139,7 +173,7 @@ def active_policy(keystore_dir: Path) -> Policy:
 
 def _read_active(path: Path) -> Policy:
     try:
-        record = json.loads(read_regular_file(path, _MAX_RECORD_BYTES).decode("utf-8"))
+        record = _read_record(path)
     except FileNotFoundError:
         return load_policy(DEFAULT_POLICY)
     except (OSError, ValueError) as error:
@@ -164,13 +198,51 @@ def _read_active(path: Path) -> Policy:
                 fix=(error.fix or "") + "; or run 'agile policy set NAME|FILE' to store another",
             ) from None
 
-    source = f"{path} (stored from {record.get('source')})"
+    stored_from = record.get("source")
+    source = str(path)
+    if isinstance(stored_from, str) and stored_from:
+        source = f"{path} (stored from {stored_from})"
     text = record.get("text")
     if not isinstance(text, str):
         raise InvalidPolicy(f"{source}: no policy text", fix="run 'agile policy set' again")
-    if record.get("engine") == "rego":
+    rego = record.get("engine") == "rego"
+    hashed = _check_text_hash(record, text, path, rego=rego)
+
+    if rego:
         from .rego import RegoPolicy
 
-        # The text passed the isolated check when 'agile policy set' stored it.
-        return RegoPolicy(text, source=source, isolate=False)
-    return parse_profile_text(text, source)
+        # Text that matches its hash passed the isolated check when 'agile policy set'
+        # stored it.  A record without a hash may have been written by hand.
+        return RegoPolicy(text, source=source, isolate=not hashed)
+
+    name = record.get("name")
+    policy = parse_profile_text(text, source, default_name=name if isinstance(name, str) else None)
+    recorded_hash = record.get("hash")
+    if recorded_hash is not None and recorded_hash != policy.hash:
+        log.warning(
+            "stored policy %s now resolves to %s, not to the recorded %s, because a built-in "
+            "base profile changed or the record was edited; run 'agile policy set' to record it",
+            path,
+            policy.hash,
+            recorded_hash,
+        )
+    return policy
+
+
+def _check_text_hash(record: dict[str, Any], text: str, path: Path, *, rego: bool) -> bool:
+    """Raise :class:`InvalidPolicy` if ``text`` does not match a hash the record holds.
+
+    Return whether the record held a hash of the text to check against.
+    """
+    recorded = [record["text_hash"]] if "text_hash" in record else []
+    if rego and "hash" in record:
+        recorded.append(record["hash"])
+    actual = _text_hash(text)
+    if any(value != actual for value in recorded):
+        raise InvalidPolicy(
+            f"stored policy {str(path)!r}: the policy text does not match the hash recorded "
+            "with it, so the file was changed after 'agile policy set' stored it",
+            fix="run 'agile policy set NAME|FILE' to store the policy again, and edit the "
+            "policy file rather than policy.json",
+        )
+    return bool(recorded)

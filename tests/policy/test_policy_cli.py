@@ -167,3 +167,17 @@ def test_set_reports_new_keystore(tmp_path: Path) -> None:
 def test_set_bad_spec_creates_nothing(tmp_path: Path) -> None:
     agile("--keystore", str(tmp_path / "ks"), "policy", "set", "nosuch")
     assert not (tmp_path / "ks").exists()
+
+
+def test_show_prints_preferred(tmp_path: Path) -> None:
+    # ml-kem-512 is listed first but fails require_hybrid, so x-wing is preferred.
+    path = tmp_path / "ours.toml"
+    path.write_text('base = "pq-hybrid"\n[kem]\nallowed = ["ml-kem-512", "x-wing"]\n')
+
+    result = agile("policy", "show", "--policy", str(path))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    kem = lines[lines.index("[kem]") + 1 :]
+    assert kem[0].split() == ["preferred", "x-wing"]
+    assert kem[1].split() == ["allowed", "ml-kem-512,", "x-wing"]

@@ -123,3 +123,27 @@ def test_enforce_raises_reasons() -> None:
 
 def test_enforce_allows() -> None:
     assert load_policy("pq-hybrid").enforce("decrypt", "x25519", now=at(2026, 6, 1)) is None
+
+
+def test_until_passed_new_use_reason() -> None:
+    decision = load_policy("fips").decide("encrypt", "rsa-oaep-2048", now=at(2031, 1, 1, 0))
+
+    assert not decision.allowed
+    assert "is only allowed for decrypt" not in decision.reasons[0]
+    assert "until 2030-12-31 (kem.decrypt_only), which has passed" in decision.reasons[0]
+
+
+def test_until_open_new_use_reason() -> None:
+    decision = load_policy("fips").decide("encrypt", "rsa-oaep-2048", now=at(2030, 12, 31, 23))
+
+    assert "is only allowed for decrypt under policy 'fips'" in decision.reasons[0]
+
+
+def test_until_passed_check_reason() -> None:
+    created = at(2030, 6, 1)
+    key = KeyMeta("k1", "rsa-oaep-2048", created, "primary", keyset="mail")
+
+    [finding] = check_keys(load_policy("fips"), [key], now=at(2031, 1, 1, 0))
+
+    assert "is only allowed for decrypt" not in finding.reasons[0]
+    assert "which has passed" in finding.reasons[0]

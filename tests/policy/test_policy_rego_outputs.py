@@ -48,3 +48,40 @@ def test_rules_number_rejected(tmp_path: Path) -> None:
 
     with pytest.raises(InvalidPolicy, match="rules is .*42.*not a set of strings"):
         load_policy(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('name := "pq-hybrid"', "name := 7", "name is 7, not a string"),
+        ("description := ", 'description := ["a"]\n\nunused := ', "description is .* not a string"),
+    ],
+    ids=["name", "description"],
+)
+def test_text_rule_non_string_rejected(tmp_path: Path, old: str, new: str, message: str) -> None:
+    path = _write(tmp_path, old, new)
+
+    with pytest.raises(InvalidPolicy, match=message):
+        load_policy(path)
+
+
+def test_preferred_extra_key_rejected(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "preferred := {",
+        'preferred := object.union(shipped_preferred, {"bogus": "x"})\n\nshipped_preferred := {',
+    )
+
+    with pytest.raises(InvalidPolicy, match="preferred has unknown purposes: 'bogus'"):
+        load_policy(path)
+
+
+def test_max_key_age_extra_key_rejected(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "max_key_age := {",
+        'max_key_age := object.union(shipped_ages, {"kems": "1d"})\n\nshipped_ages := {',
+    )
+
+    with pytest.raises(InvalidPolicy, match="max_key_age has unknown purposes: 'kems'"):
+        load_policy(path)

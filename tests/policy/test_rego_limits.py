@@ -142,13 +142,12 @@ def test_explain_recursive_exit(tmp_path: Path) -> None:
 
 
 def test_stored_recursive_exit(tmp_path: Path) -> None:
-    # A policy.json written by hand or by an older agile never passed the check.
+    # A record without a hash, as written by hand, gets the isolated check of a file.
     home = tmp_path / "ks"
     home.mkdir()
     record = {
         "version": 1,
         "name": "pq-hybrid",
-        "hash": "sha256:0",
         "engine": "rego",
         "source": "old.rego",
         "text": SHIPPED + RECURSIVE_ALLOW,

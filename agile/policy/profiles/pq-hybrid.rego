@@ -207,8 +207,17 @@ deny contains reason if some [_, reason] in failures
 deny contains reason if {
 	is_new
 	not in_allowed
-	in_old
+	old_open
 	reason := sprintf("'%s' is only allowed for %s under policy '%s' (%s.%s); %s", [algorithm, old_operation, name, purpose, old_key, needs])
+}
+
+# Past its last day an old-data entry admits nothing, so the reason names the day.
+deny contains reason if {
+	is_new
+	not in_allowed
+	in_old
+	not old_open
+	reason := sprintf("'%s' was allowed only for %s under policy '%s' until %s (%s.%s), which has passed; %s", [algorithm, old_operation, name, section.old[algorithm], purpose, old_key, needs])
 }
 
 deny contains reason if {
