@@ -299,6 +299,8 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
     sealer (or an sss member) that the policy's [seal] rule does not allow.
     A keyset file that cannot be read is listed with the reason and the fix,
     and gives exit code 1 too, while the other keysets are still checked.
+    Stored objects are not read: 'agile rotate --dry-run' checks their
+    payload and HPKE algorithms.
 
     \b
     Examples:
