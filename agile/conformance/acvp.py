@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import UnsupportedOperation, VectorFormatError
 from ..registry.interfaces import KeyForm
+from .hexfield import decode_hex
 from .judge import judge, mismatch
 from .report import FileReport
 from .targets import Selection
@@ -36,7 +37,7 @@ def is_prompt(path: Path, document: Any) -> bool:
 
 
 def _hex(value: str | None) -> bytes:
-    return bytes.fromhex(value or "")
+    return decode_hex(value or "")
 
 
 def _flag(value: Any) -> bool:

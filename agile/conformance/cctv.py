@@ -21,6 +21,7 @@ from typing import Any
 from .. import registry
 from ..errors import AgileError, VectorFormatError
 from ..registry.interfaces import KeyForm
+from .hexfield import decode_hex, hex_problem
 from .judge import judge, mismatch
 from .report import FileReport, Outcome
 from .targets import Selection
@@ -102,12 +103,14 @@ def _key_values(path: Path, kind: str) -> dict[str, bytes]:
         name = name.strip()
         if not separator or name not in _FIELDS or name in values:
             continue
-        try:
-            values[name] = bytes.fromhex(value.strip())
-        except ValueError:
+        value = value.strip()
+        problem = hex_problem(value)
+        if problem is not None:
             raise VectorFormatError(
-                f"{path}:{number}: field {name!r} is not hexadecimal", fix=_DAMAGED_FIX
-            ) from None
+                f"{path}:{number}: field {name!r} is not hexadecimal: it {problem}",
+                fix=_DAMAGED_FIX,
+            )
+        values[name] = bytes.fromhex(value)
         lines[name] = number
 
     # Lengths are checked first, because in a cut-short file the field that was cut is the
@@ -142,12 +145,13 @@ def _encapsulation_keys(path: Path) -> list[bytes]:
             for number, line in enumerate(lines, start=1):
                 if not line.strip():
                     continue
-                try:
-                    key = bytes.fromhex(line.strip())
-                except ValueError:
+                problem = hex_problem(line.strip())
+                if problem is not None:
                     raise VectorFormatError(
-                        f"{path}:{number}: not a hexadecimal encapsulation key", fix=_DAMAGED_FIX
-                    ) from None
+                        f"{path}:{number}: not a hexadecimal encapsulation key: the line {problem}",
+                        fix=_DAMAGED_FIX,
+                    )
+                key = bytes.fromhex(line.strip())
                 if size is not None and len(key) != size:
                     raise VectorFormatError(
                         f"{path}:{number}: encapsulation key is {len(key)} bytes, "
@@ -222,9 +226,13 @@ def _run_ed25519(path: Path, report: FileReport, selection: Selection) -> None:
         by_flag: dict[str, dict[str, int]] = {}
         for vector in vectors:
             try:
-                public = implementation.load_public(bytes.fromhex(vector["key"]))  # type: ignore[attr-defined]
+                public = implementation.load_public(  # type: ignore[attr-defined]
+                    decode_hex(vector["key"], f"vector {vector['number']} key")
+                )
                 implementation.verify(  # type: ignore[attr-defined]
-                    public, vector["msg"].encode(), bytes.fromhex(vector["sig"])
+                    public,
+                    vector["msg"].encode(),
+                    decode_hex(vector["sig"], f"vector {vector['number']} sig"),
                 )
                 verdict = "accepted"
                 accepted.append(vector["number"])

@@ -4,7 +4,8 @@ A golden set is a folder with ``manifest.json`` (format version, the passphrase 
 its public test keystore, and one entry per envelope), the keystore, and the
 envelope and plaintext files.  Each entry is one case: the envelope must decrypt
 (or its signatures verify) to the stored plaintext with the current code, so
-every later release proves that it still reads the format.
+every later release proves that it still reads the format.  An entry may name the
+policy to open it with, either a built-in spec or a policy file inside the folder.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..errors import VectorFormatError
+from ..errors import InvalidPolicy, VectorFormatError
 from .judge import judge, mismatch
 from .report import FileReport
 from .targets import Selection
+
+if TYPE_CHECKING:
+    from ..policy import Policy
 
 __all__ = ["looks_like", "run_file"]
 
@@ -31,12 +35,24 @@ PROVIDER = "agile"
 KINDS = ("encrypted", "signature")
 
 
-def _member(path: Path, name: Any, *, folder: bool = False) -> Path:
+def _member(
+    path: Path,
+    name: Any,
+    *,
+    folder: bool = False,
+    entry: str | None = None,
+    field: str | None = None,
+    fix: str = "name files relative to manifest.json, or restore the set from the repository",
+) -> Path:
     """Return ``name`` resolved inside the golden set beside ``path``.
 
     The manifest is input: a name such as ``/dev/zero`` or ``../../..`` must not make the
-    runner read a device or copy a tree from elsewhere.
+    runner read a device or copy a tree from elsewhere.  ``entry`` and ``field`` name the
+    manifest entry and its field in errors, and ``fix`` is the advice for a name outside
+    the folder.
     """
+    where = f"{path}: {entry}" if entry is not None else str(path)
+    label = f"{field} {name!r}" if field is not None else repr(name)
     root = path.parent.resolve()
     try:
         target = (root / str(name)).resolve()
@@ -46,17 +62,73 @@ def _member(path: Path, name: Any, *, folder: bool = False) -> Path:
         target = None
     if target is None or (target.is_symlink() and not target.exists()):
         raise VectorFormatError(
-            f"{path}: {name!r} is a symlink loop",
+            f"{where}: {label} is a symlink loop",
             fix="replace the symlink with the file, or restore the set from the repository",
         )
     kind_ok = target.is_dir() if folder else target.is_file()
     if not isinstance(name, str) or not target.is_relative_to(root) or not kind_ok:
         raise VectorFormatError(
-            f"{path}: {name!r} is not a {'folder' if folder else 'regular file'} inside "
+            f"{where}: {label} is not a {'folder' if folder else 'regular file'} inside "
             f"the golden set's folder {str(root)!r}",
-            fix="name files relative to manifest.json, or restore the set from the repository",
+            fix=fix,
         )
     return target
+
+
+def _policy_fix() -> str:
+    from ..policy import builtin_profiles
+
+    return (
+        "name a built-in profile, one of " + ", ".join(builtin_profiles()) + ", optionally "
+        "with modules as in 'default:pq', or a .toml or .rego file inside the golden set's folder"
+    )
+
+
+def _entry_policy(path: Path, vector: dict[str, Any]) -> Policy | None:
+    """Load the policy that entry ``vector`` names, or return None when it names none.
+
+    The policy is a built-in spec (``legacy``, ``default:pq``) or a policy file inside
+    the golden set's folder, named relative to manifest.json.  Any other name, a file
+    outside the folder (directly or through a symlink) and an invalid policy are
+    damage: a policy from elsewhere could allow what the set means to test, and an
+    unknown name is a broken set, not a failure of the envelope code.
+    """
+    from ..policy import builtin_modules, builtin_profiles, load_policy
+    from ..policy.loader import policy_file
+
+    spec = vector.get("policy")
+    if spec is None:
+        return None
+    where = f"{path}: {vector['name']}"
+    if not isinstance(spec, str) or not spec:
+        raise VectorFormatError(
+            f"{where}: policy must be a policy name or file name, not {spec!r}",
+            fix=_policy_fix(),
+        )
+
+    # policy_file separates file names (a path, or a name ending in .toml or .rego) from
+    # built-in specs.  A built-in spec is checked here, because load_policy would also
+    # look for a file of that name in the current folder.
+    if policy_file(spec) is None:
+        profile, *modules = spec.split(":")
+        unknown = [module for module in modules if module not in builtin_modules()]
+        if profile not in builtin_profiles() or unknown:
+            raise VectorFormatError(
+                f"{where}: unknown policy {spec!r}, which is neither a built-in profile nor "
+                "a file name",
+                fix=_policy_fix(),
+            )
+        source: str | Path = spec
+    else:
+        source = _member(path, spec, entry=str(vector["name"]), field="policy", fix=_policy_fix())
+
+    try:
+        return load_policy(source)
+    except InvalidPolicy as error:
+        raise VectorFormatError(
+            f"{where}: policy {spec!r} is invalid: {error}",
+            fix=error.fix or "restore the policy file from the repository",
+        ) from None
 
 
 def _copy_private(source: str, target: str) -> None:
@@ -103,7 +175,7 @@ def _passphrase(value: str) -> Iterator[None]:
 
 
 def _check_manifest(path: Path, manifest: dict[str, Any]) -> None:
-    """Raise VectorFormatError for a format version this release cannot read or an unknown kind.
+    """Raise VectorFormatError for an unreadable format version, an unknown kind or a bad aad.
 
     Checked before any case runs, so that a damaged manifest is reported as damage and
     never as cases that passed or failed.
@@ -130,6 +202,12 @@ def _check_manifest(path: Path, manifest: dict[str, Any]) -> None:
                 f"{path}: {vector['name']}: unknown kind {kind!r}",
                 fix=f"use one of: {', '.join(KINDS)}",
             )
+        if not isinstance(vector.get("aad", ""), str):
+            raise VectorFormatError(
+                f"{path}: {vector['name']}: aad must be a string, not {vector['aad']!r}",
+                fix="write the associated data as text, or restore manifest.json from the "
+                "repository",
+            )
 
 
 def run_file(path: Path, manifest: dict[str, Any], selection: Selection) -> FileReport:
@@ -137,6 +215,8 @@ def run_file(path: Path, manifest: dict[str, Any], selection: Selection) -> File
     from ..keys import Keystore
 
     _check_manifest(path, manifest)
+    # Policies load before any case runs, so that a bad one is damage, not a failed case.
+    policies = [_entry_policy(path, vector) for vector in manifest["vectors"]]
     report = FileReport(path=str(path), format=f"{FORMAT}-v{manifest['format_version']}")
     algorithm = f"envelope-v{manifest['format_version']}"
     # The envelopes test agile as a whole, so a run restricted to providers or to
@@ -149,14 +229,20 @@ def run_file(path: Path, manifest: dict[str, Any], selection: Selection) -> File
         # The keystore is copied because opening it takes a lock file and the
         # vectors folder may be read-only.
         keystore_copy = Path(scratch) / "keystore"
-        _copy_keystore(path, _member(path, manifest["keystore"], folder=True), keystore_copy)
+        keystore = _member(path, manifest["keystore"], folder=True, field="keystore")
+        _copy_keystore(path, keystore, keystore_copy)
         store = Keystore.open(keystore_copy)
         with _passphrase(manifest["passphrase"]):
-            for vector in manifest["vectors"]:
+            for vector, policy in zip(manifest["vectors"], policies, strict=True):
                 # A missing file is a damaged vector set, not a failure of agile.
+                entry = str(vector["name"])
                 try:
-                    data = _member(path, vector["envelope"]).read_bytes()
-                    plaintext = _member(path, vector["plaintext"]).read_bytes()
+                    envelope_path = _member(path, vector["envelope"], entry=entry, field="envelope")
+                    plaintext_path = _member(
+                        path, vector["plaintext"], entry=entry, field="plaintext"
+                    )
+                    data = envelope_path.read_bytes()
+                    plaintext = plaintext_path.read_bytes()
                 except OSError as error:
                     raise VectorFormatError(
                         f"{path}: {vector['name']}: cannot read {error.filename!r}: "
@@ -168,8 +254,8 @@ def run_file(path: Path, manifest: dict[str, Any], selection: Selection) -> File
                     vector: dict[str, Any] = vector,
                     data: bytes = data,
                     plaintext: bytes = plaintext,
+                    policy: Policy | None = policy,
                 ) -> str | None:
-                    policy = vector.get("policy")
                     if vector["kind"] == "signature":
                         envelope.verify(data, plaintext, store, policy=policy)
                         return None

@@ -30,6 +30,7 @@ from typing import Any
 from .. import hpke
 from ..errors import AgileError, UnsupportedAlgorithm, UnsupportedOperation, VectorFormatError
 from ..registry.interfaces import PrivateKey
+from .hexfield import hex_problem
 from .judge import judge, mismatch
 from .report import FileReport, Outcome
 from .targets import NOT_REGISTERED, Selection
@@ -150,12 +151,10 @@ class _Decoder:
 
     def hex(self, name: str) -> bytes:
         value = self.required(name)
-        if not isinstance(value, str):
-            raise self.damage(f"field {name!r} must be a hexadecimal string")
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            raise self.damage(f"field {name!r} contains non-hexadecimal text") from None
+        problem = hex_problem(value)
+        if problem is not None:
+            raise self.damage(f"field {name!r} {problem}")
+        return bytes.fromhex(value)
 
     def optional_hex(self, name: str) -> bytes | None:
         return self.hex(name) if name in self.item else None

@@ -27,6 +27,10 @@ EXPECTED_RESULTS = ("valid", "invalid", "acceptable")
 #: Folder of the reader modules. An exception raised in their code means a malformed file.
 _READERS = Path(__file__).resolve().parent
 
+#: Bytes a mismatch shows before the first differing byte, and from that byte on.
+_SHOWN_BEFORE_DIFFERENCE = 4
+_SHOWN_FROM_DIFFERENCE = 12
+
 #: Exceptions that a reader's field lookups and hex decoding raise on a malformed file.
 _MALFORMED = (KeyError, IndexError, TypeError, ValueError)
 
@@ -46,11 +50,43 @@ def _raised_by_reader(traceback: TracebackType | None) -> bool:
     return Path(innermost.f_code.co_filename).resolve().parent == _READERS
 
 
+def _first_difference(got: bytes, expected: bytes) -> int:
+    """Return the offset of the first byte where two unequal values differ.
+
+    When one value is a prefix of the other, that is the length of the shorter one.
+    """
+    shorter = min(len(got), len(expected))
+    return next((offset for offset in range(shorter) if got[offset] != expected[offset]), shorter)
+
+
+def _excerpt(data: bytes, start: int, offset: int) -> str:
+    """Return ``data`` in hex around ``offset``, with a bar before the byte at ``offset``."""
+    end = offset + _SHOWN_FROM_DIFFERENCE
+    before = data[start:offset].hex()
+    after = data[offset:end].hex() or "(end)"
+    head = "…" if start > 0 else ""
+    tail = "…" if end < len(data) else ""
+    return f"{head}{before}|{after}{tail}"
+
+
 def mismatch(name: str, got: bytes, expected: bytes) -> str | None:
-    """Return None when ``got == expected``, else a short description naming ``name``."""
+    """Return None when ``got == expected``, else one line that shows where they first differ.
+
+    The line names ``name``, the offset of the first differing byte and the lengths, and
+    shows both values in hex from a few bytes before that offset, with a bar before it.
+    """
     if got == expected:
         return None
-    return f"{name} differs: got {got[:16].hex()}…, expected {expected[:16].hex()}…"
+    offset = _first_difference(got, expected)
+    start = max(0, offset - _SHOWN_BEFORE_DIFFERENCE)
+    if len(got) == len(expected):
+        lengths = f"both {len(got)} bytes"
+    else:
+        lengths = f"got {len(got)} bytes, expected {len(expected)}"
+    return (
+        f"{name} differs from byte {offset} ({lengths}): got {_excerpt(got, start, offset)}, "
+        f"expected {_excerpt(expected, start, offset)}"
+    )
 
 
 def judge(

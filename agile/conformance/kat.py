@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import UnsupportedOperation, VectorFormatError
+from .hexfield import hex_problem
 from .judge import judge, mismatch
 from .report import FileReport
 from .targets import Selection, load_seed_key
@@ -63,10 +64,13 @@ def _records(path: Path) -> Iterator[dict[str, bytes]]:
         if name in _DECIMAL_FIELDS:
             record[name] = value.encode()
             continue
-        try:
-            record[name] = bytes.fromhex(value)
-        except ValueError:
-            raise VectorFormatError(f"{path}:{number}: field {name!r} is not hexadecimal") from None
+        problem = hex_problem(value)
+        if problem is not None:
+            raise VectorFormatError(
+                f"{path}:{number}: field {name!r} is not hexadecimal: it {problem}",
+                fix="restore the file from its source, or leave it out of the paths",
+            )
+        record[name] = bytes.fromhex(value)
     if record:
         yield record
 

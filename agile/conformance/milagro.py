@@ -29,6 +29,7 @@ under ``not_checked`` instead.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from pathlib import Path
 from .. import registry
 from ..errors import UnsupportedAlgorithm, UnsupportedOperation, VectorFormatError
 from ..registry.interfaces import HomomorphicScheme, KeyForm
+from .hexfield import hex_problem
 from .judge import judge
 from .report import FileReport
 from .targets import Selection
@@ -53,6 +55,8 @@ KINDS: dict[str, frozenset[str]] = {
 }
 _OPTIONAL = frozenset({"SEED"})
 _DECIMAL_FIELDS = frozenset({"TEST", "RESULT"})
+#: A decimal field's text. int() alone would also take a sign and underscores.
+_DECIMAL = re.compile(r"[0-9]+")
 
 #: Bytes read to detect the format. The first record of a 4096-bit add file would be ~7.2 KB.
 _DETECT_BYTES = 64 * 1024
@@ -130,15 +134,18 @@ def _records(path: Path, kind: str) -> list[Record]:
                 fix="restore the file from its source, or leave it out of the paths",
             )
         name, value = field
-        base = 10 if name in _DECIMAL_FIELDS else 16
-        try:
-            int(value, base)
-        except ValueError:
-            notation = "decimal" if base == 10 else "hexadecimal"
+        if name in _DECIMAL_FIELDS:
+            notation = "decimal"
+            problem = None if _DECIMAL.fullmatch(value) else "it must be digits 0-9 only"
+        else:
+            notation = "hexadecimal"
+            found = hex_problem(value) if value else "is empty"
+            problem = None if found is None else f"it {found}"
+        if problem is not None:
             raise VectorFormatError(
-                f"{path}:{number}: field {name!r} is not {notation}",
+                f"{path}:{number}: field {name!r} is not {notation}: {problem}",
                 fix="restore the file from its source, or leave it out of the paths",
-            ) from None
+            )
         if not fields:
             start = number
         fields[name] = value

@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import utils as asym_utils
 
 from ..errors import InvalidSignature, UnsupportedOperation, VectorFormatError
 from ..registry.interfaces import KeyForm
+from .hexfield import decode_hex, hex_problem
 from .judge import EXPECTED_RESULTS, judge, mismatch
 from .report import FileReport
 from .targets import Selection, load_seed_key
@@ -48,7 +49,7 @@ def looks_like(document: Any) -> bool:
 
 
 def _hex(value: str | None) -> bytes:
-    return bytes.fromhex(value or "")
+    return decode_hex(value or "")
 
 
 def _case(test: dict[str, Any]) -> str:
@@ -496,11 +497,7 @@ def _text(value: Any) -> str | None:
 def _hex_text(value: Any) -> str | None:
     if not isinstance(value, str):
         return f"must be a hexadecimal string, not {_shown(value)}"
-    try:
-        bytes.fromhex(value)
-    except ValueError:
-        return "contains non-hexadecimal text"
-    return None
+    return hex_problem(value)
 
 
 def _key_check(fields: dict[str, Check]) -> Check:

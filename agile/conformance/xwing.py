@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import UnsupportedOperation
 from ..registry.interfaces import KeyForm
+from .hexfield import decode_hex
 from .judge import judge, mismatch
 from .report import FileReport
 from .targets import Selection
@@ -30,6 +31,10 @@ def looks_like(document: Any) -> bool:
     )
 
 
+def _field(vector: dict[str, Any], name: str) -> bytes:
+    return decode_hex(vector[name], name)
+
+
 def run_file(path: str, document: list[dict[str, Any]], selection: Selection) -> FileReport:
     report = FileReport(path=path, format=FORMAT)
     cases = [f"vector {index}" for index in range(len(document))]
@@ -41,24 +46,24 @@ def run_file(path: str, document: list[dict[str, Any]], selection: Selection) ->
         for case, vector in zip(cases, document, strict=True):
 
             def action(vector=vector, implementation=implementation) -> str | None:
-                key = implementation.load_private(bytes.fromhex(vector["seed"]), KeyForm.SEED)
-                problem = mismatch("pk", key.public_key.data, bytes.fromhex(vector["pk"]))
-                problem = problem or mismatch("sk", key.data, bytes.fromhex(vector["sk"]))
-                shared = implementation.decapsulate(key, bytes.fromhex(vector["ct"]))
-                problem = problem or mismatch("ss", shared, bytes.fromhex(vector["ss"]))
+                key = implementation.load_private(_field(vector, "seed"), KeyForm.SEED)
+                problem = mismatch("pk", key.public_key.data, _field(vector, "pk"))
+                problem = problem or mismatch("sk", key.data, _field(vector, "sk"))
+                shared = implementation.decapsulate(key, _field(vector, "ct"))
+                problem = problem or mismatch("ss", shared, _field(vector, "ss"))
                 if problem:
                     return problem
                 try:
                     ciphertext, shared = implementation.encapsulate_derandomized(
-                        key.public_key, bytes.fromhex(vector["eseed"])
+                        key.public_key, _field(vector, "eseed")
                     )
                 except UnsupportedOperation:
                     report.tables.setdefault("encapsulation_not_checked", []).append(
                         implementation.provider
                     )
                     return None
-                return mismatch("ct", ciphertext, bytes.fromhex(vector["ct"])) or mismatch(
-                    "ss (encapsulation)", shared, bytes.fromhex(vector["ss"])
+                return mismatch("ct", ciphertext, _field(vector, "ct")) or mismatch(
+                    "ss (encapsulation)", shared, _field(vector, "ss")
                 )
 
             judge(report, ALGORITHM, implementation.provider, case, "valid", action)
