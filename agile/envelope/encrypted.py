@@ -36,6 +36,7 @@ from ..errors import (
 )
 from ..keys import Key, Keyset, Keystore
 from ..registry import PrivateKey
+from ..seal.passphrase import enforce_password_kdfs
 from .armour import ArmourWriter, check_armor_flag, dearmour_if_armoured
 from .armour import armour as to_armour
 from .format import (
@@ -62,8 +63,14 @@ from .format import (
     write_all,
 )
 from .messages import join_limited
-from .recipients import Target, resolve_targets, unwrap, wrap
-from .schedule import DATA_KEY_SIZE, Schedule, derive_schedule, payload_associated_data
+from .recipients import Target, enforce_target, resolve_targets, unwrap, wrap
+from .schedule import (
+    DATA_KEY_SIZE,
+    SCHEDULE_KDF,
+    Schedule,
+    derive_schedule,
+    payload_associated_data,
+)
 from .stream import PayloadOpener, PayloadSealer, parameters
 
 if TYPE_CHECKING:
@@ -122,10 +129,52 @@ def _meta(key: Key) -> KeyMeta:
     return meta
 
 
-def _enforce_targets(policy: Policy, targets: list[Target]) -> None:
+def enforce_schedule_kdf(policy: Policy, operation: str) -> None:
+    """Raise :class:`PolicyViolation` unless ``policy`` allows HKDF-SHA256 for ``operation``.
+
+    Format v1 derives every message key from the data key with HKDF-SHA256 (and
+    MACs the header with HMAC-SHA256), whatever the recipients and payload AEAD.
+    """
+    try:
+        policy.enforce(operation, SCHEDULE_KDF)
+    except PolicyViolation as violation:
+        raise PolicyViolation(
+            f"envelope format v1 derives its message keys with {SCHEDULE_KDF}, so a policy "
+            f"that denies it cannot {operation} format v1 envelopes: {violation}",
+            fix=f"allow {SCHEDULE_KDF} in [kdf] of the policy"
+            + (" (decrypt_only is enough to open old envelopes)" if operation == "decrypt" else ""),
+            reasons=violation.reasons,
+        ) from None
+
+
+def enforce_unseal(policy: Policy, keyset: Keyset) -> None:
+    """Raise :class:`PolicyViolation` unless ``policy`` lets the keyset's sealer open its KEK.
+
+    A passphrase sealer (alone or as an sss member) opens the KEK with a password
+    KDF, which the policy must allow for ``decrypt``.
+    """
+    if keyset.sealer in _PASSWORD_SEALERS:
+        enforce_password_kdfs(policy, keyset.seal_blob, "decrypt", f"keyset {keyset.name!r}")
+
+
+def _enforce_targets(policy: Policy, targets: list[Target]) -> list[Target]:
+    """Check that ``policy`` allows encrypting to each target; return them ready to wrap.
+
+    The returned targets carry the HPKE KDF and AEAD chosen under ``policy``
+    (see :func:`~agile.envelope.recipients.enforce_target`), so pass those to
+    :func:`~agile.envelope.recipients.wrap`.
+    """
+    if targets:
+        enforce_schedule_kdf(policy, "encrypt")
+    checked = []
     for target in targets:
         meta = _meta(target.key) if target.key is not None else None
-        policy.enforce("encrypt", target.algorithm, key=meta)
+        checked.append(enforce_target(policy, target, meta))
+    return checked
+
+
+#: Sealers whose blobs may contain a passphrase blob, and so a password KDF.
+_PASSWORD_SEALERS = frozenset({"passphrase", "sss"})
 
 
 # Header construction.
@@ -219,9 +268,21 @@ def _prepare(
     payload_algorithm = payload_algorithm or active.preferred("aead")
     parameters(payload_algorithm)
     active.enforce("encrypt", payload_algorithm)
-    targets = resolve_targets(recipients)
-    _enforce_targets(active, targets)
+    for keyset in _keysets(recipients):
+        if keyset.purpose == "aead":
+            # Resolving a symmetric recipient unseals its keyset to read the key.
+            enforce_unseal(active, keyset)
+    targets = _enforce_targets(active, resolve_targets(recipients))
     return active, targets, payload_algorithm
+
+
+def _keysets(recipients: Any) -> list[Keyset]:
+    """Return the Keysets among ``recipients`` (one recipient or an iterable of them)."""
+    if isinstance(recipients, Keyset):
+        return [recipients]
+    if isinstance(recipients, (list, tuple)):
+        return [item for item in recipients if isinstance(item, Keyset)]
+    return []
 
 
 # Opening a header.
@@ -311,6 +372,7 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
     assert header.payload_algorithm is not None
     parameters(header.payload_algorithm)
     policy.enforce("decrypt", header.payload_algorithm)
+    enforce_schedule_kdf(policy, "decrypt")
 
     attempts = _Attempts()
     sealed_keysets: dict[str, str] = {}  # keyset name -> why its sealer failed
@@ -340,6 +402,12 @@ def _open(header: Header, keystore: Keystore, policy: Policy) -> _Opened:
             continue
         if keyset.name in sealed_keysets:
             attempts.skip(key.id, sealed_keysets[keyset.name])
+            continue
+        try:
+            enforce_unseal(policy, keyset)
+        except PolicyViolation as violation:
+            attempts.violations.append(violation)
+            attempts.skip(key.id, str(violation))
             continue
 
         secret_key: bytes | None = None
@@ -606,8 +674,9 @@ def rewrap(
             reasons=violation.reasons,
         ) from None
 
-    targets = resolve_targets(new_recipients) if new_recipients else []
-    _enforce_targets(active, targets)
+    # The new header MAC is HMAC-SHA256 under a key from the HKDF-SHA256 schedule.
+    enforce_schedule_kdf(active, "encrypt")
+    targets = _enforce_targets(active, resolve_targets(new_recipients) if new_recipients else [])
     dropped = None if old_key_ids is None else set(old_key_ids)
     kept = [s for s in header.recipients if dropped is not None and s.key_id not in dropped]
     present = {s.key_id for s in kept}

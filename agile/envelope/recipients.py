@@ -6,10 +6,14 @@ Three kinds, chosen by the recipient key's algorithm:
   ``p256``, ``p384``, ``ml-kem-*``, ``x-wing``).  Body:
   ``u16 kdf_id || u16 aead_id || u16 len(enc) || enc || ct``; the data key is
   the HPKE plaintext and ``info`` binds the payload context and the key id.
+  The writer uses the KEM's default KDF and AES-256-GCM unless the policy
+  denies them for ``encrypt``.  Then it picks another HPKE KDF or AEAD that
+  the policy allows (:func:`choose_hpke_suite`).
 * KEM transport for KEMs without an HPKE codepoint (``rsa-oaep-2048/3072``,
   RSAES-OAEP of RFC 8017 with SHA-256).  Body: ``u16 len(c) || c || w`` where
   the KEM's shared secret keys HKDF-SHA256 with the same binding as ``info``,
   and ``w`` is the data key sealed with AES-256-GCM under that one-time key.
+  Format v1 fixes both, so the policy must allow both to write or read one.
 * Symmetric, for AEAD keysets.  Body: ``nonce || AEAD(key, nonce, data key,
   ad = binding)`` with a random nonce.
 """
@@ -20,8 +24,9 @@ import hashlib
 import os
 import struct
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -41,15 +46,33 @@ from ..registry import Family, PrivateKey, PublicKey
 from .format import MAX_RECIPIENTS, Stanza, encode_id
 from .stream import aead_implementation
 
-__all__ = ["Target", "resolve_targets", "wrap", "unwrap", "binding", "fingerprint"]
+if TYPE_CHECKING:
+    from ..policy import Policy
+
+__all__ = [
+    "Target",
+    "resolve_targets",
+    "enforce_target",
+    "choose_hpke_suite",
+    "wrap",
+    "unwrap",
+    "binding",
+    "fingerprint",
+    "KEM_WRAP_KDF",
+    "KEM_WRAP_AEAD",
+]
 
 _HPKE_INFO = b"agile v1 recipient\x00"
 _KEM_INFO = b"agile v1 kem recipient\x00"
 _SYMMETRIC_AD = b"agile v1 symmetric recipient\x00"
 
-#: HPKE KDF per KEM: the hash that matches the KEM's strength; AES-256-GCM for all.
+#: Default HPKE KDF per KEM, the hash that matches the KEM's strength, and the default AEAD.
 _HPKE_KDF = {"p384": "hkdf-sha384", "ml-kem-1024": "hkdf-sha384"}
 _HPKE_AEAD = "aes-256-gcm"
+
+#: The KDF and AEAD of a KEM transport stanza, fixed by format v1.
+KEM_WRAP_KDF = "hkdf-sha256"
+KEM_WRAP_AEAD = "aes-256-gcm"
 
 _suites: dict[tuple[str, str, str], Any] = {}
 
@@ -64,13 +87,19 @@ _kinds: dict[str, str] = {}
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A resolved recipient: id, algorithm, and either a public key or a symmetric key."""
+    """A resolved recipient: id, algorithm, and either a public key or a symmetric key.
+
+    ``hpke_kdf`` and ``hpke_aead`` are the HPKE KDF and AEAD ids that
+    :func:`enforce_target` chose under a policy; ``None`` means the KEM's default.
+    """
 
     key_id: str
     algorithm: str
     public_key: PublicKey | None = None
     secret_key: bytes | None = field(default=None, repr=False)
     key: Key | None = None
+    hpke_kdf: str | None = None
+    hpke_aead: str | None = None
 
 
 def fingerprint(public_key: PublicKey) -> str:
@@ -163,8 +192,8 @@ def binding(label: bytes, payload_context: bytes, key_id: str) -> bytes:
     )
 
 
-def _suite(kem: str) -> Any:
-    names = (kem, _HPKE_KDF.get(kem, "hkdf-sha256"), _HPKE_AEAD)
+def _suite(kem: str, kdf: str | None = None, aead: str | None = None) -> Any:
+    names = (kem, kdf or _HPKE_KDF.get(kem, "hkdf-sha256"), aead or _HPKE_AEAD)
     suite = _suites.get(names)
     if suite is None:
         suite = hpke.Suite.from_ids(kem=names[0], kdf=names[1], aead=names[2])
@@ -215,7 +244,7 @@ def wrap(target: Target, data_key: bytes, payload_context: bytes) -> Stanza:
             fix="encrypt to a KEM public key or an AEAD keyset",
         )
     if kind == "hpke":
-        suite = _suite(target.algorithm)
+        suite = _suite(target.algorithm, target.hpke_kdf, target.hpke_aead)
         info = binding(_HPKE_INFO, payload_context, target.key_id)
         enc, ciphertext = hpke.seal(suite, target.public_key, data_key, info=info)
         body = struct.pack(">HHH", suite.kdf_id, suite.aead_id, len(enc)) + enc + ciphertext
@@ -226,6 +255,94 @@ def wrap(target: Target, data_key: bytes, payload_context: bytes) -> Stanza:
     wrapped = AESGCM(wrap_key).encrypt(b"\x00" * 12, data_key, None)
     body = struct.pack(">H", len(ciphertext)) + ciphertext + wrapped
     return Stanza(target.key_id, target.algorithm, body)
+
+
+def _hpke_candidates(policy: Policy, family: Family, default: str) -> list[str]:
+    """Return the HPKE ids of ``family`` in the order a writer tries them.
+
+    The order is the KEM's default, then the policy's preferred id, then the
+    rest from the strongest (highest security category) down.
+    """
+    attribute = "hpke_kdf_id" if family == Family.KDF else "hpke_aead_id"
+    supported = [d for d in registry.descriptors(family) if getattr(d, attribute) is not None]
+    strongest_first = sorted(supported, key=lambda d: -(d.category or 0))
+    order = [default, policy.preferred(family.value)] + [d.id for d in strongest_first]
+    ids = {d.id for d in supported}
+    return [item for item in dict.fromkeys(order) if item in ids]
+
+
+def _choose_hpke(policy: Policy, family: Family, default: str, target: Target) -> str:
+    """Return the first HPKE id of ``family`` that ``policy`` allows to encrypt with.
+
+    Raise :class:`PolicyViolation` with the reason for each denied id when none is allowed.
+    """
+    # The default goes through enforce(), which caches allow decisions, so the common
+    # case costs a dictionary lookup.
+    try:
+        policy.enforce("encrypt", default)
+        return default
+    except PolicyViolation as violation:
+        reasons = list(violation.reasons) or [str(violation)]
+
+    candidates = _hpke_candidates(policy, family, default)
+    for candidate in candidates[1:]:
+        decision = policy.decide("encrypt", candidate)
+        if decision.allowed:
+            policy.enforce("encrypt", candidate)  # logs the decision that is used
+            return candidate
+        reasons.extend(decision.reasons)
+    raise PolicyViolation(
+        f"policy {policy.name!r} allows none of the HPKE {family.value.upper()}s "
+        f"{', '.join(candidates)} for encrypt, so {target.algorithm} key {target.key_id} "
+        f"cannot receive an envelope: " + "; ".join(dict.fromkeys(reasons)),
+        fix=f"allow one of {', '.join(candidates)} in [{family.value}] of the policy, or "
+        "encrypt to a KEM or aead keyset that the policy allows",
+        reasons=reasons,
+    )
+
+
+def choose_hpke_suite(policy: Policy, target: Target) -> tuple[str, str]:
+    """Return the ``(KDF id, AEAD id)`` of the HPKE stanza for ``target`` under ``policy``.
+
+    Each is the KEM's default while the policy allows it for ``encrypt``, else
+    the policy's preferred id if HPKE has a codepoint for it (RFC 9180 §7.2,
+    §7.3), else the strongest allowed HPKE id.
+    """
+    kdf = _choose_hpke(policy, Family.KDF, _HPKE_KDF.get(target.algorithm, "hkdf-sha256"), target)
+    aead = _choose_hpke(policy, Family.AEAD, _HPKE_AEAD, target)
+    return kdf, aead
+
+
+def _enforce_kem_wrap(allow: Callable[[str], None], key_id: str) -> None:
+    """Check the fixed HKDF-SHA256 and AES-256-GCM of a KEM transport stanza with ``allow``."""
+    for algorithm in (KEM_WRAP_KDF, KEM_WRAP_AEAD):
+        try:
+            allow(algorithm)
+        except PolicyViolation as violation:
+            raise PolicyViolation(
+                f"a KEM transport stanza (key {key_id}) wraps the data key with "
+                f"{KEM_WRAP_KDF} and {KEM_WRAP_AEAD}, fixed by format v1: {violation}",
+                fix=violation.fix,
+                reasons=violation.reasons,
+            ) from None
+
+
+def enforce_target(policy: Policy, target: Target, key_meta: Any = None) -> Target:
+    """Check that ``policy`` allows encrypting to ``target``; return it with its HPKE suite.
+
+    The target's algorithm must be allowed for ``encrypt`` (``key_meta`` adds the
+    key's age).  An HPKE target gets the KDF and AEAD of :func:`choose_hpke_suite`,
+    and a KEM transport target needs the policy to allow its fixed HKDF-SHA256
+    and AES-256-GCM.
+    """
+    policy.enforce("encrypt", target.algorithm, key=key_meta)
+    kind = _kind(target.algorithm)
+    if kind == "hpke":
+        kdf, aead = choose_hpke_suite(policy, target)
+        return replace(target, hpke_kdf=kdf, hpke_aead=aead)
+    if kind == "kem":
+        _enforce_kem_wrap(partial(policy.enforce, "encrypt"), target.key_id)
+    return target
 
 
 def _kem_wrap_key(shared: bytes, payload_context: bytes, key_id: str) -> bytes:
@@ -245,9 +362,10 @@ def unwrap(
 
     The message names the stanza's key id and the reason, in one line.
     ``allow`` is called with the registry id of the KDF and of the AEAD that an
-    HPKE stanza names, before they are used, and raises
-    :class:`~agile.errors.PolicyViolation` (passed on unchanged) to refuse one:
-    the codepoints come from the envelope, so a policy check of the KEM alone
+    HPKE stanza names, or of the fixed HKDF-SHA256 and AES-256-GCM of a KEM
+    transport stanza, before they are used.  It raises
+    :class:`~agile.errors.PolicyViolation` (passed on) to reject one: the
+    codepoints come from the envelope, so a policy check of the KEM alone
     would let the envelope choose a KDF or AEAD that the policy denies.
     """
     try:
@@ -306,6 +424,8 @@ def _unwrap(
             allow(suite.aead)
         info = binding(_HPKE_INFO, payload_context, stanza.key_id)
         return bytes(hpke.open(suite, enc, private_key, ciphertext, info=info))
+    if allow is not None:
+        _enforce_kem_wrap(allow, stanza.key_id)
     _check_body_size(stanza, 2, "its ciphertext length")
     (size,) = struct.unpack(">H", body[:2])
     ciphertext = body[2 : 2 + size]

@@ -23,9 +23,18 @@ from ..errors import AuthenticationFailed
 from ..hpke import hmac_once
 from .format import COMMITMENT_SIZE, MAC_SIZE
 
-__all__ = ["DATA_KEY_SIZE", "Schedule", "derive_schedule", "payload_associated_data"]
+__all__ = [
+    "DATA_KEY_SIZE",
+    "SCHEDULE_KDF",
+    "Schedule",
+    "derive_schedule",
+    "payload_associated_data",
+]
 
 DATA_KEY_SIZE = 32
+
+#: The KDF of the key schedule, fixed by format v1, so a policy must allow it to use envelopes.
+SCHEDULE_KDF = "hkdf-sha256"
 
 #: Bytes of the STREAM nonce that are not prefix: a 32-bit chunk counter and a final flag.
 COUNTER_AND_FLAG = 5

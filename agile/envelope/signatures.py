@@ -30,6 +30,7 @@ from ..errors import (
 )
 from .armour import armour as to_armour
 from .armour import check_armor_flag, dearmour_if_armoured
+from .encrypted import enforce_unseal
 from .format import (
     KIND_SIGNATURE,
     MAX_SIGNATURES,
@@ -157,6 +158,7 @@ def _sign_entries(digest: bytes, keysets: list[Keyset], policy: Policy) -> list[
             )
         key = keyset.primary
         policy.enforce("sign", key.algorithm, key=key.meta())
+        enforce_unseal(policy, keyset)
         scheme = registry.signature(key.algorithm)
         signature = scheme.sign(
             keyset.private_key(key.id), _to_be_signed(digest, key.id, key.algorithm)

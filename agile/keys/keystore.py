@@ -37,6 +37,9 @@ from ..errors import (
     PolicyViolation,
 )
 from ..fsio import atomic_write, exclusive_lock
+from ..seal.base import sealer_class
+from ..seal.passphrase import choose_password_kdf, enforce_password_kdfs
+from ..seal.sss import accepted_options
 from .files import restrict_directory
 from .kek import seal_kek
 from .keyset import PURPOSES, Keyset, check_family, generate_key
@@ -669,10 +672,13 @@ class Keystore:
                     f"keyset {name!r} already exists",
                     fix="choose another name, or add a key with 'agile keyset add-key'",
                 )
-            blob = seal_kek(self._root, name, uid, sealer, sealer_options)
+            blob = seal_kek(
+                self._root, name, uid, sealer, _with_password_kdf(active, sealer, sealer_options)
+            )
             # An sss quorum seals the KEK with each member too, so each must be allowed.
             for member in _member_sealers(blob):
                 active.enforce("seal", member)
+            enforce_password_kdfs(active, blob, "encrypt", f"keyset {name!r}")
             keyset = Keyset(self, file, name, uid, purpose, utc_now(), blob, [])
             if first_key is None:
                 key_id = self.claim_key_id(None)
@@ -703,6 +709,29 @@ def _reject_legacy_first_key(active: Policy, name: str, purpose: str, algorithm:
         f"{purpose}'), then import this key into it, where it becomes decrypt-only",
         reasons=[f"{purpose} {algorithm}: {operation} only"],
     )
+
+
+def _with_password_kdf(
+    active: Policy, sealer: str, options: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """Return ``options`` with the password KDF that ``active`` prefers, for passphrase sealers.
+
+    The option reaches the passphrase sealer and the passphrase members of an
+    sss sealer.  Other sealers do not take it, and an option the caller set wins.
+    """
+    if not _takes_password_kdf(sealer):
+        return options
+    try:
+        kdf = choose_password_kdf(active)
+    except PolicyViolation:
+        # Sealing then uses the default, and the check after sealing reports the denial
+        # only if a passphrase was used (an sss quorum of devices needs no password KDF).
+        return options
+    return {"password_kdf": kdf, **(options or {})}
+
+
+def _takes_password_kdf(sealer: str) -> bool:
+    return bool(accepted_options(sealer_class(sealer), {"password_kdf": None}))
 
 
 def _member_sealers(blob: dict[str, Any]) -> list[str]:

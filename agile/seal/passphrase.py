@@ -1,8 +1,10 @@
-"""The ``passphrase`` sealer: Argon2id (RFC 9106) and AES-256-GCM.
+"""The ``passphrase`` sealer: Argon2id (RFC 9106) or scrypt (RFC 7914), and AES-256-GCM.
 
-The KEK is encrypted under a key derived from a passphrase with Argon2id.  The
-salt and the Argon2id parameters are stored in the blob, so a blob sealed with
-any parameters can be unsealed later.
+The KEK is encrypted under a key derived from a passphrase with a password KDF,
+Argon2id unless the sealer is given ``password_kdf="scrypt"``.  Keysets pick
+the policy's preferred password KDF (:func:`choose_password_kdf`).  The blob
+names its KDF and stores the salt and the KDF's parameters, so a blob sealed
+with any parameters can be unsealed later.
 
 The passphrase comes from the ``AGILE_PASSPHRASE`` environment variable when it
 is set, otherwise from a prompt on the controlling terminal (``/dev/tty``, as
@@ -11,8 +13,9 @@ is set, otherwise from a prompt on the controlling terminal (``/dev/tty``, as
 Defaults follow RFC 9106 §4, second recommended option: 64 MiB of memory, 3
 passes, 4 lanes.  Tests and scripts may lower the memory cost with the
 environment variable ``AGILE_ARGON2_MEMORY_KIB`` (and the pass count with
-``AGILE_ARGON2_ITERATIONS``).  The values are read at seal time and recorded in
-the blob, and values below the defaults are logged as a warning.
+``AGILE_ARGON2_ITERATIONS``).  scrypt defaults to N = 2^17, r = 8, p = 1 (128
+MiB), and ``AGILE_SCRYPT_N`` lowers N.  The values are read at seal time and
+recorded in the blob, and values below the defaults are logged as a warning.
 
 A passphrase that is valid UTF-8 is sealed in Unicode normalization form C
 (NFC), so "café" typed with a combining accent (NFD, as macOS file names and some
@@ -27,17 +30,32 @@ import getpass
 import logging
 import os
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from ..errors import SealError, WrongPassphrase
+from ..errors import AgileError, PolicyViolation, SealError, WrongPassphrase
 from ..registry.providers._openssl_symmetric import derive_argon2id
 from .base import SealedBlob, Sealer
 
-__all__ = ["Argon2Parameters", "PassphraseSealer", "DEFAULT_PARAMETERS", "read_passphrase"]
+if TYPE_CHECKING:
+    from ..policy import Policy
+
+__all__ = [
+    "Argon2Parameters",
+    "ScryptParameters",
+    "PassphraseSealer",
+    "DEFAULT_PARAMETERS",
+    "DEFAULT_SCRYPT_PARAMETERS",
+    "PASSWORD_KDFS",
+    "choose_password_kdf",
+    "password_kdfs",
+    "enforce_password_kdfs",
+    "read_passphrase",
+]
 
 log = logging.getLogger("agile.seal.passphrase")
 
@@ -54,6 +72,15 @@ _MIN_MEMORY_KIB_PER_LANE = 8
 _MAX_MEMORY_KIB = 4 * 1024 * 1024
 _MAX_ITERATIONS = 64
 _MAX_LANES = 64
+#: scrypt bounds: N up to 2^20 and at most 1 GiB of memory (128 * r * N bytes), the cost
+#: of N = 2^20, r = 8 that RFC 7914 §2 gives for file encryption.
+_MAX_SCRYPT_N = 1 << 20
+_MAX_SCRYPT_R = 32
+_MAX_SCRYPT_P = 16
+_MAX_SCRYPT_MEMORY = 1024 * 1024 * 1024
+
+#: Password KDFs the sealer implements, in the order it prefers them.
+PASSWORD_KDFS: tuple[str, ...] = ("argon2id", "scrypt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +110,38 @@ class Argon2Parameters:
 
 DEFAULT_PARAMETERS = Argon2Parameters(memory_kib=64 * 1024, iterations=3, lanes=4)
 
+
+@dataclass(frozen=True, slots=True)
+class ScryptParameters:
+    """scrypt cost parameters (RFC 7914 §2): CPU/memory cost ``n``, block size ``r``, ``p``."""
+
+    n: int
+    r: int
+    p: int
+
+    def check(self) -> None:
+        """Raise :class:`SealError` when a parameter is out of the accepted range."""
+        if not 2 <= self.n <= _MAX_SCRYPT_N or self.n & (self.n - 1):
+            raise SealError(
+                f"scrypt N {self.n} is not a power of two in range 2..{_MAX_SCRYPT_N}",
+                fix="set AGILE_SCRYPT_N to a power of two in range, or unset it",
+            )
+        if not 1 <= self.r <= _MAX_SCRYPT_R:
+            raise SealError(f"scrypt r {self.r} out of range 1..{_MAX_SCRYPT_R}")
+        if not 1 <= self.p <= _MAX_SCRYPT_P:
+            raise SealError(f"scrypt p {self.p} out of range 1..{_MAX_SCRYPT_P}")
+        if 128 * self.r * self.n > _MAX_SCRYPT_MEMORY:
+            raise SealError(
+                f"scrypt N {self.n} and r {self.r} need {128 * self.r * self.n} bytes of "
+                f"memory, more than {_MAX_SCRYPT_MEMORY}"
+            )
+
+
+#: N = 2^17, r = 8, p = 1: 128 MiB per derivation, the registry's scrypt defaults.
+DEFAULT_SCRYPT_PARAMETERS = ScryptParameters(n=1 << 17, r=8, p=1)
+
 #: Lowered parameter sets already warned about in this process (one warning each).
-_warned: set[Argon2Parameters] = set()
+_warned: set[Argon2Parameters | ScryptParameters] = set()
 
 
 def _int_from_env(name: str, default: int) -> int:
@@ -123,6 +180,94 @@ def parameters_from_environment() -> Argon2Parameters:
             DEFAULT_PARAMETERS.iterations,
         )
     return parameters
+
+
+def scrypt_parameters_from_environment() -> ScryptParameters:
+    """Return the scrypt parameters for a new seal, with N from ``AGILE_SCRYPT_N`` if it is set."""
+    parameters = ScryptParameters(
+        n=_int_from_env("AGILE_SCRYPT_N", DEFAULT_SCRYPT_PARAMETERS.n),
+        r=DEFAULT_SCRYPT_PARAMETERS.r,
+        p=DEFAULT_SCRYPT_PARAMETERS.p,
+    )
+    parameters.check()
+    if parameters.n < DEFAULT_SCRYPT_PARAMETERS.n and parameters not in _warned:
+        _warned.add(parameters)
+        log.warning(
+            "sealing with scrypt N = %d, below the default %d, because AGILE_SCRYPT_N is set",
+            parameters.n,
+            DEFAULT_SCRYPT_PARAMETERS.n,
+        )
+    return parameters
+
+
+def password_kdfs(blob: Mapping[str, Any]) -> list[str]:
+    """Return the password KDF of each passphrase blob in ``blob``, sss members included.
+
+    A passphrase blob without a ``kdf`` field counts as Argon2id, the only KDF
+    of the first blobs.
+    """
+    if blob.get("sealer") == PassphraseSealer.name:
+        kdf = blob.get("kdf", "argon2id")
+        return [kdf if isinstance(kdf, str) else repr(kdf)]
+    members = blob.get("members") if blob.get("sealer") == "sss" else None
+    found: list[str] = []
+    for member in members if isinstance(members, list) else []:
+        if isinstance(member, Mapping):
+            found.extend(password_kdfs(member))
+    return found
+
+
+def choose_password_kdf(policy: Policy) -> str:
+    """Return the password KDF a new passphrase seal uses under ``policy``.
+
+    That is the policy's preferred password KDF when the sealer implements it,
+    else the first of :data:`PASSWORD_KDFS` that the policy allows for ``encrypt``.
+    Raise :class:`PolicyViolation` when the policy allows none of them.
+    """
+    preferred = policy.preferred("password-kdf")
+    candidates = list(dict.fromkeys([preferred, *PASSWORD_KDFS]))
+    reasons: list[str] = []
+    for candidate in candidates:
+        if candidate not in PASSWORD_KDFS:
+            continue
+        decision = policy.decide("encrypt", candidate)
+        if decision.allowed:
+            return candidate
+        reasons.extend(decision.reasons)
+    raise PolicyViolation(
+        f"policy {policy.name!r} allows none of the password KDFs of the passphrase sealer "
+        f"({', '.join(PASSWORD_KDFS)}) for encrypt: " + "; ".join(reasons),
+        fix="allow argon2id or scrypt in [password-kdf] of the policy, or seal with a "
+        "device (--seal tpm2, pkcs11 or keep)",
+        reasons=reasons,
+    )
+
+
+def enforce_password_kdfs(
+    policy: Policy, blob: Mapping[str, Any], operation: str, subject: str
+) -> None:
+    """Raise :class:`PolicyViolation` unless ``policy`` allows ``operation`` with each KDF.
+
+    The KDFs are those :func:`password_kdfs` finds in ``blob``.  Sealing is
+    ``encrypt`` and unsealing is ``decrypt``.  ``subject`` names the sealed
+    secret in the message, such as "keyset 'mail'".
+    """
+    for kdf in dict.fromkeys(password_kdfs(blob)):
+        try:
+            policy.enforce(operation, kdf)
+        except PolicyViolation as violation:
+            action = "seal" if operation == "encrypt" else "open"
+            raise PolicyViolation(
+                f"cannot {action} {subject}: its passphrase is derived with {kdf}, and {violation}",
+                fix=violation.fix,
+                reasons=violation.reasons,
+            ) from None
+        except AgileError as error:
+            # An id missing from the registry comes from a damaged blob.
+            raise SealError(
+                f"{subject}: passphrase blob names the unknown password KDF {kdf!r}: {error}",
+                fix=_RESTORE,
+            ) from None
 
 
 def read_passphrase(*, confirm: bool = False) -> bytes:
@@ -208,14 +353,26 @@ def _unb64(blob: SealedBlob, name: str) -> bytes:
 
 
 class PassphraseSealer(Sealer):
-    """Seal a KEK under a passphrase-derived key (Argon2id, then AES-256-GCM)."""
+    """Seal a KEK under a passphrase-derived key (Argon2id or scrypt, then AES-256-GCM).
+
+    ``password_kdf`` picks the KDF of new seals (``"argon2id"`` or ``"scrypt"``);
+    unsealing uses the KDF that the blob names.
+    """
 
     name: ClassVar[str] = "passphrase"
 
-    def __init__(self, passphrase: bytes | str | None = None) -> None:
+    def __init__(
+        self, passphrase: bytes | str | None = None, *, password_kdf: str | None = None
+    ) -> None:
         if isinstance(passphrase, str):
             passphrase = _encode(passphrase)
+        if password_kdf is not None and password_kdf not in PASSWORD_KDFS:
+            raise SealError(
+                f"unknown password KDF {password_kdf!r} for the passphrase sealer",
+                fix=f"use one of: {', '.join(PASSWORD_KDFS)}",
+            )
         self._passphrase = passphrase
+        self._password_kdf = password_kdf or PASSWORD_KDFS[0]
 
     def _secret(self, *, confirm: bool) -> bytes:
         if self._passphrase is None:
@@ -223,7 +380,16 @@ class PassphraseSealer(Sealer):
         return self._passphrase
 
     @staticmethod
-    def _derive(passphrase: bytes, salt: bytes, parameters: Argon2Parameters) -> bytes:
+    def _derive(
+        passphrase: bytes, salt: bytes, parameters: Argon2Parameters | ScryptParameters
+    ) -> bytes:
+        if isinstance(parameters, ScryptParameters):
+            # scrypt of RFC 7914 §2, through the registry's provider, which checks the inputs too.
+            from .. import registry
+
+            return registry.password_kdf("scrypt").derive(  # type: ignore[no-any-return]
+                passphrase, salt, 32, asdict(parameters)
+            )
         return derive_argon2id(
             passphrase,
             salt,
@@ -234,7 +400,11 @@ class PassphraseSealer(Sealer):
         )
 
     def seal(self, secret: bytes, associated_data: bytes) -> SealedBlob:
-        parameters = parameters_from_environment()
+        parameters: Argon2Parameters | ScryptParameters
+        if self._password_kdf == "scrypt":
+            parameters = scrypt_parameters_from_environment()
+        else:
+            parameters = parameters_from_environment()
         salt = os.urandom(_SALT_SIZE)
         nonce = os.urandom(_NONCE_SIZE)
         key = self._derive(_normalized(self._secret(confirm=True)), salt, parameters)
@@ -242,8 +412,9 @@ class PassphraseSealer(Sealer):
         return {
             "sealer": self.name,
             "version": 1,
-            "kdf": "argon2id",
-            "argon2": asdict(parameters),
+            "kdf": self._password_kdf,
+            # The field is named for the KDF: "argon2" (as in the first blobs) or "scrypt".
+            "argon2" if self._password_kdf == "argon2id" else "scrypt": asdict(parameters),
             "salt": _b64(salt),
             "aead": "aes-256-gcm",
             "nonce": _b64(nonce),
@@ -256,30 +427,18 @@ class PassphraseSealer(Sealer):
                 f"blob is not a version 1 passphrase blob (sealer {blob.get('sealer')!r}, "
                 f"version {blob.get('version')!r})"
             )
-        settings = blob.get("argon2")
-        names = ("memory_kib", "iterations", "lanes")
-        if not isinstance(settings, dict) or not all(
-            type(settings.get(name)) is int for name in names
-        ):
-            raise SealError(
-                f"passphrase blob is malformed: 'argon2' must contain the integers "
-                f"{', '.join(names)}, got {settings!r}",
-                fix=_RESTORE,
-            )
-        parameters = Argon2Parameters(**{name: settings[name] for name in names})
-        try:
-            parameters.check()
-        except SealError as error:
-            # The environment variables named by check() play no part in unsealing.
-            raise SealError(f"passphrase blob is malformed: {error}", fix=_RESTORE) from None
+        parameters = _blob_parameters(blob)
         salt = _unb64(blob, "salt")
         nonce = _unb64(blob, "nonce")
         ciphertext = _unb64(blob, "ciphertext")
-        if len(salt) < _MIN_SALT_SIZE:
+        if isinstance(parameters, Argon2Parameters):
+            minimum, requirement = _MIN_SALT_SIZE, "Argon2id needs at least 8 (RFC 9106 §3.1)"
+        else:
+            # The registry's scrypt takes salts of 16 bytes or more, the size agile writes.
+            minimum, requirement = _SALT_SIZE, f"scrypt blobs have at least {_SALT_SIZE}"
+        if len(salt) < minimum:
             raise SealError(
-                f"passphrase blob salt is {len(salt)} bytes, Argon2id needs at least "
-                f"{_MIN_SALT_SIZE} (RFC 9106 §3.1)",
-                fix=_RESTORE,
+                f"passphrase blob salt is {len(salt)} bytes, {requirement}", fix=_RESTORE
             )
         if len(nonce) != _NONCE_SIZE:
             raise SealError(
@@ -304,4 +463,44 @@ class PassphraseSealer(Sealer):
 
     @classmethod
     def describe(cls, blob: SealedBlob) -> dict[str, Any]:
-        return {"sealer": cls.name, "kdf": blob.get("kdf"), "argon2": blob.get("argon2")}
+        kdf = blob.get("kdf")
+        if kdf == "scrypt":
+            return {"sealer": cls.name, "kdf": kdf, "scrypt": blob.get("scrypt")}
+        return {"sealer": cls.name, "kdf": kdf, "argon2": blob.get("argon2")}
+
+
+def _integer_fields(blob: SealedBlob, field: str, names: tuple[str, ...]) -> dict[str, int]:
+    """Return the integers ``names`` of the object ``blob[field]``, or raise SealError."""
+    settings = blob.get(field)
+    if not isinstance(settings, dict) or not all(type(settings.get(name)) is int for name in names):
+        raise SealError(
+            f"passphrase blob is malformed: {field!r} must contain the integers "
+            f"{', '.join(names)}, got {settings!r}",
+            fix=_RESTORE,
+        )
+    return {name: settings[name] for name in names}
+
+
+def _blob_parameters(blob: SealedBlob) -> Argon2Parameters | ScryptParameters:
+    """Return the checked KDF parameters of a passphrase blob, or raise SealError."""
+    # Blobs written before scrypt was added all name argon2id.
+    kdf = blob.get("kdf", "argon2id")
+    parameters: Argon2Parameters | ScryptParameters
+    if kdf == "argon2id":
+        parameters = Argon2Parameters(
+            **_integer_fields(blob, "argon2", ("memory_kib", "iterations", "lanes"))
+        )
+    elif kdf == "scrypt":
+        parameters = ScryptParameters(**_integer_fields(blob, "scrypt", ("n", "r", "p")))
+    else:
+        raise SealError(
+            f"passphrase blob is malformed: unknown password KDF {kdf!r}",
+            fix=_RESTORE + f", or upgrade agile if the blob is newer (it knows "
+            f"{', '.join(PASSWORD_KDFS)})",
+        )
+    try:
+        parameters.check()
+    except SealError as error:
+        # The environment variables named by check() play no part in unsealing.
+        raise SealError(f"passphrase blob is malformed: {error}", fix=_RESTORE) from None
+    return parameters
