@@ -344,6 +344,8 @@ def dry_run(
             journal.close()
 
     check_key_plans(keystore, policy, result.keys)
+    if result.keys or result.findings:
+        _check_writable(policy, result.keys)
     named = {key_id for finding in result.findings for key_id in finding.old_key_ids}
     check_old_keys_open(policy, result.keys, undecryptable_old_keys(policy, result.keys), named)
     return RotationPlan(
@@ -502,6 +504,7 @@ def _check_plan(
     migrate uses one (see :func:`agile.rotate.planner.migration_block`).
     """
     check_key_plans(keystore, policy, key_plans)
+    _check_writable(policy, key_plans)
     denied = undecryptable_old_keys(policy, key_plans)
     if denied:
         opened = [(name, open_store(url)) for name, url in stores]
@@ -523,6 +526,34 @@ def _check_plan(
                 fix="rotate under a policy that still allows decrypt with the algorithms these "
                 "objects use ('agile rotate --dry-run' lists them), then tighten the policy",
             )
+
+
+def _check_writable(policy: Any, key_plans: list[KeyPlan]) -> None:
+    """Raise :class:`PolicyViolation` when the policy does not let rotation write envelopes.
+
+    Every new envelope derives its message keys with format v1's HKDF-SHA256,
+    and a stanza for a new HPKE key needs an HPKE KDF and AEAD that the policy
+    allows.  Found only at the first object, either denial would fail every
+    object after the keys changed.
+    """
+    from ..envelope.encrypted import enforce_schedule_kdf
+    from ..envelope.recipients import Target, choose_hpke_suite
+
+    # A run without key plans re-encrypts payloads; signature keys write no envelope.
+    if key_plans and all(key_plan.purpose == "signature" for key_plan in key_plans):
+        return
+    try:
+        enforce_schedule_kdf(policy, "encrypt")
+        for key_plan in key_plans:
+            algorithm = key_plan.new_algorithm
+            if algorithm is not None and registry.descriptor(algorithm).hpke_kem_id is not None:
+                choose_hpke_suite(policy, Target(f"new {algorithm} key", algorithm))
+    except PolicyViolation as error:
+        raise PolicyViolation(
+            f"rotation could not write the new envelopes, so nothing was changed: {error}",
+            fix=error.fix,
+            reasons=error.reasons,
+        ) from None
 
 
 #: Families whose decrypt decisions decide whether rotation can open a stored envelope.

@@ -71,7 +71,8 @@ class Reprotector:
         target = self._targets.get(key_id)
         if target is None:
             (target,) = resolve_targets(self.recipient(key_id))
-            _enforce_targets(self.policy, [target])
+            # The checked target carries the HPKE KDF and AEAD that the policy allows.
+            (target,) = _enforce_targets(self.policy, [target])
             self._targets[key_id] = target
         return target
 

@@ -22,12 +22,13 @@ from tests.rotate.rotate_helpers import agile
 NO_AES128 = "default:no-aes128"
 #: Under this policy aes-128-gcm may not even decrypt.
 NO_AES128_AT_ALL = "default:no-aes128:no-legacy"
-#: pq-hybrid whose [kdf] denies the HKDF-SHA256 of every X25519 and X-Wing HPKE stanza.
-NO_HKDF_SHA256 = """\
-name = "no-hkdf-sha256"
+#: pq-hybrid without AES-256-GCM, the AEAD of every X25519 HPKE stanza, even to decrypt.
+NO_AES256 = """\
+name = "no-aes-256-gcm"
 base = "pq-hybrid"
-[kdf]
-allowed = ["hkdf-sha512"]
+[aead]
+allowed = ["chacha20-poly1305"]
+decrypt_only = []
 """
 
 
@@ -140,17 +141,73 @@ def test_undecryptable_payload_stops_run_before_change(keystore, home: Path) -> 
     assert "Traceback" not in result.stderr
 
 
-def test_denied_hpke_kdf_stops_run_before_key_change(keystore, home: Path, tmp_path: Path) -> None:
-    _setup(keystore, home, {"aes-256-gcm": 2})
-    policy = tmp_path / "no-hkdf-sha256.toml"
-    policy.write_text(NO_HKDF_SHA256)
+def test_denied_hpke_aead_stops_run_before_key_change(keystore, home: Path, tmp_path: Path) -> None:
+    # ChaCha20-Poly1305 payloads, so that only the stanza's AES-256-GCM is denied.
+    _setup(keystore, home, {"chacha20-poly1305": 2})
+    policy = tmp_path / "no-aes-256-gcm.toml"
+    policy.write_text(NO_AES256)
     before = _key_states(keystore)
 
     summary = dry_run(str(home), RotateOptions(policy=str(policy))).to_dict()
-    with pytest.raises(PolicyViolation, match="'hkdf-sha256'"):
+    with pytest.raises(PolicyViolation, match="'aes-256-gcm'"):
         rotate(str(home), RotateOptions(policy=str(policy)))
 
     assert all(item["blocked_by_policy"] for item in summary["unreadable"])
     assert len(summary["unreadable"]) == 2
     assert _key_states(keystore) == before
     assert _runs(home) == []
+
+
+#: pq-hybrid that still reads HKDF-SHA256 but no longer writes with it.
+READ_ONLY_HKDF_SHA256 = """\
+name = "read-only-hkdf-sha256"
+base = "pq-hybrid"
+[kdf]
+allowed = ["hkdf-sha512"]
+decrypt_only = ["hkdf-sha256"]
+"""
+
+#: pq-hybrid whose only AEAD for new data is ChaCha20-Poly1305.
+CHACHA_ONLY = """\
+name = "chacha-only"
+base = "pq-hybrid"
+[aead]
+allowed = ["chacha20-poly1305"]
+decrypt_only = ["aes-256-gcm", "aes-128-gcm"]
+"""
+
+
+def test_unwritable_format_stops_run_before_key_change(
+    keystore, home: Path, tmp_path: Path
+) -> None:
+    _setup(keystore, home, {"aes-256-gcm": 2})
+    policy = tmp_path / "read-only-hkdf-sha256.toml"
+    policy.write_text(READ_ONLY_HKDF_SHA256)
+    before = _key_states(keystore)
+
+    with pytest.raises(PolicyViolation, match="could not write the new envelopes") as caught:
+        rotate(str(home), RotateOptions(policy=str(policy)))
+    with pytest.raises(PolicyViolation, match="could not write the new envelopes"):
+        dry_run(str(home), RotateOptions(policy=str(policy)))
+
+    assert "hkdf-sha256" in str(caught.value)
+    assert _key_states(keystore) == before
+    assert _runs(home) == []
+
+
+def test_policy_aead_used_for_new_stanzas(keystore, home: Path, tmp_path: Path) -> None:
+    _keyset, store, originals = _setup(keystore, home, {"aes-256-gcm": 2})
+    policy = tmp_path / "chacha-only.toml"
+    policy.write_text(CHACHA_ONLY)
+
+    report = rotate(str(home), RotateOptions(policy=str(policy)))
+
+    assert report["state"] == "done"
+    for object_id, plaintext in originals.items():
+        data = store.read(object_id)
+        header = read_header(data)
+        (stanza,) = header.recipients
+        assert stanza.algorithm == "x-wing"
+        assert int.from_bytes(stanza.body[2:4], "big") == 0x0003  # HPKE ChaCha20Poly1305
+        assert header.payload_algorithm == "chacha20-poly1305"
+        assert decrypt(data, keystore, policy=str(policy)) == plaintext
