@@ -167,6 +167,9 @@ def verify_snp_command(
     else:
         facts = verdict.facts["report"]
         status = "valid" if verdict.valid else "INVALID"
+        if test_root is not None:
+            # A simulator's root proves nothing about real hardware.
+            status += f" (checked against the test root {test_root}, not AMD's roots)"
         click.echo(f"{report}: {status}")
         click.echo(f"  root:        {verdict.facts['root'] or 'untrusted'}")
         click.echo(f"  measurement: {facts['measurement']}")

@@ -20,6 +20,8 @@ from .common import echo_status, emit_json, json_option
 from .sealing import (
     new_passphrase_for,
     opening_environment,
+    pcr_note,
+    reject_empty_pin,
     reject_unused_options,
     seal_again,
     sealer_environment,
@@ -169,8 +171,8 @@ def reseal_command(directory: str, sealer: str | None, **sealer_options: Any) ->
         return seal_again(current, associated_data, secret, target, options, new_passphrase)
 
     with opening_environment(options):
-        reseal_master_key(config, seal)
-    click.echo(f"resealed {subject} with {target}")
+        new_blob = reseal_master_key(config, seal)
+    click.echo(f"resealed {subject} with {target}{pcr_note(blob, new_blob, options)}")
 
 
 def _given(sealer_options: dict[str, Any]) -> dict[str, Any]:
@@ -180,9 +182,13 @@ def _given(sealer_options: dict[str, Any]) -> dict[str, Any]:
 def _check_sealer_options(
     options: dict[str, Any], target: str, current: SealedBlob | None, *, context: str
 ) -> None:
-    """Reject options of sealers that neither seal (``target``) nor open (``current``) the key."""
+    """Reject options of sealers that neither seal (``target``) nor open (``current``) the key.
+
+    Reject an empty --tpm-pin too.
+    """
     from agile.seal.sss import MEMBERS_ENV, check_distinct_members, member_names
 
+    reject_empty_pin(options)
     members = member_names(options, current or {}) if target == "sss" else []
     if target == "sss":
         check_distinct_members(options.get("sss_members") or os.environ.get(MEMBERS_ENV) or None)

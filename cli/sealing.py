@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from agile.errors import SealError, WrongPassphrase
+from agile.errors import InvalidArgument, SealError, WrongPassphrase
 from agile.seal.base import SEALERS, SealedBlob, sealer_class
 
 from .common import keystore_option, keystore_path, policy_option
@@ -36,6 +36,8 @@ __all__ = [
     "opening_environment",
     "new_passphrase_for",
     "seal_again",
+    "reject_empty_pin",
+    "pcr_note",
 ]
 
 #: Environment variable with the new passphrase for ``agile keyset reseal``.
@@ -47,7 +49,8 @@ SEALER_OPTIONS: dict[str, tuple[str, str, str, str]] = {
         "--pcrs",
         "AGILE_TPM_PCRS",
         "BANK:LIST",
-        "tpm2: PCR bank and PCRs the key is sealed to (default: sha256:7).",
+        "tpm2: PCR bank and PCRs the key is sealed to (default: sha256:7; a reseal keeps "
+        "the current ones).",
     ),
     "pcr_values": (
         "--pcr-values",
@@ -60,7 +63,7 @@ SEALER_OPTIONS: dict[str, tuple[str, str, str, str]] = {
         "--tpm-pin",
         "AGILE_TPM_PIN",
         "PIN",
-        "tpm2: PIN required to unseal (default: none).",
+        "tpm2: PIN required to unseal, not empty, compared in Unicode NFC (default: none).",
     ),
     "tpm_tcti": (
         "--tpm-tcti",
@@ -138,6 +141,16 @@ OPTION_SEALERS: dict[str, str] = {
     "keep_policy": "keep",
     "keep_evidence": "keep",
 }
+
+
+def reject_empty_pin(values: dict[str, Any]) -> None:
+    """Raise InvalidArgument for --tpm-pin '', which would seal without a PIN unnoticed."""
+    if values.get("tpm_pin") == "":
+        raise InvalidArgument(
+            "--tpm-pin is set but empty",
+            fix="give a non-empty PIN; for a keyset without a PIN, leave out --tpm-pin and "
+            "unset AGILE_TPM_PIN when you create it",
+        )
 
 
 def _member_names(text: str) -> list[str]:
@@ -343,6 +356,7 @@ def add_sealer_options(
     @functools.wraps(original)
     def callback(**arguments: Any) -> Any:
         values = {name: arguments.pop(name, None) for name in SEALER_OPTIONS}
+        reject_empty_pin(values)
         if check is not None:
             check(values, arguments)
         else:
@@ -409,9 +423,11 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     """
     from agile.keys import Keystore
     from agile.keys.kek import kek_associated_data, unseal_kek
+    from agile.seal.passphrase import enforce_password_kdfs
     from agile.seal.sss import enforce_sealers
 
     options = {name: value for name, value in sealer_options.items() if value is not None}
+    reject_empty_pin(options)
     store = Keystore.open(keystore_path(), create=False)
     keyset = store.keyset(name)
     blob = keyset.seal_blob
@@ -439,11 +455,17 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
                     f"set AGILE_PASSPHRASE to the current passphrase of keyset {name!r}, and "
                     f"{NEW_PASSPHRASE_ENV} to the new one"
                 )
-            raise WrongPassphrase(f"keyset {name!r}: {error}", fix=fix) from None
+            prefix = f"keyset {name!r}: "
+            message = str(error) if str(error).startswith(prefix) else prefix + str(error)
+            raise WrongPassphrase(message, fix=fix) from None
     associated_data = kek_associated_data(keyset.name, keyset.uid)
-    new_blob = seal_again(blob, associated_data, kek, target, options, new_passphrase)
+    new_blob = seal_again(
+        blob, associated_data, kek, target, options, new_passphrase, _password_kdf(active)
+    )
+    # The passphrase seals, sss members included, must use a KDF the policy allows.
+    enforce_password_kdfs(active, new_blob, "encrypt", f"keyset {name!r}")
     keyset.replace_seal(new_blob)
-    click.echo(f"resealed keyset {name} with {target}")
+    click.echo(f"resealed keyset {name} with {target}{pcr_note(blob, new_blob, options)}")
 
 
 # Resealing a sealed secret, a keyset's KEK or a key broker's master key, with the
@@ -510,11 +532,17 @@ def seal_again(
     target: str,
     options: dict[str, Any],
     new_passphrase: str | None = None,
+    password_kdf: str | None = None,
 ) -> SealedBlob:
     """Seal ``secret``, now sealed in ``blob``, with sealer ``target`` and ``options``.
 
+    ``password_kdf`` is the KDF of new passphrase seals (the policy's choice);
+    None keeps the sealer's default.
+
     When ``target`` is the blob's own sealer, its reseal method keeps the blob's
-    choices (PCR selection, token, sss members) that no option overrides.
+    choices (PCR selection, token, sss members) that no option overrides.  With
+    another sealer, or new sss members, the tpm2 seals keep the PCR selection of
+    the blob's tpm2 seal unless the ``pcrs`` option is given.
     ``new_passphrase`` (from :func:`new_passphrase_for`) replaces the passphrase
     of a passphrase sealer or of the passphrase members of an sss sealer.
     """
@@ -522,11 +550,22 @@ def seal_again(
     from agile.seal.sss import accepted_options, sealer_from_options
 
     reseal_options = dict(options)
+    if password_kdf is not None:
+        reseal_options.setdefault("password_kdf", password_kdf)
     if new_passphrase is not None and target == "sss":
         reseal_options["passphrase"] = new_passphrase
+    current_pcrs = _tpm2_selection(blob)
+    if (
+        current_pcrs is not None
+        and not options.get("pcrs")
+        and not _keeps_own_choices(blob, target, options)
+    ):
+        reseal_options["pcrs"] = current_pcrs
     with sealer_environment(options):
         if new_passphrase is not None and target == "passphrase":
-            new_blob = PassphraseSealer(new_passphrase).seal(secret, associated_data)
+            new_blob = PassphraseSealer(new_passphrase, password_kdf=password_kdf).seal(
+                secret, associated_data
+            )
         else:
             resealer = None
             if target == blob.get("sealer"):
@@ -542,3 +581,71 @@ def seal_again(
     if new_blob.get("sealer") != target:
         raise SealError(f"sealer {target!r} returned a blob that names {new_blob.get('sealer')!r}")
     return new_blob
+
+
+def _password_kdf(policy: Any) -> str | None:
+    """Return the password KDF that ``policy`` prefers for new passphrase seals, or None.
+
+    None when the policy allows none: a reseal without a passphrase seal needs
+    none, and the check of the new blob reports the denial otherwise.
+    """
+    from agile.errors import PolicyViolation
+    from agile.seal.passphrase import choose_password_kdf
+
+    try:
+        return choose_password_kdf(policy)
+    except PolicyViolation:
+        return None
+
+
+def _keeps_own_choices(blob: SealedBlob, target: str, options: dict[str, Any]) -> bool:
+    """Return whether resealing ``blob`` with ``target`` keeps each member's own choices.
+
+    That is so when the sealer stays the same, except for an sss sealer given new members.
+    """
+    from agile.seal.sss import MEMBERS_ENV
+
+    if target != blob.get("sealer"):
+        return False
+    return target != "sss" or not (options.get("sss_members") or os.environ.get(MEMBERS_ENV))
+
+
+def _tpm2_selections(blob: SealedBlob) -> list[str]:
+    """Return the PCR selection of each tpm2 seal in ``blob``, sss members included."""
+    if blob.get("sealer") == "tpm2":
+        return [blob["pcrs"]] if isinstance(blob.get("pcrs"), str) else []
+    selections: list[str] = []
+    if blob.get("sealer") == "sss":
+        for member in blob.get("members") or []:
+            if isinstance(member, dict):
+                selections += _tpm2_selections(member)
+    return selections
+
+
+def _tpm2_selection(blob: SealedBlob) -> str | None:
+    """Return the PCR selection of the first tpm2 seal in ``blob``, or None when it has none."""
+    selections = _tpm2_selections(blob)
+    return selections[0] if selections else None
+
+
+def pcr_note(old_blob: SealedBlob, new_blob: SealedBlob, options: dict[str, Any]) -> str:
+    """Return the end of a reseal message that names the PCR selection the tpm2 seals use.
+
+    Empty when neither blob has a tpm2 seal.
+    """
+    old = list(dict.fromkeys(_tpm2_selections(old_blob)))
+    new = list(dict.fromkeys(_tpm2_selections(new_blob)))
+    if not new:
+        if not old:
+            return ""
+        return (
+            f"; the PCR selection {old[0]} of the tpm2 seal is not kept, so pass --pcrs {old[0]} "
+            "to seal to it again with tpm2 later"
+        )
+    listed = ", ".join(new)
+    if options.get("pcrs"):
+        return f" to PCRs {listed} from --pcrs"
+    if set(new) <= set(old):
+        return f", keeping the PCR selection {listed} (--pcrs changes it)"
+    source = "from AGILE_TPM_PCRS" if os.environ.get("AGILE_TPM_PCRS") else "the default"
+    return f" to PCRs {listed}, {source} (--pcrs chooses others)"

@@ -90,6 +90,7 @@ __all__ = [
     "BrokerServer",
     "BrokerBadRequest",
     "BrokerFailure",
+    "BrokerReplyInvalid",
     "StoredKeyInvalid",
     "NonceLimitReached",
     "BrokerClient",
@@ -1060,8 +1061,48 @@ class BrokerServer(http.server.ThreadingHTTPServer):
         return f"https://{host}:{port}"
 
 
+class BrokerReplyInvalid(AttestationError):
+    """The broker's reply is not what the protocol allows: too large, not JSON, wrong fields."""
+
+    exit_code = 2
+
+
+#: Largest reply body a client reads.  Broker replies are JSON objects of a few hundred bytes.
+_MAX_REPLY = 1 << 20
+#: Deepest nesting of JSON arrays and objects a client parses.  Broker replies nest 2 deep.
+_MAX_REPLY_DEPTH = 16
+#: Characters of one broker text (an error or a rejection reason) that a client shows.
+_MAX_REPLY_TEXT = 500
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_JSON_BRACKETS = re.compile(rb"[^\[\]{}]")
+
+
+def _printable(text: str) -> str:
+    """Return text from a broker with line breaks and other control characters escaped.
+
+    The text is shown in error messages, where a line break would forge another line.
+    """
+    if len(text) > _MAX_REPLY_TEXT:
+        text = text[:_MAX_REPLY_TEXT] + "..."
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
+def _nesting_depth(raw: bytes) -> int:
+    """Return how deep the arrays and objects of the JSON text ``raw`` nest."""
+    brackets = _JSON_BRACKETS.sub(b"", _JSON_STRING.sub(b"", raw))
+    depth = deepest = 0
+    for bracket in brackets:
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 class BrokerClient:
-    """Client of a key broker over TLS that trusts only the broker certificate in ``cafile``."""
+    """Client of a key broker over TLS that trusts only the broker certificate in ``cafile``.
+
+    ``cert_setting`` names where the caller took ``cafile`` from (an option or a
+    variable), for the advice in errors.
+    """
 
     def __init__(
         self,
@@ -1070,6 +1111,7 @@ class BrokerClient:
         *,
         token: str | None = None,
         timeout: float = 30,
+        cert_setting: str = "--broker-cert",
     ) -> None:
         if not url.startswith("https://"):
             raise InvalidArgument(f"broker URL {url!r} must start with https://")
@@ -1097,6 +1139,61 @@ class BrokerClient:
         self.context.minimum_version = ssl.TLSVersion.TLSv1_3
         self.token = token
         self.timeout = timeout
+        self.cert_setting = cert_setting
+
+    def _invalid_reply(self, problem: str) -> BrokerReplyInvalid:
+        return BrokerReplyInvalid(
+            f"the key broker at {self.url} sent an invalid reply: {problem}",
+            fix=f"check that {self.url} runs 'agile keep serve' of a compatible agile version "
+            "and not another service; its operator can check the broker's log",
+        )
+
+    def _read_reply(self, response: http.client.HTTPResponse) -> dict[str, Any]:
+        """Read and parse a reply body, raising BrokerReplyInvalid when it is no JSON object."""
+        status = f"HTTP {response.status}"
+        length = response.getheader("Content-Length", "")
+        if length.strip().isdigit() and int(length) > _MAX_REPLY:
+            raise self._invalid_reply(
+                f"{status} with Content-Length {int(length)}, more than the {_MAX_REPLY} bytes "
+                "a reply may have"
+            )
+        raw = response.read(_MAX_REPLY + 1)
+        if len(raw) > _MAX_REPLY:
+            raise self._invalid_reply(f"{status} with a body of more than {_MAX_REPLY} bytes")
+        if not raw.strip():
+            return {}
+        depth = _nesting_depth(raw)
+        if depth > _MAX_REPLY_DEPTH:
+            raise self._invalid_reply(
+                f"{status} with JSON nested {depth} levels deep, more than {_MAX_REPLY_DEPTH}"
+            )
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as error:
+            # ValueError: invalid JSON or UTF-8, or an integer of more than 4,300 digits.
+            raise self._invalid_reply(f"{status} with a body that is not JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise self._invalid_reply(f"{status} with JSON that is not an object")
+        return data
+
+    def _text(self, data: dict[str, Any], name: str) -> str:
+        """Return the string field ``name`` of a reply, escaped for printing ("" when absent)."""
+        value = data.get(name, "")
+        if not isinstance(value, str):
+            raise self._invalid_reply(f"field {name!r} is {type(value).__name__}, not a string")
+        return _printable(value)
+
+    def _reasons(self, data: dict[str, Any]) -> list[str]:
+        reasons = data.get("reasons", [])
+        if not isinstance(reasons, list) or not all(isinstance(item, str) for item in reasons):
+            raise self._invalid_reply("field 'reasons' is not a list of strings")
+        return [_printable(reason) for reason in reasons]
+
+    def _bytes(self, data: dict[str, Any], name: str) -> bytes:
+        try:
+            return _unb64(data.get(name), name)
+        except InvalidArgument as error:
+            raise self._invalid_reply(str(error)) from None
 
     def _post(self, path: str, body: dict[str, Any], *, admin: bool = False) -> dict[str, Any]:
         headers = {"Content-Type": "application/json"}
@@ -1113,40 +1210,42 @@ class BrokerClient:
         try:
             connection.request("POST", path, json.dumps(body), headers)
             response = connection.getresponse()
-            data = json.loads(response.read() or b"{}")
-        except (OSError, http.client.HTTPException, json.JSONDecodeError) as error:
+            data = self._read_reply(response)
+        except (OSError, http.client.HTTPException) as error:
             raise AttestationError(
                 f"the key broker at {self.url} failed: {error}",
-                fix="check that 'agile keep serve' runs there and that --broker-cert is its cert",
+                fix=f"check that 'agile keep serve' runs there and that {self.cert_setting} "
+                "names its certificate",
             ) from None
         finally:
             connection.close()
         if response.status == 403:
             raise EvidenceRejected(
-                "the key broker rejected the release", reasons=data.get("reasons", [])
+                f"the key broker at {self.url} rejected the release", reasons=self._reasons(data)
             )
+        message = self._text(data, "error")
         if response.status == 404:
-            raise KeyNotFound(str(data.get("error")), fix="check the key id and the broker URL")
+            raise KeyNotFound(message, fix="check the key id and the broker URL")
         if response.status == 400:
             raise BrokerBadRequest(
-                f"the key broker rejected the request: {data.get('error')}",
+                f"the key broker rejected the request: {message}",
                 fix="correct the value named in the message and retry",
             )
         if response.status == 500:
             raise BrokerFailure(
-                f"the key broker at {self.url} failed on its side (HTTP 500): {data.get('error')}",
+                f"the key broker at {self.url} failed on its side (HTTP 500): {message}",
                 fix="the request was not at fault: ask the broker's operator to check the "
                 "broker's log and to restore any key record it names from a backup",
             )
         if response.status in (429, 503):
-            wait = response.getheader("Retry-After", "a few")
+            wait = response.getheader("Retry-After", "")
             raise AttestationError(
-                f"the key broker at {self.url} is busy ({response.status}): {data.get('error')}",
-                fix=f"retry in {wait} seconds",
+                f"the key broker at {self.url} is busy ({response.status}): {message}",
+                fix=f"retry in {wait if wait.isdigit() else 'a few'} seconds",
             )
         if response.status != 200:
             raise AttestationError(
-                f"the key broker returned {response.status}: {data.get('error')}"
+                f"the key broker at {self.url} returned {response.status}: {message}"
             )
         return data
 
@@ -1162,10 +1261,16 @@ class BrokerClient:
         )
         if data.get("policy_sha256") != policy.sha256:
             raise AttestationError("the broker stored the key under another policy hash")
-        return str(data["key_id"])
+        key_id = data.get("key_id")
+        if not isinstance(key_id, str) or not key_id or not key_id.isprintable():
+            raise self._invalid_reply("field 'key_id' is missing or not a printable string")
+        return key_id
 
     def nonce(self) -> bytes:
-        return _unb64(self._post("/v1/nonce", {}).get("nonce"), "nonce")
+        nonce = self._bytes(self._post("/v1/nonce", {}), "nonce")
+        if len(nonce) != _NONCE_SIZE:
+            raise self._invalid_reply(f"the nonce is {len(nonce)} bytes, not {_NONCE_SIZE}")
+        return nonce
 
     def release(
         self,
@@ -1193,17 +1298,18 @@ class BrokerClient:
             "evidence": source.collect(binding),
         }
         data = self._post("/v1/release", request)
-        if policy_sha256 is not None and data.get("policy_sha256") != policy_sha256:
+        released_policy = self._text(data, "policy_sha256")
+        if policy_sha256 is not None and released_policy != policy_sha256:
             raise AttestationError(
-                f"the broker released key {key_id!r} under policy {data.get('policy_sha256')}, "
+                f"the broker released key {key_id!r} under policy {released_policy}, "
                 f"not the expected {policy_sha256}",
                 fix="the key's policy changed at the broker; reseal the key",
             )
         return hpke.open(
             suite,
-            _unb64(data.get("enc"), "enc"),
+            self._bytes(data, "enc"),
             private_key,
-            _unb64(data.get("ciphertext"), "ciphertext"),
+            self._bytes(data, "ciphertext"),
             _INFO_LABEL + key_id.encode(),
             binding,
         )

@@ -327,9 +327,10 @@ class Keyset:
         except WrongPassphrase as error:
             # A command may open several keysets (sign --keyset A --keyset B) with one
             # AGILE_PASSPHRASE, so the error must name the keyset that did not open.
-            raise WrongPassphrase(
-                f"keyset {self.name!r}: {error}", fix=_wrong_passphrase_fix(self, error)
-            ) from None
+            # The tpm2 sealer names it already.
+            prefix = f"keyset {self.name!r}: "
+            message = str(error) if str(error).startswith(prefix) else prefix + str(error)
+            raise WrongPassphrase(message, fix=_wrong_passphrase_fix(self, error)) from None
 
     def private_key(self, key_id: str) -> PrivateKey:
         """Return the parsed private key, unsealing the KEK on first use (cached per process)."""

@@ -191,7 +191,8 @@ class KeepSealer(Sealer):
         token = (
             self._require("keep_token", "the broker's admin token", sealing=True) if admin else None
         )
-        return BrokerClient(url, cert, token=token)
+        # The commands that open a keyset (decrypt, sign) have no certificate option.
+        return BrokerClient(url, cert, token=token, cert_setting=_ENV["keep_broker_cert"])
 
     def seal(self, secret: bytes, associated_data: bytes) -> SealedBlob:
         """Store ``secret`` at the broker under the configured attestation policy."""

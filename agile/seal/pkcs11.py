@@ -87,6 +87,40 @@ def _setting_fix(variable: str, value: str, option: str, sealing: bool) -> str:
     return f"set {variable} to {value}"
 
 
+def _label_of(key: Any) -> str | None:
+    """Return the CKA_LABEL of a token key, or None when the token does not return it."""
+    pkcs11 = _pkcs11()
+    try:
+        label = key[pkcs11.Attribute.LABEL]
+    except pkcs11.exceptions.PKCS11Error:
+        return None
+    return label if isinstance(label, str) else None
+
+
+def _unwrap_failed(
+    label: str, mechanism: str, key_id: str, blob: SealedBlob, replaced: bool
+) -> UnwrapFailed:
+    """Return the error for a wrapped KEK that the token's key rejected."""
+    rejected = (
+        f"PKCS#11 token {label!r} rejected the wrapped KEK ({mechanism} integrity check failed)"
+    )
+    if replaced:
+        return UnwrapFailed(
+            f"{rejected}: the token key with id {key_id} is not labelled "
+            f"{blob.get('key_label')!r} as the key that sealed it was, so that key was deleted "
+            "and replaced by another key with the same id",
+            fix=f"restore the token key {blob.get('key_label')!r} from a backup of the token; "
+            "the keyset file is intact",
+        )
+    return UnwrapFailed(
+        f"{rejected}: the token key with id {key_id} is not the key that sealed it (it was "
+        "replaced on the token), or the blob was tampered with or belongs to another keyset",
+        fix=f"check the token key with id {key_id} with pkcs11-tool --list-objects --login and "
+        "restore it from a backup of the token if it was replaced; otherwise restore the "
+        "keyset file from a backup",
+    )
+
+
 def _field(blob: SealedBlob, name: str) -> bytes:
     value = blob.get(name)
     try:
@@ -357,7 +391,7 @@ class PKCS11Sealer(Sealer):
         try:
             if not isinstance(token, str) or not token or not isinstance(key_id_text, str):
                 raise ValueError("token and key_id must be strings")
-            key_id = bytes.fromhex(key_id_text)
+            bytes.fromhex(key_id_text)
         except ValueError:
             raise SealError(
                 f"pkcs11 sealed blob is malformed: token {token!r} or key_id {key_id_text!r} is "
@@ -373,18 +407,10 @@ class PKCS11Sealer(Sealer):
         _, session = self._open(label, sealing=False, override=override)
 
         with session:
-            try:
-                wrapping_key = session.get_key(
-                    key_type=pkcs11.KeyType.AES,
-                    object_class=pkcs11.ObjectClass.SECRET_KEY,
-                    id=key_id,
-                )
-            except pkcs11.exceptions.NoSuchKey:
-                raise SealError(
-                    f"wrapping key with id {key_id_text} not found on PKCS#11 token {label!r}"
-                    f"{override}",
-                    fix=f"use the token labelled {token!r} that sealed this keyset",
-                ) from None
+            wrapping_key = self._wrapping_key(session, label, blob, override)
+            # The label of the key found, when it differs from the one sealed with, shows
+            # that the key was replaced by another one with the same id.
+            replaced = _label_of(wrapping_key) not in (None, blob.get("key_label"))
             try:
                 if mechanism == "aes-gcm":
                     secret = bytes(
@@ -407,12 +433,7 @@ class PKCS11Sealer(Sealer):
                 pkcs11.exceptions.WrappedKeyInvalid,
                 pkcs11.exceptions.WrappedKeyLenRange,
             ):
-                raise UnwrapFailed(
-                    f"PKCS#11 token {label!r} rejected the wrapped KEK "
-                    f"({mechanism} integrity check failed): the blob was tampered with "
-                    "or belongs to another keyset",
-                    fix="restore the keyset file from a backup",
-                ) from None
+                raise _unwrap_failed(label, mechanism, key_id_text, blob, replaced) from None
             except pkcs11.exceptions.PKCS11Error as error:
                 raise SealError(
                     f"unsealing with PKCS#11 token {label!r} failed: "
@@ -431,6 +452,42 @@ class PKCS11Sealer(Sealer):
                     fix="use this keyset's own sealed blob; do not use a copied one",
                 )
         return secret
+
+    def _wrapping_key(self, session: Any, label: str, blob: SealedBlob, override: str) -> Any:
+        """Return the one AES key with the blob's id, raising SealError for none or several."""
+        pkcs11 = _pkcs11()
+        key_id_text = str(blob["key_id"])
+        Attribute = pkcs11.Attribute
+        template = {
+            Attribute.CLASS: pkcs11.ObjectClass.SECRET_KEY,
+            Attribute.KEY_TYPE: pkcs11.KeyType.AES,
+            Attribute.ID: bytes.fromhex(key_id_text),
+        }
+        try:
+            # list() ends the search (C_FindObjectsFinal) before the session closes.
+            found = list(session.get_objects(template))
+        except pkcs11.exceptions.PKCS11Error as error:
+            raise SealError(
+                f"searching PKCS#11 token {label!r} for wrapping key {key_id_text} failed: "
+                f"{type(error).__name__} {error}",
+                fix="check the token with pkcs11-tool --list-objects --login",
+            ) from None
+        if not found:
+            raise SealError(
+                f"wrapping key with id {key_id_text} not found on PKCS#11 token {label!r}"
+                f"{override}",
+                fix=f"use the token labelled {blob['token']!r} that sealed this keyset",
+            )
+        if len(found) > 1:
+            labels = ", ".join(repr(_label_of(key)) for key in found)
+            raise SealError(
+                f"PKCS#11 token {label!r} has {len(found)} AES keys with id {key_id_text} "
+                f"(labels {labels}), so the wrapping key of this blob is ambiguous",
+                fix=f"delete the key with id {key_id_text} that was added later and keep the one "
+                f"labelled {blob.get('key_label')!r}, for example with pkcs11-tool --login "
+                "--delete-object --type secrkey --label LABEL",
+            )
+        return found[0]
 
     def _key_unwrap_pad(self, session: Any, wrapping_key: Any, wrapped: bytes) -> bytes:
         pkcs11 = _pkcs11()

@@ -28,6 +28,7 @@ import hmac
 import logging
 import os
 import threading
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar, ParamSpec, TypeVar
@@ -98,7 +99,7 @@ def _timeout() -> float:
         value = -1.0
     if not 0 < value <= 86400:
         raise InvalidArgument(
-            f"{TIMEOUT_ENV}={text!r} is not a number of seconds between 0 and 86400",
+            f"{TIMEOUT_ENV}={text!r} is not a number of seconds greater than 0 and at most 86400",
             fix=f"set {TIMEOUT_ENV} to for example 60, or unset it",
         )
     return value
@@ -290,9 +291,18 @@ def _check_pcr_fields(blob: SealedBlob, selection: PCRSelection) -> None:
         raise _malformed(f"field 'predicted' is {predicted!r}, not a list of PCRs of {selection}")
 
 
+def _encode_pin(pin: str) -> bytes:
+    # Bytes of a PIN from the environment that are not UTF-8 come back as they were given.
+    return pin.encode("utf-8", "surrogateescape")
+
+
 def _pin_bytes(pin: str | None, *, unsealing: bool) -> bytes:
-    """Return ``pin`` in UTF-8, raising InvalidArgument when a TPM cannot take that many bytes."""
-    encoded = (pin or "").encode("utf-8")
+    """Return ``pin`` in NFC and UTF-8, raising InvalidArgument when a TPM cannot take it.
+
+    NFC makes a PIN typed with combining characters (NFD, as some keyboards and macOS
+    produce it) the same PIN as its composed form, as for passphrases.
+    """
+    encoded = _encode_pin(unicodedata.normalize("NFC", pin or ""))
     if len(encoded) <= MAX_PIN_SIZE:
         return encoded
     if unsealing:
@@ -310,12 +320,59 @@ def _pin_bytes(pin: str | None, *, unsealing: bool) -> bytes:
     )
 
 
+def _pin_candidates(pin: str | None, blob: SealedBlob) -> list[bytes]:
+    """Return the PINs to try on ``blob``: the NFC form, then the PIN as typed.
+
+    Blobs sealed before PINs were normalized lack ``pin_nfc`` and may hold the PIN as
+    typed.  Only they get the second attempt, because each wrong PIN counts towards
+    the TPM's dictionary-attack lockout.
+    """
+    normalized = _pin_bytes(pin, unsealing=True)
+    typed = _encode_pin(pin or "")
+    if blob.get("pin_nfc") or typed == normalized or len(typed) > MAX_PIN_SIZE:
+        return [normalized]
+    return [normalized, typed]
+
+
+def _keyset_of(associated_data: bytes) -> str | None:
+    """Return the name of the keyset whose KEK (or sss member of it) this is, else None."""
+    from .sss import _keyset_name
+
+    return _keyset_name(associated_data)
+
+
+def _keyset_subject(associated_data: bytes) -> str:
+    """Return "keyset 'NAME': " to start an error about a keyset's KEK, else ""."""
+    name = _keyset_of(associated_data)
+    return f"keyset {name!r}: " if name is not None else ""
+
+
+def _reseal_command(associated_data: bytes) -> str:
+    name = _keyset_of(associated_data)
+    return f"agile keyset reseal {name if name is not None else 'NAME'}"
+
+
 def _is_sss_member(associated_data: bytes) -> bool:
     """Return whether ``associated_data`` is that of a member of an sss sealer."""
     from .sss import _MEMBER_LABEL
 
     # The sss sealer appends its label and the one-byte member index.
     return associated_data[:-1].endswith(_MEMBER_LABEL)
+
+
+#: The TCTI loader's response when no TCTI library has the name given (tpm2-tss 3.2.1:
+#: TSS2_TCTI_RC_NOT_SUPPORTED from Tss2_TctiLdr_Initialize).
+_TCTI_NOT_SUPPORTED = (10 << 16) | 21
+
+
+def _unknown_tcti(tcti: str) -> SealerUnavailable:
+    name = tcti.partition(":")[0]
+    return SealerUnavailable(
+        f"unknown TCTI {name!r} in {tcti!r}: tpm2-tss has no TCTI library libtss2-tcti-{name}.so",
+        fix=f"set {TCTI_ENV}, or --tpm-tcti where the command has it, to device:/dev/tpmrm0, "
+        "swtpm:host=HOST,port=PORT, mssim:host=HOST,port=PORT or tabrmd, and install the "
+        "library of the TCTI you choose if it is missing",
+    )
 
 
 class TPMConnection:
@@ -332,7 +389,16 @@ class TPMConnection:
         self._handles: list[Any] = []
         try:
             self.esapi = tss.ESAPI(tcti)
-        except (tss.TSS2_Exception, RuntimeError, ValueError) as error:
+        except tss.TSS2_Exception as error:
+            if int(error.rc) == _TCTI_NOT_SUPPORTED:
+                raise _unknown_tcti(tcti) from None
+            raise SealerUnavailable(
+                f"no TPM reachable through TCTI {tcti!r}: {error}",
+                fix=fix
+                or f"start the TPM or swtpm and set {TCTI_ENV}, or pass --tpm-tcti where the "
+                "command has it, e.g. swtpm:host=127.0.0.1,port=2321",
+            ) from None
+        except (RuntimeError, ValueError) as error:
             raise SealerUnavailable(
                 f"no TPM reachable through TCTI {tcti!r}: {error}",
                 fix=fix
@@ -650,6 +716,7 @@ class TPM2Sealer(Sealer):
             "pcr_values": {str(i): values[i].hex() for i in self.selection.indices},
             "predicted": sorted(self.predicted),
             "pin": bool(pin),
+            **({"pin_nfc": True} if pin else {}),
             "primary_name": primary_name.hex(),
             "public": _b64(public.marshal()),
             "private": _b64(private.marshal()),
@@ -669,7 +736,7 @@ class TPM2Sealer(Sealer):
                 "this keyset is sealed to the TPM with a PIN, and no PIN was given",
                 fix=f"set {PIN_ENV} to the PIN the keyset was sealed with",
             )
-        pin = _pin_bytes(self.pin, unsealing=True) if needs_pin else b""
+        pins = _pin_candidates(self.pin, blob) if needs_pin else [b""]
         try:
             public = tss.TPM2B_PUBLIC.unmarshal(_unb64(blob, "public"))[0]
             private = tss.TPM2B_PRIVATE.unmarshal(_unb64(blob, "private"))[0]
@@ -687,21 +754,11 @@ class TPM2Sealer(Sealer):
             try:
                 primary = tpm.storage_primary()
                 if tpm.name(primary).hex() != blob.get("primary_name"):
-                    raise SealError(
-                        f"the TPM at {self.tcti!r} is not the one this KEK was sealed to "
-                        "(its storage primary key differs, so it is another TPM or it was cleared)",
-                        fix="use the TPM that sealed it, or recover the keyset another way "
-                        "(an sss member or a backup) and run agile keyset reseal",
-                    )
+                    raise self._other_tpm_error(associated_data)
                 # After the TPM check: another TPM's PCRs tell nothing about these values.
                 self._raise_if_pcrs_changed(tpm, blob, selection, associated_data)
                 sealed = tpm.track(tpm.esapi.load(primary, private, public))
-                session = tpm.session(primary, "policy")
-                tpm.esapi.policy_pcr(session, tss.TPM2B_DIGEST(), str(selection))
-                if needs_pin:
-                    tpm.esapi.policy_auth_value(session)
-                    tpm.esapi.tr_set_auth(sealed, pin)
-                secret = bytes(tpm.esapi.unseal(sealed, session1=session))
+                secret = self._unseal_object(tpm, primary, sealed, selection, needs_pin, pins)
             except tss.TSS2_Exception as error:
                 raise self._unseal_error(tpm, error, blob, selection, associated_data) from None
 
@@ -712,6 +769,57 @@ class TPM2Sealer(Sealer):
                 fix="use this keyset's own sealed blob; do not use a copied one",
             )
         return secret
+
+    def _unseal_object(
+        self,
+        tpm: TPMConnection,
+        primary: Any,
+        sealed: Any,
+        selection: PCRSelection,
+        needs_pin: bool,
+        pins: list[bytes],
+    ) -> bytes:
+        """Unseal the loaded object, trying each of ``pins`` until one is not rejected."""
+        tss = _tpm2()
+        for attempt, pin in enumerate(pins, start=1):
+            session = tpm.session(primary, "policy")
+            tpm.esapi.policy_pcr(session, tss.TPM2B_DIGEST(), str(selection))
+            if needs_pin:
+                tpm.esapi.policy_auth_value(session)
+                tpm.esapi.tr_set_auth(sealed, pin)
+            try:
+                return bytes(tpm.esapi.unseal(sealed, session1=session))
+            except tss.TSS2_Exception as error:
+                if attempt == len(pins) or _rc_base(error) not in (_RC_AUTH_FAIL, _RC_BAD_AUTH):
+                    raise
+                logger.info("the NFC form of the TPM PIN failed; trying the PIN as typed")
+                with contextlib.suppress(tss.TSS2_Exception):
+                    tpm.flush(session)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _other_tpm_error(self, associated_data: bytes) -> SealError:
+        name = _keyset_of(associated_data)
+        fix = "use the TPM that sealed it; if that TPM was cleared, "
+        if _is_sss_member(associated_data):
+            fix += (
+                "open the keyset through the other members of its sss sealer and run "
+                f"{_reseal_command(associated_data)}"
+            )
+        elif name is not None:
+            # A keystore backup contains the same blob, sealed to the same TPM.
+            fix += (
+                "the KEK sealed to it is lost, and backups of the keyset are sealed to the same "
+                f"TPM: restore the KEK from escrow shares with agile share combine --keyset {name} "
+                "if it was split"
+            )
+        else:
+            fix += "the secret sealed to it is lost"
+        return SealError(
+            f"{_keyset_subject(associated_data)}the TPM at {self.tcti!r} is not the one this KEK "
+            "was sealed to (its storage primary key differs, so it is another TPM or it was "
+            "cleared)",
+            fix=fix,
+        )
 
     def reseal(
         self, blob: SealedBlob, associated_data: bytes, secret: bytes | None = None
@@ -754,6 +862,8 @@ class TPM2Sealer(Sealer):
         if not isinstance(blob.get("pin"), bool):
             # A string such as "no" must not count as true, nor a missing field as false.
             raise _malformed(f"field 'pin' is {blob.get('pin')!r}, not true or false")
+        if not isinstance(blob.get("pin_nfc", False), bool):
+            raise _malformed(f"field 'pin_nfc' is {blob.get('pin_nfc')!r}, not true or false")
         return selection
 
     def _changed_pcrs(
@@ -781,19 +891,21 @@ class TPM2Sealer(Sealer):
         if predicted:
             listed = ", ".join(str(index) for index in predicted)
             note = f" (PCR {listed} was sealed to a predicted value that it does not hold yet)"
+        command = _reseal_command(associated_data)
         if _is_sss_member(associated_data):
             recovery = (
-                "open the keyset through the other members of its sss sealer and run agile "
-                "keyset reseal NAME, or next time reseal with --pcr-values before the change"
+                f"open the keyset through the other members of its sss sealer and run {command}, "
+                "or next time reseal with --pcr-values before the change"
             )
         else:
+            # A keystore backup contains the same blob, sealed to the same PCR values.
             recovery = (
-                "boot into the state the KEK was sealed to and run agile keyset reseal NAME "
-                "--pcr-values INDEX=HEX with the new values, or restore the keyset from a backup"
+                f"boot into the state the KEK was sealed to and run {command} "
+                "--pcr-values INDEX=HEX with the new values"
             )
         return PCRChanged(
-            f"TPM policy check failed: PCR{plural} {numbers} in bank {selection.bank} changed "
-            f"since the KEK was sealed to {selection}{note}",
+            f"{_keyset_subject(associated_data)}TPM policy check failed: PCR{plural} {numbers} "
+            f"in bank {selection.bank} changed since the KEK was sealed to {selection}{note}",
             fix=f"if a firmware or boot update changed it on purpose, {recovery}; "
             "otherwise investigate the boot chain",
             changed=names,
@@ -821,8 +933,9 @@ class TPM2Sealer(Sealer):
             )
         if code in (_RC_AUTH_FAIL, _RC_BAD_AUTH):
             state = tpm.lockout_state()
+            subject = _keyset_subject(associated_data)
             return WrongPassphrase(
-                f"wrong TPM PIN for this keyset ({state})" if state else "wrong TPM PIN",
+                f"{subject}wrong TPM PIN ({state})" if state else f"{subject}wrong TPM PIN",
                 fix=f"set {PIN_ENV} to the PIN the keyset was sealed with; each failure counts "
                 "towards the TPM lockout",
             )

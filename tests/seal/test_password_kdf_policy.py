@@ -202,3 +202,37 @@ def test_cli_create_uses_scrypt(tmp_path: Path) -> None:
     assert created.returncode == 0, created.stderr
     blob = json.loads((home / "keysets" / "k.json").read_text())["seal"]
     assert blob["kdf"] == "scrypt"
+
+
+def test_cli_reseal_moves_to_policy_kdf(tmp_path: Path) -> None:
+    home = tmp_path / "ks"
+    policy = tmp_path / "scrypt.toml"
+    policy.write_text(
+        'base = "default"\n[password-kdf]\nallowed = ["scrypt"]\ndecrypt_only = ["argon2id"]\n'
+    )
+    env = dict(os.environ, AGILE_PASSPHRASE="pw", AGILE_SCRYPT_N="1024")
+    env.update(AGILE_ARGON2_MEMORY_KIB="1024", AGILE_ARGON2_ITERATIONS="1")
+    env.pop("AGILE_HOME", None)
+    command = [sys.executable, "-m", "cli.main", "--keystore", str(home)]
+    created = subprocess.run(
+        [*command, "keyset", "create", "k", "--purpose", "kem", "--algorithm", "x25519"],
+        capture_output=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    before = json.loads((home / "keysets" / "k.json").read_text())["seal"]
+
+    resealed = subprocess.run(
+        [*command, "keyset", "reseal", "k", "--policy", str(policy)],
+        capture_output=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+
+    assert resealed.returncode == 0, resealed.stderr
+    after = json.loads((home / "keysets" / "k.json").read_text())["seal"]
+    assert before["kdf"] == "argon2id"
+    assert after["kdf"] == "scrypt"

@@ -77,7 +77,7 @@ def test_pcr_change_plain_keyset(swtpm, kek: bytes) -> None:
     with pytest.raises(PCRChanged) as caught:
         unseal(blob, AD)
     assert "sss" not in (caught.value.fix or "")
-    assert "agile keyset reseal NAME --pcr-values" in (caught.value.fix or "")
+    assert "agile keyset reseal fixes --pcr-values" in (caught.value.fix or "")
 
 
 def test_pcr_change_sss_member(swtpm, fast_passphrase: str, kek: bytes) -> None:

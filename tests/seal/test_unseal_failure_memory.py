@@ -59,6 +59,7 @@ def test_wrong_pin_counted_once_per_process(sealed, swtpm, monkeypatch) -> None:
 
     assert _lockout_counter(swtpm) == before + 1
     assert "not tried again" in str(caught.value)
+    assert str(caught.value).count("keyset 'vault'") == 1
 
 
 def test_rotation_with_wrong_pin_counts_once(sealed, swtpm, monkeypatch) -> None:
