@@ -118,6 +118,9 @@ class InvalidSignature(AgileError):
 class PolicyViolation(AgileError):
     """The active policy does not allow this operation with this algorithm."""
 
+    #: A policy check that failed, as a failed signature check is (exit code 1).
+    exit_code = 1
+
     def __init__(
         self, message: str, *, fix: str | None = None, reasons: list[str] | None = None
     ) -> None:

@@ -116,23 +116,23 @@ def test_cli_json_names_error_type(store: Keystore, dual: list, tmp_path: Path) 
     assert '"NoAcceptableSignature"' in result.stderr
 
 
-def test_cli_sign_forbidden_exits_2(store: Keystore, dual: list, tmp_path: Path) -> None:
-    # Signing with an algorithm the policy forbids is bad input, not a failed check.
+def test_cli_sign_forbidden_exits_1(store: Keystore, dual: list, tmp_path: Path) -> None:
+    # A policy that forbids the algorithm fails a check, as a bad signature does.
     (tmp_path / "m").write_bytes(b"release")
     result = _agile(
         store, tmp_path, "sign", "--policy", "pq-only", "--keyset", "classic", "-o", "m.sig", "m"
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert not (tmp_path / "m.sig").exists()
 
 
-def test_cli_encrypt_forbidden_exits_2(store: Keystore, tmp_path: Path) -> None:
+def test_cli_encrypt_forbidden_exits_1(store: Keystore, tmp_path: Path) -> None:
     store.create_keyset("legacy", "kem", "x25519")
     (tmp_path / "m").write_bytes(b"secret")
     result = _agile(
         store, tmp_path, "encrypt", "--policy", "pq-only", "--to", "legacy", "-o", "m.agile", "m"
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
 
 
 def _retired(store: Keystore, status: str) -> tuple[bytes, str]:

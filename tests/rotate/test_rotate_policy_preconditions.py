@@ -111,7 +111,7 @@ def test_forbidden_sealer_cli_exit(keystore, home: Path) -> None:
 
     for extra in ((), ("--dry-run",)):
         result = agile(home, "rotate", "--policy", HARDWARE_SEAL, *extra)
-        assert result.returncode == 2, result.stderr
+        assert result.returncode == 1, result.stderr
         assert "agile keyset reseal team --seal tpm2" in result.stderr
         assert "Traceback" not in result.stderr
 
@@ -132,7 +132,7 @@ def test_add_key_cli_forbidden_sealer(keystore, home: Path) -> None:
 
     result = agile(home, "keyset", "add-key", "team", "--policy", HARDWARE_SEAL)
 
-    assert result.returncode == 2, result.stderr
+    assert result.returncode == 1, result.stderr
     assert "agile keyset reseal team --seal tpm2" in result.stderr
     assert len(_key_states(keystore)) == 1
 
@@ -260,7 +260,7 @@ def test_undecryptable_old_key_cli(keystore, home: Path, tmp_path: Path) -> None
 
     for extra in ((), ("--dry-run",)):
         result = agile(home, "rotate", "--policy", str(spec), *extra)
-        assert result.returncode == 2, result.stderr
+        assert result.returncode == 1, result.stderr
         assert "kem.decrypt_only" in result.stderr
         assert "x-wing" not in result.stderr
 

@@ -205,7 +205,7 @@ def test_policy_denies_shamir(
         files = [str(tmp_path / "a-1"), str(tmp_path / "a-2")]
     out = tmp_path / "out"
     code, err = _run(capsys, "share", command, *files, "-o", str(out), "--policy", str(policy))
-    assert code == 2
+    assert code == 1
     assert "does not allow" in err
     assert not out.exists()
 
