@@ -72,10 +72,12 @@ def rotate(
     when the run is incomplete: objects that failed are listed and left
     untouched, and the old keys stay decrypt-only.  --dry-run exits with code 1
     when it lists unreadable objects, or an unfinished run with failed objects,
-    which such a run would leave behind.  Exit code 2, before any
+    which such a run would leave behind.  Exit code 1 too, before any
     change, when the policy would stop the run half-way: it forbids the sealer
-    of a keyset that gets a new key, its preferred algorithm, or decrypting with
-    an old key that stored objects name.
+    of a keyset that gets a new key, its preferred algorithm, writing format v1
+    envelopes, or decrypting an object to migrate (its old key, payload AEAD or
+    stanza's HPKE suite).  Objects whose payload AEAD or stanza HPKE suite the
+    policy retires migrate under their keys even when no key is due.
 
     --abandon ends an unfinished run that cannot finish.  Every object stays
     readable, and old keys the run made decrypt-only stay so until the next run
@@ -226,7 +228,8 @@ def _print_plan(summary: dict[str, Any]) -> None:
     if summary.get("payload_only"):
         click.echo(
             f"{plural(summary['payload_only'], 'object')} of these keep their keys: the policy "
-            "no longer allows their payload AEAD to encrypt, so they are re-encrypted"
+            "no longer allows their payload AEAD, or the HPKE KDF or AEAD of a stanza, to "
+            "encrypt, so they migrate under the same keys"
         )
     for store, count in summary["scanned"].items():
         click.echo(f"store {store}: {plural(count, 'object')} scanned")

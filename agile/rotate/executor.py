@@ -593,13 +593,19 @@ def _scan_plan(
 
 
 def _payloads_due(keystore: Any, policy: Any, stores: list[tuple[str, str]]) -> bool:
-    """Return whether an object must migrate for its payload AEAD although no key is due.
+    """Return whether an object must migrate although no key is due.
 
     Such an object names keys that stay, but the policy no longer lets its
-    payload AEAD encrypt, so it is re-encrypted with the preferred AEAD.  The
-    stores are scanned only when the policy denies encrypt with some AEAD.
+    payload AEAD, or the HPKE KDF or AEAD of one of its stanzas, encrypt.  It
+    is re-encrypted with the preferred AEAD, or the stanza is written again.
+    The stores are scanned only when the policy denies encrypt with some AEAD
+    or KDF.
     """
-    if all(policy.decide("encrypt", d.id).allowed for d in registry.descriptors("aead")):
+    if all(
+        policy.decide("encrypt", descriptor.id).allowed
+        for family in _OPENING_FAMILIES
+        for descriptor in registry.descriptors(family)
+    ):
         return False
     return any(True for _ in _scan_plan(keystore, policy, [], stores))
 

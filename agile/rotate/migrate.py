@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AgileError, KeyNotFound, RotationError
-from .planner import SIGNATURE_SUFFIX, needs_migration
+from .planner import SIGNATURE_SUFFIX, known_key_ids, needs_migration
 from .reprotect import Reprotector
 from .stores import HEADER_PREFIX_SIZE, Joined, ObjectStore, Swap, open_store, prefix_of
 
@@ -69,10 +69,13 @@ class MigrationContext:
         self.old_ids = set(targets)
         self._keys: dict[str, Any] = {}
         self._stores: dict[str, ObjectStore] = {}
-        self.reprotector = Reprotector(self.keystore, self.policy, self.recipient, self.old_ids)
-        # Action by (envelope kind, payload AEAD): the policy's decision is the same
-        # for every object of a run, and computing it costs about 9 us per object.
-        self._actions: dict[Any, str] = {}
+        self.reprotector = Reprotector(
+            self.keystore, self.policy, self.recipient, self.old_ids, set(targets.values())
+        )
+        # The policy's decisions are the same for every object of a run, and computing
+        # one costs about 9 us per object.
+        self._decisions: dict[Any, Any] = {}
+        self._known: set[str] | None = None
 
     def recipient(self, key_id: str) -> Any:
         """Return what the envelope API accepts as the recipient ``key_id``.
@@ -93,6 +96,12 @@ class MigrationContext:
             else:
                 self._keys[key_id] = key
         return self._keys[key_id]
+
+    def _known_key_ids(self) -> set[str]:
+        """Return the id of every key of the keystore, read once per process."""
+        if self._known is None:
+            self._known = known_key_ids(self.keystore)
+        return self._known
 
     def store(self, url: str) -> ObjectStore:
         if url not in self._stores:
@@ -120,12 +129,16 @@ class MigrationContext:
         armoured = is_armoured(envelope)
         data = dearmour(envelope) if armoured else envelope
         header = parse_header(data)
-        needed = needs_migration(header, self.targets, self.policy, self._actions)
+        needed = needs_migration(
+            header, self.targets, self.policy, self._decisions, self._known_key_ids()
+        )
         if needed is None:
             return None
 
-        stale, action = needed
-        new_ids = list(dict.fromkeys(self.targets[key_id] for key_id in sorted(stale)))
+        action = needed.action
+        # A stanza renewed for its HPKE suite goes to the same key.
+        stale = needed.old_key_ids | needed.refresh
+        new_ids = list(dict.fromkeys(self.targets.get(key_id, key_id) for key_id in sorted(stale)))
         result: bytes | Joined
         if action == "resign":
             result = self._resign(data, header, stale, message)

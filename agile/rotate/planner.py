@@ -57,6 +57,7 @@ __all__ = [
     "plan_keys",
     "scan_store",
     "choose_action",
+    "Migration",
     "needs_migration",
     "migration_block",
     "retiring_statuses",
@@ -172,7 +173,7 @@ class Plan:
             "policy_hash": self.policy_hash,
             "keys": [key_plan.to_dict() for key_plan in self.keys],
             "objects": {action: per_action.get(action, 0) for action in ACTIONS},
-            # Objects that name no old key, re-encrypted because of their payload AEAD.
+            # Objects that keep their keys: their payload AEAD or a stanza's HPKE suite retires.
             "payload_only": sum(1 for f in self.findings if not f.old_key_ids),
             "objects_per_old_key": {
                 key_id: {"objects": per_old_key.get(key_id, 0), **target_of.get(key_id, {})}
@@ -295,30 +296,62 @@ def choose_action(header: Any, policy: Policy) -> str:
     return "rewrap" if decision.allowed else "reencrypt"
 
 
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """What an object needs: its action, the old keys it names and the stanzas to renew.
+
+    ``refresh`` contains the ids of keys that stay but whose HPKE stanza names a
+    KDF or AEAD that the policy no longer allows for encryption; their stanza
+    is written again with an allowed suite.
+    """
+
+    action: str
+    old_key_ids: set[str]
+    refresh: set[str]
+
+
 def needs_migration(
-    header: Any, targets: dict[str, str], policy: Policy, actions: dict[Any, str] | None = None
-) -> tuple[set[str], str] | None:
-    """Return ``(old key ids it names, action)`` for an object that must migrate, else None.
+    header: Any,
+    targets: dict[str, str],
+    policy: Policy,
+    decisions: dict[Any, Any] | None = None,
+    known_key_ids: set[str] | None = None,
+) -> Migration | None:
+    """Return what an object with ``header`` needs under ``policy``, or None.
 
     An object migrates when it names an old key (see :func:`stale_key_ids`).
     An encrypted envelope also migrates when the policy no longer allows its
-    payload AEAD for encryption.  It is then re-encrypted to the keys it names,
-    and the set of old key ids is empty.  ``actions`` caches the action per
-    envelope kind and payload AEAD, which is the same for every object of a run.
+    payload AEAD for encryption (it is re-encrypted to the keys it names), or
+    when a stanza of a key in ``known_key_ids`` names an HPKE KDF or AEAD that
+    the policy no longer allows for encryption (that stanza is written again).
+    ``decisions`` caches the policy's answers, the same for every object of a run.
     """
     named = stale_key_ids(header, targets, policy)
-    signature = is_signature_envelope(header)
-    if not named and signature:
-        return None
-    kind = (signature, getattr(header, "payload_algorithm", None))
-    action = actions.get(kind) if actions is not None else None
+    if is_signature_envelope(header):
+        return Migration("resign", named, set()) if named else None
+    cache: dict[Any, Any] = decisions if decisions is not None else {}
+    payload = header.payload_algorithm
+    action = cache.get(("action", payload))
     if action is None:
-        action = choose_action(header, policy)
-        if actions is not None:
-            actions[kind] = action
-    if named or action == "reencrypt":
-        return named, action
+        action = cache[("action", payload)] = choose_action(header, policy)
+    refresh = set()
+    if known_key_ids is not None:
+        for stanza in header.recipients:
+            if stanza.key_id not in known_key_ids or stanza.key_id in named:
+                continue
+            algorithms = _stanza_algorithms(stanza)
+            if not all(_allowed(policy, "encrypt", a, cache) for a in algorithms):
+                refresh.add(stanza.key_id)
+    if named or refresh or action == "reencrypt":
+        return Migration(action, named, refresh)
     return None
+
+
+def _allowed(policy: Policy, operation: str, algorithm: str, cache: dict[Any, Any]) -> bool:
+    allowed = cache.get((operation, algorithm))
+    if allowed is None:
+        allowed = cache[(operation, algorithm)] = policy.decide(operation, algorithm).allowed
+    return bool(allowed)
 
 
 def migration_block(header: Any, policy: Policy, known_key_ids: set[str]) -> str | None:
@@ -556,7 +589,7 @@ def scan_store(
     signed message the store lacks is reported as unreadable too.  Migrating it
     would fail, and the old signing key must stay decrypt-only while it waits.
     """
-    actions: dict[Any, str] = {}
+    decisions: dict[Any, Any] = {}
     for object_id, prefix in store.iter_prefixes():
         if scanned is not None:
             scanned[store_name] += 1
@@ -579,7 +612,7 @@ def scan_store(
             continue
 
         try:
-            needed = needs_migration(header, targets, policy, actions)
+            needed = needs_migration(header, targets, policy, decisions, known_key_ids)
             block = (
                 migration_block(header, policy, known_key_ids)
                 if needed is not None and known_key_ids is not None
@@ -592,10 +625,11 @@ def scan_store(
             continue
         if needed is None:
             continue
-        named, action = needed
+        named, action = needed.old_key_ids, needed.action
         if block is not None:
             reason = f"policy {policy.name!r} does not allow decrypting it: {block}"
-            log.warning("store %s: object %s: %s", store_name, object_id, reason)
+            # The caller reports it: the dry run lists it, and a real run stops on it.
+            log.debug("store %s: object %s: %s", store_name, object_id, reason)
             yield Unreadable(store_name, object_id, store.describe(object_id), reason, blocked=True)
             continue
         problem = signed_message_problem(store, object_id) if action == "resign" else None

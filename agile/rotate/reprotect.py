@@ -49,11 +49,20 @@ class Reprotector:
     a KEM key, or the Keyset whose primary is a symmetric key.
     """
 
-    def __init__(self, keystore: Any, policy: Any, recipient: Any, old_ids: set[str]) -> None:
+    def __init__(
+        self,
+        keystore: Any,
+        policy: Any,
+        recipient: Any,
+        old_ids: set[str],
+        new_keys: set[str] | None = None,
+    ) -> None:
         self.keystore = keystore
         self.policy = policy
         self.recipient = recipient
         self.old_ids = frozenset(old_ids)
+        #: Keys that replace old ones: each must open the new envelope.
+        self.new_keys = frozenset(new_keys or ())
         self._targets: dict[str, Target] = {}
         self._openers: dict[str, tuple[Any, Any]] = {}
         self._payload_algorithms: set[str] = set()
@@ -125,7 +134,8 @@ class Reprotector:
         new_header = _assemble(section, kept_stanzas + added, opened.schedule)
         result = Joined(new_header, memoryview(data)[header.length :])
 
-        self.check_rewrapped(data, header, result, new_ids, aad)
+        recipients = [stanza.key_id for stanza in kept_stanzas] + new_ids
+        self.check_rewrapped(data, header, result, self._check_ids(new_ids, recipients), aad)
         return result
 
     def reencrypt(
@@ -158,9 +168,21 @@ class Reprotector:
         )
         result = sealer.seal_all(head, original, header.chunk_size)
 
-        check_ids = new_ids or self._openable(list(dict.fromkeys(recipients)))
+        check_ids = self._check_ids(new_ids, list(dict.fromkeys(recipients)))
         self.check_reencrypted(result, original, check_ids, aad)
         return result
+
+    def _check_ids(self, new_ids: list[str], recipients: list[str]) -> list[str]:
+        """Return the keys whose stanzas the check of a new envelope opens.
+
+        Those are the keys that replace old ones, which must open it, and the
+        renewed stanzas of keys that stay and that this keystore can open.  When
+        no key was replaced or renewed with a private key here (only the payload
+        AEAD retires), every recipient this keystore can open is checked.
+        """
+        renewed = [k for k in new_ids if k not in self.new_keys]
+        ids = [k for k in new_ids if k in self.new_keys] + self._openable(renewed)
+        return ids or self._openable(recipients)
 
     def _openable(self, key_ids: list[str]) -> list[str]:
         """Return the ids among ``key_ids`` whose keys this keystore has and may open with."""

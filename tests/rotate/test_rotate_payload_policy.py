@@ -211,3 +211,67 @@ def test_policy_aead_used_for_new_stanzas(keystore, home: Path, tmp_path: Path) 
         assert int.from_bytes(stanza.body[2:4], "big") == 0x0003  # HPKE ChaCha20Poly1305
         assert header.payload_algorithm == "chacha20-poly1305"
         assert decrypt(data, keystore, policy=str(policy)) == plaintext
+
+
+#: default with AES-128-GCM as the only AES for new data, so HPKE stanzas use it.
+STANZA_AES128 = """\
+name = "stanza-aes128"
+base = "default"
+[aead]
+allowed = ["xchacha20-poly1305", "aes-128-gcm"]
+decrypt_only = []
+"""
+
+
+def _stanza_aes128_objects(keystore, home: Path, tmp_path: Path):
+    policy = tmp_path / "stanza-aes128.toml"
+    policy.write_text(STANZA_AES128)
+    keyset = keystore.create_keyset("team", "kem", algorithm="x-wing", policy="default")
+    store = open_store(str(home.parent / "objects"), create=True)
+    keystore.add_store("objects", store.url)
+    originals = {}
+    for index in range(3):
+        originals[f"o{index}"] = os.urandom(48)
+        store.put(f"o{index}", encrypt(originals[f"o{index}"], keyset, policy=str(policy)))
+    return keyset, store, originals
+
+
+def _stanza_aead_id(data: bytes) -> int:
+    (stanza,) = read_header(data).recipients
+    return int.from_bytes(stanza.body[2:4], "big")
+
+
+def test_retired_stanza_suite_rewrapped_to_same_key(keystore, home: Path, tmp_path: Path) -> None:
+    keyset, store, originals = _stanza_aes128_objects(keystore, home, tmp_path)
+    key_id = keyset.primary.id
+    payloads = {object_id: store.read(object_id)[-64:] for object_id in originals}
+    assert {_stanza_aead_id(store.read(o)) for o in originals} == {0x0001}  # AES-128-GCM
+
+    summary = dry_run(str(home), RotateOptions(policy=NO_AES128)).to_dict()
+    report = rotate(str(home), RotateOptions(policy=NO_AES128))
+
+    assert summary["objects"]["rewrap"] == 3
+    assert summary["payload_only"] == 3
+    assert report["state"] == "done"
+    assert report["objects"]["rewrap"] == 3
+    for object_id, plaintext in originals.items():
+        data = store.read(object_id)
+        assert _stanza_aead_id(data) == 0x0002  # AES-256-GCM
+        assert [s.key_id for s in read_header(data).recipients] == [key_id]
+        assert data[-64:] == payloads[object_id]
+        assert decrypt(data, keystore, policy=NO_AES128) == plaintext
+    assert _key_states(keystore) == [(key_id, "primary")]
+    again = rotate(str(home), RotateOptions(policy=NO_AES128))
+    assert again["state"] == "nothing-to-do"
+
+
+def test_unreadable_stanza_suite_blocks(keystore, home: Path, tmp_path: Path) -> None:
+    _stanza_aes128_objects(keystore, home, tmp_path)
+
+    summary = dry_run(str(home), RotateOptions(policy=NO_AES128_AT_ALL)).to_dict()
+    with pytest.raises(PolicyViolation, match="rotation would fail on 3 objects"):
+        rotate(str(home), RotateOptions(policy=NO_AES128_AT_ALL))
+
+    assert len(summary["unreadable"]) == 3
+    assert all(item["blocked_by_policy"] for item in summary["unreadable"])
+    assert _runs(home) == []
