@@ -300,9 +300,9 @@ def choose_action(header: Any, policy: Policy) -> str:
 class Migration:
     """What an object needs: its action, the old keys it names and the stanzas to renew.
 
-    ``refresh`` contains the ids of keys that stay but whose HPKE stanza names a
-    KDF or AEAD that the policy no longer allows for encryption; their stanza
-    is written again with an allowed suite.
+    ``refresh`` contains the ids of keys that stay, but whose HPKE stanza names
+    a KDF or AEAD that the policy no longer allows for encryption.  Their
+    stanza is written again with an allowed suite.
     """
 
     action: str
@@ -320,10 +320,11 @@ def needs_migration(
     """Return what an object with ``header`` needs under ``policy``, or None.
 
     An object migrates when it names an old key (see :func:`stale_key_ids`).
-    An encrypted envelope also migrates when the policy no longer allows its
-    payload AEAD for encryption (it is re-encrypted to the keys it names), or
-    when a stanza of a key in ``known_key_ids`` names an HPKE KDF or AEAD that
-    the policy no longer allows for encryption (that stanza is written again).
+    An encrypted envelope also migrates in two more cases.  The policy may no
+    longer allow its payload AEAD for encryption, and then it is re-encrypted
+    to the keys it names.  Or a stanza of a key in ``known_key_ids`` names an
+    HPKE KDF or AEAD that the policy no longer allows for encryption, and then
+    that stanza is written again.
     ``decisions`` caches the policy's answers, the same for every object of a run.
     """
     named = stale_key_ids(header, targets, policy)
