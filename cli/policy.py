@@ -22,7 +22,12 @@ from agile.policy import (
     load_policy,
     set_active_policy,
 )
-from agile.policy.model import SealerFinding, check_sealers
+from agile.policy.model import (
+    PasswordKdfFinding,
+    SealerFinding,
+    check_password_kdfs,
+    check_sealers,
+)
 
 from .common import (
     emit_json,
@@ -68,6 +73,43 @@ def _keystore_directory(fix: str) -> Path:
     if not directory.is_dir():
         raise KeystoreError(f"no keystore at {str(directory)!r}", fix=fix)
     return directory
+
+
+def envelope_warnings(chosen: Policy) -> list[str]:
+    """Return a warning when ``chosen`` denies the KDF that envelope format v1 needs.
+
+    Format v1 derives every message key with HKDF-SHA256, so a policy that denies
+    it for encrypt cannot write envelopes, and one that denies it for decrypt
+    cannot read them.  Such a policy may still be meant for keys that never
+    encrypt, so this is a warning and not an error.
+    """
+    from agile.envelope.encrypted import SCHEDULE_KDF
+
+    denied = [
+        operation
+        for operation in ("encrypt", "decrypt")
+        if not chosen.decide(operation, SCHEDULE_KDF).allowed
+    ]
+    if not denied:
+        return []
+    effect = {
+        ("encrypt",): "no envelope can be written under it",
+        ("decrypt",): "no envelope can be read under it",
+        ("encrypt", "decrypt"): "no envelope can be written or read under it",
+    }[tuple(denied)]
+    fix = f"allow {SCHEDULE_KDF} in [kdf]"
+    if "decrypt" in denied:
+        fix += " (decrypt_only is enough to read old envelopes)"
+    return [
+        f"policy {chosen.name!r} denies {' and '.join(denied)} with {SCHEDULE_KDF}, which "
+        f"envelope format v1 derives its message keys with, so {effect}; {fix} unless the "
+        "policy is for keys that never encrypt"
+    ]
+
+
+def _echo_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"agile: warning: {warning}", err=True)
 
 
 def _parse_moment(text: str | None) -> dt.datetime | None:
@@ -165,6 +207,8 @@ def set_(spec: str) -> None:
 
     A built-in profile is stored by name.  A file's text is copied into the
     keystore, so later edits to the file need another 'agile policy set'.
+    A policy that denies hkdf-sha256, which envelope format v1 needs, is stored
+    with a warning.
 
     \b
     Examples:
@@ -178,7 +222,8 @@ def set_(spec: str) -> None:
 
     path = keystore_path()
     existed = (Path(path) / "keystore.json").is_file()
-    load_policy(spec)  # a bad NAME or FILE fails here, before a keystore is created
+    # A bad NAME or FILE fails here, before a keystore is created.
+    warnings = envelope_warnings(load_policy(spec))
     store = Keystore.open(path)
     if not existed:
         # Setting the policy first is a normal start, and a mistyped --keystore shows here.
@@ -194,6 +239,7 @@ def set_(spec: str) -> None:
         previous_policy_hash=previous_hash,
     )
     click.echo(f"active policy of {store.path}: {chosen.name} ({chosen.hash})")
+    _echo_warnings(warnings)
 
 
 @policy.command()
@@ -202,16 +248,28 @@ def set_(spec: str) -> None:
 def validate(file: str, as_json: bool) -> None:
     """Check a .toml or .rego policy; exit 0 if valid, 2 with the problem if not.
 
+    A valid policy that denies hkdf-sha256, which envelope format v1 derives its
+    message keys with, gets a warning (the "warnings" list in JSON) and exit 0.
+
     \b
     Examples:
       agile policy validate ./our-policy.toml
       agile policy validate ./pq-hybrid.rego --json
     """
     chosen = load_policy(file)
+    warnings = envelope_warnings(chosen)
     if as_json:
-        emit_json({"valid": True, "policy": chosen.name, "policy_hash": chosen.hash})
+        emit_json(
+            {
+                "valid": True,
+                "policy": chosen.name,
+                "policy_hash": chosen.hash,
+                "warnings": warnings,
+            }
+        )
         return
     click.echo(f"valid: {chosen.name} ({chosen.hash})")
+    _echo_warnings(warnings)
 
 
 @policy.command()
@@ -278,6 +336,14 @@ def _sealer_line(finding: SealerFinding) -> str:
     )
 
 
+def _password_kdf_line(finding: PasswordKdfFinding) -> str:
+    return (
+        f"keyset {finding.keyset} (password KDF {'+'.join(finding.password_kdfs)}): "
+        + "; ".join(finding.reasons)
+        + f"; {finding.fix}"
+    )
+
+
 def _finding_line(finding: Finding) -> str:
     where = f"{finding.keyset}/" if finding.keyset else ""
     return f"{where}{finding.key_id} ({finding.algorithm}, {finding.status}): " + "; ".join(
@@ -296,7 +362,9 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
     """List keys and keysets that violate the policy or are due for rotation; exit 1 if any.
 
     A keyset violates the policy when its key-encryption key is sealed with a
-    sealer (or an sss member) that the policy's [seal] rule does not allow.
+    sealer (or an sss member) that the policy's [seal] rule does not allow, or
+    with a passphrase whose password KDF the [password-kdf] rule does not allow
+    for encrypt, because new keys of the keyset are sealed under that KEK.
     A keyset file that cannot be read is listed with the reason and the fix,
     and gives exit code 1 too, while the other keysets are still checked.
     Stored objects are not read: 'agile rotate --dry-run' checks their
@@ -321,6 +389,7 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
     moment = _parse_moment(at)
     findings = check_keys(chosen, keys, now=moment)
     sealer_findings = check_sealers(chosen, seals, now=moment)
+    kdf_findings = check_password_kdfs(chosen, seals, now=moment)
 
     if as_json:
         emit_json(
@@ -332,6 +401,7 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
                 "findings": [finding.to_dict() for finding in findings],
                 "keysets_checked": len(seals),
                 "sealer_findings": [finding.to_dict() for finding in sealer_findings],
+                "password_kdf_findings": [finding.to_dict() for finding in kdf_findings],
                 "unreadable": [
                     {"name": u.name, "file": str(u.file), "reason": u.reason, "fix": u.fix}
                     for u in scan.unreadable
@@ -340,11 +410,13 @@ def check(policy: str | None, at: str | None, as_json: bool) -> None:
         )
     elif not seals and not scan.unreadable:
         click.echo(f"no keysets in {directory}")
-    elif not findings and not sealer_findings and not scan.unreadable:
+    elif not findings and not sealer_findings and not kdf_findings and not scan.unreadable:
         click.echo(f"{len(keys)} keys comply with policy {chosen.name}")
     else:
-        _print_findings(chosen, findings, sealer_findings, scan, len(keys), len(seals))
-    if findings or sealer_findings or scan.unreadable:
+        _print_findings(
+            chosen, findings, sealer_findings, kdf_findings, scan, len(keys), len(seals)
+        )
+    if findings or sealer_findings or kdf_findings or scan.unreadable:
         sys.exit(1)
 
 
@@ -352,6 +424,7 @@ def _print_findings(
     chosen: Policy,
     findings: list[Finding],
     sealer_findings: list[SealerFinding],
+    kdf_findings: list[PasswordKdfFinding],
     scan: KeystoreScan,
     key_count: int,
     keyset_count: int,
@@ -360,6 +433,8 @@ def _print_findings(
         click.echo(_finding_line(finding))
     for sealer_finding in sealer_findings:
         click.echo(_sealer_line(sealer_finding))
+    for kdf_finding in kdf_findings:
+        click.echo(_password_kdf_line(kdf_finding))
     for unreadable in scan.unreadable:
         click.echo(f"keyset {unreadable.name}: {unreadable.reason}; {unreadable.fix}")
     if findings:
@@ -369,7 +444,12 @@ def _print_findings(
             f"{len(sealer_findings)} of {keyset_count} keysets are sealed with a sealer "
             f"policy {chosen.name} does not allow"
         )
-    if not findings and not sealer_findings:
+    if kdf_findings:
+        click.echo(
+            f"{len(kdf_findings)} of {keyset_count} keysets are sealed with a password KDF "
+            f"policy {chosen.name} does not allow for new seals"
+        )
+    if not findings and not sealer_findings and not kdf_findings:
         checked = plural(key_count, "key")
         click.echo(f"readable keysets: {checked} checked, all comply with policy {chosen.name}")
     if scan.unreadable:

@@ -441,6 +441,8 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
     )
     active = store.policy(policy)
     enforce_sealers(active, target, blob, options)
+    # The KEK is opened with its current password KDF before it is sealed again.
+    active.enforce_keyset_open(name, blob, "reseal it")
     if target == "sss":
         _check_members(options)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from agile.errors import InvalidArgument, InvalidShare
+from agile.errors import InvalidArgument, InvalidShare, PolicyViolation
 from agile.fsio import atomic_write
 from agile.policy import Policy, active_policy, load_policy
 from agile.sharing import gf256, share_format
@@ -115,14 +115,20 @@ def split(
     if keyset is not None:
         if share_format_name != "agile":
             raise click.UsageError("--keyset writes agile shares only; drop --format vault")
+        from agile.keys import Keystore
         from mpc.escrow import split_keyset
 
+        # The KEK is opened with the password KDF of its passphrase seal, if it has one.
+        store = Keystore.open(keystore_path(), create=False)
+        store.policy(policy).enforce_keyset_open(
+            keyset, store.keyset(keyset).seal_blob, "split it into shares"
+        )
+        _enforce_split(_policy(policy))
         items = split_keyset(keystore_path(), keyset, threshold, count, policy=policy)
         lines = [share_format.encode_text(item) for item in items]
         _write_shares(prefix, lines)
         return
-    # Both formats share with shamir-gf256: the policy must allow new use of it.
-    _policy(policy).enforce("encrypt", share_format.ALGORITHM)
+    _enforce_split(_policy(policy))
     if share_format_name == "agile":
         secret = _read_secret(str(secret_file))
         items = share_format.split(secret, threshold, count)
@@ -131,6 +137,24 @@ def split(
         secret = _read_secret(str(secret_file))
         lines = [gf256.to_vault(item).hex() for item in gf256.split(secret, threshold, count)]
     _write_shares(prefix, lines)
+
+
+def _enforce_split(policy: Policy) -> None:
+    """Raise PolicyViolation unless ``policy`` allows new shares of shamir-gf256.
+
+    Both formats, and the shares of a keyset's KEK, use shamir-gf256, and split
+    has no option for another scheme, so the fix cannot be to choose one.
+    """
+    try:
+        policy.enforce("encrypt", share_format.ALGORITHM)
+    except PolicyViolation as violation:
+        raise PolicyViolation(
+            f"'agile share split' has no option for a scheme other than "
+            f"{share_format.ALGORITHM}, and {violation}",
+            fix=f"allow {share_format.ALGORITHM!r} in [secret-sharing] of policy "
+            f"{policy.name!r}, or pass --policy with a policy that allows it",
+            reasons=violation.reasons,
+        ) from None
 
 
 def _check_share_outputs(paths: list[str], inputs: list[str], force: bool) -> None:

@@ -570,7 +570,8 @@ class Keyset:
         post-quantum keyset does not turn classical because the policy prefers
         a classical algorithm.  The policy's ``[seal]`` rule must allow the
         keyset's sealer, as at creation, because the new private key is sealed
-        under the keyset's KEK.
+        under the keyset's KEK.  A passphrase seal's password KDF needs
+        ``decrypt`` (to open the KEK) and ``encrypt`` (to seal under it).
         """
         active = self._keystore.policy(policy)
         active.enforce_keyset_sealers(self.name, self._seal, "add a key to it")
@@ -608,7 +609,9 @@ class Keyset:
         """Add a key whose bytes came from outside (see :mod:`agile.keys.transfer`).
 
         ``key_id`` keeps the id the key has elsewhere, so envelopes encrypted to
-        it here name a key that its owner's keystore finds.
+        it here name a key that its owner's keystore finds.  A private key is
+        sealed under the keyset's KEK, so the policy checks the KEK's sealers and
+        password KDFs as :meth:`add_key` does.
         """
         check_family(algorithm, self.purpose)
         if key_id is not None:
@@ -622,6 +625,8 @@ class Keyset:
                     fix="use the existing key id; nothing was imported",
                 )
         active = self._keystore.policy(policy)
+        if private is not None:
+            active.enforce_keyset_sealers(self.name, self._seal, "import a private key into it")
         if promote:
             active.enforce(_PROTECT_OPERATION[self.purpose], algorithm)
             status = KeyStatus.PRIMARY
