@@ -704,6 +704,28 @@ def check_key_plans(keystore: Keystore, policy: Policy, key_plans: Iterable[KeyP
             reasons=[reason for reasons in sealer_reasons.values() for reason in reasons],
         )
 
+    # A new key goes under the keyset's KEK, which its passphrase seal opens with a
+    # password KDF: the policy must allow decrypt with it, and encrypt for new material.
+    kdf_denials: dict[str, tuple[list[str], str]] = {}
+    for key_plan in needs_key:
+        blob = keystore.keyset(key_plan.keyset).seal_blob
+        reasons = policy.password_kdf_reasons(blob, "decrypt") or policy.password_kdf_reasons(
+            blob, "encrypt"
+        )
+        if reasons:
+            kdf_denials[key_plan.keyset] = (reasons, policy.password_kdf_fix(key_plan.keyset, blob))
+    if kdf_denials:
+        details = "; ".join(
+            f"keyset {name!r}: {'; '.join(reasons)}" for name, (reasons, _) in kdf_denials.items()
+        )
+        raise PolicyViolation(
+            f"policy {policy.name!r} does not allow the password KDF of "
+            f"{_keysets(list(kdf_denials))} that rotation would add new keys to, so nothing "
+            f"was changed: {details}",
+            fix="; ".join(fix for _, fix in kdf_denials.values()) + ", then rotate again",
+            reasons=[reason for reasons, _ in kdf_denials.values() for reason in reasons],
+        )
+
     denied: dict[str, list[str]] = {}
     for key_plan in needs_key:
         assert key_plan.new_algorithm is not None

@@ -275,3 +275,20 @@ def test_unreadable_stanza_suite_blocks(keystore, home: Path, tmp_path: Path) ->
     assert len(summary["unreadable"]) == 3
     assert all(item["blocked_by_policy"] for item in summary["unreadable"])
     assert _runs(home) == []
+
+
+def test_denied_password_kdf_stops_run_before_key_change(
+    keystore, home: Path, tmp_path: Path
+) -> None:
+    # The keyset is sealed with Argon2id; this policy allows only scrypt.
+    _setup(keystore, home, {"aes-256-gcm": 1})
+    policy = tmp_path / "pq-scrypt.toml"
+    policy.write_text('base = "pq-hybrid"\n[password-kdf]\nallowed = ["scrypt"]\n')
+    before = _key_states(keystore)
+
+    with pytest.raises(PolicyViolation, match="password KDF of keyset 'team'") as caught:
+        rotate(str(home), RotateOptions(policy=str(policy)))
+
+    assert "agile keyset reseal team" in (caught.value.fix or "")
+    assert _key_states(keystore) == before
+    assert _runs(home) == []
