@@ -25,6 +25,7 @@ import click
 
 from agile import envelope
 from agile.envelope.format import DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MAX_HEADER, MIN_CHUNK_SIZE
+from agile.envelope.recipients import stanza_suite
 from agile.errors import InvalidArgument
 from agile.fsio import descriptor_of, fsync_directory
 from agile.keys import Keystore
@@ -390,8 +391,9 @@ def verify(
 def inspect(source: str, as_json: bool) -> None:
     """Print an envelope's header: version, payload AEAD and recipients (no key needed).
 
-    Armoured input is read to its END line, so damaged armour fails here too.
-    Only decrypt checks the payload itself.
+    Each HPKE or KEM transport recipient shows the KDF and AEAD that protect
+    the data key in its stanza. Armoured input is read to its END line, so
+    damaged armour fails here too. Only decrypt checks the payload itself.
 
     \b
     Example:
@@ -407,7 +409,9 @@ def inspect(source: str, as_json: bool) -> None:
     if header.kind == "encrypted":
         click.echo(f"payload: {header.payload_algorithm}, chunks of {header.chunk_size} bytes")
         for stanza in header.recipients:
-            click.echo(f"recipient: {stanza.key_id} ({stanza.algorithm})")
+            suite = stanza_suite(stanza)
+            wrapping = f", kdf {suite[0]}, aead {suite[1]}" if suite is not None else ""
+            click.echo(f"recipient: {stanza.key_id} ({stanza.algorithm}{wrapping})")
     else:
         for entry in header.signatures:
             click.echo(f"signature: {entry.key_id} ({entry.algorithm})")

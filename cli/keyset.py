@@ -497,10 +497,10 @@ keyset.add_command(reseal)
 @click.option(
     "--format",
     "key_format",
-    type=click.Choice(["pem", "jwk", "raw"]),
+    type=click.Choice(["pem", "der", "jwk", "raw"]),
     default="pem",
     show_default=True,
-    help="Output encoding.",
+    help="Output encoding: pem or der (SubjectPublicKeyInfo), jwk, or raw key bytes.",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Output file (default: stdout)."
@@ -511,27 +511,36 @@ def export_public(name: str, key_id: str | None, key_format: str, output: str | 
 
     Some algorithms have no JWK encoding (X-Wing, ML-KEM, ML-DSA) or no PEM
     encoding (Paillier), so export those with --format pem or raw. X-Wing PEM
-    uses the X-Wing draft's object identifier 1.3.6.1.4.1.62253.25722. PEM and
-    JWK carry the key id (a Key-Id line, a kid); raw bytes cannot, so --format
-    raw prints the id on standard error, for the importer's --key-id.
+    uses the X-Wing draft's object identifier 1.3.6.1.4.1.62253.25722. An
+    RSA-PSS key is exported as id-RSASSA-PSS with its SHA-256 parameters (PEM,
+    DER) or with "alg": "PS256" (JWK), so that it can only be imported for
+    signatures. PEM and JWK carry the key id (a Key-Id line, a kid); DER and
+    raw bytes cannot, so --format der and raw print the id on standard error,
+    for the importer's --key-id.
 
     \b
     Examples:
       agile keyset export-public releases -o releases.pem
       agile keyset export-public files --format raw -o files.pub
+      agile keyset export-public releases --format der -o releases.der
     """
     if output is not None:
         check_output_path(output)
     item = _open().keyset(name)
     data = item.export_public(key_id, key_format)
-    if key_format == "raw":
-        # Raw bytes have no room for the key id, and an importer that does not keep it
-        # encrypts to an id that this keystore does not hold.
+    if key_format in ("raw", "der"):
+        # Raw bytes and DER have no room for the key id, and an importer that does not keep
+        # it encrypts to an id that this keystore does not hold.
         exported = item.primary if key_id is None else item.key(key_id)
+        options = (
+            f"--format raw --algorithm {exported.algorithm} --public"
+            if key_format == "raw"
+            else "--format der"
+        )
         click.echo(
-            f"agile: note: key id {exported.id} ({exported.algorithm}); raw bytes do not carry "
-            f"it, so import them with 'agile keyset import NAME FILE --format raw --algorithm "
-            f"{exported.algorithm} --public --key-id {exported.id}'",
+            f"agile: note: key id {exported.id} ({exported.algorithm}); {key_format} bytes do "
+            f"not carry it, so import them with 'agile keyset import NAME FILE {options} "
+            f"--key-id {exported.id}'",
             err=True,
         )
     if output is None and sys.stdout is None:

@@ -333,7 +333,10 @@ class _Attempts:
                 f"{str(keystore.path)!r}",
                 fix="use the keystore that contains one of these keys (--keystore or AGILE_HOME)",
             )
-        message = "the envelope did not open: " + join_limited(self.reasons, "; ")
+        # Stanzas that fail for one reason (a policy that denies the AEAD that all of
+        # them name) would repeat it once per stanza.
+        reasons = list(dict.fromkeys(self.reasons))
+        message = "the envelope did not open: " + join_limited(reasons, "; ")
         if self.sealer_failures:
             # A wrong passphrase or a missing device is the user's to fix, and it hides
             # whether that keyset's stanza would have opened.  Any one keyset that opens is
@@ -352,6 +355,7 @@ class _Attempts:
             )
         if self.violations:
             reasons = [r for v in self.violations for r in v.reasons] or [str(self.violations[0])]
+            reasons = list(dict.fromkeys(reasons))
             return PolicyViolation(message, fix=self.violations[0].fix, reasons=reasons)
         return KeysetError(message, fix="; or ".join(self.remedies))
 

@@ -115,15 +115,27 @@ class Header:
     signatures: tuple[SignatureEntry, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        """Return the JSON form printed by ``agile inspect --json``."""
+        """Return the JSON form printed by ``agile inspect --json``.
+
+        A recipient whose stanza wraps the data key with a KDF and an AEAD (HPKE
+        and KEM transport) also has ``kdf`` and ``aead``, their registry ids.
+        """
+        # Imported here because recipients.py builds on this module.
+        from .recipients import stanza_suite
+
         data: dict[str, object] = {"version": self.version, "kind": self.kind}
         if self.kind == "encrypted":
             data["payload_algorithm"] = self.payload_algorithm
             data["chunk_size"] = self.chunk_size
             data["header_size"] = self.length
-            data["recipients"] = [
-                {"key_id": s.key_id, "algorithm": s.algorithm} for s in self.recipients
-            ]
+            recipients = []
+            for stanza in self.recipients:
+                entry = {"key_id": stanza.key_id, "algorithm": stanza.algorithm}
+                suite = stanza_suite(stanza)
+                if suite is not None:
+                    entry["kdf"], entry["aead"] = suite
+                recipients.append(entry)
+            data["recipients"] = recipients
         else:
             data["digest_algorithm"] = self.digest_algorithm
             data["signatures"] = [

@@ -60,6 +60,7 @@ __all__ = [
     "fingerprint",
     "KEM_WRAP_KDF",
     "KEM_WRAP_AEAD",
+    "stanza_suite",
 ]
 
 _HPKE_INFO = b"agile v1 recipient\x00"
@@ -228,6 +229,40 @@ def _kind(algorithm: str) -> str:
     return kind
 
 
+#: Registry ids by HPKE codepoint (RFC 9180 §7.2, §7.3), for reading stanzas without a key.
+_HPKE_KDF_IDS = {
+    d.hpke_kdf_id: d.id for d in registry.descriptors(Family.KDF) if d.hpke_kdf_id is not None
+}
+_HPKE_AEAD_IDS = {
+    d.hpke_aead_id: d.id for d in registry.descriptors(Family.AEAD) if d.hpke_aead_id is not None
+}
+
+
+def stanza_suite(stanza: Stanza) -> tuple[str, str] | None:
+    """Return the ids of the KDF and AEAD that protect the data key in ``stanza``.
+
+    An HPKE stanza names them by codepoint, and a codepoint without a registry
+    id comes back as four hex digits such as ``"0x0004"``.  A KEM transport
+    stanza has the fixed :data:`KEM_WRAP_KDF` and :data:`KEM_WRAP_AEAD`.
+    Returns None for a symmetric stanza, an algorithm the registry does not
+    know, and an HPKE body too short to hold the codepoints.  Nothing is
+    authenticated here: only decryption checks the stanza.
+    """
+    try:
+        kind = _kind(stanza.algorithm)
+    except AgileError:
+        return None
+    if kind == "kem":
+        return KEM_WRAP_KDF, KEM_WRAP_AEAD
+    if kind != "hpke" or len(stanza.body) < 4:
+        return None
+    kdf_id, aead_id = struct.unpack(">HH", stanza.body[:4])
+    return (
+        _HPKE_KDF_IDS.get(kdf_id, f"0x{kdf_id:04x}"),
+        _HPKE_AEAD_IDS.get(aead_id, f"0x{aead_id:04x}"),
+    )
+
+
 def wrap(target: Target, data_key: bytes, payload_context: bytes) -> Stanza:
     """Return the stanza that gives ``data_key`` to ``target``."""
     kind = _kind(target.algorithm)
@@ -313,18 +348,44 @@ def choose_hpke_suite(policy: Policy, target: Target) -> tuple[str, str]:
     return kdf, aead
 
 
-def _enforce_kem_wrap(allow: Callable[[str], None], key_id: str) -> None:
-    """Check the fixed HKDF-SHA256 and AES-256-GCM of a KEM transport stanza with ``allow``."""
+def _enforce_kem_wrap(
+    allow: Callable[[str], None], key_id: str, operation: str, hpke_kems: list[str] | None = None
+) -> None:
+    """Check the fixed HKDF-SHA256 and AES-256-GCM of a KEM transport stanza with ``allow``.
+
+    No other KDF or AEAD can take their place, so the fix of a denied one is to
+    allow it for ``operation``, or to encrypt to one of ``hpke_kems``, whose
+    stanzas take the KDF and AEAD that the policy allows.
+    """
     for algorithm in (KEM_WRAP_KDF, KEM_WRAP_AEAD):
         try:
             allow(algorithm)
         except PolicyViolation as violation:
+            section = "kdf" if algorithm == KEM_WRAP_KDF else "aead"
+            fix = f"allow {algorithm!r} for {operation} in [{section}] of the policy"
+            if operation != "encrypt":
+                fix += f", for example in {section}.decrypt_only"
+            elif hpke_kems:
+                fix += (
+                    ", or encrypt to a keyset of an HPKE KEM that the policy allows, whose "
+                    f"stanzas use an allowed KDF and AEAD: {', '.join(hpke_kems)}"
+                )
             raise PolicyViolation(
                 f"a KEM transport stanza (key {key_id}) wraps the data key with "
-                f"{KEM_WRAP_KDF} and {KEM_WRAP_AEAD}, fixed by format v1: {violation}",
-                fix=violation.fix,
+                f"{KEM_WRAP_KDF} and {KEM_WRAP_AEAD}, fixed by format v1, so a policy "
+                f"cannot choose others: {violation}",
+                fix=fix,
                 reasons=violation.reasons,
             ) from None
+
+
+def _hpke_kems(policy: Policy) -> list[str]:
+    """Return the KEMs with an HPKE codepoint that ``policy`` allows to encrypt with."""
+    return [
+        d.id
+        for d in registry.descriptors(Family.KEM)
+        if d.hpke_kem_id is not None and policy.decide("encrypt", d.id).allowed
+    ]
 
 
 def enforce_target(policy: Policy, target: Target, key_meta: Any = None) -> Target:
@@ -341,7 +402,12 @@ def enforce_target(policy: Policy, target: Target, key_meta: Any = None) -> Targ
         kdf, aead = choose_hpke_suite(policy, target)
         return replace(target, hpke_kdf=kdf, hpke_aead=aead)
     if kind == "kem":
-        _enforce_kem_wrap(partial(policy.enforce, "encrypt"), target.key_id)
+        allow = partial(policy.enforce, "encrypt")
+        try:
+            _enforce_kem_wrap(allow, target.key_id, "encrypt")
+        except PolicyViolation:
+            # Only a denied stanza pays for the list of KEMs in the fix.
+            _enforce_kem_wrap(allow, target.key_id, "encrypt", _hpke_kems(policy))
     return target
 
 
@@ -425,7 +491,7 @@ def _unwrap(
         info = binding(_HPKE_INFO, payload_context, stanza.key_id)
         return bytes(hpke.open(suite, enc, private_key, ciphertext, info=info))
     if allow is not None:
-        _enforce_kem_wrap(allow, stanza.key_id)
+        _enforce_kem_wrap(allow, stanza.key_id, "decrypt")
     _check_body_size(stanza, 2, "its ciphertext length")
     (size,) = struct.unpack(">H", body[:2])
     ciphertext = body[2 : 2 + size]

@@ -10,6 +10,7 @@ limits them to another use.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,6 +374,20 @@ _JWK_SIGNATURE_ALGS = frozenset(
         "Ed448",
     }
 )
+#: JWK "alg" values (RFC 7518 §4.1, RFC 8037 §3.2) that name a key management algorithm.
+_JWK_ENCRYPTION_ALGS = frozenset(
+    {
+        "RSA1_5",
+        "RSA-OAEP",
+        *(f"RSA-OAEP-{bits}" for bits in (256, 384, 512)),
+        "dir",
+        "ECDH-ES",
+        *(f"ECDH-ES+A{bits}KW" for bits in (128, 192, 256)),
+        *(f"A{bits}KW" for bits in (128, 192, 256)),
+        *(f"A{bits}GCMKW" for bits in (128, 192, 256)),
+        *(f"PBES2-HS{bits}+A{bits // 2}KW" for bits in (256, 384, 512)),
+    }
+)
 _JWK_KEM_OPS = frozenset({"encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits"})
 _JWK_SIGNATURE_OPS = frozenset({"sign", "verify"})
 
@@ -395,14 +410,36 @@ def check_jwk_use(jwk: dict[str, Any], purpose: str) -> None:
                 f"{purpose} keyset",
                 fix=_jwk_fix(purpose),
             )
-    alg = jwk.get("alg")
-    if alg is not None:
-        signs = alg in _JWK_SIGNATURE_ALGS
-        if not isinstance(alg, str) or signs != (purpose == "signature"):
-            raise InvalidKey(
-                f'the JWK member "alg" is {alg!r}, so the key may not go into a {purpose} keyset',
-                fix=_jwk_fix(purpose),
-            )
+    if "alg" not in jwk:
+        return
+    alg = jwk["alg"]
+    if not isinstance(alg, str):
+        raise InvalidKey(
+            f'the JWK member "alg" must be a string, got {json.dumps(alg)[:60]}',
+            fix="write the algorithm name as one JSON string (RFC 7517 §4.4), or remove the member",
+        )
+    if alg not in _JWK_SIGNATURE_ALGS and alg not in _JWK_ENCRYPTION_ALGS:
+        raise InvalidKey(
+            f'the JWK member "alg" is {alg!r}, which is no JWA algorithm that agile knows',
+            fix=_unknown_alg_fix(alg),
+        )
+    if (alg in _JWK_SIGNATURE_ALGS) != (purpose == "signature"):
+        raise InvalidKey(
+            f'the JWK member "alg" is {alg!r}, so the key may not go into a {purpose} keyset',
+            fix=_jwk_fix(purpose),
+        )
+
+
+def _unknown_alg_fix(alg: str) -> str:
+    """Return the fix for an unknown "alg": the registered name when only the case differs."""
+    known = sorted(_JWK_SIGNATURE_ALGS | _JWK_ENCRYPTION_ALGS)
+    same_letters = [name for name in known if name.lower() == alg.lower()]
+    if same_letters:
+        return f"write {same_letters[0]!r}: JWA algorithm names are case-sensitive"
+    return (
+        'write the algorithm as RFC 7518 or RFC 8037 names it ("PS256", "ES256", "EdDSA", '
+        '"ECDH-ES", "RSA-OAEP-256", ...), or export the key again'
+    )
 
 
 #: The JWK "alg" values (RFC 7518 §3.1 and §4.1, RFC 8037 §3.1) that name the algorithm
@@ -414,6 +451,12 @@ _JWK_ALGS_FOR = {
     "ecdsa-p384-sha384": ("ES384",),
     "rsa-pss-": ("PS256",),
     "rsa-oaep-": ("RSA-OAEP-256",),
+    # agile uses EC and OKP KEM keys for ECDH key agreement (the DHKEM of HPKE), which JWA
+    # names "ECDH-ES" in direct mode (RFC 7518 §4.6).  The "ECDH-ES+A128KW" family adds AES
+    # key wrap, which agile never runs.
+    "x25519": ("ECDH-ES",),
+    "p256": ("ECDH-ES",),
+    "p384": ("ECDH-ES",),
 }
 
 
@@ -430,7 +473,12 @@ def check_jwk_alg(jwk: dict[str, Any], algorithm: str) -> None:
     expected = next(
         (algs for prefix, algs in _JWK_ALGS_FOR.items() if algorithm.startswith(prefix)), None
     )
-    if expected is None or alg in expected:
+    if expected is None:
+        raise InvalidKey(
+            f'the JWK member "alg" is {alg!r}, but {algorithm} keys have no JWK "alg"',
+            fix='export the key without an "alg" member, or as PEM',
+        )
+    if alg in expected:
         return
     raise InvalidKey(
         f'the JWK member "alg" is {alg!r}, but agile would use this key for {algorithm}, '

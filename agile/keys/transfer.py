@@ -736,59 +736,131 @@ def _parse_xwing_der(
     return _checked(name, "raw", None, key)
 
 
-def _xwing_pem(public: bytes) -> bytes:
-    der = base64.encodebytes(_XWING_SPKI + public).replace(b"\n", b"")
-    lines = [der[start : start + 64] for start in range(0, len(der), 64)]
+def _pem_public(der: bytes) -> bytes:
+    """Return a SubjectPublicKeyInfo as a PEM block, in 64-character lines (RFC 7468 §2)."""
+    text = base64.encodebytes(der).replace(b"\n", b"")
+    lines = [text[start : start + 64] for start in range(0, len(text), 64)]
     return b"-----BEGIN PUBLIC KEY-----\n" + b"\n".join(lines) + b"\n-----END PUBLIC KEY-----\n"
+
+
+#: DER of the AlgorithmIdentifier { id-RSASSA-PSS, RSASSA-PSS-params } that limits an RSA
+#: key to the RSA-PSS form agile signs with: SHA-256, MGF1 with SHA-256, a 32-byte salt and
+#: the default trailer field 1 (RFC 4055 §3.1).  The hash identifiers carry NULL
+#: parameters, as OpenSSL 3.0 writes them in the RSA-PSS keys it generates.
+_RSA_PSS_ALGORITHM = bytes.fromhex(
+    "3041"  # AlgorithmIdentifier
+    "06092a864886f70d01010a"  # id-RSASSA-PSS (1.2.840.113549.1.1.10)
+    "3034"  # RSASSA-PSS-params
+    "a00f300d06096086480165030402010500"  # [0] hashAlgorithm: id-sha256, NULL
+    "a11c301a06092a864886f70d010108"  # [1] maskGenAlgorithm: id-mgf1 (1.2.840.113549.1.1.8)
+    "300d06096086480165030402010500"  # with id-sha256, NULL
+    "a203020120"  # [2] saltLength: 32
+)
+
+
+def _der_element(tag: int, contents: bytes) -> bytes:
+    """Return a DER element with a definite length (X.690 §8.1.3)."""
+    size = len(contents)
+    if size < 0x80:
+        return bytes([tag, size]) + contents
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + contents
+
+
+def _rsa_pss_spki(public: bytes) -> bytes:
+    """Return the SubjectPublicKeyInfo of an rsa-pss-* key, limited to agile's RSA-PSS form.
+
+    The keystore stores RSA public keys with the rsaEncryption identifier, which
+    pyca/cryptography writes.  An importer would take such a file for an RSA-OAEP
+    key, so the export names id-RSASSA-PSS and its parameters.
+    """
+    key = serialization.load_der_public_key(public)
+    assert isinstance(key, rsa.RSAPublicKey)
+    rsa_public_key = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    bit_string = _der_element(0x03, b"\x00" + rsa_public_key)
+    return _der_element(0x30, _RSA_PSS_ALGORITHM + bit_string)
+
+
+def _public_der(algorithm: str, public: bytes, handle: Any) -> bytes:
+    """Return the DER SubjectPublicKeyInfo of a public key."""
+    if algorithm == "x-wing":
+        return _XWING_SPKI + public
+    if algorithm.startswith("rsa-pss-"):
+        return _rsa_pss_spki(public)
+    if handle is None or not hasattr(handle, "public_bytes"):
+        raise UnsupportedAlgorithm(
+            f"{algorithm} public keys have no SubjectPublicKeyInfo encoding here",
+            fix="export with --format raw",
+        )
+    return handle.public_bytes(  # type: ignore[no-any-return]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def export_public(
     algorithm: str, public: bytes, format: str = "pem", key_id: str | None = None
 ) -> bytes:
-    """Return a public key as PEM SubjectPublicKeyInfo, JWK (classical keys) or raw bytes.
+    """Return a public key as a SubjectPublicKeyInfo (PEM or DER), a JWK or raw bytes.
 
     A JWK carries ``key_id`` as its ``kid``, and a PEM file as a ``Key-Id:`` line
-    before the block, so that an importing keystore keeps the id.
+    before the block, so that an importing keystore keeps the id.  DER and raw
+    bytes have no room for it.  An rsa-pss-* key is exported with the
+    id-RSASSA-PSS identifier or the JWK "alg" PS256, so that no importer can
+    take it for an encryption key.
     """
     if format == "raw":
         return public
+    if format not in ("pem", "der", "jwk"):
+        raise InvalidKey(f"unknown export format {format!r}", fix="use pem, der, jwk or raw")
     openssl = (
         registry.get(algorithm, "openssl")
         if "openssl" in registry.providers_for(algorithm)
         else None
     )
     handle = openssl.load_public(public).handle if openssl is not None else None  # type: ignore[attr-defined]
+    if format == "der":
+        return _public_der(algorithm, public, handle)
     if format == "pem":
-        if algorithm == "x-wing":
-            pem = _xwing_pem(public)
-        elif handle is None or not hasattr(handle, "public_bytes"):
-            raise UnsupportedAlgorithm(
-                f"{algorithm} public keys have no PEM encoding here",
-                fix="export with --format raw",
-            )
-        else:
-            pem = handle.public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
         prefix = f"Key-Id: {key_id}\n".encode("ascii") if key_id is not None else b""
-        return prefix + pem  # type: ignore[no-any-return]
-    if format == "jwk":
-        jwk = _public_jwk(algorithm, public, handle)
-        if key_id is not None:
-            jwk["kid"] = key_id
-        return (json.dumps(jwk) + "\n").encode()
-    raise InvalidKey(f"unknown export format {format!r}", fix="use pem, jwk or raw")
+        return prefix + _pem_public(_public_der(algorithm, public, handle))
+    jwk = _public_jwk(algorithm, public, handle)
+    if key_id is not None:
+        jwk["kid"] = key_id
+    return (json.dumps(jwk) + "\n").encode()
 
 
 def _b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+#: The JWK "alg" written for each algorithm, the first that import accepts for it
+#: (:func:`check_jwk_alg`), so that an importer keeps the key to its purpose.
+_EXPORT_ALGS = {
+    "x25519": "ECDH-ES",
+    "p256": "ECDH-ES",
+    "p384": "ECDH-ES",
+    "ed25519": "EdDSA",
+    "ed448": "EdDSA",
+    "ecdsa-p256-sha256": "ES256",
+    "ecdsa-p384-sha384": "ES384",
+    "rsa-oaep-2048": "RSA-OAEP-256",
+    "rsa-oaep-3072": "RSA-OAEP-256",
+    "rsa-pss-2048-sha256": "PS256",
+    "rsa-pss-3072-sha256": "PS256",
+}
+
+
 def _public_jwk(algorithm: str, public: bytes, handle: Any) -> dict[str, str]:
+    jwk = _public_jwk_members(algorithm, public, handle)
+    jwk["alg"] = _EXPORT_ALGS[algorithm]
+    return jwk
+
+
+def _public_jwk_members(algorithm: str, public: bytes, handle: Any) -> dict[str, str]:
     okp = {"x25519": "X25519", "ed25519": "Ed25519", "ed448": "Ed448"}
     if algorithm in okp:
         return {"kty": "OKP", "crv": okp[algorithm], "x": _b64url_encode(public)}
-    if isinstance(handle, ec.EllipticCurvePublicKey):
+    if algorithm in _EXPORT_ALGS and isinstance(handle, ec.EllipticCurvePublicKey):
         size = (handle.curve.key_size + 7) // 8
         point = handle.public_numbers()
         crv = {"secp256r1": "P-256", "secp384r1": "P-384"}[handle.curve.name]
@@ -798,14 +870,16 @@ def _public_jwk(algorithm: str, public: bytes, handle: Any) -> dict[str, str]:
             "x": _b64url_encode(point.x.to_bytes(size, "big")),
             "y": _b64url_encode(point.y.to_bytes(size, "big")),
         }
-    if isinstance(handle, rsa.RSAPublicKey):
+    if algorithm in _EXPORT_ALGS and isinstance(handle, rsa.RSAPublicKey):
         numbers = handle.public_numbers()
         return {
             "kty": "RSA",
             "n": _b64url_encode(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
             "e": _b64url_encode(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
         }
-    formats = "pem or raw" if hasattr(handle, "public_bytes") or algorithm == "x-wing" else "raw"
+    formats = (
+        "pem, der or raw" if hasattr(handle, "public_bytes") or algorithm == "x-wing" else "raw"
+    )
     raise UnsupportedAlgorithm(
         f"{algorithm} has no JWK encoding", fix=f"export with --format {formats}"
     )

@@ -57,7 +57,14 @@ def test_acceptance_flow(run, tmp_path: Path) -> None:  # type: ignore[no-untype
     inspected = run("inspect", str(tmp_path / "big.agile"), "--json")
     info = json.loads(inspected.stdout)
     keyset = json.loads(run("keyset", "show", "files", "--json").stdout)
-    assert info["recipients"] == [{"key_id": keyset["primary"], "algorithm": "x-wing"}]
+    assert info["recipients"] == [
+        {
+            "key_id": keyset["primary"],
+            "algorithm": "x-wing",
+            "kdf": "hkdf-sha256",
+            "aead": "aes-256-gcm",
+        }
+    ]
     assert info["version"] == 1
     assert info["payload_algorithm"] == "aes-256-gcm"
 

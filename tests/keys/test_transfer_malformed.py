@@ -85,7 +85,10 @@ def test_unsupported_type_has_fix() -> None:
 
 @pytest.mark.parametrize(
     ("algorithm", "fix"),
-    [("x-wing", "export with --format pem or raw"), ("paillier-2048", "export with --format raw")],
+    [
+        ("x-wing", "export with --format pem, der or raw"),
+        ("paillier-2048", "export with --format raw"),
+    ],
     ids=["pem", "no-pem"],
 )
 def test_jwk_export_fix_lists_working_formats(algorithm: str, fix: str) -> None:
