@@ -36,7 +36,7 @@ from ..errors import (
 )
 from ..keys import Key, Keyset, Keystore
 from ..registry import PrivateKey
-from ..seal.passphrase import enforce_password_kdfs
+from ..seal.passphrase import enforce_password_kdf_ids
 from .armour import ArmourWriter, check_armor_flag, dearmour_if_armoured
 from .armour import armour as to_armour
 from .format import (
@@ -153,8 +153,8 @@ def enforce_unseal(policy: Policy, keyset: Keyset) -> None:
     A passphrase sealer (alone or as an sss member) opens the KEK with a password
     KDF, which the policy must allow for ``decrypt``.
     """
-    if keyset.sealer in _PASSWORD_SEALERS:
-        enforce_password_kdfs(policy, keyset.seal_blob, "decrypt", f"keyset {keyset.name!r}")
+    # Keyset.password_kdfs reads the blob without the copy that seal_blob makes.
+    enforce_password_kdf_ids(policy, keyset.password_kdfs, "decrypt", f"keyset {keyset.name!r}")
 
 
 def _enforce_targets(policy: Policy, targets: list[Target]) -> list[Target]:
@@ -171,10 +171,6 @@ def _enforce_targets(policy: Policy, targets: list[Target]) -> list[Target]:
         meta = _meta(target.key) if target.key is not None else None
         checked.append(enforce_target(policy, target, meta))
     return checked
-
-
-#: Sealers whose blobs may contain a passphrase blob, and so a password KDF.
-_PASSWORD_SEALERS = frozenset({"passphrase", "sss"})
 
 
 # Header construction.

@@ -238,6 +238,7 @@ class Keyset:
         self.purpose = purpose
         self.created = created
         self._seal = seal
+        self._password_kdfs: tuple[Any, tuple[str, ...]] | None = None
         self._keys = keys
         # Parsed public keys by key id: parsing an ML-KEM key costs about as much as using it.
         self._public_cache: dict[str, PublicKey] = {}
@@ -263,6 +264,19 @@ class Keyset:
     def seal_blob(self) -> dict[str, Any]:
         """A copy of the sealed KEK (public facts and ciphertext only)."""
         return json.loads(json.dumps(self._seal))  # type: ignore[no-any-return]
+
+    @property
+    def password_kdfs(self) -> tuple[str, ...]:
+        """The password KDFs that open the KEK's passphrase seals (sss members included).
+
+        Read without copying the blob, because every decrypt checks them.
+        """
+        from ..seal.passphrase import password_kdfs
+
+        cached = self._password_kdfs
+        if cached is None or cached[0] is not self._seal:
+            cached = self._password_kdfs = (self._seal, tuple(password_kdfs(self._seal)))
+        return cached[1]
 
     def replace_seal(self, blob: dict[str, Any]) -> None:
         """Store a new sealed form of the same KEK (after resealing it) and save."""

@@ -30,7 +30,7 @@ import getpass
 import logging
 import os
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -252,7 +252,17 @@ def enforce_password_kdfs(
     ``encrypt`` and unsealing is ``decrypt``.  ``subject`` names the sealed
     secret in the message, such as "keyset 'mail'".
     """
-    for kdf in dict.fromkeys(password_kdfs(blob)):
+    enforce_password_kdf_ids(policy, password_kdfs(blob), operation, subject)
+
+
+def enforce_password_kdf_ids(
+    policy: Policy, kdfs: Iterable[str], operation: str, subject: str
+) -> None:
+    """Raise :class:`PolicyViolation` unless ``policy`` allows ``operation`` with each of ``kdfs``.
+
+    As :func:`enforce_password_kdfs`, for KDF ids already read from a blob.
+    """
+    for kdf in dict.fromkeys(kdfs):
         try:
             policy.enforce(operation, kdf)
         except PolicyViolation as violation:
