@@ -15,11 +15,12 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from agile.errors import InvalidShare, KeysetError, KeystoreError, WrongPassphrase
+from agile.errors import InvalidShare, KeysetError, KeystoreError, PolicyViolation, WrongPassphrase
 from agile.keys import Keyset, Keystore
 from agile.keys.kek import kek_associated_data, unseal_kek, unwrap_private
 from agile.policy import Policy
 from agile.seal.base import KEK_SIZE, sealer_class
+from agile.seal.passphrase import choose_password_kdf, enforce_password_kdfs
 from agile.seal.sss import accepted_options, enforce_sealers, sealer_from_options
 from agile.sharing import share_format
 from agile.sharing.share_format import AgileShare
@@ -107,7 +108,12 @@ def restore_keyset(
     options = {key: value for key, value in (options or {}).items() if value is not None}
     chosen = sealer or keyset.sealer
     blob = keyset.seal_blob
-    enforce_sealers(store.policy(policy), chosen, blob, options)
+    active = store.policy(policy)
+    enforce_sealers(active, chosen, blob, options)
+    # A passphrase seal, alone or as an sss member, uses the policy's password KDF.
+    kdf = _password_kdf(active)
+    if kdf is not None:
+        options.setdefault("password_kdf", kdf)
 
     kek = share_format.combine(shares)
     _check_kek(keyset, kek)
@@ -120,6 +126,19 @@ def restore_keyset(
         new_blob = resealer(blob, associated_data, secret=kek)
     else:
         new_blob = sealer_from_options(chosen, **options).seal(kek, associated_data)
+    enforce_password_kdfs(active, new_blob, "encrypt", f"keyset {name!r}")
     keyset.replace_seal(new_blob)
     log.info("keyset %s: KEK restored from %d shares and sealed with %s", name, len(shares), chosen)
     return chosen
+
+
+def _password_kdf(policy: Policy) -> str | None:
+    """Return the password KDF that ``policy`` prefers, or None when it allows none.
+
+    None leaves the sealer's default, and the check of the new blob then
+    reports the denial if a passphrase seal was made.
+    """
+    try:
+        return choose_password_kdf(policy)
+    except PolicyViolation:
+        return None

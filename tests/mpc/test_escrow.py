@@ -105,3 +105,19 @@ def test_split_wrong_passphrase_names_keyset(
     with pytest.raises(WrongPassphrase, match="keyset 'pay'") as caught:
         split_keyset(keystore, "pay", 2, 3)
     assert "keyset 'pay'" in (caught.value.fix or "")
+
+
+def test_restore_seals_with_policy_kdf(
+    keystore: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGILE_SCRYPT_N", "1024")
+    Keystore.open(keystore).create_keyset("pay", "kem", "x25519")
+    kek = _unseal(keystore, "pay")
+    shares = split_keyset(keystore, "pay", 2, 3)
+    policy = tmp_path / "scrypt.toml"
+    policy.write_text('base = "default"\n[password-kdf]\nallowed = ["scrypt"]\n')
+
+    restore_keyset(keystore, "pay", shares[:2], policy=str(policy))
+
+    assert Keystore.open(keystore).keyset("pay").seal_blob["kdf"] == "scrypt"
+    assert _unseal(keystore, "pay") == kek
