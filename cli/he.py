@@ -187,7 +187,10 @@ def _private_key(name: str, key_id: str, policy: str | None) -> PaillierPrivateK
                 f"key {key.id} of keyset {name!r} (Paillier key {key_id}) has no private part",
                 fix="decrypt in the keystore that holds the private key",
             )
-        keyset.keystore.policy(policy).enforce("decrypt", key.algorithm, key=key.meta())
+        active = keyset.keystore.policy(policy)
+        active.enforce("decrypt", key.algorithm, key=key.meta())
+        # Opening the KEK runs the keyset's password KDF, which the policy must allow.
+        active.enforce_keyset_open(name, keyset.seal_blob, "decrypt these values")
         return keyset.private_key(key.id).handle  # type: ignore[no-any-return]
     raise KeyNotFound(
         f"keyset {name!r} has no private key for Paillier key {key_id}",

@@ -256,3 +256,22 @@ def test_disabled_key_cannot_decrypt(workspace: Path) -> None:
     result = agile("he", "decrypt", "--keyset", "life", *legacy, str(encrypted))
     assert result.returncode == 0, result.stderr
     assert result.stdout == "7\n"
+
+
+def test_decrypt_denied_password_kdf_exits_1(workspace: Path) -> None:
+    # The keyset is sealed with Argon2id; this policy opens keysets with scrypt only.
+    source = workspace / "kdf.csv"
+    source.write_text("1,5\n")
+    sealed = workspace / "kdf.he"
+    result = agile(
+        "he", "encrypt", "--keyset", "agg", "--policy", "legacy", str(source), "-o", str(sealed)
+    )
+    assert result.returncode == 0, result.stderr
+    policy = workspace / "scrypt-only.toml"
+    policy.write_text('base = "legacy"\n[password-kdf]\nallowed = ["scrypt"]\n')
+
+    result = agile("he", "decrypt", "--keyset", "agg", "--policy", str(policy), str(sealed))
+
+    assert result.returncode == 1, result.stderr
+    assert "password KDF of keyset 'agg'" in result.stderr
+    assert result.stdout == ""
