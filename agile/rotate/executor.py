@@ -61,8 +61,8 @@ from .planner import (
     Unreadable,
     check_key_plans,
     check_old_keys_open,
+    key_openers,
     keys_named_in,
-    known_key_ids,
     plan,
     plan_keys,
     scan_store,
@@ -386,7 +386,7 @@ def _resume_plan(
         for key_id in key_plan.old_key_ids
     }
     failed = {(store, object_id) for store, object_id, _ in journal.failures(run.run_id)}
-    known = known_key_ids(keystore)
+    known = key_openers(keystore, policy)
     for name, url in run.options["stores"]:
         result.scanned[name] += 0
         with open_store(url) as store:
@@ -514,7 +514,11 @@ def _check_plan(
             for _, store in opened:
                 store.close()
         check_old_keys_open(policy, key_plans, denied, named)
-    if _denies_some_decrypt(policy):
+    # A keyset whose password KDF the policy denies blocks the objects only it opens.
+    denied_kdf = any(
+        opener is not None and opener[1] for opener in key_openers(keystore, policy).values()
+    )
+    if denied_kdf or _denies_some_decrypt(policy):
         blocked = [item for item in _scan_plan(keystore, policy, key_plans, stores) if item[1]]
         if blocked:
             first = blocked[0][0]
@@ -582,7 +586,7 @@ def _scan_plan(
         for key_plan in key_plans
         for key_id in key_plan.old_key_ids
     }
-    known = known_key_ids(keystore)
+    known = key_openers(keystore, policy)
     for name, url in stores:
         with open_store(url) as store:
             for item in scan_store(name, store, targets, policy, None, known):
@@ -1086,7 +1090,7 @@ class _Rotation:
         Unreadable objects are appended to ``unreadable`` instead; a store is
         read as the caller consumes the objects, so none is held in memory.
         """
-        known = known_key_ids(self.keystore)
+        known = key_openers(self.keystore, self.policy)
         for name, url in self.stores:
             with open_store(url) as store:
                 for item in scan_store(name, store, self.targets, self.policy, None, known):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,7 @@ __all__ = [
     "Migration",
     "needs_migration",
     "migration_block",
+    "key_openers",
     "retiring_statuses",
     "header_key_ids",
     "is_signature_envelope",
@@ -315,7 +316,7 @@ def needs_migration(
     targets: dict[str, str],
     policy: Policy,
     decisions: dict[Any, Any] | None = None,
-    known_key_ids: set[str] | None = None,
+    known_key_ids: Collection[str] | None = None,
 ) -> Migration | None:
     """Return what an object with ``header`` needs under ``policy``, or None.
 
@@ -355,32 +356,72 @@ def _allowed(policy: Policy, operation: str, algorithm: str, cache: dict[Any, An
     return bool(allowed)
 
 
-def migration_block(header: Any, policy: Policy, known_key_ids: set[str]) -> str | None:
-    """Return why ``policy`` stops rotation from opening an encrypted envelope, else None.
+#: Why rotation cannot open stanzas with a key: the reason, and whether the policy is the cause.
+Opener = tuple[str, bool] | None
+
+
+def key_openers(keystore: Keystore, policy: Policy) -> dict[str, Opener]:
+    """Return each key id of the keystore with why rotation cannot open its stanzas, or None.
+
+    Rotation opens a stanza with the key's private (or symmetric) part, so a
+    public-only, disabled or destroyed key opens nothing.  Opening also unseals
+    the keyset's KEK, whose password KDF the policy must allow for decrypt.
+    """
+    openers: dict[str, Opener] = {}
+    for keyset in _every_keyset(keystore):
+        denied = policy.password_kdf_reasons(keyset.seal_blob, "decrypt")
+        for key in keyset.keys:
+            if not key.has_private or not key.status.can_open:
+                state = key.status.value if not key.status.can_open else "public-only"
+                openers[key.id] = (f"key {key.id} of keyset {keyset.name!r} is {state}", False)
+            elif denied:
+                reason = f"key {key.id}: keyset {keyset.name!r} opens with a denied password KDF"
+                openers[key.id] = (f"{reason} ({'; '.join(denied)})", True)
+            else:
+                openers[key.id] = None
+    return openers
+
+
+def migration_block(
+    header: Any, policy: Policy, known_key_ids: Collection[str]
+) -> tuple[str, bool] | None:
+    """Return why rotation cannot open an encrypted envelope, and whether the policy is why.
 
     Migrating decrypts the data key (and, for a re-encryption, the payload)
-    under the policy, which then checks the payload AEAD and, for an HPKE
-    stanza, the KDF and AEAD that the stanza names.  An envelope that fails
-    those checks for every stanza of this keystore would fail after the keys
-    changed.  Whether the old key itself may decrypt is checked per key
-    (:func:`undecryptable_old_keys`), so it is left out here.
+    under the policy.  The policy checks the payload AEAD and, for an HPKE
+    stanza, the KDF and AEAD that the stanza names.  When ``known_key_ids`` is
+    a mapping from :func:`key_openers`, a stanza also needs a key that can open
+    it.  An envelope that no stanza of this keystore opens would fail after
+    the keys changed.  Whether the old key itself may decrypt is checked per
+    key (:func:`undecryptable_old_keys`), so it is left out here.
     """
     if is_signature_envelope(header):
         return None
     decision = policy.decide("decrypt", header.payload_algorithm)
     if not decision.allowed:
-        return "; ".join(decision.reasons)
-    reasons: list[str] = []
+        return "; ".join(decision.reasons), True
+    openers = known_key_ids if isinstance(known_key_ids, Mapping) else {}
+    by_policy: list[str] = []
+    other: list[str] = []
     for stanza in header.recipients:
         if stanza.key_id not in known_key_ids:
+            continue
+        problem = openers.get(stanza.key_id)
+        if problem is not None:
+            (by_policy if problem[1] else other).append(problem[0])
             continue
         decisions = [policy.decide("decrypt", a) for a in _stanza_algorithms(stanza)]
         denied = [d for d in decisions if not d.allowed]
         if not denied:
             return None
-        reasons.extend(reason for d in denied for reason in d.reasons)
+        by_policy.extend(reason for d in denied for reason in d.reasons)
     # No stanza of this keystore: reported as unreadable elsewhere, or opened by none.
-    return "; ".join(dict.fromkeys(reasons)) or None
+    if by_policy:
+        # Another policy could open it, so the policy is the cause.
+        return "; ".join(dict.fromkeys(by_policy + other)), True
+    if other:
+        return "; ".join(dict.fromkeys(other)), False
+    return None
 
 
 def _stanza_algorithms(stanza: Any) -> list[str]:
@@ -576,7 +617,7 @@ def scan_store(
     targets: dict[str, str],
     policy: Policy,
     scanned: Counter[str] | None = None,
-    known_key_ids: set[str] | None = None,
+    known_key_ids: Collection[str] | None = None,
 ) -> Iterator[Finding | Unreadable]:
     """Yield a finding for each object to migrate and each unreadable object.
 
@@ -605,7 +646,9 @@ def scan_store(
             yield Unreadable(store_name, object_id, store.describe(object_id), str(error))
             continue
 
-        if known_key_ids is not None and not header_key_ids(header) & known_key_ids:
+        if known_key_ids is not None and not any(
+            k in known_key_ids for k in header_key_ids(header)
+        ):
             ids = ", ".join(sorted(header_key_ids(header)))
             reason = f"names no key of this keystore ({ids})"
             log.warning("store %s: object %s %s", store_name, object_id, reason)
@@ -628,10 +671,17 @@ def scan_store(
             continue
         named, action = needed.old_key_ids, needed.action
         if block is not None:
-            reason = f"policy {policy.name!r} does not allow decrypting it: {block}"
-            # The caller reports it: the dry run lists it, and a real run stops on it.
-            log.debug("store %s: object %s: %s", store_name, object_id, reason)
-            yield Unreadable(store_name, object_id, store.describe(object_id), reason, blocked=True)
+            text, by_policy = block
+            if by_policy:
+                reason = f"policy {policy.name!r} does not allow decrypting it: {text}"
+                # The caller reports it: the dry run lists it, and a real run stops on it.
+                log.debug("store %s: object %s: %s", store_name, object_id, reason)
+            else:
+                reason = f"no key of this keystore can open it: {text}"
+                log.warning("store %s: object %s: %s", store_name, object_id, reason)
+            yield Unreadable(
+                store_name, object_id, store.describe(object_id), reason, blocked=by_policy
+            )
             continue
         problem = signed_message_problem(store, object_id) if action == "resign" else None
         if problem is not None:
@@ -660,7 +710,7 @@ def plan(
     for name, store in stores:
         result.scanned[name] += 0
         for item in scan_store(
-            name, store, old_ids, policy, result.scanned, known_key_ids(keystore)
+            name, store, old_ids, policy, result.scanned, key_openers(keystore, policy)
         ):
             if isinstance(item, Unreadable):
                 result.unreadable.append(item)

@@ -292,3 +292,47 @@ def test_denied_password_kdf_stops_run_before_key_change(
     assert "agile keyset reseal team" in (caught.value.fix or "")
     assert _key_states(keystore) == before
     assert _runs(home) == []
+
+
+def test_object_only_public_key_opens_listed(keystore, home: Path, tmp_path: Path) -> None:
+    from agile.keys import Keystore
+    from agile.keys.transfer import parse_key
+
+    _setup(keystore, home, {"aes-128-gcm": 1})
+    other = Keystore.open(tmp_path / "other").create_keyset("peer", "kem", "x25519")
+    public = parse_key(other.primary.public, "kem", format="raw", algorithm="x25519", public=True)
+    imported = keystore.create_keyset("ext", "kem", first_key=public)
+    store = open_store(str(home.parent / "objects"))
+    plaintext = b"only the peer can read this"
+    store.put(
+        "peer-only", encrypt(plaintext, imported, policy="default", payload_algorithm="aes-128-gcm")
+    )
+
+    summary = dry_run(str(home), RotateOptions(policy=NO_AES128)).to_dict()
+    result = agile(home, "rotate", "--dry-run", "--policy", NO_AES128)
+    report = rotate(str(home), RotateOptions(policy=NO_AES128))
+
+    (item,) = summary["unreadable"]
+    assert item["object"] == "peer-only"
+    assert "no key of this keystore can open it" in item["error"]
+    assert "public-only" in item["error"]
+    assert item["blocked_by_policy"] is False
+    assert result.returncode == 1, result.stderr
+    assert report["objects"]["reencrypt"] == 1  # the object of the keystore's own key
+    assert [f["object"] for f in report["failures"]] == ["peer-only"]
+
+
+def test_denied_password_kdf_of_staying_key_blocks(keystore, home: Path, tmp_path: Path) -> None:
+    # No key is due, but opening the AES-128-GCM objects needs the Argon2id of keyset 'team'.
+    _setup(keystore, home, {"aes-128-gcm": 2})
+    policy = tmp_path / "no-aes128-scrypt.toml"
+    policy.write_text('base = "default:no-aes128"\n[password-kdf]\nallowed = ["scrypt"]\n')
+
+    summary = dry_run(str(home), RotateOptions(policy=str(policy))).to_dict()
+    with pytest.raises(PolicyViolation, match="rotation would fail on 2 objects"):
+        rotate(str(home), RotateOptions(policy=str(policy)))
+
+    assert len(summary["unreadable"]) == 2
+    assert all(item["blocked_by_policy"] for item in summary["unreadable"])
+    assert "password KDF" in summary["unreadable"][0]["error"]
+    assert _runs(home) == []
