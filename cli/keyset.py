@@ -39,12 +39,23 @@ def _open(*, create: bool = False) -> Keystore:
 
 
 def _fact(value: object) -> str:
-    """Return a sealer fact on one line: nested tables as k=v, members by sealer name."""
+    """Return a sealer fact on one line: nested tables as k=v, members by sealer name.
+
+    A passphrase member also names its password KDF, as a passphrase keyset does.
+    """
     if isinstance(value, dict):
         return ",".join(f"{name}={item}" for name, item in value.items())
     if isinstance(value, list):
-        return ",".join(str(i.get("sealer")) if isinstance(i, dict) else str(i) for i in value)
+        return ",".join(_member_fact(item) for item in value)
     return str(value)
+
+
+def _member_fact(member: object) -> str:
+    if not isinstance(member, dict):
+        return str(member)
+    name = str(member.get("sealer"))
+    kdf = member.get("kdf")
+    return f"{name}(kdf={kdf})" if kdf is not None else name
 
 
 def _print_keyset(keyset: Keyset) -> None:

@@ -28,6 +28,7 @@ from agile.policy.model import (
     check_password_kdfs,
     check_sealers,
 )
+from agile.policy.profile import ProfilePolicy
 
 from .common import (
     emit_json,
@@ -97,14 +98,43 @@ def envelope_warnings(chosen: Policy) -> list[str]:
         ("decrypt",): "no envelope can be read under it",
         ("encrypt", "decrypt"): "no envelope can be written or read under it",
     }[tuple(denied)]
-    fix = f"allow {SCHEDULE_KDF} in [kdf]"
-    if "decrypt" in denied:
-        fix += " (decrypt_only is enough to read old envelopes)"
+    fix = _kdf_fix(chosen, denied, SCHEDULE_KDF)
     return [
         f"policy {chosen.name!r} denies {' and '.join(denied)} with {SCHEDULE_KDF}, which "
         f"envelope format v1 derives its message keys with, so {effect}; {fix} unless the "
         "policy is for keys that never encrypt"
     ]
+
+
+def _kdf_fix(chosen: Policy, denied: list[str], kdf: str) -> str:
+    """Return how to let ``chosen`` run ``denied`` with ``kdf``, in the terms of its engine."""
+    if not isinstance(chosen, ProfilePolicy):
+        fix = (
+            f'make the Rego module allow {" and ".join(denied)} when input.algorithm.id is "{kdf}"'
+        )
+        if len(denied) == 2:
+            fix += " (allowing decrypt alone is enough to read old envelopes)"
+        return fix
+
+    rules = chosen.rules["kdf"]
+    if kdf in rules.allowed:
+        # Old use of an allowed id is always allowed, so a new-use constraint denies encrypt.
+        failures = [reason for _rule, reason in rules.constraint_failures(kdf)]
+        return f"relax the [kdf] rule that denies it ({'; '.join(failures)})"
+    entry = rules.legacy_entry(kdf)
+    if entry is not None and entry.until is not None and "decrypt" in denied:
+        # The id is in decrypt_only (listed there or moved by demote), but its last day passed.
+        fix = (
+            f"set a later until date on the {kdf} entry of [kdf] decrypt_only (it ended on "
+            f"{entry.until.isoformat()}) to read old envelopes"
+        )
+        if "encrypt" in denied:
+            fix += f", and list {kdf} in [kdf] allowed to write new ones"
+        return fix
+    fix = f"list {kdf} in [kdf] allowed"
+    if entry is None and "decrypt" in denied:
+        fix += " (decrypt_only is enough to read old envelopes)"
+    return fix
 
 
 def _echo_warnings(warnings: list[str]) -> None:

@@ -80,6 +80,27 @@ class Stanza:
     algorithm: str
     body: bytes = field(repr=False)
 
+    @property
+    def kdf(self) -> str | None:
+        """KDF id that protects the data key (HPKE and KEM transport stanzas), else None.
+
+        It is read from the stanza as stored, so only decryption proves it.
+        """
+        suite = self._suite()
+        return suite[0] if suite is not None else None
+
+    @property
+    def aead(self) -> str | None:
+        """AEAD id that protects the data key (HPKE and KEM transport stanzas), else None."""
+        suite = self._suite()
+        return suite[1] if suite is not None else None
+
+    def _suite(self) -> tuple[str, str] | None:
+        # Imported here because recipients.py builds on this module.
+        from .recipients import stanza_suite
+
+        return stanza_suite(self)
+
 
 @dataclass(frozen=True, slots=True)
 class SignatureEntry:

@@ -388,28 +388,120 @@ _JWK_ENCRYPTION_ALGS = frozenset(
         *(f"PBES2-HS{bits}+A{bits // 2}KW" for bits in (256, 384, 512)),
     }
 )
-_JWK_KEM_OPS = frozenset({"encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits"})
-_JWK_SIGNATURE_OPS = frozenset({"sign", "verify"})
+#: The "key_ops" values (RFC 7517 §4.3) that allow a key into a keyset of each purpose.
+_JWK_OPS = {
+    "signature": frozenset({"sign", "verify"}),
+    "kem": frozenset({"encrypt", "decrypt", "wrapKey", "unwrapKey", "deriveKey", "deriveBits"}),
+}
 
 
-def check_jwk_use(jwk: dict[str, Any], purpose: str) -> None:
-    """Reject a JWK whose ``use``, ``key_ops`` or ``alg`` member limits it to another purpose."""
-    expected_use = {"kem": "enc", "signature": "sig"}.get(purpose)
-    use = jwk.get("use")
-    if use is not None and use != expected_use:
+#: The purpose of keyset that each RFC 7517 §4.2 "use" value names (case-sensitive).
+_JWK_USES = {"sig": "signature", "enc": "kem"}
+#: The words for what a key of each purpose does, in messages.
+_PURPOSE_WORDS = {"signature": "signing", "kem": "encryption"}
+
+
+def check_jwk_use(jwk: dict[str, Any], purpose: str, algorithms: dict[str, str]) -> None:
+    """Reject a JWK whose ``use``, ``key_ops`` or ``alg`` keeps it from a ``purpose`` keyset.
+
+    ``algorithms`` maps each keyset purpose that the key's type allows to the
+    algorithm agile would run with it there (an RSA key: ``rsa-pss-N-sha256`` in
+    a signature keyset, ``rsa-oaep-N`` in a kem keyset).  The fix names the other
+    purpose only when its keyset takes the key with these members.  Otherwise it
+    names the "alg" or "use" values under which agile could use the key.
+    """
+    _check_use_value(jwk)
+    _check_key_ops_value(jwk)
+    _check_alg_value(jwk, algorithms)
+    if not algorithms:
+        return  # The key's type or size is not supported, and parsing reports that.
+
+    problems = {
+        name: _limit_problem(jwk, name, algorithm) for name, algorithm in algorithms.items()
+    }
+    if purpose in problems and problems[purpose] is None:
+        return
+    fitting = [name for name, problem in problems.items() if problem is None]
+    if fitting:
+        member = problems.get(purpose)
+        if member is None:
+            return  # The key's type has no algorithm of this purpose; parsing reports that.
         raise InvalidKey(
-            f'the JWK member "use" is {use!r}, so the key may not go into a {purpose} keyset',
-            fix=_jwk_fix(purpose),
+            f'the JWK member "{member}" is {jwk[member]!r}, so the key may not go into a '
+            f"{purpose} keyset",
+            fix=_jwk_fix(fitting[0]),
         )
-    operations = jwk.get("key_ops")
-    if operations is not None:
-        allowed = _JWK_SIGNATURE_OPS if purpose == "signature" else _JWK_KEM_OPS
-        if not isinstance(operations, list) or not allowed.intersection(operations):
-            raise InvalidKey(
-                f'the JWK member "key_ops" is {operations!r}, so the key may not go into a '
-                f"{purpose} keyset",
-                fix=_jwk_fix(purpose),
-            )
+
+    # No keyset takes the key: report the member that stops the use its owner declared.
+    target = _declared_purpose(jwk)
+    if target not in algorithms:
+        target = purpose if purpose in algorithms else next(iter(algorithms))
+    member = problems[target]
+    assert member is not None
+    ordered = sorted(algorithms.items(), key=lambda item: item[0] != target)
+    if member == "alg":
+        uses = " or ".join(
+            f'{algorithm} (JWK "alg" {" or ".join(map(repr, _jwk_algs_for(algorithm)))})'
+            for _, algorithm in ordered
+        )
+        fix = (
+            'ask the key\'s owner to export it with one of those "alg" values if it is meant for '
+            "them; removing the member only hides that the owner limited the key"
+        )
+    else:
+        uses = " or ".join(
+            f"{_PURPOSE_WORDS[name]} with {algorithm}" for name, algorithm in ordered
+        )
+        allowed = " or ".join(_PURPOSE_WORDS[name] for name in algorithms)
+        fix = (
+            f'ask the key\'s owner to export it with a "{member}" that allows {allowed}, or '
+            f'import a key made for what "{member}" names'
+        )
+    raise InvalidKey(
+        f'the JWK member "{member}" is {jwk[member]!r}, but agile can use this key only for {uses}',
+        fix=fix,
+    )
+
+
+def _check_use_value(jwk: dict[str, Any]) -> None:
+    """Reject a "use" other than the values RFC 7517 §4.2 defines, "sig" and "enc"."""
+    if "use" not in jwk or jwk["use"] in _JWK_USES:
+        return
+    use = jwk["use"]
+    if isinstance(use, str) and use.lower() in _JWK_USES:
+        fix = f'write "{use.lower()}": "use" values are case-sensitive (RFC 7517 §4.2)'
+    else:
+        fix = 'write "sig" for a signing key or "enc" for an encryption key'
+    raise InvalidKey(
+        f'the JWK member "use" is {json.dumps(use)[:60]}, which agile does not know '
+        '(RFC 7517 §4.2 defines "sig" and "enc")',
+        fix=fix,
+    )
+
+
+def _check_key_ops_value(jwk: dict[str, Any]) -> None:
+    """Reject a "key_ops" that is no array, or that contradicts "use" (RFC 7517 §4.3)."""
+    if "key_ops" not in jwk:
+        return
+    operations = jwk["key_ops"]
+    if not isinstance(operations, list) or not all(isinstance(item, str) for item in operations):
+        raise InvalidKey(
+            f'the JWK member "key_ops" must be an array of strings, got '
+            f"{json.dumps(operations)[:60]}",
+            fix='write the operations as a JSON array such as ["sign", "verify"] (RFC 7517 '
+            "§4.3), or remove the member",
+        )
+    use = jwk.get("use")
+    if use is not None and not _JWK_OPS[_JWK_USES[use]].intersection(operations):
+        raise InvalidKey(
+            f'the JWK members "use" ({use!r}) and "key_ops" ({operations!r}) contradict each other',
+            fix="ask the key's owner to export it again with one of the two members; RFC 7517 "
+            "§4.3 requires them to agree",
+        )
+
+
+def _check_alg_value(jwk: dict[str, Any], algorithms: dict[str, str]) -> None:
+    """Reject an "alg" that is no string, is "none", or is not a JWA name agile recognizes."""
     if "alg" not in jwk:
         return
     alg = jwk["alg"]
@@ -418,16 +510,48 @@ def check_jwk_use(jwk: dict[str, Any], purpose: str) -> None:
             f'the JWK member "alg" must be a string, got {json.dumps(alg)[:60]}',
             fix="write the algorithm name as one JSON string (RFC 7517 §4.4), or remove the member",
         )
+    if alg == "none":
+        values = sorted(
+            {name for algorithm in algorithms.values() for name in _jwk_algs_for(algorithm)}
+        )
+        expected = f" ({', '.join(map(repr, values))})" if values else ""
+        raise InvalidKey(
+            "the JWK member \"alg\" is 'none', which RFC 7518 §3.6 registers for unsecured JWS "
+            "(no signature and no key); agile does not use unsecured JWS",
+            fix=f'ask the key\'s owner to export it with the "alg" it is meant for{expected}',
+        )
     if alg not in _JWK_SIGNATURE_ALGS and alg not in _JWK_ENCRYPTION_ALGS:
         raise InvalidKey(
             f'the JWK member "alg" is {alg!r}, which is no JWA algorithm that agile knows',
             fix=_unknown_alg_fix(alg),
         )
-    if (alg in _JWK_SIGNATURE_ALGS) != (purpose == "signature"):
-        raise InvalidKey(
-            f'the JWK member "alg" is {alg!r}, so the key may not go into a {purpose} keyset',
-            fix=_jwk_fix(purpose),
-        )
+
+
+def _limit_problem(jwk: dict[str, Any], purpose: str, algorithm: str) -> str | None:
+    """Return the first member that keeps the key from ``algorithm`` in a ``purpose`` keyset."""
+    if "use" in jwk and _JWK_USES[jwk["use"]] != purpose:
+        return "use"
+    if "key_ops" in jwk and not _JWK_OPS[purpose].intersection(jwk["key_ops"]):
+        return "key_ops"
+    if "alg" in jwk and jwk["alg"] not in _jwk_algs_for(algorithm):
+        return "alg"
+    return None
+
+
+def _declared_purpose(jwk: dict[str, Any]) -> str | None:
+    """Return the purpose that "use", "key_ops" or "alg" declares, in that order, if any."""
+    if "use" in jwk:
+        return _JWK_USES[jwk["use"]]
+    if "key_ops" in jwk:
+        named = [name for name, ops in _JWK_OPS.items() if ops.intersection(jwk["key_ops"])]
+        if len(named) == 1:
+            return named[0]
+    alg = jwk.get("alg")
+    if alg in _JWK_SIGNATURE_ALGS:
+        return "signature"
+    if alg in _JWK_ENCRYPTION_ALGS:
+        return "kem"
+    return None
 
 
 def _unknown_alg_fix(alg: str) -> str:
@@ -470,10 +594,8 @@ def check_jwk_alg(jwk: dict[str, Any], algorithm: str) -> None:
     alg = jwk.get("alg")
     if alg is None:
         return
-    expected = next(
-        (algs for prefix, algs in _JWK_ALGS_FOR.items() if algorithm.startswith(prefix)), None
-    )
-    if expected is None:
+    expected = _jwk_algs_for(algorithm)
+    if not expected:
         raise InvalidKey(
             f'the JWK member "alg" is {alg!r}, but {algorithm} keys have no JWK "alg"',
             fix='export the key without an "alg" member, or as PEM',
@@ -488,9 +610,15 @@ def check_jwk_alg(jwk: dict[str, Any], algorithm: str) -> None:
     )
 
 
-def _jwk_fix(purpose: str) -> str:
-    other = "signature" if purpose != "signature" else "kem"
+def _jwk_algs_for(algorithm: str) -> tuple[str, ...]:
+    """Return the JWK "alg" values that name ``algorithm``, or () when JWA has none."""
+    return next(
+        (algs for prefix, algs in _JWK_ALGS_FOR.items() if algorithm.startswith(prefix)), ()
+    )
+
+
+def _jwk_fix(fitting: str) -> str:
     return (
-        f"import it into a {other} keyset, or use a key made for this purpose; removing the "
+        f"import it into a {fitting} keyset, or use a key made for this purpose; removing the "
         "member only hides that the key owner limited it"
     )

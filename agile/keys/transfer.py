@@ -140,11 +140,22 @@ def _for_purpose(kem: str | None, signature: str | None, purpose: str, what: str
     elif purpose == "signature":
         algorithm = signature
     if algorithm is None:
+        other = "signature" if kem is None else "kem"
         raise UnsupportedAlgorithm(
             f"{what} keys cannot go into a {purpose} keyset",
-            fix="import it into a keyset of another purpose",
+            fix=f"import it into a {other} keyset",
         )
     return algorithm
+
+
+def _jwk_algorithms(key: Any) -> dict[str, str]:
+    """Return the algorithm agile would run with ``key`` in a keyset of each purpose it allows."""
+    public = key.public_key() if hasattr(key, "public_key") else key
+    algorithms = {}
+    for purpose in ("signature", "kem"):
+        with contextlib.suppress(UnsupportedAlgorithm):
+            algorithms[purpose] = _from_cryptography_public(public, purpose)[0]
+    return algorithms
 
 
 def _rsa_algorithm(bits: int, purpose: str) -> str:
@@ -373,6 +384,8 @@ def parse_key(
     if stripped.startswith(_UTF8_BOM):
         # Editors on Windows put a byte order mark before PEM and JSON text.
         stripped = stripped[len(_UTF8_BOM) :].strip()
+    if algorithm is not None:
+        _check_algorithm_purpose(algorithm, purpose)
     if format is None:
         format = _detect_format(data, stripped, algorithm)
     if format not in FORMATS:
@@ -390,7 +403,7 @@ def parse_key(
                     "not a JWK set or another JSON value",
                 )
             key, is_private = _jwk_to_cryptography(jwk)
-            check_jwk_use(jwk, purpose)
+            check_jwk_use(jwk, purpose, _jwk_algorithms(key))
             imported = _from_object(key, is_private, purpose, algorithm)
             check_jwk_alg(jwk, imported.algorithm)
             if "kid" in jwk:
@@ -419,17 +432,37 @@ def parse_key(
         raise InvalidKey(
             f"{format} key bytes need an algorithm", fix="pass --algorithm ID for raw or seed keys"
         )
-    if registry.descriptor(algorithm).family.value != purpose:
-        raise UnsupportedAlgorithm(
-            f"{algorithm!r} does not belong in a {purpose} keyset",
-            fix=f"run 'agile algorithms --family {purpose}' for the algorithms of this purpose",
-        )
     _check_size(algorithm, format, data, public)
     if public is None:
         public = format == "raw" and _raw_is_public(algorithm, data)
     if public:
         return _checked(algorithm, format, None, data)
     return _checked(algorithm, format, data, None)
+
+
+#: Keyset purposes whose keys can be imported (aead keys have no file form to import).
+_IMPORT_PURPOSES = ("kem", "signature", "homomorphic")
+
+
+def _check_algorithm_purpose(algorithm: str, purpose: str) -> None:
+    """Raise UnsupportedAlgorithm when ``algorithm`` is of another family than ``purpose``.
+
+    The fix never names an algorithm of ``purpose`` for the same bytes: an RSA
+    signing key would otherwise be offered to the keyset as an RSA-OAEP key.
+    """
+    family = registry.descriptor(algorithm).family.value
+    if family == purpose:
+        return
+    if family in _IMPORT_PURPOSES:
+        fix = f"import the key into a {family} keyset; to create one, pass --purpose {family}"
+    else:
+        fix = f"keys of {family} algorithms cannot be imported; leave --algorithm out"
+    article = "an" if family[0] in "aeiou" else "a"
+    raise UnsupportedAlgorithm(
+        f"{algorithm} is {article} {family} algorithm, so its keys cannot go into a {purpose} "
+        "keyset",
+        fix=fix,
+    )
 
 
 def _detect_format(data: bytes, stripped: bytes, algorithm: str | None) -> str:
