@@ -389,16 +389,9 @@ class TPMConnection:
         self._handles: list[Any] = []
         try:
             self.esapi = tss.ESAPI(tcti)
-        except tss.TSS2_Exception as error:
-            if int(error.rc) == _TCTI_NOT_SUPPORTED:
+        except (tss.TSS2_Exception, RuntimeError, ValueError) as error:
+            if isinstance(error, tss.TSS2_Exception) and int(error.rc) == _TCTI_NOT_SUPPORTED:
                 raise _unknown_tcti(tcti) from None
-            raise SealerUnavailable(
-                f"no TPM reachable through TCTI {tcti!r}: {error}",
-                fix=fix
-                or f"start the TPM or swtpm and set {TCTI_ENV}, or pass --tpm-tcti where the "
-                "command has it, e.g. swtpm:host=127.0.0.1,port=2321",
-            ) from None
-        except (RuntimeError, ValueError) as error:
             raise SealerUnavailable(
                 f"no TPM reachable through TCTI {tcti!r}: {error}",
                 fix=fix
