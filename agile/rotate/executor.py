@@ -62,6 +62,7 @@ from .planner import (
     check_key_plans,
     check_old_keys_open,
     key_openers,
+    key_writers,
     keys_named_in,
     plan,
     plan_keys,
@@ -387,10 +388,11 @@ def _resume_plan(
     }
     failed = {(store, object_id) for store, object_id, _ in journal.failures(run.run_id)}
     known = key_openers(keystore, policy)
+    writers = key_writers(keystore, policy)
     for name, url in run.options["stores"]:
         result.scanned[name] += 0
         with open_store(url) as store:
-            for item in scan_store(name, store, targets, policy, result.scanned, known):
+            for item in scan_store(name, store, targets, policy, result.scanned, known, writers):
                 if (item.store, item.object_id) in failed:
                     continue
                 if isinstance(item, Unreadable):
@@ -514,11 +516,10 @@ def _check_plan(
             for _, store in opened:
                 store.close()
         check_old_keys_open(policy, key_plans, denied, named)
-    # A keyset whose password KDF the policy denies blocks the objects only it opens.
-    denied_kdf = any(
-        opener is not None and opener[1] for opener in key_openers(keystore, policy).values()
-    )
-    if denied_kdf or _denies_some_decrypt(policy):
+    # A key that the policy stops rotation from opening or writing to blocks its objects.
+    problems = [*key_openers(keystore, policy).values(), *key_writers(keystore, policy).values()]
+    denied_key = any(problem is not None and problem[1] for problem in problems)
+    if denied_key or _denies_some_decrypt(policy):
         blocked = [item for item in _scan_plan(keystore, policy, key_plans, stores) if item[1]]
         if blocked:
             first = blocked[0][0]
@@ -527,8 +528,9 @@ def _check_plan(
             raise PolicyViolation(
                 f"rotation would fail on {count}, so nothing was changed; the first is "
                 f"{first.location}: {first.error}",
-                fix="rotate under a policy that still allows decrypt with the algorithms these "
-                "objects use ('agile rotate --dry-run' lists them), then tighten the policy",
+                fix="rotate under a policy that still lets rotation open these objects and "
+                "write their stanzas ('agile rotate --dry-run' lists them with the reason), "
+                "then tighten the policy",
             )
 
 
@@ -587,9 +589,10 @@ def _scan_plan(
         for key_id in key_plan.old_key_ids
     }
     known = key_openers(keystore, policy)
+    writers = key_writers(keystore, policy)
     for name, url in stores:
         with open_store(url) as store:
-            for item in scan_store(name, store, targets, policy, None, known):
+            for item in scan_store(name, store, targets, policy, None, known, writers):
                 if isinstance(item, Finding):
                     yield item, False
                 elif item.blocked:
@@ -1091,9 +1094,12 @@ class _Rotation:
         read as the caller consumes the objects, so none is held in memory.
         """
         known = key_openers(self.keystore, self.policy)
+        writers = key_writers(self.keystore, self.policy)
         for name, url in self.stores:
             with open_store(url) as store:
-                for item in scan_store(name, store, self.targets, self.policy, None, known):
+                for item in scan_store(
+                    name, store, self.targets, self.policy, None, known, writers
+                ):
                     if isinstance(item, Unreadable):
                         unreadable.append(item)
                     else:

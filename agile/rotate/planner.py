@@ -61,6 +61,8 @@ __all__ = [
     "needs_migration",
     "migration_block",
     "key_openers",
+    "key_writers",
+    "write_block",
     "retiring_statuses",
     "header_key_ids",
     "is_signature_envelope",
@@ -382,6 +384,67 @@ def key_openers(keystore: Keystore, policy: Policy) -> dict[str, Opener]:
     return openers
 
 
+def key_writers(keystore: Keystore, policy: Policy) -> dict[str, Opener]:
+    """Return each KEM and aead key id with why rotation cannot write a stanza for it, or None.
+
+    A stanza renewed for its HPKE suite, or kept through a re-encryption, is
+    written again for the same key.  That needs a key that may still encrypt
+    (primary or enabled; for an aead keyset, its primary) and a policy that
+    allows encrypting to it, with an HPKE suite or the fixed RSA-OAEP wrap.
+    Each problem comes with whether the policy is its cause, as in
+    :func:`key_openers`.
+    """
+    from ..envelope.recipients import Target, enforce_target
+
+    writers: dict[str, Opener] = {}
+    for keyset in _every_keyset(keystore):
+        if keyset.purpose not in ("kem", "aead"):
+            continue
+        for key in keyset.keys:
+            status = key.status.value
+            if not key.status.can_protect or (keyset.purpose == "aead" and status != "primary"):
+                writers[key.id] = (f"key {key.id} of keyset {keyset.name!r} is {status}", False)
+                continue
+            try:
+                enforce_target(policy, Target(key.id, key.algorithm, key=key), key.meta())
+            except PolicyViolation as violation:
+                writers[key.id] = (f"key {key.id}: {violation}", True)
+            else:
+                writers[key.id] = None
+    return writers
+
+
+def write_block(
+    migration: Migration, header: Any, writers: Mapping[str, Opener]
+) -> tuple[str, bool] | None:
+    """Return why rotation cannot write the stanzas that ``migration`` keeps, and if by policy.
+
+    A re-encryption writes a stanza again for every recipient that does not
+    retire, so each must be a key of this keystore that can receive one.  A
+    renewal writes one for each key in ``migration.refresh``.
+    """
+    if migration.action == "resign":
+        return None
+    if migration.action == "reencrypt":
+        kept = {s.key_id for s in header.recipients} - migration.old_key_ids
+    else:
+        kept = set(migration.refresh)
+    by_policy: list[str] = []
+    other: list[str] = []
+    for key_id in sorted(kept):
+        if key_id not in writers:
+            other.append(f"key {key_id} is not in this keystore, so its stanza cannot be written")
+            continue
+        problem = writers[key_id]
+        if problem is not None:
+            (by_policy if problem[1] else other).append(problem[0])
+    if by_policy:
+        return "; ".join(by_policy + other), True
+    if other:
+        return "; ".join(other), False
+    return None
+
+
 def migration_block(
     header: Any, policy: Policy, known_key_ids: Collection[str]
 ) -> tuple[str, bool] | None:
@@ -618,6 +681,7 @@ def scan_store(
     policy: Policy,
     scanned: Counter[str] | None = None,
     known_key_ids: Collection[str] | None = None,
+    writers: Mapping[str, Opener] | None = None,
 ) -> Iterator[Finding | Unreadable]:
     """Yield a finding for each object to migrate and each unreadable object.
 
@@ -662,6 +726,11 @@ def scan_store(
                 if needed is not None and known_key_ids is not None
                 else None
             )
+            written = (
+                write_block(needed, header, writers)
+                if block is None and needed is not None and writers is not None
+                else None
+            )
         except AgileError as error:
             # A damaged algorithm id in the header, for example.
             log.warning("store %s: object %s: %s", store_name, object_id, error)
@@ -670,14 +739,26 @@ def scan_store(
         if needed is None:
             continue
         named, action = needed.old_key_ids, needed.action
-        if block is not None:
+        if written is not None:
+            text, by_policy = written
+            if by_policy:
+                reason = f"policy {policy.name!r} does not let rotation write its stanzas: {text}"
+            else:
+                reason = f"rotation cannot write its stanzas: {text}"
+            block = (reason, by_policy)
+        elif block is not None:
             text, by_policy = block
             if by_policy:
                 reason = f"policy {policy.name!r} does not allow decrypting it: {text}"
+            else:
+                reason = f"no key of this keystore can open it: {text}"
+            block = (reason, by_policy)
+        if block is not None:
+            reason, by_policy = block
+            if by_policy:
                 # The caller reports it: the dry run lists it, and a real run stops on it.
                 log.debug("store %s: object %s: %s", store_name, object_id, reason)
             else:
-                reason = f"no key of this keystore can open it: {text}"
                 log.warning("store %s: object %s: %s", store_name, object_id, reason)
             yield Unreadable(
                 store_name, object_id, store.describe(object_id), reason, blocked=by_policy
@@ -710,7 +791,13 @@ def plan(
     for name, store in stores:
         result.scanned[name] += 0
         for item in scan_store(
-            name, store, old_ids, policy, result.scanned, key_openers(keystore, policy)
+            name,
+            store,
+            old_ids,
+            policy,
+            result.scanned,
+            key_openers(keystore, policy),
+            key_writers(keystore, policy),
         ):
             if isinstance(item, Unreadable):
                 result.unreadable.append(item)

@@ -336,3 +336,45 @@ def test_denied_password_kdf_of_staying_key_blocks(keystore, home: Path, tmp_pat
     assert all(item["blocked_by_policy"] for item in summary["unreadable"])
     assert "password KDF" in summary["unreadable"][0]["error"]
     assert _runs(home) == []
+
+
+def test_unwritable_rsa_stanza_blocks(keystore, home: Path, tmp_path: Path) -> None:
+    # RSA-OAEP stanzas wrap with a fixed AES-256-GCM, which this policy keeps for decrypt only.
+    keyset = keystore.create_keyset("legacy", "kem", algorithm="rsa-oaep-3072", policy="default")
+    store = open_store(str(home.parent / "objects"), create=True)
+    keystore.add_store("objects", store.url)
+    store.put("rsa", encrypt(b"x", keyset, policy="default", payload_algorithm="aes-128-gcm"))
+    policy = tmp_path / "chacha.toml"
+    policy.write_text(
+        'base = "default"\n[aead]\nallowed = ["chacha20-poly1305"]\n'
+        'decrypt_only = ["aes-256-gcm", "aes-128-gcm"]\n'
+    )
+
+    summary = dry_run(str(home), RotateOptions(policy=str(policy))).to_dict()
+    with pytest.raises(PolicyViolation, match="rotation would fail on 1 object"):
+        rotate(str(home), RotateOptions(policy=str(policy)))
+
+    (item,) = summary["unreadable"]
+    assert item["blocked_by_policy"] is True
+    assert "does not let rotation write its stanzas" in item["error"]
+    assert _runs(home) == []
+
+
+def test_reencrypt_with_foreign_recipient_listed(keystore, home: Path, tmp_path: Path) -> None:
+    from agile.keys import Keystore
+
+    keyset, store, _originals = _setup(keystore, home, {"aes-256-gcm": 0})
+    foreign = Keystore.open(tmp_path / "other").create_keyset("peer", "kem", "x25519")
+    sealed = encrypt(
+        b"two readers",
+        [keyset, foreign.primary],
+        policy="default",
+        payload_algorithm="aes-128-gcm",
+    )
+    store.put("shared", sealed)
+
+    summary = dry_run(str(home), RotateOptions(policy=NO_AES128)).to_dict()
+
+    (item,) = summary["unreadable"]
+    assert item["blocked_by_policy"] is False
+    assert "is not in this keystore" in item["error"]
