@@ -17,7 +17,10 @@ Group operations come from libsodium through rbcl.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
@@ -32,6 +35,12 @@ from .base import (
     check_secret,
     check_shares,
 )
+
+# rbcl writes its bundled libsodium to a new temporary file on every import and
+# never removes it (2.7 MB per process).  The library is loaded by then, so the
+# file can go.  The attribute rbcl._sodium is the loaded library, not the module.
+with contextlib.suppress(AttributeError, KeyError, OSError):
+    os.unlink(sys.modules["rbcl._sodium"].lib_path)
 
 __all__ = [
     "ORDER",
