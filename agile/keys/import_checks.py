@@ -306,7 +306,7 @@ def _check_pss_parameters(data: bytes, identifier: _Element) -> None:
     agile signs with SHA-256, MGF1 with SHA-256, a 32-byte salt and trailer 0xbc.
     Parameters in a key's identifier limit the key to their hash, mask
     generation and trailer, and to salts of at least their length (RFC 4055
-    §3.1); absent parameters leave the key unlimited.  Absent fields take the
+    §3.1).  Absent parameters leave the key unlimited.  Absent fields take the
     defaults of RFC 8017 Appendix A.2.3: SHA-1, MGF1 with SHA-1, 20 bytes, 1.
     """
     fields = _children(data, identifier[0])
@@ -566,8 +566,8 @@ def _unknown_alg_fix(alg: str) -> str:
     )
 
 
-#: The JWK "alg" values (RFC 7518 §3.1 and §4.1, RFC 8037 §3.1) that name the algorithm
-#: agile runs with a key of each kind; any other "alg" limits the key to something else.
+#: The JWK "alg" values (RFC 7518 §3.1 and §4.1, RFC 8037 §3.1) of the algorithm agile
+#: runs with a key of each kind.  Any other "alg" limits the key to another algorithm.
 _JWK_ALGS_FOR = {
     "ed25519": ("EdDSA", "Ed25519"),
     "ed448": ("EdDSA", "Ed448"),

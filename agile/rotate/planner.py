@@ -301,7 +301,7 @@ def choose_action(header: Any, policy: Policy) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """What an object needs: its action, the old keys it names and the stanzas to renew.
+    """The migration of one object: its action, the old keys it names, the stanzas to renew.
 
     ``refresh`` contains the ids of keys that stay, but whose HPKE stanza names
     a KDF or AEAD that the policy no longer allows for encryption.  Their
@@ -328,7 +328,7 @@ def needs_migration(
     to the keys it names.  Or a stanza of a key in ``known_key_ids`` names an
     HPKE KDF or AEAD that the policy no longer allows for encryption, and then
     that stanza is written again.
-    ``decisions`` caches the policy's answers, the same for every object of a run.
+    ``decisions`` caches the policy's decisions, which are the same for every object of a run.
     """
     named = stale_key_ids(header, targets, policy)
     if is_signature_envelope(header):
@@ -357,6 +357,14 @@ def _allowed(policy: Policy, operation: str, algorithm: str, cache: dict[Any, An
         allowed = cache[(operation, algorithm)] = policy.decide(operation, algorithm).allowed
     return bool(allowed)
 
+
+#: Message of an object that rotation cannot migrate, by (step that fails, policy is the cause).
+_BLOCK_REASONS = {
+    ("open", True): "policy {policy!r} does not allow decrypting it: {text}",
+    ("open", False): "no key of this keystore can open it: {text}",
+    ("write", True): "policy {policy!r} does not let rotation write its stanzas: {text}",
+    ("write", False): "rotation cannot write its stanzas: {text}",
+}
 
 #: Why rotation cannot open stanzas with a key: the reason, and whether the policy is the cause.
 Opener = tuple[str, bool] | None
@@ -388,9 +396,9 @@ def key_writers(keystore: Keystore, policy: Policy) -> dict[str, Opener]:
     """Return each KEM and aead key id with why rotation cannot write a stanza for it, or None.
 
     A stanza renewed for its HPKE suite, or kept through a re-encryption, is
-    written again for the same key.  That needs a key that may still encrypt
-    (primary or enabled; for an aead keyset, its primary) and a policy that
-    allows encrypting to it, with an HPKE suite or the fixed RSA-OAEP wrap.
+    written again for the same key.  So the key must still encrypt (primary or
+    enabled, and for an aead keyset its primary), and the policy must
+    allow encrypting to it, with an HPKE suite or the fixed RSA-OAEP wrap.
     Each problem comes with whether the policy is its cause, as in
     :func:`key_openers`.
     """
@@ -739,20 +747,15 @@ def scan_store(
         if needed is None:
             continue
         named, action = needed.old_key_ids, needed.action
-        if written is not None:
-            text, by_policy = written
-            if by_policy:
-                reason = f"policy {policy.name!r} does not let rotation write its stanzas: {text}"
-            else:
-                reason = f"rotation cannot write its stanzas: {text}"
-            block = (reason, by_policy)
-        elif block is not None:
-            text, by_policy = block
-            if by_policy:
-                reason = f"policy {policy.name!r} does not allow decrypting it: {text}"
-            else:
-                reason = f"no key of this keystore can open it: {text}"
-            block = (reason, by_policy)
+        if written is not None or block is not None:
+            kind = "write" if written is not None else "open"
+            found = written if written is not None else block
+            assert found is not None
+            text, by_policy = found
+            block = (
+                _BLOCK_REASONS[kind, by_policy].format(policy=policy.name, text=text),
+                by_policy,
+            )
         if block is not None:
             reason, by_policy = block
             if by_policy:

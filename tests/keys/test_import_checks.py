@@ -235,7 +235,7 @@ def _self_signed(key: object, subject_key: object, padding_: object = None) -> x
 
 def test_certificate_signed_with_rsa_pss_gives_kem_key() -> None:
     # The issuer's RSA-PSS signature identifier comes early in a certificate with a
-    # short serial number; it says nothing about the subject's key.
+    # short serial number, and it does not describe the subject's key.
     issuer = rsa.generate_private_key(65537, 2048)
     subject = _p256()
     pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
