@@ -631,10 +631,9 @@ class Policy(abc.ABC):
 
         ``agile keyset reseal`` opens the KEK with its current KDF, so the policy
         it runs under must allow ``decrypt`` with that KDF.  When this policy does
-        not, the fix names the policy the reseal needs.
+        not, the fix names the policy the reseal needs.  The reseal moves every
+        passphrase seal to the new KDF, the passphrase members of an sss keyset too.
         """
-        # NOTE: the reseal of an sss keyset has not been checked to move its passphrase
-        # members to the new KDF, so for those this command may fail its encrypt check.
         try:
             target = choose_password_kdf(self)
         except PolicyViolation:

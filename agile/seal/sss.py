@@ -36,6 +36,7 @@ from ..errors import AgileError, InvalidArgument, PolicyViolation, SealError, Wr
 from ..sharing import gf256
 from ..sharing.base import Share
 from .base import KEK_SIZE, SEALERS, SealedBlob, Sealer, describe_blob, sealer_class
+from .passphrase import PASSWORD_KDFS, password_kdfs
 
 if TYPE_CHECKING:
     from ..policy import Policy
@@ -503,7 +504,8 @@ class SSSSealer(Sealer):
 
         The KEK comes from ``secret`` or from any ``threshold`` members of
         ``blob``.  Members keep their kinds and order unless this sealer was
-        built with new ones.
+        built with new ones.  Passphrase members keep their password KDF
+        unless this sealer was given the option ``password_kdf``.
 
         A quorum opens the KEK without the other members' secrets, so a
         passphrase or TPM PIN read from the environment (or a prompt) could
@@ -553,8 +555,18 @@ class SSSSealer(Sealer):
                 _check_kept_pin(member, old_blob, member_associated_data)
 
     def _member_reseal_options(self, member_blob: SealedBlob) -> dict[str, Any]:
-        """Return options that keep a member's sealing choices (PCR selection, token, no PIN)."""
+        """Return options that keep a member's sealing choices (PCR selection, token, no PIN).
+
+        A passphrase member keeps its password KDF unless the ``password_kdf``
+        option (the policy's choice in ``agile keyset reseal``) replaces it.
+        """
         options = dict(self.options)
+        if options.get("password_kdf") is None:
+            # NOTE: a nested sss member passes one KDF to all its members, so members of
+            # mixed KDFs in it are resealed with the passphrase sealer's default, argon2id.
+            member_kdfs = set(password_kdfs(member_blob)) & set(PASSWORD_KDFS)
+            if len(member_kdfs) == 1:
+                options["password_kdf"] = member_kdfs.pop()
         if member_blob["sealer"] == "tpm2" and not options.get("pcrs"):
             options["pcrs"] = member_blob.get("pcrs")
         if (
