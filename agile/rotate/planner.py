@@ -24,6 +24,7 @@ key the policy may no longer decrypt with.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 from collections import Counter
@@ -352,10 +353,15 @@ def needs_migration(
 
 
 def _allowed(policy: Policy, operation: str, algorithm: str, cache: dict[Any, Any]) -> bool:
-    allowed = cache.get((operation, algorithm))
-    if allowed is None:
-        allowed = cache[(operation, algorithm)] = policy.decide(operation, algorithm).allowed
-    return bool(allowed)
+    return bool(_decision(policy, operation, algorithm, cache).allowed)
+
+
+def _decision(policy: Policy, operation: str, algorithm: str, cache: dict[Any, Any]) -> Any:
+    """Return the policy's decision on ``operation`` with ``algorithm``, cached in ``cache``."""
+    decision = cache.get((operation, algorithm))
+    if decision is None:
+        decision = cache[(operation, algorithm)] = policy.decide(operation, algorithm)
+    return decision
 
 
 #: Message of an object that rotation cannot migrate, by (step that fails, policy is the cause).
@@ -454,7 +460,10 @@ def write_block(
 
 
 def migration_block(
-    header: Any, policy: Policy, known_key_ids: Collection[str]
+    header: Any,
+    policy: Policy,
+    known_key_ids: Collection[str],
+    decisions: dict[Any, Any] | None = None,
 ) -> tuple[str, bool] | None:
     """Return why rotation cannot open an encrypted envelope, and whether the policy is why.
 
@@ -465,10 +474,12 @@ def migration_block(
     it.  An envelope that no stanza of this keystore opens would fail after
     the keys changed.  Whether the old key itself may decrypt is checked per
     key (:func:`undecryptable_old_keys`), so it is left out here.
+    ``decisions`` caches the policy's decisions, as in :func:`needs_migration`.
     """
     if is_signature_envelope(header):
         return None
-    decision = policy.decide("decrypt", header.payload_algorithm)
+    cache: dict[Any, Any] = decisions if decisions is not None else {}
+    decision = _decision(policy, "decrypt", header.payload_algorithm, cache)
     if not decision.allowed:
         return "; ".join(decision.reasons), True
     openers = known_key_ids if isinstance(known_key_ids, Mapping) else {}
@@ -481,8 +492,13 @@ def migration_block(
         if problem is not None:
             (by_policy if problem[1] else other).append(problem[0])
             continue
-        decisions = [policy.decide("decrypt", a) for a in _stanza_algorithms(stanza)]
-        denied = [d for d in decisions if not d.allowed]
+        denied = [
+            decision
+            for decision in (
+                _decision(policy, "decrypt", a, cache) for a in _stanza_algorithms(stanza)
+            )
+            if not decision.allowed
+        ]
         if not denied:
             return None
         by_policy.extend(reason for d in denied for reason in d.reasons)
@@ -495,20 +511,34 @@ def migration_block(
     return None
 
 
-def _stanza_algorithms(stanza: Any) -> list[str]:
+def _stanza_algorithms(stanza: Any) -> tuple[str, ...]:
     """Return the KDF and AEAD ids that opening an HPKE ``stanza`` uses (empty for others)."""
+    if len(stanza.body) < 4:
+        return ()
+    # Every stanza of a run names one of a few suites, and building an hpke.Suite
+    # costs more than the rest of an object's scan.
+    return _suite_algorithms(stanza.algorithm, bytes(stanza.body[:4]))
+
+
+@functools.lru_cache(maxsize=256)
+def _suite_algorithms(algorithm: str, codepoints: bytes) -> tuple[str, ...]:
+    """Return the KDF and AEAD ids of the HPKE suite of KEM ``algorithm`` and ``codepoints``.
+
+    ``codepoints`` are the 2-byte KDF and AEAD ids that start an HPKE stanza.
+    Empty for a KEM without HPKE and for a suite that agile cannot build.
+    """
     from .. import hpke, registry
 
     try:
-        kem_id = registry.descriptor(stanza.algorithm).hpke_kem_id
-        if kem_id is None or len(stanza.body) < 4:
-            return []
+        kem_id = registry.descriptor(algorithm).hpke_kem_id
+        if kem_id is None:
+            return ()
         suite = hpke.Suite.from_codepoints(
-            kem_id, int.from_bytes(stanza.body[0:2], "big"), int.from_bytes(stanza.body[2:4], "big")
+            kem_id, int.from_bytes(codepoints[0:2], "big"), int.from_bytes(codepoints[2:4], "big")
         )
     except AgileError:
-        return []  # a damaged stanza fails when it is opened, with its own error
-    return [suite.kdf, suite.aead]
+        return ()  # a damaged stanza fails when it is opened, with its own error
+    return (suite.kdf, suite.aead)
 
 
 def is_signature_envelope(header: Any) -> bool:
@@ -730,7 +760,7 @@ def scan_store(
         try:
             needed = needs_migration(header, targets, policy, decisions, known_key_ids)
             block = (
-                migration_block(header, policy, known_key_ids)
+                migration_block(header, policy, known_key_ids, decisions)
                 if needed is not None and known_key_ids is not None
                 else None
             )
