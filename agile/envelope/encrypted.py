@@ -486,6 +486,9 @@ def _check_keystore(keystore: Any) -> None:
 
 
 def _as_bytes(envelope: Any) -> bytes:
+    if type(envelope) is bytes and envelope.startswith(MAGIC):
+        # A binary envelope, the common case: armour starts with a BEGIN line instead.
+        return envelope
     if isinstance(envelope, (bytes, bytearray, memoryview, str)):
         check_buffer(envelope, "envelope")
         return dearmour_if_armoured(envelope)

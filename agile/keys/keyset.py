@@ -271,10 +271,12 @@ class Keyset:
 
         Read without copying the blob, because every decrypt checks them.
         """
-        from ..seal.passphrase import password_kdfs
-
         cached = self._password_kdfs
         if cached is None or cached[0] is not self._seal:
+            # Imported here, after the cache check: an import statement costs more than
+            # the rest of a cache hit.
+            from ..seal.passphrase import password_kdfs
+
             cached = self._password_kdfs = (self._seal, tuple(password_kdfs(self._seal)))
         return cached[1]
 
