@@ -16,6 +16,7 @@ from .common import (
     json_option,
     keystore_path,
     plural,
+    policy_option,
 )
 
 
@@ -90,8 +91,9 @@ def restore(file: Path, force: bool) -> None:
 
 @keystore.command()
 @click.argument("names", nargs=-1, metavar="[KEYSET]...")
+@policy_option
 @json_option
-def check(names: tuple[str, ...], as_json: bool) -> None:
+def check(names: tuple[str, ...], policy: str | None, as_json: bool) -> None:
     """Unseal every key and check it against its stored public key (exit 1 on a mismatch).
 
     Only the private parts in a keyset file are authenticated.  This finds a
@@ -101,7 +103,9 @@ def check(names: tuple[str, ...], as_json: bool) -> None:
     listed as failed with the reason, and the other keysets are still checked.
     A keyset file that cannot be read gets one failed line with the reason and
     the fix (status "unreadable" in --json), and the check goes on.  Keys
-    without a private part are listed as skipped.
+    without a private part are listed as skipped.  A keyset whose password KDF
+    the policy denies for decrypt is not unsealed: its keys are listed as
+    failed, with the command that reseals it.
 
     For an sss keyset it also tries every member, also those that a quorum
     does not need, and lists each one; a member that fails (a missing device,
@@ -118,8 +122,9 @@ def check(names: tuple[str, ...], as_json: bool) -> None:
 
     directory = keystore_path()
     store = Keystore.open(directory, create=False)
-    results = check_keystore(store, names or None)
-    members = check_seal_members(store, names or None)
+    active = store.policy(policy)
+    results = check_keystore(store, names or None, active)
+    members = check_seal_members(store, names or None, active)
     failed = [result for result in results if result.failed]
     failed_members = [member for member in members if member.failed]
     if as_json:

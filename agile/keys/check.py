@@ -27,17 +27,29 @@ import logging
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import registry
-from ..errors import AgileError, InvalidKey, KeyNotFound, KeysetError, KeystoreError, SealError
+from ..errors import (
+    AgileError,
+    InvalidKey,
+    KeyNotFound,
+    KeysetError,
+    KeystoreError,
+    PolicyViolation,
+    SealError,
+)
 from ..registry.interfaces import AEAD, KEM, HomomorphicScheme, SignatureScheme
+from ..seal.passphrase import enforce_password_kdf_ids
 from ..seal.sss import SSSSealer
 from .import_checks import check_public
 from .kek import kek_associated_data
 from .keyset import Keyset
 from .keystore import UNREADABLE_FIX, Keystore
 from .model import Key
+
+if TYPE_CHECKING:
+    from ..policy import Policy
 
 __all__ = [
     "UNREADABLE",
@@ -94,7 +106,9 @@ class MemberCheck(_Outcome):
     detail: str = ""
 
 
-def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> list[KeyCheck]:
+def check_keystore(
+    keystore: Keystore, names: Iterable[str] | None = None, policy: Policy | None = None
+) -> list[KeyCheck]:
     """Check the keys of the keysets ``names`` (every keyset when None); one result per key.
 
     Unsealing needs each keyset's sealer (the passphrase, the TPM, the token).
@@ -102,7 +116,9 @@ def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> li
     sealer's error, and the other keysets are still checked.  So does a keyset
     file that cannot be read: it gives one ``failed`` result with status
     ``unreadable``, an empty key id and algorithm, and the reason and fix as
-    detail.  An unknown name raises :class:`agile.errors.KeyNotFound`.
+    detail.  With ``policy``, so does a keyset whose password KDF the policy
+    does not allow for decrypt: its KEK is not opened.  An unknown name raises
+    :class:`agile.errors.KeyNotFound`.
     """
     results: list[KeyCheck] = []
     for name in _selected(keystore, names):
@@ -117,7 +133,7 @@ def check_keystore(keystore: Keystore, names: Iterable[str] | None = None) -> li
             detail = f"{error}; {UNREADABLE_FIX}"
             results.append(KeyCheck(name, "", "", UNREADABLE, "failed", detail))
             continue
-        results.extend(check_keyset(keyset))
+        results.extend(check_keyset(keyset, policy))
     return results
 
 
@@ -125,16 +141,17 @@ def _selected(keystore: Keystore, names: Iterable[str] | None) -> list[str]:
     return keystore.keyset_names() if names is None else list(dict.fromkeys(names))
 
 
-def check_keyset(keyset: Keyset) -> list[KeyCheck]:
+def check_keyset(keyset: Keyset, policy: Policy | None = None) -> list[KeyCheck]:
     """Check each key of ``keyset``; see the module documentation.
 
     Each key unseals the keyset's KEK again, so after the first
     :class:`agile.errors.SealError` the other keys are reported with the same
     error instead of being tried: a wrong TPM PIN would otherwise count
-    towards the TPM's lockout once per key.
+    towards the TPM's lockout once per key.  When ``policy`` does not allow
+    the password KDF that opens the KEK, no key is tried.
     """
     results: list[KeyCheck] = []
-    unseal_failure: str | None = None
+    unseal_failure = None if policy is None else _denied_unseal(keyset, policy)
     for key in keyset.keys:
         if unseal_failure is not None and key.has_private:
             results.append(_result(keyset, key, "failed", unseal_failure))
@@ -148,16 +165,29 @@ def check_keyset(keyset: Keyset) -> list[KeyCheck]:
     return results
 
 
+def _denied_unseal(keyset: Keyset, policy: Policy) -> str | None:
+    """Return why ``policy`` does not let the KEK of ``keyset`` be opened, with the fix."""
+    try:
+        enforce_password_kdf_ids(policy, keyset.password_kdfs, "decrypt", f"keyset {keyset.name!r}")
+    except PolicyViolation as violation:
+        fix = policy.password_kdf_fix(keyset.name, keyset.seal_blob)
+        return f"the keyset was not unsealed: {violation} (fix: {fix})"
+    return None
+
+
 def _result(keyset: Keyset, key: Key, outcome: str, detail: str = "") -> KeyCheck:
     return KeyCheck(keyset.name, key.id, key.algorithm, key.status.value, outcome, detail)
 
 
-def check_seal_members(keystore: Keystore, names: Iterable[str] | None = None) -> list[MemberCheck]:
+def check_seal_members(
+    keystore: Keystore, names: Iterable[str] | None = None, policy: Policy | None = None
+) -> list[MemberCheck]:
     """Try every member of each sss-sealed keyset in ``names`` (all when None); one result each.
 
     Keysets with another sealer give no results: their KEK opens with its one
     sealer or not at all, which :func:`check_keystore` reports.  Keyset files
-    that cannot be read give none either: :func:`check_keystore` reports them.
+    that cannot be read give none either: :func:`check_keystore` reports them,
+    and so are keysets whose password KDF ``policy`` does not allow.
     Each member needs its secret (AGILE_PASSPHRASE, the PINs) and its device,
     else it is reported as failed with the reason.  A member whose PIN already
     failed in this process is not tried again (each wrong PIN counts towards a
@@ -175,6 +205,8 @@ def check_seal_members(keystore: Keystore, names: Iterable[str] | None = None) -
             continue
         blob = keyset.seal_blob
         if blob.get("sealer") != SSSSealer.name:
+            continue
+        if policy is not None and _denied_unseal(keyset, policy) is not None:
             continue
         associated_data = kek_associated_data(keyset.name, keyset.uid)
         for member in SSSSealer.from_blob(blob).check_members(blob, associated_data):

@@ -247,3 +247,41 @@ def test_cli_set_warns_hkdf(tmp_path: Path, keystore: Path) -> None:
 
     assert result.returncode == 0, result.stderr
     assert "agile: warning: policy 'sha512-only' denies encrypt and decrypt" in result.stderr
+
+
+# keystore check: a keyset whose KEK the policy may not open is not unsealed.
+
+
+def test_check_denied_kdf_fails(store: Keystore, tmp_path: Path) -> None:
+    from agile.keys.check import check_keystore
+
+    (result,) = check_keystore(store, policy=_policy(tmp_path, "scrypt-only", SCRYPT_ONLY))
+    assert result.result == "failed"
+    assert "argon2id" in result.detail
+    assert "agile keyset reseal a3" in result.detail
+
+
+def test_check_denied_kdf_not_unsealed(
+    store: Keystore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agile.keys.check import check_keystore
+
+    # A wrong passphrase would make an unseal fail with its own message.
+    monkeypatch.setenv("AGILE_PASSPHRASE", "not the passphrase")
+    (result,) = check_keystore(store, policy=_policy(tmp_path, "scrypt-only", SCRYPT_ONLY))
+    assert "did not unseal" not in result.detail
+
+
+def test_check_decrypt_only_kdf_ok(store: Keystore, tmp_path: Path) -> None:
+    from agile.keys.check import check_keystore
+
+    (result,) = check_keystore(store, policy=_policy(tmp_path, "scrypt-move", SCRYPT_MOVE))
+    assert result.result == "ok", result.detail
+
+
+def test_check_cli_denied_kdf(store: Keystore, tmp_path: Path) -> None:
+    policy = _policy_file(tmp_path, "scrypt-only", SCRYPT_ONLY)
+    done = _agile(store.path, "keystore", "check", "--policy", str(policy))
+    assert done.returncode == 1, done.stderr
+    assert "failed  a3" in done.stdout
+    assert "0 of 1 keys with a private part check out" in done.stdout
