@@ -8,6 +8,7 @@ the keystore are imported inside the commands to keep start-up short.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sys
@@ -339,7 +340,9 @@ def aggregate(file_format: str, output: str, inputs: tuple[str, ...]) -> None:
 @he.command()
 @click.option("--keyset", "keyset_name", required=True, metavar="NAME", help="Homomorphic keyset.")
 @policy_option
-@click.option("-o", "--output", default=None, metavar="OUT", help="Write the CSV here, not stdout.")
+@click.option(
+    "-o", "--output", default=None, metavar="OUT", help="Write the CSV (or JSON) here, not stdout."
+)
 @json_option
 @click.argument("input_file", metavar="IN")
 def decrypt(
@@ -357,22 +360,29 @@ def decrypt(
     item, shape = _load(input_file)
     public = item.public_key if isinstance(item, PackedVector) else item[0].public_key
     private_key = _private_key(keyset_name, public.key_id, policy)
-    if isinstance(item, PackedVector):
-        values: list[Any] = decrypt_vector(private_key, item)
-        terms = item.terms
-    else:
-        values = [private_key.decrypt(number) for number in item]
-        terms = 1
+    try:
+        if isinstance(item, PackedVector):
+            values: list[Any] = decrypt_vector(private_key, item)
+            terms = item.terms
+        else:
+            values = [private_key.decrypt(number) for number in item]
+            terms = 1
+    except (InvalidArgument, HomomorphicError) as error:
+        # A modified ciphertext shows only at decryption, so the message names the file here too.
+        raise type(error)(f"{input_file}: {error}", fix=error.fix) from None
     rows = _rows(values, shape or [len(values)])
 
     if as_json:
-        emit_json(
-            {
-                "key_id": public.key_id,
-                "files_summed": terms,
-                "rows": [[_text(value) for value in row] for row in rows],
-            }
-        )
+        document = {
+            "key_id": public.key_id,
+            "files_summed": terms,
+            "rows": [[_text(value) for value in row] for row in rows],
+        }
+        if output is None:
+            emit_json(document)
+        else:
+            # Written like the CSV output, in the layout that emit_json prints.
+            _write(output, (json.dumps(document, indent=2) + "\n").encode(), 0o600)
         return
     text = "".join(",".join(_text(value) for value in row) + "\n" for row in rows)
     if output is None:

@@ -43,6 +43,7 @@ from .encoding import (
 from .keys import (
     PaillierPrivateKey,
     PaillierPublicKey,
+    check_decryption_key,
     check_private_key,
     check_public_key,
     check_same_key,
@@ -408,7 +409,7 @@ def _decrypt_encoded(private_key: PaillierPrivateKey, number: EncryptedNumber) -
             fix="decrypt values produced by he.encrypt or loaded by he.serialize.loads",
         )
     check_private_key(private_key)
-    check_same_key(number.public_key, private_key.public_key)
+    check_decryption_key(number.public_key, private_key)
     value = private_key.raw_decrypt(number.ciphertext)
     return EncodedNumber(_signed(private_key, value), number.exponent, number.base)
 

@@ -38,6 +38,7 @@ from .engine import RandomnessPool, product
 from .keys import (
     PaillierPrivateKey,
     PaillierPublicKey,
+    check_decryption_key,
     check_private_key,
     check_public_key,
     check_same_key,
@@ -278,7 +279,7 @@ def decrypt_vector(private_key: PaillierPrivateKey, vector: PackedVector) -> lis
             f"expected a PackedVector, got {type(vector).__name__}",
             fix="decrypt numbers with he.decrypt and packed vectors with he.decrypt_vector",
         )
-    check_same_key(vector.public_key, private_key.public_key)
+    check_decryption_key(vector.public_key, private_key)
     scheme = vector.scheme
     width = scheme.slot_bits
     slot_mask = (1 << width) - 1
