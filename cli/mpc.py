@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .common import emit_json, json_option
+
+if TYPE_CHECKING:
+    from mpc.config import PartyConfig
 
 __all__ = ["mpc"]
 
@@ -41,6 +45,31 @@ class _Seconds(click.ParamType):
 
 
 SECONDS = _Seconds()
+
+_parent_pipe_option = click.option(
+    "--parent-pipe",
+    type=click.IntRange(min=0),
+    default=None,
+    hidden=True,
+    metavar="FD",
+    help="Set by 'agile mpc local': the read end of a pipe from it.  At its end-of-file this "
+    "process deletes its key files and exits, and it deletes them once loaded.",
+)
+
+
+def _watch_parent(parent_pipe: int | None, config: PartyConfig) -> None:
+    if parent_pipe is not None:
+        from mpc.local import watch_parent
+
+        watch_parent(parent_pipe, config)
+
+
+def _release_keys(parent_pipe: int | None, config: PartyConfig) -> None:
+    """Delete the key files of a child of 'agile mpc local', whose deployment is temporary."""
+    if parent_pipe is not None:
+        from mpc.local import remove_key_files
+
+        remove_key_files(config)
 
 
 @click.group()
@@ -78,7 +107,7 @@ def mpc() -> None:
     type=int,
     default=47100,
     show_default=True,
-    help="Party i listens on base-port + i.",
+    help="Party i listens on base-port + i; from 1024 to 65535 minus the number of parties.",
 )
 def init(
     count: int, threshold: int | None, directory: str, host: str, dealer: bool, base_port: int
@@ -123,7 +152,10 @@ def init(
     help="Seconds to wait for peers to connect and for each round.",
 )
 @click.option(
-    "--timing", is_flag=True, help="Print 'elapsed SECONDS' (connection to output) on stderr."
+    "--timing",
+    is_flag=True,
+    help="Print 'elapsed WALL cpu CPU' on stderr: the wall-clock and CPU seconds of this "
+    "party from connection to output.",
 )
 @click.option(
     "--drop-after-sharing",
@@ -131,6 +163,7 @@ def init(
     hidden=True,
     help="Leave right after sharing the input, as a crashed party would (for tests).",
 )
+@_parent_pipe_option
 @json_option
 def party(
     config_path: str,
@@ -139,6 +172,7 @@ def party(
     timeout: float,
     timing: bool,
     drop_after_sharing: bool,
+    parent_pipe: int | None,
     as_json: bool,
 ) -> None:
     """Run one party until the result is opened, and print it, one value per line.
@@ -147,20 +181,19 @@ def party(
     Example:
       agile mpc party --config deploy/party-2.json --input b.csv --operation sum
     """
+    import asyncio
+
     from mpc.config import load_config
-    from mpc.party import run_party
+    from mpc.party import Party
     from mpc.protocols import read_integers
 
     config = load_config(config_path)
+    _watch_parent(parent_pipe, config)
+    # Party() reads every key file, so a child of 'mpc local' may delete them right after.
+    runner = Party(config, connect_timeout=timeout, round_timeout=timeout)
+    _release_keys(parent_pipe, config)
     values = read_integers(input_path)
-    result = run_party(
-        config,
-        values,
-        operation,
-        drop_after_sharing=drop_after_sharing,
-        connect_timeout=timeout,
-        round_timeout=timeout,
-    )
+    result = asyncio.run(runner.run(values, operation, drop_after_sharing=drop_after_sharing))
     if result is None:
         return
     if timing:
@@ -205,13 +238,17 @@ def party(
     "--timeout", type=SECONDS, default=120.0, show_default=True, help="Seconds per round."
 )
 @click.option(
-    "--timing", is_flag=True, help="Print each party's seconds from connection to output on stderr."
+    "--timing",
+    is_flag=True,
+    help="Print 'elapsed S1 S2 ...' on stderr: each party's wall-clock seconds from connection "
+    "to output, in party order; --json adds them as 'elapsed'.",
 )
 @click.option(
     "--base-port",
     type=int,
     default=None,
-    help="Party i listens on 127.0.0.1 port BASE+i (default: ports that are free at the start).",
+    help="Party i listens on 127.0.0.1 port BASE+i; from 1024 to 65535 minus the number of "
+    "parties (default: ports that are free at the start).",
 )
 @click.argument("more_inputs", nargs=-1, metavar="[CSV...]")
 @json_option
@@ -269,16 +306,26 @@ def local(
 @click.option(
     "--timeout", type=SECONDS, default=120.0, show_default=True, help="Seconds to wait for parties."
 )
-def dealer(config_path: str, length: int, timeout: float) -> None:
+@_parent_pipe_option
+def dealer(config_path: str, length: int, timeout: float, parent_pipe: int | None) -> None:
     """Send Beaver triples to every party (needed by --operation variance), then exit.
 
-    The dealer is trusted: it could learn the inputs of multiplications.
+    The dealer is trusted: it could learn the inputs of multiplications.  It
+    sends to each party on its own and exits 0 when at least threshold parties
+    received their triples.  A party it cannot reach within --timeout is
+    logged as a warning.
 
     \b
     Example:
       agile mpc dealer --config deploy/dealer.json --length 10000
     """
-    from mpc.config import load_config
-    from mpc.dealer import run_dealer
+    import asyncio
 
-    run_dealer(load_config(config_path), length, connect_timeout=timeout)
+    from mpc.config import load_config
+    from mpc.dealer import Dealer
+
+    config = load_config(config_path)
+    _watch_parent(parent_pipe, config)
+    runner = Dealer(config, connect_timeout=timeout, send_timeout=timeout)
+    _release_keys(parent_pipe, config)
+    asyncio.run(runner.deal(length))

@@ -209,6 +209,37 @@ def _decode_agile(source: str, text: str) -> share_format.AgileShare:
         raise InvalidShare(f"{source}: {error}", fix=error.fix) from None
 
 
+def _decode_agile_all(items: list[tuple[str, str]]) -> list[tuple[str, share_format.AgileShare]]:
+    """Decode every share; name a share shorter than another one given as truncated.
+
+    A share cut at a length that a share could have fails only its checksum, because
+    its header does not record its length.  The shares of one split all have one
+    length, so a failing share shorter than a valid one given is named as truncated.
+    """
+    decoded = []
+    failures = []
+    lengths = [0]
+    for source, text in items:
+        try:
+            decoded.append((source, _decode_agile(source, text)))
+        except InvalidShare as failure:
+            failures.append((source, text, failure))
+        else:
+            lengths.append(share_format.text_body_length(text) or 0)
+    if not failures:
+        return decoded
+    source, text, first_failure = failures[0]
+    length = share_format.text_body_length(text)
+    longest = max(lengths)
+    if length is not None and length < longest:
+        raise InvalidShare(
+            f"{source} is truncated: its share text has {length} base32 characters, and a "
+            f"valid share given has {longest}",
+            fix="copy the whole share",
+        )
+    raise first_failure
+
+
 def _decode_vault(source: str, text: str) -> gf256.Share:
     try:
         data = bytes.fromhex(text)
@@ -291,7 +322,7 @@ def _held_share_format(path: str) -> str | None:
     except OSError:
         return None
     text = data.decode("utf-8-sig", errors="replace").strip()
-    if text.lower().startswith(share_format.TEXT_PREFIX):
+    if share_format.is_share_text(text):
         return "agile"
     # NOTE: a Vault share (hex) or an agile share in hex of a secret over about 32 KiB is
     # longer than the bytes read here, so it is not recognised and may be replaced.
@@ -371,14 +402,14 @@ def combine(
             raise click.UsageError("--keyset reads agile shares only; drop --format vault")
         from mpc.escrow import restore_keyset
 
-        shares = [_decode_agile(source, text) for source, text in items]
+        shares = [share for _, share in _decode_agile_all(items)]
         # add_sealer_options exports the sealer options as their variables for this call.
         chosen = restore_keyset(keystore_path(), keyset, shares, sealer, policy=policy)
         click.echo(f"keyset {keyset}: KEK restored and sealed with {chosen}")
         return
     _policy(policy).enforce("decrypt", share_format.ALGORITHM)
     if share_format_name == "agile":
-        agile_shares = [(source, _decode_agile(source, text)) for source, text in items]
+        agile_shares = _decode_agile_all(items)
         _check_sources(agile_shares)
         secret = share_format.combine([share for _, share in agile_shares])
     else:

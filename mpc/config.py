@@ -22,12 +22,15 @@ __all__ = [
     "DEALER_ID",
     "PartyInfo",
     "PartyConfig",
+    "SESSION_SIZE",
     "is_listen_address",
     "load_config",
     "dump_config",
 ]
 
 CONFIG_VERSION = 1
+#: Bytes of the random session id that ``agile mpc init`` draws; HPKE info binds it.
+SESSION_SIZE = 16
 #: The party id of the dealer, which only sends Beaver triples and never listens.
 DEALER_ID = 0
 
@@ -180,6 +183,14 @@ def load_config(path: str | Path) -> PartyConfig:
         session = bytes.fromhex(data["session"])
     except (KeyError, TypeError, ValueError):
         raise _error(path, "missing or non-hex 'session'") from None
+    if len(session) < SESSION_SIZE:
+        # init writes the same random id into every config, so a shorter one comes from an
+        # edit, and the peers would drop this party's messages as another session's.
+        raise _error(
+            path,
+            f"'session' {data['session']!r:.40} has {len(session)} bytes, fewer than the "
+            f"{SESSION_SIZE} random bytes ({2 * SESSION_SIZE} hex digits) that init writes",
+        )
 
     dealer = data.get("dealer_sha256")
     if dealer is not None and not _is_fingerprint(dealer):

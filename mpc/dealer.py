@@ -14,8 +14,8 @@ import logging
 from agile.errors import InvalidArgument, MPCError
 
 from . import beaver, field
-from .config import PartyConfig
-from .party import Endpoint, _client_context, close_writers
+from .config import PartyConfig, PartyInfo
+from .party import Endpoint, close_writers
 
 __all__ = ["Dealer", "run_dealer"]
 
@@ -26,7 +26,11 @@ class Dealer(Endpoint):
     """Deals one batch of triples to every party of the deployment."""
 
     async def deal(self, length: int) -> None:
-        """Send ``length`` triples to every party; raise :class:`MPCError` if one is unreachable."""
+        """Send ``length`` triples to every party it reaches.
+
+        Raises :class:`MPCError` if fewer than threshold parties received them.  An
+        unreachable party is logged and waited for at most ``connect_timeout``.
+        """
         if isinstance(length, bool) or not isinstance(length, int):
             raise InvalidArgument(
                 f"triple count {length!r} is not an integer", fix="give the input vector length"
@@ -41,20 +45,36 @@ class Dealer(Endpoint):
                 f"configuration is for party {self.config.party}, not for the dealer",
                 fix="use the dealer.json that 'agile mpc init --dealer' wrote",
             )
-        context = _client_context(self.config)
         parties = self.config.parties
-        writers = await asyncio.gather(*(self._connect(info, context) for info in parties))
-        try:
-            shares = beaver.deal_triples(length, self.config.threshold, [p.id for p in parties])
-            await asyncio.gather(
-                *(
-                    self._send(writer, info.id, "triples", shares[info.id])
-                    for info, writer in zip(parties, writers, strict=True)
-                )
+        shares = beaver.deal_triples(length, self.config.threshold, [p.id for p in parties])
+        # Each party is reached on its own, so a party that left after sharing its input,
+        # or never started, delays and fails only its own delivery.  The others go on as
+        # long as at least threshold parties hold triples, the fewest the open round needs.
+        outcomes = await asyncio.gather(
+            *(self._deliver(info, shares[info.id]) for info in parties), return_exceptions=True
+        )
+        failures = []
+        for info, outcome in zip(parties, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                failures.append(f"party {info.id}: {outcome}")
+                log.warning("dealer could not send triples to party %d: %s", info.id, outcome)
+            elif isinstance(outcome, BaseException):
+                raise outcome
+        delivered = len(parties) - len(failures)
+        if delivered < self.config.threshold:
+            raise MPCError(
+                f"the dealer sent triples to {delivered} of {len(parties)} parties, fewer than "
+                f"the threshold {self.config.threshold} ({failures[0]})",
+                fix="start the parties first, then the dealer",
             )
-            log.info("dealer sent %d triples to %d parties", length, len(parties))
+        log.info("dealer sent %d triples to %d parties", length, delivered)
+
+    async def _deliver(self, info: PartyInfo, vector: list[int]) -> None:
+        writer = await self._connect(info, self.client_context)
+        try:
+            await self._send(writer, info.id, "triples", vector)
         finally:
-            await close_writers(writers)
+            await close_writers([writer])
 
 
 def run_dealer(config: PartyConfig, length: int, *, connect_timeout: float = 30.0) -> None:

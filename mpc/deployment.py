@@ -18,6 +18,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -29,9 +30,15 @@ from agile.errors import InvalidArgument
 from agile.fsio import atomic_write
 from agile.registry import KEM
 
-from .config import DEALER_ID, PartyConfig, PartyInfo, dump_config, is_listen_address
+from .config import DEALER_ID, SESSION_SIZE, PartyConfig, PartyInfo, dump_config, is_listen_address
 
-__all__ = ["XWING", "create_deployment", "certificate_fingerprint"]
+__all__ = [
+    "XWING",
+    "MIN_BASE_PORT",
+    "check_base_port",
+    "create_deployment",
+    "certificate_fingerprint",
+]
 
 XWING = "x-wing"
 _PUBLIC_MODE = 0o644
@@ -137,11 +144,8 @@ def create_deployment(
             f"host {host!r} is not an IP address or 'localhost'",
             fix="give the address the parties listen on, such as 127.0.0.1",
         )
-    if ports is None and not _is_int(base_port):
-        raise InvalidArgument(
-            f"base port {base_port!r} is not an integer",
-            fix=f"choose a base port from 0 to {65535 - count}",
-        )
+    if ports is None:
+        check_base_port(base_port, count)
     if days < 1:
         raise InvalidArgument(
             f"certificate lifetime of {days} days is below 1", fix="give days of 1 or more"
@@ -153,7 +157,7 @@ def create_deployment(
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise InvalidArgument(
                 f"party {party_id} would listen on port {port!r}, outside 1..65535",
-                fix=f"choose a base port from 0 to {65535 - count}",
+                fix="give every party a port from 1 to 65535",
             )
     if directory.exists() and not directory.is_dir():
         raise InvalidArgument(
@@ -183,7 +187,7 @@ def create_deployment(
     atomic_write(ca_path, ca_cert.public_bytes(serialization.Encoding.PEM), mode=_PUBLIC_MODE)
 
     kem = registry.kem(XWING)
-    session = os.urandom(16)
+    session = os.urandom(SESSION_SIZE)
     issuer = _Issuer(ca_name, ca_key, kem, host, days)
     parties = []
     members = []
@@ -216,8 +220,22 @@ def create_deployment(
     return paths
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+#: The lowest base port: ports below 1024 need privileges on most systems.
+MIN_BASE_PORT = 1024
+
+
+def check_base_port(base_port: object, count: int, *, fix_suffix: str = "") -> None:
+    """Raise InvalidArgument unless ports base_port + 1 .. base_port + count are unprivileged."""
+    if not _is_int(base_port) or not MIN_BASE_PORT <= base_port <= 65535 - count:
+        raise InvalidArgument(
+            f"base port {base_port!r} is not an integer from {MIN_BASE_PORT} to {65535 - count}",
+            fix=f"choose a base port from {MIN_BASE_PORT} to {65535 - count}, because party i "
+            f"listens on base port + i{fix_suffix}",
+        )
 
 
 @dataclass(frozen=True, slots=True)

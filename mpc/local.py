@@ -3,17 +3,35 @@
 A fresh deployment (CA, certificates, X-Wing keys, configs) is created in a
 temporary directory with free loopback ports, one ``agile mpc party`` process
 is started per input file, and the outputs are returned once every party
-agrees on them.  The temporary directory, with its private keys, is removed
-afterwards.
+agrees on them.  The temporary directory is removed afterwards.
+
+Private keys and results must not outlive the run, even when this process is
+killed with SIGKILL and no cleanup code of its own runs.  So:
+
+- every child holds the read end of a pipe whose write end only this process
+  holds.  When this process ends, however it ends, the kernel closes the write
+  end, and the child reads end-of-file, deletes its key files and exits
+  (:func:`watch_parent`).  This works on every POSIX system, unlike Linux's
+  PR_SET_PDEATHSIG;
+- every child deletes its own key files as soon as it has loaded them, so they
+  exist only during start-up;
+- outputs come back over pipes and are never written to disk;
+- the folder of a run whose process is gone (its id is in the folder name) is
+  removed at the start of the next run, which catches what remains when a
+  child was killed together with this process.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
+import re
+import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -23,17 +41,31 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from agile.errors import InvalidArgument, MPCError
 
-from .deployment import create_deployment
+from .config import PartyConfig
+from .deployment import check_base_port, create_deployment
 from .field import check_inputs
 from .protocols import BEAVER_OPERATIONS, check_operation, read_integers
 
-__all__ = ["LocalRun", "default_threshold", "free_ports", "run_local"]
+__all__ = [
+    "LocalRun",
+    "default_threshold",
+    "free_ports",
+    "remove_key_files",
+    "run_local",
+    "watch_parent",
+]
+
+log = logging.getLogger("agile.mpc")
 
 LOOPBACK = "127.0.0.1"
 _AGILE = (sys.executable, "-m", "cli.main")
+#: Prefix of a run's temporary folder; the process id that follows names its owner.
+_FOLDER_PREFIX = "agile-mpc-"
+_FOLDER_NAME = re.compile(re.escape(_FOLDER_PREFIX) + r"([0-9]+)-[^/]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +115,8 @@ def run_local(
     """
     _check_arguments(inputs, operation, parties, threshold, timeout, drop)
     count = parties if parties is not None else len(inputs)
-    if base_port is not None and (not _is_int(base_port) or not 1024 <= base_port <= 65535 - count):
-        raise InvalidArgument(
-            f"base port {base_port!r} is not an int from 1024 to {65535 - count}",
-            fix="pass a port such that every party's port (base + party number) is a valid "
-            "unprivileged port, or leave it out to use free ports",
-        )
+    if base_port is not None:
+        check_base_port(base_port, count, fix_suffix=", or leave it out to use free ports")
     if len(inputs) != count:
         raise InvalidArgument(
             f"{len(inputs)} input file(s) for {count} parties",
@@ -114,7 +142,9 @@ def run_local(
             "are empty",
             fix="give every party the same non-empty list of integers",
         )
-    with _terminate_as_exit(), tempfile.TemporaryDirectory(prefix="agile-mpc-") as temporary:
+    _remove_stale_folders(Path(tempfile.gettempdir()))
+    prefix = f"{_FOLDER_PREFIX}{os.getpid()}-"
+    with _terminate_as_exit(), tempfile.TemporaryDirectory(prefix=prefix) as temporary:
         folder = Path(temporary) / "deployment"
         configs = create_deployment(
             folder,
@@ -139,7 +169,7 @@ def run_local(
             command = [*_AGILE, "mpc", "dealer", "--config", str(folder / "dealer.json")]
             command += ["--length", str(length), "--timeout", str(timeout)]
             commands.append(("the dealer", command))
-        results = _run_processes(commands, Path(temporary), timeout + 30)
+        results = _run_processes(commands, timeout + 30, helpers=1 if needs_dealer else 0)
 
     outputs: list[list[str]] = []
     elapsed: list[float] = []
@@ -232,25 +262,49 @@ def _terminate_as_exit() -> Iterator[None]:
 
 
 def _run_processes(
-    commands: Sequence[tuple[str, list[str]]], folder: Path, timeout: float
+    commands: Sequence[tuple[str, list[str]]], timeout: float, *, helpers: int = 0
 ) -> list[tuple[int, str, str]]:
     """Start every command at once; return (exit code, stdout, stderr) of each.
 
     When one process fails the others are stopped at once, because they would
-    only wait for it until their timeout.  Output goes to files in ``folder``
-    so a party never blocks on a full pipe.
+    only wait for it until their timeout.  The last ``helpers`` commands (the
+    dealer) only serve the others: once all others exited with 0, a helper still
+    waiting for a party that dropped out is stopped and counts as successful.
+    Every child gets the read end of a pipe that reaches end-of-file when this
+    process is gone (see the module docstring).
     """
+    watch_read, watch_write = os.pipe()
     processes = []
-    files = []
-    for index, (_, command) in enumerate(commands):
-        out = open(folder / f"{index}.out", "w+b")  # noqa: SIM115 - closed below
-        err = open(folder / f"{index}.err", "w+b")  # noqa: SIM115 - closed below
-        files.append((out, err))
-        processes.append(subprocess.Popen(command, stdout=out, stderr=err))
+    readers = []
+    try:
+        for _, command in commands:
+            process = subprocess.Popen(
+                [*command, "--parent-pipe", str(watch_read)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(watch_read,),
+            )
+            processes.append(process)
+            # A thread per stream drains it, so a child never blocks on a full pipe.
+            readers.append((_drain(process.stdout), _drain(process.stderr)))
+    except BaseException:
+        for process in processes:
+            process.kill()
+            process.wait()
+        os.close(watch_write)
+        raise
+    finally:
+        os.close(watch_read)
+
+    served = len(processes) - helpers
+    stopped_helpers = False
     deadline = time.monotonic() + timeout
     try:
         while any(process.poll() is None for process in processes):
             if any(process.poll() not in (None, 0) for process in processes):
+                break
+            if helpers and all(process.poll() == 0 for process in processes[:served]):
+                stopped_helpers = True
                 break
             if time.monotonic() > deadline:
                 name = next(
@@ -266,11 +320,122 @@ def _run_processes(
             if process.poll() is None:
                 process.kill()
             process.wait()
+        os.close(watch_write)
+
     results = []
-    for process, (out, err) in zip(processes, files, strict=True):
-        out.seek(0)
-        err.seek(0)
-        results.append((process.returncode, out.read().decode(), err.read().decode()))
-        out.close()
-        err.close()
+    for index, (process, (out, err)) in enumerate(zip(processes, readers, strict=True)):
+        out.join()
+        err.join()
+        code = process.returncode
+        if stopped_helpers and index >= served and code < 0:
+            code = 0
+        results.append((code, out.text(), err.text()))
     return results
+
+
+class _Drain(threading.Thread):
+    """A thread that reads a stream to its end and keeps what it read."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__(daemon=True)
+        self._stream = stream
+        self._data = b""
+
+    def run(self) -> None:
+        with self._stream:
+            self._data = self._stream.read()
+
+    def text(self) -> str:
+        return self._data.decode(errors="replace")
+
+
+def _drain(stream: IO[bytes] | None) -> _Drain:
+    assert stream is not None, "Popen was given stdout=PIPE and stderr=PIPE"
+    thread = _Drain(stream)
+    thread.start()
+    return thread
+
+
+def _remove_stale_folders(folder: Path) -> None:
+    """Remove this user's run folders in ``folder`` whose owning process no longer exists.
+
+    Such a folder is left only when its run and a child were killed at once (SIGKILL).
+    A folder whose process id was reused by another process is kept until a later run.
+    """
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        # NOTE: without POSIX user ids (Windows) a folder's owner cannot be checked cheaply,
+        # so stale folders are left in place there.
+        return
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        match = _FOLDER_NAME.fullmatch(entry.name)
+        if match is None:
+            continue
+        try:
+            status = entry.lstat()
+        except OSError:
+            continue
+        if not stat.S_ISDIR(status.st_mode) or status.st_uid != getuid():
+            continue
+        if _process_exists(int(match.group(1))):
+            continue
+        log.info("removing %s, left by an 'agile mpc local' run that was killed", entry)
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # The id belongs to a live process of another user.
+        return True
+    except OverflowError:
+        # No process has an id this large.
+        return False
+    return True
+
+
+def key_files(config: PartyConfig) -> list[Path]:
+    """Return the private key files of ``config``: its TLS key and its X-Wing key."""
+    return [config.private_key, config.xwing_private_key]
+
+
+def remove_key_files(config: PartyConfig) -> None:
+    """Delete the private key files of ``config``, which a child of ``run_local`` has loaded."""
+    for path in key_files(config):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def watch_parent(fd: int, config: PartyConfig) -> None:
+    """Exit this process, deleting the key files of ``config``, when pipe ``fd`` reaches its end.
+
+    ``run_local`` holds the only write end and never writes, so end-of-file means
+    that it is gone, even if it was killed with SIGKILL.  A daemon thread waits
+    for it, so the caller goes on at once.
+    """
+
+    def wait() -> None:
+        try:
+            while os.read(fd, 4096):
+                pass
+        except OSError as error:
+            # Without the pipe the parent cannot be watched, but the run itself may be fine.
+            log.error("cannot watch the parent 'agile mpc local' (pipe %d): %s", fd, error)
+            return
+        try:
+            remove_key_files(config)
+            # stderr is usually a pipe to the parent that is gone, so writing may fail.
+            with contextlib.suppress(OSError):
+                sys.stderr.write("agile: error: the parent 'agile mpc local' is gone; stopping\n")
+                sys.stderr.flush()
+        finally:
+            os._exit(2)
+
+    threading.Thread(target=wait, name="parent-watch", daemon=True).start()

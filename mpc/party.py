@@ -211,6 +211,9 @@ class Endpoint:
         self.connect_timeout = connect_timeout
         self.send_timeout = send_timeout
         self.sealer = ShareSealer(config)
+        # Every private key is read here, so that a caller may delete a throwaway
+        # deployment's key files once the endpoint exists ('agile mpc local' does).
+        self.client_context = _client_context(config)
         #: The operation that messages name; the dealer serves any and names none.
         self.operation: str | None = None
 
@@ -335,6 +338,7 @@ class Party(Endpoint):
         _check_seconds("round_timeout", round_timeout)
         super().__init__(config, connect_timeout=connect_timeout, send_timeout=round_timeout)
         self.round_timeout = round_timeout
+        self.server_context = _server_context(config)
         self._by_fingerprint = {info.certificate_sha256: info.id for info in config.parties}
         if config.dealer_sha256:
             self._by_fingerprint[config.dealer_sha256] = DEALER_ID
@@ -480,9 +484,12 @@ class Party(Endpoint):
             return None
 
     async def _collect(
-        self, round_name: str, senders: set[int], needed: int
+        self, round_name: str, senders: set[int], needed: int, *, missing_fix: str | None = None
     ) -> dict[int, list[int]]:
-        """Wait for ``needed`` opened vectors of ``round_name`` from distinct ``senders``."""
+        """Wait for ``needed`` opened vectors of ``round_name`` from distinct ``senders``.
+
+        ``missing_fix`` replaces the default fix of the timeout error.
+        """
         received: dict[int, list[int]] = {}
         queue = self._queues[round_name]
         deadline = time.monotonic() + self.round_timeout
@@ -495,19 +502,25 @@ class Party(Endpoint):
                 dropped = [peer for peer in missing if peer in self.dropped]
                 # A peer whose messages were rejected is named with the reason.
                 reasons = "".join(
-                    f"; party {peer}'s connection was dropped: {self.dropped[peer]}"
+                    f"; {'the dealer' if peer == DEALER_ID else f'party {peer}'}'s connection "
+                    f"was dropped: {self.dropped[peer]}"
                     for peer in dropped
                 )
                 fixes = [
                     self._dropped_fixes[peer] for peer in dropped if peer in self._dropped_fixes
                 ]
+                # The dealer has id 0 but is no party: name it as the command that starts it.
+                waiting = [
+                    "the dealer" if peer == DEALER_ID else f"party {peer}" for peer in missing
+                ]
                 raise MPCError(
                     f"party {self.config.party} timed out after {self.round_timeout:g} s in the "
                     f"{round_name} round: {len(received)} of {needed} messages, none yet from "
-                    f"parties {missing}{reasons}",
+                    f"{', '.join(waiting)}{reasons}",
                     fix=fixes[0]
                     if fixes
-                    else "start every party, or lower the number of parties that may drop out",
+                    else missing_fix
+                    or "start every party, or lower the number of parties that may drop out",
                 ) from None
             if sender in senders and sender not in received:
                 received[sender] = vector
@@ -521,7 +534,15 @@ class Party(Endpoint):
     ) -> list[int]:
         """Return shares of n * sum(x^2) - (sum x)^2 per element, using one Beaver triple each."""
         sums, squares = protocols.variance_sums(received)
-        triples = (await self._collect("triples", {DEALER_ID}, 1))[DEALER_ID]
+        # init writes dealer.json next to ca.pem.
+        dealer_config = self.config.ca_certificate.parent / "dealer.json"
+        dealer_fix = (
+            f"start the dealer with 'agile mpc dealer --config {dealer_config} "
+            f"--length {len(sums)}'"
+        )
+        triples = (await self._collect("triples", {DEALER_ID}, 1, missing_fix=dealer_fix))[
+            DEALER_ID
+        ]
         a, b, c = beaver.split_triples(triples, len(sums))
 
         masked = beaver.mask(sums, sums, a, b)
@@ -575,9 +596,10 @@ class Party(Endpoint):
         self.dropped = {}
         self._dropped_fixes = {}
         me = config.me
-        server_context = _server_context(config)
         try:
-            server = await asyncio.start_server(self._handle, me.host, me.port, ssl=server_context)
+            server = await asyncio.start_server(
+                self._handle, me.host, me.port, ssl=self.server_context
+            )
         except OSError as error:
             reason = os.strerror(error.errno) if error.errno else str(error)
             raise MPCError(
@@ -586,9 +608,10 @@ class Party(Endpoint):
             ) from None
         writers: dict[int, asyncio.StreamWriter] = {}
         try:
-            context = _client_context(config)
             peers = config.peers
-            connected = await asyncio.gather(*(self._connect_peer(peer, context) for peer in peers))
+            connected = await asyncio.gather(
+                *(self._connect_peer(peer, self.client_context) for peer in peers)
+            )
             writers = {
                 peer.id: writer
                 for peer, writer in zip(peers, connected, strict=True)

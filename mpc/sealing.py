@@ -46,6 +46,16 @@ class ShareSealer:
                 f"party {config.party}'s X-Wing key file {str(path)!r} is invalid: {error}",
                 fix="give the xwing.key that 'agile mpc init' wrote for this party",
             ) from None
+        own = config.by_id.get(config.party)
+        if own is not None and self._private_key.public_key.data != own.xwing_public_key:
+            # Peers seal to the listed public key, so with another private key every message
+            # to this party would fail HPKE authentication, and only after the round timeout.
+            raise MPCError(
+                f"party {config.party}'s X-Wing key file {str(path)!r} does not match the "
+                f"X-Wing public key listed for party {config.party} in the configuration",
+                fix=f"give the xwing.key that 'agile mpc init' wrote for party {config.party}, "
+                "or the configuration of the party that owns this key",
+            )
         self._public_keys = {}
         for info in config.parties:
             try:

@@ -18,7 +18,9 @@ wrong secret with probability 1 - 2^-128.
 The text form for paper is ``agile-share-v1:`` followed by the base32 (RFC 4648
 §6) of the binary share and a 4-byte SHA-256 checksum, in groups of five
 characters joined by ``-``.  The checksum catches copying mistakes before any
-arithmetic is done.
+arithmetic is done.  The reader ignores case, and spaces and dashes both in the
+prefix and between groups, so a share retyped as "AGILE SHARE V1: AF7JF K6FGI"
+reads as well.
 """
 
 from __future__ import annotations
@@ -46,7 +48,9 @@ __all__ = [
     "decode",
     "encode_text",
     "decode_text",
+    "is_share_text",
     "parse",
+    "text_body_length",
 ]
 
 VERSION = 1
@@ -59,6 +63,9 @@ CHECKSUM_SIZE = 4
 HEADER_SIZE = 1 + SECRET_ID_SIZE + 1 + 1
 _DIGEST_LABEL = b"agile-share-v1"
 _GROUP = 5
+#: TEXT_PREFIX as the reader matches it: any case, with spaces or dashes or nothing
+#: between its words, because people retype paper shares that way.
+_PREFIX_PATTERN = re.compile(r"agile[\s-]*share[\s-]*v1\s*:", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,19 +198,18 @@ def decode_text(text: str) -> AgileShare:
             f"share text has type {type(text).__name__}, not str",
             fix="pass the share text; use decode() for the binary layout",
         )
-    text = text.strip()
-    if not text.lower().startswith(TEXT_PREFIX):
+    body = _text_body(text)
+    if body is None:
         raise InvalidShare(
             f"share text does not start with {TEXT_PREFIX!r}",
             fix="give an agile share, or use --format vault for Vault shares",
         )
-    count = text.lower().count(TEXT_PREFIX)
+    count = len(_PREFIX_PATTERN.findall(text))
     if count > 1:
         raise InvalidShare(
             f"the text contains {count} shares, not one",
             fix="give one share per file; on standard input, one share per line",
         )
-    body = re.sub(r"[\s-]", "", text[len(TEXT_PREFIX) :]).upper()
     if not body:
         raise InvalidShare(
             f"share text has nothing after {TEXT_PREFIX!r}",
@@ -223,9 +229,11 @@ def decode_text(text: str) -> AgileShare:
             f"share text has {len(body)} base32 characters, a length that no share has",
             fix="the share is truncated or has an extra character; copy the whole share",
         ) from None
-    if len(raw) <= CHECKSUM_SIZE:
+    shortest = HEADER_SIZE + DIGEST_SIZE + 1 + CHECKSUM_SIZE
+    if len(raw) < shortest:
         raise InvalidShare(
-            f"share text contains {len(raw)} bytes, too few for a share and its checksum",
+            f"share text contains {len(raw)} bytes, fewer than the {shortest} of the shortest "
+            "share and its checksum",
             fix="the share is truncated; copy the whole share",
         )
     binary, checksum = raw[:-CHECKSUM_SIZE], raw[-CHECKSUM_SIZE:]
@@ -237,6 +245,30 @@ def decode_text(text: str) -> AgileShare:
     return decode(binary)
 
 
+def _text_body(text: str) -> str | None:
+    """Return the base32 characters after the prefix, upper case, or None without a prefix."""
+    match = _PREFIX_PATTERN.match(text.strip())
+    if match is None:
+        return None
+    return re.sub(r"[\s-]", "", text.strip()[match.end() :]).upper()
+
+
+def is_share_text(text: str) -> bool:
+    """Return whether ``text`` starts with the text form's prefix, as the reader matches it."""
+    return _PREFIX_PATTERN.match(text.strip()) is not None
+
+
+def text_body_length(text: str) -> int | None:
+    """Return the number of characters after the prefix, without separators (None: no prefix).
+
+    The header does not record a share's length, so a share cut at a length that a share
+    could have fails only the checksum.  A length below that of a valid share of the same
+    split shows that it is truncated.
+    """
+    body = _text_body(text)
+    return None if body is None else len(body)
+
+
 def parse(text: str) -> AgileShare:
     """Parse a share given as its text form or as hex of the binary layout."""
     if not isinstance(text, str):
@@ -245,7 +277,7 @@ def parse(text: str) -> AgileShare:
             fix="pass the share text; use decode() for the binary layout",
         )
     stripped = text.strip()
-    if stripped.lower().startswith(TEXT_PREFIX):
+    if is_share_text(stripped):
         return decode_text(stripped)
     try:
         binary = bytes.fromhex(stripped)

@@ -71,7 +71,7 @@ def test_config_wrong_version(tmp_path: Path) -> None:
 
 
 def test_base_port_past_65535(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="port 65536") as caught:
+    with pytest.raises(InvalidArgument, match="base port 65534") as caught:
         create_deployment(tmp_path / "d", 3, 2, base_port=65534)
     assert "65532" in (caught.value.fix or "")
     assert not (tmp_path / "d").exists()
