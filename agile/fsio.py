@@ -27,7 +27,9 @@ __all__ = [
     "descriptor_of",
     "fsync_directory",
     "exclusive_lock",
+    "open_private_append",
     "open_regular_file",
+    "regular_file_status",
     "write_descriptor",
     "NotRegularFile",
     "SECRET_MODE",
@@ -58,18 +60,52 @@ def open_regular_file(path: str | os.PathLike[str]) -> tuple[BinaryIO, os.stat_r
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        status = os.fstat(fd)
-        if stat.S_ISDIR(status.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "is a directory", os.fspath(path))
-        if not stat.S_ISREG(status.st_mode):
-            kind = next(
-                (name for test, name in _FILE_KINDS if test(status.st_mode)), "not a regular file"
-            )
-            raise NotRegularFile(errno.EINVAL, f"is {kind}, not a regular file", os.fspath(path))
+        status = regular_file_status(fd, path)
     except BaseException:
         os.close(fd)
         raise
     return os.fdopen(fd, "rb"), status
+
+
+def regular_file_status(fd: int, path: str | os.PathLike[str]) -> os.stat_result:
+    """Return the status of ``fd``, opened from ``path``, if it is a regular file.
+
+    Raises :class:`IsADirectoryError` for a directory and :class:`NotRegularFile`
+    naming the kind for a FIFO, device or socket, both with ``path`` as the file name.
+    """
+    status = os.fstat(fd)
+    if stat.S_ISDIR(status.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", os.fspath(path))
+    if not stat.S_ISREG(status.st_mode):
+        kind = next(
+            (name for test, name in _FILE_KINDS if test(status.st_mode)), "not a regular file"
+        )
+        raise NotRegularFile(errno.EINVAL, f"is {kind}, not a regular file", os.fspath(path))
+    return status
+
+
+def open_private_append(path: str | os.PathLike[str]) -> int:
+    """Open the regular file ``path`` to append to it, created 0600; return the descriptor.
+
+    The descriptor is open read-write, so that the caller can read the file's
+    last byte.  O_NOFOLLOW makes a symbolic link at ``path`` fail with ELOOP
+    instead of sending the appended records to the link's target.  An
+    existing file that group or others may access is set to 0600 when this
+    user owns it, so that a file created by hand or by an older version gets
+    the mode that a new one has.  Raises the errors of
+    :func:`regular_file_status` where ``path`` is no regular file, which
+    O_NONBLOCK lets the open of a FIFO reach.
+    """
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(path, flags, SECRET_MODE)
+    try:
+        status = regular_file_status(fd, path)
+        if stat.S_IMODE(status.st_mode) & 0o077 and status.st_uid == os.geteuid():
+            os.fchmod(fd, stat.S_IMODE(status.st_mode) & 0o700)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 # Paths that name an open file descriptor: /dev/fd/N and /proc/self/fd/N (where

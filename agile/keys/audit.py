@@ -12,6 +12,7 @@ when the run is never resumed.
 from __future__ import annotations
 
 import contextvars
+import errno
 import json
 import os
 import threading
@@ -20,6 +21,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from ..errors import KeystoreError
+from ..fsio import open_private_append
 
 __all__ = ["AUDIT_NAME", "AuditLog", "audit_context", "record_key_changes"]
 
@@ -47,7 +51,7 @@ class AuditLog:
         with self._lock:
             # O_APPEND makes each write land at the end even with several writers;
             # one write call per record keeps a record on one line.
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = self._open()
             try:
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -58,6 +62,19 @@ class AuditLog:
             finally:
                 os.close(fd)
         return entry
+
+    def _open(self) -> int:
+        """Open the log to append, created 0600, and set an existing one to 0600."""
+        try:
+            return open_private_append(self.path)
+        except OSError as error:
+            if error.errno != errno.ELOOP:
+                raise
+            raise KeystoreError(
+                f"the audit log {str(self.path)!r} is a symbolic link",
+                fix="replace the link by a copy of the file it points to, "
+                "then run the command again",
+            ) from None
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Yield the records in order, skipping a torn last line left by a crash mid-write."""

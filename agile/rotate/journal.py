@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,10 @@ __all__ = [
 ]
 
 JOURNAL_NAME = "rotation-journal.sqlite"
+
+#: Files that SQLite keeps beside the journal: its write-ahead log and shared memory,
+#: and the rollback journal of a database not in WAL mode.
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 #: Run states in order; "done", "incomplete" (some objects failed) and "abandoned"
 #: (ended by ``agile rotate --abandon``) are final.
@@ -135,8 +140,12 @@ class Journal:
 
     def __init__(self, keystore_dir: str | os.PathLike[str]) -> None:
         self.path = Path(keystore_dir) / JOURNAL_NAME
+        self._check_regular()
         existed = self.path.exists()
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except sqlite3.Error as error:
+            raise _unopenable(self.path, error) from None
         if not existed:
             os.chmod(self.path, 0o600)
         try:
@@ -144,14 +153,44 @@ class Journal:
             self._db.execute("PRAGMA synchronous = FULL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as error:
-            from ..errors import RotationError
-
             self._db.close()
-            raise RotationError(
-                f"cannot open the rotation journal {str(self.path)!r}: {error}",
-                fix="make it readable and writable for this user.  If it is damaged, move it "
-                "aside and rotate again, and the next run plans afresh from the keystore",
-            ) from None
+            raise _unopenable(self.path, error) from None
+        self._make_private()
+
+    def _check_regular(self) -> None:
+        """Raise :class:`RotationError` when the journal's path names no regular file."""
+        from ..errors import RotationError
+
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return
+        except OSError as error:
+            raise _unopenable(self.path, error) from None
+        if stat.S_ISREG(mode):
+            return
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise RotationError(
+            f"the rotation journal {str(self.path)!r} is {kind}",
+            fix="move it out of the keystore directory; agile then creates a new journal, "
+            "and the next run plans afresh from the keystore",
+        )
+
+    def _make_private(self) -> None:
+        """Set the journal and the files SQLite keeps beside it to 0600 where others may read them.
+
+        The journal names objects and keys, and SQLite creates the -wal and
+        -shm files with the mode of the database file.  A file of another
+        user is left as it is, because only its owner may change its mode.
+        """
+        for path in (self.path, *(self.path.with_name(self.path.name + s) for s in _SIDE_FILES)):
+            try:
+                status = path.stat()
+            except FileNotFoundError:
+                continue
+            mode = stat.S_IMODE(status.st_mode)
+            if mode & 0o077 and status.st_uid == os.geteuid() and stat.S_ISREG(status.st_mode):
+                os.chmod(path, mode & 0o700)
 
     def close(self) -> None:
         self._db.close()
@@ -451,4 +490,16 @@ def _run(row: tuple[Any, ...]) -> Run:
         state=row[5],
         options=json.loads(row[6]),
         report=json.loads(row[7]) if row[7] else None,
+    )
+
+
+def _unopenable(path: Path, error: Exception) -> Exception:
+    """Return the :class:`RotationError` for a journal that SQLite or the file system rejects."""
+    from ..errors import RotationError
+
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+    return RotationError(
+        f"cannot open the rotation journal {str(path)!r}: {reason}",
+        fix="make it readable and writable for this user.  If it is damaged, move it "
+        "aside and rotate again, and the next run plans afresh from the keystore",
     )

@@ -302,6 +302,14 @@ def _transform_group(
     size = sum(len(data) for data in current.values())
     swaps: list[Swap] = []
     for object_id in group:
+        if object_id in store.read_errors:
+            # It exists but cannot be read (a directory or FIFO in its place):
+            # failed, so that its old key stays available to decrypt it.
+            log.warning("object %s: %s", store.describe(object_id), store.read_errors[object_id])
+            results[object_id] = ObjectResult(
+                object_id, planned[object_id], "failed", store.read_errors[object_id]
+            )
+            continue
         if object_id not in current:
             results[object_id] = ObjectResult(
                 object_id, planned[object_id], "skipped", "object no longer exists"

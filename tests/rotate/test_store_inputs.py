@@ -107,8 +107,8 @@ def _row_of_bytes(tmp_path: Path, key: str, value: str) -> None:
 def test_sqlite_non_utf8_key_named(tmp_path: Path) -> None:
     _row_of_bytes(tmp_path, "CAST(x'61ff' AS TEXT)", "x'00'")
     store = open_store(f"sqlite:///{tmp_path}/d.db")
-    with pytest.raises(StoreError, match=r"b'a\\xff'"):
-        list(store.iter_prefixes())
+    [(object_id, _)] = store.iter_prefixes()
+    assert object_id == r"(TEXT key b'a\xff')"
     store.close()
 
 

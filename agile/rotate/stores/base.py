@@ -236,6 +236,11 @@ class ObjectStore(abc.ABC):
         #: when the reason is not that the object changed (a file that cannot
         #: be written, for example).  Such a swap returned False.
         self.swap_errors: dict[str, str] = {}
+        #: Why objects of the last :meth:`read_many` call could not be read, by
+        #: object id, as text for people (a directory or FIFO where the file
+        #: was, a value that is no envelope).  Such an object exists but is
+        #: left out of the result, like an absent one.
+        self.read_errors: dict[str, str] = {}
         #: "id" when each object's envelope has the object id as associated data (the
         #: store URL's ``aad=id``), else "".
         self.aad = aad
@@ -253,15 +258,24 @@ class ObjectStore(abc.ABC):
         """Return the whole object; raise :class:`agile.errors.KeyNotFound` if it is absent."""
 
     def read_many(self, object_ids: Iterable[str]) -> dict[str, bytes]:
-        """Return the objects that exist among ``object_ids`` (absent ids are left out)."""
-        from ...errors import KeyNotFound
+        """Return the objects that exist among ``object_ids`` and can be read.
 
+        Absent ids are left out.  So are objects that :meth:`read` rejects
+        with :class:`StoreError`, whose reasons go to :attr:`read_errors`, so
+        that one unreadable object does not stop a batch.
+        """
+        from ...errors import KeyNotFound, StoreError
+
+        ids = check_object_ids(object_ids)
+        self.read_errors = {}
         found: dict[str, bytes] = {}
-        for object_id in check_object_ids(object_ids):
+        for object_id in ids:
             try:
                 found[object_id] = self.read(object_id)
             except KeyNotFound:
                 continue
+            except StoreError as error:
+                self.read_errors[object_id] = error.diagnostics()
         return found
 
     def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:

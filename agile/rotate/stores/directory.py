@@ -21,11 +21,12 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from ...envelope.armour import is_armoured
 from ...envelope.format import MAGIC
 from ...errors import KeyNotFound, StoreError
-from ...fsio import fsync_directory, open_regular_file
+from ...fsio import NotRegularFile, fsync_directory, open_regular_file, regular_file_status
 from .base import (
     HEADER_PREFIX_SIZE,
     Joined,
@@ -62,6 +63,12 @@ _TEMPORARY_ATTEMPTS = 100
 #: Flags that open one folder of an object's path.  O_NOFOLLOW makes the open
 #: fail (ENOTDIR or ELOOP on Linux) when the entry is a symbolic link.
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+#: Flags that open an object's file for reading.  O_NOFOLLOW makes the open fail
+#: with ELOOP where the object's name is a symbolic link, which is then followed
+#: only to a file of this store.  O_NONBLOCK keeps a FIFO put at the name from
+#: blocking the open until some process writes to it.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 #: Number of byte-range lock slots; writers of different objects rarely share one.
 _LOCK_SLOTS = 1 << 16
@@ -224,12 +231,19 @@ class DirectoryStore(ObjectStore):
                 # Listed with no bytes, so that the scan calls scan_problem and reports it.
                 yield object_id, b""
                 continue
+            path = self.root / object_id
             try:
-                with open(self.root / object_id, "rb") as file:
-                    yield object_id, file.read(size)
-            except FileNotFoundError:
+                file, _status = self._open_file(path)
+            except (FileNotFoundError, NotADirectoryError):
                 # Removed by someone else since the directory was listed.
                 continue
+            except OSError as error:
+                # Replaced since it was listed (by a directory or a FIFO), or unreadable.
+                self._problems[object_id] = _read_problem(path, error)
+                yield object_id, b""
+                continue
+            with file:
+                yield object_id, file.read(size)
 
     def scan_problem(self, object_id: str) -> str | None:
         if object_id in self._problems:
@@ -238,12 +252,13 @@ class DirectoryStore(ObjectStore):
         if path.is_symlink():
             return self._link_problem(object_id)
         try:
-            with open(path, "rb"):
-                return None
-        except FileNotFoundError:
+            file, _status = self._open_file(path)
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as error:
-            return f"cannot open {str(path)!r}: {error.strerror}"
+            return _read_problem(path, error)
+        file.close()
+        return None
 
     def _link_problem(self, object_id: str) -> str | None:
         """Return why a symbolic link cannot be migrated, or None if it names an object here.
@@ -277,32 +292,78 @@ class DirectoryStore(ObjectStore):
         )
 
     def read(self, object_id: str) -> bytes:
+        """Return the object's file; raise :class:`StoreError` if it is no readable regular file.
+
+        A missing file raises :class:`KeyNotFound`.  A directory, FIFO, device
+        or socket at the object's path, a symbolic link that leads out of the
+        store, and a file this user may not read raise :class:`StoreError`
+        naming the path.
+        """
         path = self.path_of(object_id)
         try:
-            return path.read_bytes()
-        except FileNotFoundError:
+            file, _status = self._open_file(path)
+        except (FileNotFoundError, NotADirectoryError):
             raise KeyNotFound(
                 f"object {object_id!r} not found in store {self.url!r}",
                 fix="list the store's objects with 'agile store list --objects'",
             ) from None
+        except OSError as error:
+            raise _unreadable_error(path, error) from None
+        with file:
+            return file.read()
 
     def read_prefixes(self, object_ids: Iterable[str], size: int) -> dict[str, tuple[bytes, int]]:
         """Return the first ``size`` bytes and the length of each file that exists.
 
-        A path that is not a regular file raises :class:`OSError`.  O_NONBLOCK
-        keeps a FIFO named like an object from blocking the open.
+        A path that is not a readable regular file raises :class:`OSError`
+        naming what is there, as :meth:`_open_file` does.
         """
         ids = check_object_ids(object_ids)
         check_size(size)
         found = {}
         for object_id in ids:
             try:
-                file, status = open_regular_file(self.path_of(object_id))
-            except FileNotFoundError:
+                file, status = self._open_file(self.path_of(object_id))
+            except (FileNotFoundError, NotADirectoryError):
                 continue
             with file:
                 found[object_id] = (file.read(size), status.st_size)
         return found
+
+    def _open_file(self, path: Path) -> tuple[BinaryIO, os.stat_result]:
+        """Open the regular file at ``path`` for reading; return it and its status.
+
+        Opening never blocks, and a symbolic link as the last component is
+        followed only to a file of this store, as :meth:`put` follows it.
+        Raises ``FileNotFoundError`` when nothing is there,
+        ``NotADirectoryError`` when a folder on the path is a file,
+        :class:`IsADirectoryError` or :class:`NotRegularFile` for a
+        directory, FIFO, device or socket, and ``OSError`` with ELOOP for a
+        link out of the store.
+
+        NOTE: a folder on the path that is a link is followed wherever it
+        leads, unlike in writes, which reach each folder without links.
+        """
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except OSError as error:
+            if error.errno != errno.ELOOP or not path.is_symlink():
+                raise
+            target, parts = self._resolve_inside(path)
+            if parts is None:
+                raise OSError(
+                    errno.ELOOP,
+                    f"is a symbolic link to {str(target)!r}, which is outside the store",
+                    str(path),
+                ) from None
+            # O_NOFOLLOW again: a link put at the target since realpath ran is not followed.
+            fd = os.open(target, _READ_FLAGS)
+        try:
+            status = regular_file_status(fd, path)
+        except BaseException:
+            os.close(fd)
+            raise
+        return os.fdopen(fd, "rb"), status
 
     def count(self) -> int:
         return sum(1 for _ in self._object_ids())
@@ -654,6 +715,24 @@ def _starts_like_envelope(path: Path) -> bool:
     with file:
         prefix = file.read(HEADER_PREFIX_SIZE)
     return prefix.startswith(MAGIC) or is_armoured(prefix)
+
+
+def _read_problem(path: Path, error: OSError) -> str:
+    """Return why the file at ``path`` cannot be read as an object, from ``error``."""
+    return f"cannot read {str(path)!r}: {error.strerror or error}"
+
+
+def _unreadable_error(path: Path, error: OSError) -> StoreError:
+    """Return the :class:`StoreError` for an object whose file :meth:`_open_file` rejected."""
+    if isinstance(error, (IsADirectoryError, NotRegularFile)):
+        fix = "put the object's file back at that path, or move what is there out of the store"
+    elif error.errno in (errno.EACCES, errno.EPERM):
+        fix = "give this user read access to the file and its folders"
+    elif error.errno == errno.ELOOP:
+        fix = "replace the link by a copy of its target, or register the target's folder as a store"
+    else:
+        fix = "check the file and its folders, then run the command again"
+    return StoreError(_read_problem(path, error), fix=fix)
 
 
 def _write_failure(path: Path, error: OSError) -> str:

@@ -254,21 +254,60 @@ class SQLiteStore(ObjectStore):
         )
 
     def _object_id(self, key: object) -> str:
-        """Return the object id of a key value; raise :class:`StoreError` if no id can name it."""
+        """Return the object id of a non-NULL key value.
+
+        Some keys cannot be named by a text id: bytes that are not UTF-8, and
+        numbers in a column of BLOB affinity.  Such a key gets an id in
+        parentheses that states its type, and the scan reports the row as
+        unreadable under that id (see :meth:`scan_problem`).  The type keeps
+        the id apart from the text key that the number or bytes would read as.
+        """
         if isinstance(key, str):
             try:
                 return check_object_id(key)
             except StoreError:
                 pass
-        if key is None or isinstance(key, (str, bytes)) or self._key_is_blob_affinity:
-            # A str here contains bytes that are not UTF-8, so the message shows the bytes.
-            key_bytes = key.encode("utf-8", "surrogateescape") if isinstance(key, str) else key
-            raise StoreError(
-                f"row with key {key_bytes!r} in table {self.location.table!r} of "
-                f"{str(self.path)!r} cannot be addressed by a text object id",
-                fix=f"give the row a UTF-8 text key in column {self.location.key!r}, or delete it",
+        if isinstance(key, (str, bytes)) or self._key_is_blob_affinity:
+            shown: object = key
+            if isinstance(key, str):
+                # The text contains bytes that are not UTF-8, so the id shows the bytes.
+                shown = key.encode("utf-8", "surrogateescape")
+                sql_type, kind = "TEXT", "TEXT that is not valid UTF-8"
+            elif isinstance(key, bytes):
+                sql_type, kind = "BLOB", "a BLOB"
+            elif isinstance(key, int):
+                sql_type, kind = "INTEGER", "an INTEGER"
+            else:
+                sql_type, kind = "REAL", "a REAL"
+            object_id = f"({sql_type} key {shown!r})"
+            self._problems[object_id] = (
+                f"the row's key in column {self.location.key!r} is {kind}, "
+                "which no text object id can address"
             )
+            return object_id
         return str(key)
+
+    def _null_key_rows(self) -> Iterator[tuple[str, bytes]]:
+        """Yield a printable id and no bytes for each row that has a value but a NULL key.
+
+        A column that is unique but not the primary key allows any number of
+        NULL keys, as does the primary key of a table that SQLite created
+        without NOT NULL.  No object id can name such a row, so the scan
+        reports it as unreadable instead of stopping at it.
+        """
+        rowid = self._rowid if self._rowid is not None else "NULL"
+        rows = self._db.execute(
+            f"SELECT {rowid} FROM {self._table} "
+            f"WHERE {self._key} IS NULL AND {self._column} IS NOT NULL ORDER BY 1"
+        ).fetchall()
+        for number, (row,) in enumerate(rows, 1):
+            where = f"rowid {row}" if row is not None else f"row {number}"
+            object_id = f"(NULL key, {where})"
+            self._problems[object_id] = (
+                f"the row's key in column {self.location.key!r} is NULL, "
+                "which no object id can address"
+            )
+            yield object_id, b""
 
     def describe(self, object_id: str) -> str:
         return f"{self.path} table {self.location.table} {self.location.key}={object_id}"
@@ -277,10 +316,15 @@ class SQLiteStore(ObjectStore):
 
     def iter_prefixes(self, size: int = HEADER_PREFIX_SIZE) -> Iterator[tuple[str, bytes]]:
         check_size(size)
+        self._problems = {}
+        # NULL keys are scanned apart, because paging by "key > last" never gets past one.
+        yield from self._null_key_rows()
         last: object = None
         while True:
             if last is None:
-                rows = self._prefix_rows(f"ORDER BY {self._key} LIMIT ?", [_PAGE], size)
+                rows = self._prefix_rows(
+                    f"WHERE {self._key} IS NOT NULL ORDER BY {self._key} LIMIT ?", [_PAGE], size
+                )
             else:
                 rows = self._prefix_rows(
                     f"WHERE {self._key} > ? ORDER BY {self._key} LIMIT ?", [last, _PAGE], size
@@ -289,12 +333,13 @@ class SQLiteStore(ObjectStore):
                 if length is None:
                     continue  # a NULL value is no object
                 object_id = self._object_id(key)
-                if isinstance(small, int | float):
+                if object_id in self._problems:
+                    yield object_id, b""
+                    continue
+                problem = _value_problem(small)
+                if problem is not None:
                     # An INTEGER or REAL value: no envelope, and no bytes worth reading.
-                    kind = "an INTEGER" if isinstance(small, int) else "a REAL"
-                    self._problems[object_id] = (
-                        f"the value is {kind}, not an envelope (a BLOB, or TEXT for armour)"
-                    )
+                    self._problems[object_id] = problem
                     yield object_id, b""
                     continue
                 found = self._prefix(key, small, length, rowid, size)
@@ -323,7 +368,17 @@ class SQLiteStore(ObjectStore):
                 f"column {self.location.column!r} is NULL",
                 fix="list the store's objects with 'agile store list --objects'",
             )
+        problem = _value_problem(row[0])
+        if problem is not None:
+            raise self._unreadable_value(object_id, problem)
         return _as_bytes(row[0])
+
+    def _unreadable_value(self, object_id: str, problem: str) -> StoreError:
+        return StoreError(
+            f"object {object_id!r} in {self.describe(object_id)}: {problem}",
+            fix=f"store the envelope in column {self.location.column!r} of that row, "
+            "or delete the row",
+        )
 
     def _data_version(self) -> int:
         # PRAGMA data_version changes whenever another connection, in this or
@@ -335,6 +390,7 @@ class SQLiteStore(ObjectStore):
         found: dict[str, bytes] = {}
         version = self._data_version()
         self._reads = {}
+        self.read_errors = {}
         # SQLite allows at least 999 bound parameters per statement.
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -345,8 +401,15 @@ class SQLiteStore(ObjectStore):
                 chunk,
             ).fetchall()
             for key, value in rows:
-                if value is not None:
-                    found[str(key)] = _as_bytes(value)
+                if value is None:
+                    continue
+                problem = _value_problem(value)
+                if problem is not None:
+                    # Changed to a number since the scan: reported, not migrated.
+                    error = self._unreadable_value(str(key), problem)
+                    self.read_errors[str(key)] = error.diagnostics()
+                    continue
+                found[str(key)] = _as_bytes(value)
         for object_id, data in found.items():
             self._reads[object_id] = (version, data)
         return found
@@ -685,6 +748,14 @@ def _is_busy(error: sqlite3.Error) -> bool:
     return getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY or (
         "locked" in str(error)
     )
+
+
+def _value_problem(value: object) -> str | None:
+    """Return why a value is no envelope (it is a number), or None for any other value."""
+    if not isinstance(value, (int, float)):
+        return None
+    kind = "an INTEGER" if isinstance(value, int) else "a REAL"
+    return f"the value is {kind}, not an envelope (a BLOB, or TEXT for armour)"
 
 
 def _as_bytes(value: object) -> bytes:

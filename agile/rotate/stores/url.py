@@ -63,7 +63,7 @@ def check_identifier(value: str, what: str) -> str:
     if not _IDENTIFIER.fullmatch(value):
         raise StoreError(
             f"invalid SQL {what} name {value!r}",
-            fix="use letters, digits and underscores, starting with a letter (at most 63)",
+            fix="use 1 to 63 ASCII letters, digits and underscores, not starting with a digit",
         )
     if what == "table" and value.lower().startswith("sqlite_"):
         # SQLite reserves these names for its own tables (sqlite_master, sqlite_sequence).
