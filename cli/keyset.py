@@ -279,28 +279,50 @@ def enable(name: str, key_id: str) -> None:
 @keyset.command()
 @click.argument("name")
 @click.argument("key_id")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Disable the key even if an unfinished rotation run retires or promotes it; that run "
+    "then fails on every object that still needs the key.",
+)
 @keystore_option
-def disable(name: str, key_id: str) -> None:
+def disable(name: str, key_id: str, force: bool) -> None:
     """Disable KEY_ID: it can no longer decrypt, verify, encrypt or sign.
 
-    Prints one line, such as "key ID of keyset NAME: enabled -> disabled". A key
-    that has that status already is left as it is ("already STATUS", exit code 0).
+    Without --force, a key that an unfinished rotation run retires or promotes
+    is not disabled: finish that run with 'agile rotate --resume', or end it
+    with 'agile rotate --abandon', first. Only the rotation journal is read,
+    because 'agile keyset decrypt-only' or 'enable' undoes the change. Prints one
+    line, such as "key ID of keyset NAME: enabled -> disabled". A key that has
+    that status already is left as it is ("already STATUS", exit code 0).
 
     \b
     Example:
       agile keyset disable files 53926bf71eeaa636
     """
-    _change_status(name, key_id, KeyStatus.DISABLED)
+    _change_status(name, key_id, KeyStatus.DISABLED, force=force)
 
 
 @keyset.command()
 @click.argument("name")
 @click.argument("key_id")
-@click.option("--force", is_flag=True, help="Destroy even if the key is not disabled.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Destroy the key even if it is not disabled, stored objects or an unfinished rotation "
+    "need it, or a store cannot be read; those objects can then never be opened. Never "
+    "destroys the primary key.",
+)
 @keystore_option
 def destroy(name: str, key_id: str, force: bool) -> None:
     """Erase the private part of KEY_ID (its id, algorithm and public part remain).
 
+    The primary key is never destroyed. Without --force the key must be
+    disabled, every store registered with the keystore must be readable and
+    none of its objects may name the key (as a recipient or a signer), and no
+    unfinished rotation may need it, as for 'agile keyset remove-key'. The
+    command reads the header of every stored object, and other changes to the
+    keystore wait until it finishes.
     Prints one line, such as "key ID of keyset NAME: disabled -> destroyed". A key
     that has that status already is left as it is ("already STATUS", exit code 0).
 

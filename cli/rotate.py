@@ -79,6 +79,13 @@ def rotate(
     stanza's HPKE suite).  Objects whose payload AEAD or stanza HPKE suite the
     policy retires migrate under their keys even when no key is due.
 
+    Rotation never replaces an imported public key, whose owner has the
+    private key: objects keep its stanza or signature, and no key is added to
+    its keyset.  Such a key that is due is listed with the fix (import the
+    owner's new public key and promote it), and the run or dry run exits with
+    code 1, as 'agile policy check' does for it, while its objects count as
+    migrated, not failed.
+
     --abandon ends an unfinished run that cannot finish.  Every object stays
     readable, and old keys the run made decrypt-only stay so until the next run
     retires them.
@@ -119,7 +126,7 @@ def rotate(
         # that incomplete run would, so that a script can stop before starting it. A
         # resume does not retry the objects that the unfinished run failed, either.
         unfinished = summary.get("unfinished_run") or {}
-        if summary["unreadable"] or unfinished.get("failed"):
+        if summary["unreadable"] or unfinished.get("failed") or summary["awaiting_owner"]:
             sys.exit(1)
         return
 
@@ -135,8 +142,9 @@ def rotate(
     else:
         _print_report(report)
     # An incomplete run keeps the old keys decrypt-only, even when no object failed
-    # (objects kept appearing under old keys in every final pass).
-    if report.get("failed") or report.get("state") == "incomplete":
+    # (objects kept appearing under old keys in every final pass).  Keys awaiting
+    # their owner still violate the policy, so the exit code is that of 'agile policy check'.
+    if report.get("failed") or report.get("state") == "incomplete" or report.get("awaiting_owner"):
         sys.exit(1)
 
 
@@ -235,6 +243,7 @@ def _print_plan(summary: dict[str, Any]) -> None:
         click.echo(f"store {store}: {plural(count, 'object')} scanned")
     for item in summary["unreadable"]:
         click.echo(f"unreadable: {item['location']}: {item['error']}")
+    _print_awaiting(summary["awaiting_owner"])
     if run is not None:
         click.echo(
             f"run so far: migrated {run['migrated']}, already migrated "
@@ -248,6 +257,15 @@ def _print_plan(summary: dict[str, Any]) -> None:
 def _print_incomplete(run: dict[str, Any] | None) -> None:
     if run is None:
         return
+    if run.get("not_tried"):
+        after = f" after {plural(run['failed'], 'failed object')}" if run["failed"] else ""
+        click.echo(
+            f"the last run {run['run_id']} under policy {run['policy']} ended incomplete: "
+            f"--fail-fast stopped it{after}, leaving {plural(run['not_tried'], 'object')} "
+            f"not tried on its old keys; finish the migration with '{run['command']}'"
+            + (" (repair or remove the failed objects first, or they fail again)" if after else "")
+        )
+        return
     if run["failed"]:
         cause = f"with {plural(run['failed'], 'failed object')} left on its old keys"
     else:
@@ -258,9 +276,18 @@ def _print_incomplete(run: dict[str, Any] | None) -> None:
     )
 
 
+def _print_awaiting(keys: list[dict[str, Any]]) -> None:
+    for key in keys:
+        click.echo(
+            f"awaiting owner: keyset {key['keyset']}: key {key['key_id']} ({key['algorithm']}) "
+            f"is left as it is; {'; '.join(key['reasons'])}; fix: {key['fix']}"
+        )
+
+
 def _print_report(report: dict[str, Any]) -> None:
     if report.get("run_id") is None:
         click.echo(report["state"].replace("-", " "))
+        _print_awaiting(report.get("awaiting_owner", []))
         _print_incomplete(report.get("incomplete_run"))
         return
     resumed = " (resumed)" if report["resumed"] else ""
@@ -282,6 +309,12 @@ def _print_report(report: dict[str, Any]) -> None:
     )
     for failure in report["failures"]:
         click.echo(f"failed: {failure['store']} {failure['object']}: {failure['error']}")
+    if report.get("stopped_early"):
+        click.echo(
+            f"stopped early (--fail-fast): {plural(report['not_tried'], 'object')} not tried, "
+            "left on the old keys; repair or remove the failed objects, then finish the "
+            f"migration with '{report['next_command']}'"
+        )
     if report["state"] == "incomplete" and not report["failures"]:
         click.echo(
             "incomplete: objects kept appearing under old keys during the final passes; "
@@ -289,6 +322,7 @@ def _print_report(report: dict[str, Any]) -> None:
         )
     if report.get("old_keys_kept"):
         click.echo(f"old keys stay decrypt-only: {report['old_keys_kept']}")
+    _print_awaiting(report["awaiting_owner"])
     rate = report["objects_per_second"]
     durations = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report["durations"].items())
     click.echo(f"time: {durations}" + (f"; {rate} objects/s" if rate else ""))

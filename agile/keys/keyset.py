@@ -733,15 +733,16 @@ class Keyset:
         log.info("keyset %s: promoted key %s", self.name, key_id)
         return promoted  # type: ignore[no-any-return]
 
-    def set_status(self, key_id: str, status: KeyStatus | str) -> Key:
+    def set_status(self, key_id: str, status: KeyStatus | str, *, force: bool = False) -> Key:
         """Set a key's status; the primary key cannot leave ``primary`` this way.
 
         Setting the status a key already has changes nothing and is no error, except
-        for ``destroyed``, which goes through :meth:`destroy`.
+        for ``destroyed``, which goes through :meth:`destroy`.  ``force`` skips the
+        checks of :meth:`change_status`.
         """
         if status == KeyStatus.DESTROYED or status == KeyStatus.DESTROYED.value:
-            return self.destroy(key_id)
-        return self.change_status(key_id, status)[1]
+            return self.destroy(key_id, force=force)
+        return self.change_status(key_id, status, force=force)[1]
 
     def change_status(
         self, key_id: str, status: KeyStatus | str, *, force: bool = False
@@ -749,8 +750,15 @@ class Keyset:
         """Set a key's status and return ``(status before, key after)``.
 
         A key that already has ``status`` stays as it is (the two statuses are then
-        equal), so repeating ``disable`` or ``destroy`` is no error. ``force``
-        lets :meth:`destroy` erase a key that is not disabled.
+        equal), so repeating ``disable`` or ``destroy`` is no error.
+
+        Without ``force``, ``destroyed`` needs a disabled key and the checks of
+        :meth:`remove_key`: no object in a registered store names the key, every
+        such store is readable, and no unfinished rotation run retires or promotes
+        it.  ``disabled`` needs only the last of these, because it can be undone.
+        A failed check raises :class:`KeysetError`.  ``force`` skips them all, so
+        objects that only this key opens can become unreadable.  The keystore's
+        writer lock is held from the checks to the write.
         """
         try:
             status = KeyStatus(status)
@@ -789,7 +797,11 @@ class Keyset:
                         fix=f"disable it first ('agile keyset disable {self.name} {key_id}') "
                         "or pass --force",
                     )
+                if not force:
+                    current._check_unneeded(key_id, status)
                 return current._replace(key_id, status=KeyStatus.DESTROYED, sealed=None)
+            if status == KeyStatus.DISABLED and not force:
+                current._check_unneeded(key_id, status)
             return current._replace(key_id, status=status)
 
         updated = self._mutate(change)
@@ -799,16 +811,40 @@ class Keyset:
                 _private_cache.pop((self._keystore.root, self.uid, key_id), None)
         if before == status:
             log.info("keyset %s: key %s is already %s", self.name, key_id, status.value)
+        elif force and status == KeyStatus.DESTROYED:
+            log.warning(
+                "keyset %s: key %s is now destroyed, without checking its status, the stores "
+                "or the rotation journal (force)",
+                self.name,
+                key_id,
+            )
         else:
             log.info("keyset %s: key %s is now %s", self.name, key_id, status.value)
         return before, updated
 
-    def disable(self, key_id: str) -> Key:
-        return self.set_status(key_id, KeyStatus.DISABLED)
+    def _check_unneeded(self, key_id: str, status: KeyStatus) -> None:
+        """Raise :class:`KeysetError` when something still needs the key that becomes ``status``.
+
+        ``destroyed`` scans the registered stores and the rotation journal,
+        ``disabled`` reads only the journal.
+        """
+        # Imported here: the store scan reads envelope headers, a layer above keysets.
+        from ..rotate.usage import check_key_not_in_run, check_key_unused, find_key_usage
+
+        if status == KeyStatus.DESTROYED:
+            check_key_unused(find_key_usage(self._keystore, key_id), self.name, action="destroy")
+        elif status == KeyStatus.DISABLED:
+            check_key_not_in_run(self._keystore, key_id, self.name)
+
+    def disable(self, key_id: str, *, force: bool = False) -> Key:
+        """Make ``key_id`` unusable (reversible); see :meth:`change_status` for ``force``."""
+        return self.set_status(key_id, KeyStatus.DISABLED, force=force)
 
     def destroy(self, key_id: str, force: bool = False) -> Key:
-        """Erase a key's private part; only a disabled key unless ``force``, never the primary.
+        """Erase a key's private part; never the primary key.
 
+        Without ``force`` the key must be disabled, and no stored object or
+        unfinished rotation run may need it (see :meth:`change_status`).
         Raises :class:`KeysetError` when the key is destroyed already, so that a caller
         learns that its private part was gone before; :meth:`change_status` treats that
         as no error.

@@ -30,9 +30,12 @@ import logging
 import multiprocessing
 import os
 import shlex
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +44,7 @@ from typing import Any
 
 from .. import registry
 from ..errors import (
+    AgileError,
     InvalidArgument,
     KeyNotFound,
     KeystoreLocked,
@@ -59,6 +63,7 @@ from .planner import (
     KeyPlan,
     Plan,
     Unreadable,
+    awaiting_owner,
     check_key_plans,
     check_old_keys_open,
     key_openers,
@@ -356,6 +361,7 @@ def dry_run(
         result.findings,
         result.unreadable,
         result.scanned,
+        result.awaiting_owner,
         incomplete_run=incomplete,
     )
 
@@ -381,6 +387,7 @@ def _resume_plan(
         check_key_plans(keystore, policy, key_plans)
 
     result = RotationPlan(policy.name, policy.hash, key_plans)
+    result.awaiting_owner = awaiting_owner(keystore, policy, now)
     targets = {
         key_id: key_plan.target_key_id or f"new:{key_plan.keyset}"
         for key_plan in key_plans
@@ -485,14 +492,25 @@ def _incomplete_run(keystore: Any, journal: Journal, policy_hash: str) -> dict[s
     run = journal.last_finished_run()
     if run is None or run.state != "incomplete" or run.policy_hash == policy_hash:
         return None
-    spec = run.options.get("policy") or run.policy
     return {
         "run_id": run.run_id,
         "policy": run.policy,
         "policy_hash": run.policy_hash,
         "failed": len(journal.failures(run.run_id)),
-        "command": f"agile rotate --policy {shlex.quote(spec)}",
+        "stopped_early": bool((run.report or {}).get("stopped_early")),
+        "not_tried": journal.pending_count(run.run_id),
+        "command": _retry_command(run),
     }
+
+
+def _retry_command(run: Run) -> str:
+    """Return the command that starts a new run under the policy of ``run``.
+
+    A finished run is never resumed, so the objects that an incomplete run left
+    on its old keys are migrated by a new run, which plans those keys again.
+    """
+    spec = run.options.get("policy") or run.policy
+    return f"agile rotate --policy {shlex.quote(spec)}"
 
 
 def _check_plan(
@@ -708,6 +726,8 @@ class _Rotation:
         self._last_status: dict[tuple[str, str], str] | None = None
         #: Why old keys stayed decrypt-only at the end of a clean run, or None.
         self.kept_reason: str | None = None
+        #: Whether --fail-fast stopped the migration before every object was tried.
+        self.stopped_early = False
 
     # The run.
 
@@ -739,9 +759,13 @@ class _Rotation:
     def _execute(self, run: Run, started: float, resumed: bool) -> dict[str, Any]:
         phase = time.monotonic()
         if run.state == "planned":
+            keys_before: list[list[Any]] | None = None
             try:
+                keys_before = self._run_keys()
                 self._apply_keys()
             except PolicyViolation as error:
+                if self._close_unchanged(resumed, keys_before, error):
+                    raise
                 # The run was journaled under the same policy, so resuming would stop here
                 # again (a run journaled before the plan was checked, for example).
                 way_out = (
@@ -753,6 +777,9 @@ class _Rotation:
                     fix=f"{error.fix}; or {way_out}" if error.fix else way_out,
                     reasons=error.reasons,
                 ) from None
+            except Exception as error:
+                self._close_unchanged(resumed, keys_before, error)
+                raise
             self.journal.set_run_state(self.run_id, "keys-ready")
         self.durations["keys"] = time.monotonic() - phase
         self.targets = self._targets()
@@ -765,6 +792,7 @@ class _Rotation:
 
         phase = time.monotonic()
         stopped = self._migrate_pending()
+        self.stopped_early = stopped
         self.durations["migrate"] = time.monotonic() - phase
 
         phase = time.monotonic()
@@ -794,6 +822,61 @@ class _Rotation:
         )
         return report
 
+    def _run_keys(self) -> list[list[Any]]:
+        """Return the keys of each keyset that the run changes, to compare after a failure."""
+        return [
+            self.keystore.keyset(change.keyset).keys
+            for change in self.journal.key_changes(self.run_id)
+        ]
+
+    def _close_unchanged(
+        self, resumed: bool, keys_before: list[list[Any]] | None, error: Exception
+    ) -> bool:
+        """Mark the run abandoned when it failed before changing a key; return whether it did.
+
+        Applied only to a run that this invocation started: one that resumes may
+        have changed a key before it was killed.  No object changes before the
+        keys are ready, so a run whose keys and journaled key changes are as
+        planned has changed nothing, and the next run starts cleanly instead of
+        having to resume or abandon this one.  ``keys_before`` is None when
+        reading the keys failed, before any change.
+        """
+        if resumed:
+            return False
+        try:
+            unchanged = keys_before is None or (
+                self.journal.run(self.run_id).state == "planned"
+                and all(
+                    change.state == "planned" for change in self.journal.key_changes(self.run_id)
+                )
+                and self._run_keys() == keys_before
+            )
+        except (AgileError, OSError, sqlite3.Error) as check_error:
+            # Without knowing, the run stays for 'agile rotate --resume' or '--abandon'.
+            log.warning(
+                "rotation %s: cannot check its keys after a failure: %s", self.run_id, check_error
+            )
+            return False
+        if not unchanged:
+            return False
+        report = {
+            "run_id": self.run_id,
+            "state": "abandoned",
+            "abandoned_in": "planned",
+            "error": str(error),
+        }
+        self.journal.set_run_state(self.run_id, "abandoned", report)
+        self.audit.record(
+            "run-abandoned",
+            run_id=self.run_id,
+            policy=self.policy.name,
+            policy_hash=self.policy.hash,
+            state="planned",
+            error=str(error),
+        )
+        log.info("rotation %s ended before changing a key: %s", self.run_id, error)
+        return True
+
     def _resume(self, run: Run) -> Run:
         """Record the resume, journaling ``--keep-old-keys`` when this invocation adds it.
 
@@ -819,6 +902,8 @@ class _Rotation:
         incomplete = _incomplete_run(self.keystore, self.journal, policy_hash)
         if incomplete is not None:
             report["incomplete_run"] = incomplete
+        if policy is not None:
+            report["awaiting_owner"] = self._awaiting_owner(policy)
         return report
 
     def _start(self) -> Run | None:
@@ -1020,7 +1105,9 @@ class _Rotation:
             keyset = self.keystore.keyset(change.keyset)
             for old_id in change.old_key_ids:
                 if keyset.key(old_id).status.value == "decrypt-only":
-                    keyset.disable(old_id)
+                    # This run retires the key itself, after every object was migrated,
+                    # so the check for unfinished runs that need the key does not apply.
+                    keyset.disable(old_id, force=True)
                 self._audit_key(change.keyset, old_id, "disabled")
                 disabled.append(old_id)
             self.journal.update_key_change(self.run_id, change.keyset, state="disabled")
@@ -1171,10 +1258,13 @@ class _Rotation:
             return False
         done = 0
         after: tuple[str, str] | None = None
+        stop = threading.Event()
         with self._runner() as run_batches:
-            while page := self.journal.pending_page(self.run_id, after, _PAGE_SIZE):
+            while not stop.is_set() and (
+                page := self.journal.pending_page(self.run_id, after, _PAGE_SIZE)
+            ):
                 after = (page[-1][0], page[-1][1])
-                for store, results in run_batches(self._batches(page)):
+                for store, results in run_batches(self._batches(page), stop):
                     self.journal.finish_objects(
                         self.run_id,
                         [(store, r.object_id, r.action, r.state, r.error) for r in results],
@@ -1184,15 +1274,17 @@ class _Rotation:
                     if self.progress is not None:
                         self.progress(done, total)
                     if self.options.fail_fast and any(r.state == "failed" for r in results):
-                        return True
-        return False
+                        # Batches already running still finish and are journaled, so
+                        # that the objects left pending are exactly those not tried.
+                        stop.set()
+        return stop.is_set()
 
     @contextmanager
     def _runner(
         self,
     ) -> Iterator[
         Callable[
-            [list[tuple[str, str, list[tuple[str, str]]]]],
+            [list[tuple[str, str, list[tuple[str, str]]]], threading.Event],
             Iterator[tuple[str, list[ObjectResult]]],
         ]
     ]:
@@ -1200,6 +1292,7 @@ class _Rotation:
 
         With one worker the batches run in this process.  With more they run
         in a pool that lives until the block ends, and every page reuses it.
+        Once the event passed with the batches is set, no other batch starts.
         """
         workers = max(1, self.options.workers)
         if workers == 1:
@@ -1208,9 +1301,11 @@ class _Rotation:
             )
 
             def run_here(
-                tasks: list[tuple[str, str, list[tuple[str, str]]]],
+                tasks: list[tuple[str, str, list[tuple[str, str]]]], stop: threading.Event
             ) -> Iterator[tuple[str, list[ObjectResult]]]:
                 for store, url, items in tasks:
+                    if stop.is_set():
+                        return
                     yield store, migrate_batch(migration, url, items)
 
             try:
@@ -1226,22 +1321,71 @@ class _Rotation:
             workers,
             context.get_start_method(),
         )
-        pool = context.Pool(
+        # A ProcessPoolExecutor, not a multiprocessing.Pool: a Pool replaces a worker
+        # that was killed (by the out-of-memory killer, say) and waits forever for the
+        # batch it held, while the executor fails every pending batch with
+        # BrokenProcessPool.
+        others = set(multiprocessing.active_children())
+        pool = ProcessPoolExecutor(
             workers,
-            initializer=worker_init,
+            mp_context=context,
+            initializer=_init_pool_worker,
             initargs=(str(self.keystore.path), self._policy_spec(), self.targets, self.policy.hash),
         )
 
         def run_in_pool(
-            tasks: list[tuple[str, str, list[tuple[str, str]]]],
+            tasks: list[tuple[str, str, list[tuple[str, str]]]], stop: threading.Event
         ) -> Iterator[tuple[str, list[ObjectResult]]]:
-            yield from pool.imap_unordered(worker_batch, tasks)
+            futures: list[Future[tuple[str, list[ObjectResult]]]] = []
+            broken = False
+            try:
+                for task in tasks:
+                    futures.append(pool.submit(_pool_batch, task))
+                remaining = set(futures)
+                while remaining:
+                    if stop.is_set():
+                        # A batch handed to a worker cannot be cancelled; it is waited for.
+                        remaining = {future for future in remaining if not future.cancel()}
+                        if not remaining:
+                            break
+                    completed, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                    for future in completed:
+                        try:
+                            result = future.result()
+                        except BrokenProcessPool:
+                            # Other batches may have finished first: journal their results.
+                            broken = True
+                            continue
+                        yield result
+            except BrokenProcessPool:
+                broken = True  # raised by submit once the pool is broken
+            finally:
+                for future in futures:
+                    future.cancel()
+            if broken:
+                raise self._worker_lost()
 
+        finished = False
         try:
             yield run_in_pool
+            finished = True
         finally:
-            pool.terminate()
-            pool.join()
+            if not finished:
+                # Stop batches that are still running, as a kill would, rather than
+                # wait for them: an interrupted or failed run resumes from the journal.
+                for process in set(multiprocessing.active_children()) - others:
+                    process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _worker_lost(self) -> RotationError:
+        """Return the error for a worker process that ended in the middle of a batch."""
+        return RotationError(
+            f"rotation run {self.run_id} stopped: a worker process ended unexpectedly "
+            "(killed by a signal, for example by the out-of-memory killer, or it failed to "
+            "start); the objects it was migrating stay pending in the journal",
+            fix="run 'agile rotate --resume' to finish the run; if memory ran out, resume "
+            "with fewer --workers or a smaller --batch-size",
+        )
 
     def _policy_spec(self) -> str | None:
         return self.journal.run(self.run_id).options["policy"]
@@ -1284,11 +1428,81 @@ class _Rotation:
             "already_migrated": skipped,
             "failed": failed,
             "failures": failures,
+            "stopped_early": self.stopped_early,
+            # Objects still pending: those that --fail-fast left untried.
+            "not_tried": self.journal.pending_count(self.run_id),
+            "next_command": (
+                None if state == "done" else _retry_command(self.journal.run(self.run_id))
+            ),
+            "awaiting_owner": self._awaiting_owner(self.policy),
             "durations": {name: round(value, 3) for name, value in self.durations.items()},
             "objects_per_second": (
                 round(self.migrated_now / migrate_seconds, 1) if migrate_seconds > 0 else None
             ),
         }
+
+    def _awaiting_owner(self, policy: Any) -> list[dict[str, Any]]:
+        """Return the due keys that rotation leaves to their owners, as report entries."""
+        return [item.to_dict() for item in awaiting_owner(self.keystore, policy, self.now)]
+
+
+#: The error that :func:`worker_init` raised in this pool worker, if any.
+_init_error: AgileError | None = None
+
+#: Set in a pool worker while it migrates a batch.
+_batch_running = threading.Event()
+
+#: Seconds between two checks of an idle pool worker for a parent that has died.
+_ORPHAN_CHECK_SECONDS = 0.5
+
+
+def _init_pool_worker(
+    keystore_path: str, policy_spec: str | None, targets: dict[str, str], policy_hash: str
+) -> None:
+    """Start the check of :func:`_exit_when_orphaned`, then run :func:`worker_init`.
+
+    The error of :func:`worker_init` is kept for :func:`_pool_batch` to raise,
+    because a ProcessPoolExecutor whose initializer raises only reports a broken
+    pool, which would hide the reason (a policy file changed since the run
+    started, for example).
+    """
+    global _init_error
+    threading.Thread(
+        target=_exit_when_orphaned, args=(os.getppid(),), name="orphan-check", daemon=True
+    ).start()
+    try:
+        worker_init(keystore_path, policy_spec, targets, policy_hash)
+    except AgileError as error:
+        _init_error = error
+
+
+def _exit_when_orphaned(parent_pid: int) -> None:
+    """End this pool worker once its parent has died, unless it is migrating a batch.
+
+    A ProcessPoolExecutor worker waits for work on a pipe whose write end it
+    inherited too, so it never sees the pipe close when the parent is killed.
+    Without this check, an idle worker of a killed parent would wait forever,
+    holding the inherited ``rotation.lock``, and every resume would be rejected.
+    A worker in a batch finishes the batch first (see :func:`worker_batch`).
+    """
+    while True:
+        time.sleep(_ORPHAN_CHECK_SECONDS)
+        if os.getppid() != parent_pid and not _batch_running.is_set():
+            log.info("rotation worker %d: parent exited, leaving", os.getpid())
+            os._exit(0)
+
+
+def _pool_batch(
+    task: tuple[str, str, list[tuple[str, str]]],
+) -> tuple[str, list[ObjectResult]]:
+    """Run :func:`worker_batch`, or raise the error that stopped this worker's set-up."""
+    if _init_error is not None:
+        raise _init_error
+    _batch_running.set()
+    try:
+        return worker_batch(task)
+    finally:
+        _batch_running.clear()
 
 
 def _check_options(options: object) -> None:

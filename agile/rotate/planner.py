@@ -16,6 +16,14 @@ only, and each object that names a retiring key gets one action:
   envelope to re-sign whose message is not a readable object of its store is
   reported as unreadable instead (see :func:`signed_message_problem`).
 
+Rotation replaces only keys it owns.  An imported public key (no private
+part, not destroyed) belongs to whoever has its private key: rotation never
+retires it in favour of a key of ours, never generates a key in a keyset whose
+primary is such a key, and leaves its stanzas and signatures as they are.
+A due key of that kind is listed by :func:`awaiting_owner` until its owner
+sends a public key of an allowed algorithm.  Once that key is imported and
+promoted, the owner's older public keys retire to it like any other.
+
 Before a run changes anything, :func:`check_key_plans` and
 :func:`check_old_keys_open` reject a plan that the policy itself would stop
 half-way: a new key the policy may not generate or seal, or objects whose old
@@ -52,10 +60,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ACTIONS",
     "KeyPlan",
+    "AwaitingOwner",
     "Finding",
     "Unreadable",
     "Plan",
     "plan_keys",
+    "awaiting_owner",
     "scan_store",
     "choose_action",
     "Migration",
@@ -127,6 +137,32 @@ class KeyPlan:
 
 
 @dataclass(frozen=True, slots=True)
+class AwaitingOwner:
+    """A due key that rotation leaves alone, because it cannot replace the key itself.
+
+    Mostly an imported public key.  Its owner has the private key, so only
+    the owner can make a replacement.  ``fix`` tells the user what to do.
+    """
+
+    keyset: str
+    key_id: str
+    algorithm: str
+    status: str
+    reasons: list[str]
+    fix: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "keyset": self.keyset,
+            "key_id": self.key_id,
+            "algorithm": self.algorithm,
+            "status": self.status,
+            "reasons": list(self.reasons),
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     """An object whose header names a retiring key."""
 
@@ -161,6 +197,8 @@ class Plan:
     findings: list[Finding] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
     scanned: Counter[str] = field(default_factory=Counter)
+    #: Due keys that rotation leaves alone (see :func:`awaiting_owner`).
+    awaiting_owner: list[AwaitingOwner] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         per_action = Counter(f.action for f in self.findings)
@@ -194,6 +232,7 @@ class Plan:
                 }
                 for u in self.unreadable
             ],
+            "awaiting_owner": [item.to_dict() for item in self.awaiting_owner],
         }
 
 
@@ -221,38 +260,115 @@ def _every_keyset(keystore: Keystore) -> list[Any]:
 def plan_keys(keystore: Keystore, policy: Policy, now: datetime | None = None) -> list[KeyPlan]:
     """Return a plan for every keyset that has keys due for rotation under ``policy``.
 
+    Due keys that rotation does not own are left out (see :func:`awaiting_owner`).
     An unreadable keyset file raises :class:`KeystoreError` that names it.
     """
     plans = []
     for keyset in _every_keyset(keystore):
-        reasons: dict[str, list[str]] = {}
-        for key in keyset.keys:
-            if _status(key) not in retiring_statuses:
-                continue
-            due = list(policy.due_for_rotation(key.meta(), now))
-            if not due and _status(key) == "decrypt-only":
-                due = _leftover_reasons(key, policy, now)
-            if due:
-                reasons[key.id] = due
-        if not reasons:
-            continue
-
-        primary = _primary(keyset)
-        replace_primary = primary is None or primary.id in reasons
-        new_algorithm = policy.preferred(keyset.purpose) if replace_primary else None
-        plans.append(
-            KeyPlan(
-                keyset=keyset.name,
-                purpose=keyset.purpose,
-                old_key_ids=tuple(reasons),
-                old_algorithms={key.id: key.algorithm for key in keyset.keys if key.id in reasons},
-                reasons=reasons,
-                known_key_ids=tuple(key.id for key in keyset.keys),
-                new_algorithm=new_algorithm,
-                target_key_id=None if replace_primary or primary is None else primary.id,
-            )
-        )
+        key_plan, _ = _plan_keyset(keyset, policy, now)
+        if key_plan is not None:
+            plans.append(key_plan)
     return plans
+
+
+def awaiting_owner(
+    keystore: Keystore, policy: Policy, now: datetime | None = None
+) -> list[AwaitingOwner]:
+    """Return the due keys that rotation leaves alone, with the fix for each.
+
+    These are imported public keys, whose owner has the private key, unless
+    the keyset's primary is such a key that complies with the policy and
+    replaces them.  Own keys of a keyset whose primary is another party's
+    public key are listed too: rotation moves no object from a key of ours to
+    a key that we cannot decrypt with.
+    """
+    return [
+        item for keyset in _every_keyset(keystore) for item in _plan_keyset(keyset, policy, now)[1]
+    ]
+
+
+def _plan_keyset(
+    keyset: Any, policy: Policy, now: datetime | None
+) -> tuple[KeyPlan | None, list[AwaitingOwner]]:
+    """Return the plan of one keyset (or None) and its due keys that rotation leaves alone."""
+    reasons: dict[str, list[str]] = {}
+    for key in keyset.keys:
+        if _status(key) not in retiring_statuses:
+            continue
+        due = list(policy.due_for_rotation(key.meta(), now))
+        if not due and _status(key) == "decrypt-only":
+            due = _leftover_reasons(key, policy, now)
+        if due:
+            reasons[key.id] = due
+    if not reasons:
+        return None, []
+
+    primary = _primary(keyset)
+    if _owned_elsewhere(keyset, primary):
+        # A new key of ours cannot stand in for another party's key, so only a
+        # compliant public primary (the owner's new key) replaces their older keys.
+        replaceable = primary is not None and primary.id not in reasons
+        retiring = [k for k in keyset.keys if k.id in reasons and replaceable and _public_only(k)]
+    else:
+        retiring = [k for k in keyset.keys if k.id in reasons and not _public_only(k)]
+    retiring_ids = {key.id for key in retiring}
+    left = [
+        _awaiting(keyset, key, reasons[key.id], primary, policy)
+        for key in keyset.keys
+        if key.id in reasons and key.id not in retiring_ids
+    ]
+    if not retiring:
+        return None, left
+
+    replace_primary = primary is None or primary.id in reasons
+    new_algorithm = policy.preferred(keyset.purpose) if replace_primary else None
+    key_plan = KeyPlan(
+        keyset=keyset.name,
+        purpose=keyset.purpose,
+        old_key_ids=tuple(key.id for key in retiring),
+        old_algorithms={key.id: key.algorithm for key in retiring},
+        reasons={key.id: reasons[key.id] for key in retiring},
+        known_key_ids=tuple(key.id for key in keyset.keys),
+        new_algorithm=new_algorithm,
+        target_key_id=None if replace_primary or primary is None else primary.id,
+    )
+    return key_plan, left
+
+
+def _public_only(key: Any) -> bool:
+    """Return whether ``key`` is a public key whose private part another party has."""
+    return not key.has_private and _status(key) != "destroyed"
+
+
+def _owned_elsewhere(keyset: Any, primary: Any) -> bool:
+    """Return whether ``keyset`` protects data for another party, so rotation adds no key to it.
+
+    That is a keyset whose primary is a public-only key, or, without a
+    primary, one that contains no key with a private part.
+    """
+    if primary is not None:
+        return _public_only(primary)
+    return not any(key.has_private for key in keyset.keys)
+
+
+def _awaiting(
+    keyset: Any, key: Any, reasons: list[str], primary: Any, policy: Policy
+) -> AwaitingOwner:
+    """Return the report entry of a due key that rotation leaves alone, with its fix."""
+    if _public_only(key):
+        fix = (
+            f"ask the owner of key {key.id} for a public key of an algorithm that policy "
+            f"{policy.name!r} allows (such as {policy.preferred(keyset.purpose)!r}), import it "
+            f"with 'agile keyset import {keyset.name} FILE --public --promote', and rotate again"
+        )
+    else:
+        fix = (
+            f"the primary of keyset {keyset.name!r} is the public key {primary.id} of another "
+            f"party, so rotation does not move objects from key {key.id} to it: move those "
+            "objects to a keyset of your own, or make a key with a private part the primary "
+            f"with 'agile keyset promote {keyset.name} ID', and rotate again"
+        )
+    return AwaitingOwner(keyset.name, key.id, key.algorithm, _status(key), reasons, fix)
 
 
 def _leftover_reasons(key: Any, policy: Policy, now: datetime | None) -> list[str]:
@@ -422,7 +538,15 @@ def key_writers(keystore: Keystore, policy: Policy) -> dict[str, Opener]:
             try:
                 enforce_target(policy, Target(key.id, key.algorithm, key=key), key.meta())
             except PolicyViolation as violation:
-                writers[key.id] = (f"key {key.id}: {violation}", True)
+                reason = f"key {key.id}: {violation}"
+                if _public_only(key):
+                    # Only the key's owner can replace it, which the policy's reason does not say.
+                    reason += (
+                        f"; key {key.id} of keyset {keyset.name!r} is another party's public "
+                        "key, so this object can migrate only once its owner's new public key "
+                        "is imported and promoted"
+                    )
+                writers[key.id] = (reason, True)
             else:
                 writers[key.id] = None
     return writers
@@ -814,6 +938,7 @@ def plan(
 ) -> Plan:
     """Return the full plan (keys and objects) without changing anything."""
     result = Plan(policy.name, policy.hash, plan_keys(keystore, policy, now))
+    result.awaiting_owner = awaiting_owner(keystore, policy, now)
     # The dry run has no new key ids yet; a placeholder target per keyset is enough
     # to tell which objects need work.
     old_ids = {

@@ -176,13 +176,24 @@ class Reprotector:
         """Return the keys whose stanzas the check of a new envelope opens.
 
         Those are the keys that replace old ones, which must open it, and the
-        renewed stanzas of keys that stay and that this keystore can open.  When
+        renewed stanzas of keys that stay and that this keystore can open.  A
+        replacement that is another party's public key cannot open it here.  When
         no key was replaced or renewed with a private key here (only the payload
-        AEAD retires), every recipient this keystore can open is checked.
+        AEAD retires, or the replacement is another party's key), every recipient
+        this keystore can open is checked.
         """
         renewed = [k for k in new_ids if k not in self.new_keys]
-        ids = [k for k in new_ids if k in self.new_keys] + self._openable(renewed)
+        # Another party's public key (the owner's new key, imported and promoted)
+        # cannot open its stanza here, so the keys of ours that the envelope names
+        # check it instead.  Any other replacement that cannot open still fails.
+        replacing = [k for k in new_ids if k in self.new_keys and not self._public_only(k)]
+        ids = replacing + self._openable(renewed)
         return ids or self._openable(recipients)
+
+    def _public_only(self, key_id: str) -> bool:
+        """Return whether ``key_id`` is a public key whose private part another party holds."""
+        _keyset, key = self.keystore.find_key(key_id)
+        return not key.has_private and key.status.value != "destroyed"
 
     def _openable(self, key_ids: list[str]) -> list[str]:
         """Return the ids among ``key_ids`` whose keys this keystore has and may open with."""

@@ -14,6 +14,10 @@ Rotation cannot re-sign it, so the error's fix starts with its repair.
 What cannot be read counts against removal.  An object whose header does not
 parse, and a store that does not open or fails during the scan, might name
 the key, so :func:`check_key_unused` rejects the removal for them too.
+Destroying a key (erasing its private part) loses access the same way, so
+:meth:`agile.keys.Keyset.destroy` runs the same checks.  Disabling a key can be
+undone, so :func:`check_key_not_in_run` reads only the journal: a run whose
+key is disabled under it fails on every object that still needs the key.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ from .stores import ObjectStore, open_store
 if TYPE_CHECKING:
     from ..keys import Keystore
 
-__all__ = ["KeyUsage", "find_key_usage", "check_key_unused", "SAMPLE_SIZE"]
+__all__ = [
+    "KeyUsage",
+    "find_key_usage",
+    "check_key_unused",
+    "check_key_not_in_run",
+    "SAMPLE_SIZE",
+]
 
 log = logging.getLogger("agile.rotate")
 
@@ -149,16 +159,28 @@ def _unfinished_runs_naming(keystore: Keystore, key_id: str) -> list[str]:
         journal.close()
 
 
-def check_key_unused(usage: KeyUsage, keyset: str) -> None:
-    """Raise :class:`KeysetError` unless ``usage`` shows that nothing needs the key."""
+#: Per action of :func:`check_key_unused`: its gerund, and what a run that needs the key
+#: does when the action is forced.
+_ACTIONS = {
+    "remove": ("removing", "the run then cannot resume"),
+    "destroy": ("destroying", "the run then fails on every object that only this key opens"),
+}
+
+
+def check_key_unused(usage: KeyUsage, keyset: str, action: str = "remove") -> None:
+    """Raise :class:`KeysetError` unless ``usage`` shows that nothing needs the key.
+
+    ``action`` is "remove" or "destroy", the change that the messages name.
+    """
+    gerund, run_result = _ACTIONS[action]
     key_id = usage.key_id
-    force = "or pass --force to remove the key anyway and lose access to them"
+    force = f"or pass --force to {action} the key anyway and lose access to them"
     if usage.runs:
         raise KeysetError(
             f"key {key_id} of keyset {keyset!r} is part of rotation run {usage.runs[0]}, "
             "which has not finished",
-            fix="finish the run with 'agile rotate --resume' first, or pass --force to remove "
-            "the key anyway (the run then cannot resume)",
+            fix=f"finish the run with 'agile rotate --resume' first, or pass --force to {action} "
+            f"the key anyway ({run_result})",
         )
     if usage.objects:
         named = ", ".join(f"{store}:{object_id}" for store, object_id in usage.sample)
@@ -169,7 +191,7 @@ def check_key_unused(usage: KeyUsage, keyset: str) -> None:
         if usage.objects == 1:
             count = "1 stored object names"
         raise KeysetError(
-            f"{count} key {key_id} of keyset {keyset!r}, so removing the key would lose "
+            f"{count} key {key_id} of keyset {keyset!r}, so {gerund} the key would lose "
             f"access to them: {named}{more}",
             fix=f"keep the key, or move the objects to another key first: "
             f"{_orphaned_step(usage)}make the key decrypt-only with 'agile keyset "
@@ -185,6 +207,22 @@ def check_key_unused(usage: KeyUsage, keyset: str) -> None:
             f"{where} cannot be read: {reason}{more}",
             fix="repair or remove what cannot be read, which 'agile rotate --dry-run' reports, "
             f"and try again, {force}",
+        )
+
+
+def check_key_not_in_run(keystore: Keystore, key_id: str, keyset: str) -> None:
+    """Raise :class:`KeysetError` when an unfinished rotation run retires or promotes the key.
+
+    Only the journal is read, not the stores, because disabling a key can be undone.
+    """
+    runs = _unfinished_runs_naming(keystore, key_id)
+    if runs:
+        raise KeysetError(
+            f"key {key_id} of keyset {keyset!r} is part of unfinished rotation run {runs[0]}, "
+            "which fails on every object that still needs the key if the key is disabled",
+            fix="wait for the run to end; if it was stopped, finish it with 'agile rotate "
+            "--resume' or end it with 'agile rotate --abandon'; or pass --force to disable the "
+            "key anyway",
         )
 
 

@@ -72,8 +72,8 @@ def test_encrypt_chunk_out_of_range(home: Path, tmp_path: Path) -> None:
 
 
 def test_keystore_check_json_help() -> None:
-    shared = re.search(r"--json (.+?) --keystore", _help("keyset", "list"))
-    checked = re.search(r"--json (.+?) --keystore", _help("keystore", "check"))
+    shared = re.search(r"--json (Print .+?) --keystore", _help("keyset", "list"))
+    checked = re.search(r"--json (Print .+?) --keystore", _help("keystore", "check"))
 
     assert shared is not None
     assert checked is not None
