@@ -322,6 +322,13 @@ def _print_report(report: dict[str, Any]) -> None:
         )
     if report.get("old_keys_kept"):
         click.echo(f"old keys stay decrypt-only: {report['old_keys_kept']}")
+    for name in report.get("empty_stores", []):
+        click.echo(
+            f"warning: store {name} has no objects; if they are on a file system that was "
+            "not mounted, mount it, let the old keys decrypt again with 'agile keyset "
+            "decrypt-only KEYSET KEY_ID', and run 'agile rotate' again",
+            err=True,
+        )
     _print_awaiting(report["awaiting_owner"])
     rate = report["objects_per_second"]
     durations = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in report["durations"].items())

@@ -33,6 +33,7 @@ import shlex
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -726,6 +727,8 @@ class _Rotation:
         self._last_status: dict[tuple[str, str], str] | None = None
         #: Why old keys stayed decrypt-only at the end of a clean run, or None.
         self.kept_reason: str | None = None
+        #: Objects per store found by the last scan of this process.
+        self.scanned: Counter[str] = Counter()
         #: Whether --fail-fast stopped the migration before every object was tried.
         self.stopped_early = False
 
@@ -1182,10 +1185,11 @@ class _Rotation:
         """
         known = key_openers(self.keystore, self.policy)
         writers = key_writers(self.keystore, self.policy)
+        self.scanned = Counter({name: 0 for name, _ in self.stores})
         for name, url in self.stores:
             with open_store(url) as store:
                 for item in scan_store(
-                    name, store, self.targets, self.policy, None, known, writers
+                    name, store, self.targets, self.policy, self.scanned, known, writers
                 ):
                     if isinstance(item, Unreadable):
                         unreadable.append(item)
@@ -1435,6 +1439,9 @@ class _Rotation:
                 None if state == "done" else _retry_command(self.journal.run(self.run_id))
             ),
             "awaiting_owner": self._awaiting_owner(self.policy),
+            # An empty store may be a file system that was not mounted: its objects
+            # still name the old keys, which this run may have disabled.
+            "empty_stores": sorted(name for name, count in self.scanned.items() if count == 0),
             "durations": {name: round(value, 3) for name, value in self.durations.items()},
             "objects_per_second": (
                 round(self.migrated_now / migrate_seconds, 1) if migrate_seconds > 0 else None
