@@ -235,11 +235,31 @@ def add_key(name: str, algorithm: str | None, promote: bool, policy: str | None)
 def promote(name: str, key_id: str, policy: str | None) -> None:
     """Make KEY_ID the primary key of keyset NAME.
 
+    The previous primary key becomes enabled, even if it was decrypt-only before
+    it was promoted. Set it to decrypt-only afterwards if it should no longer
+    encrypt or sign. Prints one line per key whose status changed, such as
+    "key ID of keyset NAME: enabled -> primary" and "key OLD of keyset NAME:
+    primary -> enabled". A key that is primary already is left as it is
+    ("already primary", exit code 0).
+
     \b
     Example:
       agile keyset promote files 6037a6ce79f21772
     """
-    _open().keyset(name).promote(key_id, policy=policy)
+    target = _open().keyset(name)
+    before = {key.id: key.status for key in target.keys}
+    promoted = target.promote(key_id, policy=policy)
+    if before.get(promoted.id) == KeyStatus.PRIMARY:
+        click.echo(f"key {promoted.id} of keyset {name}: already primary")
+        return
+
+    # The promoted key first, then the previous primary that it replaced.
+    changed = sorted(
+        (key for key in target.keys if before.get(key.id, key.status) != key.status),
+        key=lambda key: key.id != promoted.id,
+    )
+    for key in changed:
+        click.echo(f"key {key.id} of keyset {name}: {before[key.id].value} -> {key.status.value}")
 
 
 @keyset.command("decrypt-only")

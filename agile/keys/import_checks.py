@@ -47,7 +47,10 @@ def check_public(algorithm: str, public: bytes) -> None:
     """Raise :class:`InvalidKey` when the stored public key of ``algorithm`` is unusable."""
     if algorithm == "x25519":
         _check_x25519(public, "X25519 public key")
+    elif algorithm in ("ml-kem-512", "ml-kem-768", "ml-kem-1024"):
+        _check_mlkem(public, f"{algorithm} public key")
     elif algorithm == "x-wing":
+        _check_mlkem(public[:_XWING_MLKEM_PUBLIC_SIZE], "ML-KEM-768 part of the X-Wing public key")
         _check_x25519(public[_XWING_MLKEM_PUBLIC_SIZE:], "X25519 part of the X-Wing public key")
     elif algorithm.startswith(("rsa-oaep-", "rsa-pss-")):
         key = serialization.load_der_public_key(public)
@@ -123,6 +126,28 @@ def _check_edwards(public: bytes, curve: _Edwards, what: str) -> None:
             "which lets one signature verify for many messages",
             fix="import the signer's real public key; this one proves nothing",
         )
+
+
+#: Size of rho, the seed of the matrix A, which ends an ML-KEM encapsulation key.
+_MLKEM_RHO_SIZE = 32
+
+
+def _check_mlkem(public: bytes, what: str) -> None:
+    """Raise :class:`InvalidKey` when the t part of an ML-KEM encapsulation key is all zero.
+
+    The encapsulation key is ByteEncode_12 of t = A s + e (in NTT form) followed by
+    rho (FIPS 203, K-PKE.KeyGen).  With t = 0 the ciphertext's second part is the
+    encoded message plus small noise, so anyone with the ciphertext recovers the
+    message and from it the shared secret.  The FIPS 203 modulus check of
+    encapsulation keys accepts such a key.
+    """
+    if any(public[:-_MLKEM_RHO_SIZE]):
+        return
+    raise InvalidKey(
+        f"the {what} has an all-zero t vector, so anyone with a ciphertext for it "
+        "can compute the shared secret",
+        fix="import the recipient's real public key; this one cannot be encrypted to",
+    )
 
 
 def _check_x25519(public: bytes, what: str) -> None:

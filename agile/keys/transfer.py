@@ -74,8 +74,45 @@ class ImportedKey:
             check_key_id(self.key_id)
 
 
-def _b64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+#: The base64url alphabet (RFC 4648 §5).  JWK key values use it without "=" padding
+#: (RFC 7515 §2, RFC 7517 §2).
+_BASE64URL_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _b64url(text: str, name: str) -> bytes:
+    """Decode the JWK member ``name``; raise InvalidKey unless it is unpadded base64url."""
+    # urlsafe_b64decode skips characters outside the alphabet, and "=" in the middle, so
+    # without these checks many strings would decode to the same key.
+    unpadded = text.rstrip("=")
+    invalid = next((char for char in unpadded if char not in _BASE64URL_ALPHABET), None)
+    if invalid is not None:
+        raise InvalidKey(
+            f"the JWK member {name!r} contains {invalid!r}, which is not a base64url "
+            "character (A-Z, a-z, 0-9, '-' and '_')",
+            fix=f"export the key again; RFC 7515 §2 requires {name!r} to be unpadded base64url",
+        )
+    if unpadded != text:
+        raise InvalidKey(
+            f"the JWK member {name!r} ends with '=' padding, which base64url in a JWK must "
+            "not have (RFC 7515 §2)",
+            fix=f"remove the trailing '=' characters from {name!r}, or export the key again",
+        )
+    if len(text) % 4 == 1:
+        raise InvalidKey(
+            f"the JWK member {name!r} has {len(text)} base64url characters, a length that "
+            "no byte string encodes to",
+            fix="export the key again; the value was cut short or has extra characters",
+        )
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64url_encode(data) != text:
+        # The last character carries bits beyond the data, which encoders set to zero.
+        raise InvalidKey(
+            f"the JWK member {name!r} is not in canonical form: its last character has "
+            "unused bits set",
+            fix="export the key again from the program that made it; base64url encoders "
+            "write those bits as zero",
+        )
+    return data
 
 
 def _member(jwk: dict[str, Any], name: str) -> str:
@@ -93,7 +130,7 @@ def _member(jwk: dict[str, Any], name: str) -> str:
 
 
 def _member_bytes(jwk: dict[str, Any], name: str) -> bytes:
-    return _b64url(_member(jwk, name))
+    return _b64url(_member(jwk, name), name)
 
 
 def _member_int(jwk: dict[str, Any], name: str) -> int:
@@ -538,12 +575,15 @@ def _choose_part(imported: ImportedKey, public: bool | None) -> ImportedKey:
 
 
 def _raw_is_public(algorithm: str, data: bytes) -> bool:
-    """Return whether raw bytes of ``algorithm`` are a public key, by parsing them as both kinds.
+    """Return whether raw bytes of ``algorithm`` are a public key, by size or by parsing both ways.
 
     Some forms are ambiguous: any 32 bytes are an X25519 or Ed25519 private scalar
     and a public point, and a Paillier n has the length of p || q.  Guessing there
     would import a different key than the intended one.
     """
+    by_size = _raw_size_is_public(algorithm, data)
+    if by_size is not None:
+        return by_size
     as_private = as_public = True
     try:
         _checked(algorithm, "raw", data, None)
@@ -562,6 +602,25 @@ def _raw_is_public(algorithm: str, data: bytes) -> bool:
             fix="pass --public or --private; in Python, public=True or public=False",
         )
     return as_public
+
+
+def _raw_size_is_public(algorithm: str, data: bytes) -> bool | None:
+    """Return whether raw bytes are a public key by their size, or None when it fits both.
+
+    Deciding by size before parsing lets a damaged public key get the public-key
+    check's error (a point off the curve) instead of a complaint about its size
+    as a private key.
+    """
+    sizes = registry.descriptor(algorithm).sizes
+    private_size = sizes.private_key if _stored_form(algorithm) in ("raw", "seed") else None
+    if private_size is None or sizes.public_key is None:
+        return None  # Sizes vary (RSA, Paillier), so only parsing distinguishes the kinds.
+    public_sizes = {sizes.public_key, _COMPRESSED_SIZES.get(algorithm)}
+    if len(data) in public_sizes and len(data) != private_size:
+        return True
+    if len(data) == private_size and len(data) not in public_sizes:
+        return False
+    return None
 
 
 def _stored_form(algorithm: str) -> str | None:
