@@ -4,8 +4,10 @@ Decrypting to a file (``-o``) writes a temporary file beside it and renames it
 only after the last chunk authenticated, so a failure leaves no output file.
 Decrypting to standard output writes each chunk once it has authenticated.  If
 a later chunk fails, the command exits with code 2 after the earlier chunks
-were written.  When standard output is a regular file, it is truncated back to
-its starting size on failure, so only pipes can carry partial plaintext.
+were written.  When standard output is a regular file, a failure truncates it
+back to its size or offset at the start, whichever is larger, so the bytes the
+file had are kept.  Only pipes, and a file opened read-write before its end
+(``1<>FILE``), whose overwritten bytes cannot be restored, can carry partial plaintext.
 """
 
 from __future__ import annotations
@@ -135,11 +137,9 @@ def _descriptor_output(out: BinaryIO) -> Iterator[BinaryIO]:
     with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
         status = os.fstat(out.fileno())
         if stat.S_ISREG(status.st_mode):
-            start = os.lseek(out.fileno(), 0, os.SEEK_CUR)
-            if _is_appending(out.fileno()):
-                # Under '>>' the offset stays 0 until the first write, so the file's end is
-                # where this command's output starts, and truncating to 0 would erase it all.
-                start = status.st_size
+            # Never below the file's size: under '>>' the offset stays 0 until the first
+            # write, and under '1<>FILE' the bytes after the offset are not this command's.
+            start = max(os.lseek(out.fileno(), 0, os.SEEK_CUR), status.st_size)
     try:
         yield out
         out.flush()
@@ -148,7 +148,8 @@ def _descriptor_output(out: BinaryIO) -> Iterator[BinaryIO]:
             with contextlib.suppress(OSError, ValueError):
                 out.flush()
             with contextlib.suppress(OSError, ValueError):
-                os.ftruncate(out.fileno(), start)
+                if os.fstat(out.fileno()).st_size > start:
+                    os.ftruncate(out.fileno(), start)
         raise
 
 
@@ -157,15 +158,6 @@ def _duplicate_output(descriptor: int) -> Iterator[BinaryIO]:
     """Yield a stream on a copy of an open descriptor, closed (the copy only) at the end."""
     with os.fdopen(os.dup(descriptor), "wb") as out, _descriptor_output(out) as stream:
         yield stream
-
-
-def _is_appending(fd: int) -> bool:
-    """Return whether ``fd`` was opened with O_APPEND (always False where fcntl is missing)."""
-    try:
-        import fcntl
-    except ImportError:
-        return False
-    return bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
 
 
 @contextlib.contextmanager

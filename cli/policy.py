@@ -258,16 +258,18 @@ def set_(spec: str) -> None:
     if not existed:
         # Setting the policy first is a normal start, and a mistyped --keystore shows here.
         click.echo(f"created keystore {store.path}", err=True)
-    previous_name, previous_hash = stored_policy_identity(store.path)
-    chosen = set_active_policy(store.path, spec)
-    AuditLog(store.path).record(
-        "policy-set",
-        spec=spec,
-        policy=chosen.name,
-        policy_hash=chosen.hash,
-        previous_policy=previous_name,
-        previous_policy_hash=previous_hash,
-    )
+    # The writer lock checks that the audit log can record the change before it is saved.
+    with store.lock():
+        previous_name, previous_hash = stored_policy_identity(store.path)
+        chosen = set_active_policy(store.path, spec)
+        AuditLog(store.path).record(
+            "policy-set",
+            spec=spec,
+            policy=chosen.name,
+            policy_hash=chosen.hash,
+            previous_policy=previous_name,
+            previous_policy_hash=previous_hash,
+        )
     click.echo(f"active policy of {store.path}: {chosen.name} ({chosen.hash})")
     _echo_warnings(warnings)
 

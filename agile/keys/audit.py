@@ -63,6 +63,25 @@ class AuditLog:
                 os.close(fd)
         return entry
 
+    def check_writable(self) -> None:
+        """Raise :class:`KeystoreError` when an existing log cannot be opened to append.
+
+        Writers call this before they save a change, so that a log they cannot
+        record the change in (a directory, a file without write permission)
+        stops the command before anything is saved.  A missing log passes,
+        because :meth:`record` creates it in the keystore directory.
+        """
+        if not os.path.lexists(self.path):
+            return
+        try:
+            os.close(self._open())
+        except OSError as error:
+            raise KeystoreError(
+                f"cannot write the audit log {str(self.path)!r}: {error.strerror or error}",
+                fix="make it a regular file that this user can write, or move it away so "
+                "that agile creates a new one, then run the command again; no change was saved",
+            ) from None
+
     def _open(self) -> int:
         """Open the log to append, created 0600, and set an existing one to 0600."""
         try:

@@ -214,6 +214,15 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def _access_fix(file: Path) -> str:
+    """Return the fix for a keyset file that this user is not permitted to read."""
+    return (
+        f"correct the mode or owner of {str(file)!r} and its folder so that this user can "
+        f"read them, for example 'chmod 600 {file}' as the file's owner; keep the file, "
+        "since a permission error does not mean it is damaged"
+    )
+
+
 class Keyset:
     """A named, versioned set of keys for one purpose: kem, signature, aead or homomorphic."""
 
@@ -406,6 +415,12 @@ class Keyset:
     def _load(cls, keystore: Keystore, file: Path) -> Keyset:
         try:
             data = json.loads(read_keyset_file(file))
+        except PermissionError as error:
+            # EACCES or EPERM: the file may be intact, so removing it could lose keys.
+            raise KeystoreError(
+                f"cannot read keyset file {str(file)!r}: {error.strerror}",
+                fix=_access_fix(file),
+            ) from error
         except (OSError, ValueError, RecursionError) as error:
             # RecursionError: json.loads gives up on deeply nested arrays, as in a damaged file.
             raise KeystoreError(

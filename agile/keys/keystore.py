@@ -40,6 +40,7 @@ from ..fsio import atomic_write, exclusive_lock
 from ..seal.base import sealer_class
 from ..seal.passphrase import choose_password_kdf, enforce_password_kdfs
 from ..seal.sss import accepted_options
+from .audit import AuditLog
 from .files import restrict_directory
 from .kek import seal_kek
 from .keyset import PURPOSES, Keyset, check_family, generate_key
@@ -126,8 +127,15 @@ def _check_not_foreign(directory: Path) -> None:
     )
 
 
-#: Fix text for a keyset file that cannot be read.
+#: Fix text for a keyset file that cannot be read, for callers that do not know why.
 UNREADABLE_FIX = (
+    "if this user may not read it, correct its mode or owner, for example with 'chmod 600 "
+    "FILE' run by its owner, and keep it; if it is damaged, restore it from a backup with "
+    "'agile keystore restore' into an empty directory and copy the file back, or remove it"
+)
+
+#: Fix text for a keyset file that is damaged, not only unreadable by this user.
+_DAMAGED_FIX = (
     "restore it from a backup with 'agile keystore restore' into an empty directory and "
     "copy the file back, or remove it"
 )
@@ -154,7 +162,9 @@ class UnreadableKeyset:
 
     @property
     def fix(self) -> str:
-        return UNREADABLE_FIX
+        if isinstance(self.error.__cause__, PermissionError) and self.error.fix:
+            return self.error.fix
+        return _DAMAGED_FIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +284,11 @@ class Keystore:
 
     @contextlib.contextmanager
     def lock(self, *, wait: bool = True) -> Iterator[None]:
-        """Hold the keystore's writer lock (re-entrant within this process)."""
+        """Hold the keystore's writer lock (re-entrant within this process).
+
+        Taking the lock raises :class:`KeystoreError` when the audit log exists
+        but cannot be opened to append (see :meth:`AuditLog.check_writable`).
+        """
         with _held_guard:
             state = _held.setdefault(self._root, (threading.RLock(), [0]))
         thread_lock, depth = state
@@ -287,6 +301,9 @@ class Keystore:
                     depth[0] -= 1
                 return
             with exclusive_lock(self._path / ".lock", wait=wait, what="keystore"):
+                # Every keystore writer holds this lock, so checking the audit log here
+                # stops a change that could not be recorded before it is saved.
+                AuditLog(self._path).check_writable()
                 depth[0] = 1
                 try:
                     yield
