@@ -29,6 +29,7 @@ __all__ = [
     "exclusive_lock",
     "open_private_append",
     "open_regular_file",
+    "regular_file_from",
     "regular_file_status",
     "write_descriptor",
     "NotRegularFile",
@@ -58,7 +59,14 @@ def open_regular_file(path: str | os.PathLike[str]) -> tuple[BinaryIO, os.stat_r
     the kind for a FIFO, device or socket, and ``OSError`` when the open fails.
     O_NONBLOCK keeps the open of a FIFO from waiting for a writer.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    return regular_file_from(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), path)
+
+
+def regular_file_from(fd: int, path: str | os.PathLike[str]) -> tuple[BinaryIO, os.stat_result]:
+    """Return ``fd`` as a binary file and its status, or close it and raise as below.
+
+    Raises as :func:`regular_file_status` does when ``fd`` is not a regular file.
+    """
     try:
         status = regular_file_status(fd, path)
     except BaseException:

@@ -26,7 +26,7 @@ from typing import BinaryIO
 from ...envelope.armour import is_armoured
 from ...envelope.format import MAGIC
 from ...errors import KeyNotFound, StoreError
-from ...fsio import NotRegularFile, fsync_directory, open_regular_file, regular_file_status
+from ...fsio import NotRegularFile, fsync_directory, open_regular_file, regular_file_from
 from .base import (
     HEADER_PREFIX_SIZE,
     Joined,
@@ -358,12 +358,7 @@ class DirectoryStore(ObjectStore):
                 ) from None
             # O_NOFOLLOW again: a link put at the target since realpath ran is not followed.
             fd = os.open(target, _READ_FLAGS)
-        try:
-            status = regular_file_status(fd, path)
-        except BaseException:
-            os.close(fd)
-            raise
-        return os.fdopen(fd, "rb"), status
+        return regular_file_from(fd, path)
 
     def count(self) -> int:
         return sum(1 for _ in self._object_ids())
