@@ -202,7 +202,7 @@ def _private_key(name: str, key_id: str, policy: str | None) -> PaillierPrivateK
 def _check_homomorphic(keyset: Any) -> None:
     if keyset.purpose != "homomorphic":
         raise InvalidArgument(
-            f"keyset {keyset.name!r} is a {keyset.purpose} keyset, not a homomorphic one",
+            f"keyset {keyset.name!r} has purpose {keyset.purpose}, not homomorphic",
             fix="create one with 'agile keyset create NAME --purpose homomorphic'",
         )
 

@@ -153,7 +153,7 @@ def _sign_entries(digest: bytes, keysets: list[Keyset], policy: Policy) -> list[
     for keyset in keysets:
         if keyset.purpose != "signature":
             raise KeysetError(
-                f"keyset {keyset.name!r} is a {keyset.purpose} keyset and cannot sign",
+                f"keyset {keyset.name!r} has purpose {keyset.purpose} and cannot sign",
                 fix="sign with a signature keyset",
             )
         key = keyset.primary

@@ -125,3 +125,11 @@ def test_header_lists_signers(store: Keystore, dual: list) -> None:
     header = envelope.read_header(envelope.sign(b"m", dual))
     assert header.kind == "signature"
     assert [s.key_id for s in header.signatures] == [k.primary.id for k in dual]
+
+
+def test_sign_aead_keyset_named(store: Keystore) -> None:
+    from agile.errors import KeysetError
+
+    keyset = store.create_keyset("secrets", "aead", "aes-256-gcm")
+    with pytest.raises(KeysetError, match="'secrets' has purpose aead and cannot sign"):
+        envelope.sign(b"m", keyset)
