@@ -23,6 +23,7 @@ import click
 
 from agile.errors import InvalidArgument, SealError, WrongPassphrase
 from agile.seal.base import SEALERS, SealedBlob, sealer_class
+from agile.seal.passphrase import reseal_prompts
 
 from .common import keystore_option, keystore_path, policy_option
 
@@ -447,7 +448,7 @@ def reseal(name: str, sealer: str | None, policy: str | None, **sealer_options: 
         _check_members(options)
 
     new_passphrase = new_passphrase_for(target, options, blob, subject=f"keyset {name!r}")
-    with opening_environment(options):
+    with opening_environment(options), reseal_prompts():
         try:
             kek = unseal_kek(store.root, keyset.name, keyset.uid, blob)
         except WrongPassphrase as error:

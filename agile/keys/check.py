@@ -159,7 +159,9 @@ def check_keyset(keyset: Keyset, policy: Policy | None = None) -> list[KeyCheck]
         try:
             results.append(_check_key(keyset, key))
         except SealError as error:
-            log.warning("keyset %s did not unseal: %s", keyset.name, error)
+            # Info, not a warning: the result carries the reason, and callers such as
+            # 'agile keystore check' print it, so a warning would show it twice.
+            log.info("keyset %s did not unseal: %s", keyset.name, error)
             unseal_failure = f"the keyset did not unseal: {error.diagnostics()}"
             results.append(_result(keyset, key, "failed", unseal_failure))
     return results
@@ -251,7 +253,7 @@ def _check_key(keyset: Keyset, key: Key) -> KeyCheck:
     except SealError:
         raise
     except AgileError as error:
-        log.warning("key %s of keyset %s: %s", key.id, keyset.name, error)
+        log.info("key %s of keyset %s: %s", key.id, keyset.name, error)
         return _result(keyset, key, "failed", error.diagnostics())
     except ValueError as error:
         # A provider's own parser rejecting stored bytes is a damaged key, not a crash.

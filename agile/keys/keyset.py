@@ -290,14 +290,30 @@ class Keyset:
         return cached[1]
 
     def replace_seal(self, blob: dict[str, Any]) -> None:
-        """Store a new sealed form of the same KEK (after resealing it) and save."""
+        """Store a new sealed form of the same KEK (after resealing it), save, and audit it.
+
+        The ``keyset-resealed`` audit record names the previous and the new sealer
+        and the password KDFs of both, never a passphrase, PIN or sealed field.
+        """
         if not isinstance(blob, dict) or not isinstance(blob.get("sealer"), str):
             raise InvalidArgument("a sealed blob must be a dict that names its 'sealer'")
 
-        def change(current: Keyset) -> None:
+        def change(current: Keyset) -> tuple[str, tuple[str, ...]]:
+            previous = (current.sealer, current.password_kdfs)
             current._seal = blob
+            return previous
 
-        self._mutate(change)
+        with self._keystore.lock():
+            previous_sealer, previous_kdfs = self._mutate(change)
+            AuditLog(self._keystore.path).record(
+                "keyset-resealed",
+                keyset=self.name,
+                previous_sealer=previous_sealer,
+                sealer=blob["sealer"],
+                previous_password_kdfs=list(previous_kdfs),
+                password_kdfs=list(self.password_kdfs),
+                policy_hash=self._keystore.policy_hash(),
+            )
         log.info("keyset %s: KEK resealed with %s", self.name, blob["sealer"])
 
     @property

@@ -26,11 +26,13 @@ then the exact bytes, so blobs sealed before normalization still open.
 from __future__ import annotations
 
 import base64
+import contextvars
 import getpass
 import logging
 import os
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -55,6 +57,7 @@ __all__ = [
     "password_kdfs",
     "enforce_password_kdfs",
     "read_passphrase",
+    "reseal_prompts",
 ]
 
 log = logging.getLogger("agile.seal.passphrase")
@@ -65,6 +68,17 @@ _MIN_SALT_SIZE = 8
 _RESTORE = "the keyset file was damaged or modified; restore it from a backup"
 _NONCE_SIZE = 12
 _LABEL = b"agile passphrase sealer v1\x00"
+#: The start of a keyset KEK's associated data (see agile.keys.kek), followed by the
+#: keyset name, NUL and the keyset uid.  An sss member's associated data appends more.
+_KEK_LABEL = b"agile keyset kek v1\x00"
+
+_PROMPT = "agile keystore passphrase: "
+_REPEAT_PROMPT = "repeat the passphrase: "
+
+#: True inside :func:`reseal_prompts`.
+_resealing: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "agile_passphrase_resealing", default=False
+)
 
 #: Argon2's own minimum is 8 KiB per lane (RFC 9106 §3.1); anything lower is rejected.
 _MIN_MEMORY_KIB_PER_LANE = 8
@@ -280,11 +294,65 @@ def enforce_password_kdf_ids(
             ) from None
 
 
-def read_passphrase(*, confirm: bool = False) -> bytes:
+@contextmanager
+def reseal_prompts() -> Iterator[None]:
+    """Label the terminal prompts inside the block as those of a reseal.
+
+    A reseal on a terminal reads two passphrases: the current one, which unseals
+    the KEK, and then the new one, which seals it again.  Inside the block the
+    first prompt names the keyset and requests its current passphrase.  The
+    second prompt always requests a new passphrase (see :meth:`PassphraseSealer.seal`).
+    """
+    token = _resealing.set(True)
+    try:
+        yield
+    finally:
+        _resealing.reset(token)
+
+
+def _keyset_name(associated_data: bytes) -> str | None:
+    """Return the keyset name in a KEK's associated data, or None for other associated data."""
+    if not associated_data.startswith(_KEK_LABEL):
+        return None
+    return associated_data[len(_KEK_LABEL) :].split(b"\x00")[0].decode("utf-8", "replace")
+
+
+def _is_keyset_kek(associated_data: bytes) -> bool:
+    """Return whether ``associated_data`` is that of a keyset's KEK itself, not of an sss member."""
+    return associated_data.startswith(_KEK_LABEL) and associated_data.count(b"\x00") == 2
+
+
+def _unseal_prompt(associated_data: bytes) -> str:
+    """Return the prompt for the passphrase that opens a sealed secret."""
+    if not _resealing.get():
+        return _PROMPT
+    name = _keyset_name(associated_data)
+    return (
+        f"current passphrase of keyset {name!r}: " if name is not None else "current passphrase: "
+    )
+
+
+def _seal_prompts(associated_data: bytes) -> tuple[str, str]:
+    """Return the prompts for a passphrase that seals a secret, and for repeating it.
+
+    Sealing a keyset's KEK always sets its passphrase: a new keyset, an import into a
+    new keyset, or a reseal.  An sss member keeps the passphrase it had, so it gets the
+    plain prompt.
+    """
+    if not _is_keyset_kek(associated_data):
+        return _PROMPT, _REPEAT_PROMPT
+    name = _keyset_name(associated_data)
+    return f"new passphrase for keyset {name!r}: ", "repeat the new passphrase: "
+
+
+def read_passphrase(
+    *, confirm: bool = False, prompt: str = _PROMPT, repeat_prompt: str = _REPEAT_PROMPT
+) -> bytes:
     """Return the passphrase from ``AGILE_PASSPHRASE``, else prompt on the controlling terminal.
 
     Standard input may be a file or a pipe (``agile decrypt < FILE``): the prompt reads
-    from ``/dev/tty``, as ``getpass``, ssh and gpg do.
+    from ``/dev/tty``, as ``getpass``, ssh and gpg do.  ``confirm`` asks a second
+    time with ``repeat_prompt`` and raises :class:`SealError` when the two entries differ.
     """
     value = os.environ.get("AGILE_PASSPHRASE")
     if value is not None:
@@ -302,8 +370,8 @@ def read_passphrase(*, confirm: bool = False) -> bytes:
             fix="set AGILE_PASSPHRASE, or run the command from a terminal",
         )
     try:
-        first = getpass.getpass("agile keystore passphrase: ")
-        if confirm and getpass.getpass("repeat the passphrase: ") != first:
+        first = getpass.getpass(prompt)
+        if confirm and getpass.getpass(repeat_prompt) != first:
             raise SealError("the two passphrases differ", fix="run the command again")
     except EOFError:
         raise SealError(
@@ -384,9 +452,12 @@ class PassphraseSealer(Sealer):
         self._passphrase = passphrase
         self._password_kdf = password_kdf or PASSWORD_KDFS[0]
 
-    def _secret(self, *, confirm: bool) -> bytes:
+    def _secret(self, *, confirm: bool, prompts: tuple[str, str]) -> bytes:
         if self._passphrase is None:
-            self._passphrase = read_passphrase(confirm=confirm)
+            prompt, repeat_prompt = prompts
+            self._passphrase = read_passphrase(
+                confirm=confirm, prompt=prompt, repeat_prompt=repeat_prompt
+            )
         return self._passphrase
 
     @staticmethod
@@ -417,7 +488,11 @@ class PassphraseSealer(Sealer):
             parameters = parameters_from_environment()
         salt = os.urandom(_SALT_SIZE)
         nonce = os.urandom(_NONCE_SIZE)
-        key = self._derive(_normalized(self._secret(confirm=True)), salt, parameters)
+        key = self._derive(
+            _normalized(self._secret(confirm=True, prompts=_seal_prompts(associated_data))),
+            salt,
+            parameters,
+        )
         ciphertext = AESGCM(key).encrypt(nonce, secret, _LABEL + associated_data)
         return {
             "sealer": self.name,
@@ -456,7 +531,9 @@ class PassphraseSealer(Sealer):
                 fix=_RESTORE,
             )
 
-        for candidate in _unseal_candidates(self._secret(confirm=False)):
+        for candidate in _unseal_candidates(
+            self._secret(confirm=False, prompts=(_unseal_prompt(associated_data), _REPEAT_PROMPT))
+        ):
             key = self._derive(candidate, salt, parameters)
             try:
                 return AESGCM(key).decrypt(nonce, ciphertext, _LABEL + associated_data)
