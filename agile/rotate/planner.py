@@ -17,7 +17,7 @@ only, and each object that names a retiring key gets one action:
   reported as unreadable instead (see :func:`signed_message_problem`).
 
 Rotation replaces only keys it owns.  An imported public key (no private
-part, not destroyed) belongs to whoever has its private key: rotation never
+part, not destroyed) belongs to the holder of its private key: rotation never
 retires it in favour of a key of ours, never generates a key in a keyset whose
 primary is such a key, and leaves its stanzas and signatures as they are.
 A due key of that kind is listed by :func:`awaiting_owner` until its owner
@@ -66,6 +66,7 @@ __all__ = [
     "Plan",
     "plan_keys",
     "awaiting_owner",
+    "is_public_only",
     "scan_store",
     "choose_action",
     "Migration",
@@ -308,9 +309,9 @@ def _plan_keyset(
         # A new key of ours cannot stand in for another party's key, so only a
         # compliant public primary (the owner's new key) replaces their older keys.
         replaceable = primary is not None and primary.id not in reasons
-        retiring = [k for k in keyset.keys if k.id in reasons and replaceable and _public_only(k)]
+        retiring = [k for k in keyset.keys if k.id in reasons and replaceable and is_public_only(k)]
     else:
-        retiring = [k for k in keyset.keys if k.id in reasons and not _public_only(k)]
+        retiring = [k for k in keyset.keys if k.id in reasons and not is_public_only(k)]
     retiring_ids = {key.id for key in retiring}
     left = [
         _awaiting(keyset, key, reasons[key.id], primary, policy)
@@ -335,7 +336,7 @@ def _plan_keyset(
     return key_plan, left
 
 
-def _public_only(key: Any) -> bool:
+def is_public_only(key: Any) -> bool:
     """Return whether ``key`` is a public key whose private part another party has."""
     return not key.has_private and _status(key) != "destroyed"
 
@@ -347,7 +348,7 @@ def _owned_elsewhere(keyset: Any, primary: Any) -> bool:
     primary, one that contains no key with a private part.
     """
     if primary is not None:
-        return _public_only(primary)
+        return is_public_only(primary)
     return not any(key.has_private for key in keyset.keys)
 
 
@@ -355,7 +356,7 @@ def _awaiting(
     keyset: Any, key: Any, reasons: list[str], primary: Any, policy: Policy
 ) -> AwaitingOwner:
     """Return the report entry of a due key that rotation leaves alone, with its fix."""
-    if _public_only(key):
+    if is_public_only(key):
         fix = (
             f"ask the owner of key {key.id} for a public key of an algorithm that policy "
             f"{policy.name!r} allows (such as {policy.preferred(keyset.purpose)!r}), import it "
@@ -539,7 +540,7 @@ def key_writers(keystore: Keystore, policy: Policy) -> dict[str, Opener]:
                 enforce_target(policy, Target(key.id, key.algorithm, key=key), key.meta())
             except PolicyViolation as violation:
                 reason = f"key {key.id}: {violation}"
-                if _public_only(key):
+                if is_public_only(key):
                     # Only the key's owner can replace it, which the policy's reason does not say.
                     reason += (
                         f"; key {key.id} of keyset {keyset.name!r} is another party's public "

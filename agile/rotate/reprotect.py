@@ -37,6 +37,7 @@ from ..envelope.recipients import Target, resolve_targets, unwrap, wrap
 from ..envelope.schedule import Schedule, payload_associated_data
 from ..envelope.stream import PayloadOpener, PayloadSealer, opened_size
 from ..errors import KeyNotFound, RotationError
+from .planner import is_public_only
 from .stores import Joined
 
 __all__ = ["Reprotector"]
@@ -191,9 +192,8 @@ class Reprotector:
         return ids or self._openable(recipients)
 
     def _public_only(self, key_id: str) -> bool:
-        """Return whether ``key_id`` is a public key whose private part another party holds."""
-        _keyset, key = self.keystore.find_key(key_id)
-        return not key.has_private and key.status.value != "destroyed"
+        """Return whether ``key_id`` is a public key whose private part another party has."""
+        return is_public_only(self.keystore.find_key(key_id)[1])
 
     def _openable(self, key_ids: list[str]) -> list[str]:
         """Return the ids among ``key_ids`` whose keys this keystore has and may open with."""
